@@ -1,0 +1,51 @@
+import { Command, Option } from 'commander';
+import { addConnectionOptions, parseListenPort, type ConnectionFlags } from './connection-options';
+import { ADD_EXAMPLES, GET_EXAMPLES, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text';
+import type { ServeFlags } from './serve.command';
+import type { TransferKind } from './transfer.command';
+
+/** Receives an action's exit code; the actions themselves never call process.exit. */
+export type ExitCodeSink = (code: number) => void;
+
+const version = (): string => (require('../../package.json') as { version: string }).version;
+
+/**
+ * The command line. Actions `require` their implementation when they run, so `rxfer --help` loads
+ * only commander (start-up is measured: the target is 250 ms).
+ */
+export const buildProgram = (setExitCode: ExitCodeSink): Command => {
+  const program = new Command('rxfer')
+    .description('Verified, atomic, streaming file transfer over TCP (protocol rxfer/1).')
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    // Set before the commands are added, which inherit both: errors come back to main as exceptions.
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`rxfer: ${text}`) })
+    .addHelpText('after', PROGRAM_EXAMPLES);
+
+  program
+    .command('serve')
+    .description('run the server until SIGINT or SIGTERM')
+    .option('-c, --config <file>', 'JSON config file (defaults are built in)')
+    .option('-H, --host <host>', 'address to listen on (overrides the config)')
+    .addOption(new Option('-p, --port <port>', 'port to listen on, 0 for any free one (overrides the config)').argParser(parseListenPort))
+    .option('-r, --root <dir>', 'storage folder (overrides the config)')
+    .addHelpText('after', SERVE_EXAMPLES)
+    .action(async (flags: ServeFlags) => {
+      const { runServe } = require('./serve.command') as typeof import('./serve.command');
+      setExitCode(await runServe(flags));
+    });
+
+  const transfer = (name: TransferKind, args: string, description: string, examples: string) =>
+    addConnectionOptions(program.command(`${name} ${args}`).description(description))
+      .addHelpText('after', examples)
+      .action(async (first: string, second: string | undefined, flags: ConnectionFlags) => {
+        const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
+        setExitCode(await runTransfer(name, first, second, flags));
+      });
+
+  transfer('put', '<local> [remote]', 'upload a file, creating or replacing REMOTE', PUT_EXAMPLES);
+  transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);
+  transfer('get', '<remote> [local]', 'download a file, verified, into LOCAL', GET_EXAMPLES);
+  return program;
+};

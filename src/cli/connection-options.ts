@@ -1,0 +1,29 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 9000;
+
+const portParser = (lowest: number) => (value: string): number => {
+  // Decimal digits only: `Number()` would also take `0x50`, `1e3` or ` 80 `.
+  const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port >= lowest && port <= 65535)) throw new InvalidArgumentError(`expected a port number from ${lowest} to 65535.`);
+  return port;
+};
+
+/** A port to connect to: 1–65535. */
+export const parsePort = portParser(1);
+/** A port to listen on: 0 asks the OS for a free one (the server logs which). */
+export const parseListenPort = portParser(0);
+
+export interface ConnectionFlags {
+  readonly host: string;
+  readonly port: number;
+  readonly quiet?: boolean;
+}
+
+/** The options every client command shares; RXFER_HOST / RXFER_PORT set defaults for a session. */
+export const addConnectionOptions = (command: Command): Command =>
+  command
+    .addOption(new Option('-H, --host <host>', 'server host').env('RXFER_HOST').default(DEFAULT_HOST))
+    .addOption(new Option('-p, --port <port>', 'server port').env('RXFER_PORT').default(DEFAULT_PORT).argParser(parsePort))
+    .option('-q, --quiet', 'print nothing but errors (no progress bar, no summary line)');

@@ -1,0 +1,43 @@
+/** Examples shown after each command's --help: the fastest way to learn a command line. */
+export const PROGRAM_EXAMPLES = `
+Examples:
+  $ rxfer serve --root ./storage --port 9000
+  $ rxfer put report.pdf                    upload (create or replace) as report.pdf
+  $ rxfer add photos/cat.jpg 2024/cat.jpg   upload only if 2024/cat.jpg does not exist yet
+  $ rxfer get 2024/cat.jpg ~/Downloads/     download into a folder
+  $ RXFER_HOST=files.lan rxfer get notes.txt
+
+Exit status: 0 done, 1 transfer or server error (printed as "rxfer: ERR <CODE> <message>"),
+2 usage or configuration error, 130 interrupted.`;
+
+export const SERVE_EXAMPLES = `
+Examples:
+  $ rxfer serve                             defaults: 127.0.0.1:9000
+  $ rxfer serve --config config/default.json
+  $ rxfer serve --host 0.0.0.0 --port 9100 --root /srv/rxfer
+
+Flags override the config file. SIGINT or SIGTERM stops the server gracefully.`;
+
+export const PUT_EXAMPLES = `
+REMOTE defaults to the file name of LOCAL; a REMOTE ending in "/" is a folder on the server.
+
+Examples:
+  $ rxfer put notes.txt                     stored as notes.txt
+  $ rxfer put notes.txt docs/               stored as docs/notes.txt
+  $ rxfer put ./build/app.tar.gz releases/app-1.2.tar.gz -H files.lan -p 9100`;
+
+export const ADD_EXAMPLES = `
+Like put, but fails with ERR EXISTS if REMOTE already exists on the server.
+
+Examples:
+  $ rxfer add notes.txt
+  $ rxfer add scan.png archive/2024/scan.png`;
+
+export const GET_EXAMPLES = `
+LOCAL defaults to the file name of REMOTE in the current folder; an existing folder receives the file.
+The file appears only once complete and verified (SHA-256); an existing LOCAL is replaced atomically.
+
+Examples:
+  $ rxfer get notes.txt
+  $ rxfer get docs/notes.txt /tmp/
+  $ rxfer get releases/app-1.2.tar.gz app.tar.gz -q`;

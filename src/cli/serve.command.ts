@@ -1,0 +1,36 @@
+import { EXIT_OK, reportFailure } from './cli-failure';
+
+export interface ServeFlags {
+  readonly config?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly root?: string;
+}
+
+/** The shape of src/server/run-server.ts, written here so the CLI compiles on its own. */
+interface ServerModule {
+  runServer(options: {
+    configPath?: string;
+    overrides: { host?: string; port?: number; root?: string };
+  }): Promise<void>;
+}
+
+/**
+ * Runs the server until SIGINT/SIGTERM (the server handles both and resolves once it stopped). Loaded
+ * lazily: the server with its DI container and logger is most of the start-up cost and the client
+ * commands do not need it.
+ */
+export const runServe = async (flags: ServeFlags): Promise<number> => {
+  try {
+    const { runServer } = require('../server/run-server') as ServerModule;
+    const overrides = {
+      ...(flags.host !== undefined && { host: flags.host }),
+      ...(flags.port !== undefined && { port: flags.port }),
+      ...(flags.root !== undefined && { root: flags.root }),
+    };
+    await runServer({ ...(flags.config !== undefined && { configPath: flags.config }), overrides });
+    return EXIT_OK;
+  } catch (err) {
+    return reportFailure(err);
+  }
+};

@@ -1,0 +1,108 @@
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import { RxferError } from '../errors/rxfer-error';
+import { Reply, parseReply } from '../protocol/reply';
+import { BodyReadOptions, ReplyReader } from './reply-reader';
+
+/**
+ * Reply lines are short, but a server may add capabilities or longer messages in later versions: be
+ * generous while still bounding what one line can make us hold.
+ */
+const MAX_REPLY_LINE_BYTES = 64 * 1024;
+
+/**
+ * One socket with its reader, and the rules every request follows on it: writes wait for `drain`
+ * when `write()` says so, and any doubt about where the byte stream stands ends the connection.
+ */
+export class Connection {
+  private readonly reader: ReplyReader;
+  private closedReason: RxferError | undefined;
+
+  constructor(readonly socket: Socket) {
+    this.reader = new ReplyReader(socket);
+    socket.once('close', () => {
+      this.closedReason ??= new RxferError('CONNECTION_LOST', 'the connection was closed');
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closedReason !== undefined || this.socket.destroyed;
+  }
+
+  /** Writes and resolves once the socket will take more (at once, or after `drain`). */
+  send(data: Buffer | string): Promise<void> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    if (this.socket.write(data)) return Promise.resolve();
+    return this.drained();
+  }
+
+  /** Resolves on `drain`; rejects if the connection closes first, so a dead peer never hangs us. */
+  drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.socket.removeListener('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        this.socket.removeListener('drain', onDrain);
+        reject(this.closedError());
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+    });
+  }
+
+  /** The next reply. A line outside the protocol means we no longer know where we stand: close. */
+  async readReply(): Promise<Reply> {
+    const line = await this.reader.readLine(MAX_REPLY_LINE_BYTES);
+    try {
+      return parseReply(line);
+    } catch (err) {
+      this.abandon(err instanceof RxferError ? err : undefined);
+      throw err;
+    }
+  }
+
+  readBody(size: number, sink: Writable, options?: BodyReadOptions): Promise<void> {
+    if (sink.destroyed || sink.writableEnded) return Promise.reject(new Error('the sink is already closed'));
+    return this.reader.readBody(size, sink, options);
+  }
+
+  /**
+   * After a write failed because the connection went away, the server may have said why just before
+   * closing (`ERR SHUTTING_DOWN`, `ERR IDLE_TIMEOUT`): prefer its reason to a bare CONNECTION_LOST.
+   * Waits for the request's turn to read, so that replies owed to earlier requests still reach them.
+   */
+  async explainLoss(err: unknown, receiveTurn: Promise<void>): Promise<never> {
+    await receiveTurn;
+    // This request's own replies may come before the reason, if any, which is the last line.
+    for (let line = 0; line < 4; line++) {
+      const reply = await this.readReply().catch(() => undefined);
+      if (reply === undefined) break;
+      if (reply.kind === 'error') throw new RxferError(reply.code, reply.message);
+    }
+    throw err;
+  }
+
+  /** Ends the connection because the byte stream is (or would be) out of step with the server. */
+  abandon(reason?: RxferError): void {
+    this.closedReason ??= reason ?? new RxferError('CONNECTION_LOST', 'the connection was closed');
+    this.socket.destroy();
+  }
+
+  closedError(): RxferError {
+    const reason = this.closedReason;
+    if (reason?.code === 'CONNECTION_LOST') return reason;
+    const after = reason ? ` after ${reason.code}` : '';
+    return new RxferError('CONNECTION_LOST', `the connection is closed${after}`);
+  }
+
+  /** Half-closes our side and resolves once the socket is fully closed. */
+  end(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+    });
+  }
+}

@@ -1,0 +1,24 @@
+import { Writable } from 'node:stream';
+import type { TransferResult } from './client-options';
+import type { Connection } from './connection';
+import type { RequestTurn } from './request-lanes';
+import { receiveDownload, verifyDownload } from './download-file.request';
+
+/** DOWNLOAD into memory, verified like a file download. Meant for small files and tests. */
+export const downloadBuffer = async (
+  conn: Connection,
+  turn: RequestTurn,
+  remoteName: string,
+): Promise<TransferResult & { data: Buffer }> => {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  const { announced, received } = await receiveDownload(conn, turn, remoteName, sink, {});
+  verifyDownload(remoteName, announced, received);
+  return { data: Buffer.concat(chunks, received.size), ...received };
+};

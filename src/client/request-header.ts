@@ -1,0 +1,20 @@
+import { RxferError } from '../errors/rxfer-error';
+import { parseRemoteName } from '../protocol/remote-name';
+import type { UploadMode } from './client-options';
+
+/**
+ * The name goes on the wire as one line, so a newline in it would desynchronise the session; the
+ * server's own rules are checked here too, so a name it would refuse costs no round trip (and no
+ * closed connection for owed upload data).
+ */
+const wireName = (remoteName: string): string => parseRemoteName(remoteName);
+
+export const uploadHeader = (mode: UploadMode, size: number, remoteName: string): string => {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RxferError('INTERNAL', `invalid upload size ${size}`);
+  const verb = mode === 'create' ? 'ADDFILE' : 'UPLOAD';
+  return `${verb} ${size}\n${wireName(remoteName)}\n`;
+};
+
+export const downloadHeader = (remoteName: string): string => `DOWNLOAD\n${wireName(remoteName)}\n`;
+
+export const shaTrailer = (sha256: string): string => `SHA256 ${sha256}\n`;

@@ -1,0 +1,97 @@
+import { RxferError } from '../errors/rxfer-error';
+import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
+import type { ConnectOptions, DownloadOptions, TransferResult, UploadOptions } from './client-options';
+import { Connection } from './connection';
+import { downloadBuffer } from './download-buffer.request';
+import { downloadFile } from './download-file.request';
+import { replyError } from './expect-reply';
+import { openSocket } from './open-socket';
+import { RequestLanes } from './request-lanes';
+import { uploadBuffer } from './upload-buffer.request';
+import { uploadFile } from './upload-file.request';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * A connection to an rxfer server (protocol v1). Requests may be called without awaiting the previous
+ * one: they run in call order, and in-memory uploads are pipelined (see RequestLanes). Every failure
+ * is an RxferError: the server's code, or CONNECTION_LOST, PROTOCOL_VIOLATION, LOCAL_IO,
+ * CHECKSUM_MISMATCH, NAME_INVALID (refused locally, before anything is sent).
+ */
+export class RxferClient {
+  private readonly lanes = new RequestLanes();
+
+  private constructor(
+    private readonly conn: Connection,
+    /** The greeting's `key=value` capabilities, e.g. `{ caps: 'upload,…', hash: 'sha256' }`. */
+    readonly capabilities: Readonly<Record<string, string>>,
+  ) {}
+
+  static async connect(options: ConnectOptions): Promise<RxferClient> {
+    let conn!: Connection;
+    const { socket, connected } = openSocket(options.host, options.port, (s) => (conn = new Connection(s)));
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      const message = `no greeting from ${options.host}:${options.port} within ${timeoutMs} ms`;
+      socket.destroy(new RxferError('CONNECTION_LOST', message));
+    }, timeoutMs);
+    try {
+      await connected;
+      const greeting = await conn.readReply();
+      if (greeting.kind !== 'greeting') throw replyError(conn, greeting, 'the connection');
+      if (greeting.version !== PROTOCOL_VERSION) {
+        throw new RxferError('PROTOCOL_VIOLATION', `the server speaks ${greeting.version}, not ${PROTOCOL_VERSION}`);
+      }
+      return new RxferClient(conn, greeting.caps);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** UPLOAD (or ADDFILE with `mode: 'create'`) a local file, streamed and hashed on the way. */
+  upload(localPath: string, remoteName: string, options: UploadOptions = {}): Promise<TransferResult> {
+    return this.lanes.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, options));
+  }
+
+  /** UPLOAD/ADDFILE from memory, pipelined: many small files go without a round trip each. */
+  uploadBuffer(remoteName: string, data: Buffer, options: { mode?: UploadOptions['mode'] } = {}): Promise<TransferResult> {
+    return this.lanes.run((turn) => uploadBuffer(this.conn, turn, remoteName, data, options.mode ?? 'replace'));
+  }
+
+  /** DOWNLOAD to `localPath`, verified, atomically replacing it; a failure leaves it untouched. */
+  download(remoteName: string, localPath: string, options: DownloadOptions = {}): Promise<TransferResult> {
+    return this.lanes.run((turn) => downloadFile(this.conn, turn, remoteName, localPath, options));
+  }
+
+  /** DOWNLOAD into memory, verified. */
+  downloadBuffer(remoteName: string): Promise<TransferResult & { data: Buffer }> {
+    return this.lanes.run((turn) => downloadBuffer(this.conn, turn, remoteName));
+  }
+
+  /** QUIT, wait for `OK bye`, then close our side and wait for the socket to close. */
+  quit(): Promise<void> {
+    return this.lanes.run(async (turn) => {
+      await this.conn.send('QUIT\n').catch((err: unknown) => this.conn.explainLoss(err, turn.receiveTurn));
+      turn.doneSending();
+      await turn.receiveTurn;
+      const reply = await this.conn.readReply();
+      if (reply.kind !== 'bye') throw replyError(this.conn, reply, 'QUIT');
+      await this.conn.end();
+    });
+  }
+
+  /**
+   * Ends the connection now. Requests in progress fail with CONNECTION_LOST and clean up after
+   * themselves (a download removes its staging file); this is how a caller aborts a transfer.
+   */
+  close(): void {
+    this.conn.abandon(new RxferError('CONNECTION_LOST', 'the connection was closed by the client'));
+  }
+
+  get isClosed(): boolean {
+    return this.conn.isClosed;
+  }
+}

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { RxferError } from '../errors/rxfer-error';
+import { printableName } from '../protocol/remote-name';
+import type { TransferResult, UploadMode } from './client-options';
+import type { Connection } from './connection';
+import { expectStored, replyError } from './expect-reply';
+import type { RequestTurn } from './request-lanes';
+import { shaTrailer, uploadHeader } from './request-header';
+
+/**
+ * UPLOAD/ADDFILE from memory, pipelined as the protocol allows: header, data and trailer go out at
+ * once, without waiting for `OK file recv`, and the next request may write while this one reads its
+ * replies. After a refused header the server discards the owed data and sends no second reply.
+ */
+export const uploadBuffer = async (
+  conn: Connection,
+  turn: RequestTurn,
+  remoteName: string,
+  data: Buffer,
+  mode: UploadMode,
+): Promise<TransferResult> => {
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  const header = uploadHeader(mode, data.length, remoteName);
+  const request = `${mode === 'create' ? 'ADDFILE' : 'UPLOAD'} ${printableName(remoteName)}`;
+  const sending = (async () => {
+    await conn.send(header);
+    await conn.send(data);
+    await conn.send(shaTrailer(sha256));
+    turn.doneSending();
+  })();
+  // Read below, but it may fail while we wait for our turn to read: mark it handled now.
+  sending.catch(() => undefined);
+  try {
+    await turn.receiveTurn;
+    const first = await conn.readReply();
+    if (first.kind !== 'fileRecv') {
+      const refusal = replyError(conn, first, request);
+      // The server discards the owed data; if it cannot all arrive, the session is out of step.
+      await sending.catch(() => conn.abandon(refusal));
+      throw refusal;
+    }
+    await sending;
+    return expectStored(conn, await conn.readReply(), request, { size: data.length, sha256 });
+  } catch (err) {
+    if (err instanceof RxferError && err.code !== 'CONNECTION_LOST') throw err;
+    // A send that stopped half-way leaves the session out of step; the server may have said why.
+    await sending.catch(() => conn.abandon());
+    return conn.explainLoss(err, turn.receiveTurn);
+  }
+};

@@ -1,0 +1,20 @@
+import type { ServiceIdentifier } from 'inversify';
+import type { Logger } from 'pino';
+import type { RxferConfig } from '../config/config.schema';
+import type { Stage } from '../pipeline/stage';
+import type { ConnectionActor } from '../session/connection-actor';
+import type { StorageAdapter } from '../storage/storage-adapter';
+import type { Transport } from '../transport/transport';
+import type { RxferServer } from '../server/rxfer-server';
+
+/** Every injectable role, as a typed symbol. Interfaces live beside their concept, not here. */
+export const TOKENS = {
+  Config: Symbol('Config') as ServiceIdentifier<RxferConfig>,
+  Logger: Symbol('Logger') as ServiceIdentifier<Logger>,
+  Storage: Symbol('Storage') as ServiceIdentifier<StorageAdapter>,
+  Transport: Symbol('Transport') as ServiceIdentifier<Transport>,
+  /** The pipeline's stages, in order. */
+  Pipeline: Symbol('Pipeline') as ServiceIdentifier<readonly Stage[]>,
+  ConnectionActor: Symbol('ConnectionActor') as ServiceIdentifier<ConnectionActor>,
+  Server: Symbol('Server') as ServiceIdentifier<RxferServer>,
+} as const;

@@ -1,0 +1,48 @@
+/**
+ * Every failure rxfer reports has one of these stable codes. The table with their meaning lives in
+ * docs/PROTOCOL.md; a code is never renamed once released, because scripts match on it.
+ */
+export const ERROR_CODES = [
+  // Sent by the server.
+  'BAD_COMMAND',
+  'LINE_TOO_LONG',
+  'BAD_TRAILER',
+  'NAME_INVALID',
+  'NAME_CONFLICT',
+  'NOT_FOUND',
+  'EXISTS',
+  'TOO_LARGE',
+  'NO_SPACE',
+  'CHECKSUM_MISMATCH',
+  'STORAGE_FAILED',
+  'IDLE_TIMEOUT',
+  'TOO_MANY_CONNECTIONS',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+  // Raised on the client side.
+  'CONNECTION_LOST',
+  'PROTOCOL_VIOLATION',
+  'LOCAL_IO',
+  'CONFIG_INVALID',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN = new Set<string>(ERROR_CODES);
+export const isErrorCode = (value: string): value is ErrorCode => KNOWN.has(value);
+
+/**
+ * Errors after which the byte stream can no longer be trusted to be in step (or the server chose to
+ * end the session): the server closes the connection after sending them.
+ */
+const CLOSES_CONNECTION = new Set<ErrorCode>([
+  'BAD_COMMAND',
+  'LINE_TOO_LONG',
+  'BAD_TRAILER',
+  'IDLE_TIMEOUT',
+  'TOO_MANY_CONNECTIONS',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+]);
+
+export const closesConnection = (code: ErrorCode): boolean => CLOSES_CONNECTION.has(code);

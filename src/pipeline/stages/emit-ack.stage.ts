@@ -1,0 +1,49 @@
+import { injectable } from 'inversify';
+import { Observable, mergeMap } from 'rxjs';
+import { SessionContext } from '../../session/session-context';
+import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
+import { Stage } from '../stage';
+
+/**
+ * ACK emit: turns outcomes into protocol replies — `OK file recv` when an upload's header is
+ * accepted, `OK <size> <sha256>` plus the data for a download, `OK file data recv` once committed,
+ * `ERR`/`NOT FOUND` otherwise — and ends each request's bookkeeping with its last reply.
+ */
+@injectable()
+export class EmitAckStage implements Stage {
+  readonly name = 'emit-ack';
+
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
+    return event$.pipe(
+      mergeMap((event): SessionEvent[] => {
+        switch (event.type) {
+          case 'accepted': {
+            const { transfer } = event;
+            const download = transfer.download;
+            if (!download) return [replyEvent({ kind: 'fileRecv' })];
+            // The reply now owns the open file; the transfer must not close it under the writer.
+            transfer.download = undefined;
+            ctx.endTransfer(transfer);
+            const { size, sha256 } = download.file;
+            return [replyEvent({ kind: 'downloadReady', size, sha256 }, { body: { stream: download.stream, size }, transfer })];
+          }
+          case 'committed':
+            ctx.endTransfer(event.transfer);
+            ctx.logDone(event.transfer, 'Stored', event.file.size, event.file.sha256);
+            return [replyEvent({ kind: 'dataRecv', size: event.file.size, sha256: event.file.sha256 })];
+          case 'refused':
+            ctx.endTransfer(event.transfer);
+            ctx.log.info({ file: event.transfer.displayName, code: event.error.code }, `Refused ${event.transfer.command.verb}: ${event.error.code} ${event.error.message}`);
+            return [errorReply(event.error, { transfer: event.transfer })];
+          case 'protocolError':
+            ctx.log.warn({ code: event.error.code }, `Protocol error: ${event.error.code} ${event.error.message}`);
+            return [errorReply(event.error)];
+          case 'reply':
+            return [event];
+          default:
+            return [];
+        }
+      }),
+    );
+  }
+}

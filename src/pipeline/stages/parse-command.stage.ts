@@ -1,0 +1,60 @@
+import { injectable } from 'inversify';
+import { Observable, defer, mergeMap } from 'rxjs';
+import { RxferError } from '../../errors/rxfer-error';
+import { carriesData } from '../../protocol/command';
+import { SessionContext } from '../../session/session-context';
+import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
+import { Transfer } from '../../session/transfer';
+import { Stage } from '../stage';
+
+const shuttingDown = () => errorReply(new RxferError('SHUTTING_DOWN', 'the server is stopping; try again later'));
+
+/**
+ * Command parse: opens a Transfer for each request line and tags the frames that follow (name,
+ * data, trailer) with it. It is the one stage that knows which request the bytes belong to, so the
+ * stages after it can run behind, asynchronously, without mixing pipelined requests up. It also
+ * answers QUIT and, when the server stops, closes the session at the next request boundary.
+ */
+@injectable()
+export class ParseCommandStage implements Stage {
+  readonly name = 'parse-command';
+
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
+    return defer(() => {
+      let current: Transfer | undefined;
+      let draining = false;
+      const finishRequest = (): SessionEvent[] => {
+        current = undefined;
+        return draining ? [shuttingDown()] : [];
+      };
+
+      return event$.pipe(
+        mergeMap((event): SessionEvent[] => {
+          switch (event.type) {
+            case 'command': {
+              ctx.log.info({ command: event.command.verb }, `Client command: ${event.command.verb}`);
+              if (event.command.verb === 'QUIT') return [replyEvent({ kind: 'bye' }, { closeAfter: true })];
+              current = ctx.beginTransfer(event.command);
+              return [];
+            }
+            case 'name': {
+              const transfer = current!;
+              const named: SessionEvent = { type: 'named', transfer, raw: event.raw };
+              return carriesData(transfer.command) ? [named] : [named, ...finishRequest()];
+            }
+            case 'chunk':
+              return [{ type: 'data', transfer: current!, bytes: event.bytes }];
+            case 'trailer':
+              return [{ type: 'dataEnd', transfer: current!, sha256: event.sha256 }, ...finishRequest()];
+            case 'shutdown':
+              if (current === undefined) return [shuttingDown()];
+              draining = true;
+              return [];
+            default:
+              return [event];
+          }
+        }),
+      );
+    });
+  }
+}

@@ -1,0 +1,57 @@
+import { inject, injectable } from 'inversify';
+import { Observable } from 'rxjs';
+import { RxferConfig } from '../../config/config.schema';
+import { TOKENS } from '../../container/tokens';
+import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { parseRemoteName } from '../../protocol/remote-name';
+import { SessionContext } from '../../session/session-context';
+import { SessionEvent } from '../../session/session-event';
+import { Transfer } from '../../session/transfer';
+import type { StorageAdapter } from '../../storage/storage-adapter';
+import { concatAsync } from '../concat-async';
+import { Stage } from '../stage';
+
+/**
+ * Filename: checks the name, then asks storage to open the file (DOWNLOAD) or a staging file
+ * (UPLOAD/ADDFILE: size limit, create-only, free space). The request is accepted or refused here;
+ * a refused upload's data is still read off the wire and dropped, keeping the stream in step.
+ * Requests on one connection take effect in the order they were sent.
+ */
+@injectable()
+export class ResolveFilenameStage implements Stage {
+  readonly name = 'resolve-filename';
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
+    @inject(TOKENS.Config) private readonly config: RxferConfig,
+  ) {}
+
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
+    return event$.pipe(concatAsync(ctx.flow, (event: SessionEvent) => (event.type === 'named' ? this.resolve(event.transfer, event.raw) : [event])));
+  }
+
+  private async resolve(transfer: Transfer, raw: Buffer): Promise<SessionEvent[]> {
+    // A pipelined DOWNLOAD must see the UPLOAD sent before it: wait for earlier requests to settle.
+    // (Their events are already downstream of this stage, so this cannot wait on itself.)
+    await transfer.previous;
+    try {
+      const name = parseRemoteName(raw);
+      transfer.name = name;
+      const { command } = transfer;
+      if (command.verb === 'DOWNLOAD') {
+        transfer.download = await this.storage.openRead(name);
+      } else {
+        const limit = this.config.limits.maxFileBytes;
+        if (transfer.size > limit) {
+          throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
+        }
+        transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE' });
+      }
+      return [{ type: 'accepted', transfer }];
+    } catch (err) {
+      const error = toRxferError(err);
+      transfer.refusal = error;
+      return [{ type: 'refused', transfer, error }];
+    }
+  }
+}

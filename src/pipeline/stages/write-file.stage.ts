@@ -1,0 +1,66 @@
+import { injectable } from 'inversify';
+import { Observable } from 'rxjs';
+import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { SessionContext } from '../../session/session-context';
+import { SessionEvent } from '../../session/session-event';
+import { Transfer } from '../../session/transfer';
+import { storageError } from '../../storage/storage-errors';
+import { concatAsync } from '../concat-async';
+import { Stage } from '../stage';
+
+/**
+ * Write: streams chunks into the staging file (pausing the socket while the file's buffer is full),
+ * and at the trailer commits only if the SHA-256 of what arrived is the one the client declared.
+ * Anything else aborts, deleting the staging data: no half file ever appears under a real name.
+ */
+@injectable()
+export class WriteFileStage implements Stage {
+  readonly name = 'write-file';
+
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
+    return event$.pipe(
+      concatAsync(ctx.flow, (event: SessionEvent) => {
+        if (event.type === 'data') return this.write(event.transfer, event.bytes, ctx);
+        if (event.type === 'dataEnd') return this.finish(event.transfer, event.sha256);
+        return [event];
+      }),
+    );
+  }
+
+  private write(transfer: Transfer, bytes: Buffer, ctx: SessionContext): SessionEvent[] {
+    const sink = transfer.staged?.sink;
+    if (!sink || transfer.failure) return [];
+    if (sink.errored || sink.destroyed) {
+      // Disk full or I/O error: keep reading (the data is owed) but store nothing more.
+      transfer.failure = storageError(sink.errored, 'store', transfer.displayName);
+      return [];
+    }
+    if (!sink.write(bytes)) ctx.flow.holdUntilDrained(sink);
+    return [];
+  }
+
+  private async finish(transfer: Transfer, declared: string): Promise<SessionEvent[]> {
+    if (transfer.refusal) return [];
+    const staged = transfer.staged!;
+    transfer.staged = undefined;
+    const digest = transfer.hash!.digest('hex');
+    try {
+      if (transfer.failure) throw transfer.failure;
+      if (transfer.received !== transfer.size) {
+        throw new RxferError('INTERNAL', `received ${transfer.received} bytes of a declared ${transfer.size}`);
+      }
+      if (digest !== declared) {
+        throw new RxferError(
+          'CHECKSUM_MISMATCH',
+          `the ${transfer.received} bytes received for ${transfer.displayName} hash to ${digest}, not ${declared} as declared; nothing stored`,
+          { received: transfer.received, computed: digest, declared },
+        );
+      }
+      const file = await staged.commit({ size: transfer.size, sha256: digest });
+      return [{ type: 'committed', transfer, file }];
+    } catch (err) {
+      await staged.abort();
+      return [{ type: 'refused', transfer, error: toRxferError(err) }];
+    }
+  }
+}

@@ -1,0 +1,12 @@
+import { OperatorFunction, defer, mergeMap } from 'rxjs';
+import { Frame } from './frame';
+import { FrameDecoder } from './frame-decoder';
+
+/** Bytes in, frames out; one decoder per subscription, so its carried-over bytes are per connection. */
+export const decodeFrames =
+  (maxLineBytes: number): OperatorFunction<Buffer, Frame> =>
+  (bytes$) =>
+    defer(() => {
+      const decoder = new FrameDecoder(maxLineBytes);
+      return bytes$.pipe(mergeMap((chunk) => decoder.push(chunk)));
+    });

@@ -1,0 +1,107 @@
+import { RxferError } from '../errors/rxfer-error';
+import { Command, carriesData, parseCommand, parseTrailer, takesName } from './command';
+import { Frame } from './frame';
+
+type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED';
+
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+
+/**
+ * Protocol v1 as an explicit state machine over bytes (after `ws`'s Receiver): lines in COMMAND, NAME
+ * and TRAILER, a counted data block in DATA. Bytes are carried across `push` calls, so a frame may be
+ * split anywhere. Data chunks are zero-copy views of the input.
+ */
+export class FrameDecoder {
+  private state: State = 'COMMAND';
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private dataLeft = 0;
+  private command: Command | undefined;
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  /** True while a frame has started but not finished: the peer owes us more bytes. */
+  get midFrame(): boolean {
+    return this.state !== 'COMMAND' || this.pendingBytes > 0;
+  }
+
+  push(input: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    let offset = 0;
+    while (offset < input.length && this.state !== 'FAILED') {
+      offset = this.state === 'DATA' ? this.takeData(input, offset, frames) : this.takeLine(input, offset, frames);
+    }
+    return frames;
+  }
+
+  private takeData(input: Buffer, offset: number, frames: Frame[]): number {
+    const take = Math.min(this.dataLeft, input.length - offset);
+    frames.push({ type: 'chunk', bytes: input.subarray(offset, offset + take) });
+    this.dataLeft -= take;
+    if (this.dataLeft === 0) this.state = 'TRAILER';
+    return offset + take;
+  }
+
+  private takeLine(input: Buffer, offset: number, frames: Frame[]): number {
+    const newline = input.indexOf(NEWLINE, offset);
+    const end = newline === -1 ? input.length : newline;
+    const lineBytes = this.pendingBytes + (end - offset) + (newline === -1 ? 0 : 1);
+    if (lineBytes > this.maxLineBytes) {
+      // Count before resetting anything, so the message carries the real number (NestJS #15472).
+      const seen = lineBytes;
+      this.fail(frames, new RxferError('LINE_TOO_LONG', `line longer than ${this.maxLineBytes} bytes (at least ${seen} seen)`, { limit: this.maxLineBytes, seen }));
+      return input.length;
+    }
+    if (newline === -1) {
+      this.pending.push(input.subarray(offset));
+      this.pendingBytes += input.length - offset;
+      return input.length;
+    }
+    let line = this.pendingBytes === 0 ? input.subarray(offset, newline) : Buffer.concat([...this.pending, input.subarray(offset, newline)]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (line.length > 0 && line[line.length - 1] === CARRIAGE_RETURN) line = line.subarray(0, line.length - 1);
+    this.onLine(line, frames);
+    return newline + 1;
+  }
+
+  private onLine(line: Buffer, frames: Frame[]): void {
+    try {
+      switch (this.state) {
+        case 'COMMAND': {
+          const command = parseCommand(line.toString('utf8'));
+          frames.push({ type: 'command', command });
+          this.command = command;
+          this.state = takesName(command) ? 'NAME' : 'COMMAND';
+          return;
+        }
+        case 'NAME': {
+          // Copy: a name outlives the input buffer it came in.
+          frames.push({ type: 'name', raw: Buffer.from(line) });
+          const command = this.command!;
+          if (carriesData(command)) {
+            this.dataLeft = command.size;
+            this.state = command.size > 0 ? 'DATA' : 'TRAILER';
+          } else {
+            this.state = 'COMMAND';
+          }
+          return;
+        }
+        case 'TRAILER':
+          frames.push({ type: 'trailer', sha256: parseTrailer(line.toString('latin1')) });
+          this.state = 'COMMAND';
+          return;
+      }
+    } catch (err) {
+      this.fail(frames, err as RxferError);
+    }
+  }
+
+  private fail(frames: Frame[], error: RxferError): void {
+    frames.push({ type: 'protocolError', error });
+    this.state = 'FAILED';
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}

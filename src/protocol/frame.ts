@@ -1,0 +1,14 @@
+import { RxferError } from '../errors/rxfer-error';
+import { Command } from './command';
+
+/**
+ * What the decoder makes of the byte stream. `name` stays raw bytes so that invalid UTF-8 can be
+ * refused rather than silently replaced.
+ */
+export type Frame =
+  | { readonly type: 'command'; readonly command: Command }
+  | { readonly type: 'name'; readonly raw: Buffer }
+  | { readonly type: 'chunk'; readonly bytes: Buffer }
+  | { readonly type: 'trailer'; readonly sha256: string }
+  /** The byte stream cannot be followed any further; the connection must close. */
+  | { readonly type: 'protocolError'; readonly error: RxferError };

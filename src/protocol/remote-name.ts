@@ -1,0 +1,56 @@
+import { RxferError } from '../errors/rxfer-error';
+import { MAX_NAME_BYTES, MAX_SEGMENT_BYTES } from './protocol-limits';
+
+/**
+ * A file name as rxfer accepts it on the wire: a relative, `/`-separated path that means the same
+ * thing on every operating system. Branded so that only `parseRemoteName` can make one: every command
+ * that touches storage takes a RemoteName, so no path can skip the checks.
+ */
+export type RemoteName = string & { readonly __brand: 'RemoteName' };
+
+// C0 and C1 controls, DEL: these include NUL and the ESC that starts ANSI sequences.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Device names Windows resolves in any folder, with or without an extension ("nul.txt" is NUL too).
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
+const DRIVE_LETTER = /^[a-z]:/i;
+/** Segments the server keeps for its own staging and metadata files. */
+export const RESERVED_PREFIX = '.rxfer';
+
+const invalid = (raw: string, reason: string): RxferError =>
+  new RxferError('NAME_INVALID', `${JSON.stringify(raw.slice(0, 300))}: ${reason}`, { reason });
+
+const segmentProblem = (segment: string): string | undefined => {
+  if (segment === '') return 'empty path segment';
+  if (segment === '.' || segment === '..') return `"${segment}" segments are not allowed`;
+  if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) return `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  if (WINDOWS_DEVICE.test(segment)) return 'reserved device name';
+  if (/[. ]$/.test(segment)) return 'a segment ends in a dot or a space';
+  if (segment.toLowerCase().startsWith(RESERVED_PREFIX)) return `segments starting with ${RESERVED_PREFIX} are reserved`;
+  return undefined;
+};
+
+/**
+ * Checks a name from the wire (as raw bytes, so invalid UTF-8 is caught rather than replaced) and
+ * returns it, or throws NAME_INVALID with the reason. Pure: containment after symlink resolution is
+ * the storage adapter's job, and it only ever sees names that passed here.
+ */
+export const parseRemoteName = (raw: Buffer | string): RemoteName => {
+  const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+  const text = bytes.toString('utf8');
+  if (bytes.length === 0) throw invalid(text, 'empty name');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) throw invalid(text, 'not valid UTF-8');
+  if (bytes.length > MAX_NAME_BYTES) throw invalid(text, `longer than ${MAX_NAME_BYTES} bytes`);
+  if (CONTROL.test(text)) throw invalid(text, 'control characters are not allowed');
+  if (text.includes('\\')) throw invalid(text, 'backslashes are not allowed');
+  if (text.startsWith('/')) throw invalid(text, 'absolute paths are not allowed');
+  if (DRIVE_LETTER.test(text)) throw invalid(text, 'drive letters are not allowed');
+  for (const segment of text.split('/')) {
+    const problem = segmentProblem(segment);
+    if (problem) throw invalid(text, problem);
+  }
+  return text as RemoteName;
+};
+
+/** Names for terminals and logs: control characters shown as escapes, never interpreted. */
+export const printableName = (name: string): string =>
+  name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);

@@ -1,0 +1,77 @@
+import { ErrorCode, isErrorCode } from '../errors/error-code';
+import { RxferError } from '../errors/rxfer-error';
+import { PROTOCOL_VERSION, SHA256_HEX, parseByteCount } from './protocol-limits';
+
+/** Every line the server can send, as a value. `formatReply` and `parseReply` are inverses. */
+export type Reply =
+  | { readonly kind: 'greeting'; readonly version: string; readonly caps: Readonly<Record<string, string>> }
+  | { readonly kind: 'fileRecv' }
+  | { readonly kind: 'dataRecv'; readonly size: number; readonly sha256: string }
+  | { readonly kind: 'downloadReady'; readonly size: number; readonly sha256: string }
+  | { readonly kind: 'notFound'; readonly message: string }
+  | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }
+  | { readonly kind: 'bye' };
+
+/** Replies carry human messages on one line: newlines and other control characters are flattened. */
+const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+
+export const formatReply = (reply: Reply): string => {
+  switch (reply.kind) {
+    case 'greeting': {
+      const caps = Object.entries(reply.caps).map(([key, value]) => `${key}=${value}`);
+      return ['OK', reply.version, ...caps].join(' ') + '\n';
+    }
+    case 'fileRecv':
+      return 'OK file recv\n';
+    case 'dataRecv':
+      return `OK file data recv ${reply.size} ${reply.sha256}\n`;
+    case 'downloadReady':
+      return `OK ${reply.size} ${reply.sha256}\n`;
+    case 'notFound':
+      return `NOT FOUND ${oneLine(reply.message)}\n`;
+    case 'error':
+      return `ERR ${reply.code} ${oneLine(reply.message)}\n`;
+    case 'bye':
+      return 'OK bye\n';
+  }
+};
+
+const violation = (line: string): RxferError =>
+  new RxferError('PROTOCOL_VIOLATION', `unexpected reply from server: ${JSON.stringify(line.slice(0, 200))}`);
+
+/** Parses one reply line (without its newline). Anything outside protocol v1 is PROTOCOL_VIOLATION. */
+export const parseReply = (line: string): Reply => {
+  if (line === 'OK file recv') return { kind: 'fileRecv' };
+  if (line === 'OK bye') return { kind: 'bye' };
+  if (line.startsWith('NOT FOUND')) return { kind: 'notFound', message: line.slice('NOT FOUND'.length).trim() };
+
+  const words = line.split(' ');
+  if (words[0] === 'ERR') {
+    const code = words[1] ?? '';
+    if (!isErrorCode(code)) throw violation(line);
+    return { kind: 'error', code, message: words.slice(2).join(' ') };
+  }
+  if (words[0] !== 'OK') throw violation(line);
+
+  if (words[1]?.startsWith('rxfer/')) {
+    const caps: Record<string, string> = {};
+    for (const word of words.slice(2)) {
+      const eq = word.indexOf('=');
+      if (eq > 0) caps[word.slice(0, eq)] = word.slice(eq + 1);
+    }
+    return { kind: 'greeting', version: words[1], caps };
+  }
+  const sized = (sizeText: string | undefined, sha256: string | undefined) => {
+    const size = parseByteCount(sizeText ?? '');
+    if (size === undefined || !sha256 || !SHA256_HEX.test(sha256)) throw violation(line);
+    return { size, sha256: sha256.toLowerCase() };
+  };
+  if (words.length === 6 && words[1] === 'file' && words[2] === 'data' && words[3] === 'recv') {
+    return { kind: 'dataRecv', ...sized(words[4], words[5]) };
+  }
+  if (words.length === 3) return { kind: 'downloadReady', ...sized(words[1], words[2]) };
+  throw violation(line);
+};
+
+export const isCurrentVersion = (reply: Reply): boolean =>
+  reply.kind === 'greeting' && reply.version === PROTOCOL_VERSION;

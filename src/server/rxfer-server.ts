@@ -1,0 +1,92 @@
+import { AddressInfo, Socket } from 'node:net';
+import { inject, injectable } from 'inversify';
+import type { Logger } from 'pino';
+import { Subject, Subscription } from 'rxjs';
+import { RxferConfig } from '../config/config.schema';
+import { TOKENS } from '../container/tokens';
+import { formatReply } from '../protocol/reply';
+import type { ConnectionActor } from '../session/connection-actor';
+import type { StorageAdapter } from '../storage/storage-adapter';
+import type { Listener, Transport } from '../transport/transport';
+
+/**
+ * Accepts connections and gives each its own actor. Owns what spans connections: the connection
+ * limit, the set of live sessions, and an orderly stop (stop accepting, let transfers in flight
+ * finish within the grace period, then cut what remains).
+ */
+@injectable()
+export class RxferServer {
+  private listener: Listener | undefined;
+  private readonly sessions = new Map<Socket, Subscription>();
+  private readonly shutdown$ = new Subject<void>();
+  private readonly idle$ = new Subject<void>();
+
+  constructor(
+    @inject(TOKENS.Transport) private readonly transport: Transport,
+    @inject(TOKENS.ConnectionActor) private readonly actor: ConnectionActor,
+    @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
+    @inject(TOKENS.Config) private readonly config: RxferConfig,
+    @inject(TOKENS.Logger) private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<AddressInfo> {
+    await this.storage.init();
+    const { host, port } = this.config.server;
+    this.listener = await this.transport.listen(host, port);
+    this.listener.connection$.subscribe((socket) => this.accept(socket));
+    const address = this.listener.address;
+    this.log.info({ host: address.address, port: address.port, transport: this.transport.kind, storage: this.storage.kind }, `Server listening on ${address.address} port ${address.port}`);
+    return address;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  private accept(socket: Socket): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    // An error before the actor subscribes (a reset during accept) must not crash the process.
+    socket.on('error', () => undefined);
+    if (this.sessions.size >= this.config.server.maxConnections) {
+      this.log.warn({ remote: peer }, `Refused ${peer}: ${this.sessions.size} connections already`);
+      socket.end(formatReply({ kind: 'error', code: 'TOO_MANY_CONNECTIONS', message: `the server is at its limit of ${this.config.server.maxConnections} connections; try again later` }));
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    this.log.info({ remote: peer }, `Client connected: ${peer}`);
+    const subscription = this.actor.run(socket, this.shutdown$).subscribe({
+      complete: () => this.forget(socket, peer),
+      error: () => this.forget(socket, peer),
+    });
+    if (!subscription.closed) this.sessions.set(socket, subscription);
+  }
+
+  private forget(socket: Socket, peer: string): void {
+    this.sessions.delete(socket);
+    this.log.info({ remote: peer }, `Client disconnected: ${peer}`);
+    if (this.sessions.size === 0) this.idle$.next();
+  }
+
+  /** Stops accepting, asks every session to finish its current request, and cuts them after the grace period. */
+  async stop(): Promise<void> {
+    const closing = this.listener?.close();
+    this.listener = undefined;
+    this.shutdown$.next();
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.server.shutdownGraceMs);
+        this.idle$.subscribe(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const [socket, subscription] of this.sessions) {
+      subscription.unsubscribe();
+      socket.destroy();
+    }
+    this.sessions.clear();
+    await closing;
+    this.log.info('Server stopped');
+  }
+}

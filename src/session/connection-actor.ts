@@ -1,0 +1,85 @@
+import { Socket } from 'node:net';
+import { inject, injectable } from 'inversify';
+import type { Logger } from 'pino';
+import { EMPTY, Observable, catchError, concat, defer, finalize, map, merge, of, take } from 'rxjs';
+import { RxferConfig } from '../config/config.schema';
+import { TOKENS } from '../container/tokens';
+import { toRxferError } from '../errors/rxfer-error';
+import { decodeFrames } from '../protocol/decode-frames';
+import { HASH_ALGORITHM, PROTOCOL_VERSION } from '../protocol/protocol-limits';
+import { formatReply } from '../protocol/reply';
+import { composeStages } from '../pipeline/compose-stages';
+import type { Stage } from '../pipeline/stage';
+import { SessionContext } from './session-context';
+import { SessionEvent, replyEvent } from './session-event';
+import { socketSource } from './socket-source';
+import { writeReplies } from './write-replies';
+
+/** How long a closing connection may take to flush its last reply before it is cut. */
+const CLOSE_FLUSH_MS = 2000;
+
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+/**
+ * One actor per connection: the socket's input becomes one event stream, folded through the
+ * injected stages, and the replies are written back in order. Everything the connection owns is
+ * released in one `finalize`. An error here ends this connection only; the server never sees it.
+ */
+@injectable()
+export class ConnectionActor {
+  constructor(
+    @inject(TOKENS.Pipeline) private readonly stages: readonly Stage[],
+    @inject(TOKENS.Config) private readonly config: RxferConfig,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Serves `socket` until it closes; `shutdown$` asks the session to wind down at a request boundary. */
+  run(socket: Socket, shutdown$: Observable<void>): Observable<never> {
+    return defer(() => {
+      const ctx = new SessionContext(socket, this.config, this.logger);
+      const { limits } = this.config;
+      const greeting = replyEvent({
+        kind: 'greeting',
+        version: PROTOCOL_VERSION,
+        caps: { caps: 'upload,addfile,download,quit', hash: HASH_ALGORITHM, 'max-line': String(limits.maxLineBytes) },
+      });
+      const input$: Observable<SessionEvent> = merge(
+        socketSource(socket, limits.idleTimeoutMs).pipe(decodeFrames(limits.maxLineBytes)),
+        shutdown$.pipe(
+          take(1),
+          map((): SessionEvent => ({ type: 'shutdown' })),
+        ),
+      );
+      return concat(of(greeting), input$.pipe(composeStages(this.stages, ctx))).pipe(
+        writeReplies(socket, ctx),
+        catchError((err: unknown) => this.fail(socket, ctx, err)),
+        finalize(() => {
+          closeGracefully(socket);
+          void ctx.dispose();
+        }),
+      );
+    });
+  }
+
+  private fail(socket: Socket, ctx: SessionContext, err: unknown): Observable<never> {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code && PEER_GONE.has(code)) {
+      ctx.log.debug({ errno: code }, 'Client connection reset');
+      return EMPTY;
+    }
+    const error = toRxferError(err);
+    if (error.code === 'INTERNAL') ctx.log.error({ err }, `Session failed: ${error.message}`);
+    else ctx.log.info({ code: error.code }, `Closing session: ${error.code} ${error.message}`);
+    // Mid-download the peer is reading data bytes; a reply line there would be taken for data.
+    if (!ctx.midBody && socket.writable) socket.write(formatReply({ kind: 'error', code: error.code, message: error.message }));
+    if (ctx.midBody) socket.destroy();
+    return EMPTY;
+  }
+}
+
+/** Ends our side after the last reply is flushed; a peer that will not read it is cut after a while. */
+const closeGracefully = (socket: Socket): void => {
+  if (socket.destroyed) return;
+  socket.end();
+  setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS).unref();
+};

@@ -1,0 +1,58 @@
+import { Hash, createHash } from 'node:crypto';
+import { RxferError } from '../errors/rxfer-error';
+import { Command, carriesData } from '../protocol/command';
+import { RemoteName } from '../protocol/remote-name';
+import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
+
+/**
+ * One request's state, from its command line to its last reply. Events carry their Transfer, so a
+ * stage working on an earlier request is never confused by a pipelined later one.
+ */
+export class Transfer {
+  name: RemoteName | undefined;
+  /** Set when the request was refused: its owed data is read and dropped, never stored. */
+  refusal: RxferError | undefined;
+  /** Set when storing failed mid-data (disk full): reported once the owed data has been read. */
+  failure: RxferError | undefined;
+  received = 0;
+  readonly hash: Hash | undefined;
+  staged: StagedWrite | undefined;
+  download: ReadHandle | undefined;
+  readonly startedAt = process.hrtime.bigint();
+  /** Resolves when this request has its final outcome (committed, refused, or its download begun). */
+  readonly settled: Promise<void>;
+  settle!: () => void;
+
+  constructor(
+    readonly id: number,
+    readonly command: Command,
+    /** The previous request's `settled`: requests on one connection take effect in order. */
+    readonly previous: Promise<void>,
+  ) {
+    this.hash = carriesData(command) ? createHash('sha256') : undefined;
+    this.settled = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /** The declared byte count of an upload (0 for other verbs). */
+  get size(): number {
+    return carriesData(this.command) ? this.command.size : 0;
+  }
+
+  get displayName(): string {
+    return this.name ?? '(unnamed)';
+  }
+
+  elapsedMs(): number {
+    return Number(process.hrtime.bigint() - this.startedAt) / 1e6;
+  }
+
+  /** Frees what this request holds; idempotent. Used on refusal and when the connection dies. */
+  async release(): Promise<void> {
+    this.settle();
+    const staged = this.staged;
+    this.staged = undefined;
+    this.download?.stream.destroy();
+    this.download = undefined;
+    await staged?.abort();
+  }
+}

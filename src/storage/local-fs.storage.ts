@@ -1,0 +1,88 @@
+import { constants } from 'node:fs';
+import { lstat, open, statfs } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { RxferError } from '../errors/rxfer-error';
+import { RemoteName } from '../protocol/remote-name';
+import { DigestIndex } from './digest-index';
+import { LocalStagedWrite } from './local-staged-write';
+import { RootPaths } from './root-paths';
+import { ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { storageError } from './storage-errors';
+
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+
+/**
+ * Files in a folder on the local file system: the default adapter. Never writes to a real name
+ * (staging + rename), never follows a symlink out of the root, never trusts a cached digest of a file
+ * that changed behind its back.
+ */
+export class LocalFsStorage implements StorageAdapter {
+  readonly kind = 'local';
+  private paths!: RootPaths;
+  private digests!: DigestIndex;
+
+  constructor(private readonly root: string) {}
+
+  async init(): Promise<void> {
+    this.paths = await RootPaths.open(this.root);
+    this.digests = new DigestIndex(this.paths.realRoot);
+    await this.digests.init();
+  }
+
+  get realRoot(): string {
+    return this.paths.realRoot;
+  }
+
+  async stat(name: RemoteName): Promise<StoredFile | undefined> {
+    try {
+      const handle = await this.openRead(name);
+      handle.stream.destroy();
+      return handle.file;
+    } catch (err) {
+      if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  async openRead(name: RemoteName): Promise<ReadHandle> {
+    const folder = await this.paths.existingFolderOf(name);
+    if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
+    // O_NOFOLLOW: the last segment must not be a link; the folder was checked by realpath above.
+    const handle = await open(this.paths.pathOf(name), constants.O_RDONLY | constants.O_NOFOLLOW).catch((err) =>
+      Promise.reject(storageError(err, 'read', name)),
+    );
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`);
+      const sha256 = await this.digests.digestOf(name, handle, stats);
+      const stream =
+        stats.size === 0
+          ? Readable.from([])
+          : handle.createReadStream({ start: 0, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
+      if (stats.size === 0) await handle.close();
+      return { file: { name, size: stats.size, sha256, mtimeMs: stats.mtimeMs }, stream };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw storageError(err, 'read', name);
+    }
+  }
+
+  async beginWrite(name: RemoteName, { size, createOnly }: WriteOptions): Promise<StagedWrite> {
+    const target = this.paths.pathOf(name);
+    const existing = await lstat(target).catch(() => undefined);
+    if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
+    if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
+    await this.assertSpaceFor(size, name);
+    const folder = await this.paths.folderFor(name);
+    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests);
+  }
+
+  /** Refuse up front what cannot fit, rather than fail at 90%. */
+  private async assertSpaceFor(size: number, name: RemoteName): Promise<void> {
+    const fs = await statfs(this.paths.realRoot);
+    const free = fs.bavail * fs.bsize;
+    if (size > free) {
+      throw new RxferError('NO_SPACE', `${name} needs ${size} bytes but the storage has ${free} free`, { size, free });
+    }
+  }
+}

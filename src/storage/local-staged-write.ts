@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { WriteStream, close, createWriteStream, fsync, open as openFd } from 'node:fs';
+import { link, open, rename, stat, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { RemoteName } from '../protocol/remote-name';
+import { DigestIndex } from './digest-index';
+import { StagedWrite, StoredFile } from './storage-adapter';
+import { storageError } from './storage-errors';
+
+/** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+
+/** Staging files share the target's folder so that the final rename is atomic (same file system). */
+export const stagingName = (): string => `.rxfer-part-${randomBytes(8).toString('hex')}`;
+
+const openFdAsync = promisify(openFd);
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(close);
+
+const fsyncFolder = async (folder: string): Promise<void> => {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+/**
+ * Flushes and ends a write stream. Not `stream.finished`: with autoClose off (we fsync and close the
+ * handle ourselves) the stream never emits 'close', which `finished` would wait for.
+ */
+const endStream = (sink: WriteStream): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (sink.errored) return reject(sink.errored);
+    sink.once('error', reject);
+    sink.end(() => {
+      sink.off('error', reject);
+      resolve();
+    });
+  });
+
+/**
+ * One upload's staging file. Commit = flush, fsync the file, rename (or link, for create-only) over
+ * the real name, fsync the folder so the rename itself survives a crash.
+ */
+export class LocalStagedWrite implements StagedWrite {
+  readonly sink: WriteStream;
+  private settled = false;
+  private closed = false;
+
+  private constructor(
+    private readonly name: RemoteName,
+    private readonly target: string,
+    private readonly folder: string,
+    private readonly stagingPath: string,
+    /** A plain fd, not a FileHandle: FileHandle.close() waits for streams made from it to let go. */
+    private readonly fd: number,
+    private readonly createOnly: boolean,
+    private readonly digests: DigestIndex,
+  ) {
+    this.sink = createWriteStream('', { fd, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
+    // Errors surface through commit(); an unhandled 'error' event would crash the process.
+    this.sink.on('error', () => undefined);
+  }
+
+  static async create(name: RemoteName, target: string, folder: string, createOnly: boolean, digests: DigestIndex): Promise<LocalStagedWrite> {
+    const stagingPath = join(folder, stagingName());
+    const fd = await openFdAsync(stagingPath, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
+    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests);
+  }
+
+  async commit(verified: { size: number; sha256: string }): Promise<StoredFile> {
+    this.settled = true;
+    try {
+      await endStream(this.sink);
+      await fsyncFd(this.fd);
+      this.closed = true;
+      await closeFd(this.fd);
+      if (this.createOnly) {
+        // link() fails if the name exists: the atomic create-only that rename() cannot give.
+        await link(this.stagingPath, this.target);
+        await unlink(this.stagingPath);
+      } else {
+        await rename(this.stagingPath, this.target);
+      }
+      await fsyncFolder(this.folder);
+      const stats = await stat(this.target);
+      await this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
+      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs };
+    } catch (err) {
+      await this.discard();
+      throw storageError(err, 'store', this.name);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
+    this.sink.destroy();
+    if (!this.closed) {
+      this.closed = true;
+      await closeFd(this.fd).catch(() => undefined);
+    }
+    await unlink(this.stagingPath).catch(() => undefined);
+  }
+}

@@ -1,0 +1,59 @@
+import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { RxferError } from '../errors/rxfer-error';
+import { RemoteName } from '../protocol/remote-name';
+import { ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+
+interface MemoryFile extends StoredFile {
+  readonly data: Buffer;
+}
+
+/**
+ * Files in the process's memory: for tests and throw-away servers. Same contract as the local
+ * adapter (staged, atomic, create-only checked at commit), but it holds whole files by design.
+ */
+export class MemoryStorage implements StorageAdapter {
+  readonly kind = 'memory';
+  private readonly files = new Map<string, MemoryFile>();
+
+  async init(): Promise<void> {}
+
+  async stat(name: RemoteName): Promise<StoredFile | undefined> {
+    const file = this.files.get(name);
+    return file && { name: file.name, size: file.size, sha256: file.sha256, mtimeMs: file.mtimeMs };
+  }
+
+  async openRead(name: RemoteName): Promise<ReadHandle> {
+    const file = this.files.get(name);
+    if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);
+    return { file, stream: Readable.from(file.data.length ? [file.data] : []) };
+  }
+
+  async beginWrite(name: RemoteName, { createOnly }: WriteOptions): Promise<StagedWrite> {
+    if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    let settled = false;
+    return {
+      sink,
+      commit: async ({ size, sha256 }) => {
+        settled = true;
+        sink.end();
+        await finished(sink);
+        if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
+        const file: MemoryFile = { name, size, sha256, mtimeMs: Date.now(), data: Buffer.concat(chunks) };
+        this.files.set(name, file);
+        return { name, size, sha256, mtimeMs: file.mtimeMs };
+      },
+      abort: async () => {
+        if (!settled) chunks.length = 0;
+        settled = true;
+      },
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import { mkdir, realpath } from 'node:fs/promises';
+import { dirname, join, relative, isAbsolute, sep } from 'node:path';
+import { RxferError } from '../errors/rxfer-error';
+import { RemoteName } from '../protocol/remote-name';
+import { storageError } from './storage-errors';
+
+/**
+ * The one place a remote name becomes a server path. Names were already checked lexically by
+ * parseRemoteName; here we also make sure the real (symlink-resolved) folder stays inside the root,
+ * because a lexical check cannot see a link someone planted inside the tree.
+ */
+export class RootPaths {
+  constructor(readonly realRoot: string) {}
+
+  static async open(root: string): Promise<RootPaths> {
+    await mkdir(root, { recursive: true });
+    return new RootPaths(await realpath(root));
+  }
+
+  pathOf(name: RemoteName): string {
+    return join(this.realRoot, ...name.split('/'));
+  }
+
+  /** Throws unless `path` is the root or below it. */
+  assertInside(path: string, name: RemoteName): void {
+    const rel = relative(this.realRoot, path);
+    if (rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))) return;
+    throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+  }
+
+  /** The real folder a file of this name lives in, checked for containment; undefined if missing. */
+  async existingFolderOf(name: RemoteName): Promise<string | undefined> {
+    try {
+      const folder = await realpath(dirname(this.pathOf(name)));
+      this.assertInside(folder, name);
+      return folder;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw storageError(err, 'resolve', name);
+    }
+  }
+
+  /** Like existingFolderOf, creating missing folders first. */
+  async folderFor(name: RemoteName): Promise<string> {
+    try {
+      await mkdir(dirname(this.pathOf(name)), { recursive: true });
+    } catch (err) {
+      throw storageError(err, 'create the folder for', name);
+    }
+    const folder = await this.existingFolderOf(name);
+    if (folder === undefined) throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}`);
+    return folder;
+  }
+}

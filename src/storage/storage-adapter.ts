@@ -1,0 +1,47 @@
+import { Readable, Writable } from 'node:stream';
+import { RemoteName } from '../protocol/remote-name';
+
+/** A committed file as storage knows it. `sha256` is what rxfer verified when it was committed. */
+export interface StoredFile {
+  readonly name: RemoteName;
+  readonly size: number;
+  readonly sha256: string;
+  readonly mtimeMs: number;
+}
+
+/** An open file to send: the stream yields exactly `file.size` bytes of the version described. */
+export interface ReadHandle {
+  readonly file: StoredFile;
+  readonly stream: Readable;
+}
+
+export interface WriteOptions {
+  readonly size: number;
+  /** ADDFILE: fail with EXISTS if the name exists, checked now and again atomically at commit. */
+  readonly createOnly: boolean;
+}
+
+/**
+ * Data on its way in. Nothing is visible under the real name until `commit` resolves; `abort` (or a
+ * failed commit) leaves the previous file of that name as it was.
+ */
+export interface StagedWrite {
+  /** Write chunks here and honour `write() === false` by waiting for 'drain'. */
+  readonly sink: Writable;
+  /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
+  commit(verified: { size: number; sha256: string }): Promise<StoredFile>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Where files live. Implementations throw RxferError with storage codes (NOT_FOUND, EXISTS,
+ * NAME_CONFLICT, NAME_INVALID, NO_SPACE, STORAGE_FAILED), never raw errno errors.
+ */
+export interface StorageAdapter {
+  readonly kind: string;
+  /** Prepares the backing store (create folders, check access). Called once before serving. */
+  init(): Promise<void>;
+  stat(name: RemoteName): Promise<StoredFile | undefined>;
+  openRead(name: RemoteName): Promise<ReadHandle>;
+  beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite>;
+}

@@ -1,0 +1,29 @@
+import { RxferError } from '../errors/rxfer-error';
+
+/**
+ * Maps an errno failure to a storage code. Messages name the remote file, never the server's own
+ * paths, which are none of the client's business.
+ */
+export const storageError = (err: unknown, action: string, name: string): RxferError => {
+  if (err instanceof RxferError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new RxferError('NO_SPACE', `no space left to ${action} ${name}`, { errno: code });
+    case 'ENOENT':
+      return new RxferError('NOT_FOUND', `${name} does not exist`);
+    case 'EEXIST':
+      return new RxferError('EXISTS', `${name} already exists`);
+    case 'EISDIR':
+    case 'ENOTDIR':
+    case 'ENOTEMPTY':
+      return new RxferError('NAME_CONFLICT', `cannot ${action} ${name}: a folder and a file would share a name`, { errno: code });
+    case 'ELOOP':
+      return new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`, { errno: code });
+    case 'ENAMETOOLONG':
+      return new RxferError('NAME_INVALID', `${name} is too long for this file system`, { errno: code });
+    default:
+      return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${code}`, { errno: code });
+  }
+};

@@ -1,0 +1,239 @@
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { AddressInfo, createServer } from 'node:net';
+import { join } from 'node:path';
+import { startTestServer, TestServer } from '../client/real-server';
+
+const PROJECT = join(__dirname, '..', '..');
+const BIN = join(PROJECT, 'bin', 'rxfer.js');
+const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
+
+const newestSource = (folder: string): number =>
+  Math.max(
+    0,
+    ...readdirSync(folder, { withFileTypes: true }).map((entry) => {
+      const path = join(folder, entry.name);
+      return entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs;
+    }),
+  );
+
+/** The CLI runs from dist/ as users run it; build it when it is missing or older than src/. */
+const ensureBuilt = (): void => {
+  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(join(PROJECT, 'src'))) return;
+  const tsc = require.resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
+};
+
+interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const rxfer = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> =>
+  new Promise((resolve) => {
+    // The developer's own RXFER_* settings must not leak into the tests.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env['RXFER_HOST'];
+    delete env['RXFER_PORT'];
+    Object.assign(env, options.env);
+    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd ?? PROJECT, env }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+
+beforeAll(() => ensureBuilt(), 120_000);
+
+describe('rxfer CLI against the real server', () => {
+  let server: TestServer;
+  let port: string;
+
+  beforeEach(async () => {
+    server = await startTestServer();
+    port = String(server.port);
+  });
+  afterEach(() => server.close());
+
+  test('put then get round-trips a file byte-identical, one summary line each, no progress off a TTY', async () => {
+    const data = randomBytes(1024 * 1024 + 5);
+    const source = join(server.local, 'report.bin');
+    await writeFile(source, data);
+
+    const put = await rxfer(['put', source, 'docs/', '-p', port]);
+    expect(put).toMatchObject({ code: 0, stderr: '' });
+    const digest = createHash('sha256').update(data).digest('hex');
+    expect(put.stdout).toMatch(new RegExp(`^put .*report\\.bin → docs/report\\.bin  1\\.00 MiB  sha256 ${digest.slice(0, 12)}… .*/s\\)\\n$`));
+    expect((await readFile(join(server.root, 'docs', 'report.bin'))).equals(data)).toBe(true);
+
+    const out = join(server.local, 'out');
+    await mkdir(out);
+    const get = await rxfer(['get', 'docs/report.bin', out, '-p', port]);
+    expect(get).toMatchObject({ code: 0, stderr: '' });
+    expect(get.stdout).toMatch(/^get docs\/report\.bin → .*out\/report\.bin {2}1\.00 MiB/);
+    expect((await readFile(join(out, 'report.bin'))).equals(data)).toBe(true);
+
+    const inCwd = await rxfer(['get', 'docs/report.bin', '-q'], { cwd: out, env: { RXFER_PORT: port } });
+    expect(inCwd).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await readdir(out)).toEqual(['report.bin']);
+  });
+
+  test('add of an existing name exits 1 with ERR EXISTS and keeps the stored file', async () => {
+    const source = join(server.local, 'once.txt');
+    await writeFile(source, 'first');
+    expect((await rxfer(['add', source, '-p', port])).code).toBe(0);
+    await writeFile(source, 'second');
+    const again = await rxfer(['add', source, '-p', port]);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(/^rxfer: ERR EXISTS /);
+    expect(await readFile(join(server.root, 'once.txt'), 'utf8')).toBe('first');
+  });
+
+  test('get of a missing file exits 1 with NOT_FOUND and creates nothing', async () => {
+    const result = await rxfer(['get', 'nope.txt', '-p', port], { cwd: server.local });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^rxfer: ERR NOT_FOUND nope\.txt/);
+    expect(await readdir(server.local)).toEqual([]);
+  });
+
+  test('names are printed with control characters escaped', async () => {
+    const source = join(server.local, 'tab\there.txt');
+    await writeFile(source, 'x');
+    const result = await rxfer(['put', source, 'plain.txt', '-p', port]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('tab\\x09here.txt → plain.txt');
+    const bad = await rxfer(['put', source, 'esc\u001b[31mred', '-p', port]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^rxfer: ERR NAME_INVALID /);
+    expect(bad.stderr).not.toContain('\u001b');
+  });
+});
+
+describe('rxfer CLI usage', () => {
+  test('--help shows the commands and examples; each command has its own examples', async () => {
+    const help = await rxfer(['--help']);
+    expect(help.code).toBe(0);
+    for (const word of ['serve', 'put', 'add', 'get', 'Examples:', '$ rxfer put']) expect(help.stdout).toContain(word);
+    for (const command of ['serve', 'put', 'add', 'get']) {
+      const own = await rxfer([command, '--help']);
+      expect(own.code).toBe(0);
+      expect(own.stdout).toContain(`Usage: rxfer ${command}`);
+      expect(own.stdout).toContain(`$ rxfer ${command}`);
+    }
+  });
+
+  test('--help loads neither the client, the server nor cli-progress (start-up time)', () => {
+    const script =
+      `process.argv = [process.argv[0], 'rxfer', '--help'];` +
+      `process.stdout.write = () => true;` +
+      `process.on('exit', () => require('fs').writeSync(2, JSON.stringify(Object.keys(require.cache))));` +
+      `require(${JSON.stringify(MAIN)});`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const loaded = JSON.parse(run.stderr) as string[];
+    expect(loaded.some((path) => path.endsWith(join('cli', 'build-program.js')))).toBe(true);
+    expect(loaded.filter((path) => /[/\\](client|server|container)[/\\]|cli-progress|inversify|pino/.test(path))).toEqual([]);
+  });
+
+  test.each([
+    [['get', 'x', '-p', '0']],
+    [['get', 'x', '-p', '65536']],
+    [['put', 'x', '--port', 'abc']],
+    [['get', 'x', '-p', '0x50']],
+    [['put']],
+    [['frobnicate']],
+  ])('usage error %j exits 2', async (args) => {
+    const result = await rxfer(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^rxfer: error: /);
+  });
+
+  test('a bad RXFER_PORT is a usage error too', async () => {
+    const result = await rxfer(['get', 'x'], { env: { RXFER_PORT: 'nine' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('RXFER_PORT');
+  });
+
+  test('no server: exit 1 with ERR CONNECTION_LOST', async () => {
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const free = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const result = await rxfer(['get', 'x', '-p', String(free)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^rxfer: ERR CONNECTION_LOST /);
+  });
+});
+
+describe('rxfer CLI interruption', () => {
+  test('SIGINT during a download exits 130 and leaves no staging file', async () => {
+    // A server that announces a body, sends a little of it and then stalls: the real server cannot be
+    // made to stall on purpose, and the CLI must be mid-transfer when the signal arrives.
+    let bodyStarted!: () => void;
+    const started = new Promise<void>((resolve) => (bodyStarted = resolve));
+    const stalling = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('OK rxfer/1 caps=download hash=sha256\n');
+      socket.once('data', () => {
+        socket.write(`OK 1000000 ${'0'.repeat(64)}\n`);
+        socket.write(Buffer.alloc(1000), () => bodyStarted());
+      });
+    });
+    stalling.listen(0, '127.0.0.1');
+    await once(stalling, 'listening');
+    const folder = await mkdtemp(join(tmpdir(), 'rxfer-cli-'));
+    try {
+      const child = spawn(process.execPath, [BIN, 'get', 'big.bin', folder, '-p', String((stalling.address() as AddressInfo).port)]);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      await started;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await readdir(folder)).some((name) => name.includes('.rxfer-part'))).toBe(true);
+      child.kill('SIGINT');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(130);
+      expect(stderr).toContain('interrupted');
+      expect(await readdir(folder)).toEqual([]);
+    } finally {
+      stalling.close();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('rxfer serve', () => {
+  test('serves until SIGINT, then exits 0', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'rxfer-serve-'));
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--root', join(folder, 'root')]);
+    try {
+      let output = '';
+      const port = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const listening = /"port":(\d+)/.exec(output);
+          if (listening) resolve(listening[1]!);
+        });
+        child.once('exit', () => reject(new Error(`serve exited early: ${output}`)));
+      });
+      const source = join(folder, 'a.txt');
+      await writeFile(source, 'served');
+      expect((await rxfer(['put', source, '-p', port, '-q'])).code).toBe(0);
+      expect(await readFile(join(folder, 'root', 'a.txt'), 'utf8')).toBe('served');
+      child.kill('SIGINT');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('an unreadable config exits 2 with ERR CONFIG_INVALID', async () => {
+    const result = await rxfer(['serve', '--config', join(tmpdir(), 'no-such-rxfer-config.json')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^rxfer: ERR CONFIG_INVALID /);
+  });
+});

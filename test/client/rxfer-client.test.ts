@@ -1,0 +1,278 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { AddressInfo, createServer, Server, Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { RxferClient, RxferError } from '../../src/client/index';
+import { startTestServer, TestServer } from './real-server';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const MiB = 1024 * 1024;
+
+/** Resolves to the RxferError a promise rejects with (fails the test if it resolves). */
+const failure = async (promise: Promise<unknown>): Promise<RxferError> => {
+  const result = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(result).toBeInstanceOf(RxferError);
+  return result as RxferError;
+};
+
+const stagingFiles = async (folder: string) => (await readdir(folder)).filter((name) => name.includes('.rxfer-part'));
+
+describe('RxferClient against the real server', () => {
+  let server: TestServer;
+  let client: RxferClient;
+
+  beforeEach(async () => {
+    server = await startTestServer();
+    client = await RxferClient.connect({ host: server.host, port: server.port });
+  });
+  afterEach(async () => {
+    client.close();
+    await server.close();
+  });
+
+  test.each([0, 1, 3 * MiB + 17])('uploads a %i-byte file and downloads it byte-identical', async (size) => {
+    const data = randomBytes(size);
+    const source = join(server.local, 'source.bin');
+    await writeFile(source, data);
+    const progress: number[] = [];
+    const stored = await client.upload(source, 'dir/sub/file.bin', { onProgress: (done) => progress.push(done) });
+    expect(stored).toEqual({ size, sha256: sha256(data) });
+    if (size > 0) expect(progress.at(-1)).toBe(size);
+
+    const target = join(server.local, 'copy.bin');
+    await expect(client.download('dir/sub/file.bin', target)).resolves.toEqual(stored);
+    expect((await readFile(target)).equals(data)).toBe(true);
+    expect((await client.downloadBuffer('dir/sub/file.bin')).data.equals(data)).toBe(true);
+    expect(await stagingFiles(server.local)).toEqual([]);
+    await client.quit();
+    expect(client.isClosed).toBe(true);
+  });
+
+  test('pipelines many in-memory uploads issued without waiting', async () => {
+    const files = Array.from({ length: 200 }, (_, i) => ({ name: `small/${i}.txt`, data: randomBytes(i * 37) }));
+    const results = await Promise.all(files.map((f) => client.uploadBuffer(f.name, f.data)));
+    expect(results).toEqual(files.map((f) => ({ size: f.data.length, sha256: sha256(f.data) })));
+    const back = await Promise.all(files.map((f) => client.downloadBuffer(f.name)));
+    back.forEach((b, i) => expect(b.data.equals(files[i]!.data)).toBe(true));
+  });
+
+  test('a refusal in the middle of a pipelined batch fails only its own request', async () => {
+    const settled = await Promise.allSettled([
+      client.uploadBuffer('p/a', Buffer.from('a'), { mode: 'create' }),
+      client.uploadBuffer('p/a', Buffer.from('again'), { mode: 'create' }),
+      client.uploadBuffer('p/.rxfer-x', Buffer.from('reserved')).catch((err: RxferError) => Promise.reject(err)),
+      client.downloadBuffer('p/a'),
+      client.uploadBuffer('p/b', Buffer.from('b')),
+    ]);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? 'ok' : (s.reason as RxferError).code))).toEqual([
+      'ok',
+      'EXISTS',
+      'NAME_INVALID',
+      'ok',
+      'ok',
+    ]);
+    expect((settled[3] as PromiseFulfilledResult<{ data: Buffer }>).value.data.toString()).toBe('a');
+  });
+
+  test('a server that stops mid-upload fails the upload and commits nothing', async () => {
+    const source = join(server.local, 'slow.bin');
+    await writeFile(source, randomBytes(64 * MiB));
+    let stopping: Promise<void> | undefined;
+    const error = await failure(client.upload(source, 'slow.bin', { onProgress: () => void (stopping ??= server.close()) }));
+    await stopping;
+    expect(['SHUTTING_DOWN', 'CONNECTION_LOST']).toContain(error.code);
+    expect(await readdir(server.root).catch(() => [])).not.toContain('slow.bin');
+  });
+
+  test('ADDFILE of an existing name: EXISTS; the in-memory request keeps the connection usable', async () => {
+    await client.uploadBuffer('once.txt', Buffer.from('one'), { mode: 'create' });
+    expect((await failure(client.uploadBuffer('once.txt', Buffer.from('two'), { mode: 'create' }))).code).toBe('EXISTS');
+    expect((await client.downloadBuffer('once.txt')).data.toString()).toBe('one');
+  });
+
+  test('ADDFILE of an existing file name: EXISTS, and the owed data is not sent (connection closed)', async () => {
+    const source = join(server.local, 'a.txt');
+    await writeFile(source, 'new content');
+    await client.uploadBuffer('a.txt', Buffer.from('old'));
+    expect((await failure(client.upload(source, 'a.txt', { mode: 'create' }))).code).toBe('EXISTS');
+    expect(client.isClosed).toBe(true);
+    expect((await failure(client.downloadBuffer('a.txt'))).code).toBe('CONNECTION_LOST');
+  });
+
+  test('download of a missing file: NOT_FOUND, no staging file, connection still usable', async () => {
+    const error = await failure(client.download('nope.txt', join(server.local, 'nope.txt')));
+    expect(error.code).toBe('NOT_FOUND');
+    expect(await readdir(server.local)).toEqual([]);
+    await expect(client.uploadBuffer('x', Buffer.from('x'))).resolves.toMatchObject({ size: 1 });
+  });
+
+  test('refuses to download over a directory, and leaves it alone', async () => {
+    await client.uploadBuffer('d', Buffer.from('data'));
+    const folder = join(server.local, 'folder');
+    await mkdir(folder);
+    await writeFile(join(folder, 'keep'), 'keep');
+    const error = await failure(client.download('d', folder));
+    expect(error.code).toBe('LOCAL_IO');
+    expect(await readdir(folder)).toEqual(['keep']);
+    expect(await stagingFiles(server.local)).toEqual([]);
+  });
+
+  test('a download that does not match the announced digest: CHECKSUM_MISMATCH, old target untouched', async () => {
+    const data = randomBytes(2 * MiB);
+    await client.uploadBuffer('victim.bin', data);
+    // Pin an exact mtime (whole seconds survive utimes exactly), let the server re-hash and remember
+    // the digest, then change the bytes in place and restore size, inode and mtime: the server keeps
+    // announcing the old digest for content that no longer has it.
+    const stored = join(server.root, 'victim.bin');
+    const when = 1_700_000_000;
+    await utimes(stored, when, when);
+    await client.downloadBuffer('victim.bin');
+    const handle = await open(stored, 'r+');
+    await handle.write(Buffer.from('CORRUPT'), 0, 7, MiB);
+    await handle.close();
+    await utimes(stored, when, when);
+
+    const target = join(server.local, 'victim.bin');
+    await writeFile(target, 'previous version');
+    const error = await failure(client.download('victim.bin', target));
+    expect(error.code).toBe('CHECKSUM_MISMATCH');
+    expect(await readFile(target, 'utf8')).toBe('previous version');
+    expect(await readdir(server.local)).toEqual(['victim.bin']);
+    // The whole body was read, so the session is still in step.
+    expect((await failure(client.downloadBuffer('victim.bin'))).code).toBe('CHECKSUM_MISMATCH');
+  });
+
+  test('close() during a download aborts it and removes the staging file', async () => {
+    await client.uploadBuffer('big.bin', randomBytes(32 * MiB));
+    const target = join(server.local, 'big.bin');
+    const error = await failure(client.download('big.bin', target, { onProgress: () => client.close() }));
+    expect(error.code).toBe('CONNECTION_LOST');
+    expect(await readdir(server.local)).toEqual([]);
+  });
+
+  test('a local file that grows or shrinks while it is sent fails with LOCAL_IO and commits nothing', async () => {
+    const source = join(server.local, 'moving.bin');
+    for (const change of [() => appendFile(source, randomBytes(MiB)), () => truncate(source, MiB)]) {
+      // Large enough that the change lands long before the reader could reach the end of the file.
+      await writeFile(source, randomBytes(16 * MiB));
+      let changed: Promise<void> | undefined;
+      const error = await failure(client.upload(source, 'moving.bin', { onProgress: () => void (changed ??= change()) }));
+      await changed;
+      expect(error.code).toBe('LOCAL_IO');
+      client = await RxferClient.connect({ host: server.host, port: server.port });
+      expect((await failure(client.downloadBuffer('moving.bin'))).code).toBe('NOT_FOUND');
+    }
+  });
+
+  test('local problems are LOCAL_IO with the path and errno; bad names are refused before sending', async () => {
+    const missing = join(server.local, 'missing.txt');
+    const error = await failure(client.upload(missing, 'm.txt'));
+    expect(error).toMatchObject({ code: 'LOCAL_IO', detail: { path: missing, errno: 'ENOENT' } });
+    expect(error.message).toContain(missing);
+    expect((await failure(client.upload(server.local, 'dir'))).code).toBe('LOCAL_IO');
+    expect((await failure(client.uploadBuffer('a\nb', Buffer.from('x')))).code).toBe('NAME_INVALID');
+    expect((await failure(client.downloadBuffer('../etc/passwd'))).code).toBe('NAME_INVALID');
+    expect(client.isClosed).toBe(false);
+    await expect(client.uploadBuffer('fine.txt', Buffer.from('ok'))).resolves.toMatchObject({ size: 2 });
+  });
+
+  test('a large file goes through with bounded memory', async () => {
+    const source = join(server.local, 'large.bin');
+    const handle = await open(source, 'w');
+    const block = randomBytes(MiB);
+    const hash = createHash('sha256');
+    for (let i = 0; i < 256; i++) {
+      await handle.write(block);
+      hash.update(block);
+    }
+    await handle.close();
+    const before = process.memoryUsage().rss;
+    const stored = await client.upload(source, 'large.bin');
+    expect(stored).toEqual({ size: 256 * MiB, sha256: hash.digest('hex') });
+    await client.download('large.bin', join(server.local, 'large.copy'));
+    expect((await stat(join(server.local, 'large.copy'))).size).toBe(256 * MiB);
+    // The server runs in this process too; neither side may hold the file in memory (garbage not yet
+    // collected accounts for some growth, hence a bound of half the file rather than a tight one).
+    expect(process.memoryUsage().rss - before).toBeLessThan(128 * MiB);
+  });
+});
+
+describe('RxferClient.connect', () => {
+  let fake: Server | undefined;
+  afterEach(async () => {
+    if (fake) await new Promise((resolve) => fake!.close(resolve));
+    fake = undefined;
+  });
+
+  /** A server that answers every connection with `greeting` (or says nothing), then `onData`. */
+  const fakeServer = async (greeting?: string, onData?: (socket: Socket, received: number) => void) => {
+    fake = createServer((socket) => {
+      if (greeting !== undefined) socket.write(greeting);
+      socket.on('error', () => undefined);
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => onData?.(socket, (received += chunk.length)));
+      setTimeout(() => socket.destroy(), 2000).unref();
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    return (fake.address() as AddressInfo).port;
+  };
+
+  test('nothing listening: CONNECTION_LOST', async () => {
+    const port = await fakeServer();
+    await new Promise((resolve) => fake!.close(resolve));
+    fake = undefined;
+    expect((await failure(RxferClient.connect({ host: '127.0.0.1', port }))).code).toBe('CONNECTION_LOST');
+  });
+
+  test('no greeting within the timeout: CONNECTION_LOST', async () => {
+    const port = await fakeServer();
+    const error = await failure(RxferClient.connect({ host: '127.0.0.1', port, connectTimeoutMs: 200 }));
+    expect(error.code).toBe('CONNECTION_LOST');
+    expect(error.message).toContain('200 ms');
+  });
+
+  test('a server that is not rxfer/1: PROTOCOL_VIOLATION', async () => {
+    const port = await fakeServer('SSH-2.0-OpenSSH_9.2\r\n');
+    expect((await failure(RxferClient.connect({ host: '127.0.0.1', port }))).code).toBe('PROTOCOL_VIOLATION');
+    const port2 = await (async () => {
+      await new Promise((resolve) => fake!.close(resolve));
+      return fakeServer('OK rxfer/2 caps=upload\n');
+    })();
+    expect((await failure(RxferClient.connect({ host: '127.0.0.1', port: port2 }))).code).toBe('PROTOCOL_VIOLATION');
+  });
+
+  test('a server that closes mid-upload with a reason: the client reports that reason', async () => {
+    // The real server cannot be told to do this at a chosen byte; the client's side is what is tested.
+    const port = await fakeServer('OK rxfer/1 caps=upload\n', (socket, received) => {
+      if (received < 100) socket.write('OK file recv\n');
+      else if (received > 2 * MiB && !socket.writableEnded) {
+        socket.end('ERR SHUTTING_DOWN the server is stopping\n');
+        setTimeout(() => socket.destroy(), 20);
+      }
+    });
+    const client = await RxferClient.connect({ host: '127.0.0.1', port });
+    const big = join(await mkdtemp(join(tmpdir(), 'rxfer-fake-')), 'big.bin');
+    await writeFile(big, Buffer.alloc(64 * MiB));
+    const error = await failure(client.upload(big, 'big.bin'));
+    expect(error).toMatchObject({ code: 'SHUTTING_DOWN', message: 'the server is stopping' });
+    await rm(dirname(big), { recursive: true });
+  });
+
+  test('a full server: TOO_MANY_CONNECTIONS', async () => {
+    const server = await startTestServer({ maxConnections: 1 });
+    try {
+      const first = await RxferClient.connect({ host: server.host, port: server.port });
+      const error = await failure(RxferClient.connect({ host: server.host, port: server.port }));
+      expect(error.code).toBe('TOO_MANY_CONNECTIONS');
+      first.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
