@@ -9,6 +9,9 @@ import type { ConnectionActor } from '../session/connection-actor';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import type { Listener, Transport } from '../transport/transport';
 
+/** After the grace period, how long cut sessions get to flush their last line before they are destroyed. */
+const FINAL_FLUSH_MS = 1000;
+
 /**
  * Accepts connections and gives each its own actor. Owns what spans connections: the connection
  * limit, the set of live sessions, and an orderly stop (stop accepting, let transfers in flight
@@ -19,6 +22,7 @@ export class RxferServer {
   private listener: Listener | undefined;
   private readonly sessions = new Map<Socket, Subscription>();
   private readonly shutdown$ = new Subject<void>();
+  private readonly abort$ = new Subject<void>();
   private readonly idle$ = new Subject<void>();
 
   constructor(
@@ -54,7 +58,7 @@ export class RxferServer {
       return;
     }
     this.log.info({ remote: peer }, `Client connected: ${peer}`);
-    const subscription = this.actor.run(socket, this.shutdown$).subscribe({
+    const subscription = this.actor.run(socket, this.shutdown$, this.abort$).subscribe({
       complete: () => this.forget(socket, peer),
       error: () => this.forget(socket, peer),
     });
@@ -67,20 +71,28 @@ export class RxferServer {
     if (this.sessions.size === 0) this.idle$.next();
   }
 
+  private untilIdle(ms: number): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const subscription = this.idle$.subscribe(done);
+      function done() {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  }
+
   /** Stops accepting, asks every session to finish its current request, and cuts them after the grace period. */
   async stop(): Promise<void> {
     const closing = this.listener?.close();
     this.listener = undefined;
     this.shutdown$.next();
-    if (this.sessions.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.server.shutdownGraceMs);
-        this.idle$.subscribe(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.untilIdle(this.config.server.shutdownGraceMs);
+    // Grace is over: sessions still busy are told why and closed; their staging files are deleted.
+    this.abort$.next();
+    await this.untilIdle(FINAL_FLUSH_MS);
     for (const [socket, subscription] of this.sessions) {
       subscription.unsubscribe();
       socket.destroy();

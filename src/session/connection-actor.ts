@@ -1,10 +1,10 @@
 import { Socket } from 'node:net';
 import { inject, injectable } from 'inversify';
 import type { Logger } from 'pino';
-import { EMPTY, Observable, catchError, concat, defer, finalize, map, merge, of, take } from 'rxjs';
+import { EMPTY, NEVER, Observable, catchError, concat, defer, finalize, map, merge, of, take } from 'rxjs';
 import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
-import { toRxferError } from '../errors/rxfer-error';
+import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { decodeFrames } from '../protocol/decode-frames';
 import { HASH_ALGORITHM, PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
@@ -33,8 +33,11 @@ export class ConnectionActor {
     @inject(TOKENS.Logger) private readonly logger: Logger,
   ) {}
 
-  /** Serves `socket` until it closes; `shutdown$` asks the session to wind down at a request boundary. */
-  run(socket: Socket, shutdown$: Observable<void>): Observable<never> {
+  /**
+   * Serves `socket` until it closes. `shutdown$` asks the session to wind down at the next request
+   * boundary; `abort$` cuts it now (the grace period is over), telling the peer why.
+   */
+  run(socket: Socket, shutdown$: Observable<void>, abort$: Observable<void> = NEVER): Observable<never> {
     return defer(() => {
       const ctx = new SessionContext(socket, this.config, this.logger);
       const { limits } = this.config;
@@ -48,6 +51,12 @@ export class ConnectionActor {
         shutdown$.pipe(
           take(1),
           map((): SessionEvent => ({ type: 'shutdown' })),
+        ),
+        abort$.pipe(
+          take(1),
+          map((): SessionEvent => {
+            throw new RxferError('SHUTTING_DOWN', 'the server stopped before this transfer finished; nothing was committed');
+          }),
         ),
       );
       return concat(of(greeting), input$.pipe(composeStages(this.stages, ctx))).pipe(
