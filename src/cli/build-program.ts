@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { addConnectionOptions, parseListenPort, type ConnectionFlags } from './connection-options';
-import { ADD_EXAMPLES, GET_EXAMPLES, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES } from './help-text';
+import { ADD_EXAMPLES, GET_EXAMPLES, PROGRAM_EXAMPLES, PUT_EXAMPLES, SERVE_EXAMPLES, TOKEN_EXAMPLES } from './help-text';
 import type { ServeFlags } from './serve.command';
+import type { TokenFlags } from './token.command';
 import type { TransferKind } from './transfer.command';
 
 /** Receives an action's exit code; the actions themselves never call process.exit. */
@@ -43,6 +44,20 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
         const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
         setExitCode(await runTransfer(name, first, second, flags));
       });
+
+  program
+    .command('token')
+    .description('create a token for a user and print the config entry (with only its hash)')
+    .requiredOption('-u, --user <name>', 'user name')
+    .option('--role <role>', 'read, write or admin', 'write')
+    .option('--root <folder>', "the user's folder inside the storage (default: the user name; \"\" for all)")
+    .option('--quota <bytes>', 'bytes the user may store')
+    .option('--json', 'print {"token", "user"} as JSON')
+    .addHelpText('after', TOKEN_EXAMPLES)
+    .action(async (flags: TokenFlags) => {
+      const { runToken } = require('./token.command') as typeof import('./token.command');
+      setExitCode(await runToken(flags));
+    });
 
   transfer('put', '<local> [remote]', 'upload a file, creating or replacing REMOTE', PUT_EXAMPLES);
   transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);

@@ -6,6 +6,8 @@ Examples:
   $ rxfer add photos/cat.jpg 2024/cat.jpg   upload only if 2024/cat.jpg does not exist yet
   $ rxfer get 2024/cat.jpg ~/Downloads/     download into a folder
   $ RXFER_HOST=files.lan rxfer get notes.txt
+  $ RXFER_TOKEN=alice.… rxfer put --tls --ca ca.pem -H files.lan notes.txt
+  $ rxfer token --user alice                create a user token for the config
 
 Exit status: 0 done, 1 transfer or server error (printed as "rxfer: ERR <CODE> <message>"),
 2 usage or configuration error, 130 interrupted.`;
@@ -41,3 +43,12 @@ Examples:
   $ rxfer get notes.txt
   $ rxfer get docs/notes.txt /tmp/
   $ rxfer get releases/app-1.2.tar.gz app.tar.gz -q`;
+
+export const TOKEN_EXAMPLES = `
+The token is printed once; the config stores only its scrypt hash. Clients pass it in RXFER_TOKEN
+(or --token, which other users can see in \`ps\`).
+
+Examples:
+  $ rxfer token --user alice                      write access to the folder alice/
+  $ rxfer token --user auditor --role read --root ""
+  $ rxfer token --user bob --quota 10737418240 --json`;

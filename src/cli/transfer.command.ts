@@ -4,7 +4,7 @@ import type { RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
-import type { ConnectionFlags } from './connection-options';
+import { connectOptions, type ConnectionFlags } from './connection-options';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
 import { createProgressDisplay } from './progress-display';
 
@@ -72,7 +72,7 @@ export const runTransfer = async (
   process.once('SIGTERM', onInterrupt);
   const startedAt = Date.now();
   try {
-    client = await RxferClient.connect({ host: flags.host, port: flags.port });
+    client = await RxferClient.connect(connectOptions(flags));
     const result = await runOne(client, kind, plan, (done, total) => progress.update(done, total));
     progress.stop();
     await client.quit().catch(() => client?.close());

@@ -4,6 +4,10 @@ export type ProgressListener = (doneBytes: number, totalBytes: number) => void;
 export interface ConnectOptions {
   readonly host: string;
   readonly port: number;
+  /** Speak TLS (1.2+); the server's certificate must chain to a system CA or to `tls.ca`. */
+  readonly tls?: { readonly ca?: string | Buffer };
+  /** `<user>.<secret>` from `rxfer token`; sent with AUTH right after the greeting. */
+  readonly token?: string;
   /** Covers the TCP connect and the greeting: a port that accepts but never greets fails too. */
   readonly connectTimeoutMs?: number;
 }

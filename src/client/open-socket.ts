@@ -1,4 +1,5 @@
-import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect, isIP, type NetConnectOpts, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { RxferError } from '../errors/rxfer-error';
 
 /** 1 MiB on the socket's write side as on the file's read side: a plain pipe runs ~40 % faster. */
@@ -8,10 +9,16 @@ const SOCKET_BUFFER_BYTES = 1024 * 1024;
  * Starts a TCP connection and calls `attach` at once, before any byte can arrive, so the caller's
  * single reader sees the stream from its first byte. Resolves once connected.
  */
+export interface TlsOptions {
+  /** Extra trusted CA certificates (PEM); the system's CAs are trusted too unless `ca` replaces them. */
+  readonly ca?: string | Buffer;
+}
+
 export const openSocket = (
   host: string,
   port: number,
   attach: (socket: Socket) => void,
+  tls?: TlsOptions,
 ): { socket: Socket; connected: Promise<void> } => {
   // net.Socket hands its options on to stream.Duplex; @types/node does not list the Duplex ones.
   const options: NetConnectOpts & { writableHighWaterMark: number } = {
@@ -20,7 +27,15 @@ export const openSocket = (
     noDelay: true,
     writableHighWaterMark: SOCKET_BUFFER_BYTES,
   };
-  const socket = connect(options);
+  const socket = tls
+    ? connectTls({
+        ...options,
+        minVersion: 'TLSv1.2',
+        ...(tls.ca !== undefined && { ca: tls.ca }),
+        // SNI takes host names only; an IP address is checked against the certificate's IP SANs.
+        ...(isIP(host) === 0 && { servername: host }),
+      })
+    : connect(options);
   attach(socket);
   const connected = new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -28,7 +43,7 @@ export const openSocket = (
       reject(new RxferError('CONNECTION_LOST', `cannot connect to ${host}:${port}: ${reason}`));
     };
     socket.once('error', onError);
-    socket.once('connect', () => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
       socket.removeListener('error', onError);
       socket.setNoDelay(true);
       resolve();

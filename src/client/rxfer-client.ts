@@ -12,6 +12,14 @@ import { uploadFile } from './upload-file.request';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** AUTH right after the greeting; a wrong token is AUTH_FAILED (and the server closes). */
+const authenticate = async (conn: Connection, token: string): Promise<void> => {
+  if (/\s/.test(token) || token === '') throw new RxferError('AUTH_FAILED', 'the token is empty or contains white space');
+  await conn.send(`AUTH ${token}\n`);
+  const reply = await conn.readReply();
+  if (reply.kind !== 'authOk') throw replyError(conn, reply, 'AUTH');
+};
+
 /**
  * A connection to an rxfer server (protocol v1). Requests may be called without awaiting the previous
  * one: they run in call order, and in-memory uploads are pipelined (see RequestLanes). Every failure
@@ -29,7 +37,7 @@ export class RxferClient {
 
   static async connect(options: ConnectOptions): Promise<RxferClient> {
     let conn!: Connection;
-    const { socket, connected } = openSocket(options.host, options.port, (s) => (conn = new Connection(s)));
+    const { socket, connected } = openSocket(options.host, options.port, (s) => (conn = new Connection(s)), options.tls);
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const timer = setTimeout(() => {
       const message = `no greeting from ${options.host}:${options.port} within ${timeoutMs} ms`;
@@ -42,6 +50,7 @@ export class RxferClient {
       if (greeting.version !== PROTOCOL_VERSION) {
         throw new RxferError('PROTOCOL_VIOLATION', `the server speaks ${greeting.version}, not ${PROTOCOL_VERSION}`);
       }
+      if (options.token !== undefined) await authenticate(conn, options.token);
       return new RxferClient(conn, greeting.caps);
     } catch (err) {
       socket.destroy();

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
+import { authModule } from '../auth/auth.module';
 import { RxferConfig } from '../config/config.schema';
 import { pipelineModule } from '../pipeline/pipeline.module';
 import { serverModule } from '../server/server.module';
@@ -14,6 +15,6 @@ export const buildContainer = (config: RxferConfig, logger: Logger): Container =
   const container = new Container();
   container.bind(TOKENS.Config).toConstantValue(config);
   container.bind(TOKENS.Logger).toConstantValue(logger);
-  container.load(transportModule, storageModule, pipelineModule, sessionModule, serverModule);
+  container.load(transportModule, storageModule, authModule, pipelineModule, sessionModule, serverModule);
   return container;
 };

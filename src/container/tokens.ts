@@ -6,6 +6,9 @@ import type { ConnectionActor } from '../session/connection-actor';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import type { Transport } from '../transport/transport';
 import type { RxferServer } from '../server/rxfer-server';
+import type { UserDirectory } from '../auth/user-directory';
+import type { TransferSlots } from '../auth/transfer-slots';
+import type { QuotaLedger } from '../auth/quota-ledger';
 
 /** Every injectable role, as a typed symbol. Interfaces live beside their concept, not here. */
 export const TOKENS = {
@@ -17,4 +20,7 @@ export const TOKENS = {
   Pipeline: Symbol('Pipeline') as ServiceIdentifier<readonly Stage[]>,
   ConnectionActor: Symbol('ConnectionActor') as ServiceIdentifier<ConnectionActor>,
   Server: Symbol('Server') as ServiceIdentifier<RxferServer>,
+  UserDirectory: Symbol('UserDirectory') as ServiceIdentifier<UserDirectory>,
+  TransferSlots: Symbol('TransferSlots') as ServiceIdentifier<TransferSlots>,
+  QuotaLedger: Symbol('QuotaLedger') as ServiceIdentifier<QuotaLedger>,
 } as const;

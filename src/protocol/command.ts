@@ -8,12 +8,13 @@ import { parseByteCount } from './protocol-limits';
 export type Command =
   | { readonly verb: 'UPLOAD' | 'ADDFILE'; readonly size: number }
   | { readonly verb: 'DOWNLOAD' }
+  | { readonly verb: 'AUTH'; readonly token: string }
   | { readonly verb: 'QUIT' };
 
 export type Verb = Command['verb'];
 
 /** Verbs whose command line is followed by a name line. */
-export const takesName = (command: Command): boolean => command.verb !== 'QUIT';
+export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH';
 
 /** Verbs whose name line is followed by a data block and a trailer line. */
 export const carriesData = (command: Command): command is Extract<Command, { size: number }> =>
@@ -32,6 +33,9 @@ export const parseCommand = (line: string): Command => {
       if (size === undefined) throw badCommand(`${verb}: ${JSON.stringify(args[0]!.slice(0, 40))} is not a byte count`);
       return { verb, size };
     }
+    case 'AUTH':
+      if (args.length !== 1 || args[0] === '') throw badCommand('AUTH takes the token: AUTH <user>.<secret>');
+      return { verb, token: args[0]! };
     case 'DOWNLOAD':
     case 'QUIT':
       if (args.length !== 0) throw badCommand(`${verb} takes no arguments (the name goes on the next line)`);
@@ -39,7 +43,7 @@ export const parseCommand = (line: string): Command => {
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD or QUIT`);
+      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, AUTH or QUIT`);
   }
 };
 

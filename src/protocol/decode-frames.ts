@@ -4,9 +4,9 @@ import { FrameDecoder } from './frame-decoder';
 
 /** Bytes in, frames out; one decoder per subscription, so its carried-over bytes are per connection. */
 export const decodeFrames =
-  (maxLineBytes: number): OperatorFunction<Buffer, Frame> =>
+  (decoderOrMaxLine: FrameDecoder | number): OperatorFunction<Buffer, Frame> =>
   (bytes$) =>
     defer(() => {
-      const decoder = new FrameDecoder(maxLineBytes);
+      const decoder = typeof decoderOrMaxLine === 'number' ? new FrameDecoder(decoderOrMaxLine) : decoderOrMaxLine;
       return bytes$.pipe(mergeMap((chunk) => decoder.push(chunk)));
     });

@@ -10,6 +10,7 @@ export type Reply =
   | { readonly kind: 'downloadReady'; readonly size: number; readonly sha256: string }
   | { readonly kind: 'notFound'; readonly message: string }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }
+  | { readonly kind: 'authOk'; readonly user: string; readonly role: string }
   | { readonly kind: 'bye' };
 
 /** Replies carry human messages on one line: newlines and other control characters are flattened. */
@@ -31,6 +32,8 @@ export const formatReply = (reply: Reply): string => {
       return `NOT FOUND ${oneLine(reply.message)}\n`;
     case 'error':
       return `ERR ${reply.code} ${oneLine(reply.message)}\n`;
+    case 'authOk':
+      return `OK auth ${reply.user} ${reply.role}\n`;
     case 'bye':
       return 'OK bye\n';
   }
@@ -69,6 +72,7 @@ export const parseReply = (line: string): Reply => {
   if (words.length === 6 && words[1] === 'file' && words[2] === 'data' && words[3] === 'recv') {
     return { kind: 'dataRecv', ...sized(words[4], words[5]) };
   }
+  if (words.length === 4 && words[1] === 'auth') return { kind: 'authOk', user: words[2]!, role: words[3]! };
   if (words.length === 3) return { kind: 'downloadReady', ...sized(words[1], words[2]) };
   throw violation(line);
 };

@@ -9,6 +9,8 @@ import type { ConnectionActor } from '../session/connection-actor';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import type { Listener, Transport } from '../transport/transport';
 
+const isLoopback = (host: string): boolean => host === '::1' || host.startsWith('127.') || host === 'localhost' || host.startsWith('::ffff:127.');
+
 /** After the grace period, how long cut sessions get to flush their last line before they are destroyed. */
 const FINAL_FLUSH_MS = 1000;
 
@@ -21,6 +23,7 @@ const FINAL_FLUSH_MS = 1000;
 export class RxferServer {
   private listener: Listener | undefined;
   private readonly sessions = new Map<Socket, Subscription>();
+  private readonly perIp = new Map<string, number>();
   private readonly shutdown$ = new Subject<void>();
   private readonly abort$ = new Subject<void>();
   private readonly idle$ = new Subject<void>();
@@ -39,8 +42,21 @@ export class RxferServer {
     this.listener = await this.transport.listen(host, port);
     this.listener.connection$.subscribe((socket) => this.accept(socket));
     const address = this.listener.address;
+    this.warnIfExposed(address.address);
     this.log.info({ host: address.address, port: address.port, transport: this.transport.kind, storage: this.storage.kind }, `Server listening on ${address.address} port ${address.port}`);
     return address;
+  }
+
+  /** Plain TCP carries tokens and data in the clear: fine on loopback, worth a warning elsewhere. */
+  private warnIfExposed(host: string): void {
+    if (isLoopback(host)) return;
+    const { auth } = this.config;
+    if (this.transport.kind === 'tcp' && auth.users.length > 0) {
+      this.log.warn(`Listening on ${host} in plain TCP with authentication on: tokens and data cross the network unencrypted; configure server.tls`);
+    }
+    if (auth.anonymous !== 'none') {
+      this.log.warn(`Anonymous ${auth.anonymous} access is on while listening on ${host}: anyone who can reach this port can ${auth.anonymous} files`);
+    }
   }
 
   get connectionCount(): number {
@@ -51,18 +67,35 @@ export class RxferServer {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     // An error before the actor subscribes (a reset during accept) must not crash the process.
     socket.on('error', () => undefined);
-    if (this.sessions.size >= this.config.server.maxConnections) {
-      this.log.warn({ remote: peer }, `Refused ${peer}: ${this.sessions.size} connections already`);
-      socket.end(formatReply({ kind: 'error', code: 'TOO_MANY_CONNECTIONS', message: `the server is at its limit of ${this.config.server.maxConnections} connections; try again later` }));
+    const refusal = this.connectionRefusal(socket.remoteAddress ?? '');
+    if (refusal) {
+      this.log.warn({ remote: peer }, `Refused ${peer}: ${refusal}`);
+      socket.end(formatReply({ kind: 'error', code: 'TOO_MANY_CONNECTIONS', message: `${refusal}; try again later` }));
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
+    const ip = socket.remoteAddress ?? '';
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left === 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
+    socket.setNoDelay(true);
     this.log.info({ remote: peer }, `Client connected: ${peer}`);
     const subscription = this.actor.run(socket, this.shutdown$, this.abort$).subscribe({
       complete: () => this.forget(socket, peer),
       error: () => this.forget(socket, peer),
     });
     if (!subscription.closed) this.sessions.set(socket, subscription);
+  }
+
+  private connectionRefusal(ip: string): string | undefined {
+    const { maxConnections, maxConnectionsPerIp } = this.config.server;
+    if (this.sessions.size >= maxConnections) return `the server is at its limit of ${maxConnections} connections`;
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (fromIp >= maxConnectionsPerIp) return `${ip} already has ${fromIp} connections (limit ${maxConnectionsPerIp})`;
+    return undefined;
   }
 
   private forget(socket: Socket, peer: string): void {

@@ -6,6 +6,7 @@ import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { decodeFrames } from '../protocol/decode-frames';
+import { FrameDecoder } from '../protocol/frame-decoder';
 import { HASH_ALGORITHM, PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
@@ -13,6 +14,7 @@ import type { Stage } from '../pipeline/stage';
 import { SessionContext } from './session-context';
 import { SessionEvent, replyEvent } from './session-event';
 import { socketSource } from './socket-source';
+import { guardInputStalls } from './stall-guard';
 import { writeReplies } from './write-replies';
 
 /** How long a closing connection may take to flush its last reply before it is cut. */
@@ -44,10 +46,19 @@ export class ConnectionActor {
       const greeting = replyEvent({
         kind: 'greeting',
         version: PROTOCOL_VERSION,
-        caps: { caps: 'upload,addfile,download,quit', hash: HASH_ALGORITHM, 'max-line': String(limits.maxLineBytes) },
+        caps: {
+          caps: 'upload,addfile,download,auth,quit',
+          hash: HASH_ALGORITHM,
+          'max-line': String(limits.maxLineBytes),
+          auth: this.config.auth.anonymous === 'none' ? 'required' : 'optional',
+        },
       });
+      const decoder = new FrameDecoder(limits.maxLineBytes);
       const input$: Observable<SessionEvent> = merge(
-        socketSource(socket, limits.idleTimeoutMs).pipe(decodeFrames(limits.maxLineBytes)),
+        socketSource(socket, limits.idleTimeoutMs).pipe(
+          guardInputStalls(limits, () => decoder.midFrame, ctx.flow),
+          decodeFrames(decoder),
+        ),
         shutdown$.pipe(
           take(1),
           map((): SessionEvent => ({ type: 'shutdown' })),

@@ -7,11 +7,14 @@ import { Duplex } from 'node:stream';
  */
 export class FlowControl {
   private holds = 0;
+  /** Counts holds ever taken: a watcher can tell whether any hold happened since it last looked. */
+  holdsTaken = 0;
 
   constructor(private readonly socket: Duplex) {}
 
   /** Pauses input until the returned function is called (once; further calls are ignored). */
   hold(): () => void {
+    this.holdsTaken++;
     if (this.holds++ === 0) this.socket.pause();
     let released = false;
     return () => {

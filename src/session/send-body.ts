@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { Observable } from 'rxjs';
 import { RxferError } from '../errors/rxfer-error';
 import { FlowControl } from './flow-control';
+import { StallLimits, watchOutputStalls } from './stall-guard';
 
 /**
  * Streams exactly `size` bytes from `stream` into the socket, pausing the file when the socket's
@@ -10,10 +11,11 @@ import { FlowControl } from './flow-control';
  * read: they would pile up behind it. A short or failed stream breaks the framing, so it errors and
  * the actor closes the connection.
  */
-export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Readable; size: number }): Observable<void> =>
+export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Readable; size: number }, limits: StallLimits): Observable<void> =>
   new Observable<void>((subscriber) => {
     const { stream, size } = body;
     const release = flow.hold();
+    const stopWatching = watchOutputStalls(limits, () => socket.bytesWritten, (error) => subscriber.error(error));
     let sent = 0;
     const resume = () => stream.resume();
     const onData = (chunk: Buffer) => {
@@ -37,6 +39,7 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
       stream.off('error', onError);
       socket.off('drain', resume);
       stream.destroy();
+      stopWatching();
       release();
     };
   });

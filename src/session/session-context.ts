@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { Logger } from 'pino';
+import type { User } from '../auth/user';
 import { RxferConfig } from '../config/config.schema';
 import { Command } from '../protocol/command';
 import { FlowControl } from './flow-control';
@@ -14,10 +15,12 @@ let nextSessionId = 1;
 export class SessionContext {
   readonly id = nextSessionId++;
   readonly flow: FlowControl;
-  readonly log: Logger;
+  log: Logger;
   readonly remote: string;
   /** True while a download's data is on the wire: an error then must not write a reply line. */
   midBody = false;
+  /** Who this session acts for: the anonymous user (if allowed) until an AUTH succeeds. */
+  user: User | undefined;
   private readonly open = new Set<Transfer>();
   private nextTransferId = 1;
   private lastSettled: Promise<void> = Promise.resolve();

@@ -13,6 +13,8 @@ export type SessionEvent =
   | Frame
   /** The server is stopping: finish the request in flight, then close. */
   | { readonly type: 'shutdown' }
+  /** An AUTH request (its token is never logged). */
+  | { readonly type: 'login'; readonly token: string }
   | { readonly type: 'named'; readonly transfer: Transfer; readonly raw: Buffer }
   | { readonly type: 'data'; readonly transfer: Transfer; readonly bytes: Buffer }
   | { readonly type: 'dataEnd'; readonly transfer: Transfer; readonly sha256: string }

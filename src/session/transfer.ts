@@ -2,6 +2,7 @@ import { Hash, createHash } from 'node:crypto';
 import { RxferError } from '../errors/rxfer-error';
 import { Command, carriesData } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
+import type { User } from '../auth/user';
 import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
 
 /**
@@ -10,6 +11,8 @@ import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
  */
 export class Transfer {
   name: RemoteName | undefined;
+  /** Who asked; set by the authenticate stage before anything touches storage. */
+  user: User | undefined;
   /** Set when the request was refused: its owed data is read and dropped, never stored. */
   refusal: RxferError | undefined;
   /** Set when storing failed mid-data (disk full): reported once the owed data has been read. */
@@ -18,6 +21,8 @@ export class Transfer {
   readonly hash: Hash | undefined;
   staged: StagedWrite | undefined;
   download: ReadHandle | undefined;
+  /** The quota reservation of an upload, settled on commit or release. */
+  quota: { committed(replacedBytes: number): void; aborted(): void } | undefined;
   readonly startedAt = process.hrtime.bigint();
   /** Resolves when this request has its final outcome (committed, refused, or its download begun). */
   readonly settled: Promise<void>;
@@ -47,8 +52,17 @@ export class Transfer {
   }
 
   /** Frees what this request holds; idempotent. Used on refusal and when the connection dies. */
+  private readonly cleanups: (() => void)[] = [];
+
+  /** Runs `cleanup` when the transfer is released (a slot in a per-user limit, say). */
+  onRelease(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
+  }
+
   async release(): Promise<void> {
     this.settle();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.quota?.aborted();
     const staged = this.staged;
     this.staged = undefined;
     this.download?.stream.destroy();

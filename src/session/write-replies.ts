@@ -22,10 +22,10 @@ export const writeReplies =
         if (!event.body) return of(event.closeAfter === true);
         ctx.midBody = true;
         return new Observable<boolean>((subscriber) =>
-          sendBody(socket, ctx.flow, event.body!).subscribe({
+          sendBody(socket, ctx.flow, event.body!, ctx.config.limits).subscribe({
             complete: () => {
               ctx.midBody = false;
-              if (event.transfer) ctx.logDone(event.transfer, 'Sent');
+              if (event.transfer) ctx.logDone(event.transfer, 'Sent', event.body!.size);
               subscriber.next(event.closeAfter === true);
               subscriber.complete();
             },

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { lstat, open, statfs } from 'node:fs/promises';
+import { lstat, open, readdir, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
@@ -77,6 +78,11 @@ export class LocalFsStorage implements StorageAdapter {
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests);
   }
 
+  async usage(prefix: string): Promise<number> {
+    const start = prefix === '' ? this.paths.realRoot : this.paths.pathOf(prefix as RemoteName);
+    return folderBytes(start, prefix === '');
+  }
+
   /** Refuse up front what cannot fit, rather than fail at 90%. */
   private async assertSpaceFor(size: number, name: RemoteName): Promise<void> {
     const fs = await statfs(this.paths.realRoot);
@@ -86,3 +92,16 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 }
+
+/** Sum of file sizes below `folder` (links not followed); the server's own metadata folder is skipped. */
+const folderBytes = async (folder: string, isRoot: boolean): Promise<number> => {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) {
+    if (isRoot && entry.name === '.rxfer') continue;
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) total += await folderBytes(path, false);
+    else if (entry.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+};

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex } from './digest-index';
-import { StagedWrite, StoredFile } from './storage-adapter';
+import { CommittedFile, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
@@ -71,9 +71,10 @@ export class LocalStagedWrite implements StagedWrite {
     return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests);
   }
 
-  async commit(verified: { size: number; sha256: string }): Promise<StoredFile> {
+  async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
     this.settled = true;
     try {
+      const replacedBytes = this.createOnly ? 0 : ((await stat(this.target).catch(() => undefined))?.size ?? 0);
       await endStream(this.sink);
       await fsyncFd(this.fd);
       this.closed = true;
@@ -88,7 +89,7 @@ export class LocalStagedWrite implements StagedWrite {
       await fsyncFolder(this.folder);
       const stats = await stat(this.target);
       await this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
-      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs };
+      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
       await this.discard();
       throw storageError(err, 'store', this.name);

@@ -29,6 +29,12 @@ export class MemoryStorage implements StorageAdapter {
     return { file, stream: Readable.from(file.data.length ? [file.data] : []) };
   }
 
+  async usage(prefix: string): Promise<number> {
+    let total = 0;
+    for (const [name, file] of this.files) if (prefix === '' || name.startsWith(prefix + '/')) total += file.size;
+    return total;
+  }
+
   async beginWrite(name: RemoteName, { createOnly }: WriteOptions): Promise<StagedWrite> {
     if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
     const chunks: Buffer[] = [];
@@ -47,8 +53,9 @@ export class MemoryStorage implements StorageAdapter {
         await finished(sink);
         if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
         const file: MemoryFile = { name, size, sha256, mtimeMs: Date.now(), data: Buffer.concat(chunks) };
+        const replacedBytes = this.files.get(name)?.size ?? 0;
         this.files.set(name, file);
-        return { name, size, sha256, mtimeMs: file.mtimeMs };
+        return { name, size, sha256, mtimeMs: file.mtimeMs, replacedBytes };
       },
       abort: async () => {
         if (!settled) chunks.length = 0;

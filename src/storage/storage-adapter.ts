@@ -9,6 +9,11 @@ export interface StoredFile {
   readonly mtimeMs: number;
 }
 
+/** A commit's result: the new file, and the size of the one it replaced (0 if none), for quotas. */
+export interface CommittedFile extends StoredFile {
+  readonly replacedBytes: number;
+}
+
 /** An open file to send: the stream yields exactly `file.size` bytes of the version described. */
 export interface ReadHandle {
   readonly file: StoredFile;
@@ -29,7 +34,7 @@ export interface StagedWrite {
   /** Write chunks here and honour `write() === false` by waiting for 'drain'. */
   readonly sink: Writable;
   /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
-  commit(verified: { size: number; sha256: string }): Promise<StoredFile>;
+  commit(verified: { size: number; sha256: string }): Promise<CommittedFile>;
   abort(): Promise<void>;
 }
 
@@ -44,4 +49,6 @@ export interface StorageAdapter {
   stat(name: RemoteName): Promise<StoredFile | undefined>;
   openRead(name: RemoteName): Promise<ReadHandle>;
   beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite>;
+  /** Bytes stored under `prefix` ('' for everything), staging data included: the basis of quotas. */
+  usage(prefix: string): Promise<number>;
 }

@@ -1,8 +1,15 @@
 import { ContainerModule } from 'inversify';
+import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { TcpTransport } from './tcp.transport';
+import { TlsTransport } from './tls.transport';
+import { Transport } from './transport';
 
-/** TCP today; TLS binds here too, picked by config, and nothing past the transport changes. */
+/** TLS when `server.tls` is configured, plain TCP otherwise; nothing past the transport changes. */
 export const transportModule = new ContainerModule(({ bind }) => {
-  bind(TOKENS.Transport).to(TcpTransport).inSingletonScope();
+  bind(TcpTransport).toSelf().inSingletonScope();
+  bind(TlsTransport).toSelf().inSingletonScope();
+  bind(TOKENS.Transport)
+    .toResolvedValue((config: RxferConfig, tcp: TcpTransport, tls: TlsTransport): Transport => (config.server.tls ? tls : tcp), [TOKENS.Config, TcpTransport, TlsTransport])
+    .inSingletonScope();
 });

@@ -34,6 +34,7 @@ export class ParseCommandStage implements Stage {
             case 'command': {
               ctx.log.info({ command: event.command.verb }, `Client command: ${event.command.verb}`);
               if (event.command.verb === 'QUIT') return [replyEvent({ kind: 'bye' }, { closeAfter: true })];
+              if (event.command.verb === 'AUTH') return [{ type: 'login', token: event.command.token }];
               current = ctx.beginTransfer(event.command);
               return [];
             }

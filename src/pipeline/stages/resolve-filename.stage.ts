@@ -8,13 +8,16 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import type { StorageAdapter } from '../../storage/storage-adapter';
+import type { TransferSlots } from '../../auth/transfer-slots';
+import type { QuotaLedger } from '../../auth/quota-ledger';
+import { scopedName } from '../../auth/user';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
 
 /**
- * Filename: checks the name, then asks storage to open the file (DOWNLOAD) or a staging file
- * (UPLOAD/ADDFILE: size limit, create-only, free space). The request is accepted or refused here;
- * a refused upload's data is still read off the wire and dropped, keeping the stream in step.
+ * Filename: checks the name, maps it into the user's root, takes one of the user's transfer slots,
+ * then asks storage to open the file (DOWNLOAD) or a staging file (UPLOAD/ADDFILE: size limit,
+ * quota, create-only, free space). The request is accepted or refused here; a refused upload's data is still read off the wire and dropped, keeping the stream in step.
  * Requests on one connection take effect in the order they were sent.
  */
 @injectable()
@@ -24,6 +27,8 @@ export class ResolveFilenameStage implements Stage {
   constructor(
     @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
     @inject(TOKENS.Config) private readonly config: RxferConfig,
+    @inject(TOKENS.TransferSlots) private readonly slots: TransferSlots,
+    @inject(TOKENS.QuotaLedger) private readonly quotas: QuotaLedger,
   ) {}
 
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
@@ -35,16 +40,26 @@ export class ResolveFilenameStage implements Stage {
     // (Their events are already downstream of this stage, so this cannot wait on itself.)
     await transfer.previous;
     try {
-      const name = parseRemoteName(raw);
-      transfer.name = name;
+      transfer.name = parseRemoteName(raw);
+      const user = transfer.user!;
+      // One resolver for every command: the user's name, inside the user's root, checked again.
+      const name = parseRemoteName(scopedName(user, transfer.name));
       const { command } = transfer;
+      const releaseSlot = this.slots.take(user);
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await this.storage.openRead(name);
+        transfer.download = await this.storage.openRead(name).catch((err) => {
+          releaseSlot();
+          throw err;
+        });
+        // A download holds its slot until its data is sent, long after the request settled.
+        transfer.download.stream.once('close', releaseSlot);
       } else {
+        transfer.onRelease(releaseSlot);
         const limit = this.config.limits.maxFileBytes;
         if (transfer.size > limit) {
           throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
         }
+        transfer.quota = await this.quotas.reserve(user, transfer.size);
         transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE' });
       }
       return [{ type: 'accepted', transfer }];

@@ -57,6 +57,7 @@ export class WriteFileStage implements Stage {
         );
       }
       const file = await staged.commit({ size: transfer.size, sha256: digest });
+      transfer.quota?.committed(file.replacedBytes);
       return [{ type: 'committed', transfer, file }];
     } catch (err) {
       await staged.abort();

@@ -1,0 +1,77 @@
+'use strict';
+// Starting and stopping the servers under test, each as its own process, on 127.0.0.1 and a free
+// port. Every process started here is recorded and ended by pid (see stopAll).
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { freePort, waitPort, sleep } = require('./util');
+
+const started = new Set();
+
+/** Starts `cmd args`, logs to logFile, waits until `port` accepts. Returns {pid, port, child, stop}. */
+const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd });
+  fs.closeSync(out);
+  let exited = false;
+  child.on('exit', () => { exited = true; started.delete(handle); });
+  const handle = {
+    name,
+    pid: child.pid,
+    port,
+    child,
+    get alive() { return !exited; },
+    async stop(signal = 'SIGTERM', graceMs = 15000) {
+      if (exited) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      const t = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, graceMs);
+      await done;
+      clearTimeout(t);
+    },
+  };
+  started.add(handle);
+  try {
+    await waitPort(port, 20000, () => !exited);
+  } catch (err) {
+    await handle.stop('SIGKILL');
+    const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '';
+    throw new Error(`${name}: ${err.message}\n${tail}`);
+  }
+  return handle;
+};
+
+/**
+ * `rxfer serve` as users run it (bin/rxfer.js, compiled dist/), with log level warn so that logging
+ * one line per request does not cost CPU in the measurement. nodeArgs: e.g. ['--cpu-prof', …].
+ */
+const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLevel = 'warn' }) => {
+  const port = await freePort();
+  const config = {
+    server: { host: '127.0.0.1', port, shutdownGraceMs: 2000 },
+    storage: { kind: 'local', root },
+    log: { level: logLevel },
+  };
+  const cfgFile = path.join(workDir, `rxfer-${tag}.json`);
+  fs.writeFileSync(cfgFile, JSON.stringify(config, null, 2));
+  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
+  h.config = config;
+  return h;
+};
+
+/** The plain Node pipe (baselines/net-server.js) with the given highWaterMark on its fs streams. */
+const startNet = async ({ root, workDir, tag, hwm }) => {
+  const port = await freePort();
+  return startProcess(`net-${tag}`, process.execPath, [path.join(__dirname, '../baselines/net-server.js'), String(port), root, ...(hwm ? [String(hwm)] : [])], port, path.join(workDir, `net-${tag}.log`));
+};
+
+const stopAll = async () => {
+  await Promise.all([...started].map((h) => h.stop('SIGTERM', 5000).catch(() => undefined)));
+};
+
+/** Synchronous last resort (process 'exit'): SIGKILL whatever is still running. */
+const killAllSync = () => {
+  for (const h of started) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
+};
+
+module.exports = { startProcess, startRxfer, startNet, stopAll, killAllSync, sleep };

@@ -1,0 +1,48 @@
+import { generateToken, hashToken } from '../auth/token';
+import { ROLES, type Role } from '../auth/user';
+import { EXIT_OK, EXIT_USAGE } from './cli-failure';
+
+export interface TokenFlags {
+  readonly user: string;
+  readonly role: string;
+  readonly root?: string;
+  readonly quota?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * `rxfer token`: makes a fresh token and the config entry that accepts it. Only the hash goes into
+ * the config; the token itself is printed once, for the user.
+ */
+export const runToken = async (flags: TokenFlags): Promise<number> => {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(flags.user)) {
+    process.stderr.write('rxfer: the user name must be 1–64 letters, digits, "_" or "-"\n');
+    return EXIT_USAGE;
+  }
+  if (!(ROLES as readonly string[]).includes(flags.role)) {
+    process.stderr.write(`rxfer: the role must be one of ${ROLES.join(', ')}\n`);
+    return EXIT_USAGE;
+  }
+  const quotaBytes = flags.quota === undefined ? undefined : Number(flags.quota);
+  if (quotaBytes !== undefined && !(Number.isSafeInteger(quotaBytes) && quotaBytes >= 0)) {
+    process.stderr.write('rxfer: --quota takes a whole number of bytes\n');
+    return EXIT_USAGE;
+  }
+  const token = generateToken(flags.user);
+  const entry = {
+    name: flags.user,
+    role: flags.role as Role,
+    root: flags.root ?? flags.user,
+    ...(quotaBytes !== undefined && { quotaBytes }),
+    tokenHash: await hashToken(token),
+  };
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ token, user: entry }) + '\n');
+    return EXIT_OK;
+  }
+  process.stdout.write(
+    `Token for ${entry.name} (shown once; hand it over privately, use it as RXFER_TOKEN):\n\n  ${token}\n\n` +
+      `Add this to "auth": { "users": [ … ] } in the server's config:\n\n  ${JSON.stringify(entry)}\n`,
+  );
+  return EXIT_OK;
+};

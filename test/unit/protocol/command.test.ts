@@ -1,0 +1,90 @@
+import { RxferError } from '../../../src/errors/rxfer-error';
+import { carriesData, parseCommand, parseTrailer, takesName } from '../../../src/protocol/command';
+
+const codeOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(RxferError);
+    return (err as RxferError).code;
+  }
+  throw new Error('did not throw');
+};
+
+describe('parseCommand', () => {
+  test.each([
+    ['UPLOAD 5', { verb: 'UPLOAD', size: 5 }],
+    ['UPLOAD 0', { verb: 'UPLOAD', size: 0 }],
+    ['upload 12', { verb: 'UPLOAD', size: 12 }],
+    ['Addfile 7', { verb: 'ADDFILE', size: 7 }],
+    ['ADDFILE 9007199254740991', { verb: 'ADDFILE', size: Number.MAX_SAFE_INTEGER }],
+    ['DOWNLOAD', { verb: 'DOWNLOAD' }],
+    ['download', { verb: 'DOWNLOAD' }],
+    ['QUIT', { verb: 'QUIT' }],
+    ['quit', { verb: 'QUIT' }],
+  ])('%j', (line, command) => {
+    expect(parseCommand(line)).toEqual(command);
+  });
+
+  test.each([
+    ['an empty line', ''],
+    ['an unknown verb', 'DELETE x'],
+    ['a verb glued to its size', 'UPLOAD5'],
+    ['UPLOAD without a size', 'UPLOAD'],
+    ['ADDFILE without a size', 'ADDFILE'],
+    ['a negative size', 'UPLOAD -3'],
+    ['a leading plus', 'UPLOAD +3'],
+    ['a hex size', 'UPLOAD 0x1f'],
+    ['an exponent', 'UPLOAD 1e3'],
+    ['a fraction', 'UPLOAD 2.0'],
+    ['a size beyond Number.MAX_SAFE_INTEGER', 'UPLOAD 9007199254740993'],
+    ['a size of many digits', `UPLOAD ${'9'.repeat(40)}`],
+    ['two sizes', 'UPLOAD 1 2'],
+    ['the name on the command line', 'UPLOAD 5 notes.txt'],
+    ['DOWNLOAD with an argument', 'DOWNLOAD notes.txt'],
+    ['QUIT with an argument', 'QUIT please'],
+  ])('%s: BAD_COMMAND', (_label, line) => {
+    expect(codeOf(() => parseCommand(line))).toBe('BAD_COMMAND');
+  });
+
+  test('the BAD_COMMAND message quotes a long verb only in part', () => {
+    try {
+      parseCommand(`${'X'.repeat(5000)} 1`);
+      throw new Error('accepted');
+    } catch (err) {
+      expect((err as RxferError).code).toBe('BAD_COMMAND');
+      expect((err as Error).message.length).toBeLessThan(200);
+    }
+  });
+
+  test('which verbs take a name line and which carry data', () => {
+    expect([parseCommand('UPLOAD 1'), parseCommand('ADDFILE 1'), parseCommand('DOWNLOAD'), parseCommand('QUIT')].map((c) => [takesName(c), carriesData(c)])).toEqual([
+      [true, true],
+      [true, true],
+      [true, false],
+      [false, false],
+    ]);
+  });
+});
+
+describe('parseTrailer', () => {
+  const digest = 'ab'.repeat(32);
+
+  test('returns the digest in lower case; upper-case hex is accepted', () => {
+    expect(parseTrailer(`SHA256 ${digest}`)).toBe(digest);
+    expect(parseTrailer(`SHA256 ${digest.toUpperCase()}`)).toBe(digest);
+  });
+
+  test.each([
+    ['empty', ''],
+    ['no digest', 'SHA256'],
+    ['63 digits', `SHA256 ${digest.slice(1)}`],
+    ['65 digits', `SHA256 ${digest}0`],
+    ['a non-hex digit', `SHA256 ${digest.slice(1)}g`],
+    ['another algorithm', `MD5 ${'0'.repeat(32)}`],
+    ['a request line instead', 'QUIT'],
+    ['two digests', `SHA256 ${digest} ${digest}`],
+  ])('%s: BAD_TRAILER', (_label, line) => {
+    expect(codeOf(() => parseTrailer(line))).toBe('BAD_TRAILER');
+  });
+});
