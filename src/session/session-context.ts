@@ -19,11 +19,16 @@ export class SessionContext {
   readonly remote: string;
   /** True while a download's data is on the wire: an error then must not write a reply line. */
   midBody = false;
+  /** Commits started and not yet finished (bounded by the write-file stage). */
+  commitsInFlight = 0;
   /** Who this session acts for: the anonymous user (if allowed) until an AUTH succeeds. */
   user: User | undefined;
   private readonly open = new Set<Transfer>();
   private nextTransferId = 1;
-  private lastSettled: Promise<void> = Promise.resolve();
+  /** The per-user transfer slot this session holds while it has transfers in progress. */
+  private slot: { user: string; release: () => void; active: number } | undefined;
+  /** Unsettled requests by storage name: a later request on the same name waits for them. */
+  private readonly pendingByName = new Map<string, Promise<void>>();
 
   constructor(
     readonly socket: Socket,
@@ -36,10 +41,55 @@ export class SessionContext {
   }
 
   beginTransfer(command: Command): Transfer {
-    const transfer = new Transfer(this.nextTransferId++, command, this.lastSettled);
-    this.lastSettled = transfer.settled;
+    const transfer = new Transfer(this.nextTransferId++, command);
     this.open.add(transfer);
     return transfer;
+  }
+
+  /**
+   * Orders requests on one connection where order matters: a request waits for every earlier one
+   * on the same name or on a folder above it (a pipelined DOWNLOAD sees the UPLOAD sent before it;
+   * "a" is committed before "a/b" is refused for it). Unrelated names do not wait for each other,
+   * so many small files overlap their storage calls instead of paying them one after another.
+   * Must be called in request order (the resolve stage is sequential).
+   */
+  earlierRequestsOn(storageName: string, transfer: Transfer): Promise<unknown> {
+    const segments = storageName.split('/');
+    const waits: Promise<void>[] = [];
+    for (let i = 1; i <= segments.length; i++) {
+      const pending = this.pendingByName.get(segments.slice(0, i).join('/'));
+      if (pending) waits.push(pending);
+    }
+    const settled = transfer.settled;
+    this.pendingByName.set(storageName, settled);
+    void settled.then(() => {
+      if (this.pendingByName.get(storageName) === settled) this.pendingByName.delete(storageName);
+    });
+    return Promise.all(waits);
+  }
+
+  /**
+   * A session counts as one transfer against the user's limit while any of its requests is in
+   * progress: requests pipelined on one connection move one at a time on the wire and are bounded
+   * by the pipeline itself, so counting each would refuse a burst of small files for no gain.
+   * `take` throws BUSY when the user is at the limit. Returns this request's release (call once).
+   */
+  holdTransferSlot(user: string, take: () => () => void): () => void {
+    if (this.slot?.user !== user) {
+      if (this.slot) this.slot.release();
+      this.slot = { user, release: take(), active: 0 };
+    }
+    const slot = this.slot;
+    slot.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--slot.active === 0) {
+        slot.release();
+        if (this.slot === slot) this.slot = undefined;
+      }
+    };
   }
 
   /** The request has sent its last reply (or was refused): free it. */

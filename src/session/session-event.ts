@@ -21,6 +21,11 @@ export type SessionEvent =
   | { readonly type: 'accepted'; readonly transfer: Transfer }
   | { readonly type: 'refused'; readonly transfer: Transfer; readonly error: RxferError }
   | { readonly type: 'committed'; readonly transfer: Transfer; readonly file: StoredFile }
+  /**
+   * Work running in the background (a commit, a download's open); its outcome events are awaited
+   * in request order by emit-ack.
+   */
+  | { readonly type: 'pending'; readonly transfer: Transfer; readonly outcome: Promise<readonly SessionEvent[]> }
   | ReplyEvent;
 
 export interface ReplyEvent {

@@ -31,8 +31,6 @@ export class Transfer {
   constructor(
     readonly id: number,
     readonly command: Command,
-    /** The previous request's `settled`: requests on one connection take effect in order. */
-    readonly previous: Promise<void>,
   ) {
     this.hash = carriesData(command) ? createHash('sha256') : undefined;
     this.settled = new Promise((resolve) => (this.settle = resolve));

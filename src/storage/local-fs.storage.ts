@@ -5,12 +5,14 @@ import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex } from './digest-index';
+import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
 import { ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
+const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
 
 /**
  * Files in a folder on the local file system: the default adapter. Never writes to a real name
@@ -21,6 +23,7 @@ export class LocalFsStorage implements StorageAdapter {
   readonly kind = 'local';
   private paths!: RootPaths;
   private digests!: DigestIndex;
+  private readonly folders = new FolderSync();
 
   constructor(private readonly root: string) {}
 
@@ -70,12 +73,17 @@ export class LocalFsStorage implements StorageAdapter {
 
   async beginWrite(name: RemoteName, { size, createOnly }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
-    const existing = await lstat(target).catch(() => undefined);
-    if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
-    if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
+    // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
+    // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
+    // folder in the way fails the rename at commit with the same NAME_CONFLICT.
+    if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
+      if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
+    }
     await this.assertSpaceFor(size, name);
     const folder = await this.paths.folderFor(name);
-    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests);
+    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders);
   }
 
   async usage(prefix: string): Promise<number> {
@@ -83,8 +91,12 @@ export class LocalFsStorage implements StorageAdapter {
     return folderBytes(start, prefix === '');
   }
 
-  /** Refuse up front what cannot fit, rather than fail at 90%. */
+  /**
+   * Refuse up front what cannot fit, rather than fail at 90%. Small files skip the statfs call (one
+   * more syscall each): if the disk is full their write fails with NO_SPACE just the same.
+   */
   private async assertSpaceFor(size: number, name: RemoteName): Promise<void> {
+    if (size < SPACE_CHECK_MIN_BYTES) return;
     const fs = await statfs(this.paths.realRoot);
     const free = fs.bavail * fs.bsize;
     if (size > free) {

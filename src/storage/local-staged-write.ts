@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { WriteStream, close, createWriteStream, fsync, open as openFd } from 'node:fs';
-import { link, open, rename, stat, unlink } from 'node:fs/promises';
+import { WriteStream, close, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
+import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex } from './digest-index';
+import { FolderSync } from './folder-sync';
 import { CommittedFile, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
 
@@ -16,16 +17,8 @@ export const stagingName = (): string => `.rxfer-part-${randomBytes(8).toString(
 
 const openFdAsync = promisify(openFd);
 const fsyncFd = promisify(fsync);
+const fstatFd = promisify(fstat);
 const closeFd = promisify(close);
-
-const fsyncFolder = async (folder: string): Promise<void> => {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
 
 /**
  * Flushes and ends a write stream. Not `stream.finished`: with autoClose off (we fsync and close the
@@ -59,24 +52,37 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly fd: number,
     private readonly createOnly: boolean,
     private readonly digests: DigestIndex,
+    private readonly folders: FolderSync,
   ) {
     this.sink = createWriteStream('', { fd, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
     this.sink.on('error', () => undefined);
   }
 
-  static async create(name: RemoteName, target: string, folder: string, createOnly: boolean, digests: DigestIndex): Promise<LocalStagedWrite> {
+  static async create(
+    name: RemoteName,
+    target: string,
+    folder: string,
+    createOnly: boolean,
+    digests: DigestIndex,
+    folders: FolderSync,
+  ): Promise<LocalStagedWrite> {
     const stagingPath = join(folder, stagingName());
     const fd = await openFdAsync(stagingPath, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
-    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests);
+    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests, folders);
   }
 
   async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
     this.settled = true;
     try {
-      const replacedBytes = this.createOnly ? 0 : ((await stat(this.target).catch(() => undefined))?.size ?? 0);
       await endStream(this.sink);
-      await fsyncFd(this.fd);
+      // The size of the file being replaced (for quotas) is read while the data is fsynced.
+      const [replacedBytes] = await Promise.all([
+        this.createOnly ? 0 : stat(this.target).then((old) => old.size, () => 0),
+        fsyncFd(this.fd),
+      ]);
+      // mtime and inode survive the rename: read them now instead of a stat() afterwards.
+      const stats = await fstatFd(this.fd);
       this.closed = true;
       await closeFd(this.fd);
       if (this.createOnly) {
@@ -86,9 +92,9 @@ export class LocalStagedWrite implements StagedWrite {
       } else {
         await rename(this.stagingPath, this.target);
       }
-      await fsyncFolder(this.folder);
-      const stats = await stat(this.target);
-      await this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
+      await this.folders.sync(this.folder);
+      // A cache: not awaited, a lost record only costs a re-hash on the next download.
+      this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
       return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
       await this.discard();

@@ -4,12 +4,17 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { storageError } from './storage-errors';
 
+const FOLDER_CHECK_TTL_MS = 1000;
+
 /**
  * The one place a remote name becomes a server path. Names were already checked lexically by
  * parseRemoteName; here we also make sure the real (symlink-resolved) folder stays inside the root,
  * because a lexical check cannot see a link someone planted inside the tree.
  */
 export class RootPaths {
+  /** Folders recently created and checked, by path: real path and when it was checked. */
+  private readonly checked = new Map<string, { real: string; at: number }>();
+
   constructor(readonly realRoot: string) {}
 
   static async open(root: string): Promise<RootPaths> {
@@ -41,8 +46,23 @@ export class RootPaths {
     }
   }
 
-  /** Like existingFolderOf, creating missing folders first. */
+  /**
+   * Like existingFolderOf, creating missing folders first. The check is reused for a second: a burst
+   * of small files into one folder pays mkdir + realpath once, not per file. (A symlink swapped in by
+   * someone with shell access to the storage within that second is outside the threat model; see
+   * the README's security section.)
+   */
   async folderFor(name: RemoteName): Promise<string> {
+    const folderPath = dirname(this.pathOf(name));
+    const recent = this.checked.get(folderPath);
+    if (recent && Date.now() - recent.at < FOLDER_CHECK_TTL_MS) return recent.real;
+    const real = await this.createFolderFor(name);
+    if (this.checked.size > 10_000) this.checked.clear();
+    this.checked.set(folderPath, { real, at: Date.now() });
+    return real;
+  }
+
+  private async createFolderFor(name: RemoteName): Promise<string> {
     try {
       await mkdir(dirname(this.pathOf(name)), { recursive: true });
     } catch (err) {

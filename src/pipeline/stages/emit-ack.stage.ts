@@ -2,6 +2,7 @@ import { injectable } from 'inversify';
 import { Observable, mergeMap } from 'rxjs';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
+import { awaitInOrder } from '../await-in-order';
 import { Stage } from '../stage';
 
 /**
@@ -15,6 +16,7 @@ export class EmitAckStage implements Stage {
 
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return event$.pipe(
+      awaitInOrder(ctx.flow),
       mergeMap((event): SessionEvent[] => {
         switch (event.type) {
           case 'accepted': {

@@ -18,7 +18,7 @@ import { Stage } from '../stage';
  * Filename: checks the name, maps it into the user's root, takes one of the user's transfer slots,
  * then asks storage to open the file (DOWNLOAD) or a staging file (UPLOAD/ADDFILE: size limit,
  * quota, create-only, free space). The request is accepted or refused here; a refused upload's data is still read off the wire and dropped, keeping the stream in step.
- * Requests on one connection take effect in the order they were sent.
+ * Requests on the same name take effect in the order they were sent (SessionContext.earlierRequestsOn).
  */
 @injectable()
 export class ResolveFilenameStage implements Stage {
@@ -32,20 +32,30 @@ export class ResolveFilenameStage implements Stage {
   ) {}
 
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
-    return event$.pipe(concatAsync(ctx.flow, (event: SessionEvent) => (event.type === 'named' ? this.resolve(event.transfer, event.raw) : [event])));
+    return event$.pipe(
+      concatAsync(ctx.flow, (event: SessionEvent) => {
+        if (event.type !== 'named') return [event];
+        // A download's open runs in the background: nothing after it in the stream depends on it,
+        // so pipelined downloads overlap their file opens. An upload's staging file must be open
+        // before its data arrives, so uploads are resolved in line.
+        if (event.transfer.command.verb === 'DOWNLOAD') {
+          return [{ type: 'pending', transfer: event.transfer, outcome: this.resolve(event.transfer, event.raw, ctx) }];
+        }
+        return this.resolve(event.transfer, event.raw, ctx);
+      }),
+    );
   }
 
-  private async resolve(transfer: Transfer, raw: Buffer): Promise<SessionEvent[]> {
-    // A pipelined DOWNLOAD must see the UPLOAD sent before it: wait for earlier requests to settle.
-    // (Their events are already downstream of this stage, so this cannot wait on itself.)
-    await transfer.previous;
+  private async resolve(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
     try {
       transfer.name = parseRemoteName(raw);
       const user = transfer.user!;
       // One resolver for every command: the user's name, inside the user's root, checked again.
       const name = parseRemoteName(scopedName(user, transfer.name));
+      // Earlier requests on this name are already downstream of this stage: waiting cannot deadlock.
+      await ctx.earlierRequestsOn(name, transfer);
       const { command } = transfer;
-      const releaseSlot = this.slots.take(user);
+      const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
       if (command.verb === 'DOWNLOAD') {
         transfer.download = await this.storage.openRead(name).catch((err) => {
           releaseSlot();

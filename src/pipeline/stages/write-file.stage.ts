@@ -8,6 +8,8 @@ import { storageError } from '../../storage/storage-errors';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
 
+const MAX_COMMITS_IN_FLIGHT = 16;
+
 /**
  * Write: streams chunks into the staging file (pausing the socket while the file's buffer is full),
  * and at the trailer commits only if the SHA-256 of what arrived is the one the client declared.
@@ -21,7 +23,7 @@ export class WriteFileStage implements Stage {
     return event$.pipe(
       concatAsync(ctx.flow, (event: SessionEvent) => {
         if (event.type === 'data') return this.write(event.transfer, event.bytes, ctx);
-        if (event.type === 'dataEnd') return this.finish(event.transfer, event.sha256);
+        if (event.type === 'dataEnd') return this.startCommit(event.transfer, event.sha256, ctx);
         return [event];
       }),
     );
@@ -39,8 +41,22 @@ export class WriteFileStage implements Stage {
     return [];
   }
 
-  private async finish(transfer: Transfer, declared: string): Promise<SessionEvent[]> {
+  /**
+   * Commits run in the background (fsyncs and renames of many small files overlap), at most
+   * MAX_COMMITS_IN_FLIGHT per connection; emit-ack awaits their outcomes in request order.
+   */
+  private startCommit(transfer: Transfer, declared: string, ctx: SessionContext): SessionEvent[] {
     if (transfer.refusal) return [];
+    ctx.commitsInFlight++;
+    const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;
+    const outcome = this.finish(transfer, declared).finally(() => {
+      ctx.commitsInFlight--;
+      release?.();
+    });
+    return [{ type: 'pending', transfer, outcome }];
+  }
+
+  private async finish(transfer: Transfer, declared: string): Promise<SessionEvent[]> {
     const staged = transfer.staged!;
     transfer.staged = undefined;
     const digest = transfer.hash!.digest('hex');

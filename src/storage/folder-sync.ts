@@ -1,0 +1,39 @@
+import { open } from 'node:fs/promises';
+
+/**
+ * fsync of folders with group commit: a rename is durable once its folder is fsynced *after* it.
+ * Renames that land while a folder's fsync is queued share that one fsync; one in progress cannot
+ * serve them (it may have started before their rename), so a single follow-up is queued. Many small
+ * files committed at once into one folder then cost about two folder fsyncs, not one each.
+ */
+export class FolderSync {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly queued = new Map<string, Promise<void>>();
+
+  sync(folder: string): Promise<void> {
+    const waiting = this.queued.get(folder);
+    if (waiting) return waiting;
+    const before = this.running.get(folder) ?? Promise.resolve();
+    const next = before
+      .catch(() => undefined)
+      .then(() => {
+        this.queued.delete(folder);
+        this.running.set(folder, next);
+        return fsyncFolder(folder);
+      })
+      .finally(() => {
+        if (this.running.get(folder) === next) this.running.delete(folder);
+      });
+    this.queued.set(folder, next);
+    return next;
+  }
+}
+
+const fsyncFolder = async (folder: string): Promise<void> => {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
