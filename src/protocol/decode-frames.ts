@@ -1,4 +1,5 @@
-import { OperatorFunction, defer, mergeMap } from 'rxjs';
+import { OperatorFunction, defer } from 'rxjs';
+import { flatMapSync } from '../operators/flat-map-sync';
 import { Frame } from './frame';
 import { FrameDecoder } from './frame-decoder';
 
@@ -8,5 +9,5 @@ export const decodeFrames =
   (bytes$) =>
     defer(() => {
       const decoder = typeof decoderOrMaxLine === 'number' ? new FrameDecoder(decoderOrMaxLine) : decoderOrMaxLine;
-      return bytes$.pipe(mergeMap((chunk) => decoder.push(chunk)));
+      return bytes$.pipe(flatMapSync((chunk) => decoder.push(chunk)));
     });

@@ -1,5 +1,6 @@
 import { injectable } from 'inversify';
-import { Observable, mergeMap } from 'rxjs';
+import { Observable } from 'rxjs';
+import { flatMapSync } from '../../operators/flat-map-sync';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
 import { awaitInOrder } from '../await-in-order';
@@ -17,7 +18,7 @@ export class EmitAckStage implements Stage {
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return event$.pipe(
       awaitInOrder(ctx.flow),
-      mergeMap((event): SessionEvent[] => {
+      flatMapSync((event): SessionEvent[] => {
         switch (event.type) {
           case 'accepted': {
             const { transfer } = event;

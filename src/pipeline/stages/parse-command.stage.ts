@@ -1,5 +1,6 @@
 import { injectable } from 'inversify';
-import { Observable, defer, mergeMap } from 'rxjs';
+import { Observable, defer } from 'rxjs';
+import { flatMapSync } from '../../operators/flat-map-sync';
 import { RxferError } from '../../errors/rxfer-error';
 import { carriesData } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
@@ -29,7 +30,7 @@ export class ParseCommandStage implements Stage {
       };
 
       return event$.pipe(
-        mergeMap((event): SessionEvent[] => {
+        flatMapSync((event): SessionEvent[] => {
           switch (event.type) {
             case 'command': {
               ctx.log.info({ command: event.command.verb }, `Client command: ${event.command.verb}`);
