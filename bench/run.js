@@ -2,13 +2,17 @@
 // rxfer benchmark harness (issue 6). Plain Node, no dependencies beyond the project's own build.
 //
 //   node bench/run.js [--quick] [--peers] [--runs N] [--warmup N] [--only big,conc,many,load,startup]
-//                     [--rxfer DIR] [--out DIR] [--keep] [--label TEXT]
+//                     [--rxfer DIR] [--out DIR] [--keep] [--label TEXT] [--quiet-cores 0.25] [--max-wait S]
+//   node bench/run.js --rereport     (rebuild RESULTS.md + chart.svg from results/latest.json)
 //
 // Every case runs rxfer and its baselines in the same run, alternating within each round (the order
 // rotates from round to round), and reports median, min–max and the ratio rxfer / baseline: on this
 // shared 2-core machine absolute numbers mean little, ratios taken side by side mean a lot.
 // Server and client are separate processes for every tool; the timed span is the client process
 // from spawn to exit (start-up, connect, transfer, close), plus `sync -f` for the disk destination.
+// Before each run the harness waits (up to --max-wait s, default 30; 0 = off, the --quick default) until other
+// processes use less than --quiet-cores of CPU, and it records how much CPU the rest of the machine
+// used during the run ("other load"): rows where that is high are noise, not rxfer.
 // Every transfer's output is checked against its source (size + SHA-256); a wrong or missing byte
 // makes the run exit 1. Times are never asserted.
 //
@@ -38,7 +42,14 @@ const opt = (name, def) => {
 };
 const flag = (name) => argv.includes(`--${name}`);
 if (flag('help') || flag('h')) {
-  process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 17).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, fs.readFileSync(__filename, 'utf8').split('\n').findIndex((l) => l.startsWith("'use strict'"))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+if (flag('rereport')) {
+  // Rebuild RESULTS.md and chart.svg from the last full run's latest.json (after editing findings.md).
+  const { rereport } = require('./lib/report');
+  const files = rereport(path.join(HERE, 'results', 'latest.json'), HERE, path.join(HERE, 'findings.md'));
+  process.stderr.write(`rewrote ${files.join(', ')}\n`);
   process.exit(0);
 }
 const QUICK = flag('quick');
@@ -48,6 +59,9 @@ const ALL_CASES = ['big', 'conc', 'many', 'load', 'startup'];
 const ONLY = opt('only', '') ? opt('only').split(',').map((s) => s.trim()) : ALL_CASES;
 for (const c of ONLY) if (!ALL_CASES.includes(c)) throw new Error(`--only: unknown case ${c} (cases: ${ALL_CASES.join(', ')})`);
 const RUNS = Number(opt('runs', QUICK ? 1 : 3));
+// Before each run, wait (at most MAX_WAIT_S) until other processes use < QUIET_CORES of CPU.
+const QUIET_CORES = Number(opt('quiet-cores', 0.25));
+const MAX_WAIT_S = Number(opt('max-wait', QUICK ? 0 : 30));
 const WARMUP = Number(opt('warmup', 0));
 const RXFER_ROOT = path.resolve(opt('rxfer', path.join(HERE, '..')));
 const MODE = QUICK ? 'quick' : ONLY.length < ALL_CASES.length ? 'partial' : 'full';
@@ -87,8 +101,12 @@ async function measure(m) {
   const { caseId, variant, tool, server, dest, exec, verify, units, round, warm } = m;
   if (m.prep) await m.prep();
   if (dest === 'disk') U.syncFs(W.disk);
+  const quiet = await U.waitQuiet({ maxCores: QUIET_CORES, maxWaitS: MAX_WAIT_S, onWait: (c) => log(`waiting for the machine to be quiet (other processes use ${c.toFixed(2)} cores)`) });
   const sampler = server ? new U.RssSampler(server.pid) : undefined;
   const cpu0 = server ? U.cpuSeconds(server.pid) : 0;
+  const busy0 = U.machineBusySeconds();
+  const kids0 = U.reapedChildrenCpuSeconds();
+  const self0 = U.selfCpuSeconds();
   const r = await U.runTimed(exec.cmd, exec.args, { input: exec.input, timeoutMs: exec.timeoutMs ?? 600000, env: exec.env });
   let syncS = 0;
   if (dest === 'disk') {
@@ -96,14 +114,20 @@ async function measure(m) {
     U.syncFs(W.disk);
     syncS = Number(process.hrtime.bigint() - t) / 1e9;
   }
+  const clientCpuAll = U.reapedChildrenCpuSeconds() - kids0; // the client and anything it ran (sync too)
+  const serverCpuS = server ? U.cpuSeconds(server.pid) - cpu0 : undefined;
+  const busy = U.machineBusySeconds() - busy0;
+  const selfS = U.selfCpuSeconds() - self0;
   await U.sleep(30);
   const mem = sampler ? sampler.stop() : undefined;
-  const serverCpuS = server ? U.cpuSeconds(server.pid) - cpu0 : undefined;
   const seconds = r.seconds + syncS;
+  // CPU the rest of the machine used meanwhile (other sessions' work): the noise in this run
+  const otherCpuS = Math.max(0, busy - (serverCpuS ?? 0) - clientCpuAll - selfS);
   const rec = {
     ts: new Date().toISOString(), mode: MODE, case: caseId, variant, tool: tool.id, toolLabel: tool.label, kind: tool.kind,
     round, warmup: !!warm, seconds, clientSeconds: r.seconds, syncSeconds: syncS, ...units,
-    clientCpuS: r.json?.cpuS, clientInternalMs: r.json?.ms,
+    clientCpuS: clientCpuAll, clientInternalMs: r.json?.ms,
+    otherCpuS, otherLoadPct: (100 * otherCpuS) / (seconds * os.cpus().length), quietWaitS: quiet.waitedS, otherCoresBefore: quiet.otherCores,
     server: server ? { cpuS: serverCpuS, hwmKiB: mem.hwmKiB, peakTreeKiB: mem.peakTreeKiB, startRssKiB: mem.startRssKiB, endRssKiB: mem.endRssKiB, exact: mem.resetOk !== false && server.single !== false } : undefined,
   };
   if (units.bytes) rec.mibps = units.bytes / MiB / seconds;
@@ -125,9 +149,10 @@ async function measure(m) {
   }
   fs.appendFileSync(RAW_FILE, JSON.stringify(rec) + '\n');
   if (!warm) records.push(rec);
-  const metric = rec.mibps ? `${rec.mibps.toFixed(0)} MiB/s` : rec.opsps ? `${rec.opsps.toFixed(0)} ops/s p99 ${rec.latencyMs.p99.toFixed(1)} ms` : rec.filesps ? `${rec.filesps.toFixed(0)} files/s` : `${(seconds * 1000).toFixed(0)} ms`;
+  const metric = rec.opsps ? `${rec.opsps.toFixed(0)} ops/s p99 ${rec.latencyMs.p99.toFixed(1)} ms` : caseId === 'many' ? `${rec.filesps.toFixed(0)} files/s` : rec.mibps ? `${rec.mibps.toFixed(0)} MiB/s` : `${(seconds * 1000).toFixed(0)} ms`;
   const rss = rec.server ? `  server peak ${(Math.max(rec.server.hwmKiB, rec.server.peakTreeKiB) / 1024).toFixed(0)} MiB` : '';
-  log(`${warm ? 'warmup ' : ''}${caseId} ${variant} ${tool.id.padEnd(12)} ${seconds.toFixed(2)} s  ${metric}${rss}${rec.verified ? '' : '  ✗ WRONG BYTES'}`);
+  const noise = rec.otherLoadPct > 5 ? `  (other load ${rec.otherLoadPct.toFixed(0)}%)` : '';
+  log(`${warm ? 'warmup ' : ''}${caseId} ${variant} ${tool.id.padEnd(12)} ${seconds.toFixed(2)} s  ${metric}${rss}${noise}${rec.verified ? '' : '  ✗ WRONG BYTES'}`);
   return rec;
 }
 

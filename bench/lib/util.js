@@ -72,6 +72,43 @@ const cpuSeconds = (pid) => {
   }
 };
 
+/** Busy CPU seconds of the whole machine so far (all cores; user+nice+system+irq+softirq+steal). */
+const machineBusySeconds = () => {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) / CLK_TCK;
+};
+
+/** CPU seconds of this process's reaped children (cutime+cstime): a finished client's CPU, whatever it was. */
+const reapedChildrenCpuSeconds = () => {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / CLK_TCK;
+};
+
+const selfCpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+
+/**
+ * Waits until the rest of the machine is quiet: CPU used by processes other than this one, measured
+ * over 0.3 s, below `maxCores` (our servers idle between runs). Gives up after maxWaitS.
+ * Returns { waitedS, otherCores } (otherCores: the last measurement).
+ */
+const waitQuiet = async ({ maxCores = 0.25, maxWaitS = 30, onWait } = {}) => {
+  if (!(maxWaitS > 0)) return { waitedS: 0, otherCores: undefined };
+  const t0 = Date.now();
+  let other = 0;
+  for (let i = 0; ; i++) {
+    const b0 = machineBusySeconds();
+    const s0 = selfCpuSeconds();
+    const w0 = process.hrtime.bigint();
+    await sleep(300);
+    const dt = Number(process.hrtime.bigint() - w0) / 1e9;
+    other = Math.max(0, (machineBusySeconds() - b0 - (selfCpuSeconds() - s0)) / dt);
+    const waited = (Date.now() - t0) / 1000;
+    if (other <= maxCores || waited >= maxWaitS) return { waitedS: waited, otherCores: other };
+    if (i === 0 && onWait) onWait(other);
+  }
+};
+
 const statusKiB = (pid, key) => {
   try {
     const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
@@ -241,5 +278,6 @@ const sh = (cmd) => {
 
 module.exports = {
   MiB, median, percentile, summarize, sleep, log, freePort, waitPort, cpuSeconds, statusKiB, treePids,
+  machineBusySeconds, reapedChildrenCpuSeconds, selfCpuSeconds, waitQuiet,
   RssSampler, runTimed, sha256File, checkFile, checkTree, writeRandomFile, writeRandomTree, syncFs, sh,
 };

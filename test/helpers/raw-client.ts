@@ -53,9 +53,12 @@ export class RawClient {
     });
   }
 
-  /** Connects to 127.0.0.1:`port`; unless told otherwise, reads the greeting line (`greeting`). */
+  /**
+   * Connects to 127.0.0.1:`port`; unless told otherwise, reads the greeting line (`greeting`). Our
+   * side ends when the server's does (no half-open), as `nc` does.
+   */
   static async connect(port: number, options: { readGreeting?: boolean; allowHalfOpen?: boolean } = {}): Promise<RawClient & { greeting: string }> {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: options.allowHalfOpen ?? true });
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: options.allowHalfOpen ?? false });
     const client = new RawClient(socket) as RawClient & { greeting: string };
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -114,6 +117,15 @@ export class RawClient {
     const lines: string[] = [];
     for (let i = 0; i < count; i++) lines.push(await this.readLine(timeoutMs));
     return lines;
+  }
+
+  /**
+   * The outcome of an upload whose whole request was sent: its refusal, or (after `OK file recv`)
+   * its final reply. Where the server refuses (at the header or at commit) is its choice.
+   */
+  async readUploadOutcome(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+    const first = await this.readLine(timeoutMs);
+    return first === 'OK file recv' ? this.readLine(timeoutMs) : first;
   }
 
   /** Exactly `count` bytes. */

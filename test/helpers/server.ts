@@ -1,11 +1,13 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Container } from 'inversify';
 import pino, { Logger } from 'pino';
 import type { RxferConfigInput } from '../../src/config/config.schema';
 import { parseConfig } from '../../src/config/load-config';
+import { TOKENS } from '../../src/container/tokens';
 import { RunningServer, startServer } from '../../src/server/start-server';
+import type { StorageAdapter } from '../../src/storage/storage-adapter';
 
 type Section<K extends keyof RxferConfigInput> = NonNullable<RxferConfigInput[K]>;
 
@@ -44,6 +46,8 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   const tmp = await mkdtemp(join(tmpdir(), 'rxfer-server-test-'));
   const root = join(tmp, 'root');
   const scratch = join(tmp, 'scratch');
+  await mkdir(root);
+  await mkdir(scratch);
   const { server, storage, limits } = options.config ?? {};
   const config = parseConfig({
     // No grace by default, so afterEach never waits on a session a test left open.
@@ -75,6 +79,9 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   };
 };
 
+/** The storage adapter the server resolved (only helpers call container.get, per the house style). */
+export const storageOf = (server: TestServer): StorageAdapter => server.running.container.get(TOKENS.Storage);
+
 export interface LogLine {
   readonly level: number;
   readonly msg: string;
@@ -100,12 +107,13 @@ export const listFiles = async (folder: string): Promise<string[]> => {
     .sort();
 };
 
-/** Files the user stored: everything except the server's own `.rxfer/` metadata folder. */
-export const userFiles = async (root: string): Promise<string[]> => (await listFiles(root)).filter((path) => !path.startsWith('.rxfer/'));
+const isStaging = (path: string): boolean => path.split('/').some((segment) => segment.startsWith('.rxfer-part-'));
+
+/** Files under real names: everything except the server's `.rxfer/` metadata folder and staging files. */
+export const userFiles = async (root: string): Promise<string[]> => (await listFiles(root)).filter((path) => !path.startsWith('.rxfer/') && !isStaging(path));
 
 /** Upload staging files left anywhere under `root`. */
-export const stagingFiles = async (root: string): Promise<string[]> =>
-  (await listFiles(root)).filter((path) => path.split('/').some((segment) => segment.startsWith('.rxfer-part-')));
+export const stagingFiles = async (root: string): Promise<string[]> => (await listFiles(root)).filter(isStaging);
 
 /** Polls `check` until it returns true; a failure guard, not a timing assertion. */
 export const eventually = async (check: () => Promise<boolean> | boolean, timeoutMs = 5000, what = 'condition'): Promise<void> => {
