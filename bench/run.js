@@ -2,7 +2,7 @@
 // rxfer benchmark harness (issue 6). Plain Node, no dependencies beyond the project's own build.
 //
 //   node bench/run.js [--quick] [--peers] [--runs N] [--warmup N] [--only big,conc,many,load,startup]
-//                     [--rxfer DIR] [--out DIR] [--keep] [--label TEXT] [--quiet-cores 0.25] [--max-wait S]
+//                     [--rxfer DIR] [--out DIR] [--keep] [--label TEXT] [--quiet-cores 0.25] [--max-wait S] [--pin]
 //   node bench/run.js --rereport     (rebuild RESULTS.md + chart.svg from results/latest.json)
 //
 // Every case runs rxfer and its baselines in the same run, alternating within each round (the order
@@ -55,6 +55,10 @@ if (flag('rereport')) {
 const QUICK = flag('quick');
 const PEERS = flag('peers');
 const KEEP = flag('keep');
+// --pin: servers on CPU 1, clients on CPU 0 (taskset), a model of client and server on separate
+// machines; the kernel's loopback work still lands on either. Off by default.
+const PIN = flag('pin');
+if (PIN) S.pinServers(1);
 const ALL_CASES = ['big', 'conc', 'many', 'load', 'startup'];
 const ONLY = opt('only', '') ? opt('only').split(',').map((s) => s.trim()) : ALL_CASES;
 for (const c of ONLY) if (!ALL_CASES.includes(c)) throw new Error(`--only: unknown case ${c} (cases: ${ALL_CASES.join(', ')})`);
@@ -107,7 +111,8 @@ async function measure(m) {
   const busy0 = U.machineBusySeconds();
   const kids0 = U.reapedChildrenCpuSeconds();
   const self0 = U.selfCpuSeconds();
-  const r = await U.runTimed(exec.cmd, exec.args, { input: exec.input, timeoutMs: exec.timeoutMs ?? 600000, env: exec.env });
+  const [cmd, args] = PIN ? ['taskset', ['-c', '0', exec.cmd, ...exec.args]] : [exec.cmd, exec.args];
+  const r = await U.runTimed(cmd, args, { input: exec.input, timeoutMs: exec.timeoutMs ?? 600000, env: exec.env });
   let syncS = 0;
   if (dest === 'disk') {
     const t = process.hrtime.bigint();
@@ -463,7 +468,8 @@ function machineInfo() {
   }
   const machine = machineInfo();
   if (machine.dist.startsWith('dist/ is OLDER')) log(`WARNING: ${machine.dist}`);
-  log(`mode ${MODE}${PEERS ? ' + peers' : ''}, runs ${RUNS}, cases ${ONLY.join(',')}; raw → ${path.relative(process.cwd(), RAW_FILE)}`);
+  machine.pinned = PIN;
+  log(`mode ${MODE}${PEERS ? ' + peers' : ''}${PIN ? ', pinned (servers CPU 1, clients CPU 0)' : ''}, runs ${RUNS}, cases ${ONLY.join(',')}; raw → ${path.relative(process.cwd(), RAW_FILE)}`);
   await setup();
   const cases = { big: caseBig, conc: caseConc, many: caseMany, load: caseLoad, startup: caseStartup };
   for (const c of ALL_CASES) {
@@ -478,7 +484,7 @@ function machineInfo() {
   const serverIdleRss = W.idleRss;
   await S.stopAll();
   const summary = writeReport({
-    outDir: OUT, mode: MODE, peers: PEERS, params: { ...P, runs: RUNS, warmup: WARMUP, hwm: HWM }, machine, records, failures, problems,
+    outDir: OUT, mode: MODE, peers: PEERS, pinned: PIN, params: { ...P, runs: RUNS, warmup: WARMUP, hwm: HWM }, machine, records, failures, problems,
     serverIdleRss, rawFile: path.relative(HERE, RAW_FILE), findingsFile: MODE === 'full' ? path.join(HERE, 'findings.md') : undefined,
   });
   log(`wrote ${summary.join(', ')} in ${machine.wallSeconds} s total`);

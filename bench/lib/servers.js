@@ -7,11 +7,16 @@ const path = require('node:path');
 const { freePort, waitPort, sleep } = require('./util');
 
 const started = new Set();
+/** --pin: servers run on this CPU (taskset -c), so that client and server each have a core. */
+let serverCpu;
+const pinServers = (cpu) => { serverCpu = cpu; };
 
 /** Starts `cmd args`, logs to logFile, waits until `port` accepts. Returns {pid, port, child, stop}. */
 const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd });
+  // taskset execs the command, so the pid is the server's own
+  const [c, a] = serverCpu === undefined ? [cmd, args] : ['taskset', ['-c', String(serverCpu), cmd, ...args]];
+  const child = spawn(c, a, { stdio: ['ignore', out, out], env: opts.env ?? process.env, cwd: opts.cwd });
   fs.closeSync(out);
   let exited = false;
   child.on('exit', () => { exited = true; started.delete(handle); });
@@ -74,4 +79,4 @@ const killAllSync = () => {
   for (const h of started) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
 };
 
-module.exports = { startProcess, startRxfer, startNet, stopAll, killAllSync, sleep };
+module.exports = { pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep };

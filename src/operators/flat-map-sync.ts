@@ -11,7 +11,15 @@ export const flatMapSync =
     new Observable<R>((subscriber) =>
       source.subscribe({
         next: (value) => {
-          for (const result of project(value)) subscriber.next(result);
+          let results: readonly R[];
+          try {
+            results = project(value);
+          } catch (err) {
+            // As RxJS's own operators do: a throwing project function becomes an error notification.
+            subscriber.error(err);
+            return;
+          }
+          for (const result of results) subscriber.next(result);
         },
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),

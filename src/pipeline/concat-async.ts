@@ -24,7 +24,14 @@ export const concatAsync =
         while (!waiting && head < queue.length && !subscriber.closed) {
           const value = queue[head]!;
           queue[head++] = undefined as T;
-          const result = handle(value);
+          let result: readonly R[] | Promise<readonly R[]>;
+          try {
+            result = handle(value);
+          } catch (err) {
+            // A bug in one stage ends this connection (as INTERNAL), never the process.
+            subscriber.error(err);
+            return;
+          }
           if (result instanceof Promise) {
             waiting = true;
             const release = flow.hold();
