@@ -7,6 +7,9 @@ import { expectStored, replyError } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 import { shaTrailer, uploadHeader } from './request-header';
 
+/** Files up to this size go out as a single write with their header and trailer. */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
 /**
  * UPLOAD/ADDFILE from memory, pipelined as the protocol allows: header, data and trailer go out at
  * once, without waiting for `OK file recv`, and the next request may write while this one reads its
@@ -23,9 +26,14 @@ export const uploadBuffer = async (
   const header = uploadHeader(mode, data.length, remoteName);
   const request = `${mode === 'create' ? 'ADDFILE' : 'UPLOAD'} ${printableName(remoteName)}`;
   const sending = (async () => {
-    await conn.send(header);
-    await conn.send(data);
-    await conn.send(shaTrailer(sha256));
+    if (data.length <= COALESCE_MAX_BYTES) {
+      // One write, one TCP segment: with Nagle off, three writes would be three segments per file.
+      await conn.send(Buffer.concat([Buffer.from(header), data, Buffer.from(shaTrailer(sha256))]));
+    } else {
+      await conn.send(header);
+      await conn.send(data);
+      await conn.send(shaTrailer(sha256));
+    }
     turn.doneSending();
   })();
   // Read below, but it may fail while we wait for our turn to read: mark it handled now.

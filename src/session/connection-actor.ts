@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { inject, injectable } from 'inversify';
 import type { Logger } from 'pino';
-import { EMPTY, NEVER, Observable, catchError, concat, defer, finalize, map, merge, of, take } from 'rxjs';
+import { EMPTY, NEVER, Observable, Subject, catchError, concat, defer, finalize, map, merge, of, take, takeUntil, tap } from 'rxjs';
 import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
@@ -54,20 +54,26 @@ export class ConnectionActor {
         },
       });
       const decoder = new FrameDecoder(limits.maxLineBytes);
+      // The server's signals stop with the peer's input, or the merge would never complete and the
+      // session would outlive its client (holding its slot, its staging file and its socket).
+      const inputEnded$ = new Subject<void>();
       const input$: Observable<SessionEvent> = merge(
         socketSource(socket, limits.idleTimeoutMs).pipe(
           guardInputStalls(limits, () => decoder.midFrame, ctx.flow),
           decodeFrames(decoder),
+          tap({ complete: () => inputEnded$.next(), error: () => inputEnded$.next() }),
         ),
         shutdown$.pipe(
           take(1),
           map((): SessionEvent => ({ type: 'shutdown' })),
+          takeUntil(inputEnded$),
         ),
         abort$.pipe(
           take(1),
           map((): SessionEvent => {
             throw new RxferError('SHUTTING_DOWN', 'the server stopped before this transfer finished; nothing was committed');
           }),
+          takeUntil(inputEnded$),
         ),
       );
       return concat(of(greeting), input$.pipe(composeStages(this.stages, ctx))).pipe(

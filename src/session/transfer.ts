@@ -57,7 +57,11 @@ export class Transfer {
     this.cleanups.push(cleanup);
   }
 
+  /** Set once the transfer was released: work that finishes later must give back what it got. */
+  released = false;
+
   async release(): Promise<void> {
+    this.released = true;
     this.settle();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.quota?.aborted();

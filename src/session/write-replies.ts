@@ -18,6 +18,11 @@ export const writeReplies =
       concatMap((event): Observable<boolean> => {
         if (event.type !== 'reply') return of(false);
         if (!socket.writable) return of(true);
+        // Replies produced in one tick (a burst of pipelined small files) leave in one segment.
+        if (socket.writableCorked === 0) {
+          socket.cork();
+          process.nextTick(() => socket.uncork());
+        }
         if (!socket.write(formatReply(event.reply))) ctx.flow.holdUntilDrained(socket);
         if (!event.body) return of(event.closeAfter === true);
         ctx.midBody = true;

@@ -76,13 +76,14 @@ export class LocalFsStorage implements StorageAdapter {
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
+    // The folder is resolved and checked first, so the look below never sees outside the root.
+    const folder = await this.paths.folderFor(name);
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
       const existing = await lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
     await this.assertSpaceFor(size, name);
-    const folder = await this.paths.folderFor(name);
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders);
   }
 

@@ -46,6 +46,20 @@ export class RootPaths {
     }
   }
 
+  private async assertAncestorInside(folderPath: string, name: RemoteName): Promise<void> {
+    for (let path = folderPath; ; path = dirname(path)) {
+      try {
+        this.assertInside(await realpath(path), name);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === this.realRoot || dirname(path) === path) {
+          throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
+        }
+      }
+    }
+  }
+
   /**
    * Like existingFolderOf, creating missing folders first. The check is reused for a second: a burst
    * of small files into one folder pays mkdir + realpath once, not per file. (A symlink swapped in by
@@ -63,9 +77,16 @@ export class RootPaths {
   }
 
   private async createFolderFor(name: RemoteName): Promise<string> {
+    const folderPath = dirname(this.pathOf(name));
+    // Check the deepest folder that already exists *before* mkdir: mkdir -p through a planted
+    // symlink would otherwise create folders outside the root before any check could refuse.
+    await this.assertAncestorInside(folderPath, name);
     try {
-      await mkdir(dirname(this.pathOf(name)), { recursive: true });
+      await mkdir(folderPath, { recursive: true });
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A file where a folder is needed ("a" exists, "a/b" is asked for).
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}: a file is in the way`);
       throw storageError(err, 'create the folder for', name);
     }
     const folder = await this.existingFolderOf(name);

@@ -160,9 +160,7 @@ export class RawClient {
    * sent that was not read yet.
    */
   async waitClosed(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Buffer> {
-    await this.waitFor(() => (this.ended || this.error ? true : undefined), 'the server to close the connection', timeoutMs).catch((err: Error) => {
-      if (!(this.ended || this.error)) throw err;
-    });
+    await this.waitFor(() => (this.ended || this.error ? true : undefined), 'the server to close the connection', timeoutMs);
     const rest = this.buffered;
     this.buffered = Buffer.alloc(0);
     return rest;

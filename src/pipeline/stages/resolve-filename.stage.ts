@@ -72,6 +72,11 @@ export class ResolveFilenameStage implements Stage {
         transfer.quota = await this.quotas.reserve(user, transfer.size);
         transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE' });
       }
+      if (transfer.released) {
+        // The session ended while storage was busy: give back what was just obtained.
+        await transfer.release();
+        return [];
+      }
       return [{ type: 'accepted', transfer }];
     } catch (err) {
       const error = toRxferError(err);
