@@ -19,6 +19,12 @@ const run = async (argv: readonly string[]): Promise<number> => {
   }
 };
 
+// `rxfer --help | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 run(process.argv).then(
   (code) => (process.exitCode = code),
   (err: unknown) => (process.exitCode = reportFailure(err)),
