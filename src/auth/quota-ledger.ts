@@ -31,14 +31,22 @@ export class QuotaLedger {
   }
 
   /**
-   * Reserves `size` bytes or throws QUOTA_EXCEEDED. Returns what to call on commit (with the size of
+   * Reserves `size` bytes or throws QUOTA_EXCEEDED (the file being replaced, if any, is counted as
+   * freed). Returns what to call on commit (with the size of
    * the file replaced, 0 if none) or on abort.
    */
-  async reserve(user: User, size: number): Promise<{ committed(replacedBytes: number): void; aborted(): void }> {
+  async reserve(
+    user: User,
+    size: number,
+    currentSize: () => Promise<number | undefined>,
+  ): Promise<{ committed(replacedBytes: number): void; aborted(): void }> {
     const quota = user.quotaBytes;
     if (quota === undefined) return { committed: () => undefined, aborted: () => undefined };
     const used = await this.usageOf(user);
-    if (used + size > quota) {
+    // Replacing a file needs only the growth: the staging copy and the old file coexist briefly,
+    // but refusing a user at 60 % the replacement of their only file by a smaller one helps nobody.
+    const replacing = (await currentSize()) ?? 0;
+    if (used - replacing + size > quota) {
       throw new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
     }
     this.adjust(user, size);

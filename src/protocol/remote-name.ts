@@ -51,6 +51,13 @@ export const parseRemoteName = (raw: Buffer | string): RemoteName => {
   return text as RemoteName;
 };
 
-/** Names for terminals and logs: control characters shown as escapes, never interpreted. */
+/**
+ * Names for terminals and logs: control characters, and the bidirectional and line-separator
+ * characters that can make a name display as another (U+202E "right-to-left override"), shown as
+ * escapes, never interpreted.
+ */
 export const printableName = (name: string): string =>
-  name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });

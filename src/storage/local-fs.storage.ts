@@ -8,7 +8,7 @@ import { DigestIndex } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
-import { ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { Jail, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -48,8 +48,15 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 
-  async openRead(name: RemoteName): Promise<ReadHandle> {
-    const folder = await this.paths.existingFolderOf(name);
+  async sizeOf(name: RemoteName, { jail = '' }: Jail = {}): Promise<number | undefined> {
+    const folder = await this.paths.existingFolderOf(name, jail);
+    if (folder === undefined) return undefined;
+    const stats = await lstat(this.paths.pathOf(name)).catch(() => undefined);
+    return stats?.isFile() ? stats.size : undefined;
+  }
+
+  async openRead(name: RemoteName, { jail = '' }: Jail = {}): Promise<ReadHandle> {
+    const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     // O_NOFOLLOW: the last segment must not be a link; the folder was checked by realpath above.
     const handle = await open(this.paths.pathOf(name), constants.O_RDONLY | constants.O_NOFOLLOW).catch((err) =>
@@ -71,13 +78,13 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '' }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
     // The folder is resolved and checked first, so the look below never sees outside the root.
-    const folder = await this.paths.folderFor(name);
+    const folder = await this.paths.folderFor(name, jail);
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
       const existing = await lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);

@@ -23,6 +23,10 @@ export class MemoryStorage implements StorageAdapter {
     return file && { name: file.name, size: file.size, sha256: file.sha256, mtimeMs: file.mtimeMs };
   }
 
+  async sizeOf(name: RemoteName): Promise<number | undefined> {
+    return this.files.get(name)?.size;
+  }
+
   async openRead(name: RemoteName): Promise<ReadHandle> {
     const file = this.files.get(name);
     if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);

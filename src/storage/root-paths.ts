@@ -26,18 +26,21 @@ export class RootPaths {
     return join(this.realRoot, ...name.split('/'));
   }
 
-  /** Throws unless `path` is the root or below it. */
-  assertInside(path: string, name: RemoteName): void {
-    const rel = relative(this.realRoot, path);
+  /**
+   * Throws unless `path` is inside `jail` (a folder of the storage, '' for all of it), so that a link
+   * inside one user's folder cannot lead into another's.
+   */
+  assertInside(path: string, name: RemoteName, jail = ''): void {
+    const rel = relative(jail === '' ? this.realRoot : join(this.realRoot, ...jail.split('/')), path);
     if (rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))) return;
     throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
   }
 
   /** The real folder a file of this name lives in, checked for containment; undefined if missing. */
-  async existingFolderOf(name: RemoteName): Promise<string | undefined> {
+  async existingFolderOf(name: RemoteName, jail = ''): Promise<string | undefined> {
     try {
       const folder = await realpath(dirname(this.pathOf(name)));
-      this.assertInside(folder, name);
+      this.assertInside(folder, name, jail);
       return folder;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -46,10 +49,14 @@ export class RootPaths {
     }
   }
 
-  private async assertAncestorInside(folderPath: string, name: RemoteName): Promise<void> {
+  private async assertAncestorInside(folderPath: string, name: RemoteName, jail: string): Promise<void> {
+    const jailPath = jail === '' ? this.realRoot : join(this.realRoot, ...jail.split('/'));
     for (let path = folderPath; ; path = dirname(path)) {
+      // An existing folder above the user's own (their root not created yet) must only be inside
+      // the storage; the folders mkdir creates below it cannot be links.
+      const below = path === jailPath || path.startsWith(jailPath + sep);
       try {
-        this.assertInside(await realpath(path), name);
+        this.assertInside(await realpath(path), name, below ? jail : '');
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -66,21 +73,22 @@ export class RootPaths {
    * someone with shell access to the storage within that second is outside the threat model; see
    * the README's security section.)
    */
-  async folderFor(name: RemoteName): Promise<string> {
+  async folderFor(name: RemoteName, jail = ''): Promise<string> {
     const folderPath = dirname(this.pathOf(name));
-    const recent = this.checked.get(folderPath);
+    const key = `${jail}\0${folderPath}`;
+    const recent = this.checked.get(key);
     if (recent && Date.now() - recent.at < FOLDER_CHECK_TTL_MS) return recent.real;
-    const real = await this.createFolderFor(name);
+    const real = await this.createFolderFor(name, jail);
     if (this.checked.size > 10_000) this.checked.clear();
-    this.checked.set(folderPath, { real, at: Date.now() });
+    this.checked.set(key, { real, at: Date.now() });
     return real;
   }
 
-  private async createFolderFor(name: RemoteName): Promise<string> {
+  private async createFolderFor(name: RemoteName, jail: string): Promise<string> {
     const folderPath = dirname(this.pathOf(name));
     // Check the deepest folder that already exists *before* mkdir: mkdir -p through a planted
     // symlink would otherwise create folders outside the root before any check could refuse.
-    await this.assertAncestorInside(folderPath, name);
+    await this.assertAncestorInside(folderPath, name, jail);
     try {
       await mkdir(folderPath, { recursive: true });
     } catch (err) {
@@ -89,7 +97,7 @@ export class RootPaths {
       if (code === 'EEXIST' || code === 'ENOTDIR') throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}: a file is in the way`);
       throw storageError(err, 'create the folder for', name);
     }
-    const folder = await this.existingFolderOf(name);
+    const folder = await this.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}`);
     return folder;
   }

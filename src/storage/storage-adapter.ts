@@ -20,7 +20,12 @@ export interface ReadHandle {
   readonly stream: Readable;
 }
 
-export interface WriteOptions {
+/** Where a request may reach: the user's folder ('' for the whole storage). */
+export interface Jail {
+  readonly jail?: string;
+}
+
+export interface WriteOptions extends Jail {
   readonly size: number;
   /** ADDFILE: fail with EXISTS if the name exists, checked now and again atomically at commit. */
   readonly createOnly: boolean;
@@ -47,7 +52,10 @@ export interface StorageAdapter {
   /** Prepares the backing store (create folders, check access). Called once before serving. */
   init(): Promise<void>;
   stat(name: RemoteName): Promise<StoredFile | undefined>;
-  openRead(name: RemoteName): Promise<ReadHandle>;
+  /** `jail`: links may not lead outside this folder (a user's root), checked after resolution. */
+  openRead(name: RemoteName, options?: Jail): Promise<ReadHandle>;
+  /** Size of the file now stored under `name`, if any (cheap: no hashing). */
+  sizeOf(name: RemoteName, options?: Jail): Promise<number | undefined>;
   beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite>;
   /** Bytes stored under `prefix` ('' for everything), staging data included: the basis of quotas. */
   usage(prefix: string): Promise<number>;

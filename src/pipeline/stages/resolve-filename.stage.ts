@@ -14,6 +14,12 @@ import { scopedName } from '../../auth/user';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
 
+/** Storage speaks in storage names ("alice/x"); the client should hear its own ("x"). */
+const unscoped = (error: RxferError, root: string): RxferError =>
+  root === '' || !error.message.includes(`${root}/`)
+    ? error
+    : new RxferError(error.code, error.message.split(`${root}/`).join(''), error.detail);
+
 /**
  * Filename: checks the name, maps it into the user's root, takes one of the user's transfer slots,
  * then asks storage to open the file (DOWNLOAD) or a staging file (UPLOAD/ADDFILE: size limit,
@@ -57,7 +63,7 @@ export class ResolveFilenameStage implements Stage {
       const { command } = transfer;
       const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await this.storage.openRead(name).catch((err) => {
+        transfer.download = await this.storage.openRead(name, { jail: user.root }).catch((err) => {
           releaseSlot();
           throw err;
         });
@@ -69,8 +75,8 @@ export class ResolveFilenameStage implements Stage {
         if (transfer.size > limit) {
           throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
         }
-        transfer.quota = await this.quotas.reserve(user, transfer.size);
-        transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE' });
+        transfer.quota = await this.quotas.reserve(user, transfer.size, () => this.storage.sizeOf(name, { jail: user.root }));
+        transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE', jail: user.root });
       }
       if (transfer.released) {
         // The session ended while storage was busy: give back what was just obtained.
@@ -79,7 +85,7 @@ export class ResolveFilenameStage implements Stage {
       }
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = toRxferError(err);
+      const error = unscoped(toRxferError(err), transfer.user?.root ?? '');
       transfer.refusal = error;
       return [{ type: 'refused', transfer, error }];
     }
