@@ -85,6 +85,8 @@ export const downloadFile = async (
       ...options,
       beforeBody,
     });
+    // Every reply of this request is read: the next one may read its own while this file is fsynced.
+    turn.doneReceiving();
     verifyDownload(remoteName, announced, received);
     await staging.commit(target);
     return received;

@@ -4,6 +4,11 @@ export interface RequestTurn {
   readonly receiveTurn: Promise<void>;
   /** Lets the next request start writing; call it once this request has written everything it owes. */
   doneSending(): void;
+  /**
+   * Lets the next request read its replies before this one has finished its local work (a download
+   * fsyncing and renaming its file); call it once every reply of this request has been read.
+   */
+  doneReceiving(): void;
 }
 
 /**
@@ -30,7 +35,7 @@ export class RequestLanes {
     this.receiveFree = Promise.all([myReceive, finished]).then(() => undefined);
     await mySend;
     try {
-      return await request({ receiveTurn: myReceive, doneSending: releaseSend });
+      return await request({ receiveTurn: myReceive, doneSending: releaseSend, doneReceiving: releaseReceive });
     } finally {
       releaseSend();
       releaseReceive();
