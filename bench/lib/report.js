@@ -58,7 +58,7 @@ function summarize(records) {
       otherLoadPct: median(g.runs.map((r) => r.otherLoadPct ?? 0)),
       maxOtherLoadPct: Math.max(...g.runs.map((r) => r.otherLoadPct ?? 0)),
     };
-    if (g.case === 'load') {
+    if (g.case === 'load' && g.runs.every((r) => r.latencyMs)) {
       row.latencyMs = {
         p50: median(g.runs.map((r) => r.latencyMs.p50)), p99: median(g.runs.map((r) => r.latencyMs.p99)),
         max: Math.max(...g.runs.map((r) => r.latencyMs.max)),
@@ -119,7 +119,7 @@ function markdown({ mode, peers, params, machine, rows, failures, problems, serv
       p('| variant | tool | ops/s median | min–max | runs | latency p50 ms | p99 ms | max ms | rxfer ÷ this | server peak RSS MiB | server CPU s/run | client CPU s/run | other load % |');
       p('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const r of rs) {
-        p(`| ${r.variant} | ${r.label}${r.verified ? '' : ' ✗ WRONG BYTES'} | **${fmt(r.median)}** | ${fmt(r.min)}–${fmt(r.max)} | ${r.n} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.latencyMs.max.toFixed(1)} | ${r.rxferOverThis ? r2(r.rxferOverThis) : ''} | ${r.serverPeakRssMiB?.toFixed(0) ?? '–'} | ${r.serverCpuS?.toFixed(2) ?? ''} | ${r.clientCpuS?.toFixed(2) ?? ''} | ${r.otherLoadPct.toFixed(0)} |`);
+        p(`| ${r.variant} | ${r.label}${r.verified ? '' : ' ✗ WRONG BYTES'} | **${fmt(r.median)}** | ${fmt(r.min)}–${fmt(r.max)} | ${r.n} | ${r.latencyMs?.p50.toFixed(1) ?? "–"} | ${r.latencyMs?.p99.toFixed(1) ?? "–"} | ${r.latencyMs?.max.toFixed(1) ?? "–"} | ${r.rxferOverThis ? r2(r.rxferOverThis) : ''} | ${r.serverPeakRssMiB?.toFixed(0) ?? '–'} | ${r.serverCpuS?.toFixed(2) ?? ''} | ${r.clientCpuS?.toFixed(2) ?? ''} | ${r.otherLoadPct.toFixed(0)} |`);
       }
     } else if (c === 'startup') {
       p('| command | ms median | min–max | runs | rxfer ÷ this | other load % |');

@@ -52,8 +52,12 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
  */
 const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLevel = 'warn' }) => {
   const port = await freePort();
+  // Every benchmark client comes from 127.0.0.1: lift the per-address connection limit (default 32)
+  // above the 64-client case. Builds from before that key existed would reject it (strict schema).
+  const schema = path.join(rxferRoot, 'dist/config/config.schema.js');
+  const perIp = fs.existsSync(schema) && fs.readFileSync(schema, 'utf8').includes('maxConnectionsPerIp');
   const config = {
-    server: { host: '127.0.0.1', port, shutdownGraceMs: 2000 },
+    server: { host: '127.0.0.1', port, shutdownGraceMs: 2000, ...(perIp && { maxConnectionsPerIp: 1024 }) },
     storage: { kind: 'local', root },
     log: { level: logLevel },
   };
