@@ -61,6 +61,23 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
 
   transfer('put', '<local> [remote]', 'upload a file, creating or replacing REMOTE', PUT_EXAMPLES);
   transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);
-  transfer('get', '<remote> [local]', 'download a file, verified, into LOCAL', GET_EXAMPLES);
+  addConnectionOptions(program.command('get <remote> [local]').description('download a file (or with -r a folder), verified, into LOCAL'))
+    .option('-r, --recursive', 'download the folder REMOTE and everything below it into LOCAL/<its name>')
+    .addHelpText('after', GET_EXAMPLES)
+    .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
+      if (flags.recursive) {
+        const { runGetTree } = require('./tree.command') as typeof import('./tree.command');
+        setExitCode(await runGetTree(first, second, flags));
+        return;
+      }
+      const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
+      setExitCode(await runTransfer('get', first, second, flags));
+    });
+  addConnectionOptions(program.command('ls [prefix]').description('list the files under a folder on the server'))
+    .option('--json', 'print the list as JSON (name, size, mtimeMs, sha256)')
+    .action(async (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }) => {
+      const { runList } = require('./tree.command') as typeof import('./tree.command');
+      setExitCode(await runList(prefix, flags));
+    });
   return program;
 };

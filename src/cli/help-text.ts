@@ -42,7 +42,9 @@ The file appears only once complete and verified (SHA-256); an existing LOCAL is
 Examples:
   $ rxfer get notes.txt
   $ rxfer get docs/notes.txt /tmp/
-  $ rxfer get releases/app-1.2.tar.gz app.tar.gz -q`;
+  $ rxfer get releases/app-1.2.tar.gz app.tar.gz -q
+  $ rxfer get -r photos/2024 ~/Pictures/        the whole folder, into ~/Pictures/2024
+                                                (names the server lists are checked: none lands outside)`;
 
 export const TOKEN_EXAMPLES = `
 The token is printed once; the config stores only its scrypt hash. Clients pass it in RXFER_TOKEN

@@ -9,3 +9,7 @@ export type {
 } from './client-options';
 export { RxferError } from '../errors/rxfer-error';
 export type { ErrorCode } from '../errors/error-code';
+export { downloadTree } from './download-tree';
+export type { TreeResult } from './download-tree';
+export { localPathFor } from './local-target';
+export type { ListingEntry } from '../protocol/listing';

@@ -6,6 +6,8 @@ import { downloadBuffer } from './download-buffer.request';
 import { downloadFile } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
+import { listFiles } from './list.request';
+import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
 import { uploadBuffer } from './upload-buffer.request';
 import { uploadFile } from './upload-file.request';
@@ -78,6 +80,11 @@ export class RxferClient {
   /** DOWNLOAD into memory, verified. */
   downloadBuffer(remoteName: string): Promise<TransferResult & { data: Buffer }> {
     return this.lanes.run((turn) => downloadBuffer(this.conn, turn, remoteName));
+  }
+
+  /** LIST the files under a remote folder ('' for all). Names are the server's: check before use. */
+  list(remoteFolder = ''): Promise<ListingEntry[]> {
+    return this.lanes.run((turn) => listFiles(this.conn, turn, remoteFolder));
   }
 
   /** QUIT, wait for `OK bye`, then close our side and wait for the socket to close. */

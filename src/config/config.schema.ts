@@ -80,6 +80,8 @@ export const configSchema = z
          */
         stallTimeoutMs: z.number().int().min(500).max(3_600_000).default(30_000),
         minBytesPerSecond: z.number().int().min(0).default(1024),
+        /** Most files one LIST answers with (more is TOO_LARGE: list a narrower folder). */
+        maxListEntries: z.number().int().min(1).max(10_000_000).default(100_000),
         /** Uploads and downloads one user may have in progress at once, over all connections. */
         maxTransfersPerUser: z.number().int().min(1).max(10_000).default(64),
       })

@@ -8,6 +8,8 @@ import { parseByteCount } from './protocol-limits';
 export type Command =
   | { readonly verb: 'UPLOAD' | 'ADDFILE'; readonly size: number }
   | { readonly verb: 'DOWNLOAD' }
+  /** Its name line is a folder prefix; an empty line lists everything the user can see. */
+  | { readonly verb: 'LIST' }
   | { readonly verb: 'AUTH'; readonly token: string }
   | { readonly verb: 'QUIT' };
 
@@ -37,13 +39,14 @@ export const parseCommand = (line: string): Command => {
       if (args.length !== 1 || args[0] === '') throw badCommand('AUTH takes the token: AUTH <user>.<secret>');
       return { verb, token: args[0]! };
     case 'DOWNLOAD':
+    case 'LIST':
     case 'QUIT':
       if (args.length !== 0) throw badCommand(`${verb} takes no arguments (the name goes on the next line)`);
       return { verb };
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, AUTH or QUIT`);
+      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, LIST, AUTH or QUIT`);
   }
 };
 

@@ -11,6 +11,8 @@ export type Reply =
   | { readonly kind: 'notFound'; readonly message: string }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }
   | { readonly kind: 'authOk'; readonly user: string; readonly role: string }
+  /** A LIST answer: `bytes` bytes of listing lines (see listing.ts) follow, `count` entries. */
+  | { readonly kind: 'listing'; readonly bytes: number; readonly count: number }
   | { readonly kind: 'bye' };
 
 /** Replies carry human messages on one line: newlines and other control characters are flattened. */
@@ -32,6 +34,8 @@ export const formatReply = (reply: Reply): string => {
       return `NOT FOUND ${oneLine(reply.message)}\n`;
     case 'error':
       return `ERR ${reply.code} ${oneLine(reply.message)}\n`;
+    case 'listing':
+      return `OK list ${reply.bytes} ${reply.count}\n`;
     case 'authOk':
       return `OK auth ${reply.user} ${reply.role}\n`;
     case 'bye':
@@ -73,6 +77,12 @@ export const parseReply = (line: string): Reply => {
     return { kind: 'dataRecv', ...sized(words[4], words[5]) };
   }
   if (words.length === 4 && words[1] === 'auth') return { kind: 'authOk', user: words[2]!, role: words[3]! };
+  if (words.length === 4 && words[1] === 'list') {
+    const bytes = parseByteCount(words[2]!);
+    const count = parseByteCount(words[3]!);
+    if (bytes === undefined || count === undefined) throw violation(line);
+    return { kind: 'listing', bytes, count };
+  }
   if (words.length === 3) return { kind: 'downloadReady', ...sized(words[1], words[2]) };
   throw violation(line);
 };

@@ -47,7 +47,7 @@ export class ConnectionActor {
         kind: 'greeting',
         version: PROTOCOL_VERSION,
         caps: {
-          caps: 'upload,addfile,download,auth,quit',
+          caps: 'upload,addfile,download,list,auth,quit',
           hash: HASH_ALGORITHM,
           'max-line': String(limits.maxLineBytes),
           auth: this.config.auth.anonymous === 'none' ? 'required' : 'optional',

@@ -92,6 +92,11 @@ export class SessionContext {
     };
   }
 
+  /** Every unsettled earlier request, whatever its name (a LIST must see them all). */
+  allEarlierRequests(): Promise<unknown> {
+    return Promise.all(this.pendingByName.values());
+  }
+
   /** The request has sent its last reply (or was refused): free it. */
   endTransfer(transfer: Transfer): void {
     this.open.delete(transfer);

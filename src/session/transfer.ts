@@ -21,6 +21,8 @@ export class Transfer {
   readonly hash: Hash | undefined;
   staged: StagedWrite | undefined;
   download: ReadHandle | undefined;
+  /** A LIST answer, formatted, waiting to be sent. */
+  listing: { readonly body: Buffer; readonly count: number } | undefined;
   /** The quota reservation of an upload, settled on commit or release. */
   quota: { committed(replacedBytes: number): void; aborted(): void } | undefined;
   readonly startedAt = process.hrtime.bigint();

@@ -1,14 +1,14 @@
 import { constants } from 'node:fs';
-import { lstat, open, readdir, statfs } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
-import { RemoteName } from '../protocol/remote-name';
+import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
 import { DigestIndex } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
-import { Jail, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -92,6 +92,36 @@ export class LocalFsStorage implements StorageAdapter {
     }
     await this.assertSpaceFor(size, name);
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders);
+  }
+
+  async list(prefix: string, { jail = '', limit }: Jail & { limit: number }): Promise<ListedFile[]> {
+    const name = (prefix === '' ? '' : prefix) as RemoteName;
+    const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
+    // The folder itself must resolve inside the jail, like any other name (a planted link).
+    const real = await realpath(folder).catch(() => undefined);
+    if (real === undefined) return [];
+    this.paths.assertInside(real, name, jail);
+    const found: ListedFile[] = [];
+    await this.walk(real, prefix, found, limit);
+    return found;
+  }
+
+  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number): Promise<void> {
+    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
+      const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+      const path = join(folder, entry.name);
+      // Links are not followed (nor listed): what they point at is not the user's to see.
+      if (entry.isDirectory()) await this.walk(path, name, found, limit);
+      else if (entry.isFile()) {
+        const stats = await lstat(path).catch(() => undefined);
+        if (!stats?.isFile()) continue;
+        if (found.length >= limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
+        const sha256 = await this.digests.lookup(name, stats);
+        found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(sha256 && { sha256 }) });
+      }
+    }
   }
 
   async usage(prefix: string): Promise<number> {

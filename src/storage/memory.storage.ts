@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
 interface MemoryFile extends StoredFile {
   readonly data: Buffer;
@@ -31,6 +31,12 @@ export class MemoryStorage implements StorageAdapter {
     const file = this.files.get(name);
     if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     return { file, stream: Readable.from(file.data.length ? [file.data] : []) };
+  }
+
+  async list(prefix: string, { limit }: { limit: number }): Promise<ListedFile[]> {
+    const files = [...this.files.values()].filter((file) => prefix === '' || file.name.startsWith(prefix + '/'));
+    if (files.length > limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
+    return files.map(({ name, size, mtimeMs, sha256 }) => ({ name, size, mtimeMs, sha256 }));
   }
 
   async usage(prefix: string): Promise<number> {

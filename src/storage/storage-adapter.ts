@@ -9,6 +9,14 @@ export interface StoredFile {
   readonly mtimeMs: number;
 }
 
+/** A file as LIST shows it; `sha256` only where it is known without reading the file. */
+export interface ListedFile {
+  readonly name: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly sha256?: string;
+}
+
 /** A commit's result: the new file, and the size of the one it replaced (0 if none), for quotas. */
 export interface CommittedFile extends StoredFile {
   readonly replacedBytes: number;
@@ -57,6 +65,12 @@ export interface StorageAdapter {
   /** Size of the file now stored under `name`, if any (cheap: no hashing). */
   sizeOf(name: RemoteName, options?: Jail): Promise<number | undefined>;
   beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite>;
+  /**
+   * Files under the folder `prefix` ('' for everything), with their storage names, never more than
+   * `limit` (more is TOO_LARGE: the client should narrow the prefix). Links and the server's own
+   * staging and metadata files are not listed.
+   */
+  list(prefix: string, options: Jail & { readonly limit: number }): Promise<ListedFile[]>;
   /** Bytes stored under `prefix` ('' for everything), staging data included: the basis of quotas. */
   usage(prefix: string): Promise<number>;
 }

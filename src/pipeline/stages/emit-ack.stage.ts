@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { injectable } from 'inversify';
 import { Observable } from 'rxjs';
 import { flatMapSync } from '../../operators/flat-map-sync';
@@ -22,6 +23,13 @@ export class EmitAckStage implements Stage {
         switch (event.type) {
           case 'accepted': {
             const { transfer } = event;
+            const listing = transfer.listing;
+            if (listing) {
+              transfer.listing = undefined;
+              ctx.endTransfer(transfer);
+              const body = { stream: Readable.from(listing.body.length ? [listing.body] : []), size: listing.body.length };
+              return [replyEvent({ kind: 'listing', bytes: listing.body.length, count: listing.count }, { body })];
+            }
             const download = transfer.download;
             if (!download) return [replyEvent({ kind: 'fileRecv' })];
             // The reply now owns the open file; the transfer must not close it under the writer.

@@ -3,7 +3,8 @@ import { Observable } from 'rxjs';
 import { RxferConfig } from '../../config/config.schema';
 import { TOKENS } from '../../container/tokens';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
-import { parseRemoteName } from '../../protocol/remote-name';
+import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
+import { formatListingLine } from '../../protocol/listing';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
@@ -44,7 +45,7 @@ export class ResolveFilenameStage implements Stage {
         // A download's open runs in the background: nothing after it in the stream depends on it,
         // so pipelined downloads overlap their file opens. An upload's staging file must be open
         // before its data arrives, so uploads are resolved in line.
-        if (event.transfer.command.verb === 'DOWNLOAD') {
+        if (event.transfer.command.verb === 'DOWNLOAD' || event.transfer.command.verb === 'LIST') {
           return [{ type: 'pending', transfer: event.transfer, outcome: this.resolve(event.transfer, event.raw, ctx) }];
         }
         return this.resolve(event.transfer, event.raw, ctx);
@@ -52,7 +53,28 @@ export class ResolveFilenameStage implements Stage {
     );
   }
 
+  /** LIST: the files under a folder, in the user's own names. Waits for every earlier request. */
+  private async list(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
+    const user = transfer.user!;
+    try {
+      const prefix = raw.length === 0 ? '' : parseRemoteName(raw);
+      transfer.name = (prefix || '.') as RemoteName;
+      await ctx.allEarlierRequests();
+      const scope = scopedName(user, prefix).replace(/\/$/, '');
+      const files = await this.storage.list(scope, { jail: user.root, limit: this.config.limits.maxListEntries });
+      const strip = user.root === '' ? 0 : user.root.length + 1;
+      const lines = files.map((file) => formatListingLine({ ...file, name: file.name.slice(strip) }));
+      transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
+      return [{ type: 'accepted', transfer }];
+    } catch (err) {
+      const error = unscoped(toRxferError(err), user.root);
+      transfer.refusal = error;
+      return [{ type: 'refused', transfer, error }];
+    }
+  }
+
   private async resolve(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
+    if (transfer.command.verb === 'LIST') return this.list(transfer, raw, ctx);
     try {
       transfer.name = parseRemoteName(raw);
       const user = transfer.user!;

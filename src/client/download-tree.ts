@@ -1,0 +1,42 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { RxferError } from '../errors/rxfer-error';
+import type { ListingEntry } from '../protocol/listing';
+import type { TransferResult } from './client-options';
+import { localPathFor } from './local-target';
+import type { RxferClient } from './rxfer-client';
+
+export interface TreeResult {
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * `get -r`: lists the remote folder, checks **every** name before anything is written (one hostile
+ * name and nothing is downloaded), then downloads all files pipelined on the one connection, each
+ * verified and renamed into place as a single download is.
+ */
+export const downloadTree = async (
+  client: RxferClient,
+  remoteFolder: string,
+  localDir: string,
+  onFile?: (entry: ListingEntry, result: TransferResult) => void,
+): Promise<TreeResult> => {
+  const entries = await client.list(remoteFolder);
+  const planned = entries.map((entry) => ({ entry, target: localPathFor(localDir, remoteFolder, entry.name) }));
+  const seen = new Set<string>();
+  for (const { target, entry } of planned) {
+    if (seen.has(target)) throw new RxferError('PROTOCOL_VIOLATION', `the server listed ${entry.name} twice`);
+    seen.add(target);
+  }
+  await mkdir(localDir, { recursive: true });
+  for (const folder of new Set(planned.map(({ target }) => dirname(target)))) await mkdir(folder, { recursive: true });
+  const results = await Promise.all(
+    planned.map(async ({ entry, target }) => {
+      const result = await client.download(entry.name, target);
+      onFile?.(entry, result);
+      return result;
+    }),
+  );
+  return { files: results.length, bytes: results.reduce((sum, result) => sum + result.size, 0) };
+};

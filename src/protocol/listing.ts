@@ -1,0 +1,40 @@
+import { RxferError } from '../errors/rxfer-error';
+import { SHA256_HEX, parseByteCount } from './protocol-limits';
+
+/** One file in a LIST answer. `sha256` is undefined where the server does not know it yet. */
+export interface ListingEntry {
+  readonly name: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly sha256?: string;
+}
+
+/**
+ * A listing line: `<size> <sha256 or -> <mtime ms> <name>\n`. The name comes last and runs to the end
+ * of the line, so it may contain spaces; names never contain a newline (control characters are refused).
+ */
+export const formatListingLine = (entry: ListingEntry): string =>
+  `${entry.size} ${entry.sha256 ?? '-'} ${Math.floor(entry.mtimeMs)} ${entry.name}\n`;
+
+/** Parses a listing body. A client must still check every name: a server can lie (see get -r). */
+export const parseListing = (body: Buffer): ListingEntry[] => {
+  const text = body.toString('utf8');
+  // Decoding would silently turn invalid bytes into U+FFFD, and the name into another one.
+  if (!Buffer.from(text, 'utf8').equals(body)) throw new RxferError('NAME_INVALID', 'the server listed a name that is not valid UTF-8');
+  if (text === '') return [];
+  if (!text.endsWith('\n')) throw new RxferError('PROTOCOL_VIOLATION', 'listing does not end with a newline');
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => {
+      // `[^\n]*`, not `.+`: a name with a carriage return (or an empty one) must reach the name
+      // check and be refused there as NAME_INVALID.
+      const match = /^(\d+) ([0-9a-f]{64}|-) (\d+) ([^\n]*)$/.exec(line);
+      const size = match && parseByteCount(match[1]!);
+      if (!match || size === undefined || size === null) {
+        throw new RxferError('PROTOCOL_VIOLATION', `bad listing line ${JSON.stringify(line.slice(0, 200))}`);
+      }
+      const sha256 = match[2] !== '-' && SHA256_HEX.test(match[2]!) ? match[2] : undefined;
+      return { name: match[4]!, size, mtimeMs: Number(match[3]), ...(sha256 && { sha256 }) };
+    });
+};
