@@ -59,7 +59,18 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
       setExitCode(await runToken(flags));
     });
 
-  transfer('put', '<local> [remote]', 'upload a file, creating or replacing REMOTE', PUT_EXAMPLES);
+  addConnectionOptions(program.command('put <local> [remote]').description('upload a file (or with -r a folder), creating or replacing REMOTE'))
+    .option('-r, --recursive', 'upload the folder LOCAL and everything below it as REMOTE (default: its name)')
+    .addHelpText('after', PUT_EXAMPLES)
+    .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
+      if (flags.recursive) {
+        const { runPutTree } = require('./tree.command') as typeof import('./tree.command');
+        setExitCode(await runPutTree(first, second, flags));
+        return;
+      }
+      const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
+      setExitCode(await runTransfer('put', first, second, flags));
+    });
   transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);
   addConnectionOptions(program.command('get <remote> [local]').description('download a file (or with -r a folder), verified, into LOCAL'))
     .option('-r, --recursive', 'download the folder REMOTE and everything below it into LOCAL/<its name>')

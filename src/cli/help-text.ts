@@ -26,7 +26,8 @@ REMOTE defaults to the file name of LOCAL; a REMOTE ending in "/" is a folder on
 Examples:
   $ rxfer put notes.txt                     stored as notes.txt
   $ rxfer put notes.txt docs/               stored as docs/notes.txt
-  $ rxfer put ./build/app.tar.gz releases/app-1.2.tar.gz -H files.lan -p 9100`;
+  $ rxfer put ./build/app.tar.gz releases/app-1.2.tar.gz -H files.lan -p 9100
+  $ rxfer put -r ./photos backup/photos        a whole folder, small files pipelined on one connection`;
 
 export const ADD_EXAMPLES = `
 Like put, but fails with ERR EXISTS if REMOTE already exists on the server.

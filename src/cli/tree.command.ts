@@ -1,4 +1,4 @@
-import { posix } from 'node:path';
+import { basename, posix, resolve } from 'node:path';
 import type { RxferClient } from '../client/index';
 import { printableName } from '../protocol/remote-name';
 import { EXIT_OK, reportFailure } from './cli-failure';
@@ -25,6 +25,29 @@ export const runGetTree = async (remote: string, localDir: string | undefined, f
     if (!flags.quiet) {
       process.stdout.write(
         `get -r ${printableName(folder || '/')} → ${printableName(target)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`,
+      );
+    }
+    return EXIT_OK;
+  } catch (err) {
+    client?.close();
+    return reportFailure(err);
+  }
+};
+
+/** `rxfer put -r DIR [REMOTE]`: the folder DIR as REMOTE (default: DIR's own name) on the server. */
+export const runPutTree = async (localDir: string, remote: string | undefined, flags: ConnectionFlags): Promise<number> => {
+  const { RxferClient, uploadTree } = require('../client/index') as typeof import('../client/index');
+  const folder = (remote ?? basename(resolve(localDir))).replace(/\/+$/, '');
+  let client: RxferClient | undefined;
+  const startedAt = Date.now();
+  try {
+    client = await RxferClient.connect(connectOptions(flags));
+    const result = await uploadTree(client, localDir, folder);
+    await client.quit().catch(() => client?.close());
+    const ms = Date.now() - startedAt;
+    if (!flags.quiet) {
+      process.stdout.write(
+        `put -r ${printableName(localDir)} → ${printableName(folder || '/')}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`,
       );
     }
     return EXIT_OK;

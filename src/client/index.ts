@@ -13,3 +13,4 @@ export { downloadTree } from './download-tree';
 export type { TreeResult } from './download-tree';
 export { localPathFor } from './local-target';
 export type { ListingEntry } from '../protocol/listing';
+export { uploadTree } from './upload-tree';

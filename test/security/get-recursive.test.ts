@@ -4,7 +4,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { RxferClient, downloadTree, localPathFor } from '../../src/client/index';
+import { RxferClient, downloadTree, localPathFor, uploadTree } from '../../src/client/index';
 import { RxferError } from '../../src/errors/rxfer-error';
 import { formatListingLine } from '../../src/protocol/listing';
 import { startTestServer, type TestServer } from '../helpers/server';
@@ -182,6 +182,47 @@ describe('against the real server', () => {
       }
       expect((await filesUnder(join(base, 'copy'))).some((file) => file.includes('rxfer-part'))).toBe(false);
       expect(await filesUnder(join(base, 'copy'))).toHaveLength(4);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  test('put -r then get -r: a local tree with nested folders, empty files and non-ASCII names comes back identical', async () => {
+    const local = join(base, 'local');
+    const tree: Record<string, Buffer> = {
+      'top.txt': Buffer.from('top\n'),
+      'empty': Buffer.alloc(0),
+      'ü/ñ 文件.txt': Buffer.from('unicode\n'),
+      'x/y/z/big.bin': createHash('sha512').update('big').digest().subarray(0, 64),
+    };
+    for (let i = 0; i < 150; i++) tree[`many/f${i}.bin`] = Buffer.from(`file ${i}\n`);
+    for (const [name, data] of Object.entries(tree)) {
+      await mkdir(join(local, ...name.split('/').slice(0, -1)), { recursive: true });
+      await writeFile(join(local, ...name.split('/')), data);
+    }
+    const client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
+    try {
+      const sent = await uploadTree(client, local, 'backup');
+      expect(sent.files).toBe(Object.keys(tree).length);
+      for (const [name, data] of Object.entries(tree)) expect(await readFile(join(server.root, 'backup', ...name.split('/')))).toEqual(data);
+      await downloadTree(client, 'backup', join(base, 'restored'));
+      expect((await filesUnder(join(base, 'restored'))).sort()).toEqual(Object.keys(tree).sort());
+      for (const [name, data] of Object.entries(tree)) expect(await readFile(join(base, 'restored', ...name.split('/')))).toEqual(data);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  test('put -r refuses a local file whose name the server would refuse, before sending anything', async () => {
+    const local = join(base, 'local-bad');
+    await mkdir(local, { recursive: true });
+    await writeFile(join(local, 'fine.txt'), 'fine\n');
+    await writeFile(join(local, 'back\\slash.txt'), 'bad\n');
+    const client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
+    try {
+      const failure = await uploadTree(client, local, 'up').catch((err: unknown) => err);
+      expect((failure as RxferError).code).toBe('NAME_INVALID');
+      expect(await client.list('')).toEqual([]);
     } finally {
       await client.quit();
     }
