@@ -59,31 +59,24 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
       setExitCode(await runToken(flags));
     });
 
-  addConnectionOptions(program.command('put <local> [remote]').description('upload a file (or with -r a folder), creating or replacing REMOTE'))
-    .option('-r, --recursive', 'upload the folder LOCAL and everything below it as REMOTE (default: its name)')
-    .addHelpText('after', PUT_EXAMPLES)
-    .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
-      if (flags.recursive) {
-        const { runPutTree } = require('./tree.command') as typeof import('./tree.command');
-        setExitCode(await runPutTree(first, second, flags));
-        return;
-      }
-      const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
-      setExitCode(await runTransfer('put', first, second, flags));
-    });
+  /** put and get: one file, or with -r a whole folder (tree.command). */
+  const fileOrTree = (name: 'put' | 'get', args: string, description: string, recursiveHelp: string, examples: string) =>
+    addConnectionOptions(program.command(`${name} ${args}`).description(description))
+      .option('-r, --recursive', recursiveHelp)
+      .addHelpText('after', examples)
+      .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
+        if (flags.recursive) {
+          const { runTree } = require('./tree.command') as typeof import('./tree.command');
+          setExitCode(await runTree(name, first, second, flags));
+          return;
+        }
+        const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
+        setExitCode(await runTransfer(name, first, second, flags));
+      });
+
+  fileOrTree('put', '<local> [remote]', 'upload a file (or with -r a folder), creating or replacing REMOTE', 'upload the folder LOCAL and everything below it as REMOTE (default: its name)', PUT_EXAMPLES);
   transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);
-  addConnectionOptions(program.command('get <remote> [local]').description('download a file (or with -r a folder), verified, into LOCAL'))
-    .option('-r, --recursive', 'download the folder REMOTE and everything below it into LOCAL/<its name>')
-    .addHelpText('after', GET_EXAMPLES)
-    .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
-      if (flags.recursive) {
-        const { runGetTree } = require('./tree.command') as typeof import('./tree.command');
-        setExitCode(await runGetTree(first, second, flags));
-        return;
-      }
-      const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
-      setExitCode(await runTransfer('get', first, second, flags));
-    });
+  fileOrTree('get', '<remote> [local]', 'download a file (or with -r a folder), verified, into LOCAL', 'download the folder REMOTE and everything below it into LOCAL/<its name>', GET_EXAMPLES);
   addConnectionOptions(program.command('ls [prefix]').description('list the files under a folder on the server'))
     .option('--json', 'print the list as JSON (name, size, mtimeMs, sha256)')
     .action(async (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }) => {

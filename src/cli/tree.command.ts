@@ -6,48 +6,25 @@ import { connectOptions, type ConnectionFlags } from './connection-options';
 import { formatBytes, formatRate, formatSeconds } from './format-units';
 
 /**
- * `rxfer get -r REMOTE [DIR]`: the folder REMOTE into DIR/<basename of REMOTE> (or the current
- * folder's). Every name the server lists is checked before anything is written.
+ * `rxfer get -r REMOTE [DIR]`: the folder REMOTE into DIR/<its name> (every name the server lists is
+ * checked before anything is written). `rxfer put -r DIR [REMOTE]`: the folder DIR as REMOTE (default:
+ * DIR's own name). Both on one connection, small files pipelined.
  */
-export const runGetTree = async (remote: string, localDir: string | undefined, flags: ConnectionFlags): Promise<number> => {
-  const { RxferClient, downloadTree } = require('../client/index') as typeof import('../client/index');
-  const folder = remote.replace(/\/+$/, '');
-  const target = posix.join(localDir ?? '.', folder === '' ? '.' : posix.basename(folder));
+export const runTree = async (kind: 'put' | 'get', first: string, second: string | undefined, flags: ConnectionFlags): Promise<number> => {
+  const { RxferClient, downloadTree, uploadTree } = require('../client/index') as typeof import('../client/index');
+  const remote = (kind === 'get' ? first : (second ?? basename(resolve(first)))).replace(/\/+$/, '');
+  const local = kind === 'get' ? posix.join(second ?? '.', remote === '' ? '.' : posix.basename(remote)) : first;
   let client: RxferClient | undefined;
   const startedAt = Date.now();
   try {
     client = await RxferClient.connect(connectOptions(flags));
-    const result = await downloadTree(client, folder, target, (entry) => {
-      if (!flags.quiet && process.stderr.isTTY) process.stderr.write(`  ${printableName(entry.name)}\n`);
-    });
+    const result = kind === 'get' ? await downloadTree(client, remote, local) : await uploadTree(client, local, remote);
     await client.quit().catch(() => client?.close());
     const ms = Date.now() - startedAt;
+    const [from, to] = kind === 'get' ? [remote || '/', local] : [local, remote || '/'];
     if (!flags.quiet) {
       process.stdout.write(
-        `get -r ${printableName(folder || '/')} → ${printableName(target)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`,
-      );
-    }
-    return EXIT_OK;
-  } catch (err) {
-    client?.close();
-    return reportFailure(err);
-  }
-};
-
-/** `rxfer put -r DIR [REMOTE]`: the folder DIR as REMOTE (default: DIR's own name) on the server. */
-export const runPutTree = async (localDir: string, remote: string | undefined, flags: ConnectionFlags): Promise<number> => {
-  const { RxferClient, uploadTree } = require('../client/index') as typeof import('../client/index');
-  const folder = (remote ?? basename(resolve(localDir))).replace(/\/+$/, '');
-  let client: RxferClient | undefined;
-  const startedAt = Date.now();
-  try {
-    client = await RxferClient.connect(connectOptions(flags));
-    const result = await uploadTree(client, localDir, folder);
-    await client.quit().catch(() => client?.close());
-    const ms = Date.now() - startedAt;
-    if (!flags.quiet) {
-      process.stdout.write(
-        `put -r ${printableName(localDir)} → ${printableName(folder || '/')}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`,
+        `${kind} -r ${printableName(from)} → ${printableName(to)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`,
       );
     }
     return EXIT_OK;

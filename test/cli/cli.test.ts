@@ -81,6 +81,28 @@ describe('rxfer CLI against the real server', () => {
     expect(await readdir(out)).toEqual(['report.bin']);
   });
 
+  test('put -r, ls --json and get -r copy a folder tree exactly', async () => {
+    const tree = join(server.local, 'album');
+    const files: Record<string, Buffer> = { 'a.jpg': randomBytes(3000), 'empty': Buffer.alloc(0), 'sub/b é.txt': Buffer.from('b\n') };
+    for (const [name, data] of Object.entries(files)) {
+      await mkdir(join(tree, ...name.split('/').slice(0, -1)), { recursive: true });
+      await writeFile(join(tree, ...name.split('/')), data);
+    }
+    const put = await rxfer(['put', '-r', tree, 'photos/album', '-p', port]);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/^put -r .*album → photos\/album {2}3 files/);
+
+    const ls = await rxfer(['ls', 'photos', '--json', '-p', port]);
+    expect(ls.code).toBe(0);
+    const listed = (JSON.parse(ls.stdout) as { name: string; size: number }[]).map((entry) => [entry.name, entry.size]).sort();
+    expect(listed).toEqual(Object.entries(files).map(([name, data]) => [`photos/album/${name}`, data.length]).sort());
+
+    const out = join(server.local, 'restore');
+    const get = await rxfer(['get', '-r', 'photos/album', out, '-p', port]);
+    expect(get.code).toBe(0);
+    for (const [name, data] of Object.entries(files)) expect((await readFile(join(out, 'album', ...name.split('/')))).equals(data)).toBe(true);
+  });
+
   test('add of an existing name exits 1 with ERR EXISTS and keeps the stored file', async () => {
     const source = join(server.local, 'once.txt');
     await writeFile(source, 'first');
