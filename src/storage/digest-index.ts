@@ -15,6 +15,12 @@ interface DigestRecord {
 const HASH_CHUNK = 1024 * 1024;
 
 /**
+ * Files up to this size keep no record: they are read whole and hashed when needed (one read, a few
+ * microseconds of SHA-256), which is cheaper than the open/write/close/rename a record costs.
+ */
+export const SMALL_FILE_BYTES = 64 * 1024;
+
+/**
  * SHA-256 of committed files, kept in small JSON sidecars under `<root>/.rxfer/sums/` so a DOWNLOAD
  * can announce the digest before the data without reading the file twice. A sidecar is a cache, not
  * the truth: if the file was changed by other means (size, mtime or inode differ) it is ignored and
@@ -56,6 +62,7 @@ export class DigestIndex {
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */
   async digestOf(name: string, handle: FileHandle, stats: Stats): Promise<string> {
+    if (stats.size <= SMALL_FILE_BYTES) return hashHandle(handle, stats.size);
     const known = await this.lookup(name, stats);
     if (known !== undefined) return known;
     const sha256 = await hashHandle(handle, stats.size);

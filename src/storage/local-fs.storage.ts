@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
-import { DigestIndex } from './digest-index';
+import { createHash } from 'node:crypto';
+import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
@@ -65,12 +66,17 @@ export class LocalFsStorage implements StorageAdapter {
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) throw new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`);
+      if (stats.size <= SMALL_FILE_BYTES) {
+        // One read serves both the digest and the data (no record is kept for small files).
+        const data = Buffer.allocUnsafe(stats.size);
+        const { bytesRead } = stats.size === 0 ? { bytesRead: 0 } : await handle.read(data, 0, stats.size, 0);
+        await handle.close();
+        const body = data.subarray(0, bytesRead);
+        const sha256 = createHash('sha256').update(body).digest('hex');
+        return { file: { name, size: bytesRead, sha256, mtimeMs: stats.mtimeMs }, stream: Readable.from(bytesRead ? [body] : []) };
+      }
       const sha256 = await this.digests.digestOf(name, handle, stats);
-      const stream =
-        stats.size === 0
-          ? Readable.from([])
-          : handle.createReadStream({ start: 0, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
-      if (stats.size === 0) await handle.close();
+      const stream = handle.createReadStream({ start: 0, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
       return { file: { name, size: stats.size, sha256, mtimeMs: stats.mtimeMs }, stream };
     } catch (err) {
       await handle.close().catch(() => undefined);
@@ -78,7 +84,7 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly, jail = '' }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
@@ -91,7 +97,7 @@ export class LocalFsStorage implements StorageAdapter {
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
     await this.assertSpaceFor(size, name);
-    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders);
+    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders, measureReplaced);
   }
 
   async list(prefix: string, { jail = '', limit }: Jail & { limit: number }): Promise<ListedFile[]> {
@@ -118,9 +124,19 @@ export class LocalFsStorage implements StorageAdapter {
         const stats = await lstat(path).catch(() => undefined);
         if (!stats?.isFile()) continue;
         if (found.length >= limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-        const sha256 = await this.digests.lookup(name, stats);
+        const sha256 = stats.size <= SMALL_FILE_BYTES ? await this.hashSmall(path, stats.size) : await this.digests.lookup(name, stats);
         found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(sha256 && { sha256 }) });
       }
+    }
+  }
+
+  private async hashSmall(path: string, size: number): Promise<string | undefined> {
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    if (!handle) return undefined;
+    try {
+      return await hashHandle(handle, size);
+    } finally {
+      await handle.close();
     }
   }
 

@@ -4,7 +4,7 @@ import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
-import { DigestIndex } from './digest-index';
+import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { CommittedFile, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -13,7 +13,11 @@ import { storageError } from './storage-errors';
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 
 /** Staging files share the target's folder so that the final rename is atomic (same file system). */
-export const stagingName = (): string => `.rxfer-part-${randomBytes(8).toString('hex')}`;
+// A random prefix per process and a counter: unique without a CSPRNG call per file (measured: 3 %
+// of the server's time for 4 KiB files). `wx` on open still refuses any collision.
+const STAGING_PREFIX = `.rxfer-part-${randomBytes(6).toString('hex')}`;
+let stagingCounter = 0;
+export const stagingName = (): string => `${STAGING_PREFIX}-${(stagingCounter++).toString(36)}`;
 
 const openFdAsync = promisify(openFd);
 const fsyncFd = promisify(fsync);
@@ -53,6 +57,7 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly createOnly: boolean,
     private readonly digests: DigestIndex,
     private readonly folders: FolderSync,
+    private readonly measureReplaced: boolean,
   ) {
     this.sink = createWriteStream('', { fd, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
@@ -66,19 +71,20 @@ export class LocalStagedWrite implements StagedWrite {
     createOnly: boolean,
     digests: DigestIndex,
     folders: FolderSync,
+    measureReplaced: boolean,
   ): Promise<LocalStagedWrite> {
     const stagingPath = join(folder, stagingName());
     const fd = await openFdAsync(stagingPath, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
-    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests, folders);
+    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests, folders, measureReplaced);
   }
 
   async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
     this.settled = true;
     try {
       await endStream(this.sink);
-      // The size of the file being replaced (for quotas) is read while the data is fsynced.
+      // The size of the file being replaced (for quotas, when asked) is read while the data is fsynced.
       const [replacedBytes] = await Promise.all([
-        this.createOnly ? 0 : stat(this.target).then((old) => old.size, () => 0),
+        this.createOnly || !this.measureReplaced ? 0 : stat(this.target).then((old) => old.size, () => 0),
         fsyncFd(this.fd),
       ]);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
@@ -93,8 +99,9 @@ export class LocalStagedWrite implements StagedWrite {
         await rename(this.stagingPath, this.target);
       }
       await this.folders.sync(this.folder);
-      // A cache: not awaited, a lost record only costs a re-hash on the next download.
-      this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
+      // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
+      // get none: reading and hashing them again costs less than writing a record (see DigestIndex).
+      if (verified.size > SMALL_FILE_BYTES) this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
       return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
       await this.discard();

@@ -37,6 +37,8 @@ export interface WriteOptions extends Jail {
   readonly size: number;
   /** ADDFILE: fail with EXISTS if the name exists, checked now and again atomically at commit. */
   readonly createOnly: boolean;
+  /** Report the size of the file the commit replaces (`replacedBytes`; costs a stat): for quotas. */
+  readonly measureReplaced?: boolean;
 }
 
 /**
