@@ -98,7 +98,9 @@ export class ResolveFilenameStage implements Stage {
           throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
         }
         transfer.quota = await this.quotas.reserve(user, transfer.size, () => this.storage.sizeOf(name, { jail: user.root }));
-        transfer.staged = await this.storage.beginWrite(name, { size: transfer.size, createOnly: command.verb === 'ADDFILE',
+        transfer.staged = await this.storage.beginWrite(name, {
+          size: transfer.size,
+          createOnly: command.verb === 'ADDFILE',
           jail: user.root,
           measureReplaced: user.quotaBytes !== undefined,
         });
