@@ -23,9 +23,6 @@ export class RxferError extends Error {
   }
 }
 
-export const rxferError = (code: ErrorCode, message: string, detail?: ErrorDetail): RxferError =>
-  new RxferError(code, message, detail);
-
 /** Turns anything thrown into an RxferError; unknown failures become INTERNAL with their message. */
 export const toRxferError = (err: unknown): RxferError => {
   if (err instanceof RxferError) return err;

@@ -1,6 +1,6 @@
 import { ErrorCode, isErrorCode } from '../errors/error-code';
 import { RxferError } from '../errors/rxfer-error';
-import { PROTOCOL_VERSION, SHA256_HEX, parseByteCount } from './protocol-limits';
+import { SHA256_HEX, parseByteCount } from './protocol-limits';
 
 /** Every line the server can send, as a value. `formatReply` and `parseReply` are inverses. */
 export type Reply =
@@ -87,5 +87,3 @@ export const parseReply = (line: string): Reply => {
   throw violation(line);
 };
 
-export const isCurrentVersion = (reply: Reply): boolean =>
-  reply.kind === 'greeting' && reply.version === PROTOCOL_VERSION;

@@ -9,7 +9,7 @@ import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
-import { Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -36,17 +36,6 @@ export class LocalFsStorage implements StorageAdapter {
 
   get realRoot(): string {
     return this.paths.realRoot;
-  }
-
-  async stat(name: RemoteName): Promise<StoredFile | undefined> {
-    try {
-      const handle = await this.openRead(name);
-      handle.stream.destroy();
-      return handle.file;
-    } catch (err) {
-      if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
-      throw err;
-    }
   }
 
   async sizeOf(name: RemoteName, { jail = '' }: Jail = {}): Promise<number | undefined> {

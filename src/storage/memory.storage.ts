@@ -18,11 +18,6 @@ export class MemoryStorage implements StorageAdapter {
 
   async init(): Promise<void> {}
 
-  async stat(name: RemoteName): Promise<StoredFile | undefined> {
-    const file = this.files.get(name);
-    return file && { name: file.name, size: file.size, sha256: file.sha256, mtimeMs: file.mtimeMs };
-  }
-
   async sizeOf(name: RemoteName): Promise<number | undefined> {
     return this.files.get(name)?.size;
   }

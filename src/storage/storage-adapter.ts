@@ -61,7 +61,6 @@ export interface StorageAdapter {
   readonly kind: string;
   /** Prepares the backing store (create folders, check access). Called once before serving. */
   init(): Promise<void>;
-  stat(name: RemoteName): Promise<StoredFile | undefined>;
   /** `jail`: links may not lead outside this folder (a user's root), checked after resolution. */
   openRead(name: RemoteName, options?: Jail): Promise<ReadHandle>;
   /** Size of the file now stored under `name`, if any (cheap: no hashing). */
