@@ -12,7 +12,7 @@ import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
 import type { Stage } from '../pipeline/stage';
 import { SessionContext } from './session-context';
-import { SessionEvent, replyEvent } from './session-event';
+import { ReplyEvent, SessionEvent, replyEvent } from './session-event';
 import { socketSource } from './socket-source';
 import { guardInputStalls } from './stall-guard';
 import { writeReplies } from './write-replies';
@@ -43,16 +43,6 @@ export class ConnectionActor {
     return defer(() => {
       const ctx = new SessionContext(socket, this.config, this.logger);
       const { limits } = this.config;
-      const greeting = replyEvent({
-        kind: 'greeting',
-        version: PROTOCOL_VERSION,
-        caps: {
-          caps: 'upload,addfile,download,list,auth,quit',
-          hash: HASH_ALGORITHM,
-          'max-line': String(limits.maxLineBytes),
-          auth: this.config.auth.anonymous === 'none' ? 'required' : 'optional',
-        },
-      });
       const decoder = new FrameDecoder(limits.maxLineBytes);
       // The server's signals stop with the peer's input, or the merge would never complete and the
       // session would outlive its client (holding its slot, its staging file and its socket).
@@ -76,7 +66,7 @@ export class ConnectionActor {
           takeUntil(inputEnded$),
         ),
       );
-      return concat(of(greeting), input$.pipe(composeStages(this.stages, ctx))).pipe(
+      return concat(of(greetingFor(this.config)), input$.pipe(composeStages(this.stages, ctx))).pipe(
         writeReplies(socket, ctx),
         catchError((err: unknown) => this.fail(socket, ctx, err)),
         finalize(() => {
@@ -102,6 +92,19 @@ export class ConnectionActor {
     return EMPTY;
   }
 }
+
+/** The first line of every session: version and capabilities (clients ignore keys they do not know). */
+const greetingFor = (config: RxferConfig): ReplyEvent =>
+  replyEvent({
+    kind: 'greeting',
+    version: PROTOCOL_VERSION,
+    caps: {
+      caps: 'upload,addfile,download,list,auth,quit',
+      hash: HASH_ALGORITHM,
+      'max-line': String(config.limits.maxLineBytes),
+      auth: config.auth.anonymous === 'none' ? 'required' : 'optional',
+    },
+  });
 
 /** Ends our side after the last reply is flushed; a peer that will not read it is cut after a while. */
 const closeGracefully = (socket: Socket): void => {
