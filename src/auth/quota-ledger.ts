@@ -30,6 +30,11 @@ export class QuotaLedger {
     this.used.set(user.name, current.then((bytes) => Math.max(0, bytes + delta)));
   }
 
+  /** A file was deleted: its bytes no longer count. */
+  freed(user: User, bytes: number): void {
+    if (user.quotaBytes !== undefined && bytes > 0) this.adjust(user, -bytes);
+  }
+
   /**
    * Reserves `size` bytes or throws QUOTA_EXCEEDED (the file being replaced, if any, is counted as
    * freed). Returns what to call on commit (with the size of

@@ -77,6 +77,21 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
   fileOrTree('put', '<local> [remote]', 'upload a file (or with -r a folder), creating or replacing REMOTE', 'upload the folder LOCAL and everything below it as REMOTE (default: its name)', PUT_EXAMPLES);
   transfer('add', '<local> [remote]', 'upload a file only if REMOTE does not exist yet', ADD_EXAMPLES);
   fileOrTree('get', '<remote> [local]', 'download a file (or with -r a folder), verified, into LOCAL', 'download the folder REMOTE and everything below it into LOCAL/<its name>', GET_EXAMPLES);
+  const fileOp = (kind: 'stat' | 'rm' | 'mv' | 'mkdir', args: string, description: string) =>
+    addConnectionOptions(program.command(`${kind} ${args}`).description(description))
+      .option('--json', 'print the result as JSON')
+      .action(async (...params: unknown[]) => {
+        // commander passes the declared arguments, then the options, then the command.
+        const names = params.slice(0, -2) as string[];
+        const flags = params[params.length - 2] as ConnectionFlags & { json?: boolean };
+        const { runFileOp } = require('./file-ops.command') as typeof import('./file-ops.command');
+        setExitCode(await runFileOp(kind, names, flags));
+      });
+  fileOp('stat', '<remote>', 'show a file or folder on the server (type, size, sha256, modified)');
+  fileOp('rm', '<remote>', 'delete a file or an empty folder on the server');
+  fileOp('mv', '<from> <to>', 'rename a file or folder on the server (never over an existing name)');
+  fileOp('mkdir', '<remote>', 'create a folder (and its parents) on the server');
+
   addConnectionOptions(program.command('ls [prefix]').description('list the files under a folder on the server'))
     .option('--json', 'print the list as JSON (name, size, mtimeMs, sha256)')
     .action(async (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }) => {

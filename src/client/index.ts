@@ -14,3 +14,4 @@ export type { TreeResult } from './download-tree';
 export { localPathFor } from './local-target';
 export type { ListingEntry } from '../protocol/listing';
 export { uploadTree } from './upload-tree';
+export type { RemoteStatus } from './file-op.request';

@@ -7,6 +7,7 @@ import { downloadFile } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
 import { listFiles } from './list.request';
+import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
 import { uploadBuffer } from './upload-buffer.request';
@@ -85,6 +86,29 @@ export class RxferClient {
   /** LIST the files under a remote folder ('' for all). Names are the server's: check before use. */
   list(remoteFolder = ''): Promise<ListingEntry[]> {
     return this.lanes.run((turn) => listFiles(this.conn, turn, remoteFolder));
+  }
+
+  /** STAT a file or folder; NOT_FOUND if there is none. */
+  async stat(remoteName: string): Promise<RemoteStatus> {
+    const reply = await this.lanes.run((turn) => fileOp(this.conn, turn, 'STAT', [remoteName]));
+    if (reply.kind !== 'stat') throw new RxferError('PROTOCOL_VIOLATION', `unexpected ${reply.kind} reply to STAT`);
+    const { type, size, mtimeMs, sha256 } = reply;
+    return { type, size, mtimeMs, ...(sha256 && { sha256 }) };
+  }
+
+  /** DELETE a file or an empty folder. */
+  async remove(remoteName: string): Promise<void> {
+    await this.lanes.run((turn) => fileOp(this.conn, turn, 'DELETE', [remoteName]));
+  }
+
+  /** RENAME a file or folder; never replaces an existing name (EXISTS). */
+  async rename(from: string, to: string): Promise<void> {
+    await this.lanes.run((turn) => fileOp(this.conn, turn, 'RENAME', [from, to]));
+  }
+
+  /** MKDIR a folder (and its parents). */
+  async mkdir(remoteName: string): Promise<void> {
+    await this.lanes.run((turn) => fileOp(this.conn, turn, 'MKDIR', [remoteName]));
   }
 
   /** QUIT, wait for `OK bye`, then close our side and wait for the socket to close. */

@@ -4,6 +4,7 @@ import { Stage } from './stage';
 import { AccumulateDataStage } from './stages/accumulate-data.stage';
 import { AuthenticateStage } from './stages/authenticate.stage';
 import { EmitAckStage } from './stages/emit-ack.stage';
+import { FileOpsStage } from './stages/file-ops.stage';
 import { ParseCommandStage } from './stages/parse-command.stage';
 import { ResolveFilenameStage } from './stages/resolve-filename.stage';
 import { WriteFileStage } from './stages/write-file.stage';
@@ -11,18 +12,21 @@ import { WriteFileStage } from './stages/write-file.stage';
 /**
  * The pipeline, written down once. A new concern (resume offsets, auth, quotas, metrics) is a new
  * stage bound here and slotted into this list; the actor does not change.
- *   parse-command → authenticate → resolve-filename → accumulate-data → write-file → emit-ack
+ *   parse-command → authenticate → resolve-filename → file-ops → accumulate-data → write-file → emit-ack
+ * file-ops comes after resolve-filename so that both claim names in request order (resolve-filename
+ * may be awaiting storage with later events queued behind it).
  * (the actor then writes the replies). emit-ack comes after write-file because the final ack
  * reports what write-file committed.
  */
 export const pipelineModule = new ContainerModule(({ bind }) => {
   bind(ParseCommandStage).toSelf().inSingletonScope();
   bind(AuthenticateStage).toSelf().inSingletonScope();
+  bind(FileOpsStage).toSelf().inSingletonScope();
   bind(ResolveFilenameStage).toSelf().inSingletonScope();
   bind(AccumulateDataStage).toSelf().inSingletonScope();
   bind(WriteFileStage).toSelf().inSingletonScope();
   bind(EmitAckStage).toSelf().inSingletonScope();
   bind(TOKENS.Pipeline)
-    .toResolvedValue((...stages: Stage[]): readonly Stage[] => stages, [ParseCommandStage, AuthenticateStage, ResolveFilenameStage, AccumulateDataStage, WriteFileStage, EmitAckStage])
+    .toResolvedValue((...stages: Stage[]): readonly Stage[] => stages, [ParseCommandStage, AuthenticateStage, ResolveFilenameStage, FileOpsStage, AccumulateDataStage, WriteFileStage, EmitAckStage])
     .inSingletonScope();
 });

@@ -10,6 +10,8 @@ export type Command =
   | { readonly verb: 'DOWNLOAD' }
   /** Its name line is a folder prefix; an empty line lists everything the user can see. */
   | { readonly verb: 'LIST' }
+  /** File operations: one name line each, RENAME two (old, then new). */
+  | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' }
   | { readonly verb: 'AUTH'; readonly token: string }
   | { readonly verb: 'QUIT' };
 
@@ -17,6 +19,13 @@ export type Verb = Command['verb'];
 
 /** Verbs whose command line is followed by a name line. */
 export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH';
+
+/** STAT, DELETE, RENAME, MKDIR: requests that change or inspect names, with no data. */
+export const isFileOp = (command: Command): boolean =>
+  command.verb === 'STAT' || command.verb === 'DELETE' || command.verb === 'RENAME' || command.verb === 'MKDIR';
+
+/** How many name lines follow the command line. */
+export const nameLines = (command: Command): number => (!takesName(command) ? 0 : command.verb === 'RENAME' ? 2 : 1);
 
 /** Verbs whose name line is followed by a data block and a trailer line. */
 export const carriesData = (command: Command): command is Extract<Command, { size: number }> =>
@@ -40,13 +49,17 @@ export const parseCommand = (line: string): Command => {
       return { verb, token: args[0]! };
     case 'DOWNLOAD':
     case 'LIST':
+    case 'STAT':
+    case 'DELETE':
+    case 'MKDIR':
+    case 'RENAME':
     case 'QUIT':
       if (args.length !== 0) throw badCommand(`${verb} takes no arguments (the name goes on the next line)`);
       return { verb };
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, LIST, AUTH or QUIT`);
+      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, LIST, STAT, DELETE, RENAME, MKDIR, AUTH or QUIT`);
   }
 };
 

@@ -1,5 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
-import { Command, carriesData, parseCommand, parseTrailer, takesName } from './command';
+import { Command, carriesData, nameLines, parseCommand, parseTrailer } from './command';
 import { Frame } from './frame';
 
 type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED';
@@ -18,6 +18,7 @@ export class FrameDecoder {
   private pendingBytes = 0;
   private dataLeft = 0;
   private command: Command | undefined;
+  private namesLeft = 0;
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -73,13 +74,15 @@ export class FrameDecoder {
           const command = parseCommand(line.toString('utf8'));
           frames.push({ type: 'command', command });
           this.command = command;
-          this.state = takesName(command) ? 'NAME' : 'COMMAND';
+          this.namesLeft = nameLines(command);
+          this.state = this.namesLeft > 0 ? 'NAME' : 'COMMAND';
           return;
         }
         case 'NAME': {
           // Copy: a name outlives the input buffer it came in.
           frames.push({ type: 'name', raw: Buffer.from(line) });
           const command = this.command!;
+          if (--this.namesLeft > 0) return;
           if (carriesData(command)) {
             this.dataLeft = command.size;
             this.state = command.size > 0 ? 'DATA' : 'TRAILER';

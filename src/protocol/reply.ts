@@ -13,6 +13,10 @@ export type Reply =
   | { readonly kind: 'authOk'; readonly user: string; readonly role: string }
   /** A LIST answer: `bytes` bytes of listing lines (see listing.ts) follow, `count` entries. */
   | { readonly kind: 'listing'; readonly bytes: number; readonly count: number }
+  /** STAT: a file or a folder; `sha256` where known without reading a large file. */
+  | { readonly kind: 'stat'; readonly type: 'file' | 'folder'; readonly size: number; readonly sha256?: string; readonly mtimeMs: number }
+  /** DELETE, RENAME, MKDIR done. */
+  | { readonly kind: 'done'; readonly what: 'deleted' | 'renamed' | 'created' }
   | { readonly kind: 'bye' };
 
 /** Replies carry human messages on one line: newlines and other control characters are flattened. */
@@ -38,6 +42,10 @@ export const formatReply = (reply: Reply): string => {
       return `OK list ${reply.bytes} ${reply.count}\n`;
     case 'authOk':
       return `OK auth ${reply.user} ${reply.role}\n`;
+    case 'stat':
+      return `OK stat ${reply.type} ${reply.size} ${reply.sha256 ?? '-'} ${Math.floor(reply.mtimeMs)}\n`;
+    case 'done':
+      return `OK ${reply.what}\n`;
     case 'bye':
       return 'OK bye\n';
   }
@@ -50,6 +58,7 @@ const violation = (line: string): RxferError =>
 export const parseReply = (line: string): Reply => {
   if (line === 'OK file recv') return { kind: 'fileRecv' };
   if (line === 'OK bye') return { kind: 'bye' };
+  if (line === 'OK deleted' || line === 'OK renamed' || line === 'OK created') return { kind: 'done', what: line.slice(3) as 'deleted' };
   if (line.startsWith('NOT FOUND')) return { kind: 'notFound', message: line.slice('NOT FOUND'.length).trim() };
 
   const words = line.split(' ');
@@ -77,6 +86,12 @@ export const parseReply = (line: string): Reply => {
     return { kind: 'dataRecv', ...sized(words[4], words[5]) };
   }
   if (words.length === 4 && words[1] === 'auth') return { kind: 'authOk', user: words[2]!, role: words[3]! };
+  if (words.length === 6 && words[1] === 'stat' && (words[2] === 'file' || words[2] === 'folder')) {
+    const size = parseByteCount(words[3]!);
+    const mtimeMs = Number(words[5]);
+    if (size === undefined || !Number.isFinite(mtimeMs) || (words[4] !== '-' && !SHA256_HEX.test(words[4]!))) throw violation(line);
+    return { kind: 'stat', type: words[2], size, mtimeMs, ...(words[4] !== '-' && { sha256: words[4]!.toLowerCase() }) };
+  }
   if (words.length === 4 && words[1] === 'list') {
     const bytes = parseByteCount(words[2]!);
     const count = parseByteCount(words[3]!);

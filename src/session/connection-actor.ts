@@ -99,7 +99,7 @@ const greetingFor = (config: RxferConfig): ReplyEvent =>
     kind: 'greeting',
     version: PROTOCOL_VERSION,
     caps: {
-      caps: 'upload,addfile,download,list,auth,quit',
+      caps: 'upload,addfile,download,list,stat,delete,rename,mkdir,auth,quit',
       hash: HASH_ALGORITHM,
       'max-line': String(config.limits.maxLineBytes),
       auth: config.auth.anonymous === 'none' ? 'required' : 'optional',

@@ -48,7 +48,7 @@ export class SessionContext {
 
   /**
    * Orders requests on one connection where order matters: a request waits for every earlier one
-   * on the same name or on a folder above it (a pipelined DOWNLOAD sees the UPLOAD sent before it;
+   * on the same name, on a folder above it or on a name below it (a pipelined DOWNLOAD sees the UPLOAD sent before it;
    * "a" is committed before "a/b" is refused for it). Unrelated names do not wait for each other,
    * so many small files overlap their storage calls instead of paying them one after another.
    * Must be called in request order (the resolve stage is sequential).
@@ -56,11 +56,16 @@ export class SessionContext {
   earlierRequestsOn(storageName: string, transfer: Transfer): Promise<unknown> {
     const segments = storageName.split('/');
     const waits: Promise<void>[] = [];
+    const settled = transfer.settled;
     for (let i = 1; i <= segments.length; i++) {
       const pending = this.pendingByName.get(segments.slice(0, i).join('/'));
-      if (pending) waits.push(pending);
+      // A request naming one path twice (RENAME a a) must not wait for itself.
+      if (pending && pending !== settled) waits.push(pending);
     }
-    const settled = transfer.settled;
+    // And for every earlier request below it: a DELETE or RENAME of a folder must see the files
+    // being put into it. (The map holds only requests in flight, so the scan stays short.)
+    const below = storageName + '/';
+    for (const [name, pending] of this.pendingByName) if (name.startsWith(below) && pending !== settled) waits.push(pending);
     this.pendingByName.set(storageName, settled);
     void settled.then(() => {
       if (this.pendingByName.get(storageName) === settled) this.pendingByName.delete(storageName);

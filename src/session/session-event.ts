@@ -15,7 +15,8 @@ export type SessionEvent =
   | { readonly type: 'shutdown' }
   /** An AUTH request (its token is never logged). */
   | { readonly type: 'login'; readonly token: string }
-  | { readonly type: 'named'; readonly transfer: Transfer; readonly raw: Buffer }
+  /** The request's name line (`raw`); RENAME's second name line is `raw2`. */
+  | { readonly type: 'named'; readonly transfer: Transfer; readonly raw: Buffer; readonly raw2?: Buffer }
   | { readonly type: 'data'; readonly transfer: Transfer; readonly bytes: Buffer }
   | { readonly type: 'dataEnd'; readonly transfer: Transfer; readonly sha256: string }
   | { readonly type: 'accepted'; readonly transfer: Transfer }

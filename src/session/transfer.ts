@@ -3,6 +3,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { Command, carriesData } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
 import type { User } from '../auth/user';
+import type { Reply } from '../protocol/reply';
 import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
 
 /**
@@ -21,6 +22,8 @@ export class Transfer {
   readonly hash: Hash | undefined;
   staged: StagedWrite | undefined;
   download: ReadHandle | undefined;
+  /** The reply of a file operation (STAT, DELETE, RENAME, MKDIR) that succeeded. */
+  opReply: Reply | undefined;
   /** A LIST answer, formatted, waiting to be sent. */
   listing: { readonly body: Buffer; readonly count: number } | undefined;
   /** The quota reservation of an upload, settled on commit or release. */

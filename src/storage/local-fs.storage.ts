@@ -9,7 +9,8 @@ import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
-import { Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { FileStatus, Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -25,6 +26,7 @@ export class LocalFsStorage implements StorageAdapter {
   private paths!: RootPaths;
   private digests!: DigestIndex;
   private readonly folders = new FolderSync();
+  private ops!: LocalFileOps;
 
   constructor(private readonly root: string) {}
 
@@ -32,10 +34,27 @@ export class LocalFsStorage implements StorageAdapter {
     this.paths = await RootPaths.open(this.root);
     this.digests = new DigestIndex(this.paths.realRoot);
     await this.digests.init();
+    this.ops = new LocalFileOps(this.paths, this.digests, this.folders);
   }
 
   get realRoot(): string {
     return this.paths.realRoot;
+  }
+
+  stat(name: RemoteName, { jail = '' }: Jail = {}): Promise<FileStatus> {
+    return this.ops.stat(name, jail);
+  }
+
+  remove(name: RemoteName, { jail = '' }: Jail = {}): Promise<number> {
+    return this.ops.remove(name, jail);
+  }
+
+  rename(from: RemoteName, to: RemoteName, { jail = '' }: Jail = {}): Promise<void> {
+    return this.ops.rename(from, to, jail);
+  }
+
+  makeFolder(name: RemoteName, { jail = '' }: Jail = {}): Promise<void> {
+    return this.ops.makeFolder(name, jail);
   }
 
   async sizeOf(name: RemoteName, { jail = '' }: Jail = {}): Promise<number | undefined> {

@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { FileStatus, ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
 interface MemoryFile extends StoredFile {
   readonly data: Buffer;
@@ -17,6 +17,55 @@ export class MemoryStorage implements StorageAdapter {
   private readonly files = new Map<string, MemoryFile>();
 
   async init(): Promise<void> {}
+
+  /** Folders are implicit here: a folder exists while a file (or an explicit MKDIR) is under it. */
+  private readonly folders = new Set<string>();
+
+  private isFolder(name: string): boolean {
+    return this.folders.has(name) || [...this.files.keys()].some((key) => key.startsWith(name + '/'));
+  }
+
+  async stat(name: RemoteName): Promise<FileStatus> {
+    const file = this.files.get(name);
+    if (file) return { type: 'file', size: file.size, mtimeMs: file.mtimeMs, sha256: file.sha256 };
+    if (this.isFolder(name)) return { type: 'folder', size: 0, mtimeMs: 0 };
+    throw new RxferError('NOT_FOUND', `${name} does not exist`);
+  }
+
+  async remove(name: RemoteName): Promise<number> {
+    const file = this.files.get(name);
+    if (file) {
+      this.files.delete(name);
+      return file.size;
+    }
+    if ([...this.files.keys()].some((key) => key.startsWith(name + '/'))) throw new RxferError('NAME_CONFLICT', `${name} is a folder that is not empty`);
+    if (this.folders.delete(name)) return 0;
+    throw new RxferError('NOT_FOUND', `${name} does not exist`);
+  }
+
+  async rename(from: RemoteName, to: RemoteName): Promise<void> {
+    if (this.files.has(to) || this.isFolder(to)) throw new RxferError('EXISTS', `${to} already exists`);
+    const file = this.files.get(from);
+    if (file) {
+      this.files.delete(from);
+      this.files.set(to, { ...file, name: to as RemoteName });
+      return;
+    }
+    if (!this.isFolder(from)) throw new RxferError('NOT_FOUND', `${from} does not exist`);
+    if ((to + '/').startsWith(from + '/')) throw new RxferError('NAME_CONFLICT', `cannot move the folder ${from} into itself`);
+    for (const [key, moved] of [...this.files]) {
+      if (!key.startsWith(from + '/')) continue;
+      const renamed = (to + key.slice(from.length)) as RemoteName;
+      this.files.delete(key);
+      this.files.set(renamed, { ...moved, name: renamed });
+    }
+    if (this.folders.delete(from)) this.folders.add(to);
+  }
+
+  async makeFolder(name: RemoteName): Promise<void> {
+    if (this.files.has(name) || this.isFolder(name)) throw new RxferError('EXISTS', `${name} already exists`);
+    this.folders.add(name);
+  }
 
   async sizeOf(name: RemoteName): Promise<number | undefined> {
     return this.files.get(name)?.size;

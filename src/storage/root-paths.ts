@@ -67,6 +67,11 @@ export class RootPaths {
     }
   }
 
+  /** A folder was deleted or renamed: checks remembered for it (and below it) are void. */
+  forgetFolders(): void {
+    this.checked.clear();
+  }
+
   /**
    * Like existingFolderOf, creating missing folders first. The check is reused for a second: a burst
    * of small files into one folder pays mkdir + realpath once, not per file. (A symlink swapped in by

@@ -17,6 +17,13 @@ export interface ListedFile {
   readonly sha256?: string;
 }
 
+export interface FileStatus {
+  readonly type: 'file' | 'folder';
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly sha256?: string;
+}
+
 /** A commit's result: the new file, and the size of the one it replaced (0 if none), for quotas. */
 export interface CommittedFile extends StoredFile {
   readonly replacedBytes: number;
@@ -72,6 +79,14 @@ export interface StorageAdapter {
    * staging and metadata files are not listed.
    */
   list(prefix: string, options: Jail & { readonly limit: number }): Promise<ListedFile[]>;
+  /** A file or folder, or NOT_FOUND. */
+  stat(name: RemoteName, options?: Jail): Promise<FileStatus>;
+  /** Deletes a file or an empty folder; returns the bytes freed. NOT_FOUND, NAME_CONFLICT (not empty). */
+  remove(name: RemoteName, options?: Jail): Promise<number>;
+  /** Renames a file or folder; never replaces an existing name (EXISTS). Parents of `to` are created. */
+  rename(from: RemoteName, to: RemoteName, options?: Jail): Promise<void>;
+  /** Creates a folder (and its parents); EXISTS if the name is taken. */
+  makeFolder(name: RemoteName, options?: Jail): Promise<void>;
   /** Bytes stored under `prefix` ('' for everything), staging data included: the basis of quotas. */
   usage(prefix: string): Promise<number>;
 }

@@ -103,6 +103,24 @@ describe('rxfer CLI against the real server', () => {
     for (const [name, data] of Object.entries(files)) expect((await readFile(join(out, 'album', ...name.split('/')))).equals(data)).toBe(true);
   });
 
+  test('stat --json, mkdir, mv and rm act on the server; mv onto an existing name exits 1 with ERR EXISTS', async () => {
+    const source = join(server.local, 'n.txt');
+    await writeFile(source, 'note\n');
+    expect((await rxfer(['put', source, 'notes/n.txt', '-q', '-p', port])).code).toBe(0);
+    const stat = await rxfer(['stat', 'notes/n.txt', '--json', '-p', port]);
+    expect(stat.code).toBe(0);
+    expect(JSON.parse(stat.stdout)).toMatchObject({ name: 'notes/n.txt', type: 'file', size: 5, sha256: createHash('sha256').update('note\n').digest('hex') });
+    expect(await rxfer(['mkdir', 'archive', '-p', port])).toMatchObject({ code: 0, stdout: 'created archive\n' });
+    expect((await rxfer(['mv', 'notes/n.txt', 'archive/n.txt', '-p', port])).code).toBe(0);
+    expect(await readFile(join(server.root, 'archive', 'n.txt'), 'utf8')).toBe('note\n');
+    expect((await rxfer(['put', source, 'notes/n.txt', '-q', '-p', port])).code).toBe(0);
+    const clash = await rxfer(['mv', 'notes/n.txt', 'archive/n.txt', '-p', port]);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toMatch(/^rxfer: ERR EXISTS /);
+    expect(await rxfer(['rm', 'notes/n.txt', '-p', port])).toMatchObject({ code: 0, stdout: 'deleted notes/n.txt\n' });
+    expect(existsSync(join(server.root, 'notes', 'n.txt'))).toBe(false);
+  });
+
   test('add of an existing name exits 1 with ERR EXISTS and keeps the stored file', async () => {
     const source = join(server.local, 'once.txt');
     await writeFile(source, 'first');

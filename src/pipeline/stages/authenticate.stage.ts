@@ -52,7 +52,7 @@ export class AuthenticateStage implements Stage {
     const verb = transfer.command.verb;
     let error: RxferError | undefined;
     if (!user) error = new RxferError('AUTH_REQUIRED', `${verb} needs AUTH first: this server has no anonymous access`);
-    else if (!allows(user, verb === 'DOWNLOAD' || verb === 'LIST' ? 'read' : 'write')) error = new RxferError('FORBIDDEN', `${user.name} (${user.role}) may not ${verb}`);
+    else if (!allows(user, verb === 'DOWNLOAD' || verb === 'LIST' || verb === 'STAT' ? 'read' : 'write')) error = new RxferError('FORBIDDEN', `${user.name} (${user.role}) may not ${verb}`);
     if (error) {
       transfer.refusal = error;
       return { type: 'refused', transfer, error };

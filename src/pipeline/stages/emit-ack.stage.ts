@@ -23,6 +23,10 @@ export class EmitAckStage implements Stage {
         switch (event.type) {
           case 'accepted': {
             const { transfer } = event;
+            if (transfer.opReply) {
+              ctx.endTransfer(transfer);
+              return [replyEvent(transfer.opReply)];
+            }
             const listing = transfer.listing;
             if (listing) {
               transfer.listing = undefined;

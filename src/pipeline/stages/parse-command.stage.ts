@@ -2,7 +2,7 @@ import { injectable } from 'inversify';
 import { Observable, defer } from 'rxjs';
 import { flatMapSync } from '../../operators/flat-map-sync';
 import { RxferError } from '../../errors/rxfer-error';
-import { carriesData } from '../../protocol/command';
+import { carriesData, nameLines } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
@@ -23,6 +23,7 @@ export class ParseCommandStage implements Stage {
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return defer(() => {
       let current: Transfer | undefined;
+      let firstName: Buffer | undefined;
       let draining = false;
       const finishRequest = (): SessionEvent[] => {
         current = undefined;
@@ -41,7 +42,13 @@ export class ParseCommandStage implements Stage {
             }
             case 'name': {
               const transfer = current!;
-              const named: SessionEvent = { type: 'named', transfer, raw: event.raw };
+              // RENAME's two name lines become one `named` event.
+              if (nameLines(transfer.command) === 2 && firstName === undefined) {
+                firstName = event.raw;
+                return [];
+              }
+              const named: SessionEvent = firstName ? { type: 'named', transfer, raw: firstName, raw2: event.raw } : { type: 'named', transfer, raw: event.raw };
+              firstName = undefined;
               return carriesData(transfer.command) ? [named] : [named, ...finishRequest()];
             }
             case 'chunk':

@@ -5,6 +5,7 @@ import { TOKENS } from '../../container/tokens';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { formatListingLine } from '../../protocol/listing';
+import { isFileOp } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
@@ -41,7 +42,7 @@ export class ResolveFilenameStage implements Stage {
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return event$.pipe(
       concatAsync(ctx.flow, (event: SessionEvent) => {
-        if (event.type !== 'named') return [event];
+        if (event.type !== 'named' || isFileOp(event.transfer.command)) return [event];
         // A download's open runs in the background: nothing after it in the stream depends on it,
         // so pipelined downloads overlap their file opens. An upload's staging file must be open
         // before its data arrives, so uploads are resolved in line.

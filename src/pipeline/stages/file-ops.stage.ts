@@ -1,0 +1,84 @@
+import { inject, injectable } from 'inversify';
+import { Observable } from 'rxjs';
+import type { QuotaLedger } from '../../auth/quota-ledger';
+import { scopedName } from '../../auth/user';
+import { TOKENS } from '../../container/tokens';
+import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { isFileOp } from '../../protocol/command';
+import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
+import { Reply } from '../../protocol/reply';
+import { SessionContext } from '../../session/session-context';
+import { SessionEvent } from '../../session/session-event';
+import { Transfer } from '../../session/transfer';
+import type { StorageAdapter } from '../../storage/storage-adapter';
+import { Stage } from '../stage';
+
+/**
+ * File operations: STAT, DELETE, RENAME (never over an existing name) and MKDIR. Each runs in the
+ * background like a download's open, ordered after earlier requests on the names it touches, and
+ * its reply comes in request order (emit-ack). Names go through the same resolver as transfers.
+ */
+@injectable()
+export class FileOpsStage implements Stage {
+  readonly name = 'file-ops';
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
+    @inject(TOKENS.QuotaLedger) private readonly quotas: QuotaLedger,
+  ) {}
+
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
+    return new Observable<SessionEvent>((subscriber) =>
+      event$.subscribe({
+        next: (event) => {
+          if (event.type === 'named' && isFileOp(event.transfer.command)) {
+            subscriber.next({ type: 'pending', transfer: event.transfer, outcome: this.run(event.transfer, event.raw, event.raw2, ctx) });
+          } else {
+            subscriber.next(event);
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      }),
+    );
+  }
+
+  private async run(transfer: Transfer, raw: Buffer, raw2: Buffer | undefined, ctx: SessionContext): Promise<SessionEvent[]> {
+    const user = transfer.user!;
+    const jail = { jail: user.root };
+    try {
+      transfer.name = parseRemoteName(raw);
+      const name = parseRemoteName(scopedName(user, transfer.name));
+      const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
+      // Both names are claimed in request order (synchronously, before any await).
+      const earlier = Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
+      await earlier;
+      transfer.opReply = await this.operate(transfer.command.verb, name, to, jail, user);
+      return [{ type: 'accepted', transfer }];
+    } catch (err) {
+      const error = toRxferError(err);
+      const root = `${user.root}/`;
+      const shown = user.root !== '' && error.message.includes(root) ? new RxferError(error.code, error.message.split(root).join(''), error.detail) : error;
+      transfer.refusal = shown;
+      return [{ type: 'refused', transfer, error: shown }];
+    }
+  }
+
+  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, jail: { jail: string }, user: Transfer['user'] & object): Promise<Reply> {
+    switch (verb) {
+      case 'STAT': {
+        const status = await this.storage.stat(name, jail);
+        return { kind: 'stat', ...status };
+      }
+      case 'DELETE':
+        this.quotas.freed(user, await this.storage.remove(name, jail));
+        return { kind: 'done', what: 'deleted' };
+      case 'RENAME':
+        await this.storage.rename(name, to!, jail);
+        return { kind: 'done', what: 'renamed' };
+      default:
+        await this.storage.makeFolder(name, jail);
+        return { kind: 'done', what: 'created' };
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
+import { RxferError } from '../errors/rxfer-error';
+import { RemoteName } from '../protocol/remote-name';
+import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
+import { FolderSync } from './folder-sync';
+import { RootPaths } from './root-paths';
+import { FileStatus } from './storage-adapter';
+import { storageError } from './storage-errors';
+
+/**
+ * STAT, DELETE, RENAME and MKDIR on the local file system, through the same resolver as transfers:
+ * every folder is checked (realpath inside the user's root) before it is touched, and a link is
+ * never followed or acted on. Changes are made durable with a folder fsync, as commits are.
+ */
+export class LocalFileOps {
+  constructor(
+    private readonly paths: RootPaths,
+    private readonly digests: DigestIndex,
+    private readonly folders: FolderSync,
+  ) {}
+
+  /** The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. */
+  private async entry(name: RemoteName, jail: string) {
+    const folder = await this.paths.existingFolderOf(name, jail);
+    const stats = folder === undefined ? undefined : await lstat(this.paths.pathOf(name)).catch(() => undefined);
+    if (!stats) throw new RxferError('NOT_FOUND', `${name} does not exist`);
+    if (stats.isSymbolicLink()) throw new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`);
+    return { folder: folder!, stats, path: this.paths.pathOf(name) };
+  }
+
+  async stat(name: RemoteName, jail: string): Promise<FileStatus> {
+    const { stats, path } = await this.entry(name, jail);
+    if (stats.isDirectory()) return { type: 'folder', size: 0, mtimeMs: stats.mtimeMs };
+    let sha256: string | undefined;
+    if (stats.size <= SMALL_FILE_BYTES) {
+      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        sha256 = await hashHandle(handle, stats.size);
+      } finally {
+        await handle.close();
+      }
+    } else {
+      sha256 = await this.digests.lookup(name, stats);
+    }
+    return { type: 'file', size: stats.size, mtimeMs: stats.mtimeMs, ...(sha256 && { sha256 }) };
+  }
+
+  async remove(name: RemoteName, jail: string): Promise<number> {
+    const { folder, stats, path } = await this.entry(name, jail);
+    try {
+      if (stats.isDirectory()) {
+        await rmdir(path);
+        this.paths.forgetFolders();
+      } else {
+        await unlink(path);
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') throw new RxferError('NAME_CONFLICT', `${name} is a folder that is not empty`);
+      throw storageError(err, 'delete', name);
+    }
+    await this.folders.sync(folder);
+    return stats.isDirectory() ? 0 : stats.size;
+  }
+
+  async rename(from: RemoteName, to: RemoteName, jail: string): Promise<void> {
+    const source = await this.entry(from, jail);
+    const targetFolder = await this.paths.folderFor(to, jail);
+    const target = this.paths.pathOf(to);
+    if (source.stats.isDirectory() && (target + '/').startsWith(source.path + '/')) {
+      throw new RxferError('NAME_CONFLICT', `cannot move the folder ${from} into itself`);
+    }
+    try {
+      if (source.stats.isDirectory()) {
+        // rename() would replace an empty folder: look first (a folder rename is not atomic here).
+        if (await lstat(target).catch(() => undefined)) throw new RxferError('EXISTS', `${to} already exists`);
+        await rename(source.path, target);
+        this.paths.forgetFolders();
+      } else {
+        // link() refuses an existing name atomically; then the old name goes.
+        await link(source.path, target);
+        await unlink(source.path);
+      }
+    } catch (err) {
+      throw storageError(err, 'rename', from);
+    }
+    await Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]);
+  }
+
+  async makeFolder(name: RemoteName, jail: string): Promise<void> {
+    const parent = await this.paths.folderFor(name, jail);
+    try {
+      await mkdir(this.paths.pathOf(name));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new RxferError('EXISTS', `${name} already exists`);
+      throw storageError(err, 'create', name);
+    }
+    await this.folders.sync(parent);
+  }
+}
