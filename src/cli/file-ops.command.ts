@@ -1,41 +1,35 @@
 import type { RxferClient } from '../client/index';
 import { printableName } from '../protocol/remote-name';
-import { EXIT_OK, reportFailure } from './cli-failure';
-import { connectOptions, type ConnectionFlags } from './connection-options';
-import { formatBytes } from './format-units';
+import type { ConnectionFlags } from './connection-options';
+import { formatBytes, formatTime } from './format-units';
+import { withClient } from './with-client';
 
 export type FileOpKind = 'stat' | 'rm' | 'mv' | 'mkdir';
 
-/** One connection, one operation; `--json` prints a machine-readable result on stdout. */
-export const runFileOp = async (kind: FileOpKind, names: readonly string[], flags: ConnectionFlags & { json?: boolean }): Promise<number> => {
-  const { RxferClient } = require('../client/index') as typeof import('../client/index');
-  let client: RxferClient | undefined;
-  try {
-    client = await RxferClient.connect(connectOptions(flags));
-    const [first = '', second = ''] = names;
-    let result: object = { ok: true };
-    let line = '';
-    if (kind === 'stat') {
+/** Runs the operation; returns its JSON result and its human line. */
+const operate = async (client: RxferClient, kind: FileOpKind, [first = '', second = '']: readonly string[]): Promise<[object, string]> => {
+  switch (kind) {
+    case 'stat': {
       const status = await client.stat(first);
-      result = { name: first, ...status };
-      const when = new Date(status.mtimeMs).toISOString().replace('T', ' ').slice(0, 19);
-      line = `${printableName(first)}  ${status.type}  ${status.type === 'file' ? formatBytes(status.size) + '  ' : ''}${status.sha256 ?? ''}  ${when}`;
-    } else if (kind === 'rm') {
-      await client.remove(first);
-      line = `deleted ${printableName(first)}`;
-    } else if (kind === 'mv') {
-      await client.rename(first, second);
-      line = `renamed ${printableName(first)} → ${printableName(second)}`;
-    } else {
-      await client.mkdir(first);
-      line = `created ${printableName(first)}`;
+      const size = status.type === 'file' ? `${formatBytes(status.size)}  ` : '';
+      return [{ name: first, ...status }, `${printableName(first)}  ${status.type}  ${size}${status.sha256 ?? ''}  ${formatTime(status.mtimeMs)}`];
     }
-    await client.quit().catch(() => client?.close());
-    if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
-    else if (!flags.quiet) process.stdout.write(line.replace(/ +$/, '') + '\n');
-    return EXIT_OK;
-  } catch (err) {
-    client?.close();
-    return reportFailure(err);
+    case 'rm':
+      await client.remove(first);
+      return [{ ok: true }, `deleted ${printableName(first)}`];
+    case 'mv':
+      await client.rename(first, second);
+      return [{ ok: true }, `renamed ${printableName(first)} → ${printableName(second)}`];
+    case 'mkdir':
+      await client.mkdir(first);
+      return [{ ok: true }, `created ${printableName(first)}`];
   }
 };
+
+/** One connection, one operation; `--json` prints a machine-readable result on stdout. */
+export const runFileOp = (kind: FileOpKind, names: readonly string[], flags: ConnectionFlags & { json?: boolean }): Promise<number> =>
+  withClient(flags, async (client) => {
+    const [result, line] = await operate(client, kind, names);
+    if (flags.json) return JSON.stringify(result) + '\n';
+    return flags.quiet ? '' : line.replace(/ +$/, '') + '\n';
+  });

@@ -62,7 +62,6 @@ export class DigestIndex {
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */
   async digestOf(name: string, handle: FileHandle, stats: Stats): Promise<string> {
-    if (stats.size <= SMALL_FILE_BYTES) return hashHandle(handle, stats.size);
     const known = await this.lookup(name, stats);
     if (known !== undefined) return known;
     const sha256 = await hashHandle(handle, stats.size);

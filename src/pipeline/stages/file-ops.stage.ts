@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
-import { Observable } from 'rxjs';
+import { Observable, map } from 'rxjs';
 import type { QuotaLedger } from '../../auth/quota-ledger';
-import { scopedName } from '../../auth/user';
+import { type User, inUserTerms, scopedName } from '../../auth/user';
 import { TOKENS } from '../../container/tokens';
-import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { toRxferError } from '../../errors/rxfer-error';
 import { isFileOp } from '../../protocol/command';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { Reply } from '../../protocol/reply';
@@ -28,18 +28,12 @@ export class FileOpsStage implements Stage {
   ) {}
 
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
-    return new Observable<SessionEvent>((subscriber) =>
-      event$.subscribe({
-        next: (event) => {
-          if (event.type === 'named' && isFileOp(event.transfer.command)) {
-            subscriber.next({ type: 'pending', transfer: event.transfer, outcome: this.run(event.transfer, event.raw, event.raw2, ctx) });
-          } else {
-            subscriber.next(event);
-          }
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      }),
+    return event$.pipe(
+      map((event): SessionEvent =>
+        event.type === 'named' && isFileOp(event.transfer.command)
+          ? { type: 'pending', transfer: event.transfer, outcome: this.run(event.transfer, event.raw, event.raw2, ctx) }
+          : event,
+      ),
     );
   }
 
@@ -51,20 +45,17 @@ export class FileOpsStage implements Stage {
       const name = parseRemoteName(scopedName(user, transfer.name));
       const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
       // Both names are claimed in request order (synchronously, before any await).
-      const earlier = Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
-      await earlier;
+      await Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
       transfer.opReply = await this.operate(transfer.command.verb, name, to, jail, user);
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = toRxferError(err);
-      const root = `${user.root}/`;
-      const shown = user.root !== '' && error.message.includes(root) ? new RxferError(error.code, error.message.split(root).join(''), error.detail) : error;
-      transfer.refusal = shown;
-      return [{ type: 'refused', transfer, error: shown }];
+      const error = inUserTerms(toRxferError(err), user);
+      transfer.refusal = error;
+      return [{ type: 'refused', transfer, error }];
     }
   }
 
-  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, jail: { jail: string }, user: Transfer['user'] & object): Promise<Reply> {
+  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, jail: { jail: string }, user: User): Promise<Reply> {
     switch (verb) {
       case 'STAT': {
         const status = await this.storage.stat(name, jail);

@@ -12,15 +12,9 @@ import { Transfer } from '../../session/transfer';
 import type { StorageAdapter } from '../../storage/storage-adapter';
 import type { TransferSlots } from '../../auth/transfer-slots';
 import type { QuotaLedger } from '../../auth/quota-ledger';
-import { scopedName } from '../../auth/user';
+import { inUserTerms, scopedName } from '../../auth/user';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
-
-/** Storage speaks in storage names ("alice/x"); the client should hear its own ("x"). */
-const unscoped = (error: RxferError, root: string): RxferError =>
-  root === '' || !error.message.includes(`${root}/`)
-    ? error
-    : new RxferError(error.code, error.message.split(`${root}/`).join(''), error.detail);
 
 /**
  * Filename: checks the name, maps it into the user's root, takes one of the user's transfer slots,
@@ -68,7 +62,7 @@ export class ResolveFilenameStage implements Stage {
       transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = unscoped(toRxferError(err), user.root);
+      const error = inUserTerms(toRxferError(err), user);
       transfer.refusal = error;
       return [{ type: 'refused', transfer, error }];
     }
@@ -113,7 +107,7 @@ export class ResolveFilenameStage implements Stage {
       }
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = unscoped(toRxferError(err), transfer.user?.root ?? '');
+      const error = inUserTerms(toRxferError(err), transfer.user);
       transfer.refusal = error;
       return [{ type: 'refused', transfer, error }];
     }

@@ -1,0 +1,22 @@
+import type { RxferClient } from '../client/index';
+import { EXIT_OK, reportFailure } from './cli-failure';
+import { connectOptions, type ConnectionFlags } from './connection-options';
+
+/**
+ * One connection for one command: connect, do the work, QUIT, then print what the work returned.
+ * Any failure closes the connection and becomes the `rxfer: ERR <CODE> …` line and exit status.
+ */
+export const withClient = async (flags: ConnectionFlags, work: (client: RxferClient) => Promise<string>): Promise<number> => {
+  const { RxferClient } = require('../client/index') as typeof import('../client/index');
+  let client: RxferClient | undefined;
+  try {
+    client = await RxferClient.connect(connectOptions(flags));
+    const output = await work(client);
+    await client.quit().catch(() => client?.close());
+    process.stdout.write(output);
+    return EXIT_OK;
+  } catch (err) {
+    client?.close();
+    return reportFailure(err);
+  }
+};
