@@ -53,16 +53,7 @@ function getBuffer(remote) {
   });
 }
 
-async function pool(items, conc, fn) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, conc) }, worker));
-}
+const { pool } = require('../lib/pool');
 
 const ops = {
   async put() {

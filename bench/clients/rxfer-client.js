@@ -20,16 +20,7 @@ const spec = JSON.parse(process.argv[2]);
 const { RxferClient } = require(path.join(spec.rxferRoot, 'dist/client/index.js'));
 const connect = () => RxferClient.connect({ host: '127.0.0.1', port: spec.port });
 
-async function pool(items, conc, fn) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, conc) }, worker));
-}
+const { pool } = require('../lib/pool');
 
 const ops = {
   async put() {
