@@ -30,6 +30,11 @@ export class QuotaLedger {
     this.used.set(user.name, current.then((bytes) => Math.max(0, bytes + delta)));
   }
 
+  /** Storage changed behind the ledger's back (expired partial uploads): measure again when needed. */
+  remeasure(): void {
+    this.used.clear();
+  }
+
   /** A file was deleted: its bytes no longer count. */
   freed(user: User, bytes: number): void {
     if (user.quotaBytes !== undefined && bytes > 0) this.adjust(user, -bytes);
@@ -44,7 +49,7 @@ export class QuotaLedger {
     user: User,
     size: number,
     currentSize: () => Promise<number | undefined>,
-  ): Promise<{ committed(replacedBytes: number): void; aborted(): void }> {
+  ): Promise<{ committed(replacedBytes: number): void; aborted(keptBytes?: number): void }> {
     const quota = user.quotaBytes;
     if (quota === undefined) return { committed: () => undefined, aborted: () => undefined };
     const used = await this.usageOf(user);
@@ -62,10 +67,11 @@ export class QuotaLedger {
         settled = true;
         this.adjust(user, -replacedBytes);
       },
-      aborted: () => {
+      // An interrupted upload that keeps `keptBytes` for a resume still uses that much.
+      aborted: (keptBytes = 0) => {
         if (settled) return;
         settled = true;
-        this.adjust(user, -size);
+        this.adjust(user, -(size - Math.min(keptBytes, size)));
       },
     };
   }

@@ -63,6 +63,8 @@ export const configSchema = z
         kind: z.enum(['local', 'memory']).default('local'),
         /** Folder for `local` storage; relative paths are taken from the working directory. */
         root: z.string().min(1).default('./data'),
+        /** Interrupted uploads are kept this long after their last byte for a resume, then deleted. */
+        partialExpiryMs: z.number().int().min(60_000).max(365 * 86_400_000).default(86_400_000),
       })
       .strict()
       .prefault({}),

@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'TOO_LARGE',
   'NO_SPACE',
   'CHECKSUM_MISMATCH',
+  /** A resume whose prefix does not match the data kept (or none is kept): start again from 0. */
+  'RESUME_MISMATCH',
   'STORAGE_FAILED',
   'IDLE_TIMEOUT',
   'STALLED',

@@ -1,17 +1,29 @@
 import { RxferError } from '../errors/rxfer-error';
-import { parseByteCount } from './protocol-limits';
+import { SHA256_HEX, parseByteCount } from './protocol-limits';
+
+/**
+ * Where a resumed transfer starts: the first `offset` bytes are already at the receiving end, and
+ * `sha256` is the digest of those bytes as the side that asks has them. The other side checks its
+ * own copy of the prefix against it before anything more moves.
+ */
+export interface ResumePoint {
+  readonly offset: number;
+  readonly sha256: string;
+}
 
 /**
  * A request line, parsed. UPLOAD and ADDFILE announce the byte count of the data block that follows
  * their name line: that is what lets the decoder frame the data without guessing.
  */
 export type Command =
-  | { readonly verb: 'UPLOAD' | 'ADDFILE'; readonly size: number }
-  | { readonly verb: 'DOWNLOAD' }
+  /** `size` is the whole file's; with `resume`, only the bytes after `resume.offset` follow. */
+  | { readonly verb: 'UPLOAD' | 'ADDFILE'; readonly size: number; readonly resume?: ResumePoint }
+  /** With `resume`, the server sends only the bytes after the offset, if its prefix matches. */
+  | { readonly verb: 'DOWNLOAD'; readonly resume?: ResumePoint }
   /** Its name line is a folder prefix; an empty line lists everything the user can see. */
   | { readonly verb: 'LIST' }
-  /** File operations: one name line each, RENAME two (old, then new). */
-  | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' }
+  /** File operations: one name line each, RENAME two (old, then new). RESUME asks for a kept partial upload. */
+  | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' | 'RESUME' }
   | { readonly verb: 'AUTH'; readonly token: string }
   | { readonly verb: 'QUIT' };
 
@@ -20,9 +32,9 @@ export type Verb = Command['verb'];
 /** Verbs whose command line is followed by a name line. */
 export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH';
 
-/** STAT, DELETE, RENAME, MKDIR: requests that change or inspect names, with no data. */
+/** STAT, DELETE, RENAME, MKDIR, RESUME: requests that change or inspect names, with no data. */
 export const isFileOp = (command: Command): boolean =>
-  command.verb === 'STAT' || command.verb === 'DELETE' || command.verb === 'RENAME' || command.verb === 'MKDIR';
+  command.verb === 'STAT' || command.verb === 'DELETE' || command.verb === 'RENAME' || command.verb === 'MKDIR' || command.verb === 'RESUME';
 
 /** How many name lines follow the command line. */
 export const nameLines = (command: Command): number => (!takesName(command) ? 0 : command.verb === 'RENAME' ? 2 : 1);
@@ -31,7 +43,20 @@ export const nameLines = (command: Command): number => (!takesName(command) ? 0 
 export const carriesData = (command: Command): command is Extract<Command, { size: number }> =>
   command.verb === 'UPLOAD' || command.verb === 'ADDFILE';
 
+/** The bytes of the data block that follows the name line: the whole file, or what a resume still needs. */
+export const owedBytes = (command: Extract<Command, { size: number }>): number => command.size - (command.resume?.offset ?? 0);
+
 const badCommand = (message: string): RxferError => new RxferError('BAD_COMMAND', message);
+
+/** `FROM <offset> <sha256>` at the end of an UPLOAD, ADDFILE or DOWNLOAD line. */
+const parseResumePoint = (verb: string, args: readonly string[]): ResumePoint => {
+  const [keyword = '', offsetText = '', sha256 = ''] = args;
+  const offset = parseByteCount(offsetText);
+  if (args.length !== 3 || keyword.toUpperCase() !== 'FROM' || offset === undefined || !SHA256_HEX.test(sha256)) {
+    throw badCommand(`${verb}: a resumed transfer ends with FROM <offset> <sha256 of the first offset bytes>`);
+  }
+  return { offset, sha256: sha256.toLowerCase() };
+};
 
 export const parseCommand = (line: string): Command => {
   const [word = '', ...args] = line.trim().split(/ +/);
@@ -39,17 +64,23 @@ export const parseCommand = (line: string): Command => {
   switch (verb) {
     case 'UPLOAD':
     case 'ADDFILE': {
-      if (args.length !== 1) throw badCommand(`${verb} takes the byte count: ${verb} <size>`);
+      if (args.length !== 1 && args.length !== 4) throw badCommand(`${verb} takes the byte count: ${verb} <size> [FROM <offset> <sha256>]`);
       const size = parseByteCount(args[0]!);
       if (size === undefined) throw badCommand(`${verb}: ${JSON.stringify(args[0]!.slice(0, 40))} is not a byte count`);
-      return { verb, size };
+      if (args.length === 1) return { verb, size };
+      const resume = parseResumePoint(verb, args.slice(1));
+      if (resume.offset > size) throw badCommand(`${verb}: cannot resume at ${resume.offset}, beyond the end of a ${size}-byte file`);
+      return { verb, size, resume };
     }
+    case 'DOWNLOAD':
+      if (args.length === 0) return { verb };
+      return { verb, resume: parseResumePoint(verb, args) };
     case 'AUTH':
       if (args.length !== 1 || args[0] === '') throw badCommand('AUTH takes the token: AUTH <user>.<secret>');
       return { verb, token: args[0]! };
-    case 'DOWNLOAD':
     case 'LIST':
     case 'STAT':
+    case 'RESUME':
     case 'DELETE':
     case 'MKDIR':
     case 'RENAME':
@@ -59,7 +90,7 @@ export const parseCommand = (line: string): Command => {
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, LIST, STAT, DELETE, RENAME, MKDIR, AUTH or QUIT`);
+      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH or QUIT`);
   }
 };
 

@@ -1,5 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
-import { Command, carriesData, nameLines, parseCommand, parseTrailer } from './command';
+import { Command, carriesData, nameLines, owedBytes, parseCommand, parseTrailer } from './command';
 import { Frame } from './frame';
 
 type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED';
@@ -84,8 +84,8 @@ export class FrameDecoder {
           const command = this.command!;
           if (--this.namesLeft > 0) return;
           if (carriesData(command)) {
-            this.dataLeft = command.size;
-            this.state = command.size > 0 ? 'DATA' : 'TRAILER';
+            this.dataLeft = owedBytes(command);
+            this.state = this.dataLeft > 0 ? 'DATA' : 'TRAILER';
           } else {
             this.state = 'COMMAND';
           }

@@ -7,7 +7,10 @@ export type Reply =
   | { readonly kind: 'greeting'; readonly version: string; readonly caps: Readonly<Record<string, string>> }
   | { readonly kind: 'fileRecv' }
   | { readonly kind: 'dataRecv'; readonly size: number; readonly sha256: string }
-  | { readonly kind: 'downloadReady'; readonly size: number; readonly sha256: string }
+  /** `size` and `sha256` are the whole file's; with `offset`, only the bytes after it follow. */
+  | { readonly kind: 'downloadReady'; readonly size: number; readonly sha256: string; readonly offset?: number }
+  /** RESUME: the server keeps `bytes` bytes of an interrupted upload, whose SHA-256 is `sha256`. */
+  | { readonly kind: 'partial'; readonly bytes: number; readonly sha256: string }
   | { readonly kind: 'notFound'; readonly message: string }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }
   | { readonly kind: 'authOk'; readonly user: string; readonly role: string }
@@ -33,7 +36,9 @@ export const formatReply = (reply: Reply): string => {
     case 'dataRecv':
       return `OK file data recv ${reply.size} ${reply.sha256}\n`;
     case 'downloadReady':
-      return `OK ${reply.size} ${reply.sha256}\n`;
+      return reply.offset === undefined ? `OK ${reply.size} ${reply.sha256}\n` : `OK ${reply.size} ${reply.sha256} from ${reply.offset}\n`;
+    case 'partial':
+      return `OK partial ${reply.bytes} ${reply.sha256}\n`;
     case 'notFound':
       return `NOT FOUND ${oneLine(reply.message)}\n`;
     case 'error':
@@ -98,7 +103,17 @@ export const parseReply = (line: string): Reply => {
     if (bytes === undefined || count === undefined) throw violation(line);
     return { kind: 'listing', bytes, count };
   }
+  if (words.length === 4 && words[1] === 'partial') {
+    const { size: bytes, sha256 } = sized(words[2], words[3]);
+    return { kind: 'partial', bytes, sha256 };
+  }
   if (words.length === 3) return { kind: 'downloadReady', ...sized(words[1], words[2]) };
+  if (words.length === 5 && words[3] === 'from') {
+    const file = sized(words[1], words[2]);
+    const offset = parseByteCount(words[4]!);
+    if (offset === undefined || offset > file.size) throw violation(line);
+    return { kind: 'downloadReady', ...file, offset };
+  }
   throw violation(line);
 };
 

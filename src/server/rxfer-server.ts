@@ -7,12 +7,16 @@ import { TOKENS } from '../container/tokens';
 import { formatReply } from '../protocol/reply';
 import type { ConnectionActor } from '../session/connection-actor';
 import type { StorageAdapter } from '../storage/storage-adapter';
+import type { QuotaLedger } from '../auth/quota-ledger';
 import type { Listener, Transport } from '../transport/transport';
 
 const isLoopback = (host: string): boolean => host === '::1' || host.startsWith('127.') || host === 'localhost' || host.startsWith('::ffff:127.');
 
 /** After the grace period, how long cut sessions get to flush their last line before they are destroyed. */
 const FINAL_FLUSH_MS = 1000;
+
+/** Expired partial uploads are looked for at least this often (and at start). */
+const MAX_SWEEP_INTERVAL_MS = 3_600_000;
 
 /**
  * Accepts connections and gives each its own actor. Owns what spans connections: the connection
@@ -22,6 +26,7 @@ const FINAL_FLUSH_MS = 1000;
 @injectable()
 export class RxferServer {
   private listener: Listener | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly sessions = new Map<Socket, Subscription>();
   private readonly perIp = new Map<string, number>();
   private readonly shutdown$ = new Subject<void>();
@@ -34,10 +39,15 @@ export class RxferServer {
     @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
     @inject(TOKENS.Config) private readonly config: RxferConfig,
     @inject(TOKENS.Logger) private readonly log: Logger,
+    @inject(TOKENS.QuotaLedger) private readonly quotas: QuotaLedger,
   ) {}
 
   async start(): Promise<AddressInfo> {
     await this.storage.init();
+    await this.expirePartialUploads();
+    const { partialExpiryMs } = this.config.storage;
+    this.sweeper = setInterval(() => void this.expirePartialUploads(), Math.min(partialExpiryMs / 4, MAX_SWEEP_INTERVAL_MS));
+    this.sweeper.unref();
     const { host, port } = this.config.server;
     this.listener = await this.transport.listen(host, port);
     this.listener.connection$.subscribe((socket) => this.accept(socket));
@@ -57,6 +67,17 @@ export class RxferServer {
     if (auth.anonymous !== 'none') {
       this.log.warn(`Anonymous ${auth.anonymous} access is on while listening on ${host}: anyone who can reach this port can ${auth.anonymous} files`);
     }
+  }
+
+  /** Interrupted uploads nobody resumed within `storage.partialExpiryMs` are deleted. */
+  private async expirePartialUploads(): Promise<void> {
+    const freed = await this.storage.expirePartialUploads?.(this.config.storage.partialExpiryMs).catch((err: unknown) => {
+      this.log.warn({ err }, 'Expiring partial uploads failed');
+      return 0;
+    });
+    if (!freed) return;
+    this.quotas.remeasure();
+    this.log.info({ bytes: freed }, `Deleted expired partial uploads (${freed} bytes)`);
   }
 
   get connectionCount(): number {
@@ -119,6 +140,7 @@ export class RxferServer {
 
   /** Stops accepting, asks every session to finish its current request, and cuts them after the grace period. */
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
     const closing = this.listener?.close();
     this.listener = undefined;
     this.shutdown$.next();

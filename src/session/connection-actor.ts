@@ -11,6 +11,7 @@ import { HASH_ALGORITHM, PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
 import type { Stage } from '../pipeline/stage';
+import type { StorageAdapter } from '../storage/storage-adapter';
 import { SessionContext } from './session-context';
 import { ReplyEvent, SessionEvent, replyEvent } from './session-event';
 import { socketSource } from './socket-source';
@@ -33,6 +34,7 @@ export class ConnectionActor {
     @inject(TOKENS.Pipeline) private readonly stages: readonly Stage[],
     @inject(TOKENS.Config) private readonly config: RxferConfig,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
   ) {}
 
   /**
@@ -66,7 +68,7 @@ export class ConnectionActor {
           takeUntil(inputEnded$),
         ),
       );
-      return concat(of(greetingFor(this.config)), input$.pipe(composeStages(this.stages, ctx))).pipe(
+      return concat(of(greetingFor(this.config, this.storage)), input$.pipe(composeStages(this.stages, ctx))).pipe(
         writeReplies(socket, ctx),
         catchError((err: unknown) => this.fail(socket, ctx, err)),
         finalize(() => {
@@ -94,15 +96,17 @@ export class ConnectionActor {
 }
 
 /** The first line of every session: version and capabilities (clients ignore keys they do not know). */
-const greetingFor = (config: RxferConfig): ReplyEvent =>
+const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =>
   replyEvent({
     kind: 'greeting',
     version: PROTOCOL_VERSION,
     caps: {
-      caps: 'upload,addfile,download,list,stat,delete,rename,mkdir,auth,quit',
+      caps: 'upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,quit',
       hash: HASH_ALGORITHM,
       'max-line': String(config.limits.maxLineBytes),
       auth: config.auth.anonymous === 'none' ? 'required' : 'optional',
+      // Uploads at least this large are kept when interrupted, for RESUME (absent: none are).
+      ...(storage.resumableFromBytes !== undefined && { 'resume-min': String(storage.resumableFromBytes) }),
     },
   });
 

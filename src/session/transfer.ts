@@ -18,8 +18,10 @@ export class Transfer {
   refusal: RxferError | undefined;
   /** Set when storing failed mid-data (disk full): reported once the owed data has been read. */
   failure: RxferError | undefined;
+  /** Bytes of the file the server has: counted from the resume offset for a resumed upload. */
   received = 0;
-  readonly hash: Hash | undefined;
+  /** SHA-256 of the file so far (starting from the kept prefix's state when resumed). */
+  hash: Hash | undefined;
   staged: StagedWrite | undefined;
   download: ReadHandle | undefined;
   /** The reply of a file operation (STAT, DELETE, RENAME, MKDIR) that succeeded. */
@@ -27,7 +29,7 @@ export class Transfer {
   /** A LIST answer, formatted, waiting to be sent. */
   listing: { readonly body: Buffer; readonly count: number } | undefined;
   /** The quota reservation of an upload, settled on commit or release. */
-  quota: { committed(replacedBytes: number): void; aborted(): void } | undefined;
+  quota: { committed(replacedBytes: number): void; aborted(keptBytes?: number): void } | undefined;
   readonly startedAt = process.hrtime.bigint();
   /** Resolves when this request has its final outcome (committed, refused, or its download begun). */
   readonly settled: Promise<void>;
@@ -69,11 +71,13 @@ export class Transfer {
     this.released = true;
     this.settle();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
-    this.quota?.aborted();
     const staged = this.staged;
     this.staged = undefined;
     this.download?.stream.destroy();
     this.download = undefined;
-    await staged?.abort();
+    // Released with its staging file still open means interrupted mid-data: a resumable upload keeps
+    // what arrived, and that much of its quota reservation stays in use.
+    const kept = staged ? await staged.suspend().catch(() => 0) : 0;
+    this.quota?.aborted(Math.max(0, kept - (staged?.resumed?.offset ?? 0)));
   }
 }

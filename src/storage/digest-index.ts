@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Stats } from 'node:fs';
 import { FileHandle, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashPrefix } from '../integrity/hash-prefix';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -11,8 +12,6 @@ interface DigestRecord {
   readonly ino: number;
   readonly sha256: string;
 }
-
-const HASH_CHUNK = 1024 * 1024;
 
 /**
  * Files up to this size keep no record: they are read whole and hashed when needed (one read, a few
@@ -70,15 +69,11 @@ export class DigestIndex {
   }
 }
 
-/** Hashes the first `size` bytes of an open file in 1 MiB reads (big reads: see TOOLCHAIN.md). */
+/** SHA-256 of the first `size` bytes of an open file (of fewer, if it is shorter). */
 export const hashHandle = async (handle: FileHandle, size: number): Promise<string> => {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(size, 1)));
-  for (let position = 0; position < size; ) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
-    if (bytesRead === 0) break;
-    hash.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
-  return hash.digest('hex');
+  const hash = await hashPrefix(handle, size);
+  if (hash) return hash.digest('hex');
+  // Shorter than its stat said (truncated meanwhile): hash what is there, like a reader would see.
+  const { size: now } = await handle.stat();
+  return (await hashPrefix(handle, Math.min(now, size)))?.digest('hex') ?? createHash('sha256').digest('hex');
 };

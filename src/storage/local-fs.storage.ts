@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
+import { FileHandle, lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
@@ -9,12 +9,19 @@ import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { RootPaths } from './root-paths';
-import { FileStatus, Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { FileStatus, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { PartialUploads } from './partial-uploads';
+import { hashPrefix, digestSoFar } from '../integrity/hash-prefix';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
+/**
+ * Uploads this large stage as partial uploads that survive a lost connection. Smaller ones are not
+ * worth a resume (sending them again costs less than asking) and keep the fast path.
+ */
+const RESUMABLE_FROM_BYTES = 1024 * 1024;
 
 /**
  * Files in a folder on the local file system: the default adapter. Never writes to a real name
@@ -23,7 +30,9 @@ const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
  */
 export class LocalFsStorage implements StorageAdapter {
   readonly kind = 'local';
+  readonly resumableFromBytes = RESUMABLE_FROM_BYTES;
   private paths!: RootPaths;
+  private partials!: PartialUploads;
   private digests!: DigestIndex;
   private readonly folders = new FolderSync();
   private ops!: LocalFileOps;
@@ -34,6 +43,8 @@ export class LocalFsStorage implements StorageAdapter {
     this.paths = await RootPaths.open(this.root);
     this.digests = new DigestIndex(this.paths.realRoot);
     await this.digests.init();
+    this.partials = new PartialUploads(this.paths.realRoot);
+    await this.partials.init();
     this.ops = new LocalFileOps(this.paths, this.digests, this.folders);
   }
 
@@ -64,7 +75,15 @@ export class LocalFsStorage implements StorageAdapter {
     return stats?.isFile() ? stats.size : undefined;
   }
 
-  async openRead(name: RemoteName, { jail = '' }: Jail = {}): Promise<ReadHandle> {
+  partialUpload(name: RemoteName): Promise<PartialUpload | undefined> {
+    return this.partials.probe(name);
+  }
+
+  expirePartialUploads(maxAgeMs: number): Promise<number> {
+    return this.partials.expire(maxAgeMs);
+  }
+
+  async openRead(name: RemoteName, { jail = '', from }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     // O_NOFOLLOW: the last segment must not be a link; the folder was checked by realpath above.
@@ -81,18 +100,26 @@ export class LocalFsStorage implements StorageAdapter {
         await handle.close();
         const body = data.subarray(0, bytesRead);
         const sha256 = createHash('sha256').update(body).digest('hex');
-        return { file: { name, size: bytesRead, sha256, mtimeMs: stats.mtimeMs }, stream: Readable.from(bytesRead ? [body] : []) };
+        const offset = from && from.offset <= bytesRead && digestOf(body.subarray(0, from.offset)) === from.sha256 ? from.offset : 0;
+        const rest = body.subarray(offset);
+        return { file: { name, size: bytesRead, sha256, mtimeMs: stats.mtimeMs }, stream: Readable.from(rest.length ? [rest] : []), offset };
       }
       const sha256 = await this.digests.digestOf(name, handle, stats);
-      const stream = handle.createReadStream({ start: 0, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
-      return { file: { name, size: stats.size, sha256, mtimeMs: stats.mtimeMs }, stream };
+      const offset = from ? await matchingPrefix(handle, stats.size, from) : 0;
+      // An empty range (a resume at the very end) cannot be expressed with start/end: stream nothing.
+      const stream =
+        offset === stats.size
+          ? Readable.from([])
+          : handle.createReadStream({ start: offset, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
+      if (offset === stats.size) await handle.close();
+      return { file: { name, size: stats.size, sha256, mtimeMs: stats.mtimeMs }, stream, offset };
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw storageError(err, 'read', name);
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
@@ -104,7 +131,10 @@ export class LocalFsStorage implements StorageAdapter {
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
-    await this.assertSpaceFor(size, name);
+    await this.assertSpaceFor(size - (resume?.offset ?? 0), name);
+    // Another connection writing the same name keeps its partial; this upload then stages apart.
+    const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, resume) : undefined;
+    if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders, measureReplaced);
   }
 
@@ -150,7 +180,8 @@ export class LocalFsStorage implements StorageAdapter {
 
   async usage(prefix: string): Promise<number> {
     const start = prefix === '' ? this.paths.realRoot : this.paths.pathOf(prefix as RemoteName);
-    return folderBytes(start, prefix === '');
+    const [stored, partial] = await Promise.all([folderBytes(start, prefix === ''), this.partials.bytesUnder(prefix)]);
+    return stored + partial;
   }
 
   /**
@@ -166,6 +197,15 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 }
+
+const digestOf = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** `from.offset` if the file's first `from.offset` bytes hash to `from.sha256`, else 0 (send it all). */
+const matchingPrefix = async (handle: FileHandle, size: number, from: NonNullable<ReadOptions['from']>): Promise<number> => {
+  if (from.offset > size) return 0;
+  const hash = await hashPrefix(handle, from.offset);
+  return hash && digestSoFar(hash) === from.sha256 ? from.offset : 0;
+};
 
 /** Sum of file sizes below `folder` (links not followed); the server's own metadata folder is skipped. */
 const folderBytes = async (folder: string, isRoot: boolean): Promise<number> => {

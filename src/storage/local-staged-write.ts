@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from './folder-sync';
+import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
 
@@ -38,12 +39,24 @@ const endStream = (sink: WriteStream): Promise<void> =>
     });
   });
 
+/** Where an upload's bytes go until commit: an open file and what to do with it afterwards. */
+interface StagingSpot {
+  readonly path: string;
+  /** A plain fd, not a FileHandle: FileHandle.close() waits for streams made from it to let go. */
+  readonly fd: number;
+  readonly close: () => Promise<void>;
+  /** A kept partial upload (resumable), whose first `offset` bytes are already there. */
+  readonly partial?: ClaimedPartial;
+}
+
 /**
  * One upload's staging file. Commit = flush, fsync the file, rename (or link, for create-only) over
- * the real name, fsync the folder so the rename itself survives a crash.
+ * the real name, fsync the folder so the rename itself survives a crash. Large uploads stage in a
+ * partial-upload file (see PartialUploads) that `suspend` keeps when the connection is lost.
  */
 export class LocalStagedWrite implements StagedWrite {
   readonly sink: WriteStream;
+  readonly resumed: StagedWrite['resumed'];
   private settled = false;
   private closed = false;
 
@@ -51,19 +64,20 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly name: RemoteName,
     private readonly target: string,
     private readonly folder: string,
-    private readonly stagingPath: string,
-    /** A plain fd, not a FileHandle: FileHandle.close() waits for streams made from it to let go. */
-    private readonly fd: number,
+    private readonly spot: StagingSpot,
     private readonly createOnly: boolean,
     private readonly digests: DigestIndex,
     private readonly folders: FolderSync,
     private readonly measureReplaced: boolean,
   ) {
-    this.sink = createWriteStream('', { fd, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
+    const start = spot.partial?.offset ?? 0;
+    this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
     this.sink.on('error', () => undefined);
+    this.resumed = spot.partial && start > 0 ? { offset: start, hash: spot.partial.hash } : undefined;
   }
 
+  /** A staging file beside the target, with a fresh name: the fast path for small files. */
   static async create(
     name: RemoteName,
     target: string,
@@ -73,32 +87,51 @@ export class LocalStagedWrite implements StagedWrite {
     folders: FolderSync,
     measureReplaced: boolean,
   ): Promise<LocalStagedWrite> {
-    const stagingPath = join(folder, stagingName());
-    const fd = await openFdAsync(stagingPath, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
-    return new LocalStagedWrite(name, target, folder, stagingPath, fd, createOnly, digests, folders, measureReplaced);
+    const path = join(folder, stagingName());
+    const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
+    const spot = { path, fd, close: () => closeFd(fd) };
+    return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
+  }
+
+  /** Stages in a claimed partial upload (fresh or resumed), which outlives a lost connection. */
+  static fromPartial(
+    name: RemoteName,
+    target: string,
+    folder: string,
+    partial: ClaimedPartial,
+    createOnly: boolean,
+    digests: DigestIndex,
+    folders: FolderSync,
+    measureReplaced: boolean,
+  ): LocalStagedWrite {
+    const spot = { path: partial.path, fd: partial.handle.fd, close: () => partial.handle.close(), partial };
+    return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
   }
 
   async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
     this.settled = true;
+    const { spot } = this;
     try {
       await endStream(this.sink);
       // The size of the file being replaced (for quotas, when asked) is read while the data is fsynced.
       const [replacedBytes] = await Promise.all([
         this.createOnly || !this.measureReplaced ? 0 : stat(this.target).then((old) => old.size, () => 0),
-        fsyncFd(this.fd),
+        fsyncFd(spot.fd),
       ]);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
-      const stats = await fstatFd(this.fd);
+      const stats = await fstatFd(spot.fd);
       this.closed = true;
-      await closeFd(this.fd);
+      await spot.close();
       if (this.createOnly) {
         // link() fails if the name exists: the atomic create-only that rename() cannot give.
-        await link(this.stagingPath, this.target);
-        await unlink(this.stagingPath);
+        await link(spot.path, this.target);
+        await unlink(spot.path);
       } else {
-        await rename(this.stagingPath, this.target);
+        await rename(spot.path, this.target);
       }
       await this.folders.sync(this.folder);
+      await spot.partial?.forget();
+      spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
       // get none: reading and hashing them again costs less than writing a record (see DigestIndex).
       if (verified.size > SMALL_FILE_BYTES) this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
@@ -115,12 +148,39 @@ export class LocalStagedWrite implements StagedWrite {
     await this.discard();
   }
 
+  /**
+   * The connection was lost mid-data: a partial upload keeps what reached the disk for RESUME
+   * (nothing is visible under the real name); any other staging file is discarded.
+   */
+  async suspend(): Promise<number> {
+    const { partial } = this.spot;
+    if (this.settled || !partial) return this.abort().then(() => 0);
+    this.settled = true;
+    try {
+      await endStream(this.sink);
+      const { size } = await fstatFd(this.spot.fd);
+      this.closed = true;
+      await this.spot.close();
+      if (size === 0) {
+        await this.discard();
+        return 0;
+      }
+      partial.release();
+      return size;
+    } catch {
+      await this.discard();
+      return 0;
+    }
+  }
+
   private async discard(): Promise<void> {
     this.sink.destroy();
     if (!this.closed) {
       this.closed = true;
-      await closeFd(this.fd).catch(() => undefined);
+      await this.spot.close().catch(() => undefined);
     }
-    await unlink(this.stagingPath).catch(() => undefined);
+    await unlink(this.spot.path).catch(() => undefined);
+    await this.spot.partial?.forget();
+    this.spot.partial?.release();
   }
 }

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { FileStatus, ListedFile, ReadHandle, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { FileStatus, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
 interface MemoryFile extends StoredFile {
   readonly data: Buffer;
@@ -71,10 +72,13 @@ export class MemoryStorage implements StorageAdapter {
     return this.files.get(name)?.size;
   }
 
-  async openRead(name: RemoteName): Promise<ReadHandle> {
+  async openRead(name: RemoteName, { from }: ReadOptions = {}): Promise<ReadHandle> {
     const file = this.files.get(name);
     if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    return { file, stream: Readable.from(file.data.length ? [file.data] : []) };
+    const prefixMatches = from && from.offset <= file.size && createHash('sha256').update(file.data.subarray(0, from.offset)).digest('hex') === from.sha256;
+    const offset = prefixMatches ? from.offset : 0;
+    const rest = file.data.subarray(offset);
+    return { file, stream: Readable.from(rest.length ? [rest] : []), offset };
   }
 
   async list(prefix: string, { limit }: { limit: number }): Promise<ListedFile[]> {
@@ -89,7 +93,9 @@ export class MemoryStorage implements StorageAdapter {
     return total;
   }
 
-  async beginWrite(name: RemoteName, { createOnly }: WriteOptions): Promise<StagedWrite> {
+  /** Keeps no partial uploads (they would die with the process): a resume always starts over. */
+  async beginWrite(name: RemoteName, { createOnly, resume }: WriteOptions): Promise<StagedWrite> {
+    if (resume) throw new RxferError('RESUME_MISMATCH', `cannot resume ${name}: this server keeps no interrupted uploads; upload it from the start`);
     if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
     const chunks: Buffer[] = [];
     const sink = new Writable({
@@ -99,6 +105,10 @@ export class MemoryStorage implements StorageAdapter {
       },
     });
     let settled = false;
+    const abort = async () => {
+      if (!settled) chunks.length = 0;
+      settled = true;
+    };
     return {
       sink,
       commit: async ({ size, sha256 }) => {
@@ -111,10 +121,8 @@ export class MemoryStorage implements StorageAdapter {
         this.files.set(name, file);
         return { name, size, sha256, mtimeMs: file.mtimeMs, replacedBytes };
       },
-      abort: async () => {
-        if (!settled) chunks.length = 0;
-        settled = true;
-      },
+      abort,
+      suspend: () => abort().then(() => 0),
     };
   }
 }

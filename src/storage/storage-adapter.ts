@@ -1,4 +1,6 @@
+import type { Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
+import type { ResumePoint } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
 
 /** A committed file as storage knows it. `sha256` is what rxfer verified when it was committed. */
@@ -29,10 +31,20 @@ export interface CommittedFile extends StoredFile {
   readonly replacedBytes: number;
 }
 
-/** An open file to send: the stream yields exactly `file.size` bytes of the version described. */
+/**
+ * An open file to send: the stream yields exactly `file.size - offset` bytes of the version described
+ * (all of it unless a resume was asked for and its prefix matched).
+ */
 export interface ReadHandle {
   readonly file: StoredFile;
   readonly stream: Readable;
+  readonly offset: number;
+}
+
+/** An interrupted upload the storage keeps for RESUME: its first `bytes` bytes and their SHA-256. */
+export interface PartialUpload {
+  readonly bytes: number;
+  readonly sha256: string;
 }
 
 /** Where a request may reach: the user's folder ('' for the whole storage). */
@@ -40,8 +52,15 @@ export interface Jail {
   readonly jail?: string;
 }
 
+export interface ReadOptions extends Jail {
+  /** Send only what follows `offset`, if the file's first `offset` bytes hash to `sha256`. */
+  readonly from?: ResumePoint;
+}
+
 export interface WriteOptions extends Jail {
   readonly size: number;
+  /** Continue the kept partial upload of this name (RESUME_MISMATCH unless its prefix matches). */
+  readonly resume?: ResumePoint;
   /** ADDFILE: fail with EXISTS if the name exists, checked now and again atomically at commit. */
   readonly createOnly: boolean;
   /** Report the size of the file the commit replaces (`replacedBytes`; costs a stat): for quotas. */
@@ -58,6 +77,13 @@ export interface StagedWrite {
   /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
   commit(verified: { size: number; sha256: string }): Promise<CommittedFile>;
   abort(): Promise<void>;
+  /** Set when this write continues a kept partial upload: the bytes there and their hash state. */
+  readonly resumed?: { readonly offset: number; readonly hash: Hash };
+  /**
+   * The connection was lost mid-data: keep what arrived for a later resume if this write is
+   * resumable, else the same as abort. Returns the bytes kept.
+   */
+  suspend(): Promise<number>;
 }
 
 /**
@@ -69,7 +95,7 @@ export interface StorageAdapter {
   /** Prepares the backing store (create folders, check access). Called once before serving. */
   init(): Promise<void>;
   /** `jail`: links may not lead outside this folder (a user's root), checked after resolution. */
-  openRead(name: RemoteName, options?: Jail): Promise<ReadHandle>;
+  openRead(name: RemoteName, options?: ReadOptions): Promise<ReadHandle>;
   /** Size of the file now stored under `name`, if any (cheap: no hashing). */
   sizeOf(name: RemoteName, options?: Jail): Promise<number | undefined>;
   beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite>;
@@ -89,4 +115,13 @@ export interface StorageAdapter {
   makeFolder(name: RemoteName, options?: Jail): Promise<void>;
   /** Bytes stored under `prefix` ('' for everything), staging data included: the basis of quotas. */
   usage(prefix: string): Promise<number>;
+  /**
+   * Resume support, optional. Uploads of at least this many bytes are kept when their connection is
+   * lost, and can be continued with `WriteOptions.resume`.
+   */
+  readonly resumableFromBytes?: number;
+  /** The kept part of an interrupted upload of `name`, if any (BUSY while one is being written). */
+  partialUpload?(name: RemoteName): Promise<PartialUpload | undefined>;
+  /** Deletes kept partial uploads untouched for `maxAgeMs`; returns the bytes freed. */
+  expirePartialUploads?(maxAgeMs: number): Promise<number>;
 }

@@ -107,7 +107,9 @@ export const listFiles = async (folder: string): Promise<string[]> => {
     .sort();
 };
 
-const isStaging = (path: string): boolean => path.split('/').some((segment) => segment.startsWith('.rxfer-part-'));
+/** Data of an upload in progress: a staging file beside its target, or a partial upload's data file. */
+const isStaging = (path: string): boolean =>
+  path.split('/').some((segment) => segment.startsWith('.rxfer-part-')) || /^\.rxfer\/partials\/[0-9a-f]{64}$/.test(path);
 
 /** Files under real names: everything except the server's `.rxfer/` metadata folder and staging files. */
 export const userFiles = async (root: string): Promise<string[]> => (await listFiles(root)).filter((path) => !path.startsWith('.rxfer/') && !isStaging(path));

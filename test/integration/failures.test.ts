@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RxferConfig } from '../../src/config/config.schema';
 import { TOKENS } from '../../src/container/tokens';
@@ -61,9 +61,18 @@ describe('failures over raw sockets', () => {
       expect(await userFiles(server.root)).toEqual(['health/check.txt', 'kept.bin']);
     });
 
-    test('has its staging file deleted', async () => {
-      await dropMidUpload('gone.bin', 2 * MiB);
+    test('has a small upload\'s staging file deleted', async () => {
+      await dropMidUpload('gone.bin', 512 * 1024);
       await eventually(async () => (await stagingFiles(server.root)).length === 0, 1000, 'the staging file to be deleted');
+    });
+
+    test('keeps what arrived of a large upload for a resume, outside any real name', async () => {
+      await dropMidUpload('kept-for-later.bin', 2 * MiB);
+      await eventually(async () => (await stagingFiles(server.root)).length === 1, 2000, 'the partial upload to be kept');
+      const [partial] = await stagingFiles(server.root);
+      expect(partial).toMatch(/^\.rxfer\/partials\/[0-9a-f]{64}$/);
+      expect((await stat(join(server.root, partial!))).size).toBeLessThanOrEqual(MiB);
+      expect(await userFiles(server.root)).toEqual([]);
     });
   });
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { RawClient, sha256 } from '../helpers/raw-client';
-import { TestServer, TestServerOptions, eventually, stagingFiles, startTestServer, userFiles } from '../helpers/server';
+import { TestServer, TestServerOptions, stagingFiles, startTestServer, userFiles } from '../helpers/server';
 
 const MiB = 1024 * 1024;
 
@@ -69,7 +69,7 @@ describe('stopping the server', () => {
     expect(await stagingFiles(server.root)).toEqual([]);
   });
 
-  test('with server.shutdownGraceMs: 200, a stalled upload is cut and nothing is committed', async () => {
+  test('with server.shutdownGraceMs: 200, a stalled upload is cut, nothing is committed, and what arrived is kept for a resume', async () => {
     await serve({ config: { server: { shutdownGraceMs: 200 } } });
     await writeFile(join(server.root, 'stalled.bin'), 'older');
     const uploader = await connectRaw();
@@ -83,7 +83,11 @@ describe('stopping the server', () => {
     if (rest !== '') expect(rest).toMatch(/^ERR SHUTTING_DOWN [^\n]*\n$/);
     expect(await userFiles(server.root)).toEqual(['stalled.bin']);
     expect(await readFile(join(server.root, 'stalled.bin'), 'utf8')).toBe('older');
-    await eventually(async () => (await stagingFiles(server.root)).length === 0, 3000, 'the staging file to be deleted');
+    // A 1 MiB upload is resumable: its 1000 bytes stay in the server's partial-upload folder.
+    const [partial, ...others] = await stagingFiles(server.root);
+    expect(others).toEqual([]);
+    expect(partial).toMatch(/^\.rxfer\/partials\//);
+    expect((await stat(join(server.root, partial!))).size).toBe(1000);
   });
 
   test('stop() with no clients returns promptly and refuses new connections', async () => {

@@ -40,7 +40,9 @@ export class EmitAckStage implements Stage {
             transfer.download = undefined;
             ctx.endTransfer(transfer);
             const { size, sha256 } = download.file;
-            return [replyEvent({ kind: 'downloadReady', size, sha256 }, { body: { stream: download.stream, size }, transfer })];
+            const { offset } = download;
+            const reply = { kind: 'downloadReady', size, sha256, ...(offset > 0 && { offset }) } as const;
+            return [replyEvent(reply, { body: { stream: download.stream, size: size - offset }, transfer })];
           }
           case 'committed':
             ctx.endTransfer(event.transfer);

@@ -3,7 +3,7 @@ import { Observable, map } from 'rxjs';
 import type { QuotaLedger } from '../../auth/quota-ledger';
 import { type User, inUserTerms, scopedName } from '../../auth/user';
 import { TOKENS } from '../../container/tokens';
-import { toRxferError } from '../../errors/rxfer-error';
+import { RxferError, toRxferError } from '../../errors/rxfer-error';
 import { isFileOp } from '../../protocol/command';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { Reply } from '../../protocol/reply';
@@ -64,6 +64,11 @@ export class FileOpsStage implements Stage {
       case 'DELETE':
         this.quotas.freed(user, await this.storage.remove(name, jail));
         return { kind: 'done', what: 'deleted' };
+      case 'RESUME': {
+        const partial = await this.storage.partialUpload?.(name);
+        if (!partial) throw new RxferError('NOT_FOUND', `no interrupted upload of ${name} is kept`);
+        return { kind: 'partial', ...partial };
+      }
       case 'RENAME':
         await this.storage.rename(name, to!, jail);
         return { kind: 'done', what: 'renamed' };

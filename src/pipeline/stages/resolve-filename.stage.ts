@@ -80,7 +80,7 @@ export class ResolveFilenameStage implements Stage {
       const { command } = transfer;
       const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await this.storage.openRead(name, { jail: user.root }).catch((err) => {
+        transfer.download = await this.storage.openRead(name, { jail: user.root, from: command.resume }).catch((err) => {
           releaseSlot();
           throw err;
         });
@@ -92,13 +92,24 @@ export class ResolveFilenameStage implements Stage {
         if (transfer.size > limit) {
           throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
         }
-        transfer.quota = await this.quotas.reserve(user, transfer.size, () => this.storage.sizeOf(name, { jail: user.root }));
+        const resume = 'resume' in command ? command.resume : undefined;
+        // A resumed upload's kept prefix already counts against the quota.
+        const adding = transfer.size - (resume?.offset ?? 0);
+        transfer.quota = await this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root }));
         transfer.staged = await this.storage.beginWrite(name, {
           size: transfer.size,
           createOnly: command.verb === 'ADDFILE',
           jail: user.root,
           measureReplaced: user.quotaBytes !== undefined,
+          resume,
         });
+        const { resumed } = transfer.staged;
+        if (resumed) {
+          // Hashing goes on from the kept prefix: the trailer is checked against the whole file.
+          transfer.hash = resumed.hash;
+          transfer.received = resumed.offset;
+          ctx.log.info({ file: transfer.name, offset: resumed.offset }, `Resuming upload of ${transfer.name} at ${resumed.offset} of ${transfer.size} bytes`);
+        }
       }
       if (transfer.released) {
         // The session ended while storage was busy: give back what was just obtained.

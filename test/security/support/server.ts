@@ -143,9 +143,11 @@ export const diffSnapshots = (before: Map<string, Entry>, after: Map<string, Ent
 export const userFiles = async (folder: string): Promise<string[]> =>
   [...(await snapshot(folder))].filter(([path, entry]) => entry.type === 'file' && !path.split('/').includes('.rxfer')).map(([path]) => path).sort();
 
-/** Staging files (`.rxfer-part-*`) anywhere below `folder`. */
+/** Staging files (`.rxfer-part-*`) anywhere below `folder`, and partial uploads' data files. */
 export const stagingFiles = async (folder: string): Promise<string[]> =>
-  [...(await snapshot(folder))].map(([path]) => path).filter((path) => path.split('/').some((segment) => segment.startsWith('.rxfer-part-')));
+  [...(await snapshot(folder))]
+    .map(([path]) => path)
+    .filter((path) => path.split('/').some((segment) => segment.startsWith('.rxfer-part-')) || /^\.rxfer\/partials\/[0-9a-f]{64}$/.test(path));
 
 export const readText = (path: string): Promise<string> => readFile(path, 'utf8');
 

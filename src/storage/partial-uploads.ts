@@ -1,0 +1,192 @@
+import { Hash, createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { FileHandle, lstat, mkdir, open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RxferError } from '../errors/rxfer-error';
+import { digestSoFar, hashPrefix } from '../integrity/hash-prefix';
+import type { ResumePoint } from '../protocol/command';
+import type { PartialUpload } from './storage-adapter';
+
+/** What is written beside a partial upload's data, so that it can be found, counted and expired. */
+interface PartialManifest {
+  readonly name: string;
+  readonly size: number;
+  readonly startedAt: string;
+}
+
+/** The data file of a partial upload, open for writing from `offset` on. */
+export interface ClaimedPartial {
+  readonly path: string;
+  readonly handle: FileHandle;
+  readonly offset: number;
+  /** SHA-256 state after the first `offset` bytes (a fresh hash when offset is 0). */
+  readonly hash: Hash;
+  /** The upload ended (committed, kept or discarded): another connection may claim the name. */
+  release(): void;
+  /** The data is gone (committed under its name or discarded): drop the manifest too. */
+  forget(): Promise<void>;
+}
+
+/** The last prefix hashed by a probe, reused when the upload that follows resumes right there. */
+interface HashedPrefix {
+  readonly bytes: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly hash: Hash;
+}
+
+const MAX_REMEMBERED_PREFIXES = 16;
+
+/**
+ * Interrupted uploads kept for RESUME, in `<root>/.rxfer/partials/`: `<id>` holds the bytes that
+ * arrived, `<id>.json` the name and declared size (the id is the SHA-256 of the storage name). Both
+ * are plain files, so resume survives a restart of the server; nothing lives only in memory except
+ * which partials are being written right now, which dies with the process anyway.
+ *
+ * The prefix is never trusted from bookkeeping: every probe and every resume hashes the bytes that
+ * are on disk now, so a partial that was damaged or tampered with fails the client's comparison.
+ */
+export class PartialUploads {
+  private readonly folder: string;
+  private readonly writing = new Set<string>();
+  private readonly hashed = new Map<string, HashedPrefix>();
+
+  constructor(realRoot: string) {
+    this.folder = join(realRoot, '.rxfer', 'partials');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.folder, { recursive: true });
+  }
+
+  private idOf(name: string): string {
+    return createHash('sha256').update(name).digest('hex');
+  }
+
+  private dataPath(id: string): string {
+    return join(this.folder, id);
+  }
+
+  private manifestPath(id: string): string {
+    return join(this.folder, `${id}.json`);
+  }
+
+  private busy(name: string): RxferError {
+    return new RxferError('BUSY', `${name} is being uploaded on another connection right now; resume once that upload ends`);
+  }
+
+  /** The kept bytes of `name`'s interrupted upload and their digest, hashed from disk now. */
+  async probe(name: string): Promise<PartialUpload | undefined> {
+    const id = this.idOf(name);
+    if (this.writing.has(id)) throw this.busy(name);
+    const handle = await open(this.dataPath(id), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    if (!handle) return undefined;
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile() || stats.size === 0) return undefined;
+      const hash = await hashPrefix(handle, stats.size);
+      if (!hash) return undefined;
+      this.rememberPrefix(id, { bytes: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, hash });
+      return { bytes: stats.size, sha256: digestSoFar(hash) };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private rememberPrefix(id: string, prefix: HashedPrefix): void {
+    this.hashed.delete(id);
+    this.hashed.set(id, prefix);
+    if (this.hashed.size > MAX_REMEMBERED_PREFIXES) this.hashed.delete(this.hashed.keys().next().value!);
+  }
+
+  /**
+   * Claims `name`'s partial upload for an upload of `size` bytes. Without `resume` it starts empty.
+   * With `resume` the kept data must hold at least `resume.offset` bytes whose SHA-256 is
+   * `resume.sha256` (else RESUME_MISMATCH); anything beyond the offset is cut off. Returns undefined
+   * for a fresh upload when another connection is writing this name (it then stages elsewhere).
+   */
+  async claim(name: string, size: number, resume?: ResumePoint): Promise<ClaimedPartial | undefined> {
+    const id = this.idOf(name);
+    if (this.writing.has(id)) {
+      if (resume) throw this.busy(name);
+      return undefined;
+    }
+    this.writing.add(id);
+    const release = () => {
+      this.writing.delete(id);
+    };
+    try {
+      const claimed = resume ? await this.reopen(id, name, resume) : await this.create(id, name, size);
+      return { ...claimed, release, forget: () => this.forget(id) };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private async create(id: string, name: string, size: number): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+    this.hashed.delete(id);
+    const path = this.dataPath(id);
+    const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
+    await writeFile(this.manifestPath(id), JSON.stringify(manifest));
+    const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    return { path, handle, offset: 0, hash: createHash('sha256') };
+  }
+
+  private async reopen(id: string, name: string, { offset, sha256 }: ResumePoint): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+    const path = this.dataPath(id);
+    const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
+    const handle = await open(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
+    if (!handle) throw mismatch('no interrupted upload of it is kept');
+    try {
+      const stats = await handle.stat();
+      if (stats.size < offset) throw mismatch(`only ${stats.size} bytes are kept`);
+      const known = this.hashed.get(id);
+      const reusable = known && known.bytes === offset && stats.size === offset && known.mtimeMs === stats.mtimeMs && known.ino === stats.ino;
+      const hash = reusable ? known.hash.copy() : await hashPrefix(handle, offset);
+      if (!hash || digestSoFar(hash) !== sha256) throw mismatch('the kept bytes do not match the SHA-256 given for them');
+      if (stats.size > offset) await handle.truncate(offset);
+      return { path, handle, offset, hash };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  private async forget(id: string): Promise<void> {
+    this.hashed.delete(id);
+    await unlink(this.manifestPath(id)).catch(() => undefined);
+  }
+
+  /** Deletes partials with no write for `maxAgeMs` (orphans too); returns the bytes freed. */
+  async expire(maxAgeMs: number, now = Date.now()): Promise<number> {
+    let freed = 0;
+    for (const id of await this.ids()) {
+      if (this.writing.has(id)) continue;
+      const data = await lstat(this.dataPath(id)).catch(() => undefined);
+      const manifest = await lstat(this.manifestPath(id)).catch(() => undefined);
+      const lastWrite = Math.max(data?.mtimeMs ?? 0, manifest?.mtimeMs ?? 0);
+      if (now - lastWrite < maxAgeMs) continue;
+      await unlink(this.dataPath(id)).catch(() => undefined);
+      await this.forget(id);
+      freed += data?.size ?? 0;
+    }
+    return freed;
+  }
+
+  /** Bytes kept for names under `prefix` ('' for all): partial uploads count against quotas. */
+  async bytesUnder(prefix: string): Promise<number> {
+    let total = 0;
+    for (const id of await this.ids()) {
+      const manifest = await readFile(this.manifestPath(id), 'utf8').then((text) => JSON.parse(text) as PartialManifest, () => undefined);
+      if (!manifest || (prefix !== '' && !manifest.name.startsWith(prefix + '/'))) continue;
+      total += (await lstat(this.dataPath(id)).catch(() => undefined))?.size ?? 0;
+    }
+    return total;
+  }
+
+  private async ids(): Promise<string[]> {
+    const entries = await readdir(this.folder).catch(() => [] as string[]);
+    return [...new Set(entries.map((entry) => entry.replace(/\.json$/, '')))];
+  }
+}
