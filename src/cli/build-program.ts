@@ -39,6 +39,7 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
 
   const transfer = (name: TransferKind, args: string, description: string, examples: string) =>
     addConnectionOptions(program.command(`${name} ${args}`).description(description))
+      .option('--no-resume', 'start over instead of continuing an interrupted upload (whose kept part is verified first)')
       .addHelpText('after', examples)
       .action(async (first: string, second: string | undefined, flags: ConnectionFlags) => {
         const { runTransfer } = require('./transfer.command') as typeof import('./transfer.command');
@@ -63,6 +64,8 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
   const fileOrTree = (name: 'put' | 'get', args: string, description: string, recursiveHelp: string, examples: string) =>
     addConnectionOptions(program.command(`${name} ${args}`).description(description))
       .option('-r, --recursive', recursiveHelp)
+      .option('--no-resume', 'start over instead of continuing an interrupted transfer (whose kept part is verified first)')
+      .option('--no-skip-existing', 'transfer files even when the other side has them already (same size and SHA-256)')
       .addHelpText('after', examples)
       .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
         if (flags.recursive) {

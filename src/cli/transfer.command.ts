@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
-import type { RxferClient, TransferResult } from '../client/index';
+import type { ProgressListener, RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
@@ -34,15 +34,49 @@ export const planTransfer = (kind: TransferKind, first: string, second: string |
   return { localPath, remoteName, from: localPath, to: remoteName };
 };
 
-const runOne = (client: RxferClient, kind: TransferKind, plan: Plan, onProgress: (done: number, total: number) => void) => {
-  if (kind === 'get') return client.download(plan.remoteName, plan.localPath, { onProgress });
-  const mode = kind === 'add' ? 'create' : 'replace';
-  return client.upload(plan.localPath, plan.remoteName, { mode, onProgress });
+/** put/get flags beyond the connection: both default to on (`--no-resume`, `--no-skip-existing`). */
+export interface TransferFlags extends ConnectionFlags {
+  readonly resume?: boolean;
+  readonly skipExisting?: boolean;
+}
+
+type Outcome = TransferResult & { readonly skipped?: boolean };
+
+/**
+ * put and get leave a file alone when the other side already has it, same size and SHA-256: one
+ * STAT round trip, and a local hash only when the sizes agree. Re-running an interrupted copy then
+ * costs only what is missing (the same reason resume is on by default).
+ */
+const alreadyThere = async (client: RxferClient, plan: Plan): Promise<Outcome | undefined> => {
+  const { isIdentical } = require('../client/identical') as typeof import('../client/identical');
+  const remote = await client.stat(plan.remoteName).catch((err: unknown) => {
+    if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  });
+  if (remote?.type !== 'file' || remote.sha256 === undefined || !(await isIdentical(plan.localPath, remote))) return undefined;
+  return { size: remote.size, sha256: remote.sha256, skipped: true };
 };
 
-const summary = (kind: TransferKind, plan: Plan, result: TransferResult, ms: number): string =>
-  `${kind} ${printableName(plan.from)} → ${printableName(plan.to)}  ${formatBytes(result.size)}  ` +
-  `sha256 ${shortDigest(result.sha256)}  ${formatSeconds(ms)} (${formatRate(result.size, ms)})`;
+const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener): Promise<Outcome> => {
+  if (kind !== 'add' && flags.skipExisting !== false) {
+    const skipped = await alreadyThere(client, plan);
+    if (skipped) return skipped;
+  }
+  const onResume = (offset: number, total: number) => {
+    if (!flags.quiet) process.stderr.write(`rxfer: resumed at ${formatBytes(offset)} of ${formatBytes(total)} (the bytes already there were verified)\n`);
+  };
+  const resume = flags.resume !== false;
+  if (kind === 'get') return client.download(plan.remoteName, plan.localPath, { onProgress, resume, onResume });
+  const mode = kind === 'add' ? 'create' : 'replace';
+  return client.upload(plan.localPath, plan.remoteName, { mode, onProgress, resume, onResume });
+};
+
+const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number): string => {
+  const route = `${kind} ${printableName(plan.from)} → ${printableName(plan.to)}  ${formatBytes(result.size)}  sha256 ${shortDigest(result.sha256)}`;
+  if (result.skipped) return `${route}  skipped: already there (same size and SHA-256)`;
+  const resumed = result.resumedAt ? `  resumed at ${formatBytes(result.resumedAt)}` : '';
+  return `${route}  ${formatSeconds(ms)} (${formatRate(result.size - (result.resumedAt ?? 0), ms)})${resumed}`;
+};
 
 const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
 
@@ -54,7 +88,7 @@ export const runTransfer = async (
   kind: TransferKind,
   first: string,
   second: string | undefined,
-  flags: ConnectionFlags,
+  flags: TransferFlags,
 ): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
   const plan = planTransfer(kind, first, second);
@@ -73,7 +107,14 @@ export const runTransfer = async (
   const startedAt = Date.now();
   try {
     client = await RxferClient.connect(connectOptions(flags));
-    const result = await runOne(client, kind, plan, (done, total) => progress.update(done, total));
+    const onProgress = (done: number, total: number) => progress.update(done, total);
+    const result = await runOne(client, kind, plan, flags, onProgress).catch(async (err: unknown) => {
+      // The kept upload changed between the server's proof and the upload (rare): start over once.
+      if (!(err instanceof RxferError && err.code === 'RESUME_MISMATCH') || interrupted) throw err;
+      if (!flags.quiet) process.stderr.write(`rxfer: ${err.message}; starting over\n`);
+      client = await RxferClient.connect(connectOptions(flags));
+      return runOne(client, kind, plan, { ...flags, resume: false, skipExisting: false }, onProgress);
+    });
     progress.stop();
     await client.quit().catch(() => client?.close());
     if (!flags.quiet) process.stdout.write(summary(kind, plan, result, Date.now() - startedAt) + '\n');
@@ -82,7 +123,8 @@ export const runTransfer = async (
     progress.stop();
     client?.close();
     if (interrupted && err instanceof RxferError && err.code === 'CONNECTION_LOST') {
-      process.stderr.write(`rxfer: interrupted (${interrupted}), ${kind} ${printableName(plan.from)} abandoned\n`);
+      const kept = flags.resume !== false && kind !== 'add' ? '; run the same command again to resume' : '';
+      process.stderr.write(`rxfer: interrupted (${interrupted}), ${kind} ${printableName(plan.from)} abandoned${kept}\n`);
       return SIGNAL_EXIT_CODES[interrupted] ?? EXIT_INTERRUPTED;
     }
     return reportFailure(err);

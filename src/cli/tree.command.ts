@@ -1,6 +1,7 @@
 import { basename, posix, resolve } from 'node:path';
 import { printableName } from '../protocol/remote-name';
 import type { ConnectionFlags } from './connection-options';
+import type { TransferFlags } from './transfer.command';
 import { formatBytes, formatRate, formatSeconds, formatTime } from './format-units';
 import { withClient } from './with-client';
 
@@ -9,17 +10,19 @@ import { withClient } from './with-client';
  * checked before anything is written). `rxfer put -r DIR [REMOTE]`: the folder DIR as REMOTE (default:
  * DIR's own name). Both on one connection, small files pipelined.
  */
-export const runTree = (kind: 'put' | 'get', first: string, second: string | undefined, flags: ConnectionFlags): Promise<number> => {
+export const runTree = (kind: 'put' | 'get', first: string, second: string | undefined, flags: TransferFlags): Promise<number> => {
   const { downloadTree, uploadTree } = require('../client/index') as typeof import('../client/index');
   const remote = (kind === 'get' ? first : (second ?? basename(resolve(first)))).replace(/\/+$/, '');
   const local = kind === 'get' ? posix.join(second ?? '.', remote === '' ? '.' : posix.basename(remote)) : first;
   const startedAt = Date.now();
   return withClient(flags, async (client) => {
-    const result = kind === 'get' ? await downloadTree(client, remote, local) : await uploadTree(client, local, remote);
+    const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false };
+    const result = kind === 'get' ? await downloadTree(client, remote, local, options) : await uploadTree(client, local, remote, options);
     const ms = Date.now() - startedAt;
     const [from, to] = kind === 'get' ? [remote || '/', local] : [local, remote || '/'];
     if (flags.quiet) return '';
-    return `${kind} -r ${printableName(from)} → ${printableName(to)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})\n`;
+    const skipped = result.skipped > 0 ? `  (${result.skipped} already there, skipped)` : '';
+    return `${kind} -r ${printableName(from)} → ${printableName(to)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})${skipped}\n`;
   });
 };
 

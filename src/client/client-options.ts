@@ -18,14 +18,31 @@ export type UploadMode = 'replace' | 'create';
 export interface UploadOptions {
   readonly mode?: UploadMode;
   readonly onProgress?: ProgressListener;
+  /**
+   * Continue an interrupted upload of this name that the server kept, once the server's copy of the
+   * prefix is proven to hash like the local file's (default true). `false` sends everything.
+   */
+  readonly resume?: boolean;
+  /** Called when a resume was accepted, before the rest is sent: where it continues, of how much. */
+  readonly onResume?: ProgressListener;
 }
 
 export interface DownloadOptions {
   readonly onProgress?: ProgressListener;
+  /**
+   * Keep the partial file of an interrupted download beside the target, and continue it next time
+   * once the server has checked its prefix against the file it has (default true). `false` starts
+   * over and removes such a partial file.
+   */
+  readonly resume?: boolean;
+  /** Called when the server accepted a resume, before the rest arrives: where it continues, of how much. */
+  readonly onResume?: ProgressListener;
 }
 
 /** What the server confirmed (upload) or what was received and verified (download). */
 export interface TransferResult {
   readonly size: number;
   readonly sha256: string;
+  /** Bytes that were already at the other end, verified, and not sent again (a resume). */
+  readonly resumedAt?: number;
 }

@@ -18,7 +18,7 @@ export const downloadBuffer = async (
       done();
     },
   });
-  const { announced, received } = await receiveDownload(conn, turn, remoteName, sink, {});
+  const { announced, received } = await receiveDownload(conn, turn, remoteName, { openSink: async () => sink });
   verifyDownload(remoteName, announced, received);
   return { data: Buffer.concat(chunks, received.size), ...received };
 };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { Hash, createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -10,31 +10,56 @@ import { expectDownloadReady } from './expect-reply';
 import { localIoError } from './local-io';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
-import { StagingFile, refuseDirectory } from './staging-file';
+import { StagingFile, partialPathFor, refuseDirectory } from './staging-file';
+import { removeQuietly } from './local-io';
+import { digestSoFar } from '../integrity/hash-prefix';
+
+/** A download that continues from a kept prefix: where it ends, and the hash state after it. */
+export interface KeptPrefix {
+  readonly bytes: number;
+  readonly hash: Hash;
+}
 
 /**
- * Sends DOWNLOAD and receives the announced body into `sink`, hashing every byte. The result holds
- * what the server announced; the caller compares it with `received` before trusting the bytes.
- * Any failure while the body is owed to us closes the connection: the rest of it would otherwise be
- * read as replies.
+ * Sends DOWNLOAD (with `FROM` when part of the file is kept) and receives the announced body into
+ * the sink `openSink` gives for the offset the server accepted (0 if it did not: the kept bytes did
+ * not match its file), hashing every byte. The result holds what the server announced; the caller
+ * compares it with `received` before trusting the bytes. Any failure while the body is owed to us
+ * closes the connection: the rest of it would otherwise be read as replies.
  */
 export const receiveDownload = async (
   conn: Connection,
   turn: RequestTurn,
   remoteName: string,
-  sink: Writable,
-  options: DownloadOptions & { beforeBody?: (announced: TransferResult) => Promise<void> },
+  options: DownloadOptions & {
+    kept?: KeptPrefix;
+    openSink: (announced: TransferResult, offset: number) => Promise<Writable>;
+  },
 ): Promise<{ announced: TransferResult; received: TransferResult }> => {
-  const header = downloadHeader(remoteName);
+  const { kept } = options;
+  const resume = kept && { offset: kept.bytes, sha256: digestSoFar(kept.hash) };
+  const header = downloadHeader(remoteName, resume);
   await conn.send(header).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
   await turn.receiveTurn;
-  const announced = expectDownloadReady(conn, await conn.readReply(), `DOWNLOAD ${printableName(remoteName)}`);
-  const hash = createHash('sha256');
-  let done = 0;
+  const request = `DOWNLOAD ${printableName(remoteName)}`;
+  const reply = await conn.readReply();
+  const announced = expectDownloadReady(conn, reply, request);
+  const offset = reply.kind === 'downloadReady' ? (reply.offset ?? 0) : 0;
+  if (offset !== 0 && offset !== resume?.offset) {
+    const error = new RxferError('PROTOCOL_VIOLATION', `${request}: the server resumed at ${offset}, which was not asked for`);
+    conn.abandon(error);
+    throw error;
+  }
+  const hash = offset > 0 ? kept!.hash : createHash('sha256');
+  let done = offset;
   try {
-    await options.beforeBody?.(announced);
-    await conn.readBody(announced.size, sink, {
+    const sink = await options.openSink(announced, offset);
+    if (offset > 0) {
+      options.onResume?.(offset, announced.size);
+      options.onProgress?.(done, announced.size);
+    }
+    await conn.readBody(announced.size - offset, sink, {
       onChunk: (chunk) => {
         hash.update(chunk);
         done += chunk.length;
@@ -45,7 +70,8 @@ export const receiveDownload = async (
     conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;
   }
-  return { announced, received: { size: done, sha256: hash.digest('hex') } };
+  const received = { size: done, sha256: hash.digest('hex'), ...(offset > 0 && { resumedAt: offset }) };
+  return { announced, received };
 };
 
 export const verifyDownload = (remoteName: string, announced: TransferResult, received: TransferResult): void => {
@@ -66,8 +92,10 @@ const checkFreeSpace = async (folder: string, size: number): Promise<void> => {
 
 /**
  * DOWNLOAD into `localPath` through a staging file in the same folder, verified (count and SHA-256),
- * fsynced and renamed into place. On any failure the staging file is removed and whatever was at
- * `localPath` is untouched.
+ * fsynced and renamed into place; whatever was at `localPath` is untouched until then. With `resume`
+ * (the default) the staging file has a fixed name and is kept if the download is interrupted, and
+ * the next download of the same target sends its digest so that the server sends only the rest.
+ * Bytes that fail verification are never kept.
  */
 export const downloadFile = async (
   conn: Connection,
@@ -78,21 +106,30 @@ export const downloadFile = async (
 ): Promise<TransferResult> => {
   const target = resolve(localPath);
   await refuseDirectory(target);
-  const staging = await StagingFile.create(target);
+  const resumable = options.resume !== false;
+  if (!resumable) await removeQuietly(partialPathFor(target));
+  const staging = resumable ? await StagingFile.resumable(target) : await StagingFile.create(target);
+  let verified = false;
   try {
-    const beforeBody = (announced: TransferResult) => checkFreeSpace(dirname(target), announced.size);
-    const { announced, received } = await receiveDownload(conn, turn, remoteName, staging.stream, {
-      ...options,
-      beforeBody,
-    });
+    const openSink = async (announced: TransferResult, offset: number) => {
+      await checkFreeSpace(dirname(target), announced.size - offset);
+      return staging.startAt(offset);
+    };
+    const { announced, received } = await receiveDownload(conn, turn, remoteName, { ...options, kept: staging.kept, openSink });
     // Every reply of this request is read: the next one may read its own while this file is fsynced.
     turn.doneReceiving();
     verifyDownload(remoteName, announced, received);
+    verified = true;
     await staging.commit(target);
     return received;
   } catch (err) {
-    await staging.discard();
+    // Interrupted: keep what arrived for the next attempt. Wrong bytes or a refusal: nothing to keep.
+    const interrupted = err instanceof RxferError && INTERRUPTIONS.has(err.code);
+    await (interrupted && !verified ? staging.keep() : staging.discard());
     if (staging.writeError !== undefined && !(err instanceof RxferError)) throw localIoError(err, 'write', staging.path);
     throw toRxferError(err);
   }
 };
+
+/** Failures after which the bytes received so far are still good. */
+const INTERRUPTIONS = new Set(['CONNECTION_LOST', 'SHUTTING_DOWN', 'STALLED', 'IDLE_TIMEOUT']);

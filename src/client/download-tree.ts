@@ -5,10 +5,21 @@ import type { ListingEntry } from '../protocol/listing';
 import type { TransferResult } from './client-options';
 import { localPathFor } from './local-target';
 import type { RxferClient } from './rxfer-client';
+import { identicalFiles } from './identical';
 
 export interface TreeResult {
+  /** Files copied, and their bytes (skipped files not included). */
   readonly files: number;
   readonly bytes: number;
+  /** Files left alone because the other side already had them, same size and SHA-256. */
+  readonly skipped: number;
+}
+
+export interface TreeOptions {
+  /** Skip files whose size and SHA-256 already match at the other end (default true). */
+  readonly skipIdentical?: boolean;
+  /** Continue interrupted transfers of large files (default true; see UploadOptions.resume). */
+  readonly resume?: boolean;
 }
 
 /**
@@ -20,7 +31,7 @@ export const downloadTree = async (
   client: RxferClient,
   remoteFolder: string,
   localDir: string,
-  onFile?: (entry: ListingEntry, result: TransferResult) => void,
+  options: TreeOptions & { onFile?: (entry: ListingEntry, result: TransferResult) => void } = {},
 ): Promise<TreeResult> => {
   const entries = await client.list(remoteFolder);
   const planned = entries.map((entry) => ({ entry, target: localPathFor(localDir, remoteFolder, entry.name) }));
@@ -31,12 +42,15 @@ export const downloadTree = async (
   }
   await mkdir(localDir, { recursive: true });
   for (const folder of new Set(planned.map(({ target }) => dirname(target)))) await mkdir(folder, { recursive: true });
+  // The listing gives size and digest for free: a file already here costs no request at all.
+  const identical = options.skipIdentical === false ? [] : await identicalFiles(planned.map(({ entry, target }) => ({ localPath: target, remote: entry })));
+  const wanted = planned.filter((_, index) => !identical[index]);
   const results = await Promise.all(
-    planned.map(async ({ entry, target }) => {
-      const result = await client.download(entry.name, target);
-      onFile?.(entry, result);
+    wanted.map(async ({ entry, target }) => {
+      const result = await client.download(entry.name, target, { resume: options.resume });
+      options.onFile?.(entry, result);
       return result;
     }),
   );
-  return { files: results.length, bytes: results.reduce((sum, result) => sum + result.size, 0) };
+  return { files: results.length, bytes: results.reduce((sum, result) => sum + result.size, 0), skipped: planned.length - wanted.length };
 };

@@ -1,4 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
+import type { ResumePoint } from '../protocol/command';
 import { parseRemoteName } from '../protocol/remote-name';
 import type { UploadMode } from './client-options';
 
@@ -9,12 +10,16 @@ import type { UploadMode } from './client-options';
  */
 const wireName = (remoteName: string): string => parseRemoteName(remoteName);
 
-export const uploadHeader = (mode: UploadMode, size: number, remoteName: string): string => {
+const from = (resume: ResumePoint | undefined): string => (resume ? ` FROM ${resume.offset} ${resume.sha256}` : '');
+
+export const uploadHeader = (mode: UploadMode, size: number, remoteName: string, resume?: ResumePoint): string => {
   if (!Number.isSafeInteger(size) || size < 0) throw new RxferError('INTERNAL', `invalid upload size ${size}`);
   const verb = mode === 'create' ? 'ADDFILE' : 'UPLOAD';
-  return `${verb} ${size}\n${wireName(remoteName)}\n`;
+  return `${verb} ${size}${from(resume)}\n${wireName(remoteName)}\n`;
 };
 
-export const downloadHeader = (remoteName: string): string => `DOWNLOAD\n${wireName(remoteName)}\n`;
+export const downloadHeader = (remoteName: string, resume?: ResumePoint): string => `DOWNLOAD${from(resume)}\n${wireName(remoteName)}\n`;
+
+export const resumeQuery = (remoteName: string): string => `RESUME\n${wireName(remoteName)}\n`;
 
 export const shaTrailer = (sha256: string): string => `SHA256 ${sha256}\n`;

@@ -63,9 +63,16 @@ export class RxferClient {
     }
   }
 
-  /** UPLOAD (or ADDFILE with `mode: 'create'`) a local file, streamed and hashed on the way. */
+  /**
+   * UPLOAD (or ADDFILE with `mode: 'create'`) a local file, streamed and hashed on the way. An upload
+   * the server kept from an interrupted attempt is continued after its prefix is proven equal
+   * (`resumedAt` in the result), unless `resume: false`. RESUME_MISMATCH means the kept data changed
+   * between that proof and the upload (rare): upload again, with `resume: false` to be sure.
+   */
   upload(localPath: string, remoteName: string, options: UploadOptions = {}): Promise<TransferResult> {
-    return this.lanes.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, options));
+    const resumeMin = Number(this.capabilities['resume-min']);
+    const resumableFromBytes = Number.isSafeInteger(resumeMin) && resumeMin >= 0 ? resumeMin : undefined;
+    return this.lanes.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, { ...options, resumableFromBytes }));
   }
 
   /** UPLOAD/ADDFILE from memory, pipelined: many small files go without a round trip each. */

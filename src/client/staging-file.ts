@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { close, createWriteStream, fsync, open, promises as fsp, type WriteStream } from 'node:fs';
+import { Hash, randomBytes } from 'node:crypto';
+import { close, constants, createWriteStream, fstat, fsync, ftruncate, open, promises as fsp, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
+import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { localIo, removeQuietly } from './local-io';
 
 /** fs write streams below 256 KiB chunks cost throughput (TOOLCHAIN.md). */
@@ -14,22 +15,42 @@ export const refuseDirectory = async (target: string): Promise<void> => {
   if (stats?.isDirectory()) throw new RxferError('LOCAL_IO', `cannot write ${target}: it is a directory`, { path: target });
 };
 
+/** Where an interrupted download of `target` is kept for a resume: beside it, hidden, one per target. */
+export const partialPathFor = (target: string): string => join(dirname(target), `.${shortened(basename(target))}.rxfer-resume`);
+
 /**
  * A download is written to a staging file beside its target and renamed over it only once it is
  * complete, verified and on disk: readers never see half a file, and a failed download leaves the old
  * file as it was (unlike writing the real name with `w+` and unlinking on error, see STYLE.md).
  * We keep the descriptor ourselves (`autoClose: false`) so that we can fsync it before closing.
+ * A resumable staging file has a fixed name (`partialPathFor`) and outlives an interrupted download.
  */
 export class StagingFile {
   private closed = false;
   private failure: unknown;
+  private sink: WriteStream | undefined;
 
   private constructor(
     readonly path: string,
     private readonly fd: number,
-    readonly stream: WriteStream,
-  ) {
+    /** Fixed name, kept when a download is interrupted (see `resumable`). */
+    private readonly resumableFile: boolean,
+    /** Bytes kept from an earlier attempt, and their hash state (resumable staging files only). */
+    readonly kept: { readonly bytes: number; readonly hash: Hash } | undefined,
+  ) {}
+
+  /** Where the body goes, from `offset` on (anything after it is cut off first). */
+  async startAt(offset: number): Promise<WriteStream> {
+    await localIo('truncate', this.path, () => promisify(ftruncate)(this.fd, offset));
+    const stream = createWriteStream(this.path, { fd: this.fd, start: offset, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
     stream.on('error', (err) => (this.failure ??= err));
+    this.sink = stream;
+    return stream;
+  }
+
+  get stream(): WriteStream {
+    if (!this.sink) throw new RxferError('INTERNAL', 'the staging file was not started');
+    return this.sink;
   }
 
   /** The error the stream hit, if any: tells a local write failure from a connection failure. */
@@ -41,19 +62,31 @@ export class StagingFile {
     const folder = dirname(target);
     const path = join(folder, `.${shortened(basename(target))}.rxfer-part-${randomBytes(6).toString('hex')}`);
     const fd = await localIo('create a staging file in', folder, () => promisify(open)(path, 'wx'));
-    const stream = createWriteStream(path, { fd, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
-    return new StagingFile(path, fd, stream);
+    return new StagingFile(path, fd, false, undefined);
+  }
+
+  /**
+   * The resumable staging file of `target`, with the bytes an interrupted download left in it (hashed
+   * now, so a resume can prove them to the server). Never follows a link planted in its place.
+   */
+  static async resumable(target: string): Promise<StagingFile> {
+    const path = partialPathFor(target);
+    const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
+    const fd = await localIo('open a staging file in', dirname(target), () => promisify(open)(path, flags, 0o644));
+    try {
+      const { size } = await localIo('stat', path, () => promisify(fstat)(fd));
+      const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size)) : undefined;
+      return new StagingFile(path, fd, true, hash && { bytes: size, hash });
+    } catch (err) {
+      await promisify(close)(fd).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Flushes, fsyncs and renames over `target`, then fsyncs the folder so the rename is durable too. */
   async commit(target: string): Promise<void> {
     await localIo('write', this.path, async () => {
-      if (this.failure) throw this.failure;
-      await new Promise<void>((resolve, reject) => {
-        this.stream.once('error', reject);
-        this.stream.end(() => resolve());
-      });
-      if (this.failure) throw this.failure;
+      await this.flush();
       await promisify(fsync)(this.fd);
     });
     await this.closeFd();
@@ -61,14 +94,39 @@ export class StagingFile {
     await syncFolder(dirname(target));
   }
 
+  private async flush(): Promise<void> {
+    const sink = this.stream;
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve, reject) => {
+      sink.once('error', reject);
+      sink.end(() => resolve());
+    });
+    if (this.failure) throw this.failure;
+  }
+
   /** Removes the staging file; safe to call at any point, and more than once. */
   async discard(): Promise<void> {
-    if (!this.stream.destroyed) this.stream.destroy();
+    await this.stop();
+    await removeQuietly(this.path);
+  }
+
+  /**
+   * An interrupted download: what reached the file stays there for the next attempt (a resumable
+   * staging file only; any other is removed). Nothing appears under the target's name.
+   */
+  async keep(): Promise<void> {
+    if (!this.resumableFile) return this.discard();
+    await (this.sink && !this.sink.destroyed ? this.flush().catch(() => undefined) : undefined);
+    await this.stop();
+  }
+
+  private async stop(): Promise<void> {
+    const sink = this.sink;
+    if (sink && !sink.destroyed) sink.destroy();
     // A write may still be in flight on the descriptor: closing it under the stream could hand the
     // same number to another open() and let that write land in the wrong file.
-    if (!this.stream.closed) await new Promise<void>((resolve) => this.stream.once('close', () => resolve()));
+    if (sink && !sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await this.closeFd().catch(() => undefined);
-    await removeQuietly(this.path);
   }
 
   private async closeFd(): Promise<void> {

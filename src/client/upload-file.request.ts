@@ -1,46 +1,48 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, fstat, open, type ReadStream } from 'node:fs';
-import { promisify } from 'node:util';
+import { Hash, createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { RxferError } from '../errors/rxfer-error';
+import { digestSoFar, hashPrefix } from '../integrity/hash-prefix';
+import type { ResumePoint } from '../protocol/command';
 import { printableName } from '../protocol/remote-name';
 import type { TransferResult, UploadOptions } from './client-options';
 import type { Connection } from './connection';
-import { expectFileRecv, expectStored } from './expect-reply';
+import { expectFileRecv, expectStored, replyError } from './expect-reply';
 import { localIo, localIoError } from './local-io';
 import type { RequestTurn } from './request-lanes';
-import { shaTrailer, uploadHeader } from './request-header';
+import { resumeQuery, shaTrailer, uploadHeader } from './request-header';
 
 /** 1 MiB reads: SHA-256 over big chunks runs at about twice the speed of 64 KiB ones (TOOLCHAIN.md). */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 interface LocalSource {
   readonly size: number;
-  readonly stream: ReadStream;
+  readonly handle: FileHandle;
 }
 
 /**
  * Opens first and takes the size from the open file, so size and bytes come from the same file even
- * if the path is replaced meanwhile. The stream owns the descriptor from here on.
+ * if the path is replaced meanwhile.
  */
 const openSource = async (localPath: string): Promise<LocalSource> => {
-  const fd = await localIo('open for reading', localPath, () => promisify(open)(localPath, 'r'));
-  const stream = createReadStream(localPath, { fd, highWaterMark: READ_CHUNK_BYTES });
+  const handle = await localIo('open for reading', localPath, () => fsp.open(localPath, 'r'));
   try {
-    const stats = await localIo('stat', localPath, () => promisify(fstat)(fd));
+    const stats = await localIo('stat', localPath, () => handle.stat());
     if (!stats.isFile()) throw new RxferError('LOCAL_IO', `cannot upload ${localPath}: not a regular file`, { path: localPath });
-    return { size: stats.size, stream };
+    return { size: stats.size, handle };
   } catch (err) {
-    stream.destroy();
+    await handle.close();
     throw err;
   }
 };
 
-/** Sends exactly `size` bytes, hashing as they go; pauses reading while the socket is saturated. */
-const sendFile = async (conn: Connection, localPath: string, source: LocalSource, options: UploadOptions): Promise<string> => {
-  const hash = createHash('sha256');
-  let sent = 0;
+/** Sends the file from `start` to its announced end, hashing into `hash`; pauses while the socket is full. */
+const sendFile = async (conn: Connection, localPath: string, source: LocalSource, start: number, hash: Hash, options: UploadOptions): Promise<string> => {
+  let sent = start;
+  if (start > 0) options.onProgress?.(start, source.size);
+  const stream = source.handle.createReadStream({ start, highWaterMark: READ_CHUNK_BYTES, autoClose: false });
   try {
-    for await (const chunk of source.stream as AsyncIterable<Buffer>) {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
       // Checked before the bytes go out: sending more than announced would corrupt the session.
       if (sent + chunk.length > source.size) {
         const message = `${localPath} grew while it was being sent (announced ${source.size} bytes)`;
@@ -53,6 +55,8 @@ const sendFile = async (conn: Connection, localPath: string, source: LocalSource
     }
   } catch (err) {
     throw err instanceof RxferError ? err : localIoError(err, 'read', localPath);
+  } finally {
+    stream.destroy();
   }
   if (sent !== source.size) {
     const message = `${localPath} shrank while it was being sent (${sent} of ${source.size} bytes read)`;
@@ -61,39 +65,70 @@ const sendFile = async (conn: Connection, localPath: string, source: LocalSource
   return hash.digest('hex');
 };
 
+/** Where to start: after the server's kept prefix if it hashes like ours, else at 0. */
+interface StartingPoint {
+  readonly resume?: ResumePoint;
+  readonly hash: Hash;
+}
+
+/**
+ * Asks the server for a kept partial upload of this name (RESUME) and compares its digest with the
+ * same prefix of the local file. The server hashed the bytes it has on disk now, so a damaged or
+ * tampered partial, or a local file changed since, fails the comparison and the upload starts over.
+ */
+const findStartingPoint = async (conn: Connection, turn: RequestTurn, remoteName: string, source: LocalSource): Promise<StartingPoint> => {
+  await conn.send(resumeQuery(remoteName));
+  await turn.receiveTurn;
+  const reply = await conn.readReply();
+  // Nothing kept, or another connection is writing it right now: send it all.
+  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return { hash: createHash('sha256') };
+  if (reply.kind !== 'partial') throw replyError(conn, reply, `RESUME ${printableName(remoteName)}`);
+  if (reply.bytes === 0 || reply.bytes > source.size) return { hash: createHash('sha256') };
+  const hash = await localIo('read', 'the local file', () => hashPrefix(source.handle, reply.bytes));
+  if (!hash || digestSoFar(hash) !== reply.sha256) return { hash: createHash('sha256') };
+  return { resume: { offset: reply.bytes, sha256: reply.sha256 }, hash };
+};
+
 /**
  * UPLOAD/ADDFILE from a file, streamed. Unlike the in-memory upload it waits for `OK file recv`: a
  * refused header then costs no data on the wire. The data is still owed after a refusal, so the
  * connection is closed instead (as it is after any failure once the header went out).
+ * With `resume` (the default) and a server that keeps interrupted uploads this large, it first asks
+ * for the kept prefix and sends only the rest if the prefix is proven equal.
  */
 export const uploadFile = async (
   conn: Connection,
   turn: RequestTurn,
   localPath: string,
   remoteName: string,
-  options: UploadOptions,
+  options: UploadOptions & { resumableFromBytes?: number },
 ): Promise<TransferResult> => {
   const source = await openSource(localPath);
   const request = `${options.mode === 'create' ? 'ADDFILE' : 'UPLOAD'} ${printableName(remoteName)}`;
   let owing = false;
+  // A lost connection may have a reason the server sent just before closing; local errors do not.
+  const explainLoss = (err: unknown): Promise<never> =>
+    err instanceof RxferError && err.code === 'CONNECTION_LOST' ? conn.explainLoss(err, turn.receiveTurn) : Promise.reject(err);
   try {
-    const header = uploadHeader(options.mode ?? 'replace', source.size, remoteName);
+    const resumable = options.resume !== false && options.resumableFromBytes !== undefined && source.size >= options.resumableFromBytes;
+    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : { hash: createHash('sha256') };
+    const offset = start.resume?.offset ?? 0;
+    if (offset > 0) options.onResume?.(offset, source.size);
+    const header = uploadHeader(options.mode ?? 'replace', source.size, remoteName, start.resume);
     owing = true;
-    // A lost connection may have a reason the server sent just before closing; local errors do not.
-    const explainLoss = (err: unknown): Promise<never> =>
-      err instanceof RxferError && err.code === 'CONNECTION_LOST' ? conn.explainLoss(err, turn.receiveTurn) : Promise.reject(err);
     await conn.send(header).catch(explainLoss);
     await turn.receiveTurn;
     expectFileRecv(conn, await conn.readReply(), request);
-    const sha256 = await sendFile(conn, localPath, source, options).catch(explainLoss);
+    const sha256 = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
     await conn.send(shaTrailer(sha256)).catch(explainLoss);
     owing = false;
     turn.doneSending();
-    return expectStored(conn, await conn.readReply(), request, { size: source.size, sha256 });
+    const stored = expectStored(conn, await conn.readReply(), request, { size: source.size, sha256 });
+    return offset > 0 ? { ...stored, resumedAt: offset } : stored;
   } catch (err) {
     if (owing) conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;
   } finally {
-    source.stream.destroy();
+    await source.handle.close().catch(() => undefined);
   }
 };

@@ -4,7 +4,9 @@ import { RxferError } from '../errors/rxfer-error';
 import { parseRemoteName, printableName } from '../protocol/remote-name';
 import type { TransferResult } from './client-options';
 import type { RxferClient } from './rxfer-client';
-import type { TreeResult } from './download-tree';
+import type { TreeOptions, TreeResult } from './download-tree';
+import { identicalFiles } from './identical';
+import type { ListingEntry } from '../protocol/listing';
 
 /** Files up to this size are read whole and pipelined; larger ones are streamed one at a time. */
 const SMALL_FILE_BYTES = 1024 * 1024;
@@ -38,7 +40,7 @@ export const uploadTree = async (
   client: RxferClient,
   localDir: string,
   remoteFolder: string,
-  onFile?: (name: string, result: TransferResult) => void,
+  options: TreeOptions & { onFile?: (name: string, result: TransferResult) => void } = {},
 ): Promise<TreeResult> => {
   const files: LocalFile[] = [];
   await walk(localDir, '', files).catch((err: NodeJS.ErrnoException) => {
@@ -53,25 +55,38 @@ export const uploadTree = async (
       throw new RxferError('NAME_INVALID', `${printableName(file.path)} cannot be sent: ${(err as Error).message}`);
     }
   });
+  // One LIST tells what the server has (size and SHA-256): identical files are not sent.
+  const remote = options.skipIdentical === false ? new Map<string, ListingEntry>() : await listedByName(client, folder);
+  const identical = await identicalFiles(planned.map((file) => ({ localPath: file.path, remote: remote.get(file.remote) })));
+  const wanted = planned.filter((_, index) => !identical[index]);
   let bytes = 0;
   const inFlight = new Set<Promise<void>>();
   const track = (work: Promise<void>) => {
     const done = work.finally(() => inFlight.delete(done));
     inFlight.add(done);
   };
-  for (const file of planned) {
+  for (const file of wanted) {
     if (inFlight.size >= WINDOW_FILES) await Promise.race(inFlight);
     const sending =
       file.size <= SMALL_FILE_BYTES
         ? readFile(file.path).then((data) => client.uploadBuffer(file.remote, data))
-        : client.upload(file.path, file.remote);
+        : client.upload(file.path, file.remote, { resume: options.resume });
     track(
       sending.then((result) => {
         bytes += result.size;
-        onFile?.(file.remote, result);
+        options.onFile?.(file.remote, result);
       }),
     );
   }
   await Promise.all(inFlight);
-  return { files: planned.length, bytes };
+  return { files: wanted.length, bytes, skipped: planned.length - wanted.length };
+};
+
+/** The server's files under `folder`, by name; a folder that does not exist yet has none. */
+const listedByName = async (client: RxferClient, folder: string): Promise<Map<string, ListingEntry>> => {
+  const entries = await client.list(folder).catch((err: unknown) => {
+    if (err instanceof RxferError && err.code === 'NOT_FOUND') return [];
+    throw err;
+  });
+  return new Map(entries.map((entry) => [entry.name, entry]));
 };

@@ -1,5 +1,18 @@
 import { Hash, createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { read } from 'node:fs';
+import { promisify } from 'node:util';
+
+/** Positional reads, as a FileHandle has them (`readerOf` adapts a plain descriptor). */
+export interface PositionalReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+const readFd = promisify(read);
+
+/** A plain descriptor as a PositionalReader (for files whose fd a stream also writes through). */
+export const readerOf = (fd: number): PositionalReader => ({
+  read: (buffer, offset, length, position) => readFd(fd, buffer, offset, length, position),
+});
 
 const HASH_CHUNK = 1024 * 1024;
 
@@ -8,7 +21,7 @@ const HASH_CHUNK = 1024 * 1024;
  * TOOLCHAIN.md). Returns undefined if the file is shorter. The state is returned, not the digest, so
  * a resumed transfer can go on hashing the rest without reading the prefix again.
  */
-export const hashPrefix = async (handle: FileHandle, length: number): Promise<Hash | undefined> => {
+export const hashPrefix = async (handle: PositionalReader, length: number): Promise<Hash | undefined> => {
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(length, 1)));
   for (let position = 0; position < length; ) {

@@ -147,10 +147,30 @@ describe('RxferClient against the real server', () => {
     expect((await failure(client.downloadBuffer('victim.bin'))).code).toBe('CHECKSUM_MISMATCH');
   });
 
-  test('close() during a download aborts it and removes the staging file', async () => {
+  test('close() during a download aborts it, keeps what arrived beside the target, and the next download resumes there', async () => {
+    const data = randomBytes(32 * MiB);
+    await client.uploadBuffer('big.bin', data);
+    const target = join(server.local, 'big.bin');
+    const error = await failure(client.download('big.bin', target, { onProgress: (done) => done >= 4 * MiB && client.close() }));
+    expect(error.code).toBe('CONNECTION_LOST');
+    // Nothing under the target's name; the bytes received so far wait in the hidden partial file.
+    expect(await readdir(server.local)).toEqual(['.big.bin.rxfer-resume']);
+    const kept = (await stat(join(server.local, '.big.bin.rxfer-resume'))).size;
+    expect(kept).toBeGreaterThanOrEqual(4 * MiB);
+
+    client = await RxferClient.connect({ host: server.host, port: server.port });
+    let resumedAt: number | undefined;
+    const result = await client.download('big.bin', target, { onResume: (offset) => (resumedAt = offset) });
+    expect(resumedAt).toBe(kept);
+    expect(result).toEqual({ size: data.length, sha256: sha256(data), resumedAt: kept });
+    expect((await readFile(target)).equals(data)).toBe(true);
+    expect(await readdir(server.local)).toEqual(['big.bin']);
+  });
+
+  test('close() during a download with resume: false removes the staging file', async () => {
     await client.uploadBuffer('big.bin', randomBytes(32 * MiB));
     const target = join(server.local, 'big.bin');
-    const error = await failure(client.download('big.bin', target, { onProgress: () => client.close() }));
+    const error = await failure(client.download('big.bin', target, { resume: false, onProgress: () => client.close() }));
     expect(error.code).toBe('CONNECTION_LOST');
     expect(await readdir(server.local)).toEqual([]);
   });
