@@ -58,7 +58,9 @@ const alreadyThere = async (client: RxferClient, plan: Plan): Promise<Outcome | 
 };
 
 const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener): Promise<Outcome> => {
-  if (kind !== 'add' && flags.skipExisting !== false) {
+  // A get into a file that does not exist yet has nothing to compare: no round trip for it.
+  const comparable = kind === 'put' || (kind === 'get' && statSync(plan.localPath, { throwIfNoEntry: false })?.isFile());
+  if (comparable && flags.skipExisting !== false) {
     const skipped = await alreadyThere(client, plan);
     if (skipped) return skipped;
   }

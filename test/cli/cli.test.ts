@@ -1,50 +1,13 @@
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { startTestServer, TestServer } from '../client/real-server';
-
-const PROJECT = join(__dirname, '..', '..');
-const BIN = join(PROJECT, 'bin', 'rxfer.js');
-const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
-
-const newestSource = (folder: string): number =>
-  Math.max(
-    0,
-    ...readdirSync(folder, { withFileTypes: true }).map((entry) => {
-      const path = join(folder, entry.name);
-      return entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs;
-    }),
-  );
-
-/** The CLI runs from dist/ as users run it; build it when it is missing or older than src/. */
-const ensureBuilt = (): void => {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(join(PROJECT, 'src'))) return;
-  const tsc = require.resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
-};
-
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const rxfer = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> =>
-  new Promise((resolve) => {
-    // The developer's own RXFER_* settings must not leak into the tests.
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env['RXFER_HOST'];
-    delete env['RXFER_PORT'];
-    Object.assign(env, options.env);
-    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd ?? PROJECT, env }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
-  });
+import { BIN, MAIN, ensureBuilt, rxfer } from '../helpers/cli';
 
 beforeAll(() => ensureBuilt(), 120_000);
 
@@ -209,7 +172,10 @@ describe('rxfer CLI usage', () => {
 });
 
 describe('rxfer CLI interruption', () => {
-  test('SIGINT during a download exits 130 and leaves no staging file', async () => {
+  test.each([
+    ['keeps what arrived for a resume', [], ['.big.bin.rxfer-resume']],
+    ['with --no-resume leaves no staging file', ['--no-resume'], []],
+  ])('SIGINT during a download exits 130 and %s', async (_title, flags, left) => {
     // A server that announces a body, sends a little of it and then stalls: the real server cannot be
     // made to stall on purpose, and the CLI must be mid-transfer when the signal arrives.
     let bodyStarted!: () => void;
@@ -226,17 +192,21 @@ describe('rxfer CLI interruption', () => {
     await once(stalling, 'listening');
     const folder = await mkdtemp(join(tmpdir(), 'rxfer-cli-'));
     try {
-      const child = spawn(process.execPath, [BIN, 'get', 'big.bin', folder, '-p', String((stalling.address() as AddressInfo).port)]);
+      const child = spawn(process.execPath, [BIN, 'get', 'big.bin', folder, ...flags, '-p', String((stalling.address() as AddressInfo).port)]);
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       await started;
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect((await readdir(folder)).some((name) => name.includes('.rxfer-part'))).toBe(true);
+      expect((await readdir(folder)).some((name) => name.includes('.rxfer-'))).toBe(true);
       child.kill('SIGINT');
       const [code] = await once(child, 'exit');
       expect(code).toBe(130);
       expect(stderr).toContain('interrupted');
-      expect(await readdir(folder)).toEqual([]);
+      expect(await readdir(folder)).toEqual(left);
+      if (left.length > 0) {
+        expect(stderr).toContain('run the same command again to resume');
+        expect(statSync(join(folder, left[0]!)).size).toBe(1000);
+      }
     } finally {
       stalling.close();
       await rm(folder, { recursive: true, force: true });

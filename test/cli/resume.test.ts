@@ -1,0 +1,227 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load-config';
+import { startServer } from '../../src/server/start-server';
+import { ensureBuilt, rxfer, spawnRxfer } from '../helpers/cli';
+import { CountingProxy, type Direction } from '../helpers/counting-proxy';
+import { eventually } from '../helpers/server';
+
+const MiB = 1024 * 1024;
+/** Control lines (STAT, RESUME, headers, replies) on top of the data: a generous bound. */
+const CONTROL_BYTES = 4096;
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+beforeAll(() => ensureBuilt(), 120_000);
+
+/** A real server on `root` that can be stopped and started again on the same storage. */
+const serveRoot = async (root: string) => {
+  const config = parseConfig({ server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 }, storage: { kind: 'local', root }, log: { level: 'silent' } });
+  return startServer(config);
+};
+
+/** The data files of the server's kept partial uploads. */
+const partialUploads = async (root: string): Promise<string[]> =>
+  (await readdir(join(root, '.rxfer', 'partials')).catch(() => [] as string[])).filter((name) => !name.endsWith('.json')).map((name) => join(root, '.rxfer', 'partials', name));
+
+const sizeOf = async (path: string): Promise<number> => (await stat(path).catch(() => undefined))?.size ?? 0;
+
+describe('resume with the CLI: SIGKILL mid-transfer, run the same command again', () => {
+  let base: string;
+  let root: string;
+  let local: string;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let proxy: CountingProxy;
+
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'rxfer-resume-'));
+    root = join(base, 'root');
+    local = join(base, 'local');
+    await mkdir(root);
+    await mkdir(local);
+    server = await serveRoot(root);
+    proxy = await CountingProxy.start(server.port);
+  });
+
+  afterEach(async () => {
+    await proxy.close();
+    await server.close();
+    await rm(base, { recursive: true, force: true });
+  });
+
+  /** Runs the CLI through the proxy and SIGKILLs it once `limit` bytes went `direction`. */
+  const killAfter = async (args: string[], direction: Direction, limit: number, settled: () => Promise<boolean>) => {
+    const holding = proxy.holdAfterBytes(direction, limit);
+    const child = spawnRxfer([...args, '-p', String(proxy.port), '-q']);
+    const exited = once(child, 'exit');
+    await holding;
+    // What crossed the proxy must have reached the disk at the receiving end before the kill.
+    await eventually(settled, 10_000, 'the received bytes to reach the disk');
+    child.kill('SIGKILL');
+    const [, signal] = await exited;
+    expect(signal).toBe('SIGKILL');
+  };
+
+  const viaProxy = (args: string[]) => {
+    proxy.reset();
+    return rxfer([...args, '-p', String(proxy.port)]);
+  };
+
+  test.each([0.1, 0.5, 0.9])('put of 24 MiB killed at %p resumes, sends only the rest, and stores the exact file', async (fraction) => {
+    const data = randomBytes(24 * MiB);
+    const source = join(local, 'big.bin');
+    await writeFile(source, data);
+    const at = Math.floor(data.length * fraction);
+    await killAfter(['put', source, 'big.bin'], 'up', at, async () => (await partialUploads(root)).length === 1 && (await sizeOf((await partialUploads(root))[0]!)) >= at - CONTROL_BYTES);
+
+    // Nothing under the real name; the kept bytes wait outside the user's files.
+    await expect(stat(join(root, 'big.bin'))).rejects.toThrow();
+    const [partial] = await partialUploads(root);
+    const kept = await sizeOf(partial!);
+    expect(kept).toBeGreaterThanOrEqual(at - CONTROL_BYTES);
+
+    const second = await viaProxy(['put', source, 'big.bin']);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('resumed at');
+    expect(second.stdout).toMatch(/resumed at/);
+    expect(proxy.bytes.up).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
+    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+    expect(await partialUploads(root)).toEqual([]);
+  });
+
+  test.each([0.1, 0.5, 0.9])('get of 24 MiB killed at %p resumes from the kept partial file and ends byte-identical', async (fraction) => {
+    const data = randomBytes(24 * MiB);
+    await writeFile(join(local, 'src.bin'), data);
+    expect((await rxfer(['put', join(local, 'src.bin'), 'big.bin', '-p', String(server.port), '-q'])).code).toBe(0);
+    const target = join(local, 'copy.bin');
+    const partial = join(local, '.copy.bin.rxfer-resume');
+    const at = Math.floor(data.length * fraction);
+    await killAfter(['get', 'big.bin', target], 'down', at, async () => (await sizeOf(partial)) >= at - CONTROL_BYTES);
+
+    await expect(stat(target)).rejects.toThrow();
+    const kept = await sizeOf(partial);
+    const second = await viaProxy(['get', 'big.bin', target]);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain(`resumed at`);
+    expect(proxy.bytes.down).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
+    expect((await readFile(target)).equals(data)).toBe(true);
+    expect((await readdir(local)).sort()).toEqual(['copy.bin', 'src.bin']);
+  });
+
+  test('a tampered partial upload on the server is detected: the upload starts over and the result is exact', async () => {
+    const data = randomBytes(8 * MiB);
+    const source = join(local, 'big.bin');
+    await writeFile(source, data);
+    await killAfter(['put', source, 'big.bin'], 'up', 4 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 4 * MiB - CONTROL_BYTES);
+    const [partial] = await partialUploads(root);
+    // One flipped byte in the middle of the kept prefix.
+    const handle = await open(partial!, 'r+');
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, MiB);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, MiB);
+    await handle.close();
+
+    const second = await viaProxy(['put', source, 'big.bin']);
+    expect(second.code).toBe(0);
+    expect(second.stderr).not.toContain('resumed at');
+    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
+    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+  });
+
+  test('a local partial download that no longer matches the server file is not trusted: the whole file comes again', async () => {
+    const data = randomBytes(4 * MiB);
+    await writeFile(join(local, 'src.bin'), data);
+    expect((await rxfer(['put', join(local, 'src.bin'), 'f.bin', '-p', String(server.port), '-q'])).code).toBe(0);
+    // A partial file whose bytes differ from the server's prefix (another version, or damage).
+    await writeFile(join(local, '.copy.bin.rxfer-resume'), randomBytes(MiB));
+    const result = await viaProxy(['get', 'f.bin', join(local, 'copy.bin')]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('resumed at');
+    expect(proxy.bytes.down).toBeGreaterThanOrEqual(data.length);
+    expect((await readFile(join(local, 'copy.bin'))).equals(data)).toBe(true);
+  });
+
+  test('the server restarts between the interruption and the resume: the kept upload survives it', async () => {
+    const data = randomBytes(16 * MiB);
+    const source = join(local, 'big.bin');
+    await writeFile(source, data);
+    await killAfter(['put', source, 'big.bin'], 'up', 10 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 10 * MiB - CONTROL_BYTES);
+    const kept = await sizeOf((await partialUploads(root))[0]!);
+
+    await proxy.close();
+    await server.close();
+    server = await serveRoot(root);
+    proxy = await CountingProxy.start(server.port);
+
+    const second = await viaProxy(['put', source, 'big.bin']);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('resumed at');
+    expect(proxy.bytes.up).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
+    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+  });
+
+  test('--no-resume sends everything again', async () => {
+    const data = randomBytes(8 * MiB);
+    const source = join(local, 'big.bin');
+    await writeFile(source, data);
+    await killAfter(['put', source, 'big.bin'], 'up', 6 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 6 * MiB - CONTROL_BYTES);
+    const second = await viaProxy(['put', source, 'big.bin', '--no-resume']);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toBe('');
+    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
+    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+  });
+
+  test('a file already there (same size and SHA-256) costs one round trip and no data, both ways; a changed one is sent', async () => {
+    const data = randomBytes(3 * MiB);
+    const source = join(local, 'same.bin');
+    await writeFile(source, data);
+    expect((await viaProxy(['put', source, 'same.bin'])).code).toBe(0);
+
+    const again = await viaProxy(['put', source, 'same.bin']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('skipped: already there');
+    expect(proxy.bytes.up).toBeLessThan(CONTROL_BYTES);
+
+    const fetched = await viaProxy(['get', 'same.bin', source]);
+    expect(fetched.stdout).toContain('skipped: already there');
+    expect(proxy.bytes.down).toBeLessThan(CONTROL_BYTES);
+
+    // Same size, one byte different: not identical, so it goes.
+    data[100] = data[100]! ^ 1;
+    await writeFile(source, data);
+    const changed = await viaProxy(['put', source, 'same.bin']);
+    expect(changed.stdout).not.toContain('skipped');
+    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
+    expect(sha256(await readFile(join(root, 'same.bin')))).toBe(sha256(data));
+
+    const forced = await viaProxy(['put', source, 'same.bin', '--no-skip-existing']);
+    expect(forced.stdout).not.toContain('skipped');
+    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
+  });
+
+  test('put -r and get -r send only the files that changed', async () => {
+    const tree = join(local, 'tree');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    const files: Record<string, Buffer> = { 'a.txt': Buffer.from('a'), 'sub/b.bin': randomBytes(2 * MiB), 'sub/c.txt': Buffer.from('c') };
+    for (const [name, data] of Object.entries(files)) await writeFile(join(tree, name), data);
+    expect((await viaProxy(['put', '-r', tree, 't'])).code).toBe(0);
+
+    await writeFile(join(tree, 'sub', 'c.txt'), 'changed');
+    const again = await viaProxy(['put', '-r', tree, 't']);
+    expect(again.stdout).toMatch(/ 1 files .*\(2 already there, skipped\)/);
+    expect(proxy.bytes.up).toBeLessThan(CONTROL_BYTES);
+    expect(await readFile(join(root, 't', 'sub', 'c.txt'), 'utf8')).toBe('changed');
+
+    const copy = join(local, 'copy');
+    expect((await viaProxy(['get', '-r', 't', copy])).code).toBe(0);
+    await writeFile(join(copy, 't', 'a.txt'), 'local edit');
+    const back = await viaProxy(['get', '-r', 't', copy]);
+    expect(back.stdout).toMatch(/ 1 files .*\(2 already there, skipped\)/);
+    expect(proxy.bytes.down).toBeLessThan(CONTROL_BYTES);
+    expect(await readFile(join(copy, 't', 'a.txt'), 'utf8')).toBe('a');
+  });
+});

@@ -1,0 +1,50 @@
+import { type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PROJECT = join(__dirname, '..', '..');
+export const BIN = join(PROJECT, 'bin', 'rxfer.js');
+export const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
+
+const newestSource = (folder: string): number =>
+  Math.max(
+    0,
+    ...readdirSync(folder, { withFileTypes: true }).map((entry) => {
+      const path = join(folder, entry.name);
+      return entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs;
+    }),
+  );
+
+/** The CLI runs from dist/ as users run it; build it when it is missing or older than src/. */
+export const ensureBuilt = (): void => {
+  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(join(PROJECT, 'src'))) return;
+  const tsc = require.resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
+};
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export const rxfer = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> =>
+  new Promise((resolve) => {
+    // The developer's own RXFER_* settings must not leak into the tests.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env['RXFER_HOST'];
+    delete env['RXFER_PORT'];
+    Object.assign(env, options.env);
+    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd ?? PROJECT, env }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+
+
+/** The CLI as a child process to watch, signal or kill mid-transfer (same clean environment). */
+export const spawnRxfer = (args: string[]): ChildProcessWithoutNullStreams => {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['RXFER_HOST'];
+  delete env['RXFER_PORT'];
+  return spawn(process.execPath, [BIN, ...args], { cwd: PROJECT, env });
+};
