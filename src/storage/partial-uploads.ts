@@ -149,6 +149,11 @@ export class PartialUploads {
       return { path, handle, offset, hash };
     } catch (err) {
       await handle.close();
+      // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.
+      if (err instanceof RxferError && err.code === 'RESUME_MISMATCH') {
+        await unlink(path).catch(() => undefined);
+        await this.forget(id);
+      }
       throw err;
     }
   }

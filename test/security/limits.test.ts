@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SecureServer, TestUser, makeUser, stagingFiles, startSecureServer, userFiles } from './support/server';
 import { Wire, destroyAll, eventually, sha256, uploadBytes } from './support/wire';
@@ -181,6 +181,37 @@ describe('quota (quotaBytes 100 000, staging counts)', () => {
     const next = await open(server.port);
     expect(await next.auth(q2.token)).toBe('OK auth q2 write');
     expect(await next.upload('fits-again.bin', randomBytes(90_000))).toEqual(['OK file recv', expect.stringMatching(/^OK file data recv 90000 /)]);
+  });
+
+  test('the kept part of an interrupted large upload counts until it is resumed (and survives a new ledger)', async () => {
+    const MiB = 1024 * 1024;
+    const q3 = await makeUser('q3', 'write', 'q3', 3 * MiB);
+    const server = await serve({ auth: { users: [q3.entry] } });
+    const data = randomBytes(2.5 * MiB);
+    const gone = await open(server.port);
+    expect(await gone.auth(q3.token)).toBe('OK auth q3 write');
+    await gone.send(Buffer.concat([Buffer.from(`UPLOAD ${data.length}\nbig.bin\n`), data.subarray(0, 2 * MiB)]));
+    expect(await gone.line()).toBe('OK file recv');
+    await eventually(async () => {
+      const [kept] = await stagingFiles(server.root);
+      return kept !== undefined && (await stat(join(server.root, kept))).size === 2 * MiB;
+    }, 'the sent bytes to be kept', 5000);
+    gone.destroy();
+    await gone.closed;
+
+    const next = await open(server.port);
+    expect(await next.auth(q3.token)).toBe('OK auth q3 write');
+    await eventually(async () => {
+      await next.send('RESUME\nbig.bin\n');
+      return (await next.line()).startsWith('OK partial');
+    }, 'the partial upload to be released', 5000);
+    // 2 MiB kept + 1.5 MiB new > 3 MiB.
+    expect(await next.upload('other.bin', randomBytes(1.5 * MiB))).toEqual([expect.stringMatching(/^ERR QUOTA_EXCEEDED /)]);
+    await next.send(Buffer.concat([Buffer.from(`UPLOAD ${data.length} FROM ${2 * MiB} ${sha256(data.subarray(0, 2 * MiB))}\nbig.bin\n`), data.subarray(2 * MiB), Buffer.from(`SHA256 ${sha256(data)}\n`)]));
+    expect([await next.line(), await next.line()]).toEqual(['OK file recv', `OK file data recv ${data.length} ${sha256(data)}`]);
+    expect(await userFiles(server.root)).toEqual(['q3/big.bin']);
+    expect(await next.upload('small.bin', randomBytes(0.5 * MiB))).toEqual(['OK file recv', expect.stringMatching(/^OK file data recv /)]);
+    expect(await next.upload('one-more.bin', randomBytes(1))).toEqual([expect.stringMatching(/^ERR QUOTA_EXCEEDED /)]);
   });
 });
 
