@@ -64,6 +64,12 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     expect(signal).toBe('SIGKILL');
   };
 
+  /** Size of the one kept partial upload (0 if none yet). */
+  const keptUpload = async (): Promise<number> => sizeOf((await partialUploads(root))[0] ?? '');
+
+  /** `rxfer put` of `source`, killed once `at` bytes went up and reached the server's disk. */
+  const interruptPut = (source: string, at: number) => killAfter(['put', source, 'big.bin'], 'up', at, async () => (await keptUpload()) >= at - CONTROL_BYTES);
+
   const viaProxy = (args: string[]) => {
     proxy.reset();
     return rxfer([...args, '-p', String(proxy.port)]);
@@ -74,12 +80,11 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     const source = join(local, 'big.bin');
     await writeFile(source, data);
     const at = Math.floor(data.length * fraction);
-    await killAfter(['put', source, 'big.bin'], 'up', at, async () => (await partialUploads(root)).length === 1 && (await sizeOf((await partialUploads(root))[0]!)) >= at - CONTROL_BYTES);
+    await interruptPut(source, at);
 
     // Nothing under the real name; the kept bytes wait outside the user's files.
     await expect(stat(join(root, 'big.bin'))).rejects.toThrow();
-    const [partial] = await partialUploads(root);
-    const kept = await sizeOf(partial!);
+    const kept = await keptUpload();
     expect(kept).toBeGreaterThanOrEqual(at - CONTROL_BYTES);
 
     const second = await viaProxy(['put', source, 'big.bin']);
@@ -114,7 +119,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     const data = randomBytes(8 * MiB);
     const source = join(local, 'big.bin');
     await writeFile(source, data);
-    await killAfter(['put', source, 'big.bin'], 'up', 4 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 4 * MiB - CONTROL_BYTES);
+    await interruptPut(source, 4 * MiB);
     const [partial] = await partialUploads(root);
     // One flipped byte in the middle of the kept prefix.
     const handle = await open(partial!, 'r+');
@@ -148,8 +153,8 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     const data = randomBytes(16 * MiB);
     const source = join(local, 'big.bin');
     await writeFile(source, data);
-    await killAfter(['put', source, 'big.bin'], 'up', 10 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 10 * MiB - CONTROL_BYTES);
-    const kept = await sizeOf((await partialUploads(root))[0]!);
+    await interruptPut(source, 10 * MiB);
+    const kept = await keptUpload();
 
     await proxy.close();
     await server.close();
@@ -167,7 +172,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     const data = randomBytes(8 * MiB);
     const source = join(local, 'big.bin');
     await writeFile(source, data);
-    await killAfter(['put', source, 'big.bin'], 'up', 6 * MiB, async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 6 * MiB - CONTROL_BYTES);
+    await interruptPut(source, 6 * MiB);
     const second = await viaProxy(['put', source, 'big.bin', '--no-resume']);
     expect(second.code).toBe(0);
     expect(second.stderr).toBe('');
