@@ -119,20 +119,23 @@ export class SessionContext {
   }
 
   /**
-   * Connection over: whatever is still open was interrupted. Staging files are deleted, so nothing
-   * half-written survives under any name.
+   * Connection over: whatever is still open was interrupted. Nothing half-written survives under
+   * any name: staging files are deleted, except a large upload's, which is kept for a resume.
    */
   async dispose(): Promise<void> {
     const interrupted = [...this.open];
     this.open.clear();
-    for (const transfer of interrupted) {
-      if (transfer.staged) {
+    await Promise.all(
+      interrupted.map(async (transfer) => {
+        const uploading = transfer.staged !== undefined;
+        const kept = await transfer.release().catch(() => 0);
+        if (!uploading) return;
+        const resumable = kept > 0 ? `; ${kept} bytes kept for a resume` : '';
         this.log.warn(
-          { file: transfer.displayName, received: transfer.received, declared: transfer.size },
-          `Upload of ${transfer.displayName} interrupted after ${transfer.received} of ${transfer.size} bytes; nothing committed`,
+          { file: transfer.displayName, received: transfer.received, declared: transfer.size, kept },
+          `Upload of ${transfer.displayName} interrupted after ${transfer.received} of ${transfer.size} bytes; nothing committed${resumable}`,
         );
-      }
-    }
-    await Promise.all(interrupted.map((transfer) => transfer.release().catch(() => undefined)));
+      }),
+    );
   }
 }

@@ -67,7 +67,8 @@ export class Transfer {
   /** Set once the transfer was released: work that finishes later must give back what it got. */
   released = false;
 
-  async release(): Promise<void> {
+  /** Returns the bytes of an interrupted upload kept for a resume (0 if none). */
+  async release(): Promise<number> {
     this.released = true;
     this.settle();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
@@ -79,5 +80,6 @@ export class Transfer {
     // what arrived, and that much of its quota reservation stays in use.
     const kept = staged ? await staged.suspend().catch(() => 0) : 0;
     this.quota?.aborted(Math.max(0, kept - (staged?.resumed?.offset ?? 0)));
+    return kept;
   }
 }

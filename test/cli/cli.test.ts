@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { startTestServer, TestServer } from '../client/real-server';
-import { BIN, MAIN, ensureBuilt, rxfer } from '../helpers/cli';
+import { BIN, MAIN, ensureBuilt, rxfer, spawnServe } from '../helpers/cli';
 
 beforeAll(() => ensureBuilt(), 120_000);
 
@@ -217,17 +217,8 @@ describe('rxfer CLI interruption', () => {
 describe('rxfer serve', () => {
   test('serves until SIGINT, then exits 0', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'rxfer-serve-'));
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--root', join(folder, 'root')]);
+    const { child, port } = await spawnServe(join(folder, 'root'));
     try {
-      let output = '';
-      const port = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-          const listening = /"port":(\d+)/.exec(output);
-          if (listening) resolve(listening[1]!);
-        });
-        child.once('exit', () => reject(new Error(`serve exited early: ${output}`)));
-      });
       const source = join(folder, 'a.txt');
       await writeFile(source, 'served');
       expect((await rxfer(['put', source, '-p', port, '-q'])).code).toBe(0);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load-config';
 import { startServer } from '../../src/server/start-server';
-import { ensureBuilt, rxfer, spawnRxfer } from '../helpers/cli';
+import { ensureBuilt, rxfer, spawnRxfer, spawnServe } from '../helpers/cli';
 import { CountingProxy, type Direction } from '../helpers/counting-proxy';
 import { eventually } from '../helpers/server';
 
@@ -228,5 +228,41 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     expect(back.stdout).toMatch(/ 1 files .*\(2 already there, skipped\)/);
     expect(proxy.bytes.down).toBeLessThan(CONTROL_BYTES);
     expect(await readFile(join(copy, 't', 'a.txt'), 'utf8')).toBe('a');
+  });
+});
+
+describe('resume after the server itself is killed (SIGKILL) mid-upload', () => {
+  test('the data that reached its disk is kept, and the restarted server resumes from there', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'rxfer-crash-'));
+    const root = join(base, 'root');
+    let server = await spawnServe(root);
+    let proxy = await CountingProxy.start(Number(server.port));
+    try {
+      const data = randomBytes(16 * MiB);
+      const source = join(base, 'big.bin');
+      await writeFile(source, data);
+      const holding = proxy.holdAfterBytes('up', 8 * MiB);
+      const put = rxfer(['put', source, '-p', String(proxy.port), '-q']);
+      await holding;
+      await eventually(async () => (await sizeOf((await partialUploads(root))[0] ?? '')) >= 8 * MiB - CONTROL_BYTES, 10_000, 'the bytes to reach the disk');
+      server.child.kill('SIGKILL');
+      await once(server.child, 'exit');
+      expect((await put).code).toBe(1);
+      await proxy.close();
+      await expect(stat(join(root, 'big.bin'))).rejects.toThrow();
+
+      server = await spawnServe(root);
+      proxy = await CountingProxy.start(Number(server.port));
+      const kept = await sizeOf((await partialUploads(root))[0]!);
+      const second = await rxfer(['put', source, '-p', String(proxy.port)]);
+      expect(second.code).toBe(0);
+      expect(second.stderr).toContain('resumed at');
+      expect(proxy.bytes.up).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
+      expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+    } finally {
+      await proxy.close();
+      server.child.kill('SIGKILL');
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });

@@ -48,3 +48,18 @@ export const spawnRxfer = (args: string[]): ChildProcessWithoutNullStreams => {
   delete env['RXFER_PORT'];
   return spawn(process.execPath, [BIN, ...args], { cwd: PROJECT, env });
 };
+
+/** `rxfer serve` as a child process on a free port, once it listens (the port is read from its log). */
+export const spawnServe = async (root: string): Promise<{ child: ChildProcessWithoutNullStreams; port: string }> => {
+  const child = spawnRxfer(['serve', '--port', '0', '--root', root]);
+  let output = '';
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const listening = /"port":(\d+)/.exec(output);
+      if (listening) resolve(listening[1]!);
+    });
+    child.once('exit', () => reject(new Error(`serve exited early: ${output}`)));
+  });
+  return { child, port };
+};
