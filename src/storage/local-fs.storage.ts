@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { FileHandle, lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RxferError } from '../errors/rxfer-error';
+import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
 import { createHash } from 'node:crypto';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
@@ -56,8 +56,16 @@ export class LocalFsStorage implements StorageAdapter {
     return this.ops.stat(name, jail);
   }
 
-  remove(name: RemoteName, { jail = '' }: Jail = {}): Promise<number> {
-    return this.ops.remove(name, jail);
+  /**
+   * Deletes the file and any kept partial upload of that name (its bytes count against a quota the
+   * user could not otherwise free before it expires); NOT_FOUND only if there is neither.
+   */
+  async remove(name: RemoteName, { jail = '' }: Jail = {}): Promise<number> {
+    const removed = await this.ops.remove(name, jail).catch((err: unknown) => toRxferError(err));
+    if (typeof removed === 'number') return removed + (await this.partials.discard(name));
+    const partial = removed.code === 'NOT_FOUND' ? await this.partials.discard(name) : 0;
+    if (partial > 0) return partial;
+    throw removed;
   }
 
   rename(from: RemoteName, to: RemoteName, { jail = '' }: Jail = {}): Promise<void> {

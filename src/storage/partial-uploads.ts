@@ -163,6 +163,16 @@ export class PartialUploads {
     await unlink(this.manifestPath(id)).catch(() => undefined);
   }
 
+  /** Deletes the kept upload of `name` (not one being written right now); returns its bytes. */
+  async discard(name: string): Promise<number> {
+    const id = this.idOf(name);
+    if (this.writing.has(id)) return 0;
+    const data = await lstat(this.dataPath(id)).catch(() => undefined);
+    await unlink(this.dataPath(id)).catch(() => undefined);
+    await this.forget(id);
+    return data?.size ?? 0;
+  }
+
   /** Deletes partials with no write for `maxAgeMs` (orphans too); returns the bytes freed. */
   async expire(maxAgeMs: number, now = Date.now()): Promise<number> {
     let freed = 0;

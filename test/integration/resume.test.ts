@@ -175,4 +175,14 @@ describe('resume over raw sockets (protocol v1)', () => {
     expect(await resumeReply('old.bin')).toMatch(/^NOT FOUND /);
     expect(await resumeReply('new.bin')).toMatch(/^OK partial 1048576 /);
   });
+
+  test('DELETE of the name discards its kept upload (so a user can free that quota at once)', async () => {
+    await serve();
+    await interruptUpload('drop.bin', randomBytes(2 * MiB), MiB);
+    const client = await connect();
+    await client.send('DELETE\ndrop.bin\nDELETE\ndrop.bin\n');
+    expect(await client.readLines(2)).toEqual(['OK deleted', 'NOT FOUND drop.bin does not exist']);
+    expect(await partials(server.root)).toEqual([]);
+    expect(await resumeReply('drop.bin')).toMatch(/^NOT FOUND /);
+  });
 });
