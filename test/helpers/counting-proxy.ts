@@ -12,6 +12,8 @@ export class CountingProxy {
   readonly bytes: Record<Direction, number> = { up: 0, down: 0 };
   private readonly sockets = new Set<Socket>();
   private holdAfter: { direction: Direction; limit: number } | undefined;
+  /** Connections opened before the last reset are still forwarded, but no longer counted. */
+  private generation = 0;
   private onHold: (() => void) | undefined;
 
   private constructor(
@@ -31,8 +33,9 @@ export class CountingProxy {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Counts from zero again and forwards everything. */
+  /** Counts from zero again (only connections opened from now on) and forwards everything. */
   reset(): void {
+    this.generation++;
     this.bytes.up = 0;
     this.bytes.down = 0;
     this.holdAfter = undefined;
@@ -52,15 +55,19 @@ export class CountingProxy {
       socket.on('error', () => undefined);
       socket.on('close', () => this.sockets.delete(socket));
     }
-    this.forward(client, upstream, 'up');
-    this.forward(upstream, client, 'down');
+    this.forward(client, upstream, 'up', this.generation);
+    this.forward(upstream, client, 'down', this.generation);
     // One side gone: let the other read what is already on its way, then close.
     client.on('close', () => upstream.end());
     upstream.on('close', () => client.end());
   }
 
-  private forward(from: Socket, to: Socket, direction: Direction): void {
+  private forward(from: Socket, to: Socket, direction: Direction, generation: number): void {
     from.on('data', (chunk: Buffer) => {
+      if (generation !== this.generation) {
+        to.write(chunk);
+        return;
+      }
       const hold = this.holdAfter?.direction === direction ? this.holdAfter : undefined;
       let out = chunk;
       if (hold) {
