@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Socket, connect } from 'node:net';
+import { SocketInbox } from './socket-inbox';
 
 export const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
@@ -23,34 +24,13 @@ export const downloadRequest = (name: string | Buffer): Buffer =>
 
 /**
  * A protocol-level client over a plain socket: it sends whatever it is told (malformed or not) and
- * reads the server's bytes back as lines or exact counts. Everything received is kept in one buffer,
- * so nothing is lost between reads.
+ * reads the server's bytes back as lines or exact counts (see SocketInbox).
  */
 export class RawClient {
-  private buffered = Buffer.alloc(0);
-  private ended = false;
-  private closedFlag = false;
-  private error: Error | undefined;
-  private readonly waiters = new Set<() => void>();
+  private readonly inbox: SocketInbox;
 
   private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
-    socket.on('end', () => {
-      this.ended = true;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.closedFlag = true;
-      this.wake();
-    });
-    socket.on('error', (err) => {
-      this.error = err;
-      this.wake();
-    });
+    this.inbox = new SocketInbox(socket);
   }
 
   /**
@@ -68,48 +48,9 @@ export class RawClient {
     return client;
   }
 
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  /** Resolves with `take()`'s value once it is not undefined; rejects on timeout or when no more bytes can come. */
-  private waitFor<T>(take: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const value = take();
-        if (value !== undefined) return finish(() => resolve(value));
-        if (this.ended || this.error) {
-          const tail = JSON.stringify(this.buffered.toString('latin1').slice(0, 200));
-          return finish(() => reject(new Error(`connection ended (${this.error?.message ?? 'EOF'}) while waiting for ${what}; unread: ${tail}`)));
-        }
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; unread: ${JSON.stringify(this.buffered.toString('latin1').slice(0, 200))}`))),
-        timeoutMs,
-      );
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        settle();
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
   /** The next line the server sent, without its `\n`. */
   readLine(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
-    return this.waitFor(
-      () => {
-        const newline = this.buffered.indexOf(0x0a);
-        if (newline === -1) return undefined;
-        const line = this.buffered.subarray(0, newline).toString('utf8');
-        this.buffered = this.buffered.subarray(newline + 1);
-        return line;
-      },
-      'a line',
-      timeoutMs,
-    );
+    return this.inbox.line(timeoutMs);
   }
 
   /** The next `count` lines. */
@@ -130,16 +71,7 @@ export class RawClient {
 
   /** Exactly `count` bytes. */
   readBytes(count: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Buffer> {
-    return this.waitFor(
-      () => {
-        if (this.buffered.length < count) return undefined;
-        const bytes = Buffer.from(this.buffered.subarray(0, count));
-        this.buffered = this.buffered.subarray(count);
-        return bytes;
-      },
-      `${count} bytes`,
-      timeoutMs,
-    );
+    return this.inbox.bytes(count, timeoutMs);
   }
 
   send(data: Buffer | string): Promise<void> {
@@ -159,21 +91,18 @@ export class RawClient {
    * Waits until the server has closed the connection (its FIN, or a reset) and returns whatever it
    * sent that was not read yet.
    */
-  async waitClosed(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Buffer> {
-    await this.waitFor(() => (this.ended || this.error ? true : undefined), 'the server to close the connection', timeoutMs);
-    const rest = this.buffered;
-    this.buffered = Buffer.alloc(0);
-    return rest;
+  waitClosed(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Buffer> {
+    return this.inbox.endOfInput(timeoutMs);
   }
 
   /** True once the server's side has ended (FIN) or the socket is gone. */
   get serverClosed(): boolean {
-    return this.ended || this.closedFlag || this.error !== undefined;
+    return this.inbox.isEnded;
   }
 
   /** Bytes received and not read yet. */
   get unread(): Buffer {
-    return this.buffered;
+    return this.inbox.unread;
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Socket, connect as connectTcp } from 'node:net';
 import { TLSSocket, connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { SocketInbox } from '../../helpers/socket-inbox';
 
 /** Failure guard for every wait (never a timing assertion). */
 export const GUARD_MS = 10_000;
@@ -33,36 +34,18 @@ export interface WireOptions {
  */
 export class Wire {
   greeting = '';
-  private buffered = Buffer.alloc(0);
-  private ended = false;
-  private failure: Error | undefined;
-  private readonly waiters = new Set<() => void>();
+  private readonly inbox: SocketInbox;
   /** Resolves when the socket is fully closed (by either side). */
   readonly closed: Promise<void>;
-  /** Total bytes received from the server. */
-  received = 0;
 
   private constructor(readonly socket: Socket | TLSSocket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.received += chunk.length;
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
-    socket.on('end', () => {
-      this.ended = true;
-      this.wake();
-    });
-    socket.on('error', (err) => {
-      this.failure = err;
-      this.wake();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.ended = true;
-        this.wake();
-        resolve();
-      }),
-    );
+    this.inbox = new SocketInbox(socket);
+    this.closed = this.inbox.closed;
+  }
+
+  /** Total bytes received from the server. */
+  get received(): number {
+    return this.inbox.received;
   }
 
   static async open(port: number, options: WireOptions = {}): Promise<Wire> {
@@ -86,57 +69,13 @@ export class Wire {
     return wire;
   }
 
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  private waitFor<T>(take: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const unread = () => JSON.stringify(this.buffered.toString('latin1').slice(0, 200));
-      const check = () => {
-        const value = take();
-        if (value !== undefined) return finish(() => resolve(value));
-        if (this.ended || this.failure) {
-          finish(() => reject(new Error(`connection ended (${this.failure?.message ?? 'EOF'}) while waiting for ${what}; unread ${unread()}`)));
-        }
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`no ${what} within ${timeoutMs} ms; unread ${unread()}`))), timeoutMs);
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        settle();
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
   /** The next line (without `\n`), decoded as UTF-8. */
   line(timeoutMs = GUARD_MS): Promise<string> {
-    return this.waitFor(
-      () => {
-        const newline = this.buffered.indexOf(0x0a);
-        if (newline === -1) return undefined;
-        const text = this.buffered.subarray(0, newline).toString('utf8');
-        this.buffered = this.buffered.subarray(newline + 1);
-        return text;
-      },
-      'reply line',
-      timeoutMs,
-    );
+    return this.inbox.line(timeoutMs);
   }
 
   bytes(count: number, timeoutMs = GUARD_MS): Promise<Buffer> {
-    return this.waitFor(
-      () => {
-        if (this.buffered.length < count) return undefined;
-        const out = Buffer.from(this.buffered.subarray(0, count));
-        this.buffered = this.buffered.subarray(count);
-        return out;
-      },
-      `${count} bytes`,
-      timeoutMs,
-    );
+    return this.inbox.bytes(count, timeoutMs);
   }
 
   send(data: Buffer | string): Promise<void> {
@@ -144,21 +83,16 @@ export class Wire {
   }
 
   /** Waits until the server ended the connection (FIN, reset or close); returns what was left unread. */
-  async serverClosed(timeoutMs = GUARD_MS): Promise<Buffer> {
-    await this.waitFor(() => (this.ended || this.failure ? true : undefined), 'close from the server', timeoutMs).catch((err: Error) => {
-      if (!(this.ended || this.failure)) throw err;
-    });
-    const rest = this.buffered;
-    this.buffered = Buffer.alloc(0);
-    return rest;
+  serverClosed(timeoutMs = GUARD_MS): Promise<Buffer> {
+    return this.inbox.endOfInput(timeoutMs);
   }
 
   get isEnded(): boolean {
-    return this.ended || this.failure !== undefined;
+    return this.inbox.isEnded;
   }
 
   get unread(): Buffer {
-    return this.buffered;
+    return this.inbox.unread;
   }
 
   destroy(): void {
