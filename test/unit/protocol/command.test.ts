@@ -22,6 +22,10 @@ describe('parseCommand', () => {
     ['download', { verb: 'DOWNLOAD' }],
     ['QUIT', { verb: 'QUIT' }],
     ['quit', { verb: 'QUIT' }],
+    ['RESUME', { verb: 'RESUME' }],
+    ['UPLOAD 10 FROM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'UPLOAD', size: 10, resume: { offset: 4, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
+    ['addfile 10 from 10 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', { verb: 'ADDFILE', size: 10, resume: { offset: 10, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
+    ['DOWNLOAD FROM 0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'DOWNLOAD', resume: { offset: 0, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
   ])('%j', (line, command) => {
     expect(parseCommand(line)).toEqual(command);
   });
@@ -43,6 +47,13 @@ describe('parseCommand', () => {
     ['the name on the command line', 'UPLOAD 5 notes.txt'],
     ['DOWNLOAD with an argument', 'DOWNLOAD notes.txt'],
     ['QUIT with an argument', 'QUIT please'],
+    ['RESUME with an argument', 'RESUME x'],
+    ['a resume offset beyond the size', 'UPLOAD 10 FROM 11 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['a resume without its digest', 'UPLOAD 10 FROM 4'],
+    ['a resume digest too short', 'UPLOAD 10 FROM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['a resume keyword misspelt', 'UPLOAD 10 FRM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['a negative resume offset', 'DOWNLOAD FROM -1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['DOWNLOAD FROM without an offset', 'DOWNLOAD FROM aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
   ])('%s: BAD_COMMAND', (_label, line) => {
     expect(codeOf(() => parseCommand(line))).toBe('BAD_COMMAND');
   });
