@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
+import { LocalSmallStagedWrite } from './local-small-staged-write';
+import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
 import { FileStatus, Jail, ListedFile, ReadHandle, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { LocalFileOps } from './local-file-ops';
@@ -26,6 +28,7 @@ export class LocalFsStorage implements StorageAdapter {
   private paths!: RootPaths;
   private digests!: DigestIndex;
   private readonly folders = new FolderSync();
+  private readonly smallCommits = new SmallCommits();
   private ops!: LocalFileOps;
 
   constructor(private readonly root: string) {}
@@ -105,6 +108,8 @@ export class LocalFsStorage implements StorageAdapter {
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
     await this.assertSpaceFor(size, name);
+    // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
+    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, folder, size, createOnly, this.smallCommits, measureReplaced);
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders, measureReplaced);
   }
 
