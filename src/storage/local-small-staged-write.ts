@@ -66,4 +66,13 @@ export class LocalSmallStagedWrite implements StagedWrite {
     this.settled = true;
     this.sink.destroy();
   }
+
+  /**
+   * A lost connection: nothing is kept. Sending a small file again costs less than resuming it
+   * (main's resume work keeps partial uploads from 1 MiB); this is there for its StagedWrite.
+   */
+  async suspend(): Promise<number> {
+    await this.abort();
+    return 0;
+  }
 }
