@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
+import { LocalSmallStagedWrite } from './local-small-staged-write';
+import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
 import { FileStatus, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
@@ -35,6 +37,7 @@ export class LocalFsStorage implements StorageAdapter {
   private partials!: PartialUploads;
   private digests!: DigestIndex;
   private readonly folders = new FolderSync();
+  private readonly smallCommits = new SmallCommits();
   private ops!: LocalFileOps;
 
   constructor(private readonly root: string) {}
@@ -143,6 +146,8 @@ export class LocalFsStorage implements StorageAdapter {
     // Another connection writing the same name keeps its partial; this upload then stages apart.
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, resume) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
+    // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
+    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, folder, size, createOnly, this.smallCommits, measureReplaced);
     return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders, measureReplaced);
   }
 

@@ -97,7 +97,8 @@ describe('failures over raw sockets', () => {
           .inSingletonScope(),
     });
     const client = await connect(slow.port);
-    await client.send('UPLOAD 10\nslow.bin\n01234');
+    // Above SMALL_FILE_BYTES: a small upload creates its staging file only at commit (SmallCommits).
+    await client.send('UPLOAD 100000\nslow.bin\n01234');
     await eventually(async () => (await stagingFiles(slow.root)).length === 1, 3000, 'the staging file to be created');
     await inBeginWrite;
     // Grace 0: the session is cut while beginWrite is still pending.

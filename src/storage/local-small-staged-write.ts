@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { RemoteName } from '../protocol/remote-name';
+import { stagingName } from './local-staged-write';
+import { SmallCommits } from './small-commits';
+import { CommittedFile, StagedWrite } from './storage-adapter';
+import { storageError } from './storage-errors';
+
+/**
+ * One small upload (size declared up front, at most SMALL_FILE_BYTES): the data is kept in memory
+ * and the staging file is created only at commit, by the group committer (SmallCommits), which
+ * writes, fsyncs, renames and fsyncs the folder just as LocalStagedWrite does, in a worker, many
+ * files at a time. So nothing touches the disk before the data is verified, and an abort has
+ * nothing to clean up. Storage failures (no space, no permission) surface at commit, as a failure
+ * mid-data does for a large file. Small files keep no digest record (see DigestIndex).
+ */
+export class LocalSmallStagedWrite implements StagedWrite {
+  readonly sink: Writable;
+  /** Its own ArrayBuffer of exactly the declared size: handed to the worker without a copy. */
+  private readonly data: Uint8Array;
+  private received = 0;
+  private settled = false;
+
+  constructor(
+    private readonly name: RemoteName,
+    private readonly target: string,
+    private readonly folder: string,
+    size: number,
+    private readonly createOnly: boolean,
+    private readonly commits: SmallCommits,
+    private readonly measureReplaced: boolean,
+  ) {
+    this.data = new Uint8Array(size);
+    this.sink = new Writable({
+      // Above the largest small file, so that write() never asks the socket to wait for a drain.
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _encoding, done) => {
+        if (this.received + chunk.length > this.data.length) return done(new Error(`more than the declared ${this.data.length} bytes`));
+        this.data.set(chunk, this.received);
+        this.received += chunk.length;
+        done();
+      },
+    });
+    // Errors surface through commit(); an unhandled 'error' event would crash the process.
+    this.sink.on('error', () => undefined);
+  }
+
+  async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
+    if (this.settled) throw storageError(new Error('commit after abort'), 'store', this.name);
+    this.settled = true;
+    const { data, target, folder, createOnly, measureReplaced } = this;
+    if (this.sink.errored || this.received !== verified.size || data.length !== verified.size) {
+      this.sink.destroy();
+      throw storageError(this.sink.errored ?? new Error(`${this.received} of ${verified.size} bytes staged`), 'store', this.name);
+    }
+    try {
+      const staging = join(folder, stagingName());
+      const { mtimeMs, replacedBytes } = await this.commits.commit({ data, staging, target, folder, createOnly, measureReplaced });
+      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs, replacedBytes };
+    } catch (err) {
+      throw storageError(err, 'store', this.name);
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.settled = true;
+    this.sink.destroy();
+  }
+
+  /**
+   * A lost connection: nothing is kept. Sending a small file again costs less than resuming it
+   * (main's resume work keeps partial uploads from 1 MiB); this is there for its StagedWrite.
+   */
+  async suspend(): Promise<number> {
+    await this.abort();
+    return 0;
+  }
+}

@@ -1,0 +1,100 @@
+import { Worker } from 'node:worker_threads';
+import { SMALL_COMMIT_WORKER_SOURCE } from './small-commit.worker';
+
+export interface SmallCommitJob {
+  /** Exactly the file's bytes, in an ArrayBuffer of their own: transferred, not copied. */
+  readonly data: Uint8Array;
+  /** Created by the worker (`wx`), in `folder`, so that the rename stays on one file system. */
+  readonly staging: string;
+  readonly target: string;
+  readonly folder: string;
+  readonly createOnly: boolean;
+  readonly measureReplaced: boolean;
+}
+
+export interface SmallCommitResult {
+  readonly mtimeMs: number;
+  readonly replacedBytes: number;
+}
+
+type Reply = { id: number; mtimeMs: number; replacedBytes: number; code?: undefined } | { id: number; code: string; message: string };
+
+/**
+ * Group commit of small files: write, fsync, close and rename each staging file, then fsync each
+ * folder once per batch, all in one worker thread (see small-commit.worker.ts for why). Commits
+ * requested in the same turn of the event loop go as one message, and those that arrive while the
+ * worker is busy queue up into its next batch, so a burst of small uploads costs the main thread
+ * one message per batch instead of seven threadpool round trips per file (open, write, fsync,
+ * fstat, close, rename, and a share of the folder fsync).
+ * The worker starts with the first commit and keeps the process alive only while commits are pending;
+ * after IDLE_MS without one it stops, giving its ≈ 10 MiB back (a server moving big files keeps its
+ * memory flat), and the next small upload starts it again (≈ 30 ms, once per burst).
+ */
+/** An idle worker stops after this long. */
+const IDLE_MS = 10_000;
+
+export class SmallCommits {
+  private worker: Worker | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly pending = new Map<number, { resolve: (r: SmallCommitResult) => void; reject: (e: Error) => void }>();
+  private queue: (SmallCommitJob & { id: number })[] = [];
+  private nextId = 0;
+
+  commit(job: SmallCommitJob): Promise<SmallCommitResult> {
+    return new Promise((resolve, reject) => {
+      clearTimeout(this.idleTimer);
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.queue.push({ ...job, id });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const jobs = this.queue;
+    this.queue = [];
+    const worker = (this.worker ??= this.start());
+    worker.ref();
+    worker.postMessage(jobs, jobs.map((job) => job.data.buffer as ArrayBuffer));
+  }
+
+  /** Ends an idle worker; forgotten first, so that a commit arriving now starts a new one. */
+  private stop(worker: Worker): void {
+    if (this.worker !== worker || this.pending.size > 0 || this.queue.length > 0) return;
+    this.worker = undefined;
+    void worker.terminate();
+  }
+
+  private start(): Worker {
+    // Small heaps: it holds a few batches of job descriptions (the data is in ArrayBuffers, off-heap).
+    // The thread still costs ≈ 10 MiB of RSS; it starts with the first small upload.
+    const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
+    const worker = new Worker(SMALL_COMMIT_WORKER_SOURCE, { eval: true, resourceLimits });
+    worker.on('message', (replies: Reply[]) => {
+      for (const reply of replies) {
+        const waiting = this.pending.get(reply.id);
+        this.pending.delete(reply.id);
+        if (reply.code === undefined) waiting?.resolve(reply);
+        else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code }));
+      }
+      if (this.pending.size === 0 && this.queue.length === 0) {
+        worker.unref();
+        this.idleTimer = setTimeout(() => this.stop(worker), IDLE_MS).unref();
+      }
+    });
+    // The worker catches every fs error itself; this is for the thread dying (out of memory, say):
+    // its pending files fail (a staging file it was writing may be left behind), the next starts anew.
+    const lost = (err: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const [id, waiting] of this.pending) {
+        if (this.queue.some((job) => job.id === id)) continue;
+        this.pending.delete(id);
+        waiting.reject(Object.assign(new Error(`commit worker stopped: ${err.message}`), { code: 'EWORKER' }));
+      }
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`exit code ${code}`)));
+    return worker;
+  }
+}
