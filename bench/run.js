@@ -144,7 +144,12 @@ async function measure(m) {
     rec.latencyMs = { p50: U.percentile(l, 50), p90: U.percentile(l, 90), p99: U.percentile(l, 99), max: Math.max(...l) };
   }
   let errors = [];
-  if (r.code !== 0) errors.push(`client exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0) {
+    // The error's own line says what failed; the last lines say where.
+    const lines = (r.stderr || r.stdout).trim().split('\n');
+    const what = lines.find((line) => /Error|ERR /.test(line)) ?? '';
+    errors.push(`client exited ${r.code}: ${[what, ...lines.slice(-2)].join(' | ')}`);
+  }
   errors = errors.concat(await verify());
   rec.verified = errors.length === 0;
   if (errors.length) {

@@ -147,8 +147,17 @@ export class LocalFsStorage implements StorageAdapter {
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, resume) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
-    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, folder, size, createOnly, this.smallCommits, measureReplaced);
-    return LocalStagedWrite.create(name, target, folder, createOnly, this.digests, this.folders, measureReplaced);
+    const refolder = () => {
+      this.paths.forgetFolders();
+      return this.paths.folderFor(name, jail);
+    };
+    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, folder, size, createOnly, this.smallCommits, measureReplaced, refolder);
+    const stage = (where: string) => LocalStagedWrite.create(name, target, where, createOnly, this.digests, this.folders, measureReplaced);
+    // A folder deleted by other means within the folder check's second: check it again, once.
+    return stage(folder).catch(async (err: unknown) => {
+      if (!(err instanceof RxferError && err.code === 'NOT_FOUND')) throw err;
+      return stage(await refolder());
+    });
   }
 
   async list(prefix: string, { jail = '', limit }: Jail & { limit: number }): Promise<ListedFile[]> {

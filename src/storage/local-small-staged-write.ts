@@ -16,7 +16,7 @@ import { storageError } from './storage-errors';
  */
 export class LocalSmallStagedWrite implements StagedWrite {
   readonly sink: Writable;
-  /** Its own ArrayBuffer of exactly the declared size: handed to the worker without a copy. */
+  /** Exactly the declared size. */
   private readonly data: Uint8Array;
   private received = 0;
   private settled = false;
@@ -29,6 +29,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly createOnly: boolean,
     private readonly commits: SmallCommits,
     private readonly measureReplaced: boolean,
+    /** Checks and creates the folder again, bypassing the folder cache (see commit). */
+    private readonly refolder: () => Promise<string>,
   ) {
     this.data = new Uint8Array(size);
     this.sink = new Writable({
@@ -53,9 +55,14 @@ export class LocalSmallStagedWrite implements StagedWrite {
       this.sink.destroy();
       throw storageError(this.sink.errored ?? new Error(`${this.received} of ${verified.size} bytes staged`), 'store', this.name);
     }
+    const commitIn = (folder: string) => this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced });
     try {
-      const staging = join(folder, stagingName());
-      const { mtimeMs, replacedBytes } = await this.commits.commit({ data, staging, target, folder, createOnly, measureReplaced });
+      // The folder may have been deleted by other means since it was checked (folder checks are
+      // cached for a second): check and create it again, once, rather than fail the upload.
+      const { mtimeMs, replacedBytes } = await commitIn(folder).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return commitIn(await this.refolder());
+      });
       return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs, replacedBytes };
     } catch (err) {
       throw storageError(err, 'store', this.name);

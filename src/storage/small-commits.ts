@@ -2,7 +2,10 @@ import { Worker } from 'node:worker_threads';
 import { SMALL_COMMIT_WORKER_SOURCE } from './small-commit.worker';
 
 export interface SmallCommitJob {
-  /** Exactly the file's bytes, in an ArrayBuffer of their own: transferred, not copied. */
+  /**
+   * Exactly the file's bytes. Copied to the worker (at most 64 KiB, a few µs), not transferred: the
+   * caller keeps them to try again if the folder vanished meanwhile.
+   */
   readonly data: Uint8Array;
   /** Created by the worker (`wx`), in `folder`, so that the rename stays on one file system. */
   readonly staging: string;
@@ -55,7 +58,7 @@ export class SmallCommits {
     this.queue = [];
     const worker = (this.worker ??= this.start());
     worker.ref();
-    worker.postMessage(jobs, jobs.map((job) => job.data.buffer as ArrayBuffer));
+    worker.postMessage(jobs);
   }
 
   /** Ends an idle worker; forgotten first, so that a commit arriving now starts a new one. */

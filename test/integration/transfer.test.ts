@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferClient, RxferError } from '../../src/client/index';
 import { RawClient, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
@@ -143,6 +143,19 @@ describe('transfers through the client library, checked on disk', () => {
     const back = await client.downloadBuffer('dropped-in.bin');
     expect(back.sha256).toBe(sha256(data));
     expect(back.data.equals(data)).toBe(true);
+  });
+
+  test('a folder deleted by other means right after an upload into it is made again for the next one', async () => {
+    // Folder checks are remembered for a second; a folder removed behind the server's back within it
+    // must not fail the next uploads (small ones are committed by a worker, larger ones streamed).
+    for (const size of [4096, 200 * 1024]) {
+      const data = randomBytes(size);
+      await client.uploadBuffer('gone/a.bin', data);
+      await rm(join(server.root, 'gone'), { recursive: true });
+      await expect(client.uploadBuffer('gone/b.bin', data)).resolves.toMatchObject({ size });
+      expect((await readFile(join(server.root, 'gone', 'b.bin'))).equals(data)).toBe(true);
+      await rm(join(server.root, 'gone'), { recursive: true });
+    }
   });
 
   test('many files pipelined on one connection all land intact', async () => {
