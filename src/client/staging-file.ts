@@ -121,18 +121,24 @@ export class StagingFile {
   }
 
   private async stop(): Promise<void> {
-    const sink = this.sink;
-    if (sink && !sink.destroyed) sink.destroy();
-    // A write may still be in flight on the descriptor: closing it under the stream could hand the
-    // same number to another open() and let that write land in the wrong file.
-    if (sink && !sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await this.closeFd().catch(() => undefined);
   }
 
+  /**
+   * Once a stream has the descriptor, only the stream closes it: `destroy()` closes it whatever
+   * `autoClose` says, so closing it here as well could close a number another open() was handed
+   * meanwhile. Waiting for 'close' also lets a write in flight finish first.
+   */
   private async closeFd(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await localIo('close', this.path, () => promisify(close)(this.fd));
+    const sink = this.sink;
+    if (!sink) return localIo('close', this.path, () => promisify(close)(this.fd));
+    if (sink.closed) return;
+    await new Promise<void>((resolve) => {
+      sink.once('close', () => resolve());
+      sink.destroy();
+    });
   }
 }
 

@@ -154,6 +154,7 @@ export class RxferServer {
     }
     this.sessions.clear();
     await closing;
+    await this.storage.close?.();
     this.log.info('Server stopped');
   }
 }

@@ -51,6 +51,10 @@ export class LocalFsStorage implements StorageAdapter {
     this.ops = new LocalFileOps(this.paths, this.digests, this.folders);
   }
 
+  close(): Promise<void> {
+    return this.smallCommits.close();
+  }
+
   get realRoot(): string {
     return this.paths.realRoot;
   }

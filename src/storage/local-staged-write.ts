@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { WriteStream, close, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
+import { WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
 import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -23,7 +23,6 @@ export const stagingName = (): string => `${STAGING_PREFIX}-${(stagingCounter++)
 const openFdAsync = promisify(openFd);
 const fsyncFd = promisify(fsync);
 const fstatFd = promisify(fstat);
-const closeFd = promisify(close);
 
 /**
  * Flushes and ends a write stream. Not `stream.finished`: with autoClose off (we fsync and close the
@@ -42,9 +41,12 @@ const endStream = (sink: WriteStream): Promise<void> =>
 /** Where an upload's bytes go until commit: an open file and what to do with it afterwards. */
 interface StagingSpot {
   readonly path: string;
-  /** A plain fd, not a FileHandle: FileHandle.close() waits for streams made from it to let go. */
+  /**
+   * A plain fd, owned by the write stream from the start: `destroy()` closes it whatever `autoClose`
+   * says (that only governs closing after 'finish'), so the stream is the one thing that closes it.
+   * Closing it ourselves as well could close a number another open() has been handed meanwhile.
+   */
   readonly fd: number;
-  readonly close: () => Promise<void>;
   /** A kept partial upload (resumable), whose first `offset` bytes are already there. */
   readonly partial?: ClaimedPartial;
 }
@@ -58,7 +60,6 @@ export class LocalStagedWrite implements StagedWrite {
   readonly sink: WriteStream;
   readonly resumed: StagedWrite['resumed'];
   private settled = false;
-  private closed = false;
 
   private constructor(
     private readonly name: RemoteName,
@@ -89,7 +90,7 @@ export class LocalStagedWrite implements StagedWrite {
   ): Promise<LocalStagedWrite> {
     const path = join(folder, stagingName());
     const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
-    const spot = { path, fd, close: () => closeFd(fd) };
+    const spot = { path, fd };
     return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
   }
 
@@ -104,7 +105,7 @@ export class LocalStagedWrite implements StagedWrite {
     folders: FolderSync,
     measureReplaced: boolean,
   ): LocalStagedWrite {
-    const spot = { path: partial.path, fd: partial.handle.fd, close: () => partial.handle.close(), partial };
+    const spot = { path: partial.path, fd: partial.fd, partial };
     return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
   }
 
@@ -120,8 +121,7 @@ export class LocalStagedWrite implements StagedWrite {
       ]);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
       const stats = await fstatFd(spot.fd);
-      this.closed = true;
-      await spot.close();
+      await this.closeFile();
       if (this.createOnly) {
         // link() fails if the name exists: the atomic create-only that rename() cannot give.
         await link(spot.path, this.target);
@@ -159,8 +159,7 @@ export class LocalStagedWrite implements StagedWrite {
     try {
       await endStream(this.sink);
       const { size } = await fstatFd(this.spot.fd);
-      this.closed = true;
-      await this.spot.close();
+      await this.closeFile();
       if (size === 0) {
         await this.discard();
         return 0;
@@ -173,12 +172,17 @@ export class LocalStagedWrite implements StagedWrite {
     }
   }
 
+  /** Closes the descriptor through the stream (see StagingSpot), once any write in flight is done. */
+  private closeFile(): Promise<void> {
+    if (this.sink.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.sink.once('close', () => resolve());
+      this.sink.destroy();
+    });
+  }
+
   private async discard(): Promise<void> {
-    this.sink.destroy();
-    if (!this.closed) {
-      this.closed = true;
-      await this.spot.close().catch(() => undefined);
-    }
+    await this.closeFile();
     await unlink(this.spot.path).catch(() => undefined);
     await this.spot.partial?.forget();
     this.spot.partial?.release();

@@ -1,9 +1,11 @@
 import { Hash, createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { FileHandle, lstat, mkdir, open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { close, fstat, ftruncate, open as openCallback } from 'node:fs';
+import { lstat, mkdir, open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
-import { digestSoFar, hashPrefix } from '../integrity/hash-prefix';
+import { digestSoFar, hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
 
@@ -17,7 +19,8 @@ interface PartialManifest {
 /** The data file of a partial upload, open for writing from `offset` on. */
 export interface ClaimedPartial {
   readonly path: string;
-  readonly handle: FileHandle;
+  /** A plain descriptor: the staged write's stream takes it over and is the one to close it. */
+  readonly fd: number;
   readonly offset: number;
   /** SHA-256 state after the first `offset` bytes (a fresh hash when offset is 0). */
   readonly hash: Hash;
@@ -36,6 +39,11 @@ interface HashedPrefix {
 }
 
 const MAX_REMEMBERED_PREFIXES = 16;
+
+const openFd = promisify(openCallback);
+const fstatFd = promisify(fstat);
+const ftruncateFd = promisify(ftruncate);
+const closeFd = promisify(close);
 
 /**
  * Interrupted uploads kept for RESUME, in `<root>/.rxfer/partials/`: `<id>` holds the bytes that
@@ -129,26 +137,26 @@ export class PartialUploads {
     const path = this.dataPath(id);
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
     await writeFile(this.manifestPath(id), JSON.stringify(manifest));
-    const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-    return { path, handle, offset: 0, hash: createHash('sha256') };
+    const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    return { path, fd, offset: 0, hash: createHash('sha256') };
   }
 
   private async reopen(id: string, name: string, { offset, sha256 }: ResumePoint): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     const path = this.dataPath(id);
     const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
-    const handle = await open(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
-    if (!handle) throw mismatch('no interrupted upload of it is kept');
+    const fd = await openFd(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
+    if (fd === undefined) throw mismatch('no interrupted upload of it is kept');
     try {
-      const stats = await handle.stat();
+      const stats = await fstatFd(fd);
       if (stats.size < offset) throw mismatch(`only ${stats.size} bytes are kept`);
       const known = this.hashed.get(id);
       const reusable = known && known.bytes === offset && stats.size === offset && known.mtimeMs === stats.mtimeMs && known.ino === stats.ino;
-      const hash = reusable ? known.hash.copy() : await hashPrefix(handle, offset);
+      const hash = reusable ? known.hash.copy() : await hashPrefix(readerOf(fd), offset);
       if (!hash || digestSoFar(hash) !== sha256) throw mismatch('the kept bytes do not match the SHA-256 given for them');
-      if (stats.size > offset) await handle.truncate(offset);
-      return { path, handle, offset, hash };
+      if (stats.size > offset) await ftruncateFd(fd, offset);
+      return { path, fd, offset, hash };
     } catch (err) {
-      await handle.close();
+      await closeFd(fd);
       // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.
       if (err instanceof RxferError && err.code === 'RESUME_MISMATCH') {
         await unlink(path).catch(() => undefined);

@@ -61,6 +61,16 @@ export class SmallCommits {
     worker.postMessage(jobs);
   }
 
+  /** Ends the worker once the commits in progress are done (the server is stopping). */
+  async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const worker = this.worker;
+    if (!worker) return;
+    if (this.pending.size > 0) await new Promise<void>((resolve) => worker.once('exit', () => resolve()).once('message', () => this.pending.size === 0 && resolve()));
+    this.worker = undefined;
+    await worker.terminate();
+  }
+
   /** Ends an idle worker; forgotten first, so that a commit arriving now starts a new one. */
   private stop(worker: Worker): void {
     if (this.worker !== worker || this.pending.size > 0 || this.queue.length > 0) return;

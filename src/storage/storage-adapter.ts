@@ -94,6 +94,8 @@ export interface StorageAdapter {
   readonly kind: string;
   /** Prepares the backing store (create folders, check access). Called once before serving. */
   init(): Promise<void>;
+  /** Releases what `init` and later work started (threads, timers), once the server has stopped. */
+  close?(): Promise<void>;
   /** `jail`: links may not lead outside this folder (a user's root), checked after resolution. */
   openRead(name: RemoteName, options?: ReadOptions): Promise<ReadHandle>;
   /** Size of the file now stored under `name`, if any (cheap: no hashing). */
