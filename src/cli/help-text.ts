@@ -27,7 +27,10 @@ Examples:
   $ rxfer put notes.txt                     stored as notes.txt
   $ rxfer put notes.txt docs/               stored as docs/notes.txt
   $ rxfer put ./build/app.tar.gz releases/app-1.2.tar.gz -H files.lan -p 9100
-  $ rxfer put -r ./photos backup/photos        a whole folder, small files pipelined on one connection`;
+  $ rxfer put -r ./photos backup/photos        a whole folder, small files pipelined on one connection
+
+Interrupted? Run the same command again: it resumes where it stopped once the bytes already on the
+server are proven (SHA-256) to match, and skips files the server already has (same size and SHA-256).`;
 
 export const ADD_EXAMPLES = `
 Like put, but fails with ERR EXISTS if REMOTE already exists on the server.
@@ -45,7 +48,10 @@ Examples:
   $ rxfer get docs/notes.txt /tmp/
   $ rxfer get releases/app-1.2.tar.gz app.tar.gz -q
   $ rxfer get -r photos/2024 ~/Pictures/        the whole folder, into ~/Pictures/2024
-                                                (names the server lists are checked: none lands outside)`;
+                                                (names the server lists are checked: none lands outside)
+
+Interrupted? Run the same command again: the part kept in .<name>.rxfer-resume is checked against the
+server's file and only the rest is fetched; files already here (same size and SHA-256) are skipped.`;
 
 export const TOKEN_EXAMPLES = `
 The token is printed once; the config stores only its scrypt hash. Clients pass it in RXFER_TOKEN
