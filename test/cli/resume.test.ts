@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load-config';
 import { startServer } from '../../src/server/start-server';
-import { ensureBuilt, rxfer, spawnRxfer, spawnServe } from '../helpers/cli';
+import { type CliResult, ensureBuilt, rxfer, spawnRxfer, spawnServe } from '../helpers/cli';
 import { CountingProxy, type Direction } from '../helpers/counting-proxy';
 import { eventually } from '../helpers/server';
 
@@ -75,6 +75,22 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     return rxfer([...args, '-p', String(proxy.port)]);
   };
 
+  /** The re-run resumed: it says so, sent at most what was missing, and `path` holds exactly `data`. */
+  const expectResumed = async (run: CliResult, direction: Direction, data: Buffer, kept: number, path: string) => {
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('resumed at');
+    expect(proxy.bytes[direction]).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
+    expect((await readFile(path)).equals(data)).toBe(true);
+  };
+
+  /** The re-run started over: no resume, everything sent again, and `path` holds exactly `data`. */
+  const expectStartedOver = async (run: CliResult, direction: Direction, data: Buffer, path: string) => {
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toContain('resumed at');
+    expect(proxy.bytes[direction]).toBeGreaterThanOrEqual(data.length);
+    expect((await readFile(path)).equals(data)).toBe(true);
+  };
+
   test.each([0.1, 0.5, 0.9])('put of 24 MiB killed at %p resumes, sends only the rest, and stores the exact file', async (fraction) => {
     const data = randomBytes(24 * MiB);
     const source = join(local, 'big.bin');
@@ -88,11 +104,8 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     expect(kept).toBeGreaterThanOrEqual(at - CONTROL_BYTES);
 
     const second = await viaProxy(['put', source, 'big.bin']);
-    expect(second.code).toBe(0);
-    expect(second.stderr).toContain('resumed at');
+    await expectResumed(second, 'up', data, kept, join(root, 'big.bin'));
     expect(second.stdout).toMatch(/resumed at/);
-    expect(proxy.bytes.up).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
-    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
     expect(await partialUploads(root)).toEqual([]);
   });
 
@@ -107,11 +120,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
 
     await expect(stat(target)).rejects.toThrow();
     const kept = await sizeOf(partial);
-    const second = await viaProxy(['get', 'big.bin', target]);
-    expect(second.code).toBe(0);
-    expect(second.stderr).toContain(`resumed at`);
-    expect(proxy.bytes.down).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
-    expect((await readFile(target)).equals(data)).toBe(true);
+    await expectResumed(await viaProxy(['get', 'big.bin', target]), 'down', data, kept, target);
     expect((await readdir(local)).sort()).toEqual(['copy.bin', 'src.bin']);
   });
 
@@ -129,11 +138,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     await handle.write(byte, 0, 1, MiB);
     await handle.close();
 
-    const second = await viaProxy(['put', source, 'big.bin']);
-    expect(second.code).toBe(0);
-    expect(second.stderr).not.toContain('resumed at');
-    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
-    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+    await expectStartedOver(await viaProxy(['put', source, 'big.bin']), 'up', data, join(root, 'big.bin'));
   });
 
   test('a local partial download that no longer matches the server file is not trusted: the whole file comes again', async () => {
@@ -142,11 +147,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     expect((await rxfer(['put', join(local, 'src.bin'), 'f.bin', '-p', String(server.port), '-q'])).code).toBe(0);
     // A partial file whose bytes differ from the server's prefix (another version, or damage).
     await writeFile(join(local, '.copy.bin.rxfer-resume'), randomBytes(MiB));
-    const result = await viaProxy(['get', 'f.bin', join(local, 'copy.bin')]);
-    expect(result.code).toBe(0);
-    expect(result.stderr).not.toContain('resumed at');
-    expect(proxy.bytes.down).toBeGreaterThanOrEqual(data.length);
-    expect((await readFile(join(local, 'copy.bin'))).equals(data)).toBe(true);
+    await expectStartedOver(await viaProxy(['get', 'f.bin', join(local, 'copy.bin')]), 'down', data, join(local, 'copy.bin'));
   });
 
   test('the server restarts between the interruption and the resume: the kept upload survives it', async () => {
@@ -161,11 +162,7 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     server = await serveRoot(root);
     proxy = await CountingProxy.start(server.port);
 
-    const second = await viaProxy(['put', source, 'big.bin']);
-    expect(second.code).toBe(0);
-    expect(second.stderr).toContain('resumed at');
-    expect(proxy.bytes.up).toBeLessThanOrEqual(data.length - kept + CONTROL_BYTES);
-    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
+    await expectResumed(await viaProxy(['put', source, 'big.bin']), 'up', data, kept, join(root, 'big.bin'));
   });
 
   test('--no-resume sends everything again', async () => {
@@ -174,10 +171,8 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
     await writeFile(source, data);
     await interruptPut(source, 6 * MiB);
     const second = await viaProxy(['put', source, 'big.bin', '--no-resume']);
-    expect(second.code).toBe(0);
+    await expectStartedOver(second, 'up', data, join(root, 'big.bin'));
     expect(second.stderr).toBe('');
-    expect(proxy.bytes.up).toBeGreaterThanOrEqual(data.length);
-    expect((await readFile(join(root, 'big.bin'))).equals(data)).toBe(true);
   });
 
   test('a file already there (same size and SHA-256) costs one round trip and no data, both ways; a changed one is sent', async () => {
