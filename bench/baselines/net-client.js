@@ -13,7 +13,6 @@
 const net = require('node:net');
 const fs = require('node:fs');
 const path = require('node:path');
-const crypto = require('node:crypto');
 const { pipeline } = require('node:stream');
 
 const spec = JSON.parse(process.argv[2]);
@@ -54,6 +53,7 @@ function getBuffer(remote) {
 }
 
 const { pool } = require('../lib/pool');
+const { loadCase, runClient } = require('../lib/client-run');
 
 const ops = {
   async put() {
@@ -80,35 +80,10 @@ const ops = {
     await Promise.all(idx.map((i) => putStream(fs.createReadStream(spec.local, fsOpts(spec.hwm)), `${spec.prefix}-${i}.bin`)));
     return { files: spec.n };
   },
-  async load() {
-    const latencies = [];
-    const manifest = {};
-    let mismatches = 0;
-    const worker = async (c) => {
-      for (let i = 0; i < spec.ops; i++) {
-        const name = `${spec.prefix}/c${c}-${i}`;
-        const buf = crypto.randomBytes(spec.size);
-        let t = performance.now();
-        await putStream(buf, name);
-        latencies.push(performance.now() - t);
-        t = performance.now();
-        const back = await getBuffer(name);
-        latencies.push(performance.now() - t);
-        if (!back.equals(buf)) mismatches++;
-        manifest[`c${c}-${i}`] = { size: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') };
-      }
-    };
-    await Promise.all(Array.from({ length: spec.clients }, (_, c) => worker(c)));
-    fs.writeFileSync(spec.manifest, JSON.stringify(manifest));
-    if (mismatches) throw new Error(`${mismatches} downloads differed from what was uploaded`);
-    return { ops: latencies.length, latenciesMs: latencies };
+  load() {
+    // One connection per operation.
+    return loadCase(spec, async () => ({ put: (name, buf) => putStream(buf, name), get: (name) => getBuffer(name) }));
   },
 };
 
-(async () => {
-  const t0 = performance.now();
-  const out = await ops[spec.op]();
-  const ms = performance.now() - t0;
-  const u = process.cpuUsage();
-  process.stdout.write(JSON.stringify({ ok: true, ms, cpuS: (u.user + u.system) / 1e6, ...out }) + '\n');
-})().catch((e) => { console.error(e); process.exit(1); });
+runClient(ops, spec);

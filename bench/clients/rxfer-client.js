@@ -14,13 +14,13 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const crypto = require('node:crypto');
 
 const spec = JSON.parse(process.argv[2]);
 const { RxferClient } = require(path.join(spec.rxferRoot, 'dist/client/index.js'));
 const connect = () => RxferClient.connect({ host: '127.0.0.1', port: spec.port });
 
 const { pool } = require('../lib/pool');
+const { loadCase, runClient } = require('../lib/client-run');
 
 const ops = {
   async put() {
@@ -68,40 +68,13 @@ const ops = {
     );
     return { files: spec.n };
   },
-  async load() {
-    const latencies = [];
-    const manifest = {};
-    let mismatches = 0;
-    const worker = async (k) => {
+  load() {
+    // One connection per worker, its requests awaited one after the other (latency).
+    return loadCase(spec, async () => {
       const c = await connect();
-      for (let i = 0; i < spec.ops; i++) {
-        const name = `${spec.prefix}/c${k}-${i}`;
-        const buf = crypto.randomBytes(spec.size);
-        let t = performance.now();
-        await c.uploadBuffer(name, buf);
-        latencies.push(performance.now() - t);
-        t = performance.now();
-        const back = await c.downloadBuffer(name);
-        latencies.push(performance.now() - t);
-        if (!back.data.equals(buf)) mismatches++;
-        manifest[`c${k}-${i}`] = { size: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') };
-      }
-      await c.quit();
-    };
-    await Promise.all(Array.from({ length: spec.clients }, (_, k) => worker(k)));
-    fs.writeFileSync(spec.manifest, JSON.stringify(manifest));
-    if (mismatches) throw new Error(`${mismatches} downloads differed from what was uploaded`);
-    return { ops: latencies.length, latenciesMs: latencies };
+      return { put: (name, buf) => c.uploadBuffer(name, buf), get: async (name) => (await c.downloadBuffer(name)).data, close: () => c.quit() };
+    });
   },
 };
 
-(async () => {
-  const t0 = performance.now();
-  const out = await ops[spec.op]();
-  const ms = performance.now() - t0;
-  const u = process.cpuUsage();
-  process.stdout.write(JSON.stringify({ ok: true, ms, cpuS: (u.user + u.system) / 1e6, ...out }) + '\n');
-})().catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  process.exit(1);
-});
+runClient(ops, spec);
