@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Stats } from 'node:fs';
 import { FileHandle, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashPrefix } from '../integrity/hash-prefix';
+import { hashUpTo } from '../integrity/hash-prefix';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -69,11 +69,5 @@ export class DigestIndex {
   }
 }
 
-/** SHA-256 of the first `size` bytes of an open file (of fewer, if it is shorter). */
-export const hashHandle = async (handle: FileHandle, size: number): Promise<string> => {
-  const hash = await hashPrefix(handle, size);
-  if (hash) return hash.digest('hex');
-  // Shorter than its stat said (truncated meanwhile): hash what is there, like a reader would see.
-  const { size: now } = await handle.stat();
-  return (await hashPrefix(handle, Math.min(now, size)))?.digest('hex') ?? createHash('sha256').digest('hex');
-};
+/** SHA-256 of the first `size` bytes of an open file (of fewer if it was truncated meanwhile: what a reader sees). */
+export const hashHandle = async (handle: FileHandle, size: number): Promise<string> => (await hashUpTo(handle, size)).hash.digest('hex');

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { FileHandle, lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
@@ -13,7 +13,7 @@ import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
 import { FileStatus, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
-import { hashPrefix, digestSoFar } from '../integrity/hash-prefix';
+import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 
@@ -115,12 +115,12 @@ export class LocalFsStorage implements StorageAdapter {
         await handle.close();
         const body = data.subarray(0, bytesRead);
         const sha256 = createHash('sha256').update(body).digest('hex');
-        const offset = from && from.offset <= bytesRead && digestOf(body.subarray(0, from.offset)) === from.sha256 ? from.offset : 0;
+        const offset = from && bufferHasPrefix(body, from) ? from.offset : 0;
         const rest = body.subarray(offset);
         return { file: { name, size: bytesRead, sha256, mtimeMs: stats.mtimeMs }, stream: Readable.from(rest.length ? [rest] : []), offset };
       }
       const sha256 = await this.digests.digestOf(name, handle, stats);
-      const offset = from ? await matchingPrefix(handle, stats.size, from) : 0;
+      const offset = from && from.offset <= stats.size ? await matchingPrefix(handle, from) : 0;
       // An empty range (a resume at the very end) cannot be expressed with start/end: stream nothing.
       const stream =
         offset === stats.size
@@ -151,17 +151,11 @@ export class LocalFsStorage implements StorageAdapter {
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, resume) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
-    const refolder = () => {
-      this.paths.forgetFolders();
-      return this.paths.folderFor(name, jail);
-    };
-    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, folder, size, createOnly, this.smallCommits, measureReplaced, refolder);
-    const stage = (where: string) => LocalStagedWrite.create(name, target, where, createOnly, this.digests, this.folders, measureReplaced);
-    // A folder deleted by other means within the folder check's second: check it again, once.
-    return stage(folder).catch(async (err: unknown) => {
-      if (!(err instanceof RxferError && err.code === 'NOT_FOUND')) throw err;
-      return stage(await refolder());
-    });
+    // Staging files are created in the target's folder, which another process may have deleted
+    // while its check was cached: inFolderFor makes it again.
+    const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
+    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits, measureReplaced, inFolder);
+    return inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.digests, this.folders, measureReplaced));
   }
 
   async list(prefix: string, { jail = '', limit }: Jail & { limit: number }): Promise<ListedFile[]> {
@@ -223,15 +217,6 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 }
-
-const digestOf = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
-
-/** `from.offset` if the file's first `from.offset` bytes hash to `from.sha256`, else 0 (send it all). */
-const matchingPrefix = async (handle: FileHandle, size: number, from: NonNullable<ReadOptions['from']>): Promise<number> => {
-  if (from.offset > size) return 0;
-  const hash = await hashPrefix(handle, from.offset);
-  return hash && digestSoFar(hash) === from.sha256 ? from.offset : 0;
-};
 
 /** Sum of file sizes below `folder` (links not followed); the server's own metadata folder is skipped. */
 const folderBytes = async (folder: string, isRoot: boolean): Promise<number> => {

@@ -24,13 +24,12 @@ export class LocalSmallStagedWrite implements StagedWrite {
   constructor(
     private readonly name: RemoteName,
     private readonly target: string,
-    private readonly folder: string,
     size: number,
     private readonly createOnly: boolean,
     private readonly commits: SmallCommits,
     private readonly measureReplaced: boolean,
-    /** Checks and creates the folder again, bypassing the folder cache (see commit). */
-    private readonly refolder: () => Promise<string>,
+    /** Runs a commit in the target's folder, made again if it vanished meanwhile (RootPaths.inFolderFor). */
+    private readonly inFolder: <T>(work: (folder: string) => Promise<T>) => Promise<T>,
   ) {
     this.data = new Uint8Array(size);
     this.sink = new Writable({
@@ -50,19 +49,16 @@ export class LocalSmallStagedWrite implements StagedWrite {
   async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
     if (this.settled) throw storageError(new Error('commit after abort'), 'store', this.name);
     this.settled = true;
-    const { data, target, folder, createOnly, measureReplaced } = this;
+    const { data, target, createOnly, measureReplaced } = this;
     if (this.sink.errored || this.received !== verified.size || data.length !== verified.size) {
       this.sink.destroy();
       throw storageError(this.sink.errored ?? new Error(`${this.received} of ${verified.size} bytes staged`), 'store', this.name);
     }
-    const commitIn = (folder: string) => this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced });
     try {
-      // The folder may have been deleted by other means since it was checked (folder checks are
-      // cached for a second): check and create it again, once, rather than fail the upload.
-      const { mtimeMs, replacedBytes } = await commitIn(folder).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        return commitIn(await this.refolder());
-      });
+      // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
+      const { mtimeMs, replacedBytes } = await this.inFolder((folder) =>
+        this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced }),
+      );
       return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs, replacedBytes };
     } catch (err) {
       throw storageError(err, 'store', this.name);

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RxferError } from '../errors/rxfer-error';
+import { bufferHasPrefix } from '../integrity/hash-prefix';
 import { RemoteName } from '../protocol/remote-name';
 import { FileStatus, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
@@ -75,8 +75,7 @@ export class MemoryStorage implements StorageAdapter {
   async openRead(name: RemoteName, { from }: ReadOptions = {}): Promise<ReadHandle> {
     const file = this.files.get(name);
     if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    const prefixMatches = from && from.offset <= file.size && createHash('sha256').update(file.data.subarray(0, from.offset)).digest('hex') === from.sha256;
-    const offset = prefixMatches ? from.offset : 0;
+    const offset = from && bufferHasPrefix(file.data, from) ? from.offset : 0;
     const rest = file.data.subarray(offset);
     return { file, stream: Readable.from(rest.length ? [rest] : []), offset };
   }

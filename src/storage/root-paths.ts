@@ -89,6 +89,23 @@ export class RootPaths {
     return real;
   }
 
+  /**
+   * Runs `work` in the folder for `name` (folderFor). The folder check is cached for a second, so the
+   * folder may have been deleted by other means meanwhile: if `work` finds it missing (ENOENT, or
+   * NOT_FOUND from storageError), the folder is checked and created again and `work` runs once more.
+   */
+  async inFolderFor<T>(name: RemoteName, jail: string, work: (folder: string) => Promise<T>): Promise<T> {
+    const folder = await this.folderFor(name, jail);
+    try {
+      return await work(folder);
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof RxferError && err.code === 'NOT_FOUND');
+      if (!missing) throw err;
+      this.forgetFolders();
+      return work(await this.folderFor(name, jail));
+    }
+  }
+
   private async createFolderFor(name: RemoteName, jail: string): Promise<string> {
     const folderPath = dirname(this.pathOf(name));
     // Check the deepest folder that already exists *before* mkdir: mkdir -p through a planted
