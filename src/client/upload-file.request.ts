@@ -84,6 +84,8 @@ interface StartingPoint {
   readonly hash: Hash;
 }
 
+const fromTheStart = (): StartingPoint => ({ hash: createHash('sha256') });
+
 /**
  * Asks the server for a kept partial upload of this name (RESUME) and compares its digest with the
  * same prefix of the local file. The server hashed the bytes it has on disk now, so a damaged or
@@ -94,11 +96,11 @@ const findStartingPoint = async (conn: Connection, turn: RequestTurn, remoteName
   await turn.receiveTurn;
   const reply = await conn.readReply();
   // Nothing kept, or another connection is writing it right now: send it all.
-  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return { hash: createHash('sha256') };
+  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return fromTheStart();
   if (reply.kind !== 'partial') throw replyError(conn, reply, `RESUME ${printableName(remoteName)}`);
-  if (reply.bytes === 0 || reply.bytes > source.size) return { hash: createHash('sha256') };
+  if (reply.bytes === 0 || reply.bytes > source.size) return fromTheStart();
   const hash = await localIo('read', 'the local file', () => hashPrefix(readerOf(source.fd), reply.bytes));
-  if (!hash || digestSoFar(hash) !== reply.sha256) return { hash: createHash('sha256') };
+  if (!hash || digestSoFar(hash) !== reply.sha256) return fromTheStart();
   return { resume: { offset: reply.bytes, sha256: reply.sha256 }, hash };
 };
 
@@ -124,7 +126,7 @@ export const uploadFile = async (
     err instanceof RxferError && err.code === 'CONNECTION_LOST' ? conn.explainLoss(err, turn.receiveTurn) : Promise.reject(err);
   try {
     const resumable = options.resume !== false && options.resumableFromBytes !== undefined && source.size >= options.resumableFromBytes;
-    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : { hash: createHash('sha256') };
+    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : fromTheStart();
     const offset = start.resume?.offset ?? 0;
     if (offset > 0) options.onResume?.(offset, source.size);
     const header = uploadHeader(options.mode ?? 'replace', source.size, remoteName, start.resume);

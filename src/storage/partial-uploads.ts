@@ -175,10 +175,12 @@ export class PartialUploads {
   async discard(name: string): Promise<number> {
     const id = this.idOf(name);
     if (this.writing.has(id)) return 0;
+    // DELETE asks for every name: a name with nothing kept costs one lstat.
     const data = await lstat(this.dataPath(id)).catch(() => undefined);
+    if (!data) return 0;
     await unlink(this.dataPath(id)).catch(() => undefined);
     await this.forget(id);
-    return data?.size ?? 0;
+    return data.size;
   }
 
   /** Deletes partials with no write for `maxAgeMs` (orphans too); returns the bytes freed. */
