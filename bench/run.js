@@ -184,6 +184,7 @@ const rxferCli = (args) => ({ cmd: process.execPath, args: [path.join(RXFER_ROOT
 
 const TOOLS = {
   rxfer: { id: 'rxfer', label: 'rxfer (client library)', kind: 'rxfer' },
+  rxferB3: { id: 'rxfer-blake3', label: 'rxfer (client library), hash: blake3', kind: 'rxfer' },
   rxferCli: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put/get)', kind: 'rxfer' },
   rxferStream: { id: 'rxfer-upload', label: 'rxfer client.upload() per file (streamed, waits for OK file recv)', kind: 'rxfer' },
   net: { id: 'node-pipe', label: 'plain Node net pipe, highWaterMark 1 MiB', kind: 'baseline' },
@@ -291,10 +292,12 @@ function caseBig() {
       const g = [];
       if (dir === 'up') {
         g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'put', port: rx.port, local: src, remote: 'up/ul-rxfer.bin' })));
+        g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'put', port: rx.port, local: src, remote: 'up/ul-rxfer-blake3.bin', hash: 'blake3' })));
         if (d === 'shm') g.push(item(TOOLS.rxferCli, rx, rxferCli(['put', src, 'up/ul-rxfer-cli.bin', '-p', String(rx.port), '-q'])));
         g.push(item(TOOLS.net, nt, netClient({ op: 'put', port: nt.port, local: src, remote: 'up/ul-node-pipe.bin', hwm: HWM })));
       } else {
         g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'get', port: rx.port, remote: 'src.bin', local: out('rxfer') })));
+        g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'get', port: rx.port, remote: 'src.bin', local: out('rxfer-blake3'), hash: 'blake3' })));
         if (d === 'shm') g.push(item(TOOLS.rxferCli, rx, rxferCli(['get', 'src.bin', out('rxfer-cli'), '-p', String(rx.port), '-q'])));
         g.push(item(TOOLS.net, nt, netClient({ op: 'get', port: nt.port, remote: 'src.bin', local: out('node-pipe'), hwm: HWM })));
       }
@@ -381,10 +384,12 @@ function caseMany() {
         const g = [];
         if (dir === 'up') {
           g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'putmany', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer', window: P.manyWindow })));
+          g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'putmany', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer-blake3', window: P.manyWindow, hash: 'blake3' })));
           g.push(item(TOOLS.rxferStream, rx, rxferClient({ op: 'putmany-stream', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer-upload', window: P.manyWindow })));
           g.push(item(TOOLS.netMany, nt, netClient({ op: 'putmany', port: nt.port, dir: srcDir, prefix: 'up/many-node-pipe', conc: P.netConc })));
         } else {
           g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'getmany', port: rx.port, namesFrom: srcDir, prefix: `many/${set}`, outDir: outDir('rxfer'), window: P.manyWindow })));
+          g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'getmany', port: rx.port, namesFrom: srcDir, prefix: `many/${set}`, outDir: outDir('rxfer-blake3'), window: P.manyWindow, hash: 'blake3' })));
           g.push(item(TOOLS.netMany, nt, netClient({ op: 'getmany', port: nt.port, namesFrom: srcDir, prefix: `many/${set}`, outDir: outDir('node-pipe'), conc: P.netConc, hwm: HWM })));
         }
         if (PEERS) {

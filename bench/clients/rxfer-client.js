@@ -10,14 +10,16 @@
 //   putconc    {port, local, prefix, n}               n connections, each client.upload of one file
 //   load       {port, clients, ops, size, prefix, manifest}  `clients` connections, each `ops` times
 //              uploadBuffer(random) then downloadBuffer, awaited one after the other (latency)
-// spec.rxferRoot: the package root whose dist/ is measured. Prints one JSON line; exits 1 on failure.
+// spec.rxferRoot: the package root whose dist/ is measured; spec.hash: the digest to negotiate (default SHA-256).
+// Prints one JSON line; exits 1 on failure.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
 const spec = JSON.parse(process.argv[2]);
 const { RxferClient } = require(path.join(spec.rxferRoot, 'dist/client/index.js'));
-const connect = () => RxferClient.connect({ host: '127.0.0.1', port: spec.port });
+// spec.hash: 'blake3' measures the negotiated BLAKE3 option (an older build without it ignores the key).
+const connect = () => RxferClient.connect({ host: '127.0.0.1', port: spec.port, ...(spec.hash && { hash: spec.hash }) });
 
 const { pool } = require('../lib/pool');
 const { loadCase, runClient } = require('../lib/client-run');
@@ -27,13 +29,13 @@ const ops = {
     const c = await connect();
     const r = await c.upload(spec.local, spec.remote);
     await c.quit();
-    return { bytes: r.size, sha256: r.sha256 };
+    return { bytes: r.size, digest: r.digest ?? r.sha256 };
   },
   async get() {
     const c = await connect();
     const r = await c.download(spec.remote, spec.local);
     await c.quit();
-    return { bytes: r.size, sha256: r.sha256 };
+    return { bytes: r.size, digest: r.digest ?? r.sha256 };
   },
   async putmany() {
     const names = fs.readdirSync(spec.dir).sort();

@@ -23,7 +23,7 @@ const TARGETS = {
 };
 
 const COLORS = {
-  rxfer: '#e8590c', 'rxfer-cli': '#f59f00', 'rxfer-upload': '#ffd43b', 'rxfer-help': '#e8590c',
+  rxfer: '#e8590c', 'rxfer-blake3': '#c92a2a', 'rxfer-cli': '#f59f00', 'rxfer-upload': '#ffd43b', 'rxfer-help': '#e8590c',
   'node-pipe': '#1971c2', 'node-e0': '#1971c2', rsync: '#2f9e44', scp: '#7048e8', sftp: '#ae3ec9', vsftpd: '#495057',
 };
 
@@ -71,15 +71,23 @@ function summarize(records) {
     const rx = rows.find((x) => x.case === row.case && x.variant === row.variant && x.tool === RXFER[row.case]);
     if (!rx || row === rx) continue;
     row.rxferOverThis = rx.median / row.median;
-    const paired = [];
-    for (const run of rx.values.keys()) {
-      const j = row.rounds.indexOf(rx.rounds[run]);
-      if (j >= 0) paired.push(rx.values[run] / row.values[j]);
-    }
-    row.pairedRatio = paired.length ? { median: median(paired), min: Math.min(...paired), max: Math.max(...paired) } : undefined;
+    row.pairedRatio = pairedRatio(rx, row);
   }
   return rows;
 }
+
+/** The ratios a / b of runs taken in the same round (back to back), summarised. */
+function pairedRatio(a, b) {
+  const paired = [];
+  for (const run of a.values.keys()) {
+    const j = b.rounds.indexOf(a.rounds[run]);
+    if (j >= 0) paired.push(a.values[run] / b.values[j]);
+  }
+  return paired.length ? { median: median(paired), min: Math.min(...paired), max: Math.max(...paired) } : undefined;
+}
+
+/** The rxfer rows a headline compares with the baseline: the default (SHA-256) and the BLAKE3 option. */
+const HEADLINE_RXFER = (c) => [RXFER[c], ...(c === 'big' || c === 'many' ? ['rxfer-blake3'] : [])];
 
 // ---------------------------------------------------------------- Markdown
 function markdown({ mode, peers, params, machine, rows, failures, problems, serverIdleRss, rawFile, findings }) {
@@ -103,11 +111,15 @@ function markdown({ mode, peers, params, machine, rows, failures, problems, serv
   p('|---|---|---:|---:|---:|---:|---|---:|');
   for (const row of rows) {
     if (row.tool !== BASELINE[row.case]) continue;
-    const rx = rows.find((x) => x.case === row.case && x.variant === row.variant && x.tool === RXFER[row.case]);
-    if (!rx) continue;
     const t = TARGETS[row.case];
     const target = typeof t === 'function' ? t(row.variant) : t ?? '';
-    p(`| ${row.case} | ${row.variant} | ${fmt(rx.median, row.unit)} ${row.unit} | ${fmt(row.median, row.unit)} | **${r2(row.rxferOverThis)}** | ${row.pairedRatio ? `${r2(row.pairedRatio.min)}–${r2(row.pairedRatio.max)}` : '–'} | ${target} | ${Math.max(rx.maxOtherLoadPct, row.maxOtherLoadPct).toFixed(0)} |`);
+    for (const tool of HEADLINE_RXFER(row.case)) {
+      const rx = rows.find((x) => x.case === row.case && x.variant === row.variant && x.tool === tool);
+      if (!rx) continue;
+      const paired = pairedRatio(rx, row);
+      const variant = tool === 'rxfer-blake3' ? `${row.variant}, BLAKE3` : row.variant;
+      p(`| ${row.case} | ${variant} | ${fmt(rx.median, row.unit)} ${row.unit} | ${fmt(row.median, row.unit)} | **${r2(rx.median / row.median)}** | ${paired ? `${r2(paired.min)}–${r2(paired.max)}` : '–'} | ${target} | ${Math.max(rx.maxOtherLoadPct, row.maxOtherLoadPct).toFixed(0)} |`);
+    }
   }
   p();
   if (findings) { p(findings.trim()); p(); }

@@ -90,13 +90,13 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
         const { runFileOp } = require('./file-ops.command') as typeof import('./file-ops.command');
         setExitCode(await runFileOp(kind, names, flags));
       });
-  fileOp('stat', '<remote>', 'show a file or folder on the server (type, size, sha256, modified)');
+  fileOp('stat', '<remote>', 'show a file or folder on the server (type, size, digest, modified)');
   fileOp('rm', '<remote>', 'delete a file or an empty folder on the server');
   fileOp('mv', '<from> <to>', 'rename a file or folder on the server (never over an existing name)');
   fileOp('mkdir', '<remote>', 'create a folder (and its parents) on the server');
 
   addConnectionOptions(program.command('ls [prefix]').description('list the files under a folder on the server'))
-    .option('--json', 'print the list as JSON (name, size, mtimeMs, sha256)')
+    .option('--json', 'print the list as JSON (name, size, mtimeMs, digest)')
     .action(async (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }) => {
       const { runList } = require('./tree.command') as typeof import('./tree.command');
       setExitCode(await runList(prefix, flags));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { RxferError } from '../errors/rxfer-error';
 import type { ConnectOptions } from '../client/client-options';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../integrity/hash-algorithm';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 9000;
@@ -25,6 +26,7 @@ export interface ConnectionFlags {
   readonly tls?: boolean;
   readonly ca?: string;
   readonly token?: string;
+  readonly hash?: HashAlgorithm;
 }
 
 /** The options every client command shares; RXFER_HOST / RXFER_PORT set defaults for a session. */
@@ -36,7 +38,12 @@ export const addConnectionOptions = (command: Command): Command =>
     .addOption(new Option('--tls', 'connect with TLS (the server certificate is verified)').env('RXFER_TLS'))
     .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for --tls, besides the system CAs').env('RXFER_CA'))
     // The environment is the safe place for a token: a command-line argument shows in `ps`.
-    .addOption(new Option('--token <token>', 'authenticate with this token (prefer the RXFER_TOKEN variable)').env('RXFER_TOKEN'));
+    .addOption(new Option('--token <token>', 'authenticate with this token (prefer the RXFER_TOKEN variable)').env('RXFER_TOKEN'))
+    .addOption(
+      new Option('--hash <algorithm>', 'verify transfers with sha256 (default; what sha256sum prints) or blake3 (≈ 5× less CPU, faster on busy machines)')
+        .choices(HASH_ALGORITHMS)
+        .env('RXFER_HASH'),
+    );
 
 /** Flags to client options; --ca implies --tls (nobody names a CA for plain TCP). */
 export const connectOptions = (flags: ConnectionFlags): ConnectOptions => {
@@ -53,5 +60,6 @@ export const connectOptions = (flags: ConnectionFlags): ConnectOptions => {
     port: flags.port,
     ...((flags.tls || ca) && { tls: ca ? { ca } : {} }),
     ...(flags.token !== undefined && { token: flags.token }),
+    ...(flags.hash !== undefined && { hash: flags.hash }),
   };
 };

@@ -12,7 +12,9 @@ const operate = async (client: RxferClient, kind: FileOpKind, [first = '', secon
     case 'stat': {
       const status = await client.stat(first);
       const size = status.type === 'file' ? `${formatBytes(status.size)}  ` : '';
-      return [{ name: first, ...status }, `${printableName(first)}  ${status.type}  ${size}${status.sha256 ?? ''}  ${formatTime(status.mtimeMs)}`];
+      const digest = status.digest === undefined ? '' : `${client.hash} ${status.digest}`;
+      const json = { name: first, ...status, ...(status.digest !== undefined && { hash: client.hash }) };
+      return [json, `${printableName(first)}  ${status.type}  ${size}${digest}  ${formatTime(status.mtimeMs)}`];
     }
     case 'rm':
       await client.remove(first);

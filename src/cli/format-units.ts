@@ -24,7 +24,7 @@ export const formatRate = (bytes: number, ms: number): string =>
   ms <= 0 ? '—' : `${formatBytes(Math.round((bytes * 1000) / ms))}/s`;
 
 /** A digest shortened for a summary line; the full one is in the server's reply and in logs. */
-export const shortDigest = (sha256: string): string => `${sha256.slice(0, 12)}…`;
+export const shortDigest = (digest: string): string => `${digest.slice(0, 12)}…`;
 
 /** A modification time as `2026-11-25 18:53:59` (UTC), for listings. */
 export const formatTime = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);

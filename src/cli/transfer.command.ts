@@ -5,6 +5,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
+import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
 import { createProgressDisplay } from './progress-display';
 
@@ -53,8 +54,8 @@ const alreadyThere = async (client: RxferClient, plan: Plan): Promise<Outcome | 
     if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
     throw err;
   });
-  if (remote?.type !== 'file' || remote.sha256 === undefined || !(await isIdentical(plan.localPath, remote))) return undefined;
-  return { size: remote.size, sha256: remote.sha256, skipped: true };
+  if (remote?.type !== 'file' || remote.digest === undefined || !(await isIdentical(plan.localPath, remote, client.hash))) return undefined;
+  return { size: remote.size, digest: remote.digest, skipped: true };
 };
 
 const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener): Promise<Outcome> => {
@@ -73,9 +74,9 @@ const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags
   return client.upload(plan.localPath, plan.remoteName, { mode, onProgress, resume, onResume });
 };
 
-const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number): string => {
-  const route = `${kind} ${printableName(plan.from)} → ${printableName(plan.to)}  ${formatBytes(result.size)}  sha256 ${shortDigest(result.sha256)}`;
-  if (result.skipped) return `${route}  skipped: already there (same size and SHA-256)`;
+const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number, hash: HashAlgorithm): string => {
+  const route = `${kind} ${printableName(plan.from)} → ${printableName(plan.to)}  ${formatBytes(result.size)}  ${hash} ${shortDigest(result.digest)}`;
+  if (result.skipped) return `${route}  skipped: already there (same size and ${hashLabel(hash)})`;
   const resumed = result.resumedAt ? `  resumed at ${formatBytes(result.resumedAt)}` : '';
   return `${route}  ${formatSeconds(ms)} (${formatRate(result.size - (result.resumedAt ?? 0), ms)})${resumed}`;
 };
@@ -119,7 +120,7 @@ export const runTransfer = async (
     });
     progress.stop();
     await client.quit().catch(() => client?.close());
-    if (!flags.quiet) process.stdout.write(summary(kind, plan, result, Date.now() - startedAt) + '\n');
+    if (!flags.quiet) process.stdout.write(summary(kind, plan, result, Date.now() - startedAt, client.hash) + '\n');
     return EXIT_OK;
   } catch (err) {
     progress.stop();

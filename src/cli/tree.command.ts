@@ -26,12 +26,13 @@ export const runTree = (kind: 'put' | 'get', first: string, second: string | und
   });
 };
 
-/** `rxfer ls [PREFIX] [--json]`: one line per file (size, sha256, modified, name), or JSON for scripts. */
+/** `rxfer ls [PREFIX] [--json]`: one line per file (size, digest, modified, name), or JSON for scripts. */
 export const runList = (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }): Promise<number> =>
   withClient(flags, async (client) => {
     const entries = await client.list(prefix ?? '');
-    if (flags.json) return JSON.stringify(entries) + '\n';
+    // Each digest names its algorithm (the connection's, --hash), so a script cannot compare the wrong kind.
+    if (flags.json) return JSON.stringify(entries.map((entry) => (entry.digest === undefined ? entry : { ...entry, hash: client.hash }))) + '\n';
     return entries
-      .map((entry) => `${formatBytes(entry.size).padStart(10)}  ${(entry.sha256 ?? '-').slice(0, 12).padEnd(12)}  ${formatTime(entry.mtimeMs)}  ${printableName(entry.name)}\n`)
+      .map((entry) => `${formatBytes(entry.size).padStart(10)}  ${(entry.digest ?? '-').slice(0, 12).padEnd(12)}  ${formatTime(entry.mtimeMs)}  ${printableName(entry.name)}\n`)
       .join('');
   });

@@ -1,3 +1,5 @@
+import type { HashAlgorithm } from '../integrity/hash-algorithm';
+
 /** Called as data moves: bytes done so far and the total, both counted in bytes. */
 export type ProgressListener = (doneBytes: number, totalBytes: number) => void;
 
@@ -8,6 +10,11 @@ export interface ConnectOptions {
   readonly tls?: { readonly ca?: string | Buffer };
   /** `<user>.<secret>` from `rxfer token`; sent with AUTH right after the greeting. */
   readonly token?: string;
+  /**
+   * The digest that verifies every transfer on this connection: SHA-256 (the default; what
+   * sha256sum prints) or BLAKE3 (≈ 5× less CPU; the server must offer it, else HASH_UNSUPPORTED).
+   */
+  readonly hash?: HashAlgorithm;
   /** Covers the TCP connect and the greeting: a port that accepts but never greets fails too. */
   readonly connectTimeoutMs?: number;
 }
@@ -42,7 +49,7 @@ export interface DownloadOptions {
 /** What the server confirmed (upload) or what was received and verified (download). */
 export interface TransferResult {
   readonly size: number;
-  readonly sha256: string;
+  readonly digest: string;
   /** Bytes that were already at the other end, verified, and not sent again (a resume). */
   readonly resumedAt?: number;
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
+import { DEFAULT_HASH, HashAlgorithm } from '../integrity/hash-algorithm';
 import { Reply, parseReply } from '../protocol/reply';
 import { BodyReadOptions, ReplyReader } from './reply-reader';
 
@@ -17,6 +18,8 @@ const MAX_REPLY_LINE_BYTES = 64 * 1024;
 export class Connection {
   private readonly reader: ReplyReader;
   private closedReason: RxferError | undefined;
+  /** The algorithm of every digest on this connection: chosen once, right after the greeting. */
+  hash: HashAlgorithm = DEFAULT_HASH;
 
   constructor(readonly socket: Socket) {
     this.reader = new ReplyReader(socket);

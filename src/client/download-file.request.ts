@@ -1,4 +1,3 @@
-import { Hash, createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -12,12 +11,12 @@ import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
 import { StagingFile, partialPathFor, refuseDirectory } from './staging-file';
 import { removeQuietly } from './local-io';
-import { digestSoFar } from '../integrity/hash-prefix';
+import { RunningHash, startHash } from '../integrity/hash-algorithm';
 
 /** A download that continues from a kept prefix: where it ends, and the hash state after it. */
 export interface KeptPrefix {
   readonly bytes: number;
-  readonly hash: Hash;
+  readonly hash: RunningHash;
 }
 
 /**
@@ -37,7 +36,7 @@ export const receiveDownload = async (
   },
 ): Promise<{ announced: TransferResult; received: TransferResult }> => {
   const { kept } = options;
-  const resume = kept && { offset: kept.bytes, sha256: digestSoFar(kept.hash) };
+  const resume = kept && { offset: kept.bytes, digest: kept.hash.hex() };
   const header = downloadHeader(remoteName, resume);
   await conn.send(header).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
@@ -51,7 +50,7 @@ export const receiveDownload = async (
     conn.abandon(error);
     throw error;
   }
-  const hash = offset > 0 ? kept!.hash : createHash('sha256');
+  const hash = offset > 0 ? kept!.hash : startHash(conn.hash);
   let done = offset;
   try {
     const sink = await options.openSink(announced, offset);
@@ -70,15 +69,15 @@ export const receiveDownload = async (
     conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;
   }
-  const received = { size: done, sha256: hash.digest('hex'), ...(offset > 0 && { resumedAt: offset }) };
+  const received = { size: done, digest: hash.hex(), ...(offset > 0 && { resumedAt: offset }) };
   return { announced, received };
 };
 
 export const verifyDownload = (remoteName: string, announced: TransferResult, received: TransferResult): void => {
-  if (received.sha256 === announced.sha256 && received.size === announced.size) return;
+  if (received.digest === announced.digest && received.size === announced.size) return;
   const message =
-    `${printableName(remoteName)}: received ${received.size} bytes with sha256 ${received.sha256}, ` +
-    `but the server announced ${announced.size} bytes with sha256 ${announced.sha256}`;
+    `${printableName(remoteName)}: received ${received.size} bytes with digest ${received.digest}, ` +
+    `but the server announced ${announced.size} bytes with digest ${announced.digest}`;
   throw new RxferError('CHECKSUM_MISMATCH', message, { size: received.size, expectedSize: announced.size });
 };
 
@@ -108,7 +107,7 @@ export const downloadFile = async (
   await refuseDirectory(target);
   const resumable = options.resume !== false;
   if (!resumable) await removeQuietly(partialPathFor(target));
-  const staging = resumable ? await StagingFile.resumable(target) : await StagingFile.create(target);
+  const staging = resumable ? await StagingFile.resumable(target, conn.hash) : await StagingFile.create(target);
   let verified = false;
   try {
     const openSink = async (announced: TransferResult, offset: number) => {

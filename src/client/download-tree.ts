@@ -43,7 +43,7 @@ export const downloadTree = async (
   await mkdir(localDir, { recursive: true });
   for (const folder of new Set(planned.map(({ target }) => dirname(target)))) await mkdir(folder, { recursive: true });
   // The listing gives size and digest for free: a file already here costs no request at all.
-  const identical = options.skipIdentical === false ? [] : await identicalFiles(planned.map(({ entry, target }) => ({ localPath: target, remote: entry })));
+  const identical = options.skipIdentical === false ? [] : await identicalFiles(planned.map(({ entry, target }) => ({ localPath: target, remote: entry })), client.hash);
   const wanted = planned.filter((_, index) => !identical[index]);
   const results = await Promise.all(
     wanted.map(async ({ entry, target }) => {

@@ -23,16 +23,16 @@ export const expectFileRecv = (conn: Connection, reply: Reply, request: string):
 /** The server must confirm exactly the byte count and digest that were sent. */
 export const expectStored = (conn: Connection, reply: Reply, request: string, sent: TransferResult): TransferResult => {
   if (reply.kind !== 'dataRecv') throw replyError(conn, reply, request);
-  if (reply.size !== sent.size || reply.sha256 !== sent.sha256) {
+  if (reply.size !== sent.size || reply.digest !== sent.digest) {
     const message =
-      `${request}: the server confirmed ${reply.size} bytes sha256 ${reply.sha256}, ` +
-      `but ${sent.size} bytes sha256 ${sent.sha256} were sent`;
+      `${request}: the server confirmed ${reply.size} bytes digest ${reply.digest}, ` +
+      `but ${sent.size} bytes digest ${sent.digest} were sent`;
     throw new RxferError('PROTOCOL_VIOLATION', message, { size: reply.size, sentSize: sent.size });
   }
-  return { size: reply.size, sha256: reply.sha256 };
+  return { size: reply.size, digest: reply.digest };
 };
 
 export const expectDownloadReady = (conn: Connection, reply: Reply, request: string): TransferResult => {
   if (reply.kind !== 'downloadReady') throw replyError(conn, reply, request);
-  return { size: reply.size, sha256: reply.sha256 };
+  return { size: reply.size, digest: reply.digest };
 };

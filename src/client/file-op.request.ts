@@ -11,7 +11,7 @@ export interface RemoteStatus {
   readonly type: 'file' | 'folder';
   readonly size: number;
   readonly mtimeMs: number;
-  readonly sha256?: string;
+  readonly digest?: string;
 }
 
 /** STAT, DELETE, RENAME or MKDIR: the command line, its name line(s), one reply. */

@@ -10,7 +10,7 @@ import type { UploadMode } from './client-options';
  */
 const wireName = (remoteName: string): string => parseRemoteName(remoteName);
 
-const from = (resume: ResumePoint | undefined): string => (resume ? ` FROM ${resume.offset} ${resume.sha256}` : '');
+const from = (resume: ResumePoint | undefined): string => (resume ? ` FROM ${resume.offset} ${resume.digest}` : '');
 
 export const uploadHeader = (mode: UploadMode, size: number, remoteName: string, resume?: ResumePoint): string => {
   if (!Number.isSafeInteger(size) || size < 0) throw new RxferError('INTERNAL', `invalid upload size ${size}`);
@@ -22,4 +22,4 @@ export const downloadHeader = (remoteName: string, resume?: ResumePoint): string
 
 export const resumeQuery = (remoteName: string): string => `RESUME\n${wireName(remoteName)}\n`;
 
-export const shaTrailer = (sha256: string): string => `SHA256 ${sha256}\n`;
+

@@ -1,4 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
+import { DEFAULT_HASH, HashAlgorithm, availableHashes, hashLabel } from '../integrity/hash-algorithm';
 import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import type { ConnectOptions, DownloadOptions, TransferResult, UploadOptions } from './client-options';
 import { Connection } from './connection';
@@ -21,6 +22,22 @@ const authenticate = async (conn: Connection, token: string): Promise<void> => {
   await conn.send(`AUTH ${token}\n`);
   const reply = await conn.readReply();
   if (reply.kind !== 'authOk') throw replyError(conn, reply, 'AUTH');
+};
+
+/**
+ * HASH right after the greeting (and AUTH), for an algorithm other than the default. Refused before
+ * anything is sent if either end cannot compute it: the greeting's `hash` lists what the server offers.
+ */
+const chooseHash = async (conn: Connection, hash: HashAlgorithm, offered: string | undefined): Promise<void> => {
+  const serverHas = (offered ?? DEFAULT_HASH).split(',');
+  if (!serverHas.includes(hash)) {
+    throw new RxferError('HASH_UNSUPPORTED', `the server offers ${serverHas.map((name) => name.toUpperCase()).join(', ')}, not ${hashLabel(hash)}`);
+  }
+  if (!availableHashes().includes(hash)) throw new RxferError('HASH_UNSUPPORTED', `${hashLabel(hash)} is not available on this machine (no prebuilt module for it)`);
+  await conn.send(`HASH ${hashLabel(hash)}\n`);
+  const reply = await conn.readReply();
+  if (reply.kind !== 'hashChosen' || reply.hash !== hash) throw replyError(conn, reply, `HASH ${hashLabel(hash)}`);
+  conn.hash = hash;
 };
 
 /**
@@ -54,6 +71,7 @@ export class RxferClient {
         throw new RxferError('PROTOCOL_VIOLATION', `the server speaks ${greeting.version}, not ${PROTOCOL_VERSION}`);
       }
       if (options.token !== undefined) await authenticate(conn, options.token);
+      if (options.hash !== undefined && options.hash !== DEFAULT_HASH) await chooseHash(conn, options.hash, greeting.caps['hash']);
       return new RxferClient(conn, greeting.caps);
     } catch (err) {
       socket.destroy();
@@ -61,6 +79,11 @@ export class RxferClient {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The algorithm of this connection's digests (results, STAT and LIST are in it). */
+  get hash(): HashAlgorithm {
+    return this.conn.hash;
   }
 
   /**
@@ -99,8 +122,8 @@ export class RxferClient {
   async stat(remoteName: string): Promise<RemoteStatus> {
     const reply = await this.lanes.run((turn) => fileOp(this.conn, turn, 'STAT', [remoteName]));
     if (reply.kind !== 'stat') throw new RxferError('PROTOCOL_VIOLATION', `unexpected ${reply.kind} reply to STAT`);
-    const { type, size, mtimeMs, sha256 } = reply;
-    return { type, size, mtimeMs, ...(sha256 && { sha256 }) };
+    const { type, size, mtimeMs, digest } = reply;
+    return { type, size, mtimeMs, ...(digest && { digest }) };
   }
 
   /** DELETE a file or an empty folder. */

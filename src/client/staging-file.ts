@@ -1,4 +1,5 @@
-import { Hash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
 import { close, constants, createWriteStream, fstat, fsync, ftruncate, open, promises as fsp, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,7 +37,7 @@ export class StagingFile {
     /** Fixed name, kept when a download is interrupted (see `resumable`). */
     private readonly resumableFile: boolean,
     /** Bytes kept from an earlier attempt, and their hash state (resumable staging files only). */
-    readonly kept: { readonly bytes: number; readonly hash: Hash } | undefined,
+    readonly kept: { readonly bytes: number; readonly hash: RunningHash } | undefined,
   ) {}
 
   /** Where the body goes, from `offset` on (anything after it is cut off first). */
@@ -69,13 +70,13 @@ export class StagingFile {
    * The resumable staging file of `target`, with the bytes an interrupted download left in it (hashed
    * now, so a resume can prove them to the server). Never follows a link planted in its place.
    */
-  static async resumable(target: string): Promise<StagingFile> {
+  static async resumable(target: string, algorithm: HashAlgorithm): Promise<StagingFile> {
     const path = partialPathFor(target);
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
     const fd = await localIo('open a staging file in', dirname(target), () => promisify(open)(path, flags, 0o644));
     try {
       const { size } = await localIo('stat', path, () => promisify(fstat)(fd));
-      const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size)) : undefined;
+      const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
       return new StagingFile(path, fd, true, hash && { bytes: size, hash });
     } catch (err) {
       await promisify(close)(fd).catch(() => undefined);

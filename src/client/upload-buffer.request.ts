@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import type { TransferResult, UploadMode } from './client-options';
 import type { Connection } from './connection';
 import { expectStored, replyError } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
-import { shaTrailer, uploadHeader } from './request-header';
+import { hashOf } from '../integrity/hash-algorithm';
+import { formatTrailer } from '../protocol/command';
+import { uploadHeader } from './request-header';
 
 /** Files up to this size go out as a single write with their header and trailer. */
 const COALESCE_MAX_BYTES = 64 * 1024;
@@ -22,17 +23,18 @@ export const uploadBuffer = async (
   data: Buffer,
   mode: UploadMode,
 ): Promise<TransferResult> => {
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const digest = hashOf(conn.hash, data);
+  const trailer = formatTrailer({ hash: conn.hash, digest });
   const header = uploadHeader(mode, data.length, remoteName);
   const request = `${mode === 'create' ? 'ADDFILE' : 'UPLOAD'} ${printableName(remoteName)}`;
   const sending = (async () => {
     if (data.length <= COALESCE_MAX_BYTES) {
       // One write, one TCP segment: with Nagle off, three writes would be three segments per file.
-      await conn.send(Buffer.concat([Buffer.from(header), data, Buffer.from(shaTrailer(sha256))]));
+      await conn.send(Buffer.concat([Buffer.from(header), data, Buffer.from(trailer)]));
     } else {
       await conn.send(header);
       await conn.send(data);
-      await conn.send(shaTrailer(sha256));
+      await conn.send(trailer);
     }
     turn.doneSending();
   })();
@@ -48,7 +50,7 @@ export const uploadBuffer = async (
       throw refusal;
     }
     await sending;
-    return expectStored(conn, await conn.readReply(), request, { size: data.length, sha256 });
+    return expectStored(conn, await conn.readReply(), request, { size: data.length, digest });
   } catch (err) {
     if (err instanceof RxferError && err.code !== 'CONNECTION_LOST') throw err;
     // A send that stopped half-way leaves the session out of step; the server may have said why.

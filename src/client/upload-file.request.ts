@@ -1,8 +1,9 @@
-import { Hash, createHash } from 'node:crypto';
 import { close, createReadStream, fstat, open } from 'node:fs';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
-import { digestSoFar, hashPrefix, readerOf } from '../integrity/hash-prefix';
+import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
+import { hashPrefix, readerOf } from '../integrity/hash-prefix';
+import { formatTrailer } from '../protocol/command';
 import type { ResumePoint } from '../protocol/command';
 import { printableName } from '../protocol/remote-name';
 import type { TransferResult, UploadOptions } from './client-options';
@@ -10,7 +11,7 @@ import type { Connection } from './connection';
 import { expectFileRecv, expectStored, replyError } from './expect-reply';
 import { localIo, localIoError } from './local-io';
 import type { RequestTurn } from './request-lanes';
-import { resumeQuery, shaTrailer, uploadHeader } from './request-header';
+import { resumeQuery, uploadHeader } from './request-header';
 
 /** 1 MiB reads: SHA-256 over big chunks runs at about twice the speed of 64 KiB ones (TOOLCHAIN.md). */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -49,7 +50,7 @@ const openSource = async (localPath: string): Promise<LocalSource> => {
 };
 
 /** Sends the file from `start` to its announced end, hashing into `hash`; pauses while the socket is full. */
-const sendFile = async (conn: Connection, localPath: string, source: LocalSource, start: number, hash: Hash, options: UploadOptions): Promise<string> => {
+const sendFile = async (conn: Connection, localPath: string, source: LocalSource, start: number, hash: RunningHash, options: UploadOptions): Promise<string> => {
   let sent = start;
   if (start > 0) options.onProgress?.(start, source.size);
   const stream = createReadStream('', { fd: source.fd, start, highWaterMark: READ_CHUNK_BYTES });
@@ -75,16 +76,16 @@ const sendFile = async (conn: Connection, localPath: string, source: LocalSource
     const message = `${localPath} shrank while it was being sent (${sent} of ${source.size} bytes read)`;
     throw new RxferError('LOCAL_IO', message, { path: localPath, size: source.size, read: sent });
   }
-  return hash.digest('hex');
+  return hash.hex();
 };
 
 /** Where to start: after the server's kept prefix if it hashes like ours, else at 0. */
 interface StartingPoint {
   readonly resume?: ResumePoint;
-  readonly hash: Hash;
+  readonly hash: RunningHash;
 }
 
-const fromTheStart = (): StartingPoint => ({ hash: createHash('sha256') });
+const fromTheStart = (algorithm: HashAlgorithm): StartingPoint => ({ hash: startHash(algorithm) });
 
 /**
  * Asks the server for a kept partial upload of this name (RESUME) and compares its digest with the
@@ -96,12 +97,12 @@ const findStartingPoint = async (conn: Connection, turn: RequestTurn, remoteName
   await turn.receiveTurn;
   const reply = await conn.readReply();
   // Nothing kept, or another connection is writing it right now: send it all.
-  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return fromTheStart();
+  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return fromTheStart(conn.hash);
   if (reply.kind !== 'partial') throw replyError(conn, reply, `RESUME ${printableName(remoteName)}`);
-  if (reply.bytes === 0 || reply.bytes > source.size) return fromTheStart();
-  const hash = await localIo('read', 'the local file', () => hashPrefix(readerOf(source.fd), reply.bytes));
-  if (!hash || digestSoFar(hash) !== reply.sha256) return fromTheStart();
-  return { resume: { offset: reply.bytes, sha256: reply.sha256 }, hash };
+  if (reply.bytes === 0 || reply.bytes > source.size) return fromTheStart(conn.hash);
+  const hash = await localIo('read', 'the local file', () => hashPrefix(readerOf(source.fd), reply.bytes, conn.hash));
+  if (!hash || hash.hex() !== reply.digest) return fromTheStart(conn.hash);
+  return { resume: { offset: reply.bytes, digest: reply.digest }, hash };
 };
 
 /**
@@ -126,7 +127,7 @@ export const uploadFile = async (
     err instanceof RxferError && err.code === 'CONNECTION_LOST' ? conn.explainLoss(err, turn.receiveTurn) : Promise.reject(err);
   try {
     const resumable = options.resume !== false && options.resumableFromBytes !== undefined && source.size >= options.resumableFromBytes;
-    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : fromTheStart();
+    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : fromTheStart(conn.hash);
     const offset = start.resume?.offset ?? 0;
     if (offset > 0) options.onResume?.(offset, source.size);
     const header = uploadHeader(options.mode ?? 'replace', source.size, remoteName, start.resume);
@@ -134,11 +135,11 @@ export const uploadFile = async (
     await conn.send(header).catch(explainLoss);
     await turn.receiveTurn;
     expectFileRecv(conn, await conn.readReply(), request);
-    const sha256 = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
-    await conn.send(shaTrailer(sha256)).catch(explainLoss);
+    const digest = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
+    await conn.send(formatTrailer({ hash: conn.hash, digest })).catch(explainLoss);
     owing = false;
     turn.doneSending();
-    const stored = expectStored(conn, await conn.readReply(), request, { size: source.size, sha256 });
+    const stored = expectStored(conn, await conn.readReply(), request, { size: source.size, digest });
     return offset > 0 ? { ...stored, resumedAt: offset } : stored;
   } catch (err) {
     if (owing) conn.abandon(err instanceof RxferError ? err : undefined);

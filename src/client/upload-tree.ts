@@ -55,9 +55,9 @@ export const uploadTree = async (
       throw new RxferError('NAME_INVALID', `${printableName(file.path)} cannot be sent: ${(err as Error).message}`);
     }
   });
-  // One LIST tells what the server has (size and SHA-256): identical files are not sent.
+  // One LIST tells what the server has (size and digest): identical files are not sent.
   const remote = options.skipIdentical === false ? new Map<string, ListingEntry>() : await listedByName(client, folder);
-  const identical = await identicalFiles(planned.map((file) => ({ localPath: file.path, remote: remote.get(file.remote) })));
+  const identical = await identicalFiles(planned.map((file) => ({ localPath: file.path, remote: remote.get(file.remote) })), client.hash);
   const wanted = planned.filter((_, index) => !identical[index]);
   let bytes = 0;
   const inFlight = new Set<Promise<void>>();

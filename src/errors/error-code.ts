@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'QUOTA_EXCEEDED',
   'BUSY',
+  /** HASH named an algorithm this server does not offer; the connection stays on the one it had. */
+  'HASH_UNSUPPORTED',
   'TOO_MANY_CONNECTIONS',
   'SHUTTING_DOWN',
   'INTERNAL',

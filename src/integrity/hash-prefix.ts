@@ -1,7 +1,7 @@
-import { Hash, createHash } from 'node:crypto';
 import { read } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ResumePoint } from '../protocol/command';
+import { HashAlgorithm, RunningHash, hashOf, startHash } from './hash-algorithm';
 
 /** Positional reads, as a FileHandle has them (`readerOf` adapts a plain descriptor). */
 export interface PositionalReader {
@@ -18,11 +18,11 @@ export const readerOf = (fd: number): PositionalReader => ({
 const HASH_CHUNK = 1024 * 1024;
 
 /**
- * SHA-256 state after the first `length` bytes of an open file (fewer if it ends sooner: `bytes`),
+ * Hash state after the first `length` bytes of an open file (fewer if it ends sooner: `bytes`),
  * read in 1 MiB pieces (big reads: see TOOLCHAIN.md).
  */
-export const hashUpTo = async (handle: PositionalReader, length: number): Promise<{ hash: Hash; bytes: number }> => {
-  const hash = createHash('sha256');
+export const hashUpTo = async (handle: PositionalReader, length: number, algorithm: HashAlgorithm): Promise<{ hash: RunningHash; bytes: number }> => {
+  const hash = startHash(algorithm);
   const buffer = Buffer.allocUnsafe(Math.min(HASH_CHUNK, Math.max(length, 1)));
   let position = 0;
   while (position < length) {
@@ -35,24 +35,21 @@ export const hashUpTo = async (handle: PositionalReader, length: number): Promis
 };
 
 /**
- * SHA-256 state after exactly the first `length` bytes of an open file; undefined if it is shorter.
+ * Hash state after exactly the first `length` bytes of an open file; undefined if it is shorter.
  * The state is returned, not the digest, so a resumed transfer can go on hashing the rest without
  * reading the prefix again.
  */
-export const hashPrefix = async (handle: PositionalReader, length: number): Promise<Hash | undefined> => {
-  const { hash, bytes } = await hashUpTo(handle, length);
+export const hashPrefix = async (handle: PositionalReader, length: number, algorithm: HashAlgorithm): Promise<RunningHash | undefined> => {
+  const { hash, bytes } = await hashUpTo(handle, length, algorithm);
   return bytes === length ? hash : undefined;
 };
 
-/** True if `data` starts with `from.offset` bytes whose SHA-256 is `from.sha256` (a resume's proof). */
-export const bufferHasPrefix = (data: Uint8Array, from: ResumePoint): boolean =>
-  from.offset <= data.length && createHash('sha256').update(data.subarray(0, from.offset)).digest('hex') === from.sha256;
+/** True if `data` starts with `from.offset` bytes whose digest is `from.digest` (a resume's proof). */
+export const bufferHasPrefix = (data: Uint8Array, from: ResumePoint, algorithm: HashAlgorithm): boolean =>
+  from.offset <= data.length && hashOf(algorithm, data.subarray(0, from.offset)) === from.digest;
 
-/** `from.offset` if the open file's first `from.offset` bytes hash to `from.sha256`, else 0. */
-export const matchingPrefix = async (handle: PositionalReader, from: ResumePoint): Promise<number> => {
-  const hash = await hashPrefix(handle, from.offset);
-  return hash && digestSoFar(hash) === from.sha256 ? from.offset : 0;
+/** `from.offset` if the open file's first `from.offset` bytes hash to `from.digest`, else 0. */
+export const matchingPrefix = async (handle: PositionalReader, from: ResumePoint, algorithm: HashAlgorithm): Promise<number> => {
+  const hash = await hashPrefix(handle, from.offset, algorithm);
+  return hash && hash.hex() === from.digest ? from.offset : 0;
 };
-
-/** The hex digest so far, leaving `hash` usable for more data. */
-export const digestSoFar = (hash: Hash): string => hash.copy().digest('hex');

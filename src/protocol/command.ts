@@ -1,14 +1,15 @@
 import { RxferError } from '../errors/rxfer-error';
-import { SHA256_HEX, parseByteCount } from './protocol-limits';
+import { HashAlgorithm, isHashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
+import { DIGEST_HEX, parseByteCount } from './protocol-limits';
 
 /**
  * Where a resumed transfer starts: the first `offset` bytes are already at the receiving end, and
- * `sha256` is the digest of those bytes as the side that asks has them. The other side checks its
+ * `digest` is the digest of those bytes (in the session's algorithm) as the side that asks has them. The other side checks its
  * own copy of the prefix against it before anything more moves.
  */
 export interface ResumePoint {
   readonly offset: number;
-  readonly sha256: string;
+  readonly digest: string;
 }
 
 /**
@@ -25,12 +26,14 @@ export type Command =
   /** File operations: one name line each, RENAME two (old, then new). RESUME asks for a kept partial upload. */
   | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' | 'RESUME' }
   | { readonly verb: 'AUTH'; readonly token: string }
+  /** Verify this connection's later transfers with another algorithm (one the greeting's `hash` lists). */
+  | { readonly verb: 'HASH'; readonly algorithm: string }
   | { readonly verb: 'QUIT' };
 
 export type Verb = Command['verb'];
 
 /** Verbs whose command line is followed by a name line. */
-export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH';
+export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH' && command.verb !== 'HASH';
 
 /** STAT, DELETE, RENAME, MKDIR, RESUME: requests that change or inspect names, with no data. */
 export const isFileOp = (command: Command): boolean =>
@@ -48,14 +51,14 @@ export const owedBytes = (command: Extract<Command, { size: number }>): number =
 
 const badCommand = (message: string): RxferError => new RxferError('BAD_COMMAND', message);
 
-/** `FROM <offset> <sha256>` at the end of an UPLOAD, ADDFILE or DOWNLOAD line. */
+/** `FROM <offset> <digest>` at the end of an UPLOAD, ADDFILE or DOWNLOAD line. */
 const parseResumePoint = (verb: string, args: readonly string[]): ResumePoint => {
-  const [keyword = '', offsetText = '', sha256 = ''] = args;
+  const [keyword = '', offsetText = '', digest = ''] = args;
   const offset = parseByteCount(offsetText);
-  if (args.length !== 3 || keyword.toUpperCase() !== 'FROM' || offset === undefined || !SHA256_HEX.test(sha256)) {
-    throw badCommand(`${verb}: a resumed transfer ends with FROM <offset> <sha256 of the first offset bytes>`);
+  if (args.length !== 3 || keyword.toUpperCase() !== 'FROM' || offset === undefined || !DIGEST_HEX.test(digest)) {
+    throw badCommand(`${verb}: a resumed transfer ends with FROM <offset> <digest of the first offset bytes>`);
   }
-  return { offset, sha256: sha256.toLowerCase() };
+  return { offset, digest: digest.toLowerCase() };
 };
 
 export const parseCommand = (line: string): Command => {
@@ -64,7 +67,7 @@ export const parseCommand = (line: string): Command => {
   switch (verb) {
     case 'UPLOAD':
     case 'ADDFILE': {
-      if (args.length !== 1 && args.length !== 4) throw badCommand(`${verb} takes the byte count: ${verb} <size> [FROM <offset> <sha256>]`);
+      if (args.length !== 1 && args.length !== 4) throw badCommand(`${verb} takes the byte count: ${verb} <size> [FROM <offset> <digest>]`);
       const size = parseByteCount(args[0]!);
       if (size === undefined) throw badCommand(`${verb}: ${JSON.stringify(args[0]!.slice(0, 40))} is not a byte count`);
       if (args.length === 1) return { verb, size };
@@ -78,6 +81,9 @@ export const parseCommand = (line: string): Command => {
     case 'AUTH':
       if (args.length !== 1 || args[0] === '') throw badCommand('AUTH takes the token: AUTH <user>.<secret>');
       return { verb, token: args[0]! };
+    case 'HASH':
+      if (args.length !== 1 || args[0] === '') throw badCommand('HASH takes the algorithm: HASH SHA256 or HASH BLAKE3');
+      return { verb, algorithm: args[0]!.toLowerCase() };
     case 'LIST':
     case 'STAT':
     case 'RESUME':
@@ -90,15 +96,27 @@ export const parseCommand = (line: string): Command => {
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH or QUIT`);
+      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`);
   }
 };
 
-const TRAILER = /^SHA256 ([0-9a-fA-F]{64})$/;
+const TRAILER = /^([A-Z0-9]+) ([0-9a-fA-F]{64})$/;
 
-/** The line after a data block: the client's SHA-256 of what it sent. */
-export const parseTrailer = (line: string): string => {
+/** What the line after a data block says: the algorithm it names and the client's digest of what it sent. */
+export interface Trailer {
+  readonly hash: HashAlgorithm;
+  readonly digest: string;
+}
+
+/** `SHA256 <hex>` or `BLAKE3 <hex>`: the trailer names its algorithm, so a mix-up is caught, not misread. */
+export const parseTrailer = (line: string): Trailer => {
   const match = TRAILER.exec(line.trim());
-  if (!match) throw new RxferError('BAD_TRAILER', `expected "SHA256 <64 hex digits>" after the data, got ${JSON.stringify(line.slice(0, 80))}`);
-  return match[1]!.toLowerCase();
+  const hash = match?.[1]!.toLowerCase() ?? '';
+  if (!match || !isHashAlgorithm(hash)) {
+    throw new RxferError('BAD_TRAILER', `expected "SHA256 <64 hex digits>" (or BLAKE3 after HASH BLAKE3) after the data, got ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  return { hash, digest: match[2]!.toLowerCase() };
 };
+
+/** The trailer line a sender writes after its data. */
+export const formatTrailer = ({ hash, digest }: Trailer): string => `${hashLabel(hash)} ${digest}\n`;

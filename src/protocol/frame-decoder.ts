@@ -92,7 +92,7 @@ export class FrameDecoder {
           return;
         }
         case 'TRAILER':
-          frames.push({ type: 'trailer', sha256: parseTrailer(line.toString('latin1')) });
+          frames.push({ type: 'trailer', trailer: parseTrailer(line.toString('latin1')) });
           this.state = 'COMMAND';
           return;
       }

@@ -1,5 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
-import { Command } from './command';
+import { Command, Trailer } from './command';
 
 /**
  * What the decoder makes of the byte stream. `name` stays raw bytes so that invalid UTF-8 can be
@@ -9,6 +9,6 @@ export type Frame =
   | { readonly type: 'command'; readonly command: Command }
   | { readonly type: 'name'; readonly raw: Buffer }
   | { readonly type: 'chunk'; readonly bytes: Buffer }
-  | { readonly type: 'trailer'; readonly sha256: string }
+  | { readonly type: 'trailer'; readonly trailer: Trailer }
   /** The byte stream cannot be followed any further; the connection must close. */
   | { readonly type: 'protocolError'; readonly error: RxferError };

@@ -1,20 +1,20 @@
 import { RxferError } from '../errors/rxfer-error';
-import { SHA256_HEX, parseByteCount } from './protocol-limits';
+import { DIGEST_HEX, parseByteCount } from './protocol-limits';
 
-/** One file in a LIST answer. `sha256` is undefined where the server does not know it yet. */
+/** One file in a LIST answer. `digest` is undefined where the server does not know it yet. */
 export interface ListingEntry {
   readonly name: string;
   readonly size: number;
   readonly mtimeMs: number;
-  readonly sha256?: string;
+  readonly digest?: string;
 }
 
 /**
- * A listing line: `<size> <sha256 or -> <mtime ms> <name>\n`. The name comes last and runs to the end
+ * A listing line: `<size> <digest or -> <mtime ms> <name>\n`. The name comes last and runs to the end
  * of the line, so it may contain spaces; names never contain a newline (control characters are refused).
  */
 export const formatListingLine = (entry: ListingEntry): string =>
-  `${entry.size} ${entry.sha256 ?? '-'} ${Math.floor(entry.mtimeMs)} ${entry.name}\n`;
+  `${entry.size} ${entry.digest ?? '-'} ${Math.floor(entry.mtimeMs)} ${entry.name}\n`;
 
 /** Parses a listing body. A client must still check every name: a server can lie (see get -r). */
 export const parseListing = (body: Buffer): ListingEntry[] => {
@@ -34,7 +34,7 @@ export const parseListing = (body: Buffer): ListingEntry[] => {
       if (!match || size === undefined || size === null) {
         throw new RxferError('PROTOCOL_VIOLATION', `bad listing line ${JSON.stringify(line.slice(0, 200))}`);
       }
-      const sha256 = match[2] !== '-' && SHA256_HEX.test(match[2]!) ? match[2] : undefined;
-      return { name: match[4]!, size, mtimeMs: Number(match[3]), ...(sha256 && { sha256 }) };
+      const digest = match[2] !== '-' && DIGEST_HEX.test(match[2]!) ? match[2] : undefined;
+      return { name: match[4]!, size, mtimeMs: Number(match[3]), ...(digest && { digest }) };
     });
 };

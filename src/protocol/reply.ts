@@ -1,23 +1,26 @@
 import { ErrorCode, isErrorCode } from '../errors/error-code';
 import { RxferError } from '../errors/rxfer-error';
-import { SHA256_HEX, parseByteCount } from './protocol-limits';
+import { HashAlgorithm, isHashAlgorithm } from '../integrity/hash-algorithm';
+import { DIGEST_HEX, parseByteCount } from './protocol-limits';
 
 /** Every line the server can send, as a value. `formatReply` and `parseReply` are inverses. */
 export type Reply =
   | { readonly kind: 'greeting'; readonly version: string; readonly caps: Readonly<Record<string, string>> }
   | { readonly kind: 'fileRecv' }
-  | { readonly kind: 'dataRecv'; readonly size: number; readonly sha256: string }
-  /** `size` and `sha256` are the whole file's; with `offset`, only the bytes after it follow. */
-  | { readonly kind: 'downloadReady'; readonly size: number; readonly sha256: string; readonly offset?: number }
-  /** RESUME: the server keeps `bytes` bytes of an interrupted upload, whose SHA-256 is `sha256`. */
-  | { readonly kind: 'partial'; readonly bytes: number; readonly sha256: string }
+  | { readonly kind: 'dataRecv'; readonly size: number; readonly digest: string }
+  /** `size` and `digest` are the whole file's; with `offset`, only the bytes after it follow. */
+  | { readonly kind: 'downloadReady'; readonly size: number; readonly digest: string; readonly offset?: number }
+  /** RESUME: the server keeps `bytes` bytes of an interrupted upload, whose SHA-256 is `digest`. */
+  | { readonly kind: 'partial'; readonly bytes: number; readonly digest: string }
   | { readonly kind: 'notFound'; readonly message: string }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }
   | { readonly kind: 'authOk'; readonly user: string; readonly role: string }
+  /** HASH accepted: later digests on this connection are in `hash`. */
+  | { readonly kind: 'hashChosen'; readonly hash: HashAlgorithm }
   /** A LIST answer: `bytes` bytes of listing lines (see listing.ts) follow, `count` entries. */
   | { readonly kind: 'listing'; readonly bytes: number; readonly count: number }
-  /** STAT: a file or a folder; `sha256` where known without reading a large file. */
-  | { readonly kind: 'stat'; readonly type: 'file' | 'folder'; readonly size: number; readonly sha256?: string; readonly mtimeMs: number }
+  /** STAT: a file or a folder; `digest` where known without reading a large file. */
+  | { readonly kind: 'stat'; readonly type: 'file' | 'folder'; readonly size: number; readonly digest?: string; readonly mtimeMs: number }
   /** DELETE, RENAME, MKDIR done. */
   | { readonly kind: 'done'; readonly what: 'deleted' | 'renamed' | 'created' }
   | { readonly kind: 'bye' };
@@ -34,21 +37,23 @@ export const formatReply = (reply: Reply): string => {
     case 'fileRecv':
       return 'OK file recv\n';
     case 'dataRecv':
-      return `OK file data recv ${reply.size} ${reply.sha256}\n`;
+      return `OK file data recv ${reply.size} ${reply.digest}\n`;
     case 'downloadReady':
-      return reply.offset === undefined ? `OK ${reply.size} ${reply.sha256}\n` : `OK ${reply.size} ${reply.sha256} from ${reply.offset}\n`;
+      return reply.offset === undefined ? `OK ${reply.size} ${reply.digest}\n` : `OK ${reply.size} ${reply.digest} from ${reply.offset}\n`;
     case 'partial':
-      return `OK partial ${reply.bytes} ${reply.sha256}\n`;
+      return `OK partial ${reply.bytes} ${reply.digest}\n`;
     case 'notFound':
       return `NOT FOUND ${oneLine(reply.message)}\n`;
     case 'error':
       return `ERR ${reply.code} ${oneLine(reply.message)}\n`;
     case 'listing':
       return `OK list ${reply.bytes} ${reply.count}\n`;
+    case 'hashChosen':
+      return `OK hash ${reply.hash}\n`;
     case 'authOk':
       return `OK auth ${reply.user} ${reply.role}\n`;
     case 'stat':
-      return `OK stat ${reply.type} ${reply.size} ${reply.sha256 ?? '-'} ${Math.floor(reply.mtimeMs)}\n`;
+      return `OK stat ${reply.type} ${reply.size} ${reply.digest ?? '-'} ${Math.floor(reply.mtimeMs)}\n`;
     case 'done':
       return `OK ${reply.what}\n`;
     case 'bye':
@@ -82,20 +87,25 @@ export const parseReply = (line: string): Reply => {
     }
     return { kind: 'greeting', version: words[1], caps };
   }
-  const sized = (sizeText: string | undefined, sha256: string | undefined) => {
+  const sized = (sizeText: string | undefined, digest: string | undefined) => {
     const size = parseByteCount(sizeText ?? '');
-    if (size === undefined || !sha256 || !SHA256_HEX.test(sha256)) throw violation(line);
-    return { size, sha256: sha256.toLowerCase() };
+    if (size === undefined || !digest || !DIGEST_HEX.test(digest)) throw violation(line);
+    return { size, digest: digest.toLowerCase() };
   };
   if (words.length === 6 && words[1] === 'file' && words[2] === 'data' && words[3] === 'recv') {
     return { kind: 'dataRecv', ...sized(words[4], words[5]) };
+  }
+  if (words.length === 3 && words[1] === 'hash') {
+    const hash = words[2]!;
+    if (!isHashAlgorithm(hash)) throw violation(line);
+    return { kind: 'hashChosen', hash };
   }
   if (words.length === 4 && words[1] === 'auth') return { kind: 'authOk', user: words[2]!, role: words[3]! };
   if (words.length === 6 && words[1] === 'stat' && (words[2] === 'file' || words[2] === 'folder')) {
     const size = parseByteCount(words[3]!);
     const mtimeMs = Number(words[5]);
-    if (size === undefined || !Number.isFinite(mtimeMs) || (words[4] !== '-' && !SHA256_HEX.test(words[4]!))) throw violation(line);
-    return { kind: 'stat', type: words[2], size, mtimeMs, ...(words[4] !== '-' && { sha256: words[4]!.toLowerCase() }) };
+    if (size === undefined || !Number.isFinite(mtimeMs) || (words[4] !== '-' && !DIGEST_HEX.test(words[4]!))) throw violation(line);
+    return { kind: 'stat', type: words[2], size, mtimeMs, ...(words[4] !== '-' && { digest: words[4]!.toLowerCase() }) };
   }
   if (words.length === 4 && words[1] === 'list') {
     const bytes = parseByteCount(words[2]!);
@@ -104,8 +114,8 @@ export const parseReply = (line: string): Reply => {
     return { kind: 'listing', bytes, count };
   }
   if (words.length === 4 && words[1] === 'partial') {
-    const { size: bytes, sha256 } = sized(words[2], words[3]);
-    return { kind: 'partial', bytes, sha256 };
+    const { size: bytes, digest } = sized(words[2], words[3]);
+    return { kind: 'partial', bytes, digest };
   }
   if (words.length === 3) return { kind: 'downloadReady', ...sized(words[1], words[2]) };
   if (words.length === 5 && words[3] === 'from') {

@@ -7,7 +7,8 @@ import { TOKENS } from '../container/tokens';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { decodeFrames } from '../protocol/decode-frames';
 import { FrameDecoder } from '../protocol/frame-decoder';
-import { HASH_ALGORITHM, PROTOCOL_VERSION } from '../protocol/protocol-limits';
+import { availableHashes } from '../integrity/hash-algorithm';
+import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
 import type { Stage } from '../pipeline/stage';
@@ -101,8 +102,9 @@ const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =
     kind: 'greeting',
     version: PROTOCOL_VERSION,
     caps: {
-      caps: 'upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,quit',
-      hash: HASH_ALGORITHM,
+      caps: 'upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit',
+      // The first is the default; HASH chooses another for the connection.
+      hash: availableHashes().join(','),
       'max-line': String(config.limits.maxLineBytes),
       auth: config.auth.anonymous === 'none' ? 'required' : 'optional',
       // Uploads at least this large are kept when interrupted, for RESUME (absent: none are).

@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { Logger } from 'pino';
 import type { User } from '../auth/user';
 import { RxferConfig } from '../config/config.schema';
+import { DEFAULT_HASH, HashAlgorithm } from '../integrity/hash-algorithm';
 import { Command } from '../protocol/command';
 import { FlowControl } from './flow-control';
 import { Transfer } from './transfer';
@@ -21,6 +22,8 @@ export class SessionContext {
   midBody = false;
   /** Commits started and not yet finished (bounded by the write-file stage). */
   commitsInFlight = 0;
+  /** The algorithm of this connection's digests: SHA-256 until a HASH request chooses another. */
+  hash: HashAlgorithm = DEFAULT_HASH;
   /** Who this session acts for: the anonymous user (if allowed) until an AUTH succeeds. */
   user: User | undefined;
   private readonly open = new Set<Transfer>();
@@ -41,7 +44,7 @@ export class SessionContext {
   }
 
   beginTransfer(command: Command): Transfer {
-    const transfer = new Transfer(this.nextTransferId++, command);
+    const transfer = new Transfer(this.nextTransferId++, command, this.hash);
     this.open.add(transfer);
     return transfer;
   }
@@ -109,11 +112,11 @@ export class SessionContext {
   }
 
   /** One info line per finished transfer, with its rate: what an operator greps for. */
-  logDone(transfer: Transfer, verb: 'Stored' | 'Sent', size = transfer.size, sha256?: string): void {
+  logDone(transfer: Transfer, verb: 'Stored' | 'Sent', size = transfer.size, digest?: string): void {
     const ms = transfer.elapsedMs();
     const mibPerS = ms > 0 ? size / 1048576 / (ms / 1000) : 0;
     this.log.info(
-      { file: transfer.displayName, bytes: size, ms: Math.round(ms), sha256 },
+      { file: transfer.displayName, bytes: size, ms: Math.round(ms), ...(digest && { hash: transfer.algorithm, digest }) },
       `${verb} ${transfer.displayName} (${size} bytes) in ${ms.toFixed(0)} ms, ${mibPerS.toFixed(1)} MiB/s`,
     );
   }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
+import type { Trailer } from '../protocol/command';
 import { Frame } from '../protocol/frame';
 import { Reply } from '../protocol/reply';
 import { StoredFile } from '../storage/storage-adapter';
@@ -18,7 +19,7 @@ export type SessionEvent =
   /** The request's name line (`raw`); RENAME's second name line is `raw2`. */
   | { readonly type: 'named'; readonly transfer: Transfer; readonly raw: Buffer; readonly raw2?: Buffer }
   | { readonly type: 'data'; readonly transfer: Transfer; readonly bytes: Buffer }
-  | { readonly type: 'dataEnd'; readonly transfer: Transfer; readonly sha256: string }
+  | { readonly type: 'dataEnd'; readonly transfer: Transfer; readonly trailer: Trailer }
   | { readonly type: 'accepted'; readonly transfer: Transfer }
   | { readonly type: 'refused'; readonly transfer: Transfer; readonly error: RxferError }
   | { readonly type: 'committed'; readonly transfer: Transfer; readonly file: StoredFile }

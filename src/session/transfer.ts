@@ -1,5 +1,5 @@
-import { Hash, createHash } from 'node:crypto';
 import { RxferError } from '../errors/rxfer-error';
+import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
 import { Command, carriesData } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
 import type { User } from '../auth/user';
@@ -20,8 +20,8 @@ export class Transfer {
   failure: RxferError | undefined;
   /** Bytes of the file the server has: counted from the resume offset for a resumed upload. */
   received = 0;
-  /** SHA-256 of the file so far (starting from the kept prefix's state when resumed). */
-  hash: Hash | undefined;
+  /** The upload's digest so far, in `algorithm` (starting from the kept prefix's state when resumed). */
+  hash: RunningHash | undefined;
   staged: StagedWrite | undefined;
   download: ReadHandle | undefined;
   /** The reply of a file operation (STAT, DELETE, RENAME, MKDIR) that succeeded. */
@@ -38,8 +38,10 @@ export class Transfer {
   constructor(
     readonly id: number,
     readonly command: Command,
+    /** The algorithm of every digest this request sends or checks: the session's when it was made. */
+    readonly algorithm: HashAlgorithm,
   ) {
-    this.hash = carriesData(command) ? createHash('sha256') : undefined;
+    this.hash = carriesData(command) ? startHash(algorithm) : undefined;
     this.settled = new Promise((resolve) => (this.settle = resolve));
   }
 

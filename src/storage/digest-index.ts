@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Stats } from 'node:fs';
 import { FileHandle, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
@@ -10,7 +11,8 @@ interface DigestRecord {
   readonly size: number;
   readonly mtimeMs: number;
   readonly ino: number;
-  readonly sha256: string;
+  /** One digest per algorithm a client asked for (an upload computes only its own). */
+  readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
 
 /**
@@ -20,7 +22,7 @@ interface DigestRecord {
 export const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
- * SHA-256 of committed files, kept in small JSON sidecars under `<root>/.rxfer/sums/` so a DOWNLOAD
+ * Digests of committed files (SHA-256, BLAKE3: whichever clients used or asked for), kept in small JSON sidecars under `<root>/.rxfer/sums/` so a DOWNLOAD
  * can announce the digest before the data without reading the file twice. A sidecar is a cache, not
  * the truth: if the file was changed by other means (size, mtime or inode differ) it is ignored and
  * the file is hashed again. Sidecars are written atomically (temp + rename) but not fsynced, because
@@ -41,18 +43,27 @@ export class DigestIndex {
     return join(this.folder, createHash('sha256').update(name).digest('hex') + '.json');
   }
 
-  async lookup(name: string, stats: Stats): Promise<string | undefined> {
+  private async read(name: string, stats: Stats): Promise<DigestRecord | undefined> {
     try {
       const record = JSON.parse(await readFile(this.recordPath(name), 'utf8')) as DigestRecord;
       const fresh = record.name === name && record.size === stats.size && record.mtimeMs === stats.mtimeMs && record.ino === stats.ino;
-      return fresh ? record.sha256 : undefined;
+      return fresh && typeof record.digests === 'object' ? record : undefined;
     } catch {
       return undefined;
     }
   }
 
-  async remember(name: string, stats: Stats, sha256: string): Promise<void> {
-    const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, sha256 };
+  async lookup(name: string, stats: Stats, algorithm: HashAlgorithm): Promise<string | undefined> {
+    return (await this.read(name, stats))?.digests[algorithm];
+  }
+
+  /**
+   * Records `digest` for the file as `stats` describe it. `alongside`: keep the other algorithms'
+   * digests of a record that is still fresh (a file hashed again for another client, not replaced).
+   */
+  async remember(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string, alongside = false): Promise<void> {
+    const others = alongside ? (await this.read(name, stats))?.digests : undefined;
+    const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
     const target = this.recordPath(name);
     const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
     await writeFile(temp, JSON.stringify(record));
@@ -60,14 +71,15 @@ export class DigestIndex {
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */
-  async digestOf(name: string, handle: FileHandle, stats: Stats): Promise<string> {
-    const known = await this.lookup(name, stats);
+  async digestOf(name: string, handle: FileHandle, stats: Stats, algorithm: HashAlgorithm): Promise<string> {
+    const known = await this.lookup(name, stats, algorithm);
     if (known !== undefined) return known;
-    const sha256 = await hashHandle(handle, stats.size);
-    await this.remember(name, stats, sha256).catch(() => undefined);
-    return sha256;
+    const digest = await hashHandle(handle, stats.size, algorithm);
+    await this.remember(name, stats, algorithm, digest, true).catch(() => undefined);
+    return digest;
   }
 }
 
-/** SHA-256 of the first `size` bytes of an open file (of fewer if it was truncated meanwhile: what a reader sees). */
-export const hashHandle = async (handle: FileHandle, size: number): Promise<string> => (await hashUpTo(handle, size)).hash.digest('hex');
+/** Digest of the first `size` bytes of an open file (of fewer if it was truncated meanwhile: what a reader sees). */
+export const hashHandle = async (handle: FileHandle, size: number, algorithm: HashAlgorithm): Promise<string> =>
+  (await hashUpTo(handle, size, algorithm)).hash.hex();

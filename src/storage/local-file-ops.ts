@@ -5,6 +5,7 @@ import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { RootPaths } from './root-paths';
+import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
 import { storageError } from './storage-errors';
 
@@ -29,21 +30,21 @@ export class LocalFileOps {
     return { folder: folder!, stats, path: this.paths.pathOf(name) };
   }
 
-  async stat(name: RemoteName, jail: string): Promise<FileStatus> {
+  async stat(name: RemoteName, jail: string, algorithm: HashAlgorithm): Promise<FileStatus> {
     const { stats, path } = await this.entry(name, jail);
     if (stats.isDirectory()) return { type: 'folder', size: 0, mtimeMs: stats.mtimeMs };
-    let sha256: string | undefined;
+    let digest: string | undefined;
     if (stats.size <= SMALL_FILE_BYTES) {
       const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
-        sha256 = await hashHandle(handle, stats.size);
+        digest = await hashHandle(handle, stats.size, algorithm);
       } finally {
         await handle.close();
       }
     } else {
-      sha256 = await this.digests.lookup(name, stats);
+      digest = await this.digests.lookup(name, stats, algorithm);
     }
-    return { type: 'file', size: stats.size, mtimeMs: stats.mtimeMs, ...(sha256 && { sha256 }) };
+    return { type: 'file', size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) };
   }
 
   async remove(name: RemoteName, jail: string): Promise<number> {

@@ -4,16 +4,16 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
-import { createHash } from 'node:crypto';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from './folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { LocalSmallStagedWrite } from './local-small-staged-write';
 import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
-import { FileStatus, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { FileStatus, HashChoice, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
+import { DEFAULT_HASH, HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 
@@ -59,8 +59,8 @@ export class LocalFsStorage implements StorageAdapter {
     return this.paths.realRoot;
   }
 
-  stat(name: RemoteName, { jail = '' }: Jail = {}): Promise<FileStatus> {
-    return this.ops.stat(name, jail);
+  stat(name: RemoteName, { jail = '', hash = DEFAULT_HASH }: Jail & HashChoice = {}): Promise<FileStatus> {
+    return this.ops.stat(name, jail, hash);
   }
 
   /**
@@ -90,15 +90,15 @@ export class LocalFsStorage implements StorageAdapter {
     return stats?.isFile() ? stats.size : undefined;
   }
 
-  partialUpload(name: RemoteName): Promise<PartialUpload | undefined> {
-    return this.partials.probe(name);
+  partialUpload(name: RemoteName, { hash = DEFAULT_HASH }: HashChoice = {}): Promise<PartialUpload | undefined> {
+    return this.partials.probe(name, hash);
   }
 
   expirePartialUploads(maxAgeMs: number): Promise<number> {
     return this.partials.expire(maxAgeMs);
   }
 
-  async openRead(name: RemoteName, { jail = '', from }: ReadOptions = {}): Promise<ReadHandle> {
+  async openRead(name: RemoteName, { jail = '', from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     // O_NOFOLLOW: the last segment must not be a link; the folder was checked by realpath above.
@@ -114,27 +114,27 @@ export class LocalFsStorage implements StorageAdapter {
         const { bytesRead } = stats.size === 0 ? { bytesRead: 0 } : await handle.read(data, 0, stats.size, 0);
         await handle.close();
         const body = data.subarray(0, bytesRead);
-        const sha256 = createHash('sha256').update(body).digest('hex');
-        const offset = from && bufferHasPrefix(body, from) ? from.offset : 0;
+        const digest = hashOf(hash, body);
+        const offset = from && bufferHasPrefix(body, from, hash) ? from.offset : 0;
         const rest = body.subarray(offset);
-        return { file: { name, size: bytesRead, sha256, mtimeMs: stats.mtimeMs }, stream: Readable.from(rest.length ? [rest] : []), offset };
+        return { file: { name, size: bytesRead, digest, mtimeMs: stats.mtimeMs }, stream: Readable.from(rest.length ? [rest] : []), offset };
       }
-      const sha256 = await this.digests.digestOf(name, handle, stats);
-      const offset = from && from.offset <= stats.size ? await matchingPrefix(handle, from) : 0;
+      const digest = await this.digests.digestOf(name, handle, stats, hash);
+      const offset = from && from.offset <= stats.size ? await matchingPrefix(handle, from, hash) : 0;
       // An empty range (a resume at the very end) cannot be expressed with start/end: stream nothing.
       const stream =
         offset === stats.size
           ? Readable.from([])
           : handle.createReadStream({ start: offset, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
       if (offset === stats.size) await handle.close();
-      return { file: { name, size: stats.size, sha256, mtimeMs: stats.mtimeMs }, stream, offset };
+      return { file: { name, size: stats.size, digest, mtimeMs: stats.mtimeMs }, stream, offset };
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw storageError(err, 'read', name);
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume, hash = DEFAULT_HASH }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
@@ -148,7 +148,7 @@ export class LocalFsStorage implements StorageAdapter {
     }
     await this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
-    const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, resume) : undefined;
+    const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
     // Staging files are created in the target's folder, which another process may have deleted
@@ -158,7 +158,7 @@ export class LocalFsStorage implements StorageAdapter {
     return inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.digests, this.folders, measureReplaced));
   }
 
-  async list(prefix: string, { jail = '', limit }: Jail & { limit: number }): Promise<ListedFile[]> {
+  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH }: Jail & HashChoice & { limit: number }): Promise<ListedFile[]> {
     const name = (prefix === '' ? '' : prefix) as RemoteName;
     const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
     // The folder itself must resolve inside the jail, like any other name (a planted link).
@@ -166,33 +166,33 @@ export class LocalFsStorage implements StorageAdapter {
     if (real === undefined) return [];
     this.paths.assertInside(real, name, jail);
     const found: ListedFile[] = [];
-    await this.walk(real, prefix, found, limit);
+    await this.walk(real, prefix, found, limit, hash);
     return found;
   }
 
-  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number): Promise<void> {
+  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number, algorithm: HashAlgorithm): Promise<void> {
     const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
     for (const entry of entries) {
       if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
       const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       const path = join(folder, entry.name);
       // Links are not followed (nor listed): what they point at is not the user's to see.
-      if (entry.isDirectory()) await this.walk(path, name, found, limit);
+      if (entry.isDirectory()) await this.walk(path, name, found, limit, algorithm);
       else if (entry.isFile()) {
         const stats = await lstat(path).catch(() => undefined);
         if (!stats?.isFile()) continue;
         if (found.length >= limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-        const sha256 = stats.size <= SMALL_FILE_BYTES ? await this.hashSmall(path, stats.size) : await this.digests.lookup(name, stats);
-        found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(sha256 && { sha256 }) });
+        const digest = stats.size <= SMALL_FILE_BYTES ? await this.hashSmall(path, stats.size, algorithm) : await this.digests.lookup(name, stats, algorithm);
+        found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) });
       }
     }
   }
 
-  private async hashSmall(path: string, size: number): Promise<string | undefined> {
+  private async hashSmall(path: string, size: number, algorithm: HashAlgorithm): Promise<string | undefined> {
     const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
     if (!handle) return undefined;
     try {
-      return await hashHandle(handle, size);
+      return await hashHandle(handle, size, algorithm);
     } finally {
       await handle.close();
     }

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { RemoteName } from '../protocol/remote-name';
 import { stagingName } from './local-staged-write';
 import { SmallCommits } from './small-commits';
-import { CommittedFile, StagedWrite } from './storage-adapter';
+import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 /**
@@ -46,7 +46,7 @@ export class LocalSmallStagedWrite implements StagedWrite {
     this.sink.on('error', () => undefined);
   }
 
-  async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
+  async commit(verified: VerifiedContent): Promise<CommittedFile> {
     if (this.settled) throw storageError(new Error('commit after abort'), 'store', this.name);
     this.settled = true;
     const { data, target, createOnly, measureReplaced } = this;
@@ -59,7 +59,7 @@ export class LocalSmallStagedWrite implements StagedWrite {
       const { mtimeMs, replacedBytes } = await this.inFolder((folder) =>
         this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced }),
       );
-      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs, replacedBytes };
+      return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };
     } catch (err) {
       throw storageError(err, 'store', this.name);
     }

@@ -7,7 +7,7 @@ import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from './folder-sync';
 import type { ClaimedPartial } from './partial-uploads';
-import { CommittedFile, StagedWrite } from './storage-adapter';
+import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
@@ -109,7 +109,7 @@ export class LocalStagedWrite implements StagedWrite {
     return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
   }
 
-  async commit(verified: { size: number; sha256: string }): Promise<CommittedFile> {
+  async commit(verified: VerifiedContent): Promise<CommittedFile> {
     this.settled = true;
     const { spot } = this;
     try {
@@ -134,8 +134,8 @@ export class LocalStagedWrite implements StagedWrite {
       spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
       // get none: reading and hashing them again costs less than writing a record (see DigestIndex).
-      if (verified.size > SMALL_FILE_BYTES) this.digests.remember(this.name, stats, verified.sha256).catch(() => undefined);
-      return { name: this.name, size: verified.size, sha256: verified.sha256, mtimeMs: stats.mtimeMs, replacedBytes };
+      if (verified.size > SMALL_FILE_BYTES) this.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
+      return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
       await this.discard();
       throw storageError(err, 'store', this.name);

@@ -1,13 +1,23 @@
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RxferError } from '../errors/rxfer-error';
+import { DEFAULT_HASH, HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
 import { bufferHasPrefix } from '../integrity/hash-prefix';
 import { RemoteName } from '../protocol/remote-name';
-import { FileStatus, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { FileStatus, HashChoice, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
-interface MemoryFile extends StoredFile {
+interface MemoryFile {
+  readonly name: RemoteName;
+  readonly size: number;
+  readonly mtimeMs: number;
   readonly data: Buffer;
+  /** The digest the upload verified, and others computed when a client asked in another algorithm. */
+  readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
+
+const digestOf = (file: MemoryFile, algorithm: HashAlgorithm): string => (file.digests[algorithm] ??= hashOf(algorithm, file.data));
+
+const described = (file: MemoryFile, algorithm: HashAlgorithm): StoredFile => ({ name: file.name, size: file.size, mtimeMs: file.mtimeMs, digest: digestOf(file, algorithm) });
 
 /**
  * Files in the process's memory: for tests and throw-away servers. Same contract as the local
@@ -26,9 +36,9 @@ export class MemoryStorage implements StorageAdapter {
     return this.folders.has(name) || [...this.files.keys()].some((key) => key.startsWith(name + '/'));
   }
 
-  async stat(name: RemoteName): Promise<FileStatus> {
+  async stat(name: RemoteName, { hash = DEFAULT_HASH }: HashChoice = {}): Promise<FileStatus> {
     const file = this.files.get(name);
-    if (file) return { type: 'file', size: file.size, mtimeMs: file.mtimeMs, sha256: file.sha256 };
+    if (file) return { type: 'file', size: file.size, mtimeMs: file.mtimeMs, digest: digestOf(file, hash) };
     if (this.isFolder(name)) return { type: 'folder', size: 0, mtimeMs: 0 };
     throw new RxferError('NOT_FOUND', `${name} does not exist`);
   }
@@ -72,18 +82,18 @@ export class MemoryStorage implements StorageAdapter {
     return this.files.get(name)?.size;
   }
 
-  async openRead(name: RemoteName, { from }: ReadOptions = {}): Promise<ReadHandle> {
+  async openRead(name: RemoteName, { from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const file = this.files.get(name);
     if (!file) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    const offset = from && bufferHasPrefix(file.data, from) ? from.offset : 0;
+    const offset = from && bufferHasPrefix(file.data, from, hash) ? from.offset : 0;
     const rest = file.data.subarray(offset);
-    return { file, stream: Readable.from(rest.length ? [rest] : []), offset };
+    return { file: described(file, hash), stream: Readable.from(rest.length ? [rest] : []), offset };
   }
 
-  async list(prefix: string, { limit }: { limit: number }): Promise<ListedFile[]> {
+  async list(prefix: string, { limit, hash = DEFAULT_HASH }: HashChoice & { limit: number }): Promise<ListedFile[]> {
     const files = [...this.files.values()].filter((file) => prefix === '' || file.name.startsWith(prefix + '/'));
     if (files.length > limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-    return files.map(({ name, size, mtimeMs, sha256 }) => ({ name, size, mtimeMs, sha256 }));
+    return files.map((file) => described(file, hash));
   }
 
   async usage(prefix: string): Promise<number> {
@@ -110,15 +120,15 @@ export class MemoryStorage implements StorageAdapter {
     };
     return {
       sink,
-      commit: async ({ size, sha256 }) => {
+      commit: async ({ size, digest, hash }) => {
         settled = true;
         sink.end();
         await finished(sink);
         if (createOnly && this.files.has(name)) throw new RxferError('EXISTS', `${name} already exists`);
-        const file: MemoryFile = { name, size, sha256, mtimeMs: Date.now(), data: Buffer.concat(chunks) };
+        const file: MemoryFile = { name, size, mtimeMs: Date.now(), data: Buffer.concat(chunks), digests: { [hash]: digest } };
         const replacedBytes = this.files.get(name)?.size ?? 0;
         this.files.set(name, file);
-        return { name, size, sha256, mtimeMs: file.mtimeMs, replacedBytes };
+        return { name, size, digest, mtimeMs: file.mtimeMs, replacedBytes };
       },
       abort,
       suspend: () => abort().then(() => 0),

@@ -1,11 +1,12 @@
-import { Hash, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { close, fstat, ftruncate, open as openCallback } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
-import { digestSoFar, hashPrefix, readerOf } from '../integrity/hash-prefix';
+import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
+import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
 
@@ -22,8 +23,8 @@ export interface ClaimedPartial {
   /** A plain descriptor: the staged write's stream takes it over and is the one to close it. */
   readonly fd: number;
   readonly offset: number;
-  /** SHA-256 state after the first `offset` bytes (a fresh hash when offset is 0). */
-  readonly hash: Hash;
+  /** Hash state after the first `offset` bytes (a fresh hash when offset is 0). */
+  readonly hash: RunningHash;
   /** The upload ended (committed, kept or discarded): another connection may claim the name. */
   release(): void;
   /** The data is gone (committed under its name or discarded): drop the manifest too. */
@@ -35,7 +36,7 @@ interface HashedPrefix {
   readonly bytes: number;
   readonly mtimeMs: number;
   readonly ino: number;
-  readonly hash: Hash;
+  readonly hash: RunningHash;
 }
 
 const MAX_REMEMBERED_PREFIXES = 16;
@@ -84,7 +85,7 @@ export class PartialUploads {
   }
 
   /** The kept bytes of `name`'s interrupted upload and their digest, hashed from disk now. */
-  async probe(name: string): Promise<PartialUpload | undefined> {
+  async probe(name: string, algorithm: HashAlgorithm): Promise<PartialUpload | undefined> {
     const id = this.idOf(name);
     if (this.writing.has(id)) throw this.busy(name);
     const handle = await open(this.dataPath(id), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
@@ -92,10 +93,10 @@ export class PartialUploads {
     try {
       const stats = await handle.stat();
       if (!stats.isFile() || stats.size === 0) return undefined;
-      const hash = await hashPrefix(handle, stats.size);
+      const hash = await hashPrefix(handle, stats.size, algorithm);
       if (!hash) return undefined;
       this.rememberPrefix(id, { bytes: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, hash });
-      return { bytes: stats.size, sha256: digestSoFar(hash) };
+      return { bytes: stats.size, digest: hash.hex() };
     } finally {
       await handle.close();
     }
@@ -109,11 +110,11 @@ export class PartialUploads {
 
   /**
    * Claims `name`'s partial upload for an upload of `size` bytes. Without `resume` it starts empty.
-   * With `resume` the kept data must hold at least `resume.offset` bytes whose SHA-256 is
-   * `resume.sha256` (else RESUME_MISMATCH); anything beyond the offset is cut off. Returns undefined
+   * With `resume` the kept data must hold at least `resume.offset` bytes whose digest (in `algorithm`) is
+   * `resume.digest` (else RESUME_MISMATCH); anything beyond the offset is cut off. Returns undefined
    * for a fresh upload when another connection is writing this name (it then stages elsewhere).
    */
-  async claim(name: string, size: number, resume?: ResumePoint): Promise<ClaimedPartial | undefined> {
+  async claim(name: string, size: number, algorithm: HashAlgorithm, resume?: ResumePoint): Promise<ClaimedPartial | undefined> {
     const id = this.idOf(name);
     if (this.writing.has(id)) {
       if (resume) throw this.busy(name);
@@ -124,7 +125,7 @@ export class PartialUploads {
       this.writing.delete(id);
     };
     try {
-      const claimed = resume ? await this.reopen(id, name, resume) : await this.create(id, name, size);
+      const claimed = resume ? await this.reopen(id, name, resume, algorithm) : await this.create(id, name, size, algorithm);
       return { ...claimed, release, forget: () => this.forget(id) };
     } catch (err) {
       release();
@@ -132,16 +133,16 @@ export class PartialUploads {
     }
   }
 
-  private async create(id: string, name: string, size: number): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+  private async create(id: string, name: string, size: number, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     this.hashed.delete(id);
     const path = this.dataPath(id);
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
     await writeFile(this.manifestPath(id), JSON.stringify(manifest));
     const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-    return { path, fd, offset: 0, hash: createHash('sha256') };
+    return { path, fd, offset: 0, hash: startHash(algorithm) };
   }
 
-  private async reopen(id: string, name: string, { offset, sha256 }: ResumePoint): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+  private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     const path = this.dataPath(id);
     const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
     const fd = await openFd(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
@@ -149,10 +150,13 @@ export class PartialUploads {
     try {
       const stats = await fstatFd(fd);
       if (stats.size < offset) throw mismatch(`only ${stats.size} bytes are kept`);
+      // The probe's state is handed over, not copied: the resumed upload is about to change the file.
       const known = this.hashed.get(id);
-      const reusable = known && known.bytes === offset && stats.size === offset && known.mtimeMs === stats.mtimeMs && known.ino === stats.ino;
-      const hash = reusable ? known.hash.copy() : await hashPrefix(readerOf(fd), offset);
-      if (!hash || digestSoFar(hash) !== sha256) throw mismatch('the kept bytes do not match the SHA-256 given for them');
+      this.hashed.delete(id);
+      const reusable =
+        known && known.hash.algorithm === algorithm && known.bytes === offset && stats.size === offset && known.mtimeMs === stats.mtimeMs && known.ino === stats.ino;
+      const hash = reusable ? known.hash : await hashPrefix(readerOf(fd), offset, algorithm);
+      if (!hash || hash.hex() !== digest) throw mismatch('the kept bytes do not match the digest given for them');
       if (stats.size > offset) await ftruncateFd(fd, offset);
       return { path, fd, offset, hash };
     } catch (err) {

@@ -1,29 +1,29 @@
-import type { Hash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
+import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
 import type { ResumePoint } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
 
-/** A committed file as storage knows it. `sha256` is what rxfer verified when it was committed. */
+/** A committed file as storage knows it, with its digest in the algorithm the request asked for. */
 export interface StoredFile {
   readonly name: RemoteName;
   readonly size: number;
-  readonly sha256: string;
+  readonly digest: string;
   readonly mtimeMs: number;
 }
 
-/** A file as LIST shows it; `sha256` only where it is known without reading the file. */
+/** A file as LIST shows it; `digest` only where it is known without reading a large file. */
 export interface ListedFile {
   readonly name: string;
   readonly size: number;
   readonly mtimeMs: number;
-  readonly sha256?: string;
+  readonly digest?: string;
 }
 
 export interface FileStatus {
   readonly type: 'file' | 'folder';
   readonly size: number;
   readonly mtimeMs: number;
-  readonly sha256?: string;
+  readonly digest?: string;
 }
 
 /** A commit's result: the new file, and the size of the one it replaced (0 if none), for quotas. */
@@ -41,10 +41,10 @@ export interface ReadHandle {
   readonly offset: number;
 }
 
-/** An interrupted upload the storage keeps for RESUME: its first `bytes` bytes and their SHA-256. */
+/** An interrupted upload the storage keeps for RESUME: its first `bytes` bytes and their digest. */
 export interface PartialUpload {
   readonly bytes: number;
-  readonly sha256: string;
+  readonly digest: string;
 }
 
 /** Where a request may reach: the user's folder ('' for the whole storage). */
@@ -52,12 +52,17 @@ export interface Jail {
   readonly jail?: string;
 }
 
-export interface ReadOptions extends Jail {
-  /** Send only what follows `offset`, if the file's first `offset` bytes hash to `sha256`. */
+/** Which algorithm the digests of a request are in (the session's choice; SHA-256 by default). */
+export interface HashChoice {
+  readonly hash?: HashAlgorithm;
+}
+
+export interface ReadOptions extends Jail, HashChoice {
+  /** Send only what follows `offset`, if the file's first `offset` bytes hash to `digest`. */
   readonly from?: ResumePoint;
 }
 
-export interface WriteOptions extends Jail {
+export interface WriteOptions extends Jail, HashChoice {
   readonly size: number;
   /** Continue the kept partial upload of this name (RESUME_MISMATCH unless its prefix matches). */
   readonly resume?: ResumePoint;
@@ -65,6 +70,13 @@ export interface WriteOptions extends Jail {
   readonly createOnly: boolean;
   /** Report the size of the file the commit replaces (`replacedBytes`; costs a stat): for quotas. */
   readonly measureReplaced?: boolean;
+}
+
+/** What the pipeline checked before a commit: the byte count, and the digest in its algorithm. */
+export interface VerifiedContent {
+  readonly size: number;
+  readonly digest: string;
+  readonly hash: HashAlgorithm;
 }
 
 /**
@@ -75,10 +87,10 @@ export interface StagedWrite {
   /** Write chunks here and honour `write() === false` by waiting for 'drain'. */
   readonly sink: Writable;
   /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
-  commit(verified: { size: number; sha256: string }): Promise<CommittedFile>;
+  commit(verified: VerifiedContent): Promise<CommittedFile>;
   abort(): Promise<void>;
   /** Set when this write continues a kept partial upload: the bytes there and their hash state. */
-  readonly resumed?: { readonly offset: number; readonly hash: Hash };
+  readonly resumed?: { readonly offset: number; readonly hash: RunningHash };
   /**
    * The connection was lost mid-data: keep what arrived for a later resume if this write is
    * resumable, else the same as abort. Returns the bytes kept.
@@ -106,9 +118,9 @@ export interface StorageAdapter {
    * `limit` (more is TOO_LARGE: the client should narrow the prefix). Links and the server's own
    * staging and metadata files are not listed.
    */
-  list(prefix: string, options: Jail & { readonly limit: number }): Promise<ListedFile[]>;
+  list(prefix: string, options: Jail & HashChoice & { readonly limit: number }): Promise<ListedFile[]>;
   /** A file or folder, or NOT_FOUND. */
-  stat(name: RemoteName, options?: Jail): Promise<FileStatus>;
+  stat(name: RemoteName, options?: Jail & HashChoice): Promise<FileStatus>;
   /** Deletes a file or an empty folder; returns the bytes freed. NOT_FOUND, NAME_CONFLICT (not empty). */
   remove(name: RemoteName, options?: Jail): Promise<number>;
   /** Renames a file or folder; never replaces an existing name (EXISTS). Parents of `to` are created. */
@@ -123,7 +135,7 @@ export interface StorageAdapter {
    */
   readonly resumableFromBytes?: number;
   /** The kept part of an interrupted upload of `name`, if any (BUSY while one is being written). */
-  partialUpload?(name: RemoteName): Promise<PartialUpload | undefined>;
+  partialUpload?(name: RemoteName, options?: HashChoice): Promise<PartialUpload | undefined>;
   /** Deletes kept partial uploads untouched for `maxAgeMs`; returns the bytes freed. */
   expirePartialUploads?(maxAgeMs: number): Promise<number>;
 }

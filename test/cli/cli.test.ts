@@ -72,7 +72,7 @@ describe('rxfer CLI against the real server', () => {
     expect((await rxfer(['put', source, 'notes/n.txt', '-q', '-p', port])).code).toBe(0);
     const stat = await rxfer(['stat', 'notes/n.txt', '--json', '-p', port]);
     expect(stat.code).toBe(0);
-    expect(JSON.parse(stat.stdout)).toMatchObject({ name: 'notes/n.txt', type: 'file', size: 5, sha256: createHash('sha256').update('note\n').digest('hex') });
+    expect(JSON.parse(stat.stdout)).toMatchObject({ name: 'notes/n.txt', type: 'file', size: 5, hash: 'sha256', digest: createHash('sha256').update('note\n').digest('hex') });
     expect(await rxfer(['mkdir', 'archive', '-p', port])).toMatchObject({ code: 0, stdout: 'created archive\n' });
     expect((await rxfer(['mv', 'notes/n.txt', 'archive/n.txt', '-p', port])).code).toBe(0);
     expect(await readFile(join(server.root, 'archive', 'n.txt'), 'utf8')).toBe('note\n');

@@ -41,7 +41,7 @@ describe('RxferClient against the real server', () => {
     await writeFile(source, data);
     const progress: number[] = [];
     const stored = await client.upload(source, 'dir/sub/file.bin', { onProgress: (done) => progress.push(done) });
-    expect(stored).toEqual({ size, sha256: sha256(data) });
+    expect(stored).toEqual({ size, digest: sha256(data) });
     if (size > 0) expect(progress.at(-1)).toBe(size);
 
     const target = join(server.local, 'copy.bin');
@@ -56,7 +56,7 @@ describe('RxferClient against the real server', () => {
   test('pipelines many in-memory uploads issued without waiting', async () => {
     const files = Array.from({ length: 200 }, (_, i) => ({ name: `small/${i}.txt`, data: randomBytes(i * 37) }));
     const results = await Promise.all(files.map((f) => client.uploadBuffer(f.name, f.data)));
-    expect(results).toEqual(files.map((f) => ({ size: f.data.length, sha256: sha256(f.data) })));
+    expect(results).toEqual(files.map((f) => ({ size: f.data.length, digest: sha256(f.data) })));
     const back = await Promise.all(files.map((f) => client.downloadBuffer(f.name)));
     back.forEach((b, i) => expect(b.data.equals(files[i]!.data)).toBe(true));
   });
@@ -162,7 +162,7 @@ describe('RxferClient against the real server', () => {
     let resumedAt: number | undefined;
     const result = await client.download('big.bin', target, { onResume: (offset) => (resumedAt = offset) });
     expect(resumedAt).toBe(kept);
-    expect(result).toEqual({ size: data.length, sha256: sha256(data), resumedAt: kept });
+    expect(result).toEqual({ size: data.length, digest: sha256(data), resumedAt: kept });
     expect((await readFile(target)).equals(data)).toBe(true);
     expect(await readdir(server.local)).toEqual(['big.bin']);
   });
@@ -213,7 +213,7 @@ describe('RxferClient against the real server', () => {
     await handle.close();
     const before = process.memoryUsage().rss;
     const stored = await client.upload(source, 'large.bin');
-    expect(stored).toEqual({ size: 256 * MiB, sha256: hash.digest('hex') });
+    expect(stored).toEqual({ size: 256 * MiB, digest: hash.digest('hex') });
     await client.download('large.bin', join(server.local, 'large.copy'));
     expect((await stat(join(server.local, 'large.copy'))).size).toBe(256 * MiB);
     // The server runs in this process too; neither side may hold the file in memory (garbage not yet

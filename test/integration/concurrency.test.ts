@@ -44,7 +44,7 @@ describe('many clients at once', () => {
     );
     for (const [i, { stored, back }] of results.entries()) {
       const file = files[i]!;
-      expect(stored).toEqual({ size: file.data.length, sha256: sha256(file.data) });
+      expect(stored).toEqual({ size: file.data.length, digest: sha256(file.data) });
       expect(back.data.equals(file.data)).toBe(true);
       expect((await readFile(join(server.root, file.name))).equals(file.data)).toBe(true);
     }
@@ -73,7 +73,7 @@ describe('many clients at once', () => {
         const client = connected[i]!;
         // Several rounds each, so the transfers overlap the garbage.
         for (let round = 0; round < 3; round++) {
-          await expect(client.uploadBuffer(file.name, file.data)).resolves.toEqual({ size: MiB, sha256: sha256(file.data) });
+          await expect(client.uploadBuffer(file.name, file.data)).resolves.toEqual({ size: MiB, digest: sha256(file.data) });
           expect((await client.downloadBuffer(file.name)).data.equals(file.data)).toBe(true);
         }
         await client.quit();

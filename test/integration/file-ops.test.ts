@@ -23,15 +23,15 @@ describe('STAT, DELETE, RENAME, MKDIR over a real server', () => {
     await client.uploadBuffer('docs/a.txt', Buffer.from('alpha\n'));
     const file = await client.stat('docs/a.txt');
     expect(file).toMatchObject({ type: 'file', size: 6 });
-    expect(file.sha256).toBe(createHash('sha256').update('alpha\n').digest('hex'));
+    expect(file.digest).toBe(createHash('sha256').update('alpha\n').digest('hex'));
     expect(file.mtimeMs).toBeCloseTo((await stat(join(server.root, 'docs', 'a.txt'))).mtimeMs, -1);
     expect(await client.stat('docs')).toMatchObject({ type: 'folder', size: 0 });
     expect(codeOf(await client.stat('nope').catch((err: unknown) => err))).toBe('NOT_FOUND');
   });
 
   test('STAT gives the SHA-256 of what is stored', async () => {
-    const { sha256 } = await client.uploadBuffer('s.bin', Buffer.from('some bytes'));
-    expect((await client.stat('s.bin')).sha256).toBe(sha256);
+    const { digest } = await client.uploadBuffer('s.bin', Buffer.from('some bytes'));
+    expect((await client.stat('s.bin')).digest).toBe(digest);
   });
 
   test('RENAME moves a file (creating folders) and never replaces an existing name', async () => {

@@ -48,7 +48,7 @@ describe('log lines', () => {
     }
     await eventually(() => logs.messages().some((msg) => msg.startsWith('Stored notes.txt (6 bytes)')), 3000, 'the Stored line');
     const stored = logs.lines.find((line) => line.msg.startsWith('Stored notes.txt'))!;
-    expect(stored).toMatchObject({ level: 30, file: 'notes.txt', bytes: 6, sha256: sha256('six b.') });
+    expect(stored).toMatchObject({ level: 30, file: 'notes.txt', bytes: 6, hash: 'sha256', digest: sha256('six b.') });
     expect(logs.lines.find((line) => line.msg === 'Client command: UPLOAD')).toMatchObject({ command: 'UPLOAD', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
   });
 

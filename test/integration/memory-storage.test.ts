@@ -38,7 +38,7 @@ describe.each<[string, () => TestServerOptions]>([
       { name: 'résumé 日本.txt', data: randomBytes(1) },
       { name: 'a/b/c.bin', data: randomBytes(2 * MiB) },
     ];
-    for (const file of files) await expect(client.uploadBuffer(file.name, file.data)).resolves.toEqual({ size: file.data.length, sha256: sha256(file.data) });
+    for (const file of files) await expect(client.uploadBuffer(file.name, file.data)).resolves.toEqual({ size: file.data.length, digest: sha256(file.data) });
     for (const file of files) expect((await client.downloadBuffer(file.name)).data.equals(file.data)).toBe(true);
 
     await client.uploadBuffer('a/b/c.bin', Buffer.from('replaced'));

@@ -36,14 +36,14 @@ describe('transfers through the client library, checked on disk', () => {
 
   /** Uploads through the library, checks the reply and the bytes on disk, and downloads it back both ways. */
   const roundTrip = async (name: string, data: Buffer) => {
-    const expected = { size: data.length, sha256: sha256(data) };
+    const expected = { size: data.length, digest: sha256(data) };
     await expect(client.uploadBuffer(name, data)).resolves.toEqual(expected);
     const onDisk = await readFile(join(server.root, ...name.split('/')));
     expect(onDisk.length).toBe(data.length);
-    expect(sha256(onDisk)).toBe(expected.sha256);
+    expect(sha256(onDisk)).toBe(expected.digest);
 
     const back = await client.downloadBuffer(name);
-    expect({ size: back.size, sha256: back.sha256 }).toEqual(expected);
+    expect({ size: back.size, digest: back.digest }).toEqual(expected);
     expect(back.data.equals(data)).toBe(true);
 
     const local = join(server.scratch, 'download.bin');
@@ -67,7 +67,7 @@ describe('transfers through the client library, checked on disk', () => {
     const data = randomBytes(3 * MiB + 5);
     const source = join(server.scratch, 'source.bin');
     await writeFile(source, data);
-    await expect(client.upload(source, 'from-file.bin')).resolves.toEqual({ size: data.length, sha256: sha256(data) });
+    await expect(client.upload(source, 'from-file.bin')).resolves.toEqual({ size: data.length, digest: sha256(data) });
     expect((await readFile(join(server.root, 'from-file.bin'))).equals(data)).toBe(true);
   });
 
@@ -82,7 +82,7 @@ describe('transfers through the client library, checked on disk', () => {
 
   test('ADDFILE twice: the second is EXISTS and the first content is untouched', async () => {
     const first = randomBytes(1000);
-    await expect(client.uploadBuffer('once.bin', first, { mode: 'create' })).resolves.toEqual({ size: 1000, sha256: sha256(first) });
+    await expect(client.uploadBuffer('once.bin', first, { mode: 'create' })).resolves.toEqual({ size: 1000, digest: sha256(first) });
     expect((await failure(client.uploadBuffer('once.bin', randomBytes(2000), { mode: 'create' }))).code).toBe('EXISTS');
     expect((await readFile(join(server.root, 'once.bin'))).equals(first)).toBe(true);
     expect((await client.downloadBuffer('once.bin')).data.equals(first)).toBe(true);
@@ -141,7 +141,7 @@ describe('transfers through the client library, checked on disk', () => {
     const data = randomBytes(300_000);
     await writeFile(join(server.root, 'dropped-in.bin'), data);
     const back = await client.downloadBuffer('dropped-in.bin');
-    expect(back.sha256).toBe(sha256(data));
+    expect(back.digest).toBe(sha256(data));
     expect(back.data.equals(data)).toBe(true);
   });
 

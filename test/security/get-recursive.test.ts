@@ -41,7 +41,7 @@ const maliciousServer = async (names: readonly (string | Buffer)[]): Promise<{ p
         }
         lines.shift();
         if (verb === 'LIST') {
-          const head = formatListingLine({ name: '', size: CONTENT.length, mtimeMs: 0, sha256: sha(CONTENT) }).slice(0, -1);
+          const head = formatListingLine({ name: '', size: CONTENT.length, mtimeMs: 0, digest: sha(CONTENT) }).slice(0, -1);
           const body = Buffer.concat(raw.flatMap((name) => [Buffer.from(head), name, Buffer.from('\n')]));
           socket.write(`OK list ${body.length} ${raw.length}\n`);
           socket.write(body);
@@ -173,7 +173,7 @@ describe('against the real server', () => {
       await Promise.all(Object.entries(files).map(([name, data]) => client.uploadBuffer(name, data)));
       const listed = await client.list('tree');
       expect(listed.map((entry) => entry.name).sort()).toEqual(Object.keys(files).filter((name) => name.startsWith('tree/')).sort());
-      for (const entry of listed) expect(entry.sha256).toBe(sha(files[entry.name]!));
+      for (const entry of listed) expect(entry.digest).toBe(sha(files[entry.name]!));
       const result = await downloadTree(client, 'tree', join(base, 'copy'));
       expect(result.files).toBe(4);
       for (const [name, data] of Object.entries(files)) {

@@ -49,7 +49,7 @@ afterAll(async () => {
 test('the client library with the CA and a token round-trips a file over TLS', async () => {
   const client = await RxferClient.connect({ host: '127.0.0.1', port: server.port, tls: { ca: cert.pem }, token: alice.token });
   const data = randomBytes(1024 * 1024 + 17);
-  expect(await client.uploadBuffer('over-tls.bin', data)).toEqual({ size: data.length, sha256: sha256(data) });
+  expect(await client.uploadBuffer('over-tls.bin', data)).toEqual({ size: data.length, digest: sha256(data) });
   const back = await client.downloadBuffer('over-tls.bin');
   expect(back.data.equals(data)).toBe(true);
   await client.quit();

@@ -9,7 +9,7 @@ import { Stage } from '../stage';
 
 /**
  * ACK emit: turns outcomes into protocol replies — `OK file recv` when an upload's header is
- * accepted, `OK <size> <sha256>` plus the data for a download, `OK file data recv` once committed,
+ * accepted, `OK <size> <digest>` plus the data for a download, `OK file data recv` once committed,
  * `ERR`/`NOT FOUND` otherwise — and ends each request's bookkeeping with its last reply.
  */
 @injectable()
@@ -39,15 +39,15 @@ export class EmitAckStage implements Stage {
             // The reply now owns the open file; the transfer must not close it under the writer.
             transfer.download = undefined;
             ctx.endTransfer(transfer);
-            const { size, sha256 } = download.file;
+            const { size, digest } = download.file;
             const { offset } = download;
-            const reply = { kind: 'downloadReady', size, sha256, ...(offset > 0 && { offset }) } as const;
+            const reply = { kind: 'downloadReady', size, digest, ...(offset > 0 && { offset }) } as const;
             return [replyEvent(reply, { body: { stream: download.stream, size: size - offset }, transfer })];
           }
           case 'committed':
             ctx.endTransfer(event.transfer);
-            ctx.logDone(event.transfer, 'Stored', event.file.size, event.file.sha256);
-            return [replyEvent({ kind: 'dataRecv', size: event.file.size, sha256: event.file.sha256 })];
+            ctx.logDone(event.transfer, 'Stored', event.file.size, event.file.digest);
+            return [replyEvent({ kind: 'dataRecv', size: event.file.size, digest: event.file.digest })];
           case 'refused':
             ctx.endTransfer(event.transfer);
             ctx.log.info({ file: event.transfer.displayName, code: event.error.code }, `Refused ${event.transfer.command.verb}: ${event.error.code} ${event.error.message}`);

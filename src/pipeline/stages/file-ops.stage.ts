@@ -4,6 +4,7 @@ import type { QuotaLedger } from '../../auth/quota-ledger';
 import { type User, inUserTerms, scopedName } from '../../auth/user';
 import { TOKENS } from '../../container/tokens';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { HashAlgorithm } from '../../integrity/hash-algorithm';
 import { isFileOp } from '../../protocol/command';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { Reply } from '../../protocol/reply';
@@ -46,7 +47,7 @@ export class FileOpsStage implements Stage {
       const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
       // Both names are claimed in request order (synchronously, before any await).
       await Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
-      transfer.opReply = await this.operate(transfer.command.verb, name, to, jail, user);
+      transfer.opReply = await this.operate(transfer.command.verb, name, to, { ...jail, hash: transfer.algorithm }, user);
       return [{ type: 'accepted', transfer }];
     } catch (err) {
       const error = inUserTerms(toRxferError(err), user);
@@ -55,17 +56,18 @@ export class FileOpsStage implements Stage {
     }
   }
 
-  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, jail: { jail: string }, user: User): Promise<Reply> {
+  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, options: { jail: string; hash: HashAlgorithm }, user: User): Promise<Reply> {
+    const jail = { jail: options.jail };
     switch (verb) {
       case 'STAT': {
-        const status = await this.storage.stat(name, jail);
+        const status = await this.storage.stat(name, options);
         return { kind: 'stat', ...status };
       }
       case 'DELETE':
         this.quotas.freed(user, await this.storage.remove(name, jail));
         return { kind: 'done', what: 'deleted' };
       case 'RESUME': {
-        const partial = await this.storage.partialUpload?.(name);
+        const partial = await this.storage.partialUpload?.(name, options);
         if (!partial) throw new RxferError('NOT_FOUND', `no interrupted upload of ${name} is kept`);
         return { kind: 'partial', ...partial };
       }

@@ -2,11 +2,24 @@ import { injectable } from 'inversify';
 import { Observable, defer } from 'rxjs';
 import { flatMapSync } from '../../operators/flat-map-sync';
 import { RxferError } from '../../errors/rxfer-error';
+import { availableHashes, isHashAlgorithm, hashLabel } from '../../integrity/hash-algorithm';
 import { carriesData, nameLines } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent, errorReply, replyEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import { Stage } from '../stage';
+
+/** HASH: later requests on this connection (not earlier ones still in flight) use the algorithm. */
+const chooseHash = (algorithm: string, ctx: SessionContext): SessionEvent => {
+  const offered = availableHashes();
+  if (!isHashAlgorithm(algorithm) || !offered.includes(algorithm)) {
+    const names = offered.map(hashLabel).join(', ');
+    return errorReply(new RxferError('HASH_UNSUPPORTED', `this server verifies with ${names}; ${JSON.stringify(algorithm.slice(0, 40))} is not offered, so the connection stays with ${hashLabel(ctx.hash)}`));
+  }
+  ctx.hash = algorithm;
+  ctx.log.info({ hash: algorithm }, `Digests on this connection: ${hashLabel(algorithm)}`);
+  return replyEvent({ kind: 'hashChosen', hash: algorithm });
+};
 
 const shuttingDown = () => errorReply(new RxferError('SHUTTING_DOWN', 'the server is stopping; try again later'));
 
@@ -37,6 +50,7 @@ export class ParseCommandStage implements Stage {
               ctx.log.info({ command: event.command.verb }, `Client command: ${event.command.verb}`);
               if (event.command.verb === 'QUIT') return [replyEvent({ kind: 'bye' }, { closeAfter: true })];
               if (event.command.verb === 'AUTH') return [{ type: 'login', token: event.command.token }];
+              if (event.command.verb === 'HASH') return [chooseHash(event.command.algorithm, ctx)];
               current = ctx.beginTransfer(event.command);
               return [];
             }
@@ -54,7 +68,7 @@ export class ParseCommandStage implements Stage {
             case 'chunk':
               return [{ type: 'data', transfer: current!, bytes: event.bytes }];
             case 'trailer':
-              return [{ type: 'dataEnd', transfer: current!, sha256: event.sha256 }, ...finishRequest()];
+              return [{ type: 'dataEnd', transfer: current!, trailer: event.trailer }, ...finishRequest()];
             case 'shutdown':
               if (current === undefined) return [shuttingDown()];
               draining = true;

@@ -56,7 +56,7 @@ export class ResolveFilenameStage implements Stage {
       transfer.name = (prefix || '.') as RemoteName;
       await ctx.allEarlierRequests();
       const scope = scopedName(user, prefix).replace(/\/$/, '');
-      const files = await this.storage.list(scope, { jail: user.root, limit: this.config.limits.maxListEntries });
+      const files = await this.storage.list(scope, { jail: user.root, limit: this.config.limits.maxListEntries, hash: transfer.algorithm });
       const strip = user.root === '' ? 0 : user.root.length + 1;
       const lines = files.map((file) => formatListingLine({ ...file, name: file.name.slice(strip) }));
       transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
@@ -80,7 +80,7 @@ export class ResolveFilenameStage implements Stage {
       const { command } = transfer;
       const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await this.storage.openRead(name, { jail: user.root, from: command.resume }).catch((err) => {
+        transfer.download = await this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }).catch((err) => {
           releaseSlot();
           throw err;
         });
@@ -102,6 +102,7 @@ export class ResolveFilenameStage implements Stage {
           jail: user.root,
           measureReplaced: user.quotaBytes !== undefined,
           resume,
+          hash: transfer.algorithm,
         });
         const { resumed } = transfer.staged;
         if (resumed) {

@@ -1,6 +1,8 @@
 import { injectable } from 'inversify';
 import { Observable } from 'rxjs';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { hashLabel } from '../../integrity/hash-algorithm';
+import type { Trailer } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
@@ -12,7 +14,7 @@ const MAX_COMMITS_IN_FLIGHT = 16;
 
 /**
  * Write: streams chunks into the staging file (pausing the socket while the file's buffer is full),
- * and at the trailer commits only if the SHA-256 of what arrived is the one the client declared.
+ * and at the trailer commits only if the digest of what arrived is the one the client declared.
  * Anything else aborts, deleting the staging data: no half file ever appears under a real name.
  */
 @injectable()
@@ -23,7 +25,7 @@ export class WriteFileStage implements Stage {
     return event$.pipe(
       concatAsync(ctx.flow, (event: SessionEvent) => {
         if (event.type === 'data') return this.write(event.transfer, event.bytes, ctx);
-        if (event.type === 'dataEnd') return this.startCommit(event.transfer, event.sha256, ctx);
+        if (event.type === 'dataEnd') return this.startCommit(event.transfer, event.trailer, ctx);
         return [event];
       }),
     );
@@ -45,7 +47,7 @@ export class WriteFileStage implements Stage {
    * Commits run in the background (fsyncs and renames of many small files overlap), at most
    * MAX_COMMITS_IN_FLIGHT per connection; emit-ack awaits their outcomes in request order.
    */
-  private startCommit(transfer: Transfer, declared: string, ctx: SessionContext): SessionEvent[] {
+  private startCommit(transfer: Transfer, declared: Trailer, ctx: SessionContext): SessionEvent[] {
     if (transfer.refusal) return [];
     ctx.commitsInFlight++;
     const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;
@@ -56,23 +58,29 @@ export class WriteFileStage implements Stage {
     return [{ type: 'pending', transfer, outcome }];
   }
 
-  private async finish(transfer: Transfer, declared: string): Promise<SessionEvent[]> {
+  private async finish(transfer: Transfer, declared: Trailer): Promise<SessionEvent[]> {
     const staged = transfer.staged!;
     transfer.staged = undefined;
-    const digest = transfer.hash!.digest('hex');
+    const digest = transfer.hash!.hex();
     try {
       if (transfer.failure) throw transfer.failure;
       if (transfer.received !== transfer.size) {
         throw new RxferError('INTERNAL', `received ${transfer.received} bytes of a declared ${transfer.size}`);
       }
-      if (digest !== declared) {
+      if (declared.hash !== transfer.algorithm) {
         throw new RxferError(
           'CHECKSUM_MISMATCH',
-          `the ${transfer.received} bytes received for ${transfer.displayName} hash to ${digest}, not ${declared} as declared; nothing stored`,
-          { received: transfer.received, computed: digest, declared },
+          `the trailer of ${transfer.displayName} gives a ${hashLabel(declared.hash)} digest, but this connection verifies with ${hashLabel(transfer.algorithm)} (send HASH ${hashLabel(declared.hash)} before the request); nothing stored`,
         );
       }
-      const file = await staged.commit({ size: transfer.size, sha256: digest });
+      if (digest !== declared.digest) {
+        throw new RxferError(
+          'CHECKSUM_MISMATCH',
+          `the ${transfer.received} bytes received for ${transfer.displayName} hash to ${digest}, not ${declared.digest} as declared (${hashLabel(transfer.algorithm)}); nothing stored`,
+          { received: transfer.received, computed: digest, declared: declared.digest },
+        );
+      }
+      const file = await staged.commit({ size: transfer.size, digest, hash: transfer.algorithm });
       transfer.quota?.committed(file.replacedBytes);
       return [{ type: 'committed', transfer, file }];
     } catch (err) {

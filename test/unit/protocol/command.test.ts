@@ -1,5 +1,5 @@
 import { RxferError } from '../../../src/errors/rxfer-error';
-import { carriesData, parseCommand, parseTrailer, takesName } from '../../../src/protocol/command';
+import { carriesData, formatTrailer, parseCommand, parseTrailer, takesName } from '../../../src/protocol/command';
 
 const codeOf = (fn: () => unknown): string => {
   try {
@@ -23,9 +23,13 @@ describe('parseCommand', () => {
     ['QUIT', { verb: 'QUIT' }],
     ['quit', { verb: 'QUIT' }],
     ['RESUME', { verb: 'RESUME' }],
-    ['UPLOAD 10 FROM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'UPLOAD', size: 10, resume: { offset: 4, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
-    ['addfile 10 from 10 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', { verb: 'ADDFILE', size: 10, resume: { offset: 10, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
-    ['DOWNLOAD FROM 0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'DOWNLOAD', resume: { offset: 0, sha256: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
+    ['HASH BLAKE3', { verb: 'HASH', algorithm: 'blake3' }],
+    ['hash sha256', { verb: 'HASH', algorithm: 'sha256' }],
+    // Parsed, not judged: the server answers an algorithm it does not offer with HASH_UNSUPPORTED.
+    ['HASH MD5', { verb: 'HASH', algorithm: 'md5' }],
+    ['UPLOAD 10 FROM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'UPLOAD', size: 10, resume: { offset: 4, digest: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
+    ['addfile 10 from 10 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', { verb: 'ADDFILE', size: 10, resume: { offset: 10, digest: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
+    ['DOWNLOAD FROM 0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { verb: 'DOWNLOAD', resume: { offset: 0, digest: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' } }],
   ])('%j', (line, command) => {
     expect(parseCommand(line)).toEqual(command);
   });
@@ -48,6 +52,8 @@ describe('parseCommand', () => {
     ['DOWNLOAD with an argument', 'DOWNLOAD notes.txt'],
     ['QUIT with an argument', 'QUIT please'],
     ['RESUME with an argument', 'RESUME x'],
+    ['HASH without an algorithm', 'HASH'],
+    ['HASH with two algorithms', 'HASH SHA256 BLAKE3'],
     ['a resume offset beyond the size', 'UPLOAD 10 FROM 11 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
     ['a resume without its digest', 'UPLOAD 10 FROM 4'],
     ['a resume digest too short', 'UPLOAD 10 FROM 4 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
@@ -69,10 +75,11 @@ describe('parseCommand', () => {
   });
 
   test('which verbs take a name line and which carry data', () => {
-    expect([parseCommand('UPLOAD 1'), parseCommand('ADDFILE 1'), parseCommand('DOWNLOAD'), parseCommand('QUIT')].map((c) => [takesName(c), carriesData(c)])).toEqual([
+    expect([parseCommand('UPLOAD 1'), parseCommand('ADDFILE 1'), parseCommand('DOWNLOAD'), parseCommand('QUIT'), parseCommand('HASH BLAKE3')].map((c) => [takesName(c), carriesData(c)])).toEqual([
       [true, true],
       [true, true],
       [true, false],
+      [false, false],
       [false, false],
     ]);
   });
@@ -81,9 +88,15 @@ describe('parseCommand', () => {
 describe('parseTrailer', () => {
   const digest = 'ab'.repeat(32);
 
-  test('returns the digest in lower case; upper-case hex is accepted', () => {
-    expect(parseTrailer(`SHA256 ${digest}`)).toBe(digest);
-    expect(parseTrailer(`SHA256 ${digest.toUpperCase()}`)).toBe(digest);
+  test('returns the algorithm it names and the digest in lower case; upper-case hex is accepted', () => {
+    expect(parseTrailer(`SHA256 ${digest}`)).toEqual({ hash: 'sha256', digest });
+    expect(parseTrailer(`SHA256 ${digest.toUpperCase()}`)).toEqual({ hash: 'sha256', digest });
+    expect(parseTrailer(`BLAKE3 ${digest}`)).toEqual({ hash: 'blake3', digest });
+  });
+
+  test('formatTrailer writes what parseTrailer reads', () => {
+    expect(formatTrailer({ hash: 'blake3', digest })).toBe(`BLAKE3 ${digest}\n`);
+    expect(parseTrailer(formatTrailer({ hash: 'sha256', digest }).trimEnd())).toEqual({ hash: 'sha256', digest });
   });
 
   test.each([
@@ -93,6 +106,8 @@ describe('parseTrailer', () => {
     ['65 digits', `SHA256 ${digest}0`],
     ['a non-hex digit', `SHA256 ${digest.slice(1)}g`],
     ['another algorithm', `MD5 ${'0'.repeat(32)}`],
+    ['an algorithm rxfer does not know, with a 256-bit digest', `SHA3 ${digest}`],
+    ['a lower-case algorithm name', `blake3 ${digest}`],
     ['a request line instead', 'QUIT'],
     ['two digests', `SHA256 ${digest} ${digest}`],
   ])('%s: BAD_TRAILER', (_label, line) => {
