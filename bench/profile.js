@@ -2,8 +2,8 @@
 // CPU profiles of the rxfer server (and optionally the client) during one benchmark case, with a
 // ranked summary of where the time went. Not part of `npm run bench`; a tool for finding the cause.
 //
-//   node bench/profile.js [--case big-up,big-down,many-up,many-down,load,conc] [--size-mib 1024] [--n 2000]
-//                         [--dest shm|disk] [--client] [--log-level warn] [--rxfer DIR] [--top 25]
+//   node bench/profile.js [--case big-up,big-down,many-up,many-down,load,conc] [--size-mib 1024] [--n 2000] [--file-kib 4]
+//                         [--dest shm|disk] [--client] [--hash sha256|blake3] [--log-level warn] [--rxfer DIR] [--top 25]
 //
 // The server runs as `node --cpu-prof bin/rxfer.js serve` (its own process, as in the benchmark) and
 // is stopped with SIGTERM after the case, which writes the profile. Download sources are seeded by a
@@ -21,8 +21,10 @@ const opt = (name, def) => { const i = argv.indexOf(`--${name}`); return i < 0 ?
 const CASES = opt('case', 'big-up,big-down,many-up').split(',');
 const SIZE_MIB = Number(opt('size-mib', 1024));
 const N = Number(opt('n', 2000));
+const FILE_KIB = Number(opt('file-kib', 4));
 const DEST = opt('dest', 'shm');
 const CLIENT_PROF = argv.includes('--client');
+const HASH = opt('hash', 'sha256');
 const LOG_LEVEL = opt('log-level', 'warn');
 const TOP = Number(opt('top', 25));
 const RXFER_ROOT = path.resolve(opt('rxfer', path.join(__dirname, '..')));
@@ -36,7 +38,7 @@ process.on('SIGINT', () => process.exit(130));
 
 const client = (spec, profName) => ({
   cmd: process.execPath,
-  args: [...(CLIENT_PROF ? ['--cpu-prof', '--cpu-prof-dir', OUT, '--cpu-prof-name', profName] : []), path.join(__dirname, 'clients/rxfer-client.js'), JSON.stringify({ rxferRoot: RXFER_ROOT, ...spec })],
+  args: [...(CLIENT_PROF ? ['--cpu-prof', '--cpu-prof-dir', OUT, '--cpu-prof-name', profName] : []), path.join(__dirname, 'clients/rxfer-client.js'), JSON.stringify({ rxferRoot: RXFER_ROOT, hash: HASH, ...spec })],
 });
 
 (async () => {
@@ -48,7 +50,7 @@ const client = (spec, profName) => ({
   const needMany = CASES.some((c) => c.startsWith('many'));
   const big = needBig ? await U.writeRandomFile(path.join(src, 'big.bin'), SIZE_MIB * U.MiB) : undefined;
   const conc = CASES.includes('conc') ? await U.writeRandomFile(path.join(src, 'conc.bin'), 256 * U.MiB) : undefined;
-  const many = needMany ? U.writeRandomTree(path.join(src, 'many'), N, 4096) : undefined;
+  const many = needMany ? U.writeRandomTree(path.join(src, 'many'), N, FILE_KIB * 1024) : undefined;
 
   // seed download sources through an unprofiled server
   if (CASES.includes('big-down') || CASES.includes('many-down')) {

@@ -37,6 +37,19 @@ describe('hash algorithms', () => {
     expect(running.algorithm).toBe(algorithm);
   });
 
+  test.each(['sha256', 'blake3'] as const)('%s: a caller may reuse its buffer after update (small inputs are held as copies)', (algorithm) => {
+    const scratch = Buffer.alloc(1000);
+    const running = startHash(algorithm);
+    const fed: Buffer[] = [];
+    // 100 updates of 1,000 bytes cross the 64 KiB point where BLAKE3 stops holding copies.
+    for (let i = 0; i < 100; i++) {
+      randomBytes(1000).copy(scratch);
+      fed.push(Buffer.from(scratch));
+      running.update(scratch);
+      if (i === 10 || i === 65 || i === 99) expect(running.hex()).toBe(hashOf(algorithm, Buffer.concat(fed)));
+    }
+  });
+
   test('the two algorithms give different digests of the same bytes', () => {
     const data = randomBytes(4096);
     expect(hashOf('sha256', data)).not.toBe(hashOf('blake3', data));
