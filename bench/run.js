@@ -99,7 +99,7 @@ const rmrf = (p) => fs.rmSync(p, { recursive: true, force: true });
 
 /**
  * One measured run: prep (untimed) → spawn client (timed) → `sync -f` if disk (timed) → verify
- * (untimed). Server RSS (kernel peak, reset before the run) and CPU are taken around the run.
+ * (untimed) → prep again, which deletes what the run wrote. Server RSS (kernel peak, reset before the run) and CPU are taken around the run.
  */
 async function measure(m) {
   const { caseId, variant, tool, server, dest, exec, verify, units, round, warm } = m;
@@ -151,6 +151,8 @@ async function measure(m) {
     errors.push(`client exited ${r.code}: ${[what, ...lines.slice(-2)].join(' | ')}`);
   }
   errors = errors.concat(await verify());
+  // What the run wrote goes at once: all of it lives in RAM on tmpfs (a full run writes > 20 GiB).
+  if (m.prep) await m.prep();
   rec.verified = errors.length === 0;
   if (errors.length) {
     rec.errors = errors.slice(0, 6);

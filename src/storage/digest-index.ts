@@ -30,6 +30,12 @@ export const SMALL_FILE_BYTES = 64 * 1024;
  */
 export class DigestIndex {
   private readonly folder: string;
+  /**
+   * Files hashed on demand at once. Pipelined downloads open their files side by side, and each hash
+   * holds a 1 MiB read buffer: unbounded, 64 downloads of files never hashed in the asked algorithm
+   * added ≈ 40 MiB to the server's peak. The work is CPU-bound, so more at once than cores gains nothing.
+   */
+  private readonly hashing = new Gate(2);
 
   constructor(realRoot: string) {
     this.folder = join(realRoot, '.rxfer', 'sums');
@@ -74,9 +80,30 @@ export class DigestIndex {
   async digestOf(name: string, handle: FileHandle, stats: Stats, algorithm: HashAlgorithm): Promise<string> {
     const known = await this.lookup(name, stats, algorithm);
     if (known !== undefined) return known;
-    const digest = await hashHandle(handle, stats.size, algorithm);
+    const digest = await this.hashing.run(() => hashHandle(handle, stats.size, algorithm));
     await this.remember(name, stats, algorithm, digest, true).catch(() => undefined);
     return digest;
+  }
+}
+
+/** Runs at most `limit` tasks at once; the others wait their turn, first come first served. */
+class Gate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next waiter (running stays the same), or free it.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 }
 
