@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
+import { hashOf } from '../../src/integrity/hash-algorithm';
 import { startTestServer, TestServer } from '../client/real-server';
 import { BIN, MAIN, ensureBuilt, rxfer, spawnServe } from '../helpers/cli';
 
@@ -114,6 +115,35 @@ describe('rxfer CLI against the real server', () => {
     expect(bad.stderr).toMatch(/^rxfer: ERR NAME_INVALID /);
     expect(bad.stderr).not.toContain('\u001b');
   });
+  test('--hash blake3 (or RXFER_HASH) verifies with BLAKE3 both ways; stat shows the digest in the algorithm asked for', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3);
+    const source = join(server.local, 'b3.bin');
+    await writeFile(source, data);
+    const blake3 = hashOf('blake3', data);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+
+    const put = await rxfer(['put', source, 'b3.bin', '-p', port, '--hash', 'blake3']);
+    expect(put).toMatchObject({ code: 0, stderr: '' });
+    expect(put.stdout).toMatch(new RegExp(`^put .*b3\\.bin → b3\\.bin  2\\.00 MiB  blake3 ${blake3.slice(0, 12)}… `));
+    expect((await readFile(join(server.root, 'b3.bin'))).equals(data)).toBe(true);
+
+    const out = join(server.local, 'b3-back.bin');
+    const get = await rxfer(['get', 'b3.bin', out, '-p', port], { env: { RXFER_HASH: 'blake3' } });
+    expect(get).toMatchObject({ code: 0, stderr: '' });
+    expect(get.stdout).toContain(`blake3 ${blake3.slice(0, 12)}…`);
+    expect((await readFile(out)).equals(data)).toBe(true);
+
+    const asBlake3 = await rxfer(['stat', 'b3.bin', '--json', '-p', port, '--hash', 'blake3']);
+    expect(JSON.parse(asBlake3.stdout)).toMatchObject({ type: 'file', size: data.length, hash: 'blake3', digest: blake3 });
+    // The default connection sees SHA-256: the server hashes the file once for it (a 2 MiB file has a record).
+    const again = await rxfer(['get', 'b3.bin', join(server.local, 'sha.bin'), '-p', port]);
+    expect(again.stdout).toContain(`sha256 ${sha256.slice(0, 12)}…`);
+    const asSha = await rxfer(['stat', 'b3.bin', '--json', '-p', port]);
+    expect(JSON.parse(asSha.stdout)).toMatchObject({ hash: 'sha256', digest: sha256 });
+    // Same file already there: skipped with either algorithm.
+    const skipped = await rxfer(['put', source, 'b3.bin', '-p', port, '--hash', 'blake3']);
+    expect(skipped.stdout).toContain('skipped: already there (same size and BLAKE3)');
+  });
 });
 
 describe('rxfer CLI usage', () => {
@@ -138,7 +168,7 @@ describe('rxfer CLI usage', () => {
     const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     const loaded = JSON.parse(run.stderr) as string[];
     expect(loaded.some((path) => path.endsWith(join('cli', 'build-program.js')))).toBe(true);
-    expect(loaded.filter((path) => /[/\\](client|server|container)[/\\]|cli-progress|inversify|pino/.test(path))).toEqual([]);
+    expect(loaded.filter((path) => /[/\\](client|server|container)[/\\]|cli-progress|inversify|pino|blake-hash/.test(path))).toEqual([]);
   });
 
   test.each([
@@ -146,6 +176,7 @@ describe('rxfer CLI usage', () => {
     [['get', 'x', '-p', '65536']],
     [['put', 'x', '--port', 'abc']],
     [['get', 'x', '-p', '0x50']],
+    [['put', 'x', '--hash', 'md5']],
     [['put']],
     [['frobnicate']],
   ])('usage error %j exits 2', async (args) => {
