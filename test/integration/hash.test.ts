@@ -182,6 +182,33 @@ describe('BLAKE3 resume (local storage)', () => {
   });
 });
 
+describe('BLAKE3 resumed download (local storage)', () => {
+  let server: TestServer;
+  const clients: RawClient[] = [];
+  beforeEach(async () => {
+    server = await startTestServer();
+  });
+  afterEach(async () => {
+    destroyAll(clients.splice(0));
+    await server.close();
+  });
+
+  test('DOWNLOAD FROM is proven with a BLAKE3 prefix digest; a SHA-256 one on that connection does not match', async () => {
+    const data = randomBytes(3 * MiB + 9);
+    await writeFile(join(server.root, 'd.bin'), data);
+    const offset = 2 * MiB + 1;
+    const client = await RawClient.connect(server.port);
+    clients.push(client);
+    await client.send(`HASH BLAKE3\nDOWNLOAD FROM ${offset} ${blake3(data.subarray(0, offset))}\nd.bin\n`);
+    expect(await client.readLines(2)).toEqual(['OK hash blake3', `OK ${data.length} ${blake3(data)} from ${offset}`]);
+    expect((await client.readBytes(data.length - offset)).equals(data.subarray(offset))).toBe(true);
+    // The right prefix in the wrong algorithm proves nothing: the whole file comes instead.
+    await client.send(`DOWNLOAD FROM ${offset} ${sha256(data.subarray(0, offset))}\nd.bin\n`);
+    expect(await client.readLine()).toBe(`OK ${data.length} ${blake3(data)}`);
+    expect((await client.readBytes(data.length)).equals(data)).toBe(true);
+  });
+});
+
 describe('BLAKE3 asked of a server that does not offer it', () => {
   let fake: Server;
   afterEach(() => new Promise<void>((resolve) => fake.close(() => resolve())));
