@@ -34,25 +34,33 @@ class Sha256Hash implements RunningHash {
   }
 }
 
-/** What we use of @napi-rs/blake-hash: its streaming hasher (whose digest does not end it) and one-shot function. */
+/** What we use of the BLAKE3 binding: its streaming hasher (whose digest does not end it) and one-shot function. */
 interface Blake3Native {
   readonly Blake3Hasher: new () => { update(input: Uint8Array): unknown; digest(format: 'hex'): string };
   blake3(input: Uint8Array): Buffer;
 }
 
+/**
+ * The prebuilt native BLAKE3 bindings (SIMD) of @napi-rs/blake-hash, one package per platform,
+ * installed as optional dependencies: npm installs the one that fits (glibc or musl) and skips the
+ * other. Only the Linux x64 builds are listed, because the registry this project installs from
+ * serves only those; elsewhere BLAKE3 is simply not offered and SHA-256 is used.
+ */
+const BLAKE3_BINDINGS = ['@napi-rs/blake-hash-linux-x64-gnu', '@napi-rs/blake-hash-linux-x64-musl'];
+
 let blake3Native: Blake3Native | null | undefined;
 
-/**
- * The native BLAKE3 (SIMD; prebuilt for the common platforms, installed with the package), loaded on
- * first use so `rxfer --help` does not pay for it. null where no prebuilt binary fits this platform:
- * then BLAKE3 is simply not offered.
- */
+/** The binding, loaded on first use (so `rxfer --help` does not pay for it); null where none loads. */
 const loadBlake3 = (): Blake3Native | null => {
   if (blake3Native === undefined) {
-    try {
-      blake3Native = require('@napi-rs/blake-hash') as Blake3Native;
-    } catch {
-      blake3Native = null;
+    blake3Native = null;
+    for (const binding of BLAKE3_BINDINGS) {
+      try {
+        blake3Native = require(binding) as Blake3Native;
+        break;
+      } catch {
+        // Not installed on this platform, or built for another libc: try the next.
+      }
     }
   }
   return blake3Native;
