@@ -135,7 +135,7 @@ describe.each<[string, TestServerOptions]>([
   });
 });
 
-describe('BLAKE3 resume (local storage)', () => {
+describe('BLAKE3 resume, both ways (local storage)', () => {
   let server: TestServer;
   const clients: RawClient[] = [];
   beforeEach(async () => {
@@ -179,18 +179,6 @@ describe('BLAKE3 resume (local storage)', () => {
     expect(await second.readLine()).toBe(`OK file data recv ${data.length} ${blake3(data)}`);
     expect((await readFile(join(server.root, 'r.bin'))).equals(data)).toBe(true);
     expect(await userFiles(server.root)).toEqual(['r.bin']);
-  });
-});
-
-describe('BLAKE3 resumed download (local storage)', () => {
-  let server: TestServer;
-  const clients: RawClient[] = [];
-  beforeEach(async () => {
-    server = await startTestServer();
-  });
-  afterEach(async () => {
-    destroyAll(clients.splice(0));
-    await server.close();
   });
 
   test('DOWNLOAD FROM is proven with a BLAKE3 prefix digest; a SHA-256 one on that connection does not match', async () => {
