@@ -187,6 +187,8 @@ const rxferCli = (args) => ({ cmd: process.execPath, args: [path.join(RXFER_ROOT
 const TOOLS = {
   rxfer: { id: 'rxfer', label: 'rxfer (client library)', kind: 'rxfer' },
   rxferB3: { id: 'rxfer-blake3', label: 'rxfer (client library), hash: blake3', kind: 'rxfer' },
+  rxferTls: { id: 'rxfer-tls', label: 'rxfer over TLS 1.3 (AES-256-GCM)', kind: 'rxfer' },
+  rxferTlsB3: { id: 'rxfer-tls-blake3', label: 'rxfer over TLS 1.3, hash: blake3', kind: 'rxfer' },
   rxferCli: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put/get)', kind: 'rxfer' },
   rxferStream: { id: 'rxfer-upload', label: 'rxfer client.upload() per file (streamed, waits for OK file recv)', kind: 'rxfer' },
   net: { id: 'node-pipe', label: 'plain Node net pipe, highWaterMark 1 MiB', kind: 'baseline' },
@@ -231,6 +233,11 @@ async function setup() {
   for (const d of ['shm', 'disk']) {
     W.servers[`rxfer-${d}`] = await S.startRxfer({ rxferRoot: RXFER_ROOT, root: path.join(W[d], 'root'), workDir: W.work, tag: d });
     W.servers[`net-${d}`] = await S.startNet({ root: path.join(W[d], 'root'), workDir: W.work, tag: d, hwm: HWM });
+  }
+  // The same storage over TLS, for the big file on tmpfs: what encryption costs, next to scp/sftp (which always encrypt).
+  if (ONLY.includes('big')) {
+    W.tls = S.makeCert(W.work);
+    W.servers['rxfer-tls-shm'] = await S.startRxfer({ rxferRoot: RXFER_ROOT, root: path.join(W.shm, 'root'), workDir: W.work, tag: 'tls-shm', tls: W.tls });
   }
   W.idleRss = Object.fromEntries(Object.entries(W.servers).map(([k, h]) => [k, U.statusKiB(h.pid, 'VmRSS')]));
 
@@ -296,11 +303,13 @@ function caseBig() {
         g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'put', port: rx.port, local: src, remote: 'up/ul-rxfer.bin' })));
         g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'put', port: rx.port, local: src, remote: 'up/ul-rxfer-blake3.bin', hash: 'blake3' })));
         if (d === 'shm') g.push(item(TOOLS.rxferCli, rx, rxferCli(['put', src, 'up/ul-rxfer-cli.bin', '-p', String(rx.port), '-q'])));
+        if (d === 'shm') g.push(...tlsItems(item, (tls) => ({ op: 'put', local: src, remote: `up/ul-${tls}.bin` })));
         g.push(item(TOOLS.net, nt, netClient({ op: 'put', port: nt.port, local: src, remote: 'up/ul-node-pipe.bin', hwm: HWM })));
       } else {
         g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'get', port: rx.port, remote: 'src.bin', local: out('rxfer') })));
         g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'get', port: rx.port, remote: 'src.bin', local: out('rxfer-blake3'), hash: 'blake3' })));
         if (d === 'shm') g.push(item(TOOLS.rxferCli, rx, rxferCli(['get', 'src.bin', out('rxfer-cli'), '-p', String(rx.port), '-q'])));
+        if (d === 'shm') g.push(...tlsItems(item, (tls) => ({ op: 'get', remote: 'src.bin', local: out(tls) })));
         g.push(item(TOOLS.net, nt, netClient({ op: 'get', port: nt.port, remote: 'src.bin', local: out('node-pipe'), hwm: HWM })));
       }
       if (PEERS) g.push(...peerBigItems(dir, d, variant, src, exp, out, item));
@@ -308,6 +317,15 @@ function caseBig() {
     }
   }
   return rounds(groups);
+}
+
+/** rxfer over TLS, with SHA-256 and with BLAKE3: the same client and storage, encrypted. */
+function tlsItems(item, spec) {
+  const srv = W.servers['rxfer-tls-shm'];
+  return [
+    item(TOOLS.rxferTls, srv, rxferClient({ ...spec(TOOLS.rxferTls.id), port: srv.port, tlsCa: W.tls.cert })),
+    item(TOOLS.rxferTlsB3, srv, rxferClient({ ...spec(TOOLS.rxferTlsB3.id), port: srv.port, tlsCa: W.tls.cert, hash: 'blake3' })),
+  ];
 }
 
 function peerBigItems(dir, d, variant, src, exp, out, item) {

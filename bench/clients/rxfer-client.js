@@ -19,7 +19,9 @@ const path = require('node:path');
 const spec = JSON.parse(process.argv[2]);
 const { RxferClient } = require(path.join(spec.rxferRoot, 'dist/client/index.js'));
 // spec.hash: 'blake3' measures the negotiated BLAKE3 option (an older build without it ignores the key).
-const connect = () => RxferClient.connect({ host: '127.0.0.1', port: spec.port, ...(spec.hash && { hash: spec.hash }) });
+// spec.tlsCa: connect with TLS, trusting that certificate (the benchmark's throw-away one).
+const connect = () =>
+  RxferClient.connect({ host: '127.0.0.1', port: spec.port, ...(spec.hash && { hash: spec.hash }), ...(spec.tlsCa && { tls: { ca: fs.readFileSync(spec.tlsCa) } }) });
 
 const { pool } = require('../lib/pool');
 const { loadCase, runClient } = require('../lib/client-run');

@@ -23,7 +23,7 @@ const TARGETS = {
 };
 
 const COLORS = {
-  rxfer: '#e8590c', 'rxfer-blake3': '#c92a2a', 'rxfer-cli': '#f59f00', 'rxfer-upload': '#ffd43b', 'rxfer-help': '#e8590c',
+  rxfer: '#e8590c', 'rxfer-blake3': '#c92a2a', 'rxfer-tls': '#f08c00', 'rxfer-tls-blake3': '#e67700', 'rxfer-cli': '#f59f00', 'rxfer-upload': '#ffd43b', 'rxfer-help': '#e8590c',
   'node-pipe': '#1971c2', 'node-e0': '#1971c2', rsync: '#2f9e44', scp: '#7048e8', sftp: '#ae3ec9', vsftpd: '#495057',
 };
 

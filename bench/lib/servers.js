@@ -1,7 +1,7 @@
 'use strict';
 // Starting and stopping the servers under test, each as its own process, on 127.0.0.1 and a free
 // port. Every process started here is recorded and ended by pid (see stopAll).
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { freePort, waitPort, sleep } = require('./util');
@@ -48,16 +48,17 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
 
 /**
  * `rxfer serve` as users run it (bin/rxfer.js, compiled dist/), with log level warn so that logging
- * one line per request does not cost CPU in the measurement. nodeArgs: e.g. ['--cpu-prof', …].
+ * one line per request does not cost CPU in the measurement. nodeArgs: e.g. ['--cpu-prof', …];
+ * tls: { cert, key } (PEM paths) serves TLS, as `server.tls` in the config.
  */
-const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLevel = 'warn' }) => {
+const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLevel = 'warn', tls }) => {
   const port = await freePort();
   // Every benchmark client comes from 127.0.0.1: lift the per-address connection limit (default 32)
   // above the 64-client case. Builds from before that key existed would reject it (strict schema).
   const schema = path.join(rxferRoot, 'dist/config/config.schema.js');
   const perIp = fs.existsSync(schema) && fs.readFileSync(schema, 'utf8').includes('maxConnectionsPerIp');
   const config = {
-    server: { host: '127.0.0.1', port, shutdownGraceMs: 2000, ...(perIp && { maxConnectionsPerIp: 1024 }) },
+    server: { host: '127.0.0.1', port, shutdownGraceMs: 2000, ...(perIp && { maxConnectionsPerIp: 1024 }), ...(tls && { tls }) },
     storage: { kind: 'local', root },
     log: { level: logLevel },
   };
@@ -83,4 +84,13 @@ const killAllSync = () => {
   for (const h of started) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
 };
 
-module.exports = { pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep };
+/** A throw-away self-signed P-256 certificate for 127.0.0.1 (openssl), for the TLS rows. */
+const makeCert = (dir) => {
+  const cert = path.join(dir, 'tls-cert.pem');
+  const key = path.join(dir, 'tls-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe' });
+  return { cert, key };
+};
+
+module.exports = { pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };
