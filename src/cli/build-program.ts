@@ -65,7 +65,7 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
     addConnectionOptions(program.command(`${name} ${args}`).description(description))
       .option('-r, --recursive', recursiveHelp)
       .option('--no-resume', 'start over instead of continuing an interrupted transfer (whose kept part is verified first)')
-      .option('--no-skip-existing', 'transfer files even when the other side has them already (same size and SHA-256)')
+      .option('--no-skip-existing', 'transfer files even when the other side has them already (same size and digest)')
       .addHelpText('after', examples)
       .action(async (first: string, second: string | undefined, flags: ConnectionFlags & { recursive?: boolean }) => {
         if (flags.recursive) {

@@ -30,7 +30,8 @@ Examples:
   $ rxfer put -r ./photos backup/photos        a whole folder, small files pipelined on one connection
 
 Interrupted? Run the same command again: it resumes where it stopped once the bytes already on the
-server are proven (SHA-256) to match, and skips files the server already has (same size and SHA-256).`;
+server are proven (by their digest) to match, and skips files the server already has (same size and
+digest). Digests are SHA-256 unless --hash blake3 (or RXFER_HASH=blake3) asks for BLAKE3.`;
 
 export const ADD_EXAMPLES = `
 Like put, but fails with ERR EXISTS if REMOTE already exists on the server.
@@ -41,7 +42,8 @@ Examples:
 
 export const GET_EXAMPLES = `
 LOCAL defaults to the file name of REMOTE in the current folder; an existing folder receives the file.
-The file appears only once complete and verified (SHA-256); an existing LOCAL is replaced atomically.
+The file appears only once complete and verified (SHA-256, or BLAKE3 with --hash blake3); an existing
+LOCAL is replaced atomically.
 
 Examples:
   $ rxfer get notes.txt
@@ -51,7 +53,7 @@ Examples:
                                                 (names the server lists are checked: none lands outside)
 
 Interrupted? Run the same command again: the part kept in .<name>.rxfer-resume is checked against the
-server's file and only the rest is fetched; files already here (same size and SHA-256) are skipped.`;
+server's file and only the rest is fetched; files already here (same size and digest) are skipped.`;
 
 export const TOKEN_EXAMPLES = `
 The token is printed once; the config stores only its scrypt hash. Clients pass it in RXFER_TOKEN

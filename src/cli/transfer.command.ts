@@ -44,7 +44,7 @@ export interface TransferFlags extends ConnectionFlags {
 type Outcome = TransferResult & { readonly skipped?: boolean };
 
 /**
- * put and get leave a file alone when the other side already has it, same size and SHA-256: one
+ * put and get leave a file alone when the other side already has it, same size and digest: one
  * STAT round trip, and a local hash only when the sizes agree. Re-running an interrupted copy then
  * costs only what is missing (the same reason resume is on by default).
  */

@@ -90,7 +90,7 @@ const checkFreeSpace = async (folder: string, size: number): Promise<void> => {
 };
 
 /**
- * DOWNLOAD into `localPath` through a staging file in the same folder, verified (count and SHA-256),
+ * DOWNLOAD into `localPath` through a staging file in the same folder, verified (count and digest),
  * fsynced and renamed into place; whatever was at `localPath` is untouched until then. With `resume`
  * (the default) the staging file has a fixed name and is kept if the download is interrupted, and
  * the next download of the same target sends its digest so that the server sends only the rest.

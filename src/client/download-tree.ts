@@ -11,12 +11,12 @@ export interface TreeResult {
   /** Files copied, and their bytes (skipped files not included). */
   readonly files: number;
   readonly bytes: number;
-  /** Files left alone because the other side already had them, same size and SHA-256. */
+  /** Files left alone because the other side already had them, same size and digest. */
   readonly skipped: number;
 }
 
 export interface TreeOptions {
-  /** Skip files whose size and SHA-256 already match at the other end (default true). */
+  /** Skip files whose size and digest already match at the other end (default true). */
   readonly skipIdentical?: boolean;
   /** Continue interrupted transfers of large files (default true; see UploadOptions.resume). */
   readonly resume?: boolean;

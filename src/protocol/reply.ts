@@ -10,7 +10,7 @@ export type Reply =
   | { readonly kind: 'dataRecv'; readonly size: number; readonly digest: string }
   /** `size` and `digest` are the whole file's; with `offset`, only the bytes after it follow. */
   | { readonly kind: 'downloadReady'; readonly size: number; readonly digest: string; readonly offset?: number }
-  /** RESUME: the server keeps `bytes` bytes of an interrupted upload, whose SHA-256 is `digest`. */
+  /** RESUME: the server keeps `bytes` bytes of an interrupted upload, whose digest is `digest`. */
   | { readonly kind: 'partial'; readonly bytes: number; readonly digest: string }
   | { readonly kind: 'notFound'; readonly message: string }
   | { readonly kind: 'error'; readonly code: ErrorCode; readonly message: string }

@@ -17,13 +17,14 @@ interface DigestRecord {
 
 /**
  * Files up to this size keep no record: they are read whole and hashed when needed (one read, a few
- * microseconds of SHA-256), which is cheaper than the open/write/close/rename a record costs.
+ * microseconds of hashing), which is cheaper than the open/write/close/rename a record costs.
  */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
- * Digests of committed files (SHA-256, BLAKE3: whichever clients used or asked for), kept in small JSON sidecars under `<root>/.rxfer/sums/` so a DOWNLOAD
- * can announce the digest before the data without reading the file twice. A sidecar is a cache, not
+ * Digests of committed files (SHA-256, BLAKE3: whichever clients used or asked for), kept in small
+ * JSON sidecars under `<root>/.rxfer/sums/` so a DOWNLOAD can announce the digest before the data
+ * without reading the file twice. A sidecar is a cache, not
  * the truth: if the file was changed by other means (size, mtime or inode differ) it is ignored and
  * the file is hashed again. Sidecars are written atomically (temp + rename) but not fsynced, because
  * losing one costs only a re-hash.
