@@ -190,6 +190,7 @@ const TOOLS = {
   rxferTls: { id: 'rxfer-tls', label: 'rxfer over TLS 1.3 (AES-256-GCM)', kind: 'rxfer' },
   rxferTlsB3: { id: 'rxfer-tls-blake3', label: 'rxfer over TLS 1.3, hash: blake3', kind: 'rxfer' },
   rxferCli: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put/get)', kind: 'rxfer' },
+  rxferCliTree: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put -r)', kind: 'rxfer' },
   rxferStream: { id: 'rxfer-upload', label: 'rxfer client.upload() per file (streamed, waits for OK file recv)', kind: 'rxfer' },
   net: { id: 'node-pipe', label: 'plain Node net pipe, highWaterMark 1 MiB', kind: 'baseline' },
   netMany: { id: 'node-pipe', label: `plain Node net, one connection per file, ${P.netConc} at a time`, kind: 'baseline' },
@@ -406,6 +407,8 @@ function caseMany() {
           g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'putmany', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer', window: P.manyWindow })));
           g.push(item(TOOLS.rxferB3, rx, rxferClient({ op: 'putmany', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer-blake3', window: P.manyWindow, hash: 'blake3' })));
           g.push(item(TOOLS.rxferStream, rx, rxferClient({ op: 'putmany-stream', port: rx.port, dir: srcDir, prefix: 'up/many-rxfer-upload', window: P.manyWindow })));
+          // What a user types: the CLI, process start and the LIST for skip-if-identical included.
+          g.push(item(TOOLS.rxferCliTree, rx, rxferCli(['put', '-r', srcDir, 'up/many-rxfer-cli', '-p', String(rx.port), '-q'])));
           g.push(item(TOOLS.netMany, nt, netClient({ op: 'putmany', port: nt.port, dir: srcDir, prefix: 'up/many-node-pipe', conc: P.netConc })));
         } else {
           g.push(item(TOOLS.rxfer, rx, rxferClient({ op: 'getmany', port: rx.port, namesFrom: srcDir, prefix: `many/${set}`, outDir: outDir('rxfer'), window: P.manyWindow })));

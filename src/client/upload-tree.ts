@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
@@ -12,6 +13,16 @@ import type { ListingEntry } from '../protocol/listing';
 const SMALL_FILE_BYTES = 1024 * 1024;
 /** Small files in flight at once (read into memory, sent, awaiting replies): bounds memory. */
 const WINDOW_FILES = 64;
+/**
+ * Files up to this size are read synchronously: ≈ 15 µs of the event loop for a file in the page
+ * cache, against four thread-pool round trips (open, fstat, read, close) for an async readFile, which
+ * were most of the client's time in `put -r` of many small files (2,000 × 4 KiB to tmpfs: 3,086–3,373
+ * → 4,474 files/s). Larger files are read asynchronously: a long read must not stall the socket.
+ */
+const SYNC_READ_MAX_BYTES = 64 * 1024;
+
+const readWhole = (file: LocalFile): Promise<Buffer> =>
+  file.size <= SYNC_READ_MAX_BYTES ? Promise.resolve().then(() => readFileSync(file.path)) : readFile(file.path);
 
 interface LocalFile {
   readonly path: string;
@@ -69,7 +80,7 @@ export const uploadTree = async (
     if (inFlight.size >= WINDOW_FILES) await Promise.race(inFlight);
     const sending =
       file.size <= SMALL_FILE_BYTES
-        ? readFile(file.path).then((data) => client.uploadBuffer(file.remote, data))
+        ? readWhole(file).then((data) => client.uploadBuffer(file.remote, data))
         : client.upload(file.path, file.remote, { resume: options.resume });
     track(
       sending.then((result) => {
