@@ -31,7 +31,7 @@ const authenticate = async (conn: Connection, token: string): Promise<void> => {
 const chooseHash = async (conn: Connection, hash: HashAlgorithm, offered: string | undefined): Promise<void> => {
   const serverHas = (offered ?? DEFAULT_HASH).split(',');
   if (!serverHas.includes(hash)) {
-    throw new RxferError('HASH_UNSUPPORTED', `the server offers ${serverHas.map((name) => name.toUpperCase()).join(', ')}, not ${hashLabel(hash)}`);
+    throw new RxferError('HASH_UNSUPPORTED', `the server offers ${serverHas.map(hashLabel).join(', ')}, not ${hashLabel(hash)}`);
   }
   if (!availableHashes().includes(hash)) throw new RxferError('HASH_UNSUPPORTED', `${hashLabel(hash)} is not available on this machine (no prebuilt module for it)`);
   await conn.send(`HASH ${hashLabel(hash)}\n`);

@@ -123,5 +123,8 @@ const requireBlake3 = (): Blake3Native => {
 export const hashOf = (algorithm: HashAlgorithm, bytes: Uint8Array): string =>
   algorithm === 'blake3' ? requireBlake3().blake3(bytes).toString('hex') : createHash('sha256').update(bytes).digest('hex');
 
-/** How the algorithm is written on the wire (the data trailer, `SHA256 <hex>`) and in messages. */
-export const hashLabel = (algorithm: HashAlgorithm): string => algorithm.toUpperCase();
+/**
+ * How an algorithm is written on the wire (the data trailer, `SHA256 <hex>`) and in messages; also
+ * for names a server offers that this build does not know.
+ */
+export const hashLabel = (algorithm: HashAlgorithm | string): string => algorithm.toUpperCase();

@@ -4,14 +4,13 @@ import type { QuotaLedger } from '../../auth/quota-ledger';
 import { type User, inUserTerms, scopedName } from '../../auth/user';
 import { TOKENS } from '../../container/tokens';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
-import { HashAlgorithm } from '../../integrity/hash-algorithm';
 import { isFileOp } from '../../protocol/command';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { Reply } from '../../protocol/reply';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
-import type { StorageAdapter } from '../../storage/storage-adapter';
+import type { HashChoice, Jail, StorageAdapter } from '../../storage/storage-adapter';
 import { Stage } from '../stage';
 
 /**
@@ -40,14 +39,15 @@ export class FileOpsStage implements Stage {
 
   private async run(transfer: Transfer, raw: Buffer, raw2: Buffer | undefined, ctx: SessionContext): Promise<SessionEvent[]> {
     const user = transfer.user!;
-    const jail = { jail: user.root };
+    // Where the request may reach, and the algorithm its digests are in (STAT, RESUME).
+    const scope = { jail: user.root, hash: transfer.algorithm };
     try {
       transfer.name = parseRemoteName(raw);
       const name = parseRemoteName(scopedName(user, transfer.name));
       const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
       // Both names are claimed in request order (synchronously, before any await).
       await Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
-      transfer.opReply = await this.operate(transfer.command.verb, name, to, { ...jail, hash: transfer.algorithm }, user);
+      transfer.opReply = await this.operate(transfer.command.verb, name, to, scope, user);
       return [{ type: 'accepted', transfer }];
     } catch (err) {
       const error = inUserTerms(toRxferError(err), user);
@@ -56,26 +56,25 @@ export class FileOpsStage implements Stage {
     }
   }
 
-  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, options: { jail: string; hash: HashAlgorithm }, user: User): Promise<Reply> {
-    const jail = { jail: options.jail };
+  private async operate(verb: string, name: RemoteName, to: RemoteName | undefined, scope: Jail & HashChoice, user: User): Promise<Reply> {
     switch (verb) {
       case 'STAT': {
-        const status = await this.storage.stat(name, options);
+        const status = await this.storage.stat(name, scope);
         return { kind: 'stat', ...status };
       }
       case 'DELETE':
-        this.quotas.freed(user, await this.storage.remove(name, jail));
+        this.quotas.freed(user, await this.storage.remove(name, scope));
         return { kind: 'done', what: 'deleted' };
       case 'RESUME': {
-        const partial = await this.storage.partialUpload?.(name, options);
+        const partial = await this.storage.partialUpload?.(name, scope);
         if (!partial) throw new RxferError('NOT_FOUND', `no interrupted upload of ${name} is kept`);
         return { kind: 'partial', ...partial };
       }
       case 'RENAME':
-        await this.storage.rename(name, to!, jail);
+        await this.storage.rename(name, to!, scope);
         return { kind: 'done', what: 'renamed' };
       default:
-        await this.storage.makeFolder(name, jail);
+        await this.storage.makeFolder(name, scope);
         return { kind: 'done', what: 'created' };
     }
   }
