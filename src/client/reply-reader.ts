@@ -1,5 +1,6 @@
 import type { Duplex, Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
+import { WriteWindow } from '../io/write-window';
 import { ChunkQueue } from './chunk-queue';
 /**
  * Bytes the reader keeps while nobody is reading (a download body arriving while the caller is still
@@ -22,8 +23,10 @@ type PendingRead =
   | {
       readonly kind: 'BODY';
       remaining: number;
-      waitingDrain: boolean;
+      /** Held until the sink has room again (see WriteWindow). */
+      waitingRoom: boolean;
       readonly sink: Writable;
+      readonly window: WriteWindow;
       readonly options: BodyReadOptions;
       readonly resolve: () => void;
       readonly reject: (err: unknown) => void;
@@ -64,8 +67,8 @@ export class ReplyReader {
   }
 
   /**
-   * Hands exactly `size` bytes to `sink`, pausing the socket whenever `sink.write()` returns false
-   * until the sink drains. Resolves once the last byte was written to the sink (not flushed).
+   * Hands exactly `size` bytes to `sink`, pausing the socket while the sink has too much to write
+   * (see WriteWindow). Resolves once the last byte was written to the sink (not flushed).
    */
   readBody(size: number, sink: Writable, options: BodyReadOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -76,7 +79,7 @@ export class ReplyReader {
       };
       sink.on('error', onSinkFailure);
       sink.on('close', onSinkFailure);
-      this.begin({ kind: 'BODY', remaining: size, waitingDrain: false, sink, options, resolve, reject, detach });
+      this.begin({ kind: 'BODY', remaining: size, waitingRoom: false, sink, window: new WriteWindow(sink), options, resolve, reject, detach });
     });
   }
 
@@ -128,15 +131,15 @@ export class ReplyReader {
   }
 
   private pumpBody(read: Extract<PendingRead, { kind: 'BODY' }>): void {
-    while (read.remaining > 0 && !read.waitingDrain && this.queue.length > 0) {
+    while (read.remaining > 0 && !read.waitingRoom && this.queue.length > 0) {
       const piece = this.queue.takeFront(read.remaining);
       read.remaining -= piece.length;
       try {
         read.options.onChunk?.(piece);
-        if (!read.sink.write(piece)) {
-          read.waitingDrain = true;
-          read.sink.once('drain', () => {
-            read.waitingDrain = false;
+        if (!read.window.write(piece)) {
+          read.waitingRoom = true;
+          read.window.onRoom(() => {
+            read.waitingRoom = false;
             if (this.pending === read) this.pump();
           });
         }
@@ -158,7 +161,7 @@ export class ReplyReader {
 
   private updateFlow(): void {
     const read = this.pending;
-    const hold = read === undefined ? this.queue.length >= IDLE_BUFFER_LIMIT : read.kind === 'BODY' && read.waitingDrain;
+    const hold = read === undefined ? this.queue.length >= IDLE_BUFFER_LIMIT : read.kind === 'BODY' && read.waitingRoom;
     if (hold && !this.paused && !this.ended) {
       this.paused = true;
       this.socket.pause();

@@ -5,6 +5,7 @@ import { RemoteName } from '../protocol/remote-name';
 import type { User } from '../auth/user';
 import type { Reply } from '../protocol/reply';
 import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
+import type { WriteWindow } from '../io/write-window';
 
 /**
  * One request's state, from its command line to its last reply. Events carry their Transfer, so a
@@ -23,6 +24,8 @@ export class Transfer {
   /** The upload's digest so far, in `algorithm` (starting from the kept prefix's state when resumed). */
   hash: RunningHash | undefined;
   staged: StagedWrite | undefined;
+  /** Backpressure on the staging file's writes (see WriteWindow); made with the first chunk. */
+  writeWindow: WriteWindow | undefined;
   download: ReadHandle | undefined;
   /** The reply of a file operation (STAT, DELETE, RENAME, MKDIR) that succeeded. */
   opReply: Reply | undefined;

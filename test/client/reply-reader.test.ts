@@ -4,6 +4,7 @@ import { AddressInfo, createServer, Server, Socket, connect } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { RxferError } from '../../src/errors/rxfer-error';
 import { ReplyReader } from '../../src/client/reply-reader';
+import { WRITE_WINDOW_HIGH_BYTES } from '../../src/io/write-window';
 
 const BODY = Buffer.from('he\nl\r\n', 'latin1'); // 6 bytes with a newline (and a \r before one) inside
 const SHA = createHash('sha256').update(BODY).digest('hex');
@@ -100,16 +101,23 @@ describe('ReplyReader', () => {
 
     test('pauses the socket while the sink is full and delivers every byte', async () => {
       const reader = new ReplyReader(client);
-      const body = Buffer.alloc(4 * 1024 * 1024);
+      // Three times the write window: a sink this slow must fill it, and the socket must then wait.
+      const body = Buffer.alloc(3 * WRITE_WINDOW_HIGH_BYTES);
       for (let i = 0; i < body.length; i += 4) body.writeUInt32LE(i, i);
       const peer = await serverSide;
       peer.write(Buffer.concat([body, Buffer.from('OK bye\n')]));
       const sink = new CollectingSink(64 * 1024, 1);
       let sawPause = false;
-      const watch = setInterval(() => (sawPause ||= client.isPaused()), 1);
+      let mostBuffered = 0;
+      const watch = setInterval(() => {
+        sawPause ||= client.isPaused();
+        mostBuffered = Math.max(mostBuffered, sink.writableLength);
+      }, 1);
       await reader.readBody(body.length, sink);
       clearInterval(watch);
       expect(sawPause).toBe(true);
+      // Bounded by the window, give or take the socket read in hand when it filled.
+      expect(mostBuffered).toBeLessThanOrEqual(WRITE_WINDOW_HIGH_BYTES + 256 * 1024);
       await expect(reader.readLine(4096)).resolves.toBe('OK bye');
       await new Promise((resolve) => sink.end(resolve));
       expect(sink.data.equals(body)).toBe(true);

@@ -7,13 +7,14 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import { storageError } from '../../storage/storage-errors';
+import { WriteWindow } from '../../io/write-window';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
 
 const MAX_COMMITS_IN_FLIGHT = 16;
 
 /**
- * Write: streams chunks into the staging file (pausing the socket while the file's buffer is full),
+ * Write: streams chunks into the staging file (pausing the socket while too much waits to be written),
  * and at the trailer commits only if the digest of what arrived is the one the client declared.
  * Anything else aborts, deleting the staging data: no half file ever appears under a real name.
  */
@@ -39,7 +40,8 @@ export class WriteFileStage implements Stage {
       transfer.failure = storageError(sink.errored, 'store', transfer.displayName);
       return [];
     }
-    if (!sink.write(bytes)) ctx.flow.holdUntilDrained(sink);
+    const window = (transfer.writeWindow ??= new WriteWindow(sink));
+    if (!window.write(bytes)) window.onRoom(ctx.flow.hold());
     return [];
   }
 
