@@ -81,8 +81,15 @@ export const verifyDownload = (remoteName: string, announced: TransferResult, re
   throw new RxferError('CHECKSUM_MISMATCH', message, { size: received.size, expectedSize: announced.size });
 };
 
+/**
+ * Below this a download is not worth a free-space check: a full disk then fails the write itself
+ * (LOCAL_IO, nothing committed), after a body that costs less than the check's round trip.
+ */
+const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
+
 /** Fails early, before the body arrives, if the target's file system cannot hold it. */
 const checkFreeSpace = async (folder: string, size: number): Promise<void> => {
+  if (size < SPACE_CHECK_MIN_BYTES) return;
   const stats = await fsp.statfs(folder).catch(() => undefined);
   if (!stats || stats.bavail * stats.bsize >= size) return;
   const free = stats.bavail * stats.bsize;

@@ -5,7 +5,20 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
+import { FolderSync } from '../io/folder-sync';
 import { localIo, removeQuietly } from './local-io';
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const fsyncFd = promisify(fsync);
+const ftruncateFd = promisify(ftruncate);
+const closeFd = promisify(close);
+
+/**
+ * Folder fsyncs shared by the downloads of this process: files committed into one folder at about
+ * the same time (`get -r`, pipelined downloads) are made durable by one fsync of it, not one each.
+ */
+const folders = new FolderSync();
 
 /** fs write streams below 256 KiB chunks cost throughput (TOOLCHAIN.md). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
@@ -38,11 +51,14 @@ export class StagingFile {
     private readonly resumableFile: boolean,
     /** Bytes kept from an earlier attempt, and their hash state (resumable staging files only). */
     readonly kept: { readonly bytes: number; readonly hash: RunningHash } | undefined,
+    /** Bytes in the file when it was opened (kept or not): what `startAt` may have to cut off. */
+    private readonly sizeAtOpen: number,
   ) {}
 
   /** Where the body goes, from `offset` on (anything after it is cut off first). */
   async startAt(offset: number): Promise<WriteStream> {
-    await localIo('truncate', this.path, () => promisify(ftruncate)(this.fd, offset));
+    // Cut off what the server is about to send again (it did not match); nothing to cut otherwise.
+    if (offset < this.sizeAtOpen) await localIo('truncate', this.path, () => ftruncateFd(this.fd, offset));
     const stream = createWriteStream(this.path, { fd: this.fd, start: offset, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
     stream.on('error', (err) => (this.failure ??= err));
     this.sink = stream;
@@ -62,8 +78,8 @@ export class StagingFile {
   static async create(target: string): Promise<StagingFile> {
     const folder = dirname(target);
     const path = join(folder, `.${shortened(basename(target))}.rxfer-part-${randomBytes(6).toString('hex')}`);
-    const fd = await localIo('create a staging file in', folder, () => promisify(open)(path, 'wx'));
-    return new StagingFile(path, fd, false, undefined);
+    const fd = await localIo('create a staging file in', folder, () => openFd(path, 'wx'));
+    return new StagingFile(path, fd, false, undefined, 0);
   }
 
   /**
@@ -73,13 +89,13 @@ export class StagingFile {
   static async resumable(target: string, algorithm: HashAlgorithm): Promise<StagingFile> {
     const path = partialPathFor(target);
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
-    const fd = await localIo('open a staging file in', dirname(target), () => promisify(open)(path, flags, 0o644));
+    const fd = await localIo('open a staging file in', dirname(target), () => openFd(path, flags, 0o644));
     try {
-      const { size } = await localIo('stat', path, () => promisify(fstat)(fd));
+      const { size } = await localIo('stat', path, () => fstatFd(fd));
       const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
-      return new StagingFile(path, fd, true, hash && { bytes: size, hash });
+      return new StagingFile(path, fd, true, hash && { bytes: size, hash }, size);
     } catch (err) {
-      await promisify(close)(fd).catch(() => undefined);
+      await closeFd(fd).catch(() => undefined);
       throw err;
     }
   }
@@ -88,11 +104,12 @@ export class StagingFile {
   async commit(target: string): Promise<void> {
     await localIo('write', this.path, async () => {
       await this.flush();
-      await promisify(fsync)(this.fd);
+      await fsyncFd(this.fd);
     });
     await this.closeFd();
     await localIo('rename', `${this.path} to ${target}`, () => fsp.rename(this.path, target));
-    await syncFolder(dirname(target));
+    // Best effort: some platforms and file systems cannot fsync a folder, and the data is safe already.
+    await folders.sync(dirname(target)).catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
@@ -134,7 +151,7 @@ export class StagingFile {
     if (this.closed) return;
     this.closed = true;
     const sink = this.sink;
-    if (!sink) return localIo('close', this.path, () => promisify(close)(this.fd));
+    if (!sink) return localIo('close', this.path, () => closeFd(this.fd));
     if (sink.closed) return;
     await new Promise<void>((resolve) => {
       sink.once('close', () => resolve());
@@ -151,12 +168,4 @@ const shortened = (name: string, maxBytes = 160): string => {
     out += ch;
   }
   return out;
-};
-
-/** Best effort: some platforms and file systems cannot fsync a directory, and the data is safe already. */
-const syncFolder = async (folder: string): Promise<void> => {
-  const handle = await fsp.open(folder, 'r').catch(() => undefined);
-  if (!handle) return;
-  await handle.sync().catch(() => undefined);
-  await handle.close().catch(() => undefined);
 };

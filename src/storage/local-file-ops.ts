@@ -3,7 +3,7 @@ import { link, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promise
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
-import { FolderSync } from './folder-sync';
+import { FolderSync } from '../io/folder-sync';
 import { RootPaths } from './root-paths';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
-import { FolderSync } from './folder-sync';
+import { FolderSync } from '../io/folder-sync';
 import { LocalStagedWrite } from './local-staged-write';
 import { LocalSmallStagedWrite } from './local-small-staged-write';
 import { SmallCommits } from './small-commits';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
-import { FolderSync } from './folder-sync';
+import { FolderSync } from '../io/folder-sync';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';

@@ -158,6 +158,18 @@ describe('transfers through the client library, checked on disk', () => {
     }
   });
 
+  test('a folder deleted by other means right after a download from it: the next download is NOT_FOUND, the one after it finds the folder made again', async () => {
+    // Downloads reuse the folder check for a second too; a folder gone within it must read as missing.
+    const data = randomBytes(4096);
+    await client.uploadBuffer('vanish/a.bin', data);
+    expect((await client.downloadBuffer('vanish/a.bin')).data.equals(data)).toBe(true);
+    await rm(join(server.root, 'vanish'), { recursive: true });
+    expect((await failure(client.downloadBuffer('vanish/a.bin'))).code).toBe('NOT_FOUND');
+    expect((await failure(client.downloadBuffer('vanish/big.bin'))).code).toBe('NOT_FOUND');
+    await client.uploadBuffer('vanish/a.bin', data);
+    expect((await client.downloadBuffer('vanish/a.bin')).data.equals(data)).toBe(true);
+  });
+
   test('many files pipelined on one connection all land intact', async () => {
     const files = Array.from({ length: 50 }, (_, i) => ({ name: `many/${i}.bin`, data: randomBytes(i * 101) }));
     await Promise.all(files.map((file) => client.uploadBuffer(file.name, file.data)));
