@@ -1,5 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-sweeping
 'use strict';
+// --no-concurrent-sweeping (a V8 flag, so it can only be given on node's command line: here, in
+// `npm start`, and wherever the benchmark starts bin/rxfer.js, which reads it from this line):
+// V8's background sweeper threads contend with the transfer itself on a small machine. Measured on
+// 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload cost the server 1.93 s of CPU
+// instead of 1.46 s (590 against 700 MiB/s); with the flag 1.28–1.34 s (755–773 MiB/s); small files
+// unchanged (bench/findings.md, "V8's sweeper threads").
 // The server overlaps many small files' fs calls (open, fsync, rename…); libuv's default pool of 4
 // threads would queue them. Must be set before the first fs call, hence here and not in the server.
 if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '16';

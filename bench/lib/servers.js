@@ -47,6 +47,17 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
 };
 
 /**
+ * The node flags bin/rxfer.js asks for on its `#!/usr/bin/env -S node …` line: what users get when
+ * they run `rxfer`, so what the benchmark passes when it starts `node bin/rxfer.js` (an older build
+ * without such a line gets none).
+ */
+const shebangArgs = (rxferRoot) => {
+  const first = fs.readFileSync(path.join(rxferRoot, 'bin/rxfer.js'), 'utf8').split('\n', 1)[0];
+  const match = /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first);
+  return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
+};
+
+/**
  * `rxfer serve` as users run it (bin/rxfer.js, compiled dist/), with log level warn so that logging
  * one line per request does not cost CPU in the measurement. nodeArgs: e.g. ['--cpu-prof', …];
  * tls: { cert, key } (PEM paths) serves TLS, as `server.tls` in the config.
@@ -64,7 +75,7 @@ const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLev
   };
   const cfgFile = path.join(workDir, `rxfer-${tag}.json`);
   fs.writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
+  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...shebangArgs(rxferRoot), ...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
   h.config = config;
   return h;
 };
@@ -93,4 +104,4 @@ const makeCert = (dir) => {
   return { cert, key };
 };
 
-module.exports = { pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };
+module.exports = { shebangArgs, pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };

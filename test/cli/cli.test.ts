@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
@@ -157,6 +157,19 @@ describe('rxfer CLI usage', () => {
       expect(own.stdout).toContain(`Usage: rxfer ${command}`);
       expect(own.stdout).toContain(`$ rxfer ${command}`);
     }
+  });
+
+  test('bin/rxfer.js runs as a program through its #! line, with the V8 flag that line gives node', () => {
+    // `rxfer` as installed is this file executed directly: env -S must split the line, and node must
+    // accept the flag (an unknown one would stop it before any output).
+    const script = `console.log(JSON.stringify(process.execArgv))`;
+    const shebang = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+    expect(shebang).toMatch(/^#!\/usr\/bin\/env -S node --no-concurrent-sweeping$/);
+    const run = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('Usage: rxfer');
+    const flags = spawnSync('/usr/bin/env', ['-S', `${shebang.slice('#!/usr/bin/env -S '.length)} -e ${script}`], { encoding: 'utf8' });
+    expect(JSON.parse(flags.stdout)).toContain('--no-concurrent-sweeping');
   });
 
   test('--help loads neither the client, the server nor cli-progress (start-up time)', () => {
