@@ -13,28 +13,19 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const S = require('../lib/servers');
 const U = require('../lib/util');
+const { abArgs, runClient, median: med } = require('../lib/ab');
 
 process.on('exit', () => S.killAllSync());
-const [A, B] = process.argv.slice(2, 4).map((p) => path.resolve(p));
-const ROUNDS = Number(process.argv[4] || 6);
-const HASH = process.argv[5] || 'sha256';
-const MIB = Number(process.argv[6] || 1024);
+const { A, B, rounds: ROUNDS, hash: HASH, more } = abArgs(process.argv.slice(2));
+const MIB = Number(more[0] || 1024);
 // GAP_MS=…: a pause before every run (to see whether the previous run's after-effects fade).
 const GAP_MS = Number(process.env.GAP_MS || 0);
 const ORDERS = [['A', 'B', 'P'], ['B', 'A', 'P'], ['P', 'A', 'B'], ['P', 'B', 'A'], ['A', 'P', 'B'], ['B', 'P', 'A']];
 
 // SERVER_ARGS_A/B, CLIENT_ARGS_A/B=…: node flags for one side's server or client processes.
 const nodeArgs = (name) => (process.env[name] || '').split(' ').filter(Boolean);
-const runClient = (file, spec, args = []) => {
-  const out = spawnSync(process.execPath, [...args, file, JSON.stringify(spec)], { encoding: 'utf8' });
-  if (out.status) throw new Error(`${path.basename(file)} failed: ${out.stderr}`);
-  return JSON.parse(out.stdout.trim().split('\n').pop());
-};
-const rxferClient = path.join(__dirname, '../clients/rxfer-client.js');
-const netClient = path.join(__dirname, '../baselines/net-client.js');
 
 (async () => {
   const work = fs.mkdtempSync(path.join(process.env.ABDIR || '/dev/shm', 'abbig.'));
@@ -58,22 +49,21 @@ const netClient = path.join(__dirname, '../baselines/net-client.js');
       if (GAP_MS > 0) await new Promise((resolve) => setTimeout(resolve, GAP_MS));
       let up, down;
       if (side === 'P') {
-        up = runClient(netClient, { op: 'put', port: pipe.port, local: src, remote: 'up/a.bin', hwm: 1048576 });
-        down = runClient(netClient, { op: 'get', port: pipe.port, remote: 'up/a.bin', local: out, hwm: 1048576 });
+        up = runClient('net', { op: 'put', port: pipe.port, local: src, remote: 'up/a.bin', hwm: 1048576 });
+        down = runClient('net', { op: 'get', port: pipe.port, remote: 'up/a.bin', local: out, hwm: 1048576 });
         fs.rmSync(path.join(pipeRoot, 'up/a.bin'));
       } else {
         const s = servers[side];
         const spec = { port: s.port, rxferRoot: side === 'A' ? A : B, hash: HASH };
         const args = nodeArgs(`CLIENT_ARGS_${side}`);
-        up = runClient(rxferClient, { ...spec, op: 'put', local: src, remote: 'up/a.bin' }, args);
-        down = runClient(rxferClient, { ...spec, op: 'get', remote: 'up/a.bin', local: out }, args);
+        up = runClient('rxfer', { ...spec, op: 'put', local: src, remote: 'up/a.bin' }, args);
+        down = runClient('rxfer', { ...spec, op: 'get', remote: 'up/a.bin', local: out }, args);
         fs.rmSync(path.join(s.root, 'up/a.bin'));
       }
       fs.rmSync(out);
       rows[side].push({ up: MIB / (up.ms / 1000), down: MIB / (down.ms / 1000), first: order.find((x) => x !== 'P') === side });
     }
   }
-  const med = (values) => { const sorted = [...values].sort((x, y) => x - y); return sorted.length ? sorted[sorted.length >> 1] : NaN; };
   const show = (values) => values.map((v) => v.toFixed(0)).join(' ');
   console.log(`${MIB} MiB, ${HASH}, ${ROUNDS} rounds, MiB/s (A: ${A}, B: ${B})`);
   for (const side of ['A', 'B', 'P']) {

@@ -8,22 +8,13 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawnSync } = require('node:child_process');
 const S = require('../lib/servers');
+const { abArgs, runClient, median } = require('../lib/ab');
 
 process.on('exit', () => S.killAllSync());
-const [A, B] = process.argv.slice(2, 4).map((p) => path.resolve(p));
-const ROUNDS = Number(process.argv[4] || 6);
-const HASH = process.argv[5] || 'sha256';
-const KIB = Number(process.argv[6] || 4);
-const N = Number(process.argv[7] || 2000);
-const rxferClient = path.join(__dirname, '../clients/rxfer-client.js');
-
-const runClient = (spec) => {
-  const out = spawnSync(process.execPath, [rxferClient, JSON.stringify(spec)], { encoding: 'utf8' });
-  if (out.status) throw new Error(`rxfer-client failed: ${out.stderr}`);
-  return JSON.parse(out.stdout.trim().split('\n').pop());
-};
+const { A, B, rounds: ROUNDS, hash: HASH, more } = abArgs(process.argv.slice(2));
+const KIB = Number(more[0] || 4);
+const N = Number(more[1] || 2000);
 
 (async () => {
   const work = fs.mkdtempSync(path.join(process.env.ABDIR || '/dev/shm', 'abdown.'));
@@ -39,12 +30,12 @@ const runClient = (spec) => {
       fs.rmSync(root, { recursive: true, force: true });
       fs.mkdirSync(path.join(root, 'up'), { recursive: true });
       servers[side] = { rxferRoot, ...(await S.startRxfer({ rxferRoot, root, workDir: work, tag: `${side}${round}` })) };
-      runClient({ op: 'putmany', port: servers[side].port, dir: src, prefix: 'up', rxferRoot, hash: HASH });
+      runClient('rxfer', { op: 'putmany', port: servers[side].port, dir: src, prefix: 'up', rxferRoot, hash: HASH });
     }
     await new Promise((resolve) => setTimeout(resolve, 2000)); // let the seeding's commits settle
     for (const side of round % 2 ? ['A', 'B'] : ['B', 'A']) {
       const { port, rxferRoot } = servers[side];
-      const result = runClient({ op: 'getmany', port, namesFrom: src, prefix: 'up', outDir: out, rxferRoot, hash: HASH });
+      const result = runClient('rxfer', { op: 'getmany', port, namesFrom: src, prefix: 'up', outDir: out, rxferRoot, hash: HASH });
       for (const name of fs.readdirSync(src)) {
         if (!fs.readFileSync(path.join(out, name)).equals(fs.readFileSync(path.join(src, name)))) throw new Error(`${side}: ${name} differs`);
       }
@@ -53,9 +44,8 @@ const runClient = (spec) => {
     }
     await Promise.all(Object.values(servers).map((server) => server.stop()));
   }
-  const med = (values) => [...values].sort((x, y) => x - y)[values.length >> 1];
   console.log(`${N} × ${KIB} KiB downloads, ${HASH}, ${ROUNDS} rounds, files/s (A: ${A}, B: ${B})`);
-  for (const side of ['A', 'B']) console.log(`${side} ${rates[side].map((r) => r.toFixed(0)).join(' ')} (median ${med(rates[side]).toFixed(0)})`);
+  for (const side of ['A', 'B']) console.log(`${side} ${rates[side].map((r) => r.toFixed(0)).join(' ')} (median ${median(rates[side]).toFixed(0)})`);
   await S.stopAll();
   fs.rmSync(work, { recursive: true, force: true });
 })().catch((err) => {

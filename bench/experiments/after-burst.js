@@ -10,14 +10,13 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const S = require('../lib/servers');
 const U = require('../lib/util');
+const { runClient } = require('../lib/ab');
 
 process.on('exit', () => S.killAllSync());
 const RX = path.resolve(process.argv[2] || '.');
 const EXTRA = process.argv.slice(3);
-const rxferClient = path.join(__dirname, '../clients/rxfer-client.js');
 
 /** CPU ms of the main thread and of all others, from /proc. */
 const threadMs = (pid) => {
@@ -43,11 +42,7 @@ const threadMs = (pid) => {
   fs.mkdirSync(path.join(root, 'up'), { recursive: true });
   fs.mkdirSync(path.join(root, 'many'));
   const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'burst', nodeArgs: EXTRA });
-  const run = (spec) => {
-    const out = spawnSync(process.execPath, [rxferClient, JSON.stringify({ port: server.port, rxferRoot: RX, ...spec })], { encoding: 'utf8' });
-    if (out.status) throw new Error(out.stderr);
-    return JSON.parse(out.stdout.trim().split('\n').pop());
-  };
+  const run = (spec) => runClient('rxfer', { port: server.port, rxferRoot: RX, ...spec });
   const upload = (label) => {
     const before = threadMs(server.pid);
     const result = run({ op: 'put', local: src, remote: 'up/a.bin' });

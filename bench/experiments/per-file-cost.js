@@ -8,14 +8,13 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawnSync } = require('node:child_process');
 const S = require('../lib/servers');
 const U = require('../lib/util');
+const { runClient } = require('../lib/ab');
 
 process.on('exit', () => S.killAllSync());
 const RX = path.resolve(process.argv[2] || '.');
 const HASH = process.argv[3] || 'sha256';
-const rxferClient = path.join(__dirname, '../clients/rxfer-client.js');
 
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/perfile.');
@@ -34,9 +33,7 @@ const rxferClient = path.join(__dirname, '../clients/rxfer-client.js');
   const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'perfile' });
   const run = (spec) => {
     const cpu0 = U.cpuSeconds(server.pid);
-    const out = spawnSync(process.execPath, [rxferClient, JSON.stringify({ port: server.port, rxferRoot: RX, hash: HASH, ...spec })], { encoding: 'utf8' });
-    if (out.status) throw new Error(out.stderr);
-    const result = JSON.parse(out.stdout.trim().split('\n').pop());
+    const result = runClient('rxfer', { port: server.port, rxferRoot: RX, hash: HASH, ...spec });
     fs.rmSync(path.join(root, 'up'), { recursive: true, force: true });
     fs.mkdirSync(path.join(root, 'up'));
     return `${result.ms.toFixed(0)} ms, server CPU ${(U.cpuSeconds(server.pid) - cpu0).toFixed(2)} s, client CPU ${result.cpuS.toFixed(2)} s`;
