@@ -84,7 +84,10 @@ export interface VerifiedContent {
  * failed commit) leaves the previous file of that name as it was.
  */
 export interface StagedWrite {
-  /** Write chunks here and honour `write() === false` by waiting for 'drain'. */
+  /**
+   * Chunks are written here; the pipeline holds its input while a few MiB wait to be written
+   * (`writableLength`, see WriteWindow), so any Writable that completes its writes when done fits.
+   */
   readonly sink: Writable;
   /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
   commit(verified: VerifiedContent): Promise<CommittedFile>;
