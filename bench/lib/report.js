@@ -180,7 +180,7 @@ function markdown({ mode, peers, params, machine, rows, failures, problems, serv
   p(`  ${params.n1m} × 1 MiB; load ${params.loadClients} clients × ${params.loadOps} × (upload + download) of 4 KiB. Runs per case: ${params.runs}`);
   p(`  (start-up: ${params.startupRuns}), warmup rounds ${params.warmup}. Sources live on tmpfs.`);
   p('- Each round runs every tool once per variant, back to back, the order rotating from round to round.');
-  p('- Servers: `rxfer serve` (bin/rxfer.js with the node flags of its `#!` line, as `rxfer` runs for users; compiled dist/, log level warn) and the baselines, each its own process, started');
+  p('- Servers: `rxfer serve` (bin/rxfer.js with the node flags it execs node with, as `rxfer` runs for users; compiled dist/, log level warn) and the baselines, each its own process, started');
   p('  once per destination (a long-running server, as in production). Clients: a fresh process per run for every tool');
   p('  (`bench/clients/rxfer-client.js` for rxfer, `bench/baselines/net-client.js` for the plain pipe, the tools\' own');
   p('  binaries for peers). Timed: the client process from spawn to exit; for the disk destination plus `sync -f`.');

@@ -47,13 +47,13 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
 };
 
 /**
- * The node flags bin/rxfer.js asks for on its `#!/usr/bin/env -S node …` line: what users get when
- * they run `rxfer`, so what the benchmark passes when it starts `node bin/rxfer.js` (an older build
- * without such a line gets none).
+ * The node flags bin/rxfer.js gives itself (its second line, `':' //; exec node <flags> "$0" "$@"`,
+ * run by sh when `rxfer` is executed): what users get, so what the benchmark passes when it starts
+ * `node bin/rxfer.js`. An older build without such a line gets none.
  */
 const shebangArgs = (rxferRoot) => {
-  const first = fs.readFileSync(path.join(rxferRoot, 'bin/rxfer.js'), 'utf8').split('\n', 1)[0];
-  const match = /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first);
+  const lines = fs.readFileSync(path.join(rxferRoot, 'bin/rxfer.js'), 'utf8').split('\n', 2);
+  const match = /^':' \/\/; exec node\b(.*) "\$0" "\$@"$/.exec(lines[1] ?? '');
   return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
 };
 
