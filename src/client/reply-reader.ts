@@ -73,13 +73,15 @@ export class ReplyReader {
   readBody(size: number, sink: Writable, options: BodyReadOptions = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       const onSinkFailure = (err?: unknown) => this.failBody(err ?? new Error('the sink closed before the body ended'));
+      const window = new WriteWindow(sink);
       const detach = () => {
         sink.removeListener('error', onSinkFailure);
         sink.removeListener('close', onSinkFailure);
+        window.release();
       };
       sink.on('error', onSinkFailure);
       sink.on('close', onSinkFailure);
-      this.begin({ kind: 'BODY', remaining: size, waitingRoom: false, sink, window: new WriteWindow(sink), options, resolve, reject, detach });
+      this.begin({ kind: 'BODY', remaining: size, waitingRoom: false, sink, window, options, resolve, reject, detach });
     });
   }
 

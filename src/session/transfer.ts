@@ -77,6 +77,7 @@ export class Transfer {
     this.released = true;
     this.settle();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.writeWindow?.release();
     const staged = this.staged;
     this.staged = undefined;
     this.download?.stream.destroy();

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { RxferClient } from '../../src/client/index';
 import { TOKENS } from '../../src/container/tokens';
-import { WRITE_WINDOW_HIGH_BYTES } from '../../src/io/write-window';
+import { WRITE_WINDOW_HIGH_BYTES, openWriteWindows } from '../../src/io/write-window';
 import type { RemoteName } from '../../src/protocol/remote-name';
 import { MemoryStorage } from '../../src/storage/memory.storage';
 import type { StagedWrite, WriteOptions } from '../../src/storage/storage-adapter';
-import { sha256 } from '../helpers/raw-client';
+import { RawClient, sha256, uploadRequest } from '../helpers/raw-client';
 import { TestServer, startTestServer } from '../helpers/server';
 
 const KiB = 1024;
@@ -64,5 +64,49 @@ describe('an upload into storage slower than the network', () => {
     expect(storage.mostWaiting).toBeGreaterThan(WRITE_WINDOW_HIGH_BYTES / 2);
     expect(storage.mostWaiting).toBeLessThanOrEqual(WRITE_WINDOW_HIGH_BYTES + 256 * KiB);
     expect((await client.downloadBuffer('slow.bin')).data.equals(data)).toBe(true);
+  });
+});
+
+describe.each([
+  ['local storage', {}],
+  // The memory adapter's aborted writes never end their sink: the transfer itself must give its share back.
+  ['memory storage', { config: { storage: { kind: 'memory' as const } } }],
+])('write windows are given back (%s)', (_label, options) => {
+  let server: TestServer;
+  let client: RxferClient;
+
+  beforeEach(async () => {
+    server = await startTestServer(options);
+    client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
+  });
+  afterEach(async () => {
+    client.close();
+    await server.close();
+  });
+
+  /** Windows are released a little after the replies (the commit, the session's end): poll. */
+  const noneOpenEventually = async (): Promise<number> => {
+    for (let i = 0; i < 200 && openWriteWindows() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    return openWriteWindows();
+  };
+
+  test('after stored, refused and interrupted uploads and downloads, no window still holds a share', async () => {
+    // Server and client run in this process: their windows count together. None are open at the start.
+    expect(await noneOpenEventually()).toBe(0);
+    const data = randomBytes(3 * MiB);
+    await client.uploadBuffer('kept.bin', data);
+    expect((await client.downloadBuffer('kept.bin')).data.equals(data)).toBe(true);
+    await client.download('kept.bin', `${server.scratch}/kept.bin`);
+    await client.list('');
+
+    const raw = await RawClient.connect(server.port);
+    await raw.send(uploadRequest('wrong.bin', data, { sha256: sha256('something else') }));
+    expect(await raw.readLines(2)).toEqual(['OK file recv', expect.stringMatching(/^ERR CHECKSUM_MISMATCH /)]);
+    // And one cut off mid-data: the connection dies with 1 MiB of 3 sent.
+    await raw.send(Buffer.concat([Buffer.from(`UPLOAD ${data.length}\ncut.bin\n`), data.subarray(0, MiB)]));
+    expect(await raw.readLine()).toBe('OK file recv');
+    raw.destroy();
+
+    expect(await noneOpenEventually()).toBe(0);
   });
 });

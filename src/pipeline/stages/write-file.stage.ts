@@ -50,6 +50,8 @@ export class WriteFileStage implements Stage {
    * MAX_COMMITS_IN_FLIGHT per connection; emit-ack awaits their outcomes in request order.
    */
   private startCommit(transfer: Transfer, declared: Trailer, ctx: SessionContext): SessionEvent[] {
+    // All its data is in: its share of the write windows goes back to the other transfers.
+    transfer.writeWindow?.release();
     if (transfer.refusal) return [];
     ctx.commitsInFlight++;
     const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;

@@ -2,7 +2,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { WriteWindow } from '../../../src/io/write-window';
+import { WRITE_WINDOW_HIGH_BYTES, WriteWindow, sharedHighMark } from '../../../src/io/write-window';
 
 const KIB = 1024;
 const chunk = (fill: number, bytes = 64 * KIB): Buffer => Buffer.alloc(bytes, fill);
@@ -39,7 +39,7 @@ class ManualBatchSink extends Writable {
 describe('WriteWindow', () => {
   test('asks to hold at the high mark, and lets go when the batch in flight completes, not when all is written', () => {
     const sink = new ManualBatchSink();
-    const window = new WriteWindow(sink, 512 * KIB, 256 * KIB);
+    const window = new WriteWindow(sink, 512 * KIB);
     // The first chunk starts a batch at once; the next ones queue behind it.
     expect(window.write(chunk(1))).toBe(true);
     for (let i = 2; i <= 7; i++) expect(window.write(chunk(i))).toBe(true);
@@ -57,6 +57,7 @@ describe('WriteWindow', () => {
     expect(resumed).toBe(true);
     // Room was given back while chunk 9 was still waiting: a fully drained buffer is not required.
     expect(sink.writableLength).toBe(64 * KIB);
+    window.release();
   });
 
   test('calls back at once when there is room already', () => {
@@ -66,12 +67,13 @@ describe('WriteWindow', () => {
     let resumed = false;
     window.onRoom(() => (resumed = true));
     expect(resumed).toBe(true);
+    window.release();
   });
 
   test('lets a waiting feeder go when the sink fails, so that owed data can still be read and dropped', () => {
     const sink = new ManualBatchSink();
     sink.on('error', () => undefined);
-    const window = new WriteWindow(sink, 128 * KIB, 64 * KIB);
+    const window = new WriteWindow(sink, 128 * KIB);
     window.write(chunk(1));
     window.write(chunk(2));
     expect(window.write(chunk(3))).toBe(false);
@@ -84,6 +86,30 @@ describe('WriteWindow', () => {
         done();
       }),
     );
+  });
+
+  test('transfers at once share the process total: 4 MiB alone, 1 MiB each from 16 on', () => {
+    expect(sharedHighMark(1)).toBe(WRITE_WINDOW_HIGH_BYTES);
+    expect(sharedHighMark(4)).toBe(4 * 1024 * KIB);
+    expect(sharedHighMark(8)).toBe(2 * 1024 * KIB);
+    expect(sharedHighMark(16)).toBe(1024 * KIB);
+    expect(sharedHighMark(100)).toBe(1024 * KIB);
+  });
+
+  test('a window asks to hold earlier while others are open, and no longer once they are released', () => {
+    const others = Array.from({ length: 7 }, () => new WriteWindow(new ManualBatchSink()));
+    const sink = new ManualBatchSink();
+    const window = new WriteWindow(sink);
+    // Eight open windows: 2 MiB each. The first chunk is in flight; 2 MiB more are queued.
+    window.write(chunk(0));
+    const queued = Array.from({ length: 31 }, (_, i) => window.write(chunk(i + 1)));
+    expect(queued.slice(0, 30).every(Boolean)).toBe(true);
+    expect(queued[30]).toBe(false);
+    // The others finish: this one alone may let 4 MiB wait.
+    for (const other of others) other.release();
+    others[0]!.release(); // idempotent
+    expect(window.write(chunk(99))).toBe(true);
+    window.release();
   });
 
   test('a real file written through the window holds exactly the bytes given, in order', async () => {
