@@ -7,9 +7,9 @@
 // --no-concurrent-sweeping is a V8 flag, so it can only be given on node's command line (here, in
 // `npm start`, and wherever the benchmark starts bin/rxfer.js, which reads it from the line above):
 // V8's background sweeper threads contend with the transfer itself on a small machine. Measured on
-// 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload cost the server 1.93 s of CPU
-// instead of 1.46 s (590 against 700 MiB/s); with the flag 1.28–1.34 s (755–773 MiB/s); small files
-// unchanged (bench/findings.md, "V8's sweeper threads").
+// 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload cost the server 1.76–2.01 s
+// of CPU instead of 1.38–1.55 (554–629 against 671–752 MiB/s); with the flag 1.28–1.38 s (751–812
+// MiB/s); small files unchanged (bench/findings.md, "V8's sweeper threads").
 // The server overlaps many small files' fs calls (open, fsync, rename…); libuv's default pool of 4
 // threads would queue them. Must be set before the first fs call, hence here and not in the server.
 if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '16';
