@@ -182,7 +182,7 @@ async function rounds(list, { runs = RUNS, warmup = WARMUP } = {}) {
 // ---------------------------------------------------------------- the node clients
 const rxferClient = (spec) => ({ cmd: process.execPath, args: [path.join(HERE, 'clients/rxfer-client.js'), JSON.stringify({ rxferRoot: RXFER_ROOT, ...spec })] });
 const netClient = (spec) => ({ cmd: process.execPath, args: [path.join(HERE, 'baselines/net-client.js'), JSON.stringify(spec)] });
-const rxferCli = (args) => ({ cmd: process.execPath, args: [...S.shebangArgs(RXFER_ROOT), path.join(RXFER_ROOT, 'bin/rxfer.js'), ...args] });
+const rxferCli = (args) => ({ cmd: process.execPath, args: [...S.launchArgs(RXFER_ROOT), path.join(RXFER_ROOT, 'bin/rxfer.js'), ...args] });
 
 const TOOLS = {
   rxfer: { id: 'rxfer', label: 'rxfer (client library)', kind: 'rxfer' },

@@ -52,7 +52,7 @@ const threadMs = (pid) => {
     const others = after.others - before.others;
     console.log(`${label.padEnd(24)} ${(1024 / (result.ms / 1000)).toFixed(0)} MiB/s, server CPU ${((main + others) / 1000).toFixed(2)} s (main thread ${main} ms, other threads ${others} ms)`);
   };
-  console.log(`server: node ${[...S.shebangArgs(RX), ...EXTRA].join(' ')} bin/rxfer.js serve`);
+  console.log(`server: node ${[...S.launchArgs(RX), ...EXTRA].join(' ')} bin/rxfer.js serve`);
   upload('fresh');
   upload('fresh');
   run({ op: 'putmany', dir: small, prefix: 'many' });

@@ -51,7 +51,7 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
  * run by sh when `rxfer` is executed): what users get, so what the benchmark passes when it starts
  * `node bin/rxfer.js`. An older build without such a line gets none.
  */
-const shebangArgs = (rxferRoot) => {
+const launchArgs = (rxferRoot) => {
   const lines = fs.readFileSync(path.join(rxferRoot, 'bin/rxfer.js'), 'utf8').split('\n', 2);
   const match = /^':' \/\/; exec node\b(.*) "\$0" "\$@"$/.exec(lines[1] ?? '');
   return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
@@ -75,7 +75,7 @@ const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLev
   };
   const cfgFile = path.join(workDir, `rxfer-${tag}.json`);
   fs.writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...shebangArgs(rxferRoot), ...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
+  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...launchArgs(rxferRoot), ...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
   h.config = config;
   return h;
 };
@@ -104,4 +104,4 @@ const makeCert = (dir) => {
   return { cert, key };
 };
 
-module.exports = { shebangArgs, pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };
+module.exports = { launchArgs, pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };

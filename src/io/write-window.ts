@@ -11,7 +11,7 @@ export const WRITE_WINDOW_HIGH_BYTES = 4 * 1024 * 1024;
 const WRITE_WINDOWS_TOTAL_BYTES = 16 * 1024 * 1024;
 const WRITE_WINDOW_MIN_BYTES = 1024 * 1024;
 
-/** Windows whose sink is still open, in this process. */
+/** Windows not yet released (their feeder still writing, their sink neither finished nor closed), in this process. */
 let openWindows = 0;
 
 /** Windows still sharing the process's total (a gauge for metrics and tests). */

@@ -1,8 +1,8 @@
 import { Duplex } from 'node:stream';
 
 /**
- * Input backpressure for one connection. Any part of the pipeline that cannot keep up (a sink whose
- * write() returned false, an awaited storage call, a reply the peer is not reading) takes a hold; the
+ * Input backpressure for one connection. Any part of the pipeline that cannot keep up (a staging file
+ * with its write window full, an awaited storage call, a reply the peer is not reading) takes a hold; the
  * socket reads nothing while any hold is taken. Holds are counted, so independent reasons compose.
  */
 export class FlowControl {

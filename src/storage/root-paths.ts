@@ -43,12 +43,13 @@ export class RootPaths {
    * meanwhile then shows as the file missing when it is opened.
    */
   async existingFolderOf(name: RemoteName, jail = ''): Promise<string | undefined> {
-    const recent = this.recentCheck(dirname(this.pathOf(name)), jail);
+    const folderPath = dirname(this.pathOf(name));
+    const recent = this.recentCheck(folderPath, jail);
     if (recent !== undefined) return recent;
     try {
-      const folder = await realpath(dirname(this.pathOf(name)));
+      const folder = await realpath(folderPath);
       this.assertInside(folder, name, jail);
-      this.remember(dirname(this.pathOf(name)), jail, folder);
+      this.remember(folderPath, jail, folder);
       return folder;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
