@@ -7,20 +7,17 @@ import type { TransferResult } from './client-options';
 import type { RxferClient } from './rxfer-client';
 import type { TreeOptions, TreeResult } from './download-tree';
 import { identicalFiles } from './identical';
+import { SYNC_READ_MAX_BYTES, WHOLE_FILE_MAX_BYTES } from './upload-file.request';
 import type { ListingEntry } from '../protocol/listing';
 
-/** Files up to this size are read whole and pipelined; larger ones are streamed one at a time. */
-const SMALL_FILE_BYTES = 1024 * 1024;
 /** Small files in flight at once (read into memory, sent, awaiting replies): bounds memory. */
 const WINDOW_FILES = 64;
-/**
- * Files up to this size are read synchronously: ≈ 15 µs of the event loop for a file in the page
- * cache, against four thread-pool round trips (open, fstat, read, close) for an async readFile, which
- * were most of the client's time in `put -r` of many small files (2,000 × 4 KiB to tmpfs: 3,086–3,373
- * → 4,474 files/s). Larger files are read asynchronously: a long read must not stall the socket.
- */
-const SYNC_READ_MAX_BYTES = 64 * 1024;
 
+/**
+ * Read ahead of their turn to send (up to WINDOW_FILES at once), synchronously up to
+ * SYNC_READ_MAX_BYTES: in `put -r` of many small files the four thread-pool round trips of an async
+ * readFile were most of the client's time (2,000 × 4 KiB to tmpfs: 3,086–3,373 → 4,474 files/s).
+ */
 const readWhole = (file: LocalFile): Promise<Buffer> =>
   file.size <= SYNC_READ_MAX_BYTES ? Promise.resolve().then(() => readFileSync(file.path)) : readFile(file.path);
 
@@ -79,7 +76,7 @@ export const uploadTree = async (
   for (const file of wanted) {
     if (inFlight.size >= WINDOW_FILES) await Promise.race(inFlight);
     const sending =
-      file.size <= SMALL_FILE_BYTES
+      file.size <= WHOLE_FILE_MAX_BYTES
         ? readWhole(file).then((data) => client.uploadBuffer(file.remote, data))
         : client.upload(file.path, file.remote, { resume: options.resume });
     track(

@@ -35,7 +35,7 @@ describe('RxferClient against the real server', () => {
     await server.close();
   });
 
-  test.each([0, 1, 3 * MiB + 17])('uploads a %i-byte file and downloads it byte-identical', async (size) => {
+  test.each([0, 1, 64 * 1024 + 1, MiB - 1, 3 * MiB + 17])('uploads a %i-byte file and downloads it byte-identical', async (size) => {
     const data = randomBytes(size);
     const source = join(server.local, 'source.bin');
     await writeFile(source, data);
@@ -95,9 +95,60 @@ describe('RxferClient against the real server', () => {
     expect((await client.downloadBuffer('once.txt')).data.toString()).toBe('one');
   });
 
-  test('ADDFILE of an existing file name: EXISTS, and the owed data is not sent (connection closed)', async () => {
-    const source = join(server.local, 'a.txt');
+  test('files up to 1 MiB uploaded from disk are pipelined: every byte goes out before any reply comes back', async () => {
+    // Below, at and above the synchronous-read size, up to just under the resume size (1 MiB).
+    const sizes = [0, 10, 4096, 64 * 1024, 64 * 1024 + 1, 300_000, MiB - 1, 7, 4096, 200_000];
+    const files = sizes.map((size, i) => ({ path: join(server.local, `f${i}.bin`), name: `piped/f${i}.bin`, data: randomBytes(size) }));
+    for (const file of files) await writeFile(file.path, file.data);
+    // A proxy that lets the greeting through, then holds every reply until the client has sent at
+    // least all the files' bytes: a client that waited for `OK file recv` before each file's data
+    // would never get there, and this test would time out.
+    const dataBytes = sizes.reduce((sum, size) => sum + size, 0);
+    const proxy = createServer((fromClient) => {
+      const toServer = new Socket().connect(server.port, server.host);
+      let sent = 0;
+      // Replies held back; undefined while they pass (the greeting, and all once the files are out).
+      let held: Buffer[] | undefined;
+      fromClient.on('data', (chunk: Buffer) => {
+        toServer.write(chunk);
+        if (sent === 0) held = [];
+        sent += chunk.length;
+        if (held && sent >= dataBytes) {
+          for (const reply of held) fromClient.write(reply);
+          held = undefined;
+        }
+      });
+      toServer.on('data', (chunk: Buffer) => (held ? held.push(chunk) : fromClient.write(chunk)));
+      fromClient.on('close', () => toServer.destroy());
+      toServer.on('close', () => fromClient.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const piped = await RxferClient.connect({ host: '127.0.0.1', port: (proxy.address() as AddressInfo).port });
+    try {
+      const results = await Promise.all(files.map((file) => piped.upload(file.path, file.name)));
+      expect(results).toEqual(files.map((file) => ({ size: file.data.length, digest: sha256(file.data) })));
+    } finally {
+      piped.close();
+      proxy.close();
+    }
+    for (const file of files) expect((await readFile(join(server.root, file.name))).equals(file.data)).toBe(true);
+  });
+
+  test('ADDFILE of an existing name from a small file: EXISTS; its data went with the header and the connection stays usable', async () => {
+    const source = join(server.local, 'small.txt');
     await writeFile(source, 'new content');
+    await client.uploadBuffer('small.txt', Buffer.from('old'));
+    const [refused, next] = await Promise.allSettled([client.upload(source, 'small.txt', { mode: 'create' }), client.upload(source, 'other.txt', { mode: 'create' })]);
+    expect(refused.status === 'rejected' && (refused.reason as RxferError).code).toBe('EXISTS');
+    expect(next).toMatchObject({ status: 'fulfilled', value: { size: 11 } });
+    expect(client.isClosed).toBe(false);
+    expect((await client.downloadBuffer('small.txt')).data.toString()).toBe('old');
+    expect((await client.downloadBuffer('other.txt')).data.toString()).toBe('new content');
+  });
+
+  test('ADDFILE of an existing name from a large file: EXISTS, and the owed data is not sent (connection closed)', async () => {
+    const source = join(server.local, 'a.txt');
+    await writeFile(source, randomBytes(2 * MiB));
     await client.uploadBuffer('a.txt', Buffer.from('old'));
     expect((await failure(client.upload(source, 'a.txt', { mode: 'create' }))).code).toBe('EXISTS');
     expect(client.isClosed).toBe(true);
