@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// A/B of the 2,000 × 4 KiB pipelined upload (run.js case 3, `putmany`, window 64) between two rxfer
+// A/B of the 2,000 × 4 KiB pipelined upload (run.js case 3, `putmany` or `putmany-stream`, window 64) between two rxfer
 // builds, to tmpfs, alternating A and B round by round so both see the same machine load.
 //
-//   node bench/experiments/ab-many-up.js --a /tmp/rxfer-base --b . [--rounds 8] [--warmup 2] [--n 2000] [--dest shm|disk]
+//   node bench/experiments/ab-many-up.js --a /tmp/rxfer-base --b . [--rounds 8] [--warmup 2] [--n 2000] [--kib 4] [--dest shm|disk]
+//                                        [--op putmany|putmany-stream]
 //
 // Each round uploads the tree once per build (order flips every round), verifies every file
 // (size + SHA-256), and logs files/s, server CPU and the CPU other processes used meanwhile.
@@ -23,6 +24,9 @@ const ROUNDS = Number(opt('rounds', 8));
 const WARMUP = Number(opt('warmup', 2));
 const N = Number(opt('n', 2000));
 const DEST = opt('dest', 'shm');
+const KIB = Number(opt('kib', 4));
+// putmany: readFile + uploadBuffer per file; putmany-stream: client.upload(path) per file (rxfer-client.js).
+const OP = opt('op', 'putmany');
 const W = fs.mkdtempSync(path.join(DEST === 'shm' ? '/dev/shm' : '/var/tmp', 'rxab.'));
 process.on('exit', () => { S.killAllSync(); fs.rmSync(W, { recursive: true, force: true }); });
 process.on('SIGINT', () => process.exit(130));
@@ -31,7 +35,7 @@ const client = path.join(__dirname, '../clients/rxfer-client.js');
 
 (async () => {
   const src = path.join(W, 'src');
-  const manifest = U.writeRandomTree(src, N, 4096);
+  const manifest = U.writeRandomTree(src, N, KIB * 1024);
   const sides = {};
   for (const [tag, rxferRoot] of [['A', A], ['B', B]]) {
     const root = path.join(W, `root-${tag}`);
@@ -53,7 +57,7 @@ const client = path.join(__dirname, '../clients/rxfer-client.js');
       const cpu0 = U.cpuSeconds(s.server.pid);
       const busy0 = U.machineBusySeconds();
       const kids0 = U.reapedChildrenCpuSeconds();
-      const res = await U.runTimed(process.execPath, [client, JSON.stringify({ rxferRoot: s.rxferRoot, op: 'putmany', port: s.server.port, dir: src, prefix: `up-${r}`, window: 64 })]);
+      const res = await U.runTimed(process.execPath, [client, JSON.stringify({ rxferRoot: s.rxferRoot, op: OP, port: s.server.port, dir: src, prefix: `up-${r}`, window: 64 })]);
       const serverCpu = U.cpuSeconds(s.server.pid) - cpu0;
       const clientCpu = U.reapedChildrenCpuSeconds() - kids0;
       const other = Math.max(0, U.machineBusySeconds() - busy0 - serverCpu - clientCpu);
