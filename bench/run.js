@@ -191,7 +191,7 @@ const TOOLS = {
   rxferTlsB3: { id: 'rxfer-tls-blake3', label: 'rxfer over TLS 1.3, hash: blake3', kind: 'rxfer' },
   rxferCli: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put/get)', kind: 'rxfer' },
   rxferCliTree: { id: 'rxfer-cli', label: 'rxfer CLI (rxfer put -r)', kind: 'rxfer' },
-  rxferStream: { id: 'rxfer-upload', label: 'rxfer client.upload() per file (streamed, waits for OK file recv)', kind: 'rxfer' },
+  rxferStream: { id: 'rxfer-upload', label: 'rxfer client.upload() per file (≤ 1 MiB and below the resume size: pipelined)', kind: 'rxfer' },
   net: { id: 'node-pipe', label: 'plain Node net pipe, highWaterMark 1 MiB', kind: 'baseline' },
   netMany: { id: 'node-pipe', label: `plain Node net, one connection per file, ${P.netConc} at a time`, kind: 'baseline' },
   rsync: { id: 'rsync', label: 'rsync daemon, --whole-file', kind: 'peer' },

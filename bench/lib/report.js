@@ -190,8 +190,10 @@ function markdown({ mode, peers, params, machine, rows, failures, problems, serv
   p('- Upload destination `<dest>/root/up/…`, download source `<dest>/root/src.bin` (put there by rxfer before the runs,');
   p('  so its digest sidecar exists), download destination `<dest>/client/…`. Outputs are removed before each run.');
   p('- Many files: rxfer uploads with `client.uploadBuffer` (read file, then send; pipelined on one connection, 64 in');
-  p('  flight) and, as a second row, `client.upload` per file (streamed; waits for `OK file recv` so one round trip per');
-  p('  file); downloads with `client.download` per file pipelined on one connection. The plain pipe opens one connection');
+  p('  flight) and, as a second row, `client.upload` per file (a file up to 1 MiB that the server would not keep for a');
+  p('  resume is read whole and pipelined the same way; from the resume size on, 1 MiB here, each file asks `RESUME`');
+  p('  and waits for `OK file recv`: two round trips); downloads with `client.download` per file pipelined on one');
+  p('  connection. The plain pipe opens one connection');
   p(`  per file, ${params.netConc} at a time.`);
   p('- After every run its output is compared with the source: size and SHA-256 of every file. A mismatch makes the');
   p('  benchmark exit 1; times are never asserted.');

@@ -87,10 +87,12 @@ export class RxferClient {
   }
 
   /**
-   * UPLOAD (or ADDFILE with `mode: 'create'`) a local file, streamed and hashed on the way. An upload
-   * the server kept from an interrupted attempt is continued after its prefix is proven equal
-   * (`resumedAt` in the result), unless `resume: false`. RESUME_MISMATCH means the kept data changed
-   * between that proof and the upload (rare): upload again, with `resume: false` to be sure.
+   * UPLOAD (or ADDFILE with `mode: 'create'`) a local file, hashed on the way. Files up to 1 MiB that
+   * the server would not keep for a resume are read whole and pipelined like `uploadBuffer` (many
+   * calls without awaiting cost no round trip each); larger ones stream. An upload the server kept
+   * from an interrupted attempt is continued after its prefix is proven equal (`resumedAt` in the
+   * result), unless `resume: false`. RESUME_MISMATCH means the kept data changed between that proof
+   * and the upload (rare): upload again, with `resume: false` to be sure.
    */
   upload(localPath: string, remoteName: string, options: UploadOptions = {}): Promise<TransferResult> {
     const resumeMin = Number(this.capabilities['resume-min']);

@@ -8,7 +8,7 @@ export const WRITE_WINDOW_HIGH_BYTES = 4 * 1024 * 1024;
  * get 1 MiB each, as before double-buffering): the thread pool is then busy with all of them anyway,
  * and 4 MiB each had raised the peak of 16 concurrent 256 MiB uploads from ≈ 150 to ≈ 250 MiB.
  */
-const WRITE_WINDOWS_TOTAL_BYTES = 16 * 1024 * 1024;
+export const WRITE_WINDOWS_TOTAL_BYTES = 16 * 1024 * 1024;
 const WRITE_WINDOW_MIN_BYTES = 1024 * 1024;
 
 /** Windows not yet released (their feeder still writing, their sink neither finished nor closed), in this process. */

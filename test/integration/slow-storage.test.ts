@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { RxferClient } from '../../src/client/index';
 import { TOKENS } from '../../src/container/tokens';
-import { WRITE_WINDOW_HIGH_BYTES, openWriteWindows } from '../../src/io/write-window';
+import { WRITE_WINDOWS_TOTAL_BYTES, WRITE_WINDOW_HIGH_BYTES, openWriteWindows } from '../../src/io/write-window';
 import type { RemoteName } from '../../src/protocol/remote-name';
 import { MemoryStorage } from '../../src/storage/memory.storage';
 import type { StagedWrite, WriteOptions } from '../../src/storage/storage-adapter';
@@ -19,7 +19,10 @@ const MiB = 1024 * KiB;
  * adapter behind a real, slow Writable.)
  */
 class SlowDiskStorage extends MemoryStorage {
+  /** The most that waited to be written in one upload's sink, and in all of them together. */
   mostWaiting = 0;
+  mostWaitingTogether = 0;
+  private readonly unfinished = new Set<Writable>();
 
   override async beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite> {
     const staged = await super.beginWrite(name, options);
@@ -27,10 +30,15 @@ class SlowDiskStorage extends MemoryStorage {
       highWaterMark: 64 * KiB,
       write: (chunk: Buffer, _encoding, done) => {
         this.mostWaiting = Math.max(this.mostWaiting, slow.writableLength);
+        let together = 0;
+        for (const sink of this.unfinished) together += sink.writableLength;
+        this.mostWaitingTogether = Math.max(this.mostWaitingTogether, together);
         staged.sink.write(chunk);
         setTimeout(done, 1);
       },
     });
+    this.unfinished.add(slow);
+    slow.once('finish', () => this.unfinished.delete(slow)).once('close', () => this.unfinished.delete(slow));
     return {
       ...staged,
       sink: slow,
@@ -64,6 +72,18 @@ describe('an upload into storage slower than the network', () => {
     expect(storage.mostWaiting).toBeGreaterThan(WRITE_WINDOW_HIGH_BYTES / 2);
     expect(storage.mostWaiting).toBeLessThanOrEqual(WRITE_WINDOW_HIGH_BYTES + 256 * KiB);
     expect((await client.downloadBuffer('slow.bin')).data.equals(data)).toBe(true);
+  });
+
+  test('uploads pipelined behind one another share the windows until their data is written, not until it is received', async () => {
+    const files = Array.from({ length: 10 }, (_, i) => ({ name: `piped/${i}.bin`, data: randomBytes(4 * MiB) }));
+    const stored = await Promise.all(files.map((file) => client.uploadBuffer(file.name, file.data)));
+    expect(stored).toEqual(files.map((file) => ({ size: file.data.length, digest: sha256(file.data) })));
+    // Each upload's sink is still being written when the next upload's data arrives; had each one
+    // given its share back once received, every one of them would hold a lone transfer's 4 MiB
+    // (35 MiB together when measured so). Sharing, they stay within the process's total.
+    expect(storage.mostWaitingTogether).toBeGreaterThan(WRITE_WINDOW_HIGH_BYTES);
+    expect(storage.mostWaitingTogether).toBeLessThanOrEqual(WRITE_WINDOWS_TOTAL_BYTES + MiB);
+    for (const file of files) expect((await client.downloadBuffer(file.name)).data.equals(file.data)).toBe(true);
   });
 });
 

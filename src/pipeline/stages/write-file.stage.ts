@@ -50,8 +50,9 @@ export class WriteFileStage implements Stage {
    * MAX_COMMITS_IN_FLIGHT per connection; emit-ack awaits their outcomes in request order.
    */
   private startCommit(transfer: Transfer, declared: Trailer, ctx: SessionContext): SessionEvent[] {
-    // All its data is in: its share of the write windows goes back to the other transfers.
-    transfer.writeWindow?.release();
+    // The window keeps its share of the process's total until its data is written (the sink finishes
+    // in commit) or the transfer ends: data received but not yet written still takes memory, and the
+    // next uploads pipelined behind this one must not each get a whole window beside it.
     if (transfer.refusal) return [];
     ctx.commitsInFlight++;
     const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;
