@@ -9,8 +9,7 @@ import { expectDownloadReady } from './expect-reply';
 import { localIoError } from './local-io';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
-import { StagingFile, partialPathFor, refuseDirectory } from './staging-file';
-import { removeQuietly } from './local-io';
+import { StagingFile, refuseDirectory } from './staging-file';
 import { RunningHash, startHash } from '../integrity/hash-algorithm';
 
 /** A download that continues from a kept prefix: where it ends, and the hash state after it. */
@@ -113,7 +112,7 @@ export const downloadFile = async (
   const target = resolve(localPath);
   await refuseDirectory(target);
   const resumable = options.resume !== false;
-  if (!resumable) await removeQuietly(partialPathFor(target));
+  if (!resumable) await StagingFile.forgetResumable(target);
   const staging = resumable ? await StagingFile.resumable(target, conn.hash) : await StagingFile.create(target);
   let verified = false;
   try {

@@ -7,6 +7,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { FolderSync } from '../io/folder-sync';
 import { localIo, removeQuietly } from './local-io';
+import { ResumeLock } from './resume-lock';
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
@@ -53,6 +54,8 @@ export class StagingFile {
     readonly kept: { readonly bytes: number; readonly hash: RunningHash } | undefined,
     /** Bytes in the file when it was opened (kept or not): what `startAt` may have to cut off. */
     private readonly sizeAtOpen: number,
+    /** A resumable staging file's lock, held until it is committed, kept or discarded. */
+    private readonly lock?: ResumeLock,
   ) {}
 
   /** Where the body goes, from `offset` on (anything after it is cut off first). */
@@ -84,20 +87,36 @@ export class StagingFile {
 
   /**
    * The resumable staging file of `target`, with the bytes an interrupted download left in it (hashed
-   * now, so a resume can prove them to the server). Never follows a link planted in its place.
+   * now, so a resume can prove them to the server). Never follows a link planted in its place. While
+   * another download to the same target holds it (see ResumeLock), a staging file of its own instead.
    */
   static async resumable(target: string, algorithm: HashAlgorithm): Promise<StagingFile> {
     const path = partialPathFor(target);
+    const lock = await localIo('lock a staging file in', dirname(target), () => ResumeLock.take(path));
+    if (!lock) return StagingFile.create(target);
     const flags = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
-    const fd = await localIo('open a staging file in', dirname(target), () => openFd(path, flags, 0o644));
+    const fd = await localIo('open a staging file in', dirname(target), () => openFd(path, flags, 0o644)).catch(async (err: unknown) => {
+      await lock.release();
+      throw err;
+    });
     try {
       const { size } = await localIo('stat', path, () => fstatFd(fd));
       const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
-      return new StagingFile(path, fd, true, hash && { bytes: size, hash }, size);
+      return new StagingFile(path, fd, true, hash && { bytes: size, hash }, size, lock);
     } catch (err) {
       await closeFd(fd).catch(() => undefined);
+      await lock.release();
       throw err;
     }
+  }
+
+  /** `resume: false`: an interrupted download's kept bytes go, unless another download is writing them now. */
+  static async forgetResumable(target: string): Promise<void> {
+    const path = partialPathFor(target);
+    const lock = await ResumeLock.take(path).catch(() => undefined);
+    if (!lock) return;
+    await removeQuietly(path);
+    await lock.release();
   }
 
   /** Flushes, fsyncs and renames over `target`, then fsyncs the folder so the rename is durable too. */
@@ -107,7 +126,11 @@ export class StagingFile {
       await fsyncFd(this.fd);
     });
     await this.closeFd();
-    await localIo('rename', `${this.path} to ${target}`, () => fsp.rename(this.path, target));
+    try {
+      await localIo('rename', `${this.path} to ${target}`, () => fsp.rename(this.path, target));
+    } finally {
+      await this.lock?.release();
+    }
     // Best effort: some platforms and file systems cannot fsync a folder, and the data is safe already.
     await folders.sync(dirname(target)).catch(() => undefined);
   }
@@ -126,6 +149,7 @@ export class StagingFile {
   async discard(): Promise<void> {
     await this.stop();
     await removeQuietly(this.path);
+    await this.lock?.release();
   }
 
   /**
@@ -136,6 +160,7 @@ export class StagingFile {
     if (!this.resumableFile) return this.discard();
     await (this.sink && !this.sink.destroyed ? this.flush().catch(() => undefined) : undefined);
     await this.stop();
+    await this.lock?.release();
   }
 
   private async stop(): Promise<void> {

@@ -1,25 +1,26 @@
 import type { Writable } from 'node:stream';
 
-/** Bytes waiting to be written at which a lone transfer is held: two batches of 2 MiB, one being written. */
+/** Bytes waiting to be written at which one transfer is held: two batches of 2 MiB, one being written. */
 export const WRITE_WINDOW_HIGH_BYTES = 4 * 1024 * 1024;
 
 /**
- * What the windows of one process may let wait together. Many transfers at once share it (16 at once
- * get 1 MiB each, as before double-buffering): the thread pool is then busy with all of them anyway,
- * and 4 MiB each had raised the peak of 16 concurrent 256 MiB uploads from ≈ 150 to ≈ 250 MiB.
+ * What all the windows of one process may let wait together, counted in bytes handed to their sinks
+ * and not yet written. A lone transfer uses 4 MiB of it; 16 at once get ≈ 1 MiB each (4 MiB each had
+ * raised the peak of 16 concurrent 256 MiB uploads from ≈ 150 to ≈ 250 MiB); uploads pipelined on one
+ * connection count with the data of those before them still being written.
  */
 export const WRITE_WINDOWS_TOTAL_BYTES = 16 * 1024 * 1024;
-const WRITE_WINDOW_MIN_BYTES = 1024 * 1024;
 
-/** Windows not yet released (their feeder still writing, their sink neither finished nor closed), in this process. */
+/** Bytes handed to sinks through windows and not yet written, in this process. */
+let waitingBytes = 0;
+/** Windows whose feeder still writes (not released, sink neither finished nor closed). */
 let openWindows = 0;
 
-/** Windows still sharing the process's total (a gauge for metrics and tests). */
+/** Windows still open (a gauge for metrics and tests). */
 export const openWriteWindows = (): number => openWindows;
 
-/** The high mark of each window while `open` windows share the process's total. */
-export const sharedHighMark = (open: number): number =>
-  Math.max(WRITE_WINDOW_MIN_BYTES, Math.min(WRITE_WINDOW_HIGH_BYTES, Math.floor(WRITE_WINDOWS_TOTAL_BYTES / Math.max(1, open))));
+/** Bytes waiting to be written through all windows of this process (a gauge for metrics and tests). */
+export const bytesWaitingToBeWritten = (): number => waitingBytes;
 
 /**
  * Backpressure for a file written from a socket, double-buffered. Node's `drain` comes only once a
@@ -28,16 +29,26 @@ export const sharedHighMark = (open: number): number =>
  * hashing the next) sits idle. Here the feeder is held at a high mark of buffered bytes and let go as
  * soon as no more than half of it is left, i.e. when the batch being written completes while the
  * next is already queued. Measured on 1 GiB to tmpfs: bench/findings.md ("Double-buffered writes").
- * The high mark is 4 MiB for a lone transfer and shrinks as more share the process (sharedHighMark),
- * unless the caller fixes it.
+ * It is also held while the process's windows together hold WRITE_WINDOWS_TOTAL_BYTES, and let go
+ * once half a window of that total is free again.
  */
 export class WriteWindow {
+  /** Windows holding a feeder: room made by any window (its writes, its end) may let them go. */
+  private static readonly holding = new Set<WriteWindow>();
+
+  /** Room was made somewhere: every holding window that has room now lets its feeder go. */
+  private static wakeHolding(): void {
+    for (const window of [...WriteWindow.holding]) if (window.hasRoom()) window.wake();
+  }
+
   private waiting: (() => void)[] = [];
   private open = true;
+  /** This window's part of `waitingBytes`: its sink's buffered bytes when last looked at. */
+  private counted = 0;
 
   constructor(
     private readonly sink: Writable,
-    private readonly fixedHigh?: number,
+    private readonly high = WRITE_WINDOW_HIGH_BYTES,
   ) {
     openWindows++;
     // A sink that fails or closes takes no more: whoever waits for room must not wait forever.
@@ -46,33 +57,40 @@ export class WriteWindow {
     sink.once('finish', this.done);
   }
 
-  private get high(): number {
-    return this.fixedHigh ?? sharedHighMark(openWindows);
-  }
-
   /** Queues `chunk`; false when the feeder should stop until `onRoom` calls back. */
   write(chunk: Buffer): boolean {
     this.sink.write(chunk, this.afterWrite);
-    return this.sink.writableLength < this.high;
+    this.recount();
+    return this.sink.writableLength < this.high && waitingBytes < WRITE_WINDOWS_TOTAL_BYTES;
   }
 
-  /** Calls `resume` once no more than half the high mark waits (at once if that is already so). */
+  /** Calls `resume` once there is room again (at once if there is already). */
   onRoom(resume: () => void): void {
-    if (this.hasRoom()) resume();
-    else this.waiting.push(resume);
+    if (this.hasRoom()) return resume();
+    this.waiting.push(resume);
+    WriteWindow.holding.add(this);
   }
 
   private hasRoom(): boolean {
-    return this.sink.writableLength <= this.high / 2 || this.sink.destroyed;
+    if (this.sink.destroyed || this.sink.writableFinished) return true;
+    return this.sink.writableLength <= this.high / 2 && waitingBytes <= WRITE_WINDOWS_TOTAL_BYTES - this.high / 2;
+  }
+
+  /** Brings `waitingBytes` up to date with this sink (none once it finished or closed). */
+  private recount(): void {
+    const now = this.sink.destroyed || this.sink.writableFinished ? 0 : this.sink.writableLength;
+    waitingBytes += now - this.counted;
+    this.counted = now;
   }
 
   private readonly afterWrite = (): void => {
-    if (this.waiting.length > 0 && this.hasRoom()) this.wake();
+    this.recount();
+    if (WriteWindow.holding.size > 0) WriteWindow.wakeHolding();
   };
 
   /**
-   * The feeder is done with this window (all its data was written to the sink, or it gave up): its
-   * share of the total goes back to the others. Idempotent; the sink finishing or closing does it too.
+   * The feeder is done with this window (all its data went to the sink, or it gave up). Its bytes
+   * still count until they are written. Idempotent; the sink finishing or closing does it too.
    */
   release(): void {
     if (!this.open) return;
@@ -82,10 +100,14 @@ export class WriteWindow {
 
   private readonly done = (): void => {
     this.release();
+    this.recount();
     this.wake();
+    WriteWindow.wakeHolding();
   };
 
+  /** Lets this window's feeders go (room, or a sink that takes no more). */
   private wake(): void {
+    WriteWindow.holding.delete(this);
     const waiting = this.waiting;
     this.waiting = [];
     for (const resume of waiting) resume();

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -216,6 +217,53 @@ describe('RxferClient against the real server', () => {
     expect(result).toEqual({ size: data.length, digest: sha256(data), resumedAt: kept });
     expect((await readFile(target)).equals(data)).toBe(true);
     expect(await readdir(server.local)).toEqual(['big.bin']);
+  });
+
+  test('two downloads to one target at once: both verified, the target is one of the two whole files, nothing is left behind', async () => {
+    const [a, b] = [randomBytes(24 * MiB), randomBytes(24 * MiB)];
+    await client.uploadBuffer('a.bin', a);
+    await client.uploadBuffer('b.bin', b);
+    const other = await RxferClient.connect({ host: server.host, port: server.port });
+    const target = join(server.local, 'same.bin');
+    try {
+      // Both would write into the one resume file of the target without its lock.
+      const results = await Promise.all([client.download('a.bin', target), other.download('b.bin', target)]);
+      expect(results).toEqual([
+        { size: a.length, digest: sha256(a) },
+        { size: b.length, digest: sha256(b) },
+      ]);
+    } finally {
+      other.close();
+    }
+    expect([sha256(a), sha256(b)]).toContain(sha256(await readFile(target)));
+    expect(await readdir(server.local)).toEqual(['same.bin']);
+  });
+
+  test('a resume file locked by another running process is left alone; a lock whose process is gone is taken over', async () => {
+    const data = randomBytes(3 * MiB);
+    await client.uploadBuffer('locked.bin', data);
+    const target = join(server.local, 'locked.bin');
+    const resumeFile = join(server.local, '.locked.bin.rxfer-resume');
+    const kept = randomBytes(MiB);
+    await writeFile(resumeFile, kept);
+    // The test runner's parent process is running: its download of this target is in progress.
+    await writeFile(`${resumeFile}.lock`, `${process.ppid}\n`);
+    await expect(client.download('locked.bin', target)).resolves.toEqual({ size: data.length, digest: sha256(data) });
+    expect((await readFile(target)).equals(data)).toBe(true);
+    expect((await readFile(resumeFile)).equals(kept)).toBe(true);
+    expect(await readFile(`${resumeFile}.lock`, 'utf8')).toBe(`${process.ppid}\n`);
+    await expect(client.download('locked.bin', target, { resume: false })).resolves.toMatchObject({ size: data.length });
+    expect((await readFile(resumeFile)).equals(kept)).toBe(true);
+
+    // Its owner gone (a process that has exited), the lock is stale: the kept prefix is used and then the lock goes.
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await once(gone, 'exit');
+    await writeFile(resumeFile, data.subarray(0, MiB));
+    await writeFile(`${resumeFile}.lock`, `${gone.pid}\n`);
+    await rm(target);
+    await expect(client.download('locked.bin', target)).resolves.toEqual({ size: data.length, digest: sha256(data), resumedAt: MiB });
+    expect((await readFile(target)).equals(data)).toBe(true);
+    expect(await readdir(server.local)).toEqual(['locked.bin']);
   });
 
   test('close() during a download with resume: false removes the staging file', async () => {

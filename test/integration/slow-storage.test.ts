@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { RxferClient } from '../../src/client/index';
 import { TOKENS } from '../../src/container/tokens';
-import { WRITE_WINDOWS_TOTAL_BYTES, WRITE_WINDOW_HIGH_BYTES, openWriteWindows } from '../../src/io/write-window';
+import { WRITE_WINDOWS_TOTAL_BYTES, WRITE_WINDOW_HIGH_BYTES, bytesWaitingToBeWritten, openWriteWindows } from '../../src/io/write-window';
 import type { RemoteName } from '../../src/protocol/remote-name';
 import { MemoryStorage } from '../../src/storage/memory.storage';
 import type { StagedWrite, WriteOptions } from '../../src/storage/storage-adapter';
@@ -74,13 +74,13 @@ describe('an upload into storage slower than the network', () => {
     expect((await client.downloadBuffer('slow.bin')).data.equals(data)).toBe(true);
   });
 
-  test('uploads pipelined behind one another share the windows until their data is written, not until it is received', async () => {
+  test('uploads pipelined behind one another are held while the data before them is still being written', async () => {
     const files = Array.from({ length: 10 }, (_, i) => ({ name: `piped/${i}.bin`, data: randomBytes(4 * MiB) }));
     const stored = await Promise.all(files.map((file) => client.uploadBuffer(file.name, file.data)));
     expect(stored).toEqual(files.map((file) => ({ size: file.data.length, digest: sha256(file.data) })));
-    // Each upload's sink is still being written when the next upload's data arrives; had each one
-    // given its share back once received, every one of them would hold a lone transfer's 4 MiB
-    // (35 MiB together when measured so). Sharing, they stay within the process's total.
+    // Each upload's sink is still being written when the next upload's data arrives. Counted per
+    // window only, each would let a lone transfer's 4 MiB wait beside the others (35 MiB together
+    // when measured so); counted together, they stay within the process's total.
     expect(storage.mostWaitingTogether).toBeGreaterThan(WRITE_WINDOW_HIGH_BYTES);
     expect(storage.mostWaitingTogether).toBeLessThanOrEqual(WRITE_WINDOWS_TOTAL_BYTES + MiB);
     for (const file of files) expect((await client.downloadBuffer(file.name)).data.equals(file.data)).toBe(true);
@@ -128,5 +128,7 @@ describe.each([
     raw.destroy();
 
     expect(await noneOpenEventually()).toBe(0);
+    // And none of their bytes still counts: a count that leaked would hold every later upload.
+    expect(bytesWaitingToBeWritten()).toBe(0);
   });
 });

@@ -50,9 +50,9 @@ export class WriteFileStage implements Stage {
    * MAX_COMMITS_IN_FLIGHT per connection; emit-ack awaits their outcomes in request order.
    */
   private startCommit(transfer: Transfer, declared: Trailer, ctx: SessionContext): SessionEvent[] {
-    // The window keeps its share of the process's total until its data is written (the sink finishes
-    // in commit) or the transfer ends: data received but not yet written still takes memory, and the
-    // next uploads pipelined behind this one must not each get a whole window beside it.
+    // All its data went to the sink; it counts in the process's total until it is written, so the
+    // uploads pipelined behind this one are held while it is still being written (see WriteWindow).
+    transfer.writeWindow?.release();
     if (transfer.refusal) return [];
     ctx.commitsInFlight++;
     const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;

@@ -2,7 +2,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { WRITE_WINDOW_HIGH_BYTES, WriteWindow, sharedHighMark } from '../../../src/io/write-window';
+import { WRITE_WINDOWS_TOTAL_BYTES, WRITE_WINDOW_HIGH_BYTES, WriteWindow, bytesWaitingToBeWritten } from '../../../src/io/write-window';
 
 const KIB = 1024;
 const chunk = (fill: number, bytes = 64 * KIB): Buffer => Buffer.alloc(bytes, fill);
@@ -57,7 +57,8 @@ describe('WriteWindow', () => {
     expect(resumed).toBe(true);
     // Room was given back while chunk 9 was still waiting: a fully drained buffer is not required.
     expect(sink.writableLength).toBe(64 * KIB);
-    window.release();
+    expect(bytesWaitingToBeWritten()).toBe(64 * KIB);
+    sink.destroy();
   });
 
   test('calls back at once when there is room already', () => {
@@ -67,7 +68,7 @@ describe('WriteWindow', () => {
     let resumed = false;
     window.onRoom(() => (resumed = true));
     expect(resumed).toBe(true);
-    window.release();
+    sink.destroy();
   });
 
   test('lets a waiting feeder go when the sink fails, so that owed data can still be read and dropped', () => {
@@ -88,28 +89,36 @@ describe('WriteWindow', () => {
     );
   });
 
-  test('transfers at once share the process total: 4 MiB alone, 1 MiB each from 16 on', () => {
-    expect(sharedHighMark(1)).toBe(WRITE_WINDOW_HIGH_BYTES);
-    expect(sharedHighMark(4)).toBe(4 * 1024 * KIB);
-    expect(sharedHighMark(8)).toBe(2 * 1024 * KIB);
-    expect(sharedHighMark(16)).toBe(1024 * KIB);
-    expect(sharedHighMark(100)).toBe(1024 * KIB);
-  });
-
-  test('a window asks to hold earlier while others are open, and no longer once they are released', () => {
-    const others = Array.from({ length: 7 }, () => new WriteWindow(new ManualBatchSink()));
-    const sink = new ManualBatchSink();
-    const window = new WriteWindow(sink);
-    // Eight open windows: 2 MiB each. The first chunk is in flight; 2 MiB more are queued.
-    window.write(chunk(0));
-    const queued = Array.from({ length: 31 }, (_, i) => window.write(chunk(i + 1)));
-    expect(queued.slice(0, 30).every(Boolean)).toBe(true);
-    expect(queued[30]).toBe(false);
-    // The others finish: this one alone may let 4 MiB wait.
-    for (const other of others) other.release();
-    others[0]!.release(); // idempotent
-    expect(window.write(chunk(99))).toBe(true);
-    window.release();
+  test('windows together hold at the process total, and any window making room lets the others go', () => {
+    expect(bytesWaitingToBeWritten()).toBe(0);
+    const sinks = Array.from({ length: 5 }, () => new ManualBatchSink());
+    const windows = sinks.map((sink) => new WriteWindow(sink));
+    // Four windows let 4 MiB wait each (the first chunk of each is in flight): 16 MiB together.
+    const fill = (window: WriteWindow) => Array.from({ length: WRITE_WINDOW_HIGH_BYTES / (64 * KIB) }, (_, i) => window.write(chunk(i)));
+    for (const window of windows.slice(0, 3)) expect(fill(window).slice(0, -1).every(Boolean)).toBe(true);
+    const fourth = fill(windows[3]!);
+    expect(fourth.at(-1)).toBe(false);
+    expect(bytesWaitingToBeWritten()).toBe(WRITE_WINDOWS_TOTAL_BYTES);
+    // The fifth has nothing waiting of its own, but the total is reached: it holds at once.
+    expect(windows[4]!.write(chunk(1))).toBe(false);
+    let fifthResumed = false;
+    windows[4]!.onRoom(() => (fifthResumed = true));
+    // Another window's first batch (one chunk) completes: not yet half a window of room.
+    sinks[0]!.completeBatch();
+    expect(fifthResumed).toBe(false);
+    // Its second batch (the rest) completes: 4 MiB are free, and the fifth window goes on.
+    sinks[0]!.completeBatch();
+    expect(fifthResumed).toBe(true);
+    // Released windows' bytes count until written; sinks that end or fail count no more.
+    windows.forEach((window) => window.release());
+    expect(bytesWaitingToBeWritten()).toBeGreaterThan(0);
+    sinks.forEach((sink) => sink.destroy());
+    return new Promise<void>((done) =>
+      setImmediate(() => {
+        expect(bytesWaitingToBeWritten()).toBe(0);
+        done();
+      }),
+    );
   });
 
   test('a real file written through the window holds exactly the bytes given, in order', async () => {

@@ -1,0 +1,78 @@
+import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+
+/** Resume files locked by this process (its own downloads): a second one to the same target stages apart. */
+const heldHere = new Set<string>();
+
+/** Whether a process with this pid is running (EPERM: it is, but belongs to someone else). */
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Who is writing a download's resume file (`partialPathFor`). Two downloads to the same target at
+ * once, in this process or in two, would otherwise both write into that one file: each verifies the
+ * bytes it received, not the file's mix of both, and the mix would be renamed over the target. The
+ * lock is a file beside it, created exclusively, holding the owner's pid; a lock whose process is
+ * gone (a crash, a kill) is taken over. A download that finds the lock held stages in a file of its
+ * own, as it would without resume: it cannot be continued later, but it cannot spoil the other.
+ */
+export class ResumeLock {
+  private released = false;
+
+  private constructor(private readonly resumePath: string) {}
+
+  /** The lock of `resumePath`, or undefined if another live download holds it. */
+  static async take(resumePath: string): Promise<ResumeLock | undefined> {
+    if (heldHere.has(resumePath)) return undefined;
+    heldHere.add(resumePath);
+    const taken = await lockFile(lockPathOf(resumePath)).catch((err: unknown) => {
+      heldHere.delete(resumePath);
+      throw err;
+    });
+    if (taken) return new ResumeLock(resumePath);
+    heldHere.delete(resumePath);
+    return undefined;
+  }
+
+  /** Lets the next download of this target use the resume file. Idempotent. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await unlink(lockPathOf(this.resumePath)).catch(() => undefined);
+    heldHere.delete(this.resumePath);
+  }
+}
+
+export const lockPathOf = (resumePath: string): string => `${resumePath}.lock`;
+
+/** A lock file without a pid in it this old is left over, not being written. */
+const UNREADABLE_LOCK_STALE_MS = 10_000;
+
+/** Creates the lock file with our pid; true if we hold it now, false if a live process does. */
+const lockFile = async (lockPath: string): Promise<boolean> => {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const created = await writeFile(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o644 }).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? false : Promise.reject(err)),
+    );
+    if (created) return true;
+    const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+    if (!Number.isSafeInteger(owner) || owner <= 0) {
+      // Empty: another process has just created it and not yet written its pid, unless it is old.
+      const age = Date.now() - ((await stat(lockPath).catch(() => undefined))?.mtimeMs ?? 0);
+      if (age < UNREADABLE_LOCK_STALE_MS) return false;
+    } else if (owner !== process.pid && isRunning(owner)) {
+      return false;
+    }
+    // Stale (its process is gone; our own pid in a lock we do not hold was left by an earlier process
+    // with that pid): take it over. Two processes taking over one stale lock in the same instant
+    // could both win; after a crash, two downloads to one target started together are that rare.
+    await unlink(lockPath).catch(() => undefined);
+  }
+  return false;
+};
