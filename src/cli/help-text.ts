@@ -52,8 +52,9 @@ Examples:
   $ rxfer get -r photos/2024 ~/Pictures/        the whole folder, into ~/Pictures/2024
                                                 (names the server lists are checked: none lands outside)
 
-Interrupted? Run the same command again: the part kept in .<name>.rxfer-resume is checked against the
-server's file and only the rest is fetched; files already here (same size and digest) are skipped.`;
+Interrupted? Run the same command again: the part kept in .<name>.rxfer-resume (files of 1 MiB or
+more) is checked against the server's file and only the rest is fetched; files already here (same size
+and digest) are skipped.`;
 
 export const TOKEN_EXAMPLES = `
 The token is printed once; the config stores only its scrypt hash. Clients pass it in RXFER_TOKEN

@@ -266,6 +266,26 @@ describe('RxferClient against the real server', () => {
     expect(await readdir(server.local)).toEqual(['locked.bin']);
   });
 
+  test('an interrupted download under 1 MiB keeps nothing: it staged in a file of its own', async () => {
+    // A server that announces 500,000 bytes, sends 1,000 and stalls.
+    const stalling = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('OK rxfer/1 caps=download hash=sha256\n');
+      socket.once('data', () => socket.write(Buffer.concat([Buffer.from(`OK 500000 ${'0'.repeat(64)}\n`), Buffer.alloc(1000)])));
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    const small = await RxferClient.connect({ host: '127.0.0.1', port: (stalling.address() as AddressInfo).port });
+    try {
+      const target = join(server.local, 'small.bin');
+      const error = await failure(small.download('small.bin', target, { onProgress: (done) => done >= 1000 && small.close() }));
+      expect(error.code).toBe('CONNECTION_LOST');
+      expect(await readdir(server.local)).toEqual([]);
+    } finally {
+      small.close();
+      stalling.close();
+    }
+  });
+
   test('close() during a download with resume: false removes the staging file', async () => {
     await client.uploadBuffer('big.bin', randomBytes(32 * MiB));
     const target = join(server.local, 'big.bin');
