@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { FolderSync } from '../io/folder-sync';
+import { writeBackEarly } from '../io/early-writeback';
 import { localIo, removeQuietly } from './local-io';
 import { ResumeLock } from './resume-lock';
 
@@ -64,6 +65,7 @@ export class StagingFile {
     if (offset < this.sizeAtOpen) await localIo('truncate', this.path, () => ftruncateFd(this.fd, offset));
     const stream = createWriteStream(this.path, { fd: this.fd, start: offset, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
     stream.on('error', (err) => (this.failure ??= err));
+    writeBackEarly(stream, this.fd);
     this.sink = stream;
     return stream;
   }

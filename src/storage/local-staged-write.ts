@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
+import { writeBackEarly } from '../io/early-writeback';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -75,6 +76,7 @@ export class LocalStagedWrite implements StagedWrite {
     this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
     this.sink.on('error', () => undefined);
+    writeBackEarly(this.sink, spot.fd);
     this.resumed = spot.partial && start > 0 ? { offset: start, hash: spot.partial.hash } : undefined;
   }
 
