@@ -1,5 +1,8 @@
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { SMALL_COMMIT_WORKER_SOURCE } from './small-commit.worker';
+
+/** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
+const WORKER_PATH = join(__dirname, 'small-commit.worker.js');
 
 export interface SmallCommitJob {
   /**
@@ -24,7 +27,7 @@ type Reply = { id: number; mtimeMs: number; replacedBytes: number; code?: undefi
 
 /**
  * Group commit of small files: write, fsync, close and rename each staging file, then fsync each
- * folder once per batch, all in one worker thread (see small-commit.worker.ts for why). Commits
+ * folder once per batch, all in one worker thread (see small-commit.worker.js for why). Commits
  * requested in the same turn of the event loop go as one message, and those that arrive while the
  * worker is busy queue up into its next batch, so a burst of small uploads costs the main thread
  * one message per batch instead of seven threadpool round trips per file (open, write, fsync,
@@ -82,7 +85,7 @@ export class SmallCommits {
     // Small heaps: it holds a few batches of job descriptions (the data is in ArrayBuffers, off-heap).
     // The thread still costs ≈ 10 MiB of RSS; it starts with the first small upload.
     const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
-    const worker = new Worker(SMALL_COMMIT_WORKER_SOURCE, { eval: true, resourceLimits });
+    const worker = new Worker(WORKER_PATH, { resourceLimits });
     worker.on('message', (replies: Reply[]) => {
       for (const reply of replies) {
         const waiting = this.pending.get(reply.id);

@@ -1,7 +1,8 @@
+// @ts-check
 /**
- * The commit worker's code, run with `new Worker(source, { eval: true })`. It is a string, not a
- * module path, because the same code must start under tsc's dist/, ts-jest and tsx alike (only one
- * of them has a .js file to point at), and it needs nothing but `node:fs`.
+ * The small-commit worker (SmallCommits starts it by path). Plain JavaScript, so that the same file
+ * runs from src/ (ts-jest, tsx) and from dist/ (tsc copies it there: `allowJs`); it needs nothing
+ * but `node:fs`, and `@ts-check` has tsc check it against Node's types.
  *
  * It receives batches of small files — `{ id, data, staging, target, folder, createOnly,
  * measureReplaced }` — and for each one: creates the staging file (`wx`), writes the data, fsyncs,
@@ -19,20 +20,41 @@
  * file system merges them into few commits. Batches may then overlap; each still fsyncs its folders
  * after its own renames.
  */
-export const SMALL_COMMIT_WORKER_SOURCE = String.raw`
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 
+/**
+ * One small file to commit (SmallCommitJob in small-commits.ts, plus its id).
+ * @typedef {{ id: number, data: Uint8Array, staging: string, target: string, folder: string, createOnly: boolean, measureReplaced: boolean }} Job
+ */
+/**
+ * What the main thread gets back for it.
+ * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string }} Reply
+ */
+/**
+ * A job on its way through a batch.
+ * @typedef {{ job: Job, fd: number | undefined, created: boolean, result: Reply | undefined }} StagedFile
+ */
+
+if (!parentPort) throw new Error('small-commit.worker.js runs as a worker thread (see small-commits.ts)');
+const port = parentPort;
+
 // fsync duration (µs, moving average) above which fsyncs run side by side: tmpfs takes ~1 µs.
 const SLOW_FSYNC_US = 100;
 let fsyncUs = 0;
+/** @param {bigint} started */
 const timed = (started) => {
   fsyncUs = 0.8 * fsyncUs + 0.2 * (Number(process.hrtime.bigint() - started) / 1000);
 };
+/** @param {number} fd @returns {Promise<void>} */
 const fsyncAsync = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 
-/** fsyncs each fd; returns the error of each (undefined where it succeeded). */
+/**
+ * fsyncs each fd; returns the error of each (undefined where it succeeded).
+ * @param {number[]} fds
+ * @returns {Promise<unknown[]>}
+ */
 const fsyncEach = async (fds) => {
   if (fsyncUs < SLOW_FSYNC_US) {
     return fds.map((fd) => {
@@ -47,29 +69,43 @@ const fsyncEach = async (fds) => {
   }));
 };
 
-const failure = (file, err) => ({ id: file.job.id, code: (err && err.code) || 'UNKNOWN', message: String((err && err.message) || err) });
+/** @param {StagedFile} file @param {unknown} err @returns {Reply} */
+const failure = (file, err) => {
+  const { code, message } = /** @type {{ code?: string, message?: string }} */ (err ?? {});
+  return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err) };
+};
 
-/** Creates the staging file and writes the data. */
+/**
+ * Creates the staging file and writes the data.
+ * @param {Job} job
+ * @returns {StagedFile}
+ */
 const stage = (job) => {
+  /** @type {StagedFile} */
   const file = { job, fd: undefined, created: false, result: undefined };
   try {
-    file.fd = fs.openSync(job.staging, 'wx', 0o644);
+    const fd = fs.openSync(job.staging, 'wx', 0o644);
+    file.fd = fd;
     file.created = true;
     const data = new Uint8Array(job.data);
-    for (let at = 0; at < data.length; ) at += fs.writeSync(file.fd, data, at, data.length - at, at);
+    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at, at);
   } catch (err) {
     fail(file, err);
   }
   return file;
 };
 
-/** After the fsync: close, then rename (or link, for create-only) over the real name. */
+/**
+ * After the fsync: close, then rename (or link, for create-only) over the real name.
+ * @param {StagedFile} file
+ */
 const publish = (file) => {
   const { job } = file;
   try {
+    const fd = /** @type {number} */ (file.fd);
     // mtime survives the rename: read it now instead of a stat() afterwards.
-    const { mtimeMs } = fs.fstatSync(file.fd);
-    fs.closeSync(file.fd);
+    const { mtimeMs } = fs.fstatSync(fd);
+    fs.closeSync(fd);
     file.fd = undefined;
     let replacedBytes = 0;
     if (job.measureReplaced && !job.createOnly) {
@@ -88,7 +124,11 @@ const publish = (file) => {
   }
 };
 
-/** Gives up on one file: closes it and deletes its staging file. */
+/**
+ * Gives up on one file: closes it and deletes its staging file.
+ * @param {StagedFile} file
+ * @param {unknown} err
+ */
 const fail = (file, err) => {
   if (file.fd !== undefined) try { fs.closeSync(file.fd); } catch { /* already gone */ }
   file.fd = undefined;
@@ -96,18 +136,22 @@ const fail = (file, err) => {
   file.result = failure(file, err);
 };
 
+/** @param {Job[]} jobs */
 const commitBatch = async (jobs) => {
   const files = jobs.map(stage);
   const open = files.filter((file) => file.result === undefined);
-  const fsyncErrors = await fsyncEach(open.map((file) => file.fd));
+  const fsyncErrors = await fsyncEach(open.map((file) => /** @type {number} */ (file.fd)));
   open.forEach((file, i) => (fsyncErrors[i] ? fail(file, fsyncErrors[i]) : publish(file)));
   // One fsync per folder, after every rename of the batch into it, makes them all durable.
+  /** @type {Map<string, StagedFile[]>} */
   const folders = new Map();
   for (const file of files) {
-    if (file.result.code !== undefined) continue;
-    if (!folders.has(file.job.folder)) folders.set(file.job.folder, []);
-    folders.get(file.job.folder).push(file);
+    if (file.result?.code !== undefined) continue;
+    const members = folders.get(file.job.folder) ?? [];
+    members.push(file);
+    folders.set(file.job.folder, members);
   }
+  /** @type {{ fd: number, members: StagedFile[] }[]} */
   const handles = [];
   for (const [folder, members] of folders) {
     try {
@@ -121,17 +165,17 @@ const commitBatch = async (jobs) => {
     try { fs.closeSync(handle.fd); } catch { /* nothing to lose */ }
     if (folderErrors[i]) for (const file of handle.members) file.result = failure(file, folderErrors[i]);
   });
-  parentPort.postMessage(files.map((file) => file.result));
+  port.postMessage(files.map((file) => file.result));
 };
 
 // Files that arrived together are committed together: more renames share each folder fsync.
+/** @type {Job[]} */
 let batch = [];
-parentPort.on('message', (jobs) => {
+port.on('message', (/** @type {Job[]} */ jobs) => {
   if (batch.length === 0) setImmediate(() => {
     const jobs = batch;
     batch = [];
-    commitBatch(jobs);
+    void commitBatch(jobs);
   });
   for (const job of jobs) batch.push(job);
 });
-`;
