@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Stats } from 'node:fs';
 import { FileHandle, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
+import { stagingName } from './staging-name';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -72,7 +73,8 @@ export class DigestIndex {
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
     const target = this.recordPath(name);
-    const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    // Unique per process without a CSPRNG call per record (as staging files are named).
+    const temp = `${target}${stagingName()}.tmp`;
     await writeFile(temp, JSON.stringify(record));
     await rename(temp, target);
   }

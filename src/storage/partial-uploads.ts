@@ -137,9 +137,17 @@ export class PartialUploads {
     this.hashed.delete(id);
     const path = this.dataPath(id);
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
-    await writeFile(this.manifestPath(id), JSON.stringify(manifest));
-    const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-    return { path, fd, offset: 0, hash: startHash(algorithm) };
+    // Side by side: the socket waits for both before the upload's data flows.
+    const [written, opened] = await Promise.allSettled([
+      writeFile(this.manifestPath(id), JSON.stringify(manifest)),
+      openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644),
+    ]);
+    if (written.status === 'rejected' || opened.status === 'rejected') {
+      if (opened.status === 'fulfilled') await closeFd(opened.value);
+      await unlink(this.manifestPath(id)).catch(() => undefined);
+      throw written.status === 'rejected' ? written.reason : (opened as PromiseRejectedResult).reason;
+    }
+    return { path, fd: opened.value, offset: 0, hash: startHash(algorithm) };
   }
 
   private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
