@@ -1,4 +1,4 @@
-import { close, closeSync, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
+import { close, closeSync, constants, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
@@ -56,7 +56,9 @@ const closeFd = promisify(close);
 const openSource = (localPath: string): LocalSource => {
   let fd: number;
   try {
-    fd = openSync(localPath, 'r');
+    // O_NONBLOCK: a FIFO would otherwise block the event loop until a writer comes; it opens at once
+    // and is refused below. Reads from a regular file are not affected.
+    fd = openSync(localPath, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw localIoError(err, 'open for reading', localPath);
   }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -314,6 +314,10 @@ describe('RxferClient against the real server', () => {
     expect(error).toMatchObject({ code: 'LOCAL_IO', detail: { path: missing, errno: 'ENOENT' } });
     expect(error.message).toContain(missing);
     expect((await failure(client.upload(server.local, 'dir'))).code).toBe('LOCAL_IO');
+    // A FIFO is refused at once, without waiting for a writer (the open would otherwise block).
+    const fifo = join(server.local, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    expect(await failure(client.upload(fifo, 'pipe'))).toMatchObject({ code: 'LOCAL_IO', message: expect.stringContaining('not a regular file') });
     expect((await failure(client.uploadBuffer('a\nb', Buffer.from('x')))).code).toBe('NAME_INVALID');
     expect((await failure(client.downloadBuffer('../etc/passwd'))).code).toBe('NAME_INVALID');
     expect(client.isClosed).toBe(false);
