@@ -87,7 +87,8 @@ const readWhole = async (source: LocalSource, localPath: string): Promise<Buffer
       const want = data.length - filled;
       const got = source.size <= SYNC_READ_MAX_BYTES ? readSync(source.fd, data, filled, want, filled) : (await readFd(source.fd, data, filled, want, filled)).bytesRead;
       filled += got;
-      if (got === 0 || filled === data.length) break;
+      // A read of a regular file that returns less than asked has reached its end: no second read.
+      if (got === 0 || filled === data.length || (got < want && filled >= source.size)) break;
     }
   } catch (err) {
     throw localIoError(err, 'read', localPath);
