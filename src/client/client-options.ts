@@ -32,6 +32,23 @@ export interface UploadOptions {
   readonly resume?: boolean;
   /** Called when a resume was accepted, before the rest is sent: where it continues, of how much. */
   readonly onResume?: ProgressListener;
+  /**
+   * What `keptUpload()` found for this name, asked ahead of the upload (so that asking does not
+   * hold up the requests in between): the upload does not ask again. `null`: nothing is kept.
+   */
+  readonly kept?: KeptUpload | null;
+  /**
+   * Send the data right after the header instead of first waiting for `OK file recv`, so that the
+   * next request follows at once. A refused header then costs the file's bytes on the wire (the
+   * server reads and drops them). For many files at once, such as `put -r`.
+   */
+  readonly pipelined?: boolean;
+}
+
+/** An interrupted upload the server kept: how many bytes, and their digest in the connection's algorithm. */
+export interface KeptUpload {
+  readonly bytes: number;
+  readonly digest: string;
 }
 
 export interface DownloadOptions {

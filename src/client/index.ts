@@ -2,6 +2,7 @@ export { RxferClient } from './rxfer-client';
 export type {
   ConnectOptions,
   DownloadOptions,
+  KeptUpload,
   ProgressListener,
   TransferResult,
   UploadMode,

@@ -1,7 +1,7 @@
 import { RxferError } from '../errors/rxfer-error';
 import { DEFAULT_HASH, HashAlgorithm, availableHashes, hashLabel } from '../integrity/hash-algorithm';
 import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
-import type { ConnectOptions, DownloadOptions, TransferResult, UploadOptions } from './client-options';
+import type { ConnectOptions, DownloadOptions, KeptUpload, TransferResult, UploadOptions } from './client-options';
 import { Connection } from './connection';
 import { downloadBuffer } from './download-buffer.request';
 import { downloadFile } from './download-file.request';
@@ -12,7 +12,7 @@ import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
 import { uploadBuffer } from './upload-buffer.request';
-import { uploadFile } from './upload-file.request';
+import { askKept, uploadFile } from './upload-file.request';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -95,9 +95,23 @@ export class RxferClient {
    * and the upload (rare): upload again, with `resume: false` to be sure.
    */
   upload(localPath: string, remoteName: string, options: UploadOptions = {}): Promise<TransferResult> {
-    const resumeMin = Number(this.capabilities['resume-min']);
-    const resumableFromBytes = Number.isSafeInteger(resumeMin) && resumeMin >= 0 ? resumeMin : undefined;
+    const { resumableFromBytes } = this;
     return this.lanes.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, { ...options, resumableFromBytes }));
+  }
+
+  /** Uploads at least this large are kept by the server when interrupted (undefined: none are). */
+  get resumableFromBytes(): number | undefined {
+    const resumeMin = Number(this.capabilities['resume-min']);
+    return Number.isSafeInteger(resumeMin) && resumeMin >= 0 ? resumeMin : undefined;
+  }
+
+  /**
+   * RESUME: what the server kept of an interrupted upload of `remoteName` (null: nothing, or another
+   * connection is writing it now). Pipelined like any request; pass the answer to `upload()` as
+   * `kept` so that it does not ask again.
+   */
+  keptUpload(remoteName: string): Promise<KeptUpload | null> {
+    return this.lanes.run((turn) => askKept(this.conn, turn, remoteName));
   }
 
   /** UPLOAD/ADDFILE from memory, pipelined: many small files go without a round trip each. */

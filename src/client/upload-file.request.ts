@@ -6,7 +6,7 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { formatTrailer } from '../protocol/command';
 import type { ResumePoint } from '../protocol/command';
 import { printableName } from '../protocol/remote-name';
-import type { TransferResult, UploadOptions } from './client-options';
+import type { KeptUpload, TransferResult, UploadOptions } from './client-options';
 import type { Connection } from './connection';
 import { expectFileRecv, expectStored, replyError } from './expect-reply';
 import { localIo, localIoError } from './local-io';
@@ -133,29 +133,40 @@ interface StartingPoint {
 
 const fromTheStart = (algorithm: HashAlgorithm): StartingPoint => ({ hash: startHash(algorithm) });
 
-/**
- * Asks the server for a kept partial upload of this name (RESUME) and compares its digest with the
- * same prefix of the local file. The server hashed the bytes it has on disk now, so a damaged or
- * tampered partial, or a local file changed since, fails the comparison and the upload starts over.
- */
-const findStartingPoint = async (conn: Connection, turn: RequestTurn, remoteName: string, source: LocalSource): Promise<StartingPoint> => {
-  await conn.send(resumeQuery(remoteName));
+/** The reply to `RESUME`: what the server kept of this name, or null (nothing, or being written by another connection). */
+const readKept = async (conn: Connection, turn: RequestTurn, remoteName: string): Promise<KeptUpload | null> => {
   await turn.receiveTurn;
   const reply = await conn.readReply();
-  // Nothing kept, or another connection is writing it right now: send it all.
-  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return fromTheStart(conn.hash);
+  if (reply.kind === 'notFound' || (reply.kind === 'error' && reply.code === 'BUSY')) return null;
   if (reply.kind !== 'partial') throw replyError(conn, reply, `RESUME ${printableName(remoteName)}`);
-  if (reply.bytes === 0 || reply.bytes > source.size) return fromTheStart(conn.hash);
-  const hash = await localIo('read', 'the local file', () => hashPrefix(readerOf(source.fd), reply.bytes, conn.hash));
-  if (!hash || hash.hex() !== reply.digest) return fromTheStart(conn.hash);
-  return { resume: { offset: reply.bytes, digest: reply.digest }, hash };
+  return { bytes: reply.bytes, digest: reply.digest };
+};
+
+/** RESUME as a request of its own: it lets the next request write at once and reads its reply in turn. */
+export const askKept = async (conn: Connection, turn: RequestTurn, remoteName: string): Promise<KeptUpload | null> => {
+  await conn.send(resumeQuery(remoteName)).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
+  turn.doneSending();
+  return readKept(conn, turn, remoteName);
+};
+
+/**
+ * Compares the digest of the server's kept prefix with the same prefix of the local file. The server
+ * hashed the bytes it has on disk, so a damaged or tampered partial, or a local file changed since,
+ * fails the comparison and the upload starts over.
+ */
+const startingPoint = async (kept: KeptUpload | null, source: LocalSource, algorithm: HashAlgorithm): Promise<StartingPoint> => {
+  if (!kept || kept.bytes === 0 || kept.bytes > source.size) return fromTheStart(algorithm);
+  const hash = await localIo('read', 'the local file', () => hashPrefix(readerOf(source.fd), kept.bytes, algorithm));
+  if (!hash || hash.hex() !== kept.digest) return fromTheStart(algorithm);
+  return { resume: { offset: kept.bytes, digest: kept.digest }, hash };
 };
 
 /**
  * UPLOAD/ADDFILE from a file. Up to WHOLE_FILE_MAX_BYTES (and below the server's resume size) it is
- * read whole and pipelined like an in-memory upload. Larger files stream, and wait for `OK file recv`
- * first: a refused header then costs no data on the wire. The data is still owed after a refusal, so
- * the connection is closed instead (as it is after any failure once the header went out).
+ * read whole and pipelined like an in-memory upload. Larger files stream, and unless `pipelined` they
+ * wait for `OK file recv` first: a refused header then costs no data on the wire. The data is still
+ * owed after a refusal, so the connection is closed instead (as it is after any failure once the
+ * header went out).
  * With `resume` (the default) and a server that keeps interrupted uploads this large, it first asks
  * for the kept prefix and sends only the rest if the prefix is proven equal.
  */
@@ -179,19 +190,32 @@ export const uploadFile = async (
   // A lost connection may have a reason the server sent just before closing; local errors do not.
   const explainLoss = (err: unknown): Promise<never> =>
     err instanceof RxferError && err.code === 'CONNECTION_LOST' ? conn.explainLoss(err, turn.receiveTurn) : Promise.reject(err);
+  // Asked here (holding the send lane until the reply: the header depends on it) unless asked ahead.
+  const askHere = async () => {
+    await conn.send(resumeQuery(remoteName));
+    return readKept(conn, turn, remoteName);
+  };
   try {
-    const start = resumable ? await findStartingPoint(conn, turn, remoteName, source).catch(explainLoss) : fromTheStart(conn.hash);
+    const kept = !resumable ? null : options.kept !== undefined ? options.kept : await askHere().catch(explainLoss);
+    const start = await startingPoint(kept, source, conn.hash);
     const offset = start.resume?.offset ?? 0;
     if (offset > 0) options.onResume?.(offset, source.size);
     const header = uploadHeader(options.mode ?? 'replace', source.size, remoteName, start.resume);
     owing = true;
     await conn.send(header).catch(explainLoss);
-    await turn.receiveTurn;
-    expectFileRecv(conn, await conn.readReply(), request);
+    if (!options.pipelined) {
+      await turn.receiveTurn;
+      expectFileRecv(conn, await conn.readReply(), request);
+    }
     const digest = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
     await conn.send(formatTrailer({ hash: conn.hash, digest })).catch(explainLoss);
     owing = false;
     turn.doneSending();
+    if (options.pipelined) {
+      // All of it is sent: a refused header's data is read and dropped, and the connection stays in step.
+      await turn.receiveTurn;
+      expectFileRecv(conn, await conn.readReply(), request);
+    }
     const stored = expectStored(conn, await conn.readReply(), request, { size: source.size, digest });
     return offset > 0 ? { ...stored, resumedAt: offset } : stored;
   } catch (err) {

@@ -27,6 +27,11 @@ interface LocalFile {
   readonly size: number;
 }
 
+/** A local file and the name it gets on the server. */
+interface PlannedFile extends LocalFile {
+  readonly remote: string;
+}
+
 /** Regular files below `folder`; links are not followed (a link out of the tree is not the tree). */
 const walk = async (folder: string, prefix: string, out: LocalFile[]): Promise<void> => {
   const entries = await readdir(folder, { withFileTypes: true });
@@ -78,7 +83,9 @@ export const uploadTree = async (
     const sending =
       file.size <= WHOLE_FILE_MAX_BYTES
         ? readWhole(file).then((data) => client.uploadBuffer(file.remote, data))
-        : client.upload(file.path, file.remote, { resume: options.resume });
+        : file.size <= PIPELINED_MAX_BYTES
+          ? uploadPipelined(client, file, options.resume !== false)
+          : client.upload(file.path, file.remote, { resume: options.resume });
     track(
       sending.then((result) => {
         bytes += result.size;
@@ -88,6 +95,26 @@ export const uploadTree = async (
   }
   await Promise.all(inFlight);
   return { files: wanted.length, bytes, skipped: planned.length - wanted.length };
+};
+
+/**
+ * Larger files up to this size are sent without waiting for `OK file recv` (see uploadPipelined): a
+ * refusal costs at most this much on the wire. Beyond it, a file waits, and a refusal costs nothing.
+ */
+const PIPELINED_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A file too large to read whole, sent without a round trip of its own. Its `RESUME` question goes
+ * out now, ahead of the uploads queued before it; the upload itself is queued once the answer is in,
+ * and sends its data without waiting for `OK file recv`. Asked inside the upload instead, the
+ * question could only be answered after every earlier file was committed, and each file would wait
+ * two round trips and the commit before it. The files of a tree have different names, so the order
+ * among them does not matter.
+ */
+const uploadPipelined = async (client: RxferClient, file: PlannedFile, resume: boolean): Promise<TransferResult> => {
+  const resumable = resume && client.resumableFromBytes !== undefined && file.size >= client.resumableFromBytes;
+  const kept = resumable ? await client.keptUpload(file.remote) : null;
+  return client.upload(file.path, file.remote, { resume, kept, pipelined: true });
 };
 
 /** The server's files under `folder`, by name; a folder that does not exist yet has none. */

@@ -5,7 +5,7 @@ import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { RxferClient, RxferError } from '../../src/client/index';
+import { RxferClient, RxferError, uploadTree } from '../../src/client/index';
 import { startTestServer, TestServer } from './real-server';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -133,6 +133,79 @@ describe('RxferClient against the real server', () => {
       proxy.close();
     }
     for (const file of files) expect((await readFile(join(server.root, file.name))).equals(file.data)).toBe(true);
+  });
+
+  test('put -r of files over 1 MiB pipelines them too: their RESUME questions go ahead and their data does not wait for OK file recv', async () => {
+    const folder = join(server.local, 'tree');
+    await mkdir(folder);
+    const files = Array.from({ length: 6 }, (_, i) => ({ name: `f${i}.bin`, data: randomBytes(MiB + 500_000 + i) }));
+    for (const file of files) await writeFile(join(folder, file.name), file.data);
+    const dataBytes = files.reduce((sum, file) => sum + file.data.length, 0);
+    // A proxy that holds back the replies from the first stored file's `OK file data recv` on, until
+    // the client has sent at least all the files' bytes. A client that waited for `OK file recv`, or
+    // asked RESUME inside each upload, would wait for a held reply and time out.
+    const proxy = createServer((fromClient) => {
+      const toServer = new Socket().connect(server.port, server.host);
+      let sent = 0;
+      let held: Buffer[] | undefined;
+      let released = false;
+      const release = () => {
+        if (released || !held || sent < dataBytes) return;
+        released = true;
+        for (const reply of held) fromClient.write(reply);
+        held = undefined;
+      };
+      fromClient.on('data', (chunk: Buffer) => {
+        toServer.write(chunk);
+        sent += chunk.length;
+        release();
+      });
+      toServer.on('data', (chunk: Buffer) => {
+        if (!released && !held && chunk.includes('OK file data recv')) held = [];
+        if (held) held.push(chunk);
+        else fromClient.write(chunk);
+        release();
+      });
+      fromClient.on('close', () => toServer.destroy());
+      toServer.on('close', () => fromClient.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const piped = await RxferClient.connect({ host: '127.0.0.1', port: (proxy.address() as AddressInfo).port });
+    try {
+      await expect(uploadTree(piped, folder, 'tree', { skipIdentical: false })).resolves.toMatchObject({ files: files.length, bytes: dataBytes });
+    } finally {
+      piped.close();
+      proxy.close();
+    }
+    for (const file of files) expect((await readFile(join(server.root, 'tree', file.name))).equals(file.data)).toBe(true);
+  }, 15_000);
+
+  test('keptUpload asked ahead, then a pipelined upload: an interrupted upload continues after its proven prefix', async () => {
+    const data = randomBytes(8 * MiB);
+    const source = join(server.local, 'big.bin');
+    await writeFile(source, data);
+    expect((await failure(client.upload(source, 'big.bin', { onProgress: (done) => done >= 2 * MiB && client.close() }))).code).toBe('CONNECTION_LOST');
+    client = await RxferClient.connect({ host: server.host, port: server.port });
+    // The server keeps the partial once it has seen the connection go (until then it answers BUSY: null).
+    let kept = await client.keptUpload('big.bin');
+    for (let i = 0; i < 100 && kept === null; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      kept = await client.keptUpload('big.bin');
+    }
+    expect(kept).toEqual({ bytes: expect.any(Number), digest: sha256(data.subarray(0, kept!.bytes)) });
+    expect(kept!.bytes).toBeGreaterThanOrEqual(MiB);
+    const result = await client.upload(source, 'big.bin', { kept, pipelined: true });
+    expect(result).toEqual({ size: data.length, digest: sha256(data), resumedAt: kept!.bytes });
+    expect((await readFile(join(server.root, 'big.bin'))).equals(data)).toBe(true);
+  });
+
+  test('a pipelined upload whose header is refused: its data was read and dropped, and the connection stays usable', async () => {
+    const source = join(server.local, 'two.bin');
+    await writeFile(source, randomBytes(2 * MiB));
+    await client.uploadBuffer('two.bin', Buffer.from('old'));
+    expect((await failure(client.upload(source, 'two.bin', { mode: 'create', pipelined: true }))).code).toBe('EXISTS');
+    expect(client.isClosed).toBe(false);
+    expect((await client.downloadBuffer('two.bin')).data.toString()).toBe('old');
   });
 
   test('ADDFILE of an existing name from a small file: EXISTS; its data went with the header and the connection stays usable', async () => {
