@@ -117,7 +117,7 @@ export const downloadFile = async (
   options: DownloadOptions,
 ): Promise<TransferResult> => {
   const target = resolve(localPath);
-  await refuseDirectory(target);
+  refuseDirectory(target);
   const resumable = options.resume !== false;
   if (!resumable) await StagingFile.forgetResumable(target);
   // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
