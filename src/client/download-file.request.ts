@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { statfsSync, type StatsFs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
@@ -86,11 +86,19 @@ export const verifyDownload = (remoteName: string, announced: TransferResult, re
  */
 const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
 
-/** Fails early, before the body arrives, if the target's file system cannot hold it. */
-const checkFreeSpace = async (folder: string, size: number): Promise<void> => {
+/**
+ * Fails early, before the body arrives, if the target's file system cannot hold it. Synchronous (one
+ * quick system call): the body waits in the socket meanwhile, and pipelined downloads behind it too.
+ */
+const checkFreeSpace = (folder: string, size: number): void => {
   if (size < SPACE_CHECK_MIN_BYTES) return;
-  const stats = await fsp.statfs(folder).catch(() => undefined);
-  if (!stats || stats.bavail * stats.bsize >= size) return;
+  let stats: StatsFs | undefined;
+  try {
+    stats = statfsSync(folder);
+  } catch {
+    return; // Not every file system answers; a full disk then fails the write itself (LOCAL_IO).
+  }
+  if (stats.bavail * stats.bsize >= size) return;
   const free = stats.bavail * stats.bsize;
   throw new RxferError('LOCAL_IO', `not enough space in ${folder}: ${size} bytes needed, ${free} free`, { size, free });
 };
@@ -126,7 +134,7 @@ export const downloadFile = async (
   let verified = false;
   try {
     const openSink = async (announced: TransferResult, offset: number) => {
-      await checkFreeSpace(dirname(target), announced.size - offset);
+      checkFreeSpace(dirname(target), announced.size - offset);
       staging ??= resumable && announced.size >= RESUMABLE_FROM_BYTES ? await StagingFile.resumable(target, conn.hash) : await StagingFile.create(target);
       return staging.startAt(offset);
     };
