@@ -16,6 +16,13 @@ interface DigestRecord {
   readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
 
+/** Records kept in memory (≈ 300 bytes each). */
+const RECENT_RECORDS = 4096;
+
+/** Whether `record` is about the file as `stats` describe it now (changed by other means: not). */
+const describes = (record: DigestRecord, name: string, stats: Stats): boolean =>
+  record.name === name && record.size === stats.size && record.mtimeMs === stats.mtimeMs && record.ino === stats.ino;
+
 /**
  * Files up to this size keep no record: they are read whole and hashed when needed (one read, a few
  * microseconds of hashing), which is cheaper than the open/write/close/rename a record costs.
@@ -32,6 +39,12 @@ export const SMALL_FILE_BYTES = 64 * 1024;
  */
 export class DigestIndex {
   private readonly folder: string;
+  /**
+   * The records read or written last, by name, most recent last: a download of a file served or
+   * stored a moment ago needs no sidecar read (four thread-pool round trips). Checked against the
+   * file's stat like a sidecar; bounded, so memory stays flat however many files there are.
+   */
+  private readonly recent = new Map<string, DigestRecord>();
   /**
    * Files hashed on demand at once. Pipelined downloads open their files side by side, and each hash
    * holds a 1 MiB read buffer: unbounded, 64 downloads of files never hashed in the asked algorithm
@@ -52,13 +65,26 @@ export class DigestIndex {
   }
 
   private async read(name: string, stats: Stats): Promise<DigestRecord | undefined> {
+    const known = this.recent.get(name);
+    if (known && describes(known, name, stats)) {
+      this.keep(known);
+      return known;
+    }
     try {
       const record = JSON.parse(await readFile(this.recordPath(name), 'utf8')) as DigestRecord;
-      const fresh = record.name === name && record.size === stats.size && record.mtimeMs === stats.mtimeMs && record.ino === stats.ino;
-      return fresh && typeof record.digests === 'object' ? record : undefined;
+      if (!describes(record, name, stats) || typeof record.digests !== 'object') return undefined;
+      this.keep(record);
+      return record;
     } catch {
       return undefined;
     }
+  }
+
+  /** Remembers `record` in memory as the most recent, forgetting the oldest beyond the bound. */
+  private keep(record: DigestRecord): void {
+    this.recent.delete(record.name);
+    this.recent.set(record.name, record);
+    if (this.recent.size > RECENT_RECORDS) this.recent.delete(this.recent.keys().next().value!);
   }
 
   async lookup(name: string, stats: Stats, algorithm: HashAlgorithm): Promise<string | undefined> {
@@ -72,6 +98,7 @@ export class DigestIndex {
   async remember(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string, alongside = false): Promise<void> {
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
+    this.keep(record);
     const target = this.recordPath(name);
     // Unique per process without a CSPRNG call per record (as staging files are named).
     const temp = `${target}${stagingName()}.tmp`;
