@@ -5,15 +5,17 @@
 //
 //   node bench/experiments/ab-tree-up.js A_ROOT B_ROOT [rounds=4] [files=100] [KiB=4096]
 'use strict';
-const fs = require('fs'), path = require('path'), crypto = require('crypto'), { spawnSync } = require('child_process');
+const fs = require('fs'), path = require('path'), { spawnSync } = require('child_process');
 const S = require('../lib/servers');
+const U = require('../lib/util');
+const { median } = require('../lib/ab');
 process.on('exit', () => S.killAllSync());
 const [a, b, rounds = 4, files = 100, kib = 4096] = process.argv.slice(2);
 if (!a || !b) throw new Error('usage: A_ROOT B_ROOT [rounds] [files] [KiB]');
 const [A, B, ROUNDS, N, KIB] = [path.resolve(a), path.resolve(b), Number(rounds), Number(files), Number(kib)];
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/treeab.'); const src = path.join(work, 'src'); fs.mkdirSync(src);
-  for (let i = 0; i < N; i++) fs.writeFileSync(path.join(src, `f${i}`), crypto.randomBytes(KIB * 1024));
+  const work = fs.mkdtempSync('/dev/shm/treeab.'); const src = path.join(work, 'src');
+  U.writeRandomTree(src, N, KIB * 1024);
   const res = { A: [], B: [] };
   for (let r = 0; r < ROUNDS; r++) for (const side of r % 2 ? ['B', 'A'] : ['A', 'B']) {
     const root = path.join(work, `root${side}${r}`); fs.mkdirSync(root);
@@ -26,7 +28,6 @@ const [A, B, ROUNDS, N, KIB] = [path.resolve(a), path.resolve(b), Number(rounds)
     res[side].push(N / s);
     await srv.stop(); fs.rmSync(root, { recursive: true, force: true });
   }
-  const med = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
-  for (const side of ['A', 'B']) console.log(side, res[side].map((x) => x.toFixed(0)).join(' '), 'median', med(res[side]).toFixed(0), 'files/s');
+  for (const side of ['A', 'B']) console.log(side, res[side].map((x) => x.toFixed(0)).join(' '), 'median', median(res[side]).toFixed(0), 'files/s');
   fs.rmSync(work, { recursive: true, force: true });
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -51,7 +51,7 @@ export class ResumeLock {
   }
 }
 
-export const lockPathOf = (resumePath: string): string => `${resumePath}.lock`;
+const lockPathOf = (resumePath: string): string => `${resumePath}.lock`;
 
 /** A lock file without a pid in it this old is left over, not being written. */
 const UNREADABLE_LOCK_STALE_MS = 10_000;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
 import { close, constants, createWriteStream, fstat, fsync, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +6,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { FolderSync } from '../io/folder-sync';
 import { writeBackEarly } from '../io/early-writeback';
+import { stagingName } from '../io/staging-name';
 import { localIo, removeQuietly } from './local-io';
 import { ResumeLock } from './resume-lock';
 
@@ -96,7 +96,7 @@ export class StagingFile {
    */
   static async create(target: string): Promise<StagingFile> {
     const folder = dirname(target);
-    const path = join(folder, `.${shortened(basename(target))}.rxfer-part-${randomBytes(6).toString('hex')}`);
+    const path = join(folder, `.${shortened(basename(target))}${stagingName()}`);
     const fd = await localIo('create a staging file in', folder, async () => openSync(path, 'wx'));
     return new StagingFile(path, fd, false, undefined, 0);
   }

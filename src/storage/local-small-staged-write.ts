@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { RemoteName } from '../protocol/remote-name';
-import { stagingName } from './staging-name';
+import { stagingName } from '../io/staging-name';
 import { SmallCommits } from './small-commits';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';

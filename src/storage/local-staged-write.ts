@@ -9,7 +9,7 @@ import { writeBackEarly } from '../io/early-writeback';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
-import { stagingName } from './staging-name';
+import { stagingName } from '../io/staging-name';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;

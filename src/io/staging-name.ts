@@ -6,7 +6,8 @@ const STAGING_PREFIX = `.rxfer-part-${randomBytes(6).toString('hex')}`;
 let stagingCounter = 0;
 
 /**
- * A fresh name for a file written before it is renamed into place: staging files (beside their
- * target, so that the rename is atomic) and digest records. Hidden, and reserved: no client can use it.
+ * A fresh name for a file written before it is renamed into place: the server's staging files
+ * (beside their target, so that the rename is atomic) and digest records, and the client's staging
+ * files of downloads. Hidden; on the server a reserved name, which no client can use.
  */
 export const stagingName = (): string => `${STAGING_PREFIX}-${(stagingCounter++).toString(36)}`;
