@@ -1,15 +1,17 @@
 #!/bin/sh
-':' //; exec node --no-concurrent-sweeping "$0" "$@"
+':' //; exec node --no-concurrent-sweeping --expose-gc "$0" "$@"
 'use strict';
 // The two lines above are read by sh and by node alike. sh (running `rxfer` as installed) sees a
 // no-op, then replaces itself with node and the flags below, on this same file; node sees a string
 // and a comment. Not `#!/usr/bin/env -S node …`: BusyBox's env (Alpine) has no -S.
-// --no-concurrent-sweeping is a V8 flag, so it can only be given on node's command line (here, in
-// `npm start`, and wherever the benchmark starts bin/rxfer.js, which reads it from the line above):
-// V8's background sweeper threads contend with the transfer itself on a small machine. Measured on
-// 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload cost the server 1.76–2.01 s
-// of CPU instead of 1.38–1.55 (554–629 against 671–752 MiB/s); with the flag 1.28–1.38 s (751–812
-// MiB/s); small files unchanged (bench/findings.md, "V8's sweeper threads").
+// These are V8 flags, so they can only be given on node's command line (here, in `npm start`, and
+// wherever the benchmark starts bin/rxfer.js, which reads them from the line above).
+// --expose-gc: transfers collect their dead socket buffers every 8 MiB instead of V8's 32 MiB
+// (src/io/transient-buffers.ts): the server's peak for a 1 GiB transfer 110–114 → 92–95 MiB.
+// --no-concurrent-sweeping: V8's background sweeper threads contend with the transfer itself on a
+// small machine. Measured on 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload
+// cost the server 1.76–2.01 s of CPU instead of 1.38–1.55 (554–629 against 671–752 MiB/s); with the
+// flag 1.28–1.38 s (751–812 MiB/s); small files unchanged (bench/findings.md, "V8's sweeper threads").
 // The server overlaps many small files' fs calls (open, fsync, rename…); libuv's default pool of 4
 // threads would queue them. Must be set before the first fs call, hence here and not in the server.
 if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '16';

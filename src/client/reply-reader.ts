@@ -1,5 +1,6 @@
 import type { Duplex, Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
+import { noteTransientBytes } from '../io/transient-buffers';
 import { WriteWindow } from '../io/write-window';
 import { ChunkQueue } from './chunk-queue';
 /**
@@ -51,6 +52,7 @@ export class ReplyReader {
     socket.on('data', (chunk: Buffer) => {
       this.queue.push(chunk);
       this.pump();
+      noteTransientBytes(chunk.length);
     });
     socket.on('end', () => this.end(lost('the server closed the connection')));
     socket.on('error', (err: NodeJS.ErrnoException) =>

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
+import { noteTransientBytes } from '../io/transient-buffers';
 import { formatTrailer } from '../protocol/command';
 import type { ResumePoint } from '../protocol/command';
 import { printableName } from '../protocol/remote-name';
@@ -114,6 +115,7 @@ const sendFile = async (conn: Connection, localPath: string, source: LocalSource
       hash.update(chunk);
       sent += chunk.length;
       await conn.send(chunk);
+      noteTransientBytes(chunk.length);
       options.onProgress?.(sent, source.size);
     }
   } catch (err) {

@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Observable } from 'rxjs';
 import { RxferError } from '../errors/rxfer-error';
+import { noteTransientBytes } from '../io/transient-buffers';
 import { FlowControl } from './flow-control';
 import { StallLimits, watchOutputStalls } from './stall-guard';
 
@@ -24,6 +25,7 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
         stream.pause();
         socket.once('drain', resume);
       }
+      noteTransientBytes(chunk.length);
     };
     const onEnd = () => {
       if (sent === size) subscriber.complete();

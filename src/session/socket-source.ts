@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { Observable } from 'rxjs';
 import { RxferError } from '../errors/rxfer-error';
+import { noteTransientBytes } from '../io/transient-buffers';
 
 /**
  * A socket's input as one Observable, subscribed once for the connection's whole life (re-subscribing
@@ -9,7 +10,10 @@ import { RxferError } from '../errors/rxfer-error';
  */
 export const socketSource = (socket: Socket, idleTimeoutMs: number): Observable<Buffer> =>
   new Observable<Buffer>((subscriber) => {
-    const onData = (chunk: Buffer) => subscriber.next(chunk);
+    const onData = (chunk: Buffer) => {
+      subscriber.next(chunk);
+      noteTransientBytes(chunk.length);
+    };
     const onEnd = () => subscriber.complete();
     const onError = (err: Error) => subscriber.error(err);
     const onClose = () => subscriber.complete();

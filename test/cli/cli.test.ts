@@ -159,12 +159,12 @@ describe('rxfer CLI usage', () => {
     }
   });
 
-  test('bin/rxfer.js runs as a program (sh execs node with the V8 flag of its second line), arguments intact', () => {
+  test('bin/rxfer.js runs as a program (sh execs node with the V8 flags of its second line), arguments intact', () => {
     // `rxfer` as installed is this file executed directly: /bin/sh reads the first two lines and execs
-    // node with the flag; node must accept the flag (an unknown one stops it before any output).
+    // node with the flags; node must accept them (an unknown one stops it before any output).
     const [shebang, exec] = readFileSync(BIN, 'utf8').split('\n', 2);
     expect(shebang).toBe('#!/bin/sh');
-    expect(exec).toBe(`':' //; exec node --no-concurrent-sweeping "$0" "$@"`);
+    expect(exec).toBe(`':' //; exec node --no-concurrent-sweeping --expose-gc "$0" "$@"`);
     const help = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: rxfer');
@@ -173,8 +173,10 @@ describe('rxfer CLI usage', () => {
     const refused = spawnSync(BIN, ['put', 'x', '--hash', odd, '-p', '1'], { encoding: 'utf8' });
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain(`argument '${odd}' is invalid`);
-    const flags = spawnSync(process.execPath, ['--no-concurrent-sweeping', '-e', 'console.log(JSON.stringify(process.execArgv))'], { encoding: 'utf8' });
-    expect(JSON.parse(flags.stdout)).toContain('--no-concurrent-sweeping');
+    const flags = spawnSync(process.execPath, ['--no-concurrent-sweeping', '--expose-gc', '-e', 'console.log(JSON.stringify([process.execArgv, typeof gc]))'], { encoding: 'utf8' });
+    const [execArgv, gcType] = JSON.parse(flags.stdout) as [string[], string];
+    expect(execArgv).toEqual(expect.arrayContaining(['--no-concurrent-sweeping', '--expose-gc']));
+    expect(gcType).toBe('function');
   });
 
   test('--help loads neither the client, the server nor cli-progress (start-up time)', () => {

@@ -1,0 +1,59 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { PROJECT, ensureBuilt } from '../../helpers/cli';
+
+const MIB = 1024 * 1024;
+
+/**
+ * Receives `mib` MiB over a real loopback socket in a fresh node (with or without --expose-gc), noting
+ * every chunk as rxfer's sessions do, and reports the most ArrayBuffer memory the process held.
+ * A separate process: jest's own cannot expose the collector, and its heap would blur the count.
+ */
+const peakArrayBuffers = (exposeGc: boolean, mib: number): { peak: number; received: number; collects: boolean } => {
+  const script = `
+    const net = require('node:net');
+    const { noteTransientBytes, collectsTransientBuffers } = require(${JSON.stringify(join(PROJECT, 'dist/io/transient-buffers.js'))});
+    const total = ${mib} * 1024 * 1024;
+    let received = 0;
+    let peak = 0;
+    const server = net.createServer((socket) => {
+      socket.on('data', (chunk) => {
+        received += chunk.length;
+        noteTransientBytes(chunk.length);
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      });
+      socket.on('end', () => {
+        process.stdout.write(JSON.stringify({ peak, received, collects: collectsTransientBuffers() }));
+        server.close();
+      });
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const out = net.connect(server.address().port, '127.0.0.1');
+      const block = Buffer.alloc(1024 * 1024, 7);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += block.length;
+          if (!out.write(block)) return out.once('drain', pump);
+        }
+        out.end();
+      };
+      pump();
+    });`;
+  const args = [...(exposeGc ? ['--expose-gc'] : []), '-e', script];
+  return JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 60_000 }));
+};
+
+describe('noteTransientBytes', () => {
+  beforeAll(() => ensureBuilt());
+
+  test('with --expose-gc, dead socket buffers stay within about one collection interval', () => {
+    const on = peakArrayBuffers(true, 256);
+    const off = peakArrayBuffers(false, 256);
+    expect(on).toMatchObject({ received: 256 * MIB, collects: true });
+    expect(off).toMatchObject({ received: 256 * MIB, collects: false });
+    // V8 alone lets ≈ 32 MiB of them pile up; collected every 8 MiB, a few socket reads more remain.
+    expect(on.peak).toBeLessThan(14 * MIB);
+    expect(off.peak).toBeGreaterThan(on.peak * 2);
+  });
+});
