@@ -6,7 +6,7 @@
 // and a comment. Not `#!/usr/bin/env -S node …`: BusyBox's env (Alpine) has no -S.
 // These are V8 flags, so they can only be given on node's command line (here, in `npm start`, and
 // wherever the benchmark starts bin/rxfer.js, which reads them from the line above).
-// --expose-gc: transfers collect their dead socket buffers every 8 MiB instead of V8's 32 MiB
+// --expose-gc: a lone transfer collects its dead socket buffers every 8 MiB instead of V8's 32 MiB
 // (src/io/transient-buffers.ts): the server's peak for a 1 GiB transfer 110–114 → 92–95 MiB.
 // --no-concurrent-sweeping: V8's background sweeper threads contend with the transfer itself on a
 // small machine. Measured on 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload

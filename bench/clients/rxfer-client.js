@@ -72,6 +72,19 @@ const ops = {
     );
     return { files: spec.n };
   },
+  async getconc() {
+    // spec.n connections at once, each downloading `${prefix}-${i}.bin` (as putconc stored them).
+    fs.mkdirSync(spec.outDir, { recursive: true });
+    const idx = Array.from({ length: spec.n }, (_, i) => i);
+    await Promise.all(
+      idx.map(async (i) => {
+        const c = await connect();
+        await c.download(`${spec.prefix}-${i}.bin`, path.join(spec.outDir, `${i}.bin`));
+        await c.quit();
+      }),
+    );
+    return { files: spec.n };
+  },
   load() {
     // One connection per worker, its requests awaited one after the other (latency).
     return loadCase(spec, async () => {

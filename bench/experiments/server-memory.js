@@ -16,7 +16,7 @@ const { runClient } = require('../lib/ab');
 
 process.on('exit', () => S.killAllSync());
 const args = process.argv.slice(2);
-const RX = path.resolve(args[0] && !/^(big|down|s4k|s1m|wait\d*)$/.test(args[0]) ? args.shift() : '.');
+const RX = path.resolve(args[0] && !/^(big|down|conc|concdown|s4k|s1m|wait\d*)$/.test(args[0]) ? args.shift() : '.');
 const STEPS = args;
 const MiB = 1 << 20;
 
@@ -46,12 +46,13 @@ const byMapping = (pid) => {
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/rxmem.');
   const src = path.join(work, 'src.bin');
+  if (STEPS.includes('conc')) await U.writeRandomFile(path.join(work, 'conc.bin'), 256 * MiB);
   if (STEPS.includes('big') || STEPS.includes('down')) await U.writeRandomFile(src, 1024 * MiB);
   if (STEPS.includes('s4k')) U.writeRandomTree(path.join(work, 's4k'), 2000, 4096);
   if (STEPS.includes('s1m')) U.writeRandomTree(path.join(work, 's1m'), 200, MiB);
   const root = path.join(work, 'root');
   fs.mkdirSync(path.join(root, 'up'), { recursive: true });
-  const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'mem' });
+  const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'mem', nodeArgs: (process.env.SERVER_ARGS || '').split(' ').filter(Boolean) });
   const run = (spec) => runClient('rxfer', { port: server.port, rxferRoot: RX, ...spec });
   console.log(`server: node ${S.launchArgs(RX).join(' ')} bin/rxfer.js serve (${RX})`);
   console.log(`idle: ${rssMiB(server.pid)} MiB (${byMapping(server.pid)})`);
@@ -59,9 +60,12 @@ const byMapping = (pid) => {
   for (const step of STEPS) {
     n++;
     let peak = rssMiB(server.pid);
+    const t0 = Date.now();
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(server.pid))), 10);
     if (step === 's4k' || step === 's1m') run({ op: 'putmany', dir: path.join(work, step), prefix: `many/${step}-${n}` });
     else if (step === 'big') run({ op: 'put', local: src, remote: 'up/big.bin' });
+    else if (step === 'conc') run({ op: 'putconc', local: path.join(work, 'conc.bin'), prefix: 'up/conc', n: 16 });
+    else if (step === 'concdown') run({ op: 'getconc', prefix: 'up/conc', outDir: path.join(work, 'concdown'), n: 16 });
     else if (step === 'down') run({ op: 'get', remote: 'up/big.bin', local: path.join(work, 'down.bin') });
     else if (step.startsWith('wait')) await new Promise((resolve) => setTimeout(resolve, Number(step.slice(4)) || 3000));
     else throw new Error(`unknown step ${step}`);
@@ -69,10 +73,11 @@ const byMapping = (pid) => {
     await new Promise((resolve) => setTimeout(resolve, 30));
     clearInterval(sampler);
     peak = Math.max(peak, rssMiB(server.pid));
-    console.log(`${step}: peak ${peak} MiB, after ${rssMiB(server.pid)} MiB (${byMapping(server.pid)})`);
+    console.log(`${step}: ${Date.now() - t0} ms, peak ${peak} MiB, after ${rssMiB(server.pid)} MiB (${byMapping(server.pid)})`);
   }
   await S.stopAll();
-  fs.rmSync(work, { recursive: true, force: true });
+  if (process.env.KEEP) console.log(`kept ${work}`);
+  else fs.rmSync(work, { recursive: true, force: true });
 })().catch((err) => {
   console.error(err);
   process.exit(1);

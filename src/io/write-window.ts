@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { transientTransferStarted } from './transient-buffers';
 
 /** Bytes waiting to be written at which one transfer is held: two batches of 2 MiB, one being written. */
 export const WRITE_WINDOW_HIGH_BYTES = 4 * 1024 * 1024;
@@ -45,6 +46,8 @@ export class WriteWindow {
   private open = true;
   /** This window's part of `waitingBytes`: its sink's buffered bytes when last looked at. */
   private counted = 0;
+  /** Ends this window's place among the transfers that space out buffer collections. */
+  private readonly stopMoving = transientTransferStarted();
 
   constructor(
     private readonly sink: Writable,
@@ -96,6 +99,7 @@ export class WriteWindow {
     if (!this.open) return;
     this.open = false;
     openWindows--;
+    this.stopMoving();
   }
 
   private readonly done = (): void => {

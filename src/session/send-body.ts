@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Observable } from 'rxjs';
 import { RxferError } from '../errors/rxfer-error';
-import { noteTransientBytes } from '../io/transient-buffers';
+import { noteTransientBytes, transientTransferStarted } from '../io/transient-buffers';
 import { FlowControl } from './flow-control';
 import { StallLimits, watchOutputStalls } from './stall-guard';
 
@@ -16,6 +16,7 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
   new Observable<void>((subscriber) => {
     const { stream, size } = body;
     const release = flow.hold();
+    const stopMoving = transientTransferStarted();
     const stopWatching = watchOutputStalls(limits, () => socket.bytesWritten, (error) => subscriber.error(error));
     let sent = 0;
     const resume = () => stream.resume();
@@ -42,6 +43,7 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
       socket.off('drain', resume);
       stream.destroy();
       stopWatching();
+      stopMoving();
       release();
     };
   });

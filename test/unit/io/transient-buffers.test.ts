@@ -6,13 +6,15 @@ const MIB = 1024 * 1024;
 
 /**
  * Receives `mib` MiB over a real loopback socket in a fresh node (with or without --expose-gc), noting
- * every chunk as rxfer's sessions do, and reports the most ArrayBuffer memory the process held.
+ * every chunk as rxfer's sessions do while `transfers` are said to move, and reports the most
+ * ArrayBuffer memory the process held.
  * A separate process: jest's own cannot expose the collector, and its heap would blur the count.
  */
-const peakArrayBuffers = (exposeGc: boolean, mib: number): { peak: number; received: number; collects: boolean } => {
+const peakArrayBuffers = (exposeGc: boolean, mib: number, transfers = 1): { peak: number; received: number; collects: boolean } => {
   const script = `
     const net = require('node:net');
-    const { noteTransientBytes, collectsTransientBuffers } = require(${JSON.stringify(join(PROJECT, 'dist/io/transient-buffers.js'))});
+    const { noteTransientBytes, collectsTransientBuffers, transientTransferStarted } = require(${JSON.stringify(join(PROJECT, 'dist/io/transient-buffers.js'))});
+    for (let i = 0; i < ${transfers}; i++) transientTransferStarted();
     const total = ${mib} * 1024 * 1024;
     let received = 0;
     let peak = 0;
@@ -55,5 +57,16 @@ describe('noteTransientBytes', () => {
     // V8 alone lets ≈ 32 MiB of them pile up; collected every 8 MiB, a few socket reads more remain.
     expect(on.peak).toBeLessThan(14 * MIB);
     expect(off.peak).toBeGreaterThan(on.peak * 2);
+  });
+
+  test('two transfers at once are collected half as often; more are left to V8', () => {
+    const one = peakArrayBuffers(true, 256, 1);
+    const two = peakArrayBuffers(true, 256, 2);
+    const three = peakArrayBuffers(true, 256, 3);
+    const v8Alone = peakArrayBuffers(false, 256, 3);
+    expect(two.peak).toBeGreaterThan(one.peak + 4 * MIB);
+    expect(two.peak).toBeLessThan(22 * MIB);
+    // Within a socket read or two of what V8 alone lets pile up.
+    expect(Math.abs(three.peak - v8Alone.peak)).toBeLessThan(2 * MIB);
   });
 });
