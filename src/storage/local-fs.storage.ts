@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { lstat, open, readdir, realpath, statfs } from 'node:fs/promises';
+import { constants, lstatSync, statfsSync } from 'node:fs';
+import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
@@ -141,12 +141,15 @@ export class LocalFsStorage implements StorageAdapter {
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
     // The folder is resolved and checked first, so the look below never sees outside the root.
     const folder = await this.paths.folderFor(name, jail);
+    // This look and the free-space check are synchronous (a few µs each on a local file system): the
+    // socket is held until the staging file is open, and each thread-pool round trip before that
+    // delayed every upload pipelined behind this one (bench/findings.md, "Dead socket buffers…").
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
-      const existing = await lstat(target).catch(() => undefined);
+      const existing = lstatOrUndefined(target);
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
-    await this.assertSpaceFor(size - (resume?.offset ?? 0), name);
+    this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
@@ -208,15 +211,24 @@ export class LocalFsStorage implements StorageAdapter {
    * Refuse up front what cannot fit, rather than fail at 90%. Small files skip the statfs call (one
    * more syscall each): if the disk is full their write fails with NO_SPACE just the same.
    */
-  private async assertSpaceFor(size: number, name: RemoteName): Promise<void> {
+  private assertSpaceFor(size: number, name: RemoteName): void {
     if (size < SPACE_CHECK_MIN_BYTES) return;
-    const fs = await statfs(this.paths.realRoot);
+    const fs = statfsSync(this.paths.realRoot);
     const free = fs.bavail * fs.bsize;
     if (size > free) {
       throw new RxferError('NO_SPACE', `${name} needs ${size} bytes but the storage has ${free} free`, { size, free });
     }
   }
 }
+
+/** lstat, or undefined when there is nothing there (or it cannot be looked at). */
+const lstatOrUndefined = (path: string) => {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+};
 
 /** Sum of file sizes below `folder` (links not followed); the server's own metadata folder is skipped. */
 const folderBytes = async (folder: string, isRoot: boolean): Promise<number> => {

@@ -159,7 +159,8 @@ export class LocalStagedWrite implements StagedWrite {
       await endStream(this.sink);
       const { size } = await fstatFd(this.spot.fd);
       await this.closeFile();
-      if (size === 0) {
+      // Without its manifest (written in the background, and it failed) a partial could not be found.
+      if (size === 0 || !(await partial.recorded)) {
         await this.discard();
         return 0;
       }

@@ -25,6 +25,11 @@ export interface ClaimedPartial {
   readonly offset: number;
   /** Hash state after the first `offset` bytes (a fresh hash when offset is 0). */
   readonly hash: RunningHash;
+  /**
+   * Whether the manifest is on disk. A fresh partial's is written while the data already flows (the
+   * socket waits only for the data file); a partial whose manifest failed is not kept.
+   */
+  readonly recorded: Promise<boolean>;
   /** The upload ended (committed, kept or discarded): another connection may claim the name. */
   release(): void;
   /** The data is gone (committed under its name or discarded): drop the manifest too. */
@@ -40,6 +45,9 @@ interface HashedPrefix {
 }
 
 const MAX_REMEMBERED_PREFIXES = 16;
+
+/** A resumed partial's manifest is the one written when it began. */
+const ALREADY_RECORDED = Promise.resolve(true);
 
 const openFd = promisify(openCallback);
 const fstatFd = promisify(fstat);
@@ -126,7 +134,9 @@ export class PartialUploads {
     };
     try {
       const claimed = resume ? await this.reopen(id, name, resume, algorithm) : await this.create(id, name, size, algorithm);
-      return { ...claimed, release, forget: () => this.forget(id) };
+      // A manifest still being written would outlive an unlink issued now.
+      const forget = () => claimed.recorded.then(() => this.forget(id));
+      return { ...claimed, release, forget };
     } catch (err) {
       release();
       throw err;
@@ -137,17 +147,20 @@ export class PartialUploads {
     this.hashed.delete(id);
     const path = this.dataPath(id);
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
-    // Side by side: the socket waits for both before the upload's data flows.
-    const [written, opened] = await Promise.allSettled([
-      writeFile(this.manifestPath(id), JSON.stringify(manifest)),
-      openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644),
-    ]);
-    if (written.status === 'rejected' || opened.status === 'rejected') {
-      if (opened.status === 'fulfilled') await closeFd(opened.value);
+    // The socket waits only for the data file: the manifest (open, write, close: three thread-pool
+    // round trips) matters once the upload is kept or dropped, and both wait for it (`recorded`).
+    const recorded = writeFile(this.manifestPath(id), JSON.stringify(manifest)).then(
+      () => true,
+      () => false,
+    );
+    try {
+      const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
+    } catch (err) {
+      await recorded;
       await unlink(this.manifestPath(id)).catch(() => undefined);
-      throw written.status === 'rejected' ? written.reason : (opened as PromiseRejectedResult).reason;
+      throw err;
     }
-    return { path, fd: opened.value, offset: 0, hash: startHash(algorithm) };
   }
 
   private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
@@ -166,7 +179,7 @@ export class PartialUploads {
       const hash = reusable ? known.hash : await hashPrefix(readerOf(fd), offset, algorithm);
       if (!hash || hash.hex() !== digest) throw mismatch('the kept bytes do not match the digest given for them');
       if (stats.size > offset) await ftruncateFd(fd, offset);
-      return { path, fd, offset, hash };
+      return { path, fd, offset, hash, recorded: ALREADY_RECORDED };
     } catch (err) {
       await closeFd(fd);
       // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.

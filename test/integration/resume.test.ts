@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, readdir, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RawClient, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
 import { TestServer, TestServerOptions, eventually, startTestServer, storageOf, userFiles } from '../helpers/server';
@@ -174,6 +174,35 @@ describe('resume over raw sockets (protocol v1)', () => {
     expect(await storageOf(server).expirePartialUploads!(60_000)).toBe(MiB);
     expect(await resumeReply('old.bin')).toMatch(/^NOT FOUND /);
     expect(await resumeReply('new.bin')).toMatch(/^OK partial 1048576 /);
+  });
+
+  test('the manifest is written while the data flows: an upload whose manifest fails still commits, and is not kept when cut', async () => {
+    await serve();
+    // A folder where each name's manifest would go makes writing it fail (EISDIR), after the data file opened.
+    const manifestOf = (name: string) => join(server.root, '.rxfer', 'partials', `${createHash('sha256').update(name).digest('hex')}.json`);
+    await mkdir(manifestOf('whole.bin'), { recursive: true });
+    await mkdir(manifestOf('cut.bin'), { recursive: true });
+
+    const whole = randomBytes(2 * MiB);
+    const client = await connect();
+    await client.send(uploadRequest('whole.bin', whole));
+    expect(await client.readLines(2)).toEqual(['OK file recv', `OK file data recv ${whole.length} ${sha256(whole)}`]);
+    expect((await readFile(join(server.root, 'whole.bin'))).equals(whole)).toBe(true);
+
+    const cut = randomBytes(2 * MiB);
+    const cutting = await connect();
+    await cutting.send(`UPLOAD ${cut.length}\ncut.bin\n`);
+    expect(await cutting.readLine()).toBe('OK file recv');
+    await cutting.send(cut.subarray(0, MiB));
+    await eventually(async () => {
+      const [kept] = await partials(server.root);
+      return kept !== undefined && (await stat(join(server.root, '.rxfer', 'partials', kept))).size === MiB;
+    }, 5000, 'the bytes sent to reach the partial upload');
+    cutting.destroy();
+    // Without a manifest the kept bytes could never be found again: they are dropped, not orphaned.
+    await eventually(async () => (await partials(server.root)).length === 0, 5000, 'the unrecorded partial to be discarded');
+    expect(await resumeReply('cut.bin')).toMatch(/^NOT FOUND /);
+    expect(await userFiles(server.root)).toEqual(['whole.bin']);
   });
 
   test('DELETE of the name discards its kept upload (so a user can free that quota at once)', async () => {
