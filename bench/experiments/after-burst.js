@@ -18,20 +18,6 @@ process.on('exit', () => S.killAllSync());
 const RX = path.resolve(process.argv[2] || '.');
 const EXTRA = process.argv.slice(3);
 
-/** CPU ms of the main thread and of all others, from /proc. */
-const threadMs = (pid) => {
-  let main = 0;
-  let others = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
-    if (Number(tid) === pid) main += ms;
-    else others += ms;
-  }
-  return { main, others };
-};
-
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/burst.');
   const src = path.join(work, 'src.bin');
@@ -44,9 +30,9 @@ const threadMs = (pid) => {
   const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'burst', nodeArgs: EXTRA });
   const run = (spec) => runClient('rxfer', { port: server.port, rxferRoot: RX, ...spec });
   const upload = (label) => {
-    const before = threadMs(server.pid);
+    const before = U.threadCpuMs(server.pid);
     const result = run({ op: 'put', local: src, remote: 'up/a.bin' });
-    const after = threadMs(server.pid);
+    const after = U.threadCpuMs(server.pid);
     fs.rmSync(path.join(root, 'up/a.bin'));
     const main = after.main - before.main;
     const others = after.others - before.others;

@@ -15,20 +15,6 @@ const RX = path.resolve(process.argv[2] || '.');
 const HASH = process.argv[3] || 'sha256';
 const { RxferClient } = require(path.join(RX, 'dist/client/index.js'));
 
-/** CPU ms of this process's main thread and of all its others, from /proc. */
-const threadMs = () => {
-  let main = 0;
-  let others = 0;
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
-    if (Number(tid) === process.pid) main += ms;
-    else others += ms;
-  }
-  return { main, others };
-};
-
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/rxct.');
   const src = path.join(work, 'src.bin');
@@ -40,11 +26,11 @@ const threadMs = () => {
   await client.upload(src, 'src.bin');
   for (let round = 0; round < 3; round++) {
     for (const op of ['down', 'up']) {
-      const before = threadMs();
+      const before = U.threadCpuMs(process.pid);
       const started = Date.now();
       if (op === 'down') await client.download('src.bin', path.join(work, 'down.bin'));
       else await client.upload(src, `up-${round}.bin`);
-      const after = threadMs();
+      const after = U.threadCpuMs(process.pid);
       const ms = Date.now() - started;
       console.log(`${op} ${HASH}: ${ms} ms (${Math.round((1024 * 1000) / ms)} MiB/s), client main thread ${after.main - before.main} ms, other threads ${after.others - before.others} ms`);
     }

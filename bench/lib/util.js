@@ -276,8 +276,26 @@ const sh = (cmd) => {
   try { return execFileSync('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return ''; }
 };
 
+/**
+ * CPU ms (user + system) of process `pid`'s main thread and of all its other threads together, from
+ * /proc/<pid>/task (clock ticks of 10 ms).
+ */
+const threadCpuMs = (pid) => {
+  let main = 0;
+  let others = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    if (Number(tid) === pid) main += ms;
+    else others += ms;
+  }
+  return { main, others };
+};
+
 module.exports = {
   MiB, median, percentile, summarize, sleep, log, freePort, waitPort, cpuSeconds, statusKiB, treePids,
   machineBusySeconds, reapedChildrenCpuSeconds, selfCpuSeconds, waitQuiet,
   RssSampler, runTimed, sha256File, checkFile, checkTree, writeRandomFile, writeRandomTree, syncFs, sh,
+  threadCpuMs,
 };

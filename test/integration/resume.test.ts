@@ -28,18 +28,23 @@ describe('resume over raw sockets (protocol v1)', () => {
     await server?.close();
   });
 
-  /** Sends `sent` bytes of an UPLOAD of `data` and drops the connection; waits until they are kept. */
-  const interruptUpload = async (name: string, data: Buffer, sent: number) => {
+  /** Sends the first `sent` bytes of an UPLOAD of `data`; returns the connection once all are on disk. */
+  const startUpload = async (name: string, data: Buffer, sent: number) => {
     const client = await connect();
     await client.send(`UPLOAD ${data.length}\n${name}\n`);
     expect(await client.readLine()).toBe('OK file recv');
     await client.send(data.subarray(0, sent));
-    // The server has read them all once it is waiting for more: then the drop keeps exactly `sent`.
+    // The server has read them all once it is waiting for more: then a drop keeps exactly `sent`.
     await eventually(async () => {
       const [kept] = await partials(server.root);
       return kept !== undefined && (await stat(join(server.root, '.rxfer', 'partials', kept))).size === sent;
     }, 5000, 'the bytes sent to reach the partial upload');
-    client.destroy();
+    return client;
+  };
+
+  /** Sends `sent` bytes of an UPLOAD of `data` and drops the connection; waits until they are kept. */
+  const interruptUpload = async (name: string, data: Buffer, sent: number) => {
+    (await startUpload(name, data, sent)).destroy();
     await eventually(async () => (await resumeReply(name)).startsWith('OK partial'), 5000, 'the partial upload to be released');
   };
 
@@ -189,16 +194,7 @@ describe('resume over raw sockets (protocol v1)', () => {
     expect(await client.readLines(2)).toEqual(['OK file recv', `OK file data recv ${whole.length} ${sha256(whole)}`]);
     expect((await readFile(join(server.root, 'whole.bin'))).equals(whole)).toBe(true);
 
-    const cut = randomBytes(2 * MiB);
-    const cutting = await connect();
-    await cutting.send(`UPLOAD ${cut.length}\ncut.bin\n`);
-    expect(await cutting.readLine()).toBe('OK file recv');
-    await cutting.send(cut.subarray(0, MiB));
-    await eventually(async () => {
-      const [kept] = await partials(server.root);
-      return kept !== undefined && (await stat(join(server.root, '.rxfer', 'partials', kept))).size === MiB;
-    }, 5000, 'the bytes sent to reach the partial upload');
-    cutting.destroy();
+    (await startUpload('cut.bin', randomBytes(2 * MiB), MiB)).destroy();
     // Without a manifest the kept bytes could never be found again: they are dropped, not orphaned.
     await eventually(async () => (await partials(server.root)).length === 0, 5000, 'the unrecorded partial to be discarded');
     expect(await resumeReply('cut.bin')).toMatch(/^NOT FOUND /);
