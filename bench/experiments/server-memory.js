@@ -63,10 +63,10 @@ const byMapping = (pid) => {
     const t0 = Date.now();
     const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(server.pid))), 10);
     if (step === 's4k' || step === 's1m') run({ op: 'putmany', dir: path.join(work, step), prefix: `many/${step}-${n}` });
-    else if (step === 'big') run({ op: 'put', local: src, remote: 'up/big.bin' });
+    else if (step === 'big') run({ op: 'put', local: src, remote: `up/big-${n}.bin` });
     else if (step === 'conc') run({ op: 'putconc', local: path.join(work, 'conc.bin'), prefix: 'up/conc', n: 16 });
     else if (step === 'concdown') run({ op: 'getconc', prefix: 'up/conc', outDir: path.join(work, 'concdown'), n: 16 });
-    else if (step === 'down') run({ op: 'get', remote: 'up/big.bin', local: path.join(work, 'down.bin') });
+    else if (step === 'down') run({ op: 'get', remote: `up/big-${STEPS.indexOf('big') + 1}.bin`, local: path.join(work, `down-${n}.bin`) });
     else if (step.startsWith('wait')) await new Promise((resolve) => setTimeout(resolve, Number(step.slice(4)) || 3000));
     else throw new Error(`unknown step ${step}`);
     // runClient blocks the event loop; one last sample after it.
