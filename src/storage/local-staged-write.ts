@@ -14,7 +14,6 @@ import { stagingName } from '../io/staging-name';
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 
-
 const openFdAsync = promisify(openFd);
 const fsyncFd = promisify(fsync);
 const fstatFd = promisify(fstat);
