@@ -8,9 +8,11 @@ type WriteCallback = (err?: Error | null) => void;
 /**
  * Has the disk write a staging file back while the rest of it still arrives: after every
  * WRITEBACK_EVERY_BYTES written through `sink`, an fdatasync of `fd` in the background, one at a
- * time. Its outcome is not waited for and its errors are not ours to report: the fsync at commit is
- * the one that makes the file durable (and fails the commit if the disk does), and it now waits only
- * for the part written since. A copy followed by `sync` waits for all of it at the end; on this
+ * time. Its outcome is not waited for, but a failure is not forgotten: Linux reports a failed
+ * writeback once, to whichever fsync comes first, and marks the pages clean, so the commit's fsync
+ * could succeed over lost data. A failed fdatasync therefore destroys the stream with its error, and
+ * whoever commits it sees a failed write. The fsync at commit then waits only for the part written
+ * since. A copy followed by `sync` waits for all of it at the end; on this
  * machine's disk that is ≈ 0.2 s per GiB (bench/findings.md). On tmpfs an fdatasync costs nothing.
  */
 export const writeBackEarly = (sink: WriteStream, fd: number, every = WRITEBACK_EVERY_BYTES, sync: typeof fdatasync = fdatasync): void => {
@@ -21,8 +23,9 @@ export const writeBackEarly = (sink: WriteStream, fd: number, every = WRITEBACK_
     if (sinceLast < every || inFlight) return;
     sinceLast = 0;
     inFlight = true;
-    sync(fd, () => {
+    sync(fd, (err) => {
       inFlight = false;
+      if (err && !sink.destroyed) sink.destroy(err);
     });
   };
   // The stream writes through these two (one chunk, or all queued chunks at once); wrapping them

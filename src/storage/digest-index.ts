@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Stats } from 'node:fs';
-import { FileHandle, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { FileHandle, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
@@ -102,8 +102,14 @@ export class DigestIndex {
     const target = this.recordPath(name);
     // Unique per process without a CSPRNG call per record (as staging files are named).
     const temp = `${target}${stagingName()}.tmp`;
-    await writeFile(temp, JSON.stringify(record));
-    await rename(temp, target);
+    try {
+      await writeFile(temp, JSON.stringify(record));
+      await rename(temp, target);
+    } catch (err) {
+      // A full disk must not leave half-written records behind, one per commit.
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */

@@ -4,6 +4,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
+import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
@@ -19,6 +20,8 @@ export class LocalFileOps {
     private readonly paths: RootPaths,
     private readonly digests: DigestIndex,
     private readonly folders: FolderSync,
+    /** Shared with commits: a rename or delete and a commit of the same name take turns. */
+    private readonly locks: NameLocks,
   ) {}
 
   /** The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. */
@@ -47,7 +50,11 @@ export class LocalFileOps {
     return { type: 'file', size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) };
   }
 
-  async remove(name: RemoteName, jail: string): Promise<number> {
+  remove(name: RemoteName, jail: string): Promise<number> {
+    return this.locks.with([this.paths.pathOf(name)], () => this.removeLocked(name, jail));
+  }
+
+  private async removeLocked(name: RemoteName, jail: string): Promise<number> {
     const { folder, stats, path } = await this.entry(name, jail);
     try {
       if (stats.isDirectory()) {
@@ -64,7 +71,15 @@ export class LocalFileOps {
     return stats.isDirectory() ? 0 : stats.size;
   }
 
-  async rename(from: RemoteName, to: RemoteName, jail: string): Promise<void> {
+  /**
+   * Under the locks of both names: a file rename is link + unlink by path, and an upload committed
+   * to `from` between the two would be the file unlinked (issue 14: both clients were told yes).
+   */
+  rename(from: RemoteName, to: RemoteName, jail: string): Promise<void> {
+    return this.locks.with([this.paths.pathOf(from), this.paths.pathOf(to)], () => this.renameLocked(from, to, jail));
+  }
+
+  private async renameLocked(from: RemoteName, to: RemoteName, jail: string): Promise<void> {
     const source = await this.entry(from, jail);
     const targetFolder = await this.paths.folderFor(to, jail);
     const target = this.paths.pathOf(to);

@@ -6,7 +6,8 @@ import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
-import { LocalStagedWrite } from './local-staged-write';
+import { LocalStagedWrite, StagingServices } from './local-staged-write';
+import { NameLocks } from './name-locks';
 import { LocalSmallStagedWrite } from './local-small-staged-write';
 import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
@@ -37,8 +38,11 @@ export class LocalFsStorage implements StorageAdapter {
   private partials!: PartialUploads;
   private digests!: DigestIndex;
   private readonly folders = new FolderSync();
+  /** Commits, renames and deletes of one name take turns (see NameLocks). */
+  private readonly locks = new NameLocks();
   private readonly smallCommits = new SmallCommits();
   private ops!: LocalFileOps;
+  private services!: StagingServices;
 
   constructor(private readonly root: string) {}
 
@@ -48,7 +52,8 @@ export class LocalFsStorage implements StorageAdapter {
     await this.digests.init();
     this.partials = new PartialUploads(this.paths.realRoot);
     await this.partials.init();
-    this.ops = new LocalFileOps(this.paths, this.digests, this.folders);
+    this.services = { digests: this.digests, folders: this.folders, locks: this.locks };
+    this.ops = new LocalFileOps(this.paths, this.digests, this.folders, this.locks);
   }
 
   close(): Promise<void> {
@@ -153,13 +158,20 @@ export class LocalFsStorage implements StorageAdapter {
     this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume) : undefined;
-    if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.digests, this.folders, measureReplaced);
+    if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.services, measureReplaced);
+
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
     // Staging files are created in the target's folder, which another process may have deleted
     // while its check was cached: inFolderFor makes it again.
     const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
-    if (size <= SMALL_FILE_BYTES) return new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits, measureReplaced, inFolder);
-    return inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.digests, this.folders, measureReplaced));
+    const staged =
+      size <= SMALL_FILE_BYTES
+        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits, measureReplaced, inFolder, this.locks)
+        : await inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.services, measureReplaced));
+    // A plain upload starts over (PROTOCOL.md): once it is committed, a kept partial upload of the
+    // name is stale and goes, and its bytes stop counting against the quota. (A large one replaced
+    // it already: it staged in the same partial file.)
+    return this.partials.mayHold(name) ? dropKeptOnCommit(staged, () => this.partials.discard(name)) : staged;
   }
 
   async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH }: Jail & HashChoice & { limit: number }): Promise<ListedFile[]> {
@@ -221,6 +233,21 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 }
+
+/** `staged`, whose successful commit also drops a kept partial upload and counts its bytes as freed. */
+const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number>): StagedWrite => ({
+  get sink() {
+    return staged.sink;
+  },
+  resumed: staged.resumed,
+  abort: () => staged.abort(),
+  suspend: () => staged.suspend(),
+  commit: async (verified) => {
+    const file = await staged.commit(verified);
+    const kept = await discardKept().catch(() => 0);
+    return { ...file, replacedBytes: file.replacedBytes + kept };
+  },
+});
 
 /** lstat, or undefined when there is nothing there (or it cannot be looked at). */
 const lstatOrUndefined = (path: string) => {

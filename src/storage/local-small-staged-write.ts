@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { RemoteName } from '../protocol/remote-name';
 import { stagingName } from '../io/staging-name';
+import { NameLocks } from './name-locks';
 import { SmallCommits } from './small-commits';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -30,6 +31,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly measureReplaced: boolean,
     /** Runs a commit in the target's folder, made again if it vanished meanwhile (RootPaths.inFolderFor). */
     private readonly inFolder: <T>(work: (folder: string) => Promise<T>) => Promise<T>,
+    /** Held on the target while the worker renames over it (a RENAME of it must not interleave). */
+    private readonly locks: NameLocks,
   ) {
     this.data = new Uint8Array(size);
     this.sink = new Writable({
@@ -56,8 +59,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
     }
     try {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
-      const { mtimeMs, replacedBytes } = await this.inFolder((folder) =>
-        this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced }),
+      const { mtimeMs, replacedBytes } = await this.locks.with([target], () =>
+        this.inFolder((folder) => this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced })),
       );
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };
     } catch (err) {

@@ -1,10 +1,13 @@
 import { WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
 import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import type { Writable } from 'node:stream';
 import { join } from 'node:path';
+import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
+import { NameLocks } from './name-locks';
 import { writeBackEarly } from '../io/early-writeback';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
@@ -19,18 +22,28 @@ const fsyncFd = promisify(fsync);
 const fstatFd = promisify(fstat);
 
 /**
- * Flushes and ends a write stream. Not `stream.finished`: with autoClose off (we fsync and close the
- * handle ourselves) the stream never emits 'close', which `finished` would wait for.
+ * Flushes and ends a write stream, failing if any write failed. Not `stream.finished`: with autoClose
+ * off (we fsync and close the handle ourselves) the stream never emits 'close', which `finished`
+ * would wait for. The callback's error is the one that matters: a stream whose write fails (ENOSPC)
+ * calls it with the error *before* emitting 'error', so resolving on the callback alone committed
+ * short files and reported them stored (issue 14).
  */
-const endStream = (sink: WriteStream): Promise<void> =>
+export const endStream = (sink: Writable): Promise<void> =>
   new Promise((resolve, reject) => {
     if (sink.errored) return reject(sink.errored);
-    sink.once('error', reject);
-    sink.end(() => {
-      sink.off('error', reject);
-      resolve();
-    });
+    if (sink.destroyed) return reject(new Error('the staging file was closed before its data was written'));
+    sink.end((err?: Error | null) => (err ? reject(err) : sink.errored ? reject(sink.errored) : resolve()));
   });
+
+/**
+ * The last check before a name changes: the staging file holds exactly the bytes that were verified.
+ * Costs nothing (the fstat is taken for the mtime anyway) and catches any write whose failure was
+ * lost on the way: a short file is never renamed into place.
+ */
+export const assertStagedSize = (onDisk: number, verified: number, name: string): void => {
+  if (onDisk === verified) return;
+  throw new RxferError('STORAGE_FAILED', `${name}: ${onDisk} bytes reached the disk of the ${verified} verified; nothing stored`, { onDisk, verified });
+};
 
 /** Where an upload's bytes go until commit: an open file and what to do with it afterwards. */
 interface StagingSpot {
@@ -45,15 +58,27 @@ interface StagingSpot {
   readonly partial?: ClaimedPartial;
 }
 
+/** What every staged write of one adapter shares. */
+export interface StagingServices {
+  readonly digests: DigestIndex;
+  readonly folders: FolderSync;
+  /** Held on the target while the name changes (see NameLocks: a RENAME must not interleave). */
+  readonly locks: NameLocks;
+}
+
 /**
- * One upload's staging file. Commit = flush, fsync the file, rename (or link, for create-only) over
- * the real name, fsync the folder so the rename itself survives a crash. Large uploads stage in a
- * partial-upload file (see PartialUploads) that `suspend` keeps when the connection is lost.
+ * One upload's staging file. Commit = flush, fsync the file, check its size, rename (or link, for
+ * create-only) over the real name, fsync the folder so the rename itself survives a crash. Large
+ * uploads stage in a partial-upload file (see PartialUploads) that `suspend` keeps when the
+ * connection is lost. A write that fails (disk full) deletes the staging data at once, not when the
+ * client's last byte arrives; the commit then fails with that error.
  */
 export class LocalStagedWrite implements StagedWrite {
   readonly sink: WriteStream;
   readonly resumed: StagedWrite['resumed'];
   private settled = false;
+  private failure: Error | undefined;
+  private discarded: Promise<void> | undefined;
 
   private constructor(
     private readonly name: RemoteName,
@@ -61,14 +86,13 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly folder: string,
     private readonly spot: StagingSpot,
     private readonly createOnly: boolean,
-    private readonly digests: DigestIndex,
-    private readonly folders: FolderSync,
+    private readonly services: StagingServices,
     private readonly measureReplaced: boolean,
   ) {
     const start = spot.partial?.offset ?? 0;
     this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
-    this.sink.on('error', () => undefined);
+    this.sink.on('error', (err) => this.failedWrite(err));
     writeBackEarly(this.sink, spot.fd);
     this.resumed = spot.partial && start > 0 ? { offset: start, hash: spot.partial.hash } : undefined;
   }
@@ -77,40 +101,24 @@ export class LocalStagedWrite implements StagedWrite {
    * A staging file beside the target (so that the final rename is atomic: same file system), with
    * a fresh name: the fast path for files too small to resume.
    */
-  static async create(
-    name: RemoteName,
-    target: string,
-    folder: string,
-    createOnly: boolean,
-    digests: DigestIndex,
-    folders: FolderSync,
-    measureReplaced: boolean,
-  ): Promise<LocalStagedWrite> {
+  static async create(name: RemoteName, target: string, folder: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean): Promise<LocalStagedWrite> {
     const path = join(folder, stagingName());
     const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
     const spot = { path, fd };
-    return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
+    return new LocalStagedWrite(name, target, folder, spot, createOnly, services, measureReplaced);
   }
 
   /** Stages in a claimed partial upload (fresh or resumed), which outlives a lost connection. */
-  static fromPartial(
-    name: RemoteName,
-    target: string,
-    folder: string,
-    partial: ClaimedPartial,
-    createOnly: boolean,
-    digests: DigestIndex,
-    folders: FolderSync,
-    measureReplaced: boolean,
-  ): LocalStagedWrite {
+  static fromPartial(name: RemoteName, target: string, folder: string, partial: ClaimedPartial, createOnly: boolean, services: StagingServices, measureReplaced: boolean): LocalStagedWrite {
     const spot = { path: partial.path, fd: partial.fd, partial };
-    return new LocalStagedWrite(name, target, folder, spot, createOnly, digests, folders, measureReplaced);
+    return new LocalStagedWrite(name, target, folder, spot, createOnly, services, measureReplaced);
   }
 
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
     this.settled = true;
     const { spot } = this;
     try {
+      if (this.failure) throw this.failure;
       await endStream(this.sink);
       // The size of the file being replaced (for quotas, when asked) is read while the data is fsynced.
       const [replacedBytes] = await Promise.all([
@@ -119,20 +127,15 @@ export class LocalStagedWrite implements StagedWrite {
       ]);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
       const stats = await fstatFd(spot.fd);
+      assertStagedSize(stats.size, verified.size, this.name);
       await this.closeFile();
-      if (this.createOnly) {
-        // link() fails if the name exists: the atomic create-only that rename() cannot give.
-        await link(spot.path, this.target);
-        await unlink(spot.path);
-      } else {
-        await rename(spot.path, this.target);
-      }
-      await this.folders.sync(this.folder);
+      await this.services.locks.with([this.target], () => this.publish());
+      await this.services.folders.sync(this.folder);
       await spot.partial?.forget();
       spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
       // get none: reading and hashing them again costs less than writing a record (see DigestIndex).
-      if (verified.size > SMALL_FILE_BYTES) this.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
+      if (verified.size > SMALL_FILE_BYTES) this.services.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
       await this.discard();
@@ -140,19 +143,33 @@ export class LocalStagedWrite implements StagedWrite {
     }
   }
 
+  /**
+   * The staging file takes the real name. A create-only commit links (link() fails if the name
+   * exists: the atomic create-only that rename() cannot give) and then unlinks the staging path; a
+   * crash between the two leaves a partial's path as a second link to the committed file, which
+   * PartialUploads never writes through (it recreates, never truncates, and drops such links).
+   */
+  private async publish(): Promise<void> {
+    const { path } = this.spot;
+    if (!this.createOnly) return rename(path, this.target);
+    await link(path, this.target);
+    await unlink(path);
+  }
+
   async abort(): Promise<void> {
-    if (this.settled) return;
+    if (this.settled) return this.discarded;
     this.settled = true;
     await this.discard();
   }
 
   /**
    * The connection was lost mid-data: a partial upload keeps what reached the disk for RESUME
-   * (nothing is visible under the real name); any other staging file is discarded.
+   * (nothing is visible under the real name); any other staging file is discarded, and so is one
+   * whose writes failed.
    */
   async suspend(): Promise<number> {
     const { partial } = this.spot;
-    if (this.settled || !partial) return this.abort().then(() => 0);
+    if (this.settled || !partial || this.failure) return this.abort().then(() => 0);
     this.settled = true;
     try {
       await endStream(this.sink);
@@ -171,6 +188,12 @@ export class LocalStagedWrite implements StagedWrite {
     }
   }
 
+  /** A write failed (disk full, I/O error): what was staged goes now, and the commit will fail. */
+  private failedWrite(err: Error): void {
+    this.failure ??= err;
+    void this.discard();
+  }
+
   /** Closes the descriptor through the stream (see StagingSpot), once any write in flight is done. */
   private closeFile(): Promise<void> {
     if (this.sink.closed) return Promise.resolve();
@@ -180,10 +203,14 @@ export class LocalStagedWrite implements StagedWrite {
     });
   }
 
-  private async discard(): Promise<void> {
-    await this.closeFile();
-    await unlink(this.spot.path).catch(() => undefined);
-    await this.spot.partial?.forget();
-    this.spot.partial?.release();
+  /** Deletes the staging data and forgets the partial; once, however many ways out call it. */
+  private discard(): Promise<void> {
+    this.discarded ??= (async () => {
+      await this.closeFile();
+      await unlink(this.spot.path).catch(() => undefined);
+      await this.spot.partial?.forget();
+      this.spot.partial?.release();
+    })();
+    return this.discarded;
   }
 }

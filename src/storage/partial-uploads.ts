@@ -67,13 +67,36 @@ export class PartialUploads {
   private readonly folder: string;
   private readonly writing = new Set<string>();
   private readonly hashed = new Map<string, HashedPrefix>();
+  /** Ids with a data file or manifest on disk, so a plain upload can tell without a syscall. */
+  private readonly kept = new Set<string>();
 
   constructor(realRoot: string) {
     this.folder = join(realRoot, '.rxfer', 'partials');
   }
 
+  /**
+   * Makes the folder and repairs what a crash can leave: a create-only commit links the partial to
+   * its name and then unlinks the partial, so a kill between the two leaves the data file as a
+   * second link to a committed file. Writing through that path would change the committed file
+   * (issue 14: later uploads of the name went straight into it), so such links are dropped here,
+   * with their manifests; the committed file keeps its data.
+   */
   async init(): Promise<void> {
     await mkdir(this.folder, { recursive: true });
+    for (const id of await this.ids()) {
+      const data = await lstat(this.dataPath(id)).catch(() => undefined);
+      if (data && (!data.isFile() || data.nlink > 1)) {
+        await unlink(this.dataPath(id)).catch(() => undefined);
+        await this.forget(id);
+        continue;
+      }
+      this.kept.add(id);
+    }
+  }
+
+  /** Whether an interrupted upload of `name` may be kept (false: certainly none; no syscall). */
+  mayHold(name: string): boolean {
+    return this.kept.has(this.idOf(name));
   }
 
   private idOf(name: string): string {
@@ -100,7 +123,8 @@ export class PartialUploads {
     if (!handle) return undefined;
     try {
       const stats = await handle.stat();
-      if (!stats.isFile() || stats.size === 0) return undefined;
+      // A second link is a committed file left by a crash (see init): nothing to resume from.
+      if (!stats.isFile() || stats.size === 0 || stats.nlink > 1) return undefined;
       const hash = await hashPrefix(handle, stats.size, algorithm);
       if (!hash) return undefined;
       this.rememberPrefix(id, { bytes: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, hash });
@@ -154,7 +178,11 @@ export class PartialUploads {
       () => false,
     );
     try {
-      const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      // A new file, never the old one truncated: the old path may be a second link to a committed
+      // file (see init), and O_TRUNC would empty that file and write this upload into it.
+      await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      this.kept.add(id);
       return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
     } catch (err) {
       await recorded;
@@ -170,6 +198,7 @@ export class PartialUploads {
     if (fd === undefined) throw mismatch('no interrupted upload of it is kept');
     try {
       const stats = await fstatFd(fd);
+      if (stats.nlink > 1) throw mismatch('the kept file is linked to a committed file');
       if (stats.size < offset) throw mismatch(`only ${stats.size} bytes are kept`);
       // The probe's state is handed over, not copied: the resumed upload is about to change the file.
       const known = this.hashed.get(id);
@@ -193,6 +222,7 @@ export class PartialUploads {
 
   private async forget(id: string): Promise<void> {
     this.hashed.delete(id);
+    this.kept.delete(id);
     await unlink(this.manifestPath(id)).catch(() => undefined);
   }
 

@@ -88,7 +88,12 @@ const stage = (job) => {
     file.fd = fd;
     file.created = true;
     const data = new Uint8Array(job.data);
-    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at, at);
+    for (let at = 0; at < data.length; ) {
+      const written = fs.writeSync(fd, data, at, data.length - at, at);
+      // A device that takes nothing and reports no error would otherwise spin here for ever.
+      if (written <= 0) throw Object.assign(new Error(`no bytes written at ${at}`), { code: 'ENOSPC' });
+      at += written;
+    }
   } catch (err) {
     fail(file, err);
   }
@@ -103,8 +108,12 @@ const publish = (file) => {
   const { job } = file;
   try {
     const fd = /** @type {number} */ (file.fd);
-    // mtime survives the rename: read it now instead of a stat() afterwards.
-    const { mtimeMs } = fs.fstatSync(fd);
+    // mtime survives the rename: read it now instead of a stat() afterwards. The size is the last
+    // check before the name changes: a write whose failure went unseen never becomes a short file.
+    const { mtimeMs, size } = fs.fstatSync(fd);
+    if (size !== job.data.byteLength) {
+      throw Object.assign(new Error(`${size} bytes reached the disk of ${job.data.byteLength}`), { code: 'ESHORT' });
+    }
     fs.closeSync(fd);
     file.fd = undefined;
     let replacedBytes = 0;
