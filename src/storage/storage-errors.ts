@@ -12,6 +12,9 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
     case 'EDQUOT':
       return new RxferError('NO_SPACE', `no space left to ${action} ${name}`, { errno: code });
     case 'ENOENT':
+      // Mid-upload, a missing path is the staging file or its folder removed behind our back: the
+      // upload failed, which "NOT FOUND" would not say.
+      if (action === 'store') return new RxferError('STORAGE_FAILED', `cannot store ${name}: its folder or staging file was removed meanwhile; nothing stored`, { errno: code });
       return new RxferError('NOT_FOUND', `${name} does not exist`);
     case 'EEXIST':
       return new RxferError('EXISTS', `${name} already exists`);
@@ -24,6 +27,15 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
     case 'ENAMETOOLONG':
       return new RxferError('NAME_INVALID', `${name} is too long for this file system`, { errno: code });
     default:
-      return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${code}`, { errno: code });
+      return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${describeErrno(err, code)}`, { errno: code });
   }
+};
+
+/**
+ * The errno's code and the system's words for it ("EIO (i/o error)"), without the path Node appends
+ * to the message: the server's own paths are none of the client's business.
+ */
+const describeErrno = (err: unknown, code: string): string => {
+  const words = /^[A-Z0-9_]+: ([^,]+)/.exec((err as Error | undefined)?.message ?? '')?.[1];
+  return words ? `${code} (${words})` : code;
 };
