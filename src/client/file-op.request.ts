@@ -1,6 +1,6 @@
-import { parseRemoteName } from '../protocol/remote-name';
 import type { Reply } from '../protocol/reply';
 import type { Connection } from './connection';
+import { wireName } from './request-header';
 import { replyError } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 
@@ -16,7 +16,7 @@ export interface RemoteStatus {
 
 /** STAT, DELETE, RENAME or MKDIR: the command line, its name line(s), one reply. */
 export const fileOp = async (conn: Connection, turn: RequestTurn, verb: FileOp, names: readonly string[]): Promise<Reply> => {
-  const lines = names.map((name) => `${parseRemoteName(name)}\n`).join('');
+  const lines = names.map((name) => `${wireName(name)}\n`).join('');
   await conn.send(`${verb}\n${lines}`).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
   await turn.receiveTurn;

@@ -1,15 +1,15 @@
 import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { ListingEntry, parseListing } from '../protocol/listing';
-import { parseRemoteName } from '../protocol/remote-name';
 import type { Connection } from './connection';
+import { wireName } from './request-header';
 import { replyError } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 
 /** LIST: the files under `prefix` ('' for all), as the server reports them (names not yet trusted). */
 export const listFiles = async (conn: Connection, turn: RequestTurn, prefix: string): Promise<ListingEntry[]> => {
   const folder = prefix.replace(/\/+$/, '');
-  const line = folder === '' ? '' : parseRemoteName(folder);
+  const line = folder === '' ? '' : wireName(folder);
   await conn.send(`LIST\n${line}\n`).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
   await turn.receiveTurn;

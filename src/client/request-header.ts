@@ -4,11 +4,14 @@ import { parseRemoteName } from '../protocol/remote-name';
 import type { UploadMode } from './client-options';
 
 /**
- * The name goes on the wire as one line, so a newline in it would desynchronise the session; the
- * server's own rules are checked here too, so a name it would refuse costs no round trip (and no
- * closed connection for owed upload data).
+ * A name as it goes on the wire. It is one line, so a newline in it would desynchronise the session;
+ * the server's own rules are checked here too, so a name it would refuse costs no round trip (and no
+ * closed connection for owed upload data). Names are sent in Unicode NFC, which is the only spelling
+ * the server accepts: a name typed on macOS or read from its file system may arrive decomposed
+ * (NFD), and must reach the same file as the same name typed elsewhere. Every request that sends a name
+ * must send it through here.
  */
-const wireName = (remoteName: string): string => parseRemoteName(remoteName);
+export const wireName = (remoteName: string): string => parseRemoteName(remoteName.normalize('NFC'));
 
 const from = (resume: ResumePoint | undefined): string => (resume ? ` FROM ${resume.offset} ${resume.digest}` : '');
 
@@ -21,5 +24,3 @@ export const uploadHeader = (mode: UploadMode, size: number, remoteName: string,
 export const downloadHeader = (remoteName: string, resume?: ResumePoint): string => `DOWNLOAD${from(resume)}\n${wireName(remoteName)}\n`;
 
 export const resumeQuery = (remoteName: string): string => `RESUME\n${wireName(remoteName)}\n`;
-
-

@@ -51,19 +51,29 @@ export const owedBytes = (command: Extract<Command, { size: number }>): number =
 
 const badCommand = (message: string): RxferError => new RxferError('BAD_COMMAND', message);
 
+/**
+ * Verbs and keywords are ASCII, matched without regard to ASCII case only. String#toUpperCase and
+ * toLowerCase map more than ASCII ('ſtat' and 'ﬆat' upper-case to STAT, a Kelvin sign lower-cases
+ * to k): a line that a reviewer, a log or a filter reads as garbage must not run as a request.
+ */
+const asciiUpper = (word: string): string => word.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+const asciiLower = (word: string): string => word.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+/** ASCII whitespace only: trim() would also drop U+3000, U+00A0, U+FEFF and the like. */
+const trimAscii = (line: string): string => line.replace(/^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g, '');
+
 /** `FROM <offset> <digest>` at the end of an UPLOAD, ADDFILE or DOWNLOAD line. */
 const parseResumePoint = (verb: string, args: readonly string[]): ResumePoint => {
   const [keyword = '', offsetText = '', digest = ''] = args;
   const offset = parseByteCount(offsetText);
-  if (args.length !== 3 || keyword.toUpperCase() !== 'FROM' || offset === undefined || !DIGEST_HEX.test(digest)) {
+  if (args.length !== 3 || asciiUpper(keyword) !== 'FROM' || offset === undefined || !DIGEST_HEX.test(digest)) {
     throw badCommand(`${verb}: a resumed transfer ends with FROM <offset> <digest of the first offset bytes>`);
   }
   return { offset, digest: digest.toLowerCase() };
 };
 
 export const parseCommand = (line: string): Command => {
-  const [word = '', ...args] = line.trim().split(/ +/);
-  const verb = word.toUpperCase();
+  const [word = '', ...args] = trimAscii(line).split(/ +/);
+  const verb = asciiUpper(word);
   switch (verb) {
     case 'UPLOAD':
     case 'ADDFILE': {
@@ -83,7 +93,7 @@ export const parseCommand = (line: string): Command => {
       return { verb, token: args[0]! };
     case 'HASH':
       if (args.length !== 1 || args[0] === '') throw badCommand('HASH takes the algorithm: HASH SHA256 or HASH BLAKE3');
-      return { verb, algorithm: args[0]!.toLowerCase() };
+      return { verb, algorithm: asciiLower(args[0]!) };
     case 'LIST':
     case 'STAT':
     case 'RESUME':
@@ -100,6 +110,7 @@ export const parseCommand = (line: string): Command => {
   }
 };
 
+/** The algorithm's name exactly as senders write it (upper-case ASCII), and 64 hex digits. */
 const TRAILER = /^([A-Z0-9]+) ([0-9a-fA-F]{64})$/;
 
 /** What the line after a data block says: the algorithm it names and the client's digest of what it sent. */
@@ -110,8 +121,8 @@ export interface Trailer {
 
 /** `SHA256 <hex>` or `BLAKE3 <hex>`: the trailer names its algorithm, so a mix-up is caught, not misread. */
 export const parseTrailer = (line: string): Trailer => {
-  const match = TRAILER.exec(line.trim());
-  const hash = match?.[1]!.toLowerCase() ?? '';
+  const match = TRAILER.exec(trimAscii(line));
+  const hash = asciiLower(match?.[1] ?? '');
   if (!match || !isHashAlgorithm(hash)) {
     throw new RxferError('BAD_TRAILER', `expected "SHA256 <64 hex digits>" (or BLAKE3 after HASH BLAKE3) after the data, got ${JSON.stringify(line.slice(0, 80))}`);
   }

@@ -2,7 +2,11 @@ import { RxferError } from '../errors/rxfer-error';
 import { Command, carriesData, nameLines, owedBytes, parseCommand, parseTrailer } from './command';
 import { Frame } from './frame';
 
-type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED';
+/**
+ * FAILED (the stream cannot be followed) and CLOSED (the peer said QUIT) are final: nothing after
+ * them may become a request, so the rest of the input is read and discarded, never decoded.
+ */
+type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED' | 'CLOSED';
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -22,15 +26,25 @@ export class FrameDecoder {
 
   constructor(private readonly maxLineBytes: number) {}
 
-  /** True while a frame has started but not finished: the peer owes us more bytes. */
+  /**
+   * True while a frame has started but not finished: the peer owes us more bytes. Never once the
+   * input is over (FAILED, CLOSED): what trickles in then is discarded, and the session is only
+   * waiting to answer the requests before it, which the stall guard must not cut short.
+   */
   get midFrame(): boolean {
+    if (this.ended) return false;
     return this.state !== 'COMMAND' || this.pendingBytes > 0;
+  }
+
+  /** No more frames will come: a protocol error or QUIT ended the input. */
+  get ended(): boolean {
+    return this.state === 'FAILED' || this.state === 'CLOSED';
   }
 
   push(input: Buffer): Frame[] {
     const frames: Frame[] = [];
     let offset = 0;
-    while (offset < input.length && this.state !== 'FAILED') {
+    while (offset < input.length && !this.ended) {
       offset = this.state === 'DATA' ? this.takeData(input, offset, frames) : this.takeLine(input, offset, frames);
     }
     return frames;
@@ -75,7 +89,7 @@ export class FrameDecoder {
           frames.push({ type: 'command', command });
           this.command = command;
           this.namesLeft = nameLines(command);
-          this.state = this.namesLeft > 0 ? 'NAME' : 'COMMAND';
+          this.state = command.verb === 'QUIT' ? 'CLOSED' : this.namesLeft > 0 ? 'NAME' : 'COMMAND';
           return;
         }
         case 'NAME': {

@@ -41,6 +41,11 @@ export const parseRemoteName = (raw: Buffer | string): RemoteName => {
   if (!Buffer.from(text, 'utf8').equals(bytes)) throw invalid(text, 'not valid UTF-8');
   if (bytes.length > MAX_NAME_BYTES) throw invalid(text, `longer than ${MAX_NAME_BYTES} bytes`);
   if (CONTROL.test(text)) throw invalid(text, 'control characters are not allowed');
+  // One name, one spelling: "é" as U+00E9 and as e + U+0301 would otherwise be two files that
+  // every listing shows alike. ASCII (as many bytes as UTF-16 units) is always NFC.
+  if (bytes.length !== text.length && text.normalize('NFC') !== text) {
+    throw invalid(text, 'not in Unicode NFC; send the name normalised to NFC (String.prototype.normalize("NFC"))');
+  }
   if (text.includes('\\')) throw invalid(text, 'backslashes are not allowed');
   if (text.startsWith('/')) throw invalid(text, 'absolute paths are not allowed');
   if (DRIVE_LETTER.test(text)) throw invalid(text, 'drive letters are not allowed');

@@ -3,7 +3,9 @@ import { Logger } from 'pino';
 import type { User } from '../auth/user';
 import { RxferConfig } from '../config/config.schema';
 import { DEFAULT_HASH, HashAlgorithm } from '../integrity/hash-algorithm';
+import { RxferError } from '../errors/rxfer-error';
 import { Command } from '../protocol/command';
+import { storageError } from '../storage/storage-errors';
 import { FlowControl } from './flow-control';
 import { Transfer } from './transfer';
 
@@ -51,24 +53,27 @@ export class SessionContext {
 
   /**
    * Orders requests on one connection where order matters: a request waits for every earlier one
-   * on the same name, on a folder above it or on a name below it (a pipelined DOWNLOAD sees the UPLOAD sent before it;
-   * "a" is committed before "a/b" is refused for it). Unrelated names do not wait for each other,
-   * so many small files overlap their storage calls instead of paying them one after another.
-   * Must be called in request order (the resolve stage is sequential).
+   * on the same name, on a folder above it or on a name below it (a pipelined DOWNLOAD sees the
+   * UPLOAD sent before it; "a" is committed before "a/b" is refused for it). A LIST claims its
+   * folder ('' for all), so it lists exactly what the requests before it left. Unrelated names do
+   * not wait for each other: many small files overlap their storage calls. Must be called in
+   * request order (the resolve stage is sequential).
    */
   earlierRequestsOn(storageName: string, transfer: Transfer): Promise<unknown> {
-    const segments = storageName.split('/');
     const waits: Promise<void>[] = [];
     const settled = transfer.settled;
-    for (let i = 1; i <= segments.length; i++) {
-      const pending = this.pendingByName.get(segments.slice(0, i).join('/'));
+    const wait = (pending: Promise<void> | undefined) => {
       // A request naming one path twice (RENAME a a) must not wait for itself.
       if (pending && pending !== settled) waits.push(pending);
-    }
-    // And for every earlier request below it: a DELETE or RENAME of a folder must see the files
-    // being put into it. (The map holds only requests in flight, so the scan stays short.)
-    const below = storageName + '/';
-    for (const [name, pending] of this.pendingByName) if (name.startsWith(below) && pending !== settled) waits.push(pending);
+    };
+    // The name and every folder above it, up to the root ('', claimed by a LIST of everything).
+    wait(this.pendingByName.get(''));
+    for (let slash = storageName.indexOf('/'); slash !== -1; slash = storageName.indexOf('/', slash + 1)) wait(this.pendingByName.get(storageName.slice(0, slash)));
+    if (storageName !== '') wait(this.pendingByName.get(storageName));
+    // And every earlier request below it: a DELETE or RENAME of a folder must see the files being
+    // put into it, a LIST the files it lists. (The map holds only requests in flight: a short scan.)
+    const below = storageName === '' ? '' : storageName + '/';
+    for (const [name, pending] of this.pendingByName) if (name !== storageName && name.startsWith(below)) wait(pending);
     this.pendingByName.set(storageName, settled);
     void settled.then(() => {
       if (this.pendingByName.get(storageName) === settled) this.pendingByName.delete(storageName);
@@ -100,9 +105,20 @@ export class SessionContext {
     };
   }
 
-  /** Every unsettled earlier request, whatever its name (a LIST must see them all). */
-  allEarlierRequests(): Promise<unknown> {
-    return Promise.all(this.pendingByName.values());
+  /**
+   * A request's storage call, failing only with storage codes: a raw errno error (or one an adapter
+   * wrapped as INTERNAL) must fail just this request (STORAGE_FAILED, …). As INTERNAL it would close
+   * the session while the requests pipelined behind it have already started, to take effect unanswered.
+   */
+  async storageCall<T>(action: string, name: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof RxferError && err.code !== 'INTERNAL') throw err;
+      this.log.warn({ err }, `Storage failed to ${action} ${name} without a storage code; reported as a storage failure`);
+      // The errno under an INTERNAL wrapper, never its message: that names the server's own paths.
+      throw storageError(err instanceof RxferError ? (err.cause ?? {}) : err, action, name);
+    }
   }
 
   /** The request has sent its last reply (or was refused): free it. */

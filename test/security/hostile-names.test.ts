@@ -222,6 +222,7 @@ const specVerdict = (bytes: Buffer): 'reject' | 'accept' | 'may' => {
   if (bytes.length === 0 || bytes.length > 4096 || !validUtf8(bytes)) return 'reject';
   const text = bytes.toString('utf8');
   if (CONTROL.test(text) || text.includes('\\') || text.startsWith('/') || /^[a-z]:/i.test(text)) return 'reject';
+  if (text.normalize('NFC') !== text) return 'reject';
   let may = false;
   for (const segment of text.split('/')) {
     if (segment === '' || segment === '.' || segment === '..' || /[. ]$/.test(segment)) return 'reject';

@@ -13,6 +13,9 @@ import { Transfer } from '../../session/transfer';
 import type { HashChoice, Jail, StorageAdapter } from '../../storage/storage-adapter';
 import { Stage } from '../stage';
 
+/** How a failure of each operation reads: "cannot <action> <name>: EIO (i/o error)". */
+const ACTIONS: Readonly<Record<string, string>> = { STAT: 'stat', DELETE: 'delete', RENAME: 'rename', MKDIR: 'create', RESUME: 'read the kept upload of' };
+
 /**
  * File operations: STAT, DELETE, RENAME (never over an existing name) and MKDIR. Each runs in the
  * background like a download's open, ordered after earlier requests on the names it touches, and
@@ -47,7 +50,8 @@ export class FileOpsStage implements Stage {
       const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
       // Both names are claimed in request order (synchronously, before any await).
       await Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
-      transfer.opReply = await this.operate(transfer.command.verb, name, to, scope, user);
+      const { verb } = transfer.command;
+      transfer.opReply = await ctx.storageCall(ACTIONS[verb] ?? verb.toLowerCase(), name, () => this.operate(verb, name, to, scope, user));
       return [{ type: 'accepted', transfer }];
     } catch (err) {
       const error = inUserTerms(toRxferError(err), user);

@@ -28,6 +28,11 @@ const shuttingDown = () => errorReply(new RxferError('SHUTTING_DOWN', 'the serve
  * data, trailer) with it. It is the one stage that knows which request the bytes belong to, so the
  * stages after it can run behind, asynchronously, without mixing pipelined requests up. It also
  * answers QUIT and, when the server stops, closes the session at the next request boundary.
+ *
+ * After a reply that closes the connection (QUIT's, SHUTTING_DOWN, a protocol error) nothing more
+ * may take effect: the stages behind this one start storage work as soon as a request reaches them,
+ * long before the closing reply is written (it waits for the replies before it), so whatever comes
+ * after it is dropped here, in request order, before any of it becomes a request.
  */
 @injectable()
 export class ParseCommandStage implements Stage {
@@ -38,17 +43,23 @@ export class ParseCommandStage implements Stage {
       let current: Transfer | undefined;
       let firstName: Buffer | undefined;
       let draining = false;
+      let ended = false;
+      const closing = (reply: SessionEvent): SessionEvent[] => {
+        ended = true;
+        return [reply];
+      };
       const finishRequest = (): SessionEvent[] => {
         current = undefined;
-        return draining ? [shuttingDown()] : [];
+        return draining ? closing(shuttingDown()) : [];
       };
 
       return event$.pipe(
         flatMapSync((event): SessionEvent[] => {
+          if (ended) return [];
           switch (event.type) {
             case 'command': {
               ctx.log.info({ command: event.command.verb }, `Client command: ${event.command.verb}`);
-              if (event.command.verb === 'QUIT') return [replyEvent({ kind: 'bye' }, { closeAfter: true })];
+              if (event.command.verb === 'QUIT') return closing(replyEvent({ kind: 'bye' }, { closeAfter: true }));
               if (event.command.verb === 'AUTH') return [{ type: 'login', token: event.command.token }];
               if (event.command.verb === 'HASH') return [chooseHash(event.command.algorithm, ctx)];
               current = ctx.beginTransfer(event.command);
@@ -70,9 +81,11 @@ export class ParseCommandStage implements Stage {
             case 'trailer':
               return [{ type: 'dataEnd', transfer: current!, trailer: event.trailer }, ...finishRequest()];
             case 'shutdown':
-              if (current === undefined) return [shuttingDown()];
+              if (current === undefined) return closing(shuttingDown());
               draining = true;
               return [];
+            case 'protocolError':
+              return closing(event);
             default:
               return [event];
           }

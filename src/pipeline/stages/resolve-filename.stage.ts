@@ -48,15 +48,20 @@ export class ResolveFilenameStage implements Stage {
     );
   }
 
-  /** LIST: the files under a folder, in the user's own names. Waits for every earlier request. */
+  /**
+   * LIST: the files under a folder, in the user's own names. It claims the folder like any request
+   * claims its name, so it waits for the earlier requests below it and the later ones wait for its
+   * answer: it shows exactly what was sent before it (PROTOCOL.md: requests take effect in order).
+   */
   private async list(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
     const user = transfer.user!;
     try {
       const prefix = raw.length === 0 ? '' : parseRemoteName(raw);
       transfer.name = (prefix || '.') as RemoteName;
-      await ctx.allEarlierRequests();
       const scope = scopedName(user, prefix).replace(/\/$/, '');
-      const files = await this.storage.list(scope, { jail: user.root, limit: this.config.limits.maxListEntries, hash: transfer.algorithm });
+      await ctx.earlierRequestsOn(scope, transfer);
+      const limit = this.config.limits.maxListEntries;
+      const files = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm }));
       const strip = user.root === '' ? 0 : user.root.length + 1;
       const lines = files.map((file) => formatListingLine({ ...file, name: file.name.slice(strip) }));
       transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
@@ -80,10 +85,12 @@ export class ResolveFilenameStage implements Stage {
       const { command } = transfer;
       const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }).catch((err) => {
-          releaseSlot();
-          throw err;
-        });
+        transfer.download = await ctx
+          .storageCall('read', name, () => this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }))
+          .catch((err: unknown) => {
+            releaseSlot();
+            throw err;
+          });
         // A download holds its slot until its data is sent, long after the request settled.
         transfer.download.stream.once('close', releaseSlot);
       } else {
@@ -95,15 +102,17 @@ export class ResolveFilenameStage implements Stage {
         const resume = 'resume' in command ? command.resume : undefined;
         // A resumed upload's kept prefix already counts against the quota.
         const adding = transfer.size - (resume?.offset ?? 0);
-        transfer.quota = await this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root }));
-        transfer.staged = await this.storage.beginWrite(name, {
-          size: transfer.size,
-          createOnly: command.verb === 'ADDFILE',
-          jail: user.root,
-          measureReplaced: user.quotaBytes !== undefined,
-          resume,
-          hash: transfer.algorithm,
-        });
+        transfer.quota = await ctx.storageCall('store', name, () => this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root })));
+        transfer.staged = await ctx.storageCall('store', name, () =>
+          this.storage.beginWrite(name, {
+            size: transfer.size,
+            createOnly: command.verb === 'ADDFILE',
+            jail: user.root,
+            measureReplaced: user.quotaBytes !== undefined,
+            resume,
+            hash: transfer.algorithm,
+          }),
+        );
         const { resumed } = transfer.staged;
         if (resumed) {
           // Hashing goes on from the kept prefix: the trailer is checked against the whole file.

@@ -56,14 +56,14 @@ export class WriteFileStage implements Stage {
     if (transfer.refusal) return [];
     ctx.commitsInFlight++;
     const release = ctx.commitsInFlight >= MAX_COMMITS_IN_FLIGHT ? ctx.flow.hold() : undefined;
-    const outcome = this.finish(transfer, declared).finally(() => {
+    const outcome = this.finish(transfer, declared, ctx).finally(() => {
       ctx.commitsInFlight--;
       release?.();
     });
     return [{ type: 'pending', transfer, outcome }];
   }
 
-  private async finish(transfer: Transfer, declared: Trailer): Promise<SessionEvent[]> {
+  private async finish(transfer: Transfer, declared: Trailer, ctx: SessionContext): Promise<SessionEvent[]> {
     const staged = transfer.staged!;
     transfer.staged = undefined;
     const digest = transfer.hash!.hex();
@@ -85,11 +85,15 @@ export class WriteFileStage implements Stage {
           { received: transfer.received, computed: digest, declared: declared.digest },
         );
       }
-      const file = await staged.commit({ size: transfer.size, digest, hash: transfer.algorithm });
+      // An adapter that breaks its contract (a raw errno) still gives a storage code, never INTERNAL,
+      // which would close the connection after later requests had already taken effect.
+      const file = await ctx.storageCall('store', transfer.displayName, () => staged.commit({ size: transfer.size, digest, hash: transfer.algorithm }));
       transfer.quota?.committed(file.replacedBytes);
       return [{ type: 'committed', transfer, file }];
     } catch (err) {
-      await staged.abort();
+      // A failing abort must not turn this outcome into a rejection: that would end the session with
+      // an INTERNAL ahead of replies still owed.
+      await staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
       return [{ type: 'refused', transfer, error: toRxferError(err) }];
     }
   }

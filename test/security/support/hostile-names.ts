@@ -293,6 +293,9 @@ add('at the wire limit', 'either', Array.from({ length: 17 }, (_, i) => `${Strin
 // ---- empty segments -----------------------------------------------------------------------------------
 add('empty segment', 'invalid', '', '/', 'a//b', 'a/', '//', 'a///b', '/a/', 'a/b/', 'file:///etc/passwd', 'http://evil.example/x');
 
+// ---- names not in Unicode NFC: one name has one spelling (PROTOCOL.md, Names) -------------------------------
+add('not NFC', 'invalid', 'e\u0301', 'cafe\u0301.txt', 'di\u0301r/x', '\u212B', '\u2126', '\uF900');
+
 // ---- look-alikes and other legal oddities: stored strictly inside the root, under exactly that name --------
 add(
   'look-alike (legal)',
@@ -307,7 +310,6 @@ add(
   '\u202etxt.exe',
   'a\u200bb',
   '\ufeffbom',
-  'e\u0301',
   '\u00e9',
   '\ud83d\ude00/\ud83d\udd25.txt',
   '\u2102\uff1a',

@@ -64,6 +64,30 @@ describe('parseCommand', () => {
     expect(codeOf(() => parseCommand(line))).toBe('BAD_COMMAND');
   });
 
+  // Verbs and keywords are ASCII: String#toUpperCase would fold these into STAT, QUIT, ADDFILE, FROM…
+  test.each([
+    ['a long s', '\u017Ftat'],
+    ['the st ligature', '\uFB06at'],
+    ['a dotless i', 'qu\u0131t'],
+    ['the fi ligature', 'add\uFB01le 1'],
+    ['a fullwidth verb', '\uFF33\uFF34\uFF21\uFF34'],
+    ['an ideographic space after the verb', 'STAT\u3000'],
+    ['a no-break space before the verb', '\u00A0STAT'],
+    ['a byte-order mark before the verb', '\uFEFFSTAT'],
+  ])('%s: BAD_COMMAND, not a verb by Unicode case folding', (_label, line) => {
+    expect(codeOf(() => parseCommand(line))).toBe('BAD_COMMAND');
+  });
+
+  test('ASCII case and ASCII blanks around the line do not matter', () => {
+    expect(parseCommand('sTaT')).toEqual({ verb: 'STAT' });
+    expect(parseCommand(' \tdownload from 1 ' + 'a'.repeat(64) + ' \t')).toEqual({ verb: 'DOWNLOAD', resume: { offset: 1, digest: 'a'.repeat(64) } });
+  });
+
+  test('HASH lower-cases ASCII only: a Kelvin sign (K) does not make BLAKE3', () => {
+    expect(parseCommand('HASH BLA\u212AE3')).toEqual({ verb: 'HASH', algorithm: 'bla\u212Ae3' });
+    expect(parseCommand('HASH \u017Fha256')).toEqual({ verb: 'HASH', algorithm: '\u017Fha256' });
+  });
+
   test('the BAD_COMMAND message quotes a long verb only in part', () => {
     try {
       parseCommand(`${'X'.repeat(5000)} 1`);
@@ -109,6 +133,8 @@ describe('parseTrailer', () => {
     ['an algorithm rxfer does not know, with a 256-bit digest', `SHA3 ${digest}`],
     ['a lower-case algorithm name', `blake3 ${digest}`],
     ['a request line instead', 'QUIT'],
+    ['a Kelvin sign in the algorithm', `BLA\u212AE3 ${digest}`],
+    ['a no-break space after the digest', `SHA256 ${digest}\u00a0`],
     ['two digests', `SHA256 ${digest} ${digest}`],
   ])('%s: BAD_TRAILER', (_label, line) => {
     expect(codeOf(() => parseTrailer(line))).toBe('BAD_TRAILER');

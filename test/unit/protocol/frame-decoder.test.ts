@@ -239,6 +239,22 @@ describe('FrameDecoder: errors', () => {
     expect(decoder.push(SESSION)).toEqual([]);
   });
 
+  test('QUIT ends the input: nothing after it is decoded, in the same chunk or later, and no frame is owed', () => {
+    const decoder = new FrameDecoder(MAX_LINE);
+    const frames = decoder.push(Buffer.from('STAT\nx\nQUIT\nDELETE\nkeep\nUPLOAD 2\nn\nab'));
+    expect(frames.map((frame) => frame.type)).toEqual(['command', 'name', 'command']);
+    expect(frames[2]).toEqual({ type: 'command', command: { verb: 'QUIT' } });
+    expect(decoder.push(SESSION)).toEqual([]);
+    expect(decoder.push(Buffer.from('garbage without a newline'))).toEqual([]);
+    expect(decoder.midFrame).toBe(false);
+  });
+
+  test('after an error no frame is owed either (the stall guard must not cut the replies before it short)', () => {
+    const decoder = new FrameDecoder(MAX_LINE);
+    decoder.push(Buffer.from('BOGUS\nUPLOAD 5\nn\nab'));
+    expect(decoder.midFrame).toBe(false);
+  });
+
   test('frames before the error in the same chunk are still delivered', () => {
     const frames = decode([Buffer.from('DOWNLOAD\na\nDOWNLOAD\nb\nNOPE\nDOWNLOAD\nc\n')]);
     expect(frames.map((frame) => frame.type)).toEqual(['command', 'name', 'command', 'name', 'protocolError']);

@@ -129,6 +129,28 @@ describe('parseRemoteName: NAME_INVALID', () => {
     expect(refusal(raw).code).toBe('NAME_INVALID');
   });
 
+  // One name, one spelling: only NFC is accepted, whatever the rest of the name.
+  test.each([
+    ['e + combining acute (NFD of é)', 'cafe\u0301.txt'],
+    ['a decomposed folder', 'di\u0301r/x'],
+    ['Hangul jamo (NFD of 한)', '\u1112\u1161\u11ab'],
+    ['the Angstrom sign (NFC is Å, U+00C5)', '\u212B'],
+    ['the Ohm sign (NFC is Ω, U+03A9)', '\u2126.txt'],
+    ['combining marks out of canonical order', 'a\u0301\u0327'],
+  ])('not NFC: %s, with a message saying to send NFC', (_label, raw) => {
+    const error = refusal(raw);
+    expect(error.code).toBe('NAME_INVALID');
+    expect(error.message).toContain('NFC');
+    expect(refusal(Buffer.from(raw)).code).toBe('NAME_INVALID');
+  });
+
+  test('NFC spellings are accepted as they are (compatibility forms are not NFC changes)', () => {
+    for (const name of ['caf\u00e9.txt', '\ud55c', '\u00c5', '\u00e1\u0327', '\uff21\uff22', '\ufb01le']) {
+      expect(name.normalize('NFC')).toBe(name);
+      expect(parseRemoteName(name)).toBe(name);
+    }
+  });
+
   test(`a name of ${MAX_NAME_BYTES + 1} bytes`, () => {
     expect(refusal(nameOfBytes(MAX_NAME_BYTES + 1)).code).toBe('NAME_INVALID');
   });
