@@ -6,7 +6,6 @@ import { printableName } from '../protocol/remote-name';
 import type { DownloadOptions, TransferResult } from './client-options';
 import type { Connection } from './connection';
 import { expectDownloadReady } from './expect-reply';
-import { localIoError } from './local-io';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
 import { StagingFile, refuseDirectory } from './staging-file';
@@ -112,10 +111,11 @@ const RESUMABLE_FROM_BYTES = 1024 * 1024;
 
 /**
  * DOWNLOAD into `localPath` through a staging file in the same folder, verified (count and digest),
- * fsynced and renamed into place; whatever was at `localPath` is untouched until then. With `resume`
- * (the default) a download of 1 MiB or more stages in a file with a fixed name that is kept if the
- * download is interrupted, and the next download of the same target sends its digest so that the
- * server sends only the rest. Bytes that fail verification are never kept.
+ * fsynced, checked to hold exactly the verified size, and renamed into place; whatever was at
+ * `localPath` is untouched until then. With `resume` (the default) a download of 1 MiB or more stages
+ * in a file with a fixed name that is kept if the download is interrupted, and the next download of
+ * the same target sends its digest so that the server sends only the rest. Bytes that fail
+ * verification, and a staging file a local write failed in (a full disk: LOCAL_IO), are never kept.
  */
 export const downloadFile = async (
   conn: Connection,
@@ -143,13 +143,15 @@ export const downloadFile = async (
     turn.doneReceiving();
     verifyDownload(remoteName, announced, received);
     verified = true;
-    await staging!.commit(target);
+    await staging!.commit(received.size);
     return received;
   } catch (err) {
-    // Interrupted: keep what arrived for the next attempt. Wrong bytes or a refusal: nothing to keep.
-    const interrupted = err instanceof RxferError && INTERRUPTIONS.has(err.code);
-    await (interrupted && !verified ? staging?.keep() : staging?.discard());
-    if (staging?.writeError !== undefined && !(err instanceof RxferError)) throw localIoError(err, 'write', staging!.path);
+    // Interrupted: keep what arrived for the next attempt. Wrong bytes, a refusal or a failed write
+    // on this machine: nothing to keep. A local failure is what the user must fix, so it is the one
+    // reported (the connection it cut, or the body left unread, are its consequences).
+    const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);
+    const localFailure = await staging?.giveUp(interrupted);
+    if (localFailure && !(err instanceof RxferError && err.code === 'LOCAL_IO')) throw localFailure;
     throw toRxferError(err);
   }
 };

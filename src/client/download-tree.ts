@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RxferError } from '../errors/rxfer-error';
+import { RxferError, toRxferError } from '../errors/rxfer-error';
 import type { ListingEntry } from '../protocol/listing';
 import type { TransferResult } from './client-options';
 import { localPathFor } from './local-target';
 import type { RxferClient } from './rxfer-client';
 import { identicalFiles } from './identical';
+import { localIo } from './local-io';
 
 export interface TreeResult {
   /** Files copied, and their bytes (skipped files not included). */
@@ -22,10 +23,40 @@ export interface TreeOptions {
   readonly resume?: boolean;
 }
 
+/** A file of a tree that was not copied, and why; `index`: its place in the tree, for the report's order. */
+export interface FileFailure {
+  readonly index: number;
+  readonly name: string;
+  readonly error: RxferError;
+}
+
+/** Failures named one by one in a tree's error; the rest are counted. */
+const NAMED_FAILURES = 3;
+
+/**
+ * What a tree copy ends with when some of its files failed and the others were copied: the first
+ * failure's code (scripts match on it), and a message that names the first few, in tree order.
+ * `unsent`: files not attempted because the connection was lost first.
+ */
+export const treeFailure = (done: string, files: number, failures: readonly FileFailure[], unsent = 0): RxferError => {
+  const sorted = [...failures].sort((a, b) => a.index - b.index);
+  const first = sorted[0]!.error;
+  if (files === 1 && unsent === 0) return first;
+  const named = sorted.slice(0, NAMED_FAILURES).map(({ name, error }) => {
+    const code = error.code === first.code ? '' : `${error.code} `;
+    return error.message.includes(name) ? `${code}${error.message}` : `${name}: ${code}${error.message}`;
+  });
+  const more = sorted.length > NAMED_FAILURES ? [`${sorted.length - NAMED_FAILURES} more failed`] : [];
+  const lost = unsent > 0 ? [`${unsent} not sent once the connection was lost`] : [];
+  const message = `${failures.length + unsent} of ${files} files were not ${done}: ${[...named, ...more, ...lost].join('; ')}`;
+  return new RxferError(first.code, message, { failed: failures.length + unsent, files }, { cause: first });
+};
+
 /**
  * `get -r`: lists the remote folder, checks **every** name before anything is written (one hostile
  * name and nothing is downloaded), then downloads all files pipelined on the one connection, each
- * verified and renamed into place as a single download is.
+ * verified and renamed into place as a single download is. A file that fails does not stop the
+ * others; the error that ends it names the ones that failed, once every download has cleaned up.
  */
 export const downloadTree = async (
   client: RxferClient,
@@ -40,17 +71,23 @@ export const downloadTree = async (
     if (seen.has(target)) throw new RxferError('PROTOCOL_VIOLATION', `the server listed ${entry.name} twice`);
     seen.add(target);
   }
-  await mkdir(localDir, { recursive: true });
-  for (const folder of new Set(planned.map(({ target }) => dirname(target)))) await mkdir(folder, { recursive: true });
+  for (const folder of [localDir, ...new Set(planned.map(({ target }) => dirname(target)))]) {
+    await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
+  }
   // The listing gives size and digest for free: a file already here costs no request at all.
   const identical = options.skipIdentical === false ? [] : await identicalFiles(planned.map(({ entry, target }) => ({ localPath: target, remote: entry })), client.hash);
   const wanted = planned.filter((_, index) => !identical[index]);
-  const results = await Promise.all(
+  const outcomes = await Promise.allSettled(
     wanted.map(async ({ entry, target }) => {
       const result = await client.download(entry.name, target, { resume: options.resume });
       options.onFile?.(entry, result);
       return result;
     }),
   );
-  return { files: results.length, bytes: results.reduce((sum, result) => sum + result.size, 0), skipped: planned.length - wanted.length };
+  const failures = outcomes.flatMap((outcome, index) =>
+    outcome.status === 'rejected' ? [{ index, name: wanted[index]!.target, error: toRxferError(outcome.reason) }] : [],
+  );
+  if (failures.length > 0) throw treeFailure('downloaded', wanted.length, failures);
+  const bytes = outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value.size : 0), 0);
+  return { files: wanted.length, bytes, skipped: planned.length - wanted.length };
 };

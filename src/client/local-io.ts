@@ -1,26 +1,71 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type BigIntStats } from 'node:fs';
+import { constants } from 'node:os';
 import { RxferError } from '../errors/rxfer-error';
 
 /**
- * A local file-system failure as LOCAL_IO, naming the path and the errno code so that a user can act
- * on it ("cannot open /data/x for reading: EACCES permission denied").
+ * libuv has no name for EDQUOT (Node reports it as UNKNOWN with errno -122 on Linux), and "no space
+ * left on device" is not how a user thinks of it either: both say the disk is full, in words.
  */
-export const localIoError = (err: unknown, action: string, path: string): RxferError => {
+const errnoOf = (err: NodeJS.ErrnoException | undefined): string | undefined => {
+  if (err?.errno !== undefined && constants.errno.EDQUOT !== undefined && err.errno === -constants.errno.EDQUOT) return 'EDQUOT';
+  return err?.code;
+};
+
+const IN_WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full (ENOSPC, no space left on device)',
+  EDQUOT: 'the disk quota is used up (EDQUOT, disk quota exceeded)',
+};
+
+/**
+ * A local file-system failure as LOCAL_IO, naming the path and the errno code so that a user can act
+ * on it ("cannot open /data/x for reading: EACCES permission denied"). `outcome` says what the
+ * failure left as it was ("/dl/x was not changed"), so nobody has to wonder.
+ */
+export const localIoError = (err: unknown, action: string, path: string, outcome?: string): RxferError => {
   if (err instanceof RxferError) return err;
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const errno = errnoOf(err as NodeJS.ErrnoException | undefined);
   const raw = err instanceof Error ? err.message : String(err);
   // Node's messages repeat the code and the path ("ENOENT: no such file or directory, open 'x'").
-  const reason = raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '');
-  const message = `cannot ${action} ${path}: ${errno ? `${errno} ` : ''}${reason}`;
+  const reason = (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '')}`;
+  const message = `cannot ${action} ${path}: ${reason}${outcome ? `; ${outcome}` : ''}`;
   return new RxferError('LOCAL_IO', message, errno ? { path, errno } : { path }, { cause: err });
 };
 
-export const localIo = <T>(action: string, path: string, work: () => Promise<T>): Promise<T> =>
+export const localIo = <T>(action: string, path: string, work: () => Promise<T>, outcome?: string): Promise<T> =>
   work().catch((err: unknown) => {
-    throw localIoError(err, action, path);
+    throw localIoError(err, action, path, outcome);
   });
 
 /** Cleanup on a failure path: the original failure matters more than one about a file already gone. */
 export const removeQuietly = async (path: string): Promise<void> => {
   await fsp.rm(path, { force: true }).catch(() => undefined);
+};
+
+/**
+ * One state of a local file, as rsync tells them apart: any write moves mtime and ctime (a rename
+ * over the path gives another inode). Nanoseconds, because consecutive writes can fall within the
+ * same millisecond, and a float of milliseconds since 1970 keeps only about 0.2 µs.
+ */
+export interface FileVersion {
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+}
+
+export const versionOf = ({ size, mtimeNs, ctimeNs, ino }: BigIntStats): FileVersion => ({ size, mtimeNs, ctimeNs, ino });
+
+export const sameVersion = (a: FileVersion, b: FileVersion): boolean =>
+  a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+
+/**
+ * The file was written to while we read it: what was read may be a mix of before and after that
+ * never existed on disk, so it is not stored (the upload is refused or its trailer spoiled).
+ */
+export const changedWhileSent = (path: string, now: FileVersion): RxferError => {
+  const modified = new Date(Number(now.mtimeNs / 1_000_000n)).toISOString();
+  return new RxferError('LOCAL_IO', `${path} changed while it was being sent (modified at ${modified}); nothing was stored; run the command again`, {
+    path,
+    modified,
+  });
 };

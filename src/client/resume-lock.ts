@@ -1,4 +1,4 @@
-import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 
 /** Resume files locked by this process (its own downloads): a second one to the same target stages apart. */
 const heldHere = new Set<string>();
@@ -60,7 +60,7 @@ const UNREADABLE_LOCK_STALE_MS = 10_000;
 const lockFile = (lockPath: string): boolean => {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      writeLock(lockPath);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -82,6 +82,31 @@ const lockFile = (lockPath: string): boolean => {
     }
   }
   return false;
+};
+
+/**
+ * Creates the lock file with our pid in it, or throws with nothing left behind. writeFileSync would
+ * leave the file it created empty when the write fails (a full disk needs a page for four bytes),
+ * and an empty lock reads as "being created by someone" to everyone for the next ten seconds.
+ */
+const writeLock = (lockPath: string): void => {
+  const fd = openSync(lockPath, 'wx', 0o644);
+  let open = true;
+  try {
+    const pid = Buffer.from(`${process.pid}\n`);
+    if (writeSync(fd, pid) !== pid.length) throw Object.assign(new Error(`short write to ${lockPath}`), { code: 'EIO' });
+    // Closed once only, even when the close fails: Linux frees the number anyway, and the thread
+    // pool may hand it to another open() at once.
+    open = false;
+    closeSync(fd);
+  } catch (err) {
+    try {
+      if (open) closeSync(fd);
+    } finally {
+      unlinkSync(lockPath);
+    }
+    throw err;
+  }
 };
 
 const readQuietly = (path: string): string => {

@@ -7,7 +7,8 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { FolderSync } from '../io/folder-sync';
 import { writeBackEarly } from '../io/early-writeback';
 import { stagingName } from '../io/staging-name';
-import { localIo, removeQuietly } from './local-io';
+import { exactWrites } from '../io/exact-writes';
+import { localIo, localIoError, removeQuietly } from './local-io';
 import { ResumeLock } from './resume-lock';
 
 const openFd = promisify(open);
@@ -24,6 +25,17 @@ const folders = new FolderSync();
 
 /** fs write streams below 256 KiB chunks cost throughput (TOOLCHAIN.md). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The last check before a name changes: the staging file holds exactly the bytes that were verified.
+ * Any write whose failure was lost on the way (a callback's error dropped, a short write) shows here
+ * as a short or long file, which is never renamed into place.
+ */
+export const assertStagedSize = (path: string, onDisk: number, verified: number, outcome: string): void => {
+  if (onDisk === verified) return;
+  const message = `${path} holds ${onDisk} bytes on disk, but ${verified} were received and verified; ${outcome}`;
+  throw new RxferError('LOCAL_IO', message, { path, onDisk, verified });
+};
 
 /**
  * Refuses a target that is a directory before anything is fetched; a missing target is fine.
@@ -45,20 +57,24 @@ export const partialPathFor = (target: string): string => join(dirname(target), 
 
 /**
  * A download is written to a staging file beside its target and renamed over it only once it is
- * complete, verified and on disk: readers never see half a file, and a failed download leaves the old
- * file as it was (unlike writing the real name with `w+` and unlinking on error, see STYLE.md).
- * We keep the descriptor ourselves (`autoClose: false`) so that we can fsync it before closing.
- * A resumable staging file has a fixed name (`partialPathFor`) and outlives an interrupted download.
+ * complete, verified, on disk and of the verified size: readers never see half a file, and a failed
+ * download leaves the old file as it was (unlike writing the real name with `w+` and unlinking on
+ * error, see STYLE.md). We keep the descriptor ourselves (`autoClose: false`) so that we can fsync it
+ * before closing. A resumable staging file has a fixed name (`partialPathFor`) and outlives an
+ * interrupted download; one that a write failed in does not (see `giveUp`).
  */
 export class StagingFile {
   private closed = false;
+  /** The first local failure (a write, the flush, the background writeback, the close). */
   private failure: unknown;
   private sink: WriteStream | undefined;
 
   private constructor(
     readonly path: string,
+    /** What the staging file becomes: named in messages, renamed over by `commit`. */
+    private readonly target: string,
     private readonly fd: number,
-    /** Fixed name, kept when a download is interrupted (see `resumable`). */
+    /** Fixed name, kept when a download is interrupted (see `giveUp`). */
     private readonly resumableFile: boolean,
     /** Bytes kept from an earlier attempt, and their hash state (resumable staging files only). */
     readonly kept: { readonly bytes: number; readonly hash: RunningHash } | undefined,
@@ -71,9 +87,12 @@ export class StagingFile {
   /** Where the body goes, from `offset` on (anything after it is cut off first). */
   async startAt(offset: number): Promise<WriteStream> {
     // Cut off what the server is about to send again (it did not match); nothing to cut otherwise.
-    if (offset < this.sizeAtOpen) await localIo('truncate', this.path, () => ftruncateFd(this.fd, offset));
-    const stream = createWriteStream(this.path, { fd: this.fd, start: offset, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
-    stream.on('error', (err) => (this.failure ??= err));
+    if (offset < this.sizeAtOpen) await localIo('truncate', this.path, () => ftruncateFd(this.fd, offset), this.unchanged);
+    const stream = createWriteStream(this.path, { fd: this.fd, start: offset, autoClose: false, highWaterMark: WRITE_BUFFER_BYTES, fs: exactWrites });
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // Our own destroy() fails the write it interrupts with this: a consequence, not a disk failure.
+      if (err.code !== 'ERR_STREAM_DESTROYED') this.failure ??= err;
+    });
     writeBackEarly(stream, this.fd);
     this.sink = stream;
     return stream;
@@ -84,9 +103,13 @@ export class StagingFile {
     return this.sink;
   }
 
-  /** The error the stream hit, if any: tells a local write failure from a connection failure. */
-  get writeError(): unknown {
-    return this.failure;
+  /** The local failure, if any, as the LOCAL_IO a user reads: the staging path, the cause, the target untouched. */
+  get writeError(): RxferError | undefined {
+    return this.failure === undefined ? undefined : localIoError(this.failure, 'write', this.path, this.unchanged);
+  }
+
+  private get unchanged(): string {
+    return `${this.target} was not changed`;
   }
 
   /**
@@ -98,7 +121,7 @@ export class StagingFile {
     const folder = dirname(target);
     const path = join(folder, `.${shortened(basename(target))}${stagingName()}`);
     const fd = await localIo('create a staging file in', folder, async () => openSync(path, 'wx'));
-    return new StagingFile(path, fd, false, undefined, 0);
+    return new StagingFile(path, target, fd, false, undefined, 0);
   }
 
   /**
@@ -114,7 +137,7 @@ export class StagingFile {
     try {
       // Usually there is none yet: created empty, nothing to stat or hash.
       const fresh = await localIo('open a staging file in', folder, async () => openExclusive(path));
-      if (fresh !== undefined) return new StagingFile(path, fresh, true, undefined, 0, lock);
+      if (fresh !== undefined) return new StagingFile(path, target, fresh, true, undefined, 0, lock);
     } catch (err) {
       lock.release();
       throw err;
@@ -127,7 +150,7 @@ export class StagingFile {
     try {
       const { size } = await localIo('stat', path, () => fstatFd(fd));
       const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
-      return new StagingFile(path, fd, true, hash && { bytes: size, hash }, size, lock);
+      return new StagingFile(path, target, fd, true, hash && { bytes: size, hash }, size, lock);
     } catch (err) {
       await closeFd(fd).catch(() => undefined);
       lock.release();
@@ -154,47 +177,79 @@ export class StagingFile {
     lock.release();
   }
 
-  /** Flushes, fsyncs and renames over `target`, then fsyncs the folder so the rename is durable too. */
-  async commit(target: string): Promise<void> {
-    await localIo('write', this.path, async () => {
-      await this.flush();
-      await fsyncFd(this.fd);
-    });
-    await this.closeFd();
+  /**
+   * Flushes, fsyncs, checks that the file holds exactly the `verifiedSize` bytes that were received
+   * and verified, renames it over the target, then fsyncs the folder so the rename is durable too.
+   * Any failure removes the staging file at once (its content cannot be trusted for a resume either)
+   * and renames nothing.
+   */
+  async commit(verifiedSize: number): Promise<void> {
+    const outcome = this.unchanged;
     try {
-      await localIo('rename', `${this.path} to ${target}`, () => fsp.rename(this.path, target));
-    } finally {
-      this.lock?.release();
+      await localIo('write', this.path, () => this.flush(), outcome);
+      await localIo('fsync', this.path, () => fsyncFd(this.fd), outcome);
+      const { size } = await localIo('stat', this.path, () => fstatFd(this.fd), outcome);
+      assertStagedSize(this.path, size, verifiedSize, `nothing was renamed; ${outcome}`);
+      await this.closeFd();
+      // A close can report a write the file system deferred (NFS): such a file is not committed.
+      if (this.failure !== undefined) throw localIoError(this.failure, 'close', this.path, outcome);
+      await localIo('rename', `${this.path} to ${this.target}`, () => fsp.rename(this.path, this.target), outcome);
+    } catch (err) {
+      await this.discard();
+      throw err;
     }
+    this.lock?.release();
     // Best effort: some platforms and file systems cannot fsync a folder, and the data is safe already.
-    await folders.sync(dirname(target)).catch(() => undefined);
+    await folders.sync(dirname(this.target)).catch(() => undefined);
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Every byte handed to the stream is written, or this rejects. A stream whose write fails (ENOSPC)
+   * calls end()'s callback with the error *before* it emits 'error', and one destroyed by a failed
+   * background writeback calls it with ERR_STREAM_DESTROYED: the callback's argument is the answer,
+   * with `errored` and `writableFinished` to confirm it. We used to resolve on the callback whatever
+   * it said and count on an 'error' listener having fired by then (issue 14).
+   */
+  private flush(): Promise<void> {
     const sink = this.stream;
-    if (this.failure) throw this.failure;
-    await new Promise<void>((resolve, reject) => {
-      sink.once('error', reject);
-      sink.end(() => resolve());
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown) => reject((this.failure ??= err));
+      if (this.failure !== undefined) return fail(this.failure);
+      if (sink.errored) return fail(sink.errored);
+      if (sink.destroyed) return fail(new Error('the staging file was closed before its data was written'));
+      sink.end((err?: Error | null) => {
+        const failed = err ?? sink.errored ?? this.failure;
+        if (failed) return fail(failed);
+        if (!sink.writableFinished) return fail(new Error('the staging file was ended before its data was written'));
+        resolve();
+      });
     });
-    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * After a failed download. An interrupted one (`interrupted`: the connection, not this machine)
+   * leaves what reached a resumable staging file there for the next attempt, which hashes it again
+   * before trusting a byte. Any other staging file goes at once, and so does one whose write failed:
+   * its end is uncertain, and on a full disk the space matters more than a resume. Returns the local
+   * failure, if any, so that the caller reports the disk rather than its consequences.
+   */
+  async giveUp(interrupted: boolean): Promise<RxferError | undefined> {
+    if (interrupted && this.resumableFile && this.failure === undefined) {
+      const flushed = this.sink === undefined || (await this.flush().then(() => true, () => false));
+      if (flushed) {
+        await this.stop();
+        this.lock?.release();
+        return undefined;
+      }
+    }
+    await this.discard();
+    return this.writeError;
   }
 
   /** Removes the staging file; safe to call at any point, and more than once. */
   async discard(): Promise<void> {
     await this.stop();
     await removeQuietly(this.path);
-    this.lock?.release();
-  }
-
-  /**
-   * An interrupted download: what reached the file stays there for the next attempt (a resumable
-   * staging file only; any other is removed). Nothing appears under the target's name.
-   */
-  async keep(): Promise<void> {
-    if (!this.resumableFile) return this.discard();
-    await (this.sink && !this.sink.destroyed ? this.flush().catch(() => undefined) : undefined);
-    await this.stop();
     this.lock?.release();
   }
 
@@ -205,7 +260,8 @@ export class StagingFile {
   /**
    * Once a stream has the descriptor, only the stream closes it: `destroy()` closes it whatever
    * `autoClose` says, so closing it here as well could close a number another open() was handed
-   * meanwhile. Waiting for 'close' also lets a write in flight finish first.
+   * meanwhile. Waiting for 'close' also lets a write in flight finish first. A failed close is an
+   * 'error' (recorded in `failure`) before the 'close'.
    */
   private async closeFd(): Promise<void> {
     if (this.closed) return;

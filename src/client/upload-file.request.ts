@@ -1,4 +1,4 @@
-import { close, closeSync, constants, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
+import { close, closeSync, constants, createReadStream, fstatSync, openSync, read, readSync, type ReadStream } from 'node:fs';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorithm';
@@ -7,10 +7,11 @@ import { noteTransientBytes } from '../io/transient-buffers';
 import { formatTrailer } from '../protocol/command';
 import type { ResumePoint } from '../protocol/command';
 import { printableName } from '../protocol/remote-name';
+import type { Reply } from '../protocol/reply';
 import type { KeptUpload, TransferResult, UploadOptions } from './client-options';
 import type { Connection } from './connection';
 import { expectFileRecv, expectStored, replyError } from './expect-reply';
-import { localIo, localIoError } from './local-io';
+import { FileVersion, changedWhileSent, localIo, localIoError, sameVersion, versionOf } from './local-io';
 import { uploadBuffer } from './upload-buffer.request';
 import type { RequestTurn } from './request-lanes';
 import { resumeQuery, uploadHeader } from './request-header';
@@ -35,14 +36,15 @@ export const SYNC_READ_MAX_BYTES = 64 * 1024;
 
 /**
  * The file being sent, open. A plain descriptor, not a FileHandle: the data goes through an fs read
- * stream (FileHandle's own streams read through promises, ≈ 5 % slower for 1 GiB here), and such a
- * stream closes the descriptor when it is destroyed whatever `autoClose` says, which must not happen
- * under a FileHandle (Node aborts when the FileHandle then closes it). `open`: this request still has
- * to close it (false once a read stream owns it, or once it was read whole and closed).
+ * stream (FileHandle's own streams read through promises, ≈ 5 % slower for 1 GiB here) that is never
+ * let close it (see `keepOpen`), so that it can be fstat'ed once the last byte is read. `open`: this
+ * request still has to close it (false once it was read whole and closed).
  */
 interface LocalSource {
   readonly size: number;
   readonly fd: number;
+  /** The file as it was opened: if it is not so after the last byte was read, a write came between. */
+  readonly version: FileVersion;
   open: boolean;
 }
 
@@ -54,7 +56,7 @@ const closeFd = promisify(close);
  * if the path is replaced meanwhile. Synchronous: a few µs on a local file system, where the async
  * pair cost two thread-pool round trips, the larger part of a small file's time in the client.
  */
-const openSource = (localPath: string): LocalSource => {
+export const openSource = (localPath: string): LocalSource => {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO would otherwise block the event loop until a writer comes; it opens at once
@@ -64,11 +66,20 @@ const openSource = (localPath: string): LocalSource => {
     throw localIoError(err, 'open for reading', localPath);
   }
   try {
-    const stats = fstatSync(fd);
+    const stats = fstatSync(fd, { bigint: true });
     if (!stats.isFile()) throw new RxferError('LOCAL_IO', `cannot upload ${localPath}: not a regular file`, { path: localPath });
-    return { size: stats.size, fd, open: true };
+    return { size: Number(stats.size), fd, version: versionOf(stats), open: true };
   } catch (err) {
     closeSync(fd);
+    throw localIoError(err, 'stat', localPath);
+  }
+};
+
+/** The open file's version now. */
+const versionNow = (source: LocalSource, localPath: string): FileVersion => {
+  try {
+    return versionOf(fstatSync(source.fd, { bigint: true }));
+  } catch (err) {
     throw localIoError(err, 'stat', localPath);
   }
 };
@@ -79,35 +90,84 @@ const grew = (localPath: string, size: number): RxferError =>
 const shrank = (localPath: string, size: number, read: number): RxferError =>
   new RxferError('LOCAL_IO', `${localPath} shrank while it was being sent (${read} of ${size} bytes read)`, { path: localPath, size, read });
 
-/** The whole file, then closed. One byte more is asked for, so that a file grown since its fstat is refused as a streamed one is. */
-const readWhole = async (source: LocalSource, localPath: string): Promise<Buffer> => {
-  const data = Buffer.allocUnsafe(source.size + 1);
-  let filled = 0;
+/**
+ * Reads of a file written to while being read, before giving up: a file saved now and then is read
+ * whole on the second try; one rewritten all the time (a log) is refused rather than sent as a mix.
+ */
+const WHOLE_READ_ATTEMPTS = 3;
+
+/**
+ * The whole file as it was at one moment, then closed: read again (up to WHOLE_READ_ATTEMPTS times)
+ * while its version after the read differs from the one before, as rsync does. One byte more is
+ * asked for, so that a file that grew without a trace in its stats is refused as a streamed one is.
+ */
+export const readWhole = async (source: LocalSource, localPath: string): Promise<Buffer> => {
   try {
-    for (;;) {
-      const want = data.length - filled;
-      const got = source.size <= SYNC_READ_MAX_BYTES ? readSync(source.fd, data, filled, want, filled) : (await readFd(source.fd, data, filled, want, filled)).bytesRead;
-      filled += got;
-      // A read of a regular file that returns less than asked has reached its end: no second read.
-      if (got === 0 || filled === data.length || (got < want && filled >= source.size)) break;
+    let before = source.version;
+    for (let attempt = 1; ; attempt++) {
+      const size = Number(before.size);
+      const data = await readUpTo(source.fd, size, localPath);
+      const after = versionNow(source, localPath);
+      if (sameVersion(before, after)) {
+        if (data.length > size) throw grew(localPath, size);
+        if (data.length < size) throw shrank(localPath, size, data.length);
+        return data;
+      }
+      // Grown past what is read whole: sent again, it streams.
+      if (attempt === WHOLE_READ_ATTEMPTS || Number(after.size) > WHOLE_FILE_MAX_BYTES) throw changedWhileSent(localPath, after);
+      before = after;
     }
-  } catch (err) {
-    throw localIoError(err, 'read', localPath);
   } finally {
     source.open = false;
     closeSync(source.fd);
   }
-  if (filled > source.size) throw grew(localPath, source.size);
-  if (filled < source.size) throw shrank(localPath, source.size, filled);
+};
+
+/** The file from its start: `size` bytes and one more if it has them (fewer if it ends sooner). */
+const readUpTo = async (fd: number, size: number, localPath: string): Promise<Buffer> => {
+  const data = Buffer.allocUnsafe(size + 1);
+  let filled = 0;
+  try {
+    for (;;) {
+      const want = data.length - filled;
+      const got = size <= SYNC_READ_MAX_BYTES ? readSync(fd, data, filled, want, filled) : (await readFd(fd, data, filled, want, filled)).bytesRead;
+      filled += got;
+      // A read of a regular file that returns less than asked has reached its end: no second read.
+      if (got === 0 || filled === data.length || (got < want && filled >= size)) break;
+    }
+  } catch (err) {
+    throw localIoError(err, 'read', localPath);
+  }
   return data.subarray(0, filled);
 };
 
-/** Sends the file from `start` to its announced end, hashing into `hash`; pauses while the socket is full. */
-const sendFile = async (conn: Connection, localPath: string, source: LocalSource, start: number, hash: RunningHash, options: UploadOptions): Promise<string> => {
+/**
+ * Node's fs for the read stream, except that it never closes our descriptor: a read stream closes
+ * it when destroyed whatever `autoClose` says, and we fstat it after the last read.
+ */
+const keepOpen = { read, close: (_fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => callback(null) };
+
+/** Resolves once the stream is closed, so no read of it is in flight on the descriptor. */
+const closed = (stream: ReadStream): Promise<void> =>
+  stream.closed ? Promise.resolve() : new Promise((resolve) => stream.once('close', () => resolve()));
+
+/**
+ * Sends the file from `start` to its announced end, hashing into `hash`; pauses while the socket is
+ * full. `changed`: the file was written to after it was opened (its version differs once the last
+ * byte is read), so the bytes sent may be a mix that never existed: the caller must not let the
+ * server commit them.
+ */
+const sendFile = async (
+  conn: Connection,
+  localPath: string,
+  source: LocalSource,
+  start: number,
+  hash: RunningHash,
+  options: UploadOptions,
+): Promise<{ digest: string; changed?: RxferError }> => {
   let sent = start;
   if (start > 0) options.onProgress?.(start, source.size);
-  const stream = createReadStream('', { fd: source.fd, start, highWaterMark: READ_CHUNK_BYTES });
-  source.open = false;
+  const stream = createReadStream('', { fd: source.fd, start, highWaterMark: READ_CHUNK_BYTES, fs: keepOpen });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       // Checked before the bytes go out: sending more than announced would corrupt the session.
@@ -122,9 +182,29 @@ const sendFile = async (conn: Connection, localPath: string, source: LocalSource
     throw err instanceof RxferError ? err : localIoError(err, 'read', localPath);
   } finally {
     stream.destroy();
+    await closed(stream);
   }
   if (sent !== source.size) throw shrank(localPath, source.size, sent);
-  return hash.hex();
+  const now = versionNow(source, localPath);
+  return { digest: hash.hex(), ...(!sameVersion(source.version, now) && { changed: changedWhileSent(localPath, now) }) };
+};
+
+/**
+ * A digest that cannot be the one of the bytes sent: the server then answers CHECKSUM_MISMATCH and
+ * stores nothing, and the connection stays in step for the requests pipelined behind (closing it
+ * instead would fail them all).
+ */
+const spoiled = (digest: string): string => digest.slice(0, -1) + (digest.endsWith('0') ? '1' : '0');
+
+/**
+ * The reply to a trailer spoiled because the file changed: a refusal, as the digest made sure, and
+ * then our reason is the news, not the server's mismatch. Anything else is a server we cannot trust.
+ */
+const refusedAsChanged = (conn: Connection, reply: Reply, request: string, changed: RxferError): RxferError => {
+  if (reply.kind === 'error') return changed;
+  const error = new RxferError('PROTOCOL_VIOLATION', `${request}: the server did not refuse a digest made not to match (${changed.message})`);
+  conn.abandon(error);
+  return error;
 };
 
 /** Where to start: after the server's kept prefix if it hashes like ours, else at 0. */
@@ -209,8 +289,8 @@ export const uploadFile = async (
       await turn.receiveTurn;
       expectFileRecv(conn, await conn.readReply(), request);
     }
-    const digest = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
-    await conn.send(formatTrailer({ hash: conn.hash, digest })).catch(explainLoss);
+    const { digest, changed } = await sendFile(conn, localPath, source, offset, start.hash, options).catch(explainLoss);
+    await conn.send(formatTrailer({ hash: conn.hash, digest: changed ? spoiled(digest) : digest })).catch(explainLoss);
     owing = false;
     turn.doneSending();
     if (options.pipelined) {
@@ -218,7 +298,9 @@ export const uploadFile = async (
       await turn.receiveTurn;
       expectFileRecv(conn, await conn.readReply(), request);
     }
-    const stored = expectStored(conn, await conn.readReply(), request, { size: source.size, digest });
+    const reply = await conn.readReply();
+    if (changed) throw refusedAsChanged(conn, reply, request, changed);
+    const stored = expectStored(conn, reply, request, { size: source.size, digest });
     return offset > 0 ? { ...stored, resumedAt: offset } : stored;
   } catch (err) {
     if (owing) conn.abandon(err instanceof RxferError ? err : undefined);

@@ -9,6 +9,7 @@ import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
 import { NameLocks } from './name-locks';
 import { writeBackEarly } from '../io/early-writeback';
+import { exactWrites } from '../io/exact-writes';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -90,7 +91,8 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly measureReplaced: boolean,
   ) {
     const start = spot.partial?.offset ?? 0;
-    this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false });
+    // exactWrites: Node 20 retries a short writev at the wrong offset (a hole of zeros, right size).
+    this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false, fs: exactWrites });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
     this.sink.on('error', (err) => this.failedWrite(err));
     writeBackEarly(this.sink, spot.fd);
