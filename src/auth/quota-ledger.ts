@@ -4,11 +4,28 @@ import { RxferError } from '../errors/rxfer-error';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import { User } from './user';
 
+/** An upload's claim on its user's quota, settled once: committed, or aborted. */
+export interface QuotaReservation {
+  /**
+   * The upload continues `bytes` kept from an interrupted one (they count already): they are part
+   * of this upload from now on, and an abort that deletes the staging data drops them with it.
+   */
+  resumedFrom(bytes: number): void;
+  /** Stored: the reservation stays in use, minus the size of the file it replaced (0 if none). */
+  committed(replacedBytes: number): void;
+  /** Not stored; storage still keeps `keptBytes` of it for a resume (prefix included; 0: nothing). */
+  aborted(keptBytes?: number): void;
+}
+
+const NO_QUOTA: QuotaReservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => undefined };
+
 /**
  * Per-user storage accounting for `quotaBytes`. A user's usage is measured from storage once (the
  * first time it matters) and then kept up to date by every upload: the declared size is reserved
  * when the staging file opens (staging data counts), kept on commit minus the size of the file it
- * replaced, and given back on abort. Users without a quota cost nothing.
+ * replaced, and given back on abort, except what storage keeps for a resume. Every other way bytes
+ * go (a DELETE, kept bytes that storage drops: `freed`) is subtracted too, or the ledger drifts and
+ * refuses a user what fits until a restart (issue 16). Users without a quota cost nothing.
  */
 @injectable()
 export class QuotaLedger {
@@ -25,9 +42,10 @@ export class QuotaLedger {
     return usage;
   }
 
+  /** Changes a measured usage; one not measured yet needs nothing, its measurement will see storage as it is. */
   private adjust(user: User, delta: number): void {
-    const current = this.usageOf(user);
-    this.used.set(user.name, current.then((bytes) => Math.max(0, bytes + delta)));
+    const current = this.used.get(user.name);
+    if (current) this.used.set(user.name, current.then((bytes) => Math.max(0, bytes + delta)));
   }
 
   /** Storage changed behind the ledger's back (expired partial uploads): measure again when needed. */
@@ -35,7 +53,7 @@ export class QuotaLedger {
     this.used.clear();
   }
 
-  /** A file was deleted: its bytes no longer count. */
+  /** A file was deleted, or storage dropped kept bytes of an interrupted upload: they no longer count. */
   freed(user: User, bytes: number): void {
     if (user.quotaBytes !== undefined && bytes > 0) this.adjust(user, -bytes);
   }
@@ -45,13 +63,9 @@ export class QuotaLedger {
    * freed). Returns what to call on commit (with the size of
    * the file replaced, 0 if none) or on abort.
    */
-  async reserve(
-    user: User,
-    size: number,
-    currentSize: () => Promise<number | undefined>,
-  ): Promise<{ committed(replacedBytes: number): void; aborted(keptBytes?: number): void }> {
+  async reserve(user: User, size: number, currentSize: () => Promise<number | undefined>): Promise<QuotaReservation> {
     const quota = user.quotaBytes;
-    if (quota === undefined) return { committed: () => undefined, aborted: () => undefined };
+    if (quota === undefined) return NO_QUOTA;
     const used = await this.usageOf(user);
     // Replacing a file needs only the growth: the staging copy and the old file coexist briefly,
     // but refusing a user at 60 % the replacement of their only file by a smaller one helps nobody.
@@ -60,18 +74,21 @@ export class QuotaLedger {
       throw new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
     }
     this.adjust(user, size);
+    let held = size;
     let settled = false;
     return {
+      resumedFrom: (bytes) => {
+        if (!settled) held += bytes;
+      },
       committed: (replacedBytes) => {
         if (settled) return;
         settled = true;
         this.adjust(user, -replacedBytes);
       },
-      // An interrupted upload that keeps `keptBytes` for a resume still uses that much.
       aborted: (keptBytes = 0) => {
         if (settled) return;
         settled = true;
-        this.adjust(user, -(size - Math.min(keptBytes, size)));
+        this.adjust(user, -(held - Math.min(keptBytes, held)));
       },
     };
   }

@@ -153,6 +153,10 @@ export class RxferServer {
       socket.destroy();
     }
     this.sessions.clear();
+    // Nothing of a session may outlive "Server stopped": its staging files suspended or deleted,
+    // its files closed, its queued work dropped (a LIST's walk stops at the next entry).
+    // (A disk that hangs a write must not hang the stop: bounded like the final flush.)
+    await Promise.race([this.actor.released(), new Promise((resolve) => setTimeout(resolve, FINAL_FLUSH_MS).unref())]);
     await closing;
     await this.storage.close?.();
     this.log.info('Server stopped');

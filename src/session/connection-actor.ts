@@ -31,6 +31,9 @@ const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_S
  */
 @injectable()
 export class ConnectionActor {
+  /** Sessions still giving back what they held (staging files suspended or deleted, files closed). */
+  private readonly disposing = new Set<Promise<void>>();
+
   constructor(
     @inject(TOKENS.Pipeline) private readonly stages: readonly Stage[],
     @inject(TOKENS.Config) private readonly config: RxferConfig,
@@ -74,10 +77,17 @@ export class ConnectionActor {
         catchError((err: unknown) => this.fail(socket, ctx, err)),
         finalize(() => {
           closeGracefully(socket);
-          void ctx.dispose();
+          const disposed = ctx.dispose().catch((err: unknown) => ctx.log.warn({ err }, 'Releasing the session failed'));
+          this.disposing.add(disposed);
+          void disposed.finally(() => this.disposing.delete(disposed));
         }),
       );
     });
+  }
+
+  /** Resolves once every ended session has released what it held (the server awaits it before it stops). */
+  async released(): Promise<void> {
+    while (this.disposing.size > 0) await Promise.all([...this.disposing]);
   }
 
   private fail(socket: Socket, ctx: SessionContext, err: unknown): Observable<never> {

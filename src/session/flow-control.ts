@@ -7,6 +7,7 @@ import { Duplex } from 'node:stream';
  */
 export class FlowControl {
   private holds = 0;
+  private readonly draining = new Set<NodeJS.EventEmitter>();
   /** Counts holds ever taken: a watcher can tell whether any hold happened since it last looked. */
   holdsTaken = 0;
 
@@ -30,10 +31,14 @@ export class FlowControl {
    * would leave the socket paused forever.
    */
   holdUntilDrained(writable: NodeJS.EventEmitter): void {
+    // One hold per writable is enough: every write that finds it full waits for the same drain.
+    if (this.draining.has(writable)) return;
+    this.draining.add(writable);
     const release = this.hold();
     const events = ['drain', 'finish', 'error', 'close'];
     const done = () => {
       for (const event of events) writable.off(event, done);
+      this.draining.delete(writable);
       release();
     };
     for (const event of events) writable.on(event, done);

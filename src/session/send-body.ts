@@ -6,11 +6,15 @@ import { noteTransientBytes, transientTransferStarted } from '../io/transient-bu
 import { FlowControl } from './flow-control';
 import { StallLimits, watchOutputStalls } from './stall-guard';
 
+/** Bytes a finished body may leave in the socket's buffer before the next reply may go. */
+const MAX_BACKLOG_BYTES = 256 * 1024;
+
 /**
  * Streams exactly `size` bytes from `stream` into the socket, pausing the file when the socket's
- * buffer is full (a peer that stops reading costs no memory). While it runs, no new requests are
- * read: they would pile up behind it. A short or failed stream breaks the framing, so it errors and
- * the actor closes the connection.
+ * buffer is full (a peer that stops reading costs no memory), and completing once the socket has
+ * (nearly) taken the last of them, or erroring once the socket is gone. While it runs, no new
+ * requests are read: they would pile up behind it. A short or failed stream breaks the framing, so
+ * it errors and the actor closes the connection.
  */
 export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Readable; size: number }, limits: StallLimits): Observable<void> =>
   new Observable<void>((subscriber) => {
@@ -28,11 +32,23 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
       }
       noteTransientBytes(chunk.length);
     };
+    const complete = () => subscriber.complete();
     const onEnd = () => {
-      if (sent === size) subscriber.complete();
-      else subscriber.error(new RxferError('STORAGE_FAILED', `file changed while it was sent: ${sent} of ${size} bytes`, { sent, size }));
+      // Done once the socket has (nearly) taken the bytes: a small file is one chunk, and ending on
+      // the write that found the socket full would let a peer that never reads have every small
+      // file it asks for read into our memory, one after the other (issue 16). A little backlog is
+      // allowed, so that pipelined small files still leave many to a segment.
+      if (sent === size) {
+        if (socket.writableNeedDrain && socket.writableLength > MAX_BACKLOG_BYTES) socket.once('drain', complete);
+        else complete();
+      } else subscriber.error(new RxferError('STORAGE_FAILED', `file changed while it was sent: ${sent} of ${size} bytes`, { sent, size }));
     };
     const onError = (err: Error) => subscriber.error(new RxferError('STORAGE_FAILED', `reading the file failed: ${err.message}`));
+    // A peer that is gone never drains: without this the send (and the file, the slot and every
+    // reply queued behind it) would wait for the stall guard, or for ever once input has ended.
+    const onClose = () => subscriber.error(Object.assign(new Error('the connection closed while data was being sent'), { code: 'ECONNRESET' }));
+    if (socket.destroyed) queueMicrotask(onClose);
+    else socket.once('close', onClose);
     stream.on('data', onData);
     stream.once('end', onEnd);
     stream.once('error', onError);
@@ -40,7 +56,9 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('error', onError);
+      socket.off('close', onClose);
       socket.off('drain', resume);
+      socket.off('drain', complete);
       stream.destroy();
       stopWatching();
       stopMoving();

@@ -7,6 +7,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { Command } from '../protocol/command';
 import { storageError } from '../storage/storage-errors';
 import { FlowControl } from './flow-control';
+import { RequestBudget } from './request-budget';
 import { Transfer } from './transfer';
 
 let nextSessionId = 1;
@@ -28,6 +29,15 @@ export class SessionContext {
   hash: HashAlgorithm = DEFAULT_HASH;
   /** Who this session acts for: the anonymous user (if allowed) until an AUTH succeeds. */
   user: User | undefined;
+  /** How far the connection may read ahead of its replies (see the admit-requests stage). */
+  readonly budget = new RequestBudget();
+  /** Aborted when the connection is over: work still running for it (a LIST's walk) stops. */
+  private readonly ended = new AbortController();
+  /**
+   * Requests read and not yet answered in full: a request stays here, holding what it took (slot,
+   * open file, buffer, quota reservation), until its last reply, data included, has been written,
+   * or the connection ends. A reply waiting in line to be written is still this request's.
+   */
   private readonly open = new Set<Transfer>();
   private nextTransferId = 1;
   /** The per-user transfer slot this session holds while it has transfers in progress. */
@@ -48,7 +58,13 @@ export class SessionContext {
   beginTransfer(command: Command): Transfer {
     const transfer = new Transfer(this.nextTransferId++, command, this.hash);
     this.open.add(transfer);
+    this.budget.take(command.verb);
     return transfer;
+  }
+
+  /** Aborted once the connection is over (the peer left, QUIT, an error, the server stopped). */
+  get signal(): AbortSignal {
+    return this.ended.signal;
   }
 
   /**
@@ -121,10 +137,11 @@ export class SessionContext {
     }
   }
 
-  /** The request has sent its last reply (or was refused): free it. */
+  /** The request's last reply (and a download's data) is written, or could not be: free it. Idempotent. */
   endTransfer(transfer: Transfer): void {
-    this.open.delete(transfer);
+    if (!this.open.delete(transfer)) return;
     void transfer.release();
+    this.budget.give(transfer.command.verb);
   }
 
   /** One info line per finished transfer, with its rate: what an operator greps for. */
@@ -142,6 +159,7 @@ export class SessionContext {
    * any name: staging files are deleted, except a large upload's, which is kept for a resume.
    */
   async dispose(): Promise<void> {
+    this.ended.abort();
     const interrupted = [...this.open];
     this.open.clear();
     await Promise.all(

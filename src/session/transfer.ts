@@ -3,6 +3,7 @@ import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorit
 import { Command, carriesData } from '../protocol/command';
 import { RemoteName } from '../protocol/remote-name';
 import type { User } from '../auth/user';
+import type { QuotaReservation } from '../auth/quota-ledger';
 import type { Reply } from '../protocol/reply';
 import { ReadHandle, StagedWrite } from '../storage/storage-adapter';
 import type { WriteWindow } from '../io/write-window';
@@ -32,7 +33,7 @@ export class Transfer {
   /** A LIST answer, formatted, waiting to be sent. */
   listing: { readonly body: Buffer; readonly count: number } | undefined;
   /** The quota reservation of an upload, settled on commit or release. */
-  quota: { committed(replacedBytes: number): void; aborted(keptBytes?: number): void } | undefined;
+  quota: QuotaReservation | undefined;
   readonly startedAt = process.hrtime.bigint();
   /** Resolves when this request has its final outcome (committed, refused, or its download begun). */
   readonly settled: Promise<void>;
@@ -64,9 +65,10 @@ export class Transfer {
   /** Frees what this request holds; idempotent. Used on refusal and when the connection dies. */
   private readonly cleanups: (() => void)[] = [];
 
-  /** Runs `cleanup` when the transfer is released (a slot in a per-user limit, say). */
+  /** Runs `cleanup` when the transfer is released (a slot in a per-user limit, say); at once if it was. */
   onRelease(cleanup: () => void): void {
-    this.cleanups.push(cleanup);
+    if (this.released) cleanup();
+    else this.cleanups.push(cleanup);
   }
 
   /** Set once the transfer was released: work that finishes later must give back what it got. */
@@ -83,9 +85,9 @@ export class Transfer {
     this.download?.stream.destroy();
     this.download = undefined;
     // Released with its staging file still open means interrupted mid-data: a resumable upload keeps
-    // what arrived, and that much of its quota reservation stays in use.
+    // what arrived (with the prefix it resumed from), and that much of its quota stays in use.
     const kept = staged ? await staged.suspend().catch(() => 0) : 0;
-    this.quota?.aborted(Math.max(0, kept - (staged?.resumed?.offset ?? 0)));
+    this.quota?.aborted(kept);
     return kept;
   }
 }

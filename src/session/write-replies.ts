@@ -1,14 +1,16 @@
 import { Socket } from 'node:net';
-import { Observable, OperatorFunction, concatMap, ignoreElements, of, takeWhile } from 'rxjs';
+import { Observable, OperatorFunction, concatMap, finalize, ignoreElements, map, of, takeWhile } from 'rxjs';
 import { formatReply } from '../protocol/reply';
 import { sendBody } from './send-body';
 import { SessionContext } from './session-context';
-import { SessionEvent } from './session-event';
+import { ReplyEvent, SessionEvent } from './session-event';
 
 /**
  * The write end of the actor: replies go out in order, a download's data right after its header
  * line. A reply the peer does not read (write() === false) pauses input until the socket drains, so
  * a client that pipelines requests but never reads answers cannot make us buffer without bound.
+ * A request's last reply frees the request once it is written (its data sent, or failed to send);
+ * replies still queued when the connection ends are freed by the session's dispose.
  * Completes after a reply marked closeAfter.
  */
 export const writeReplies =
@@ -24,20 +26,33 @@ export const writeReplies =
           process.nextTick(() => socket.uncork());
         }
         if (!socket.write(formatReply(event.reply))) ctx.flow.holdUntilDrained(socket);
-        if (!event.body) return of(event.closeAfter === true);
-        ctx.midBody = true;
-        return new Observable<boolean>((subscriber) =>
-          sendBody(socket, ctx.flow, event.body!, ctx.config.limits).subscribe({
-            complete: () => {
-              ctx.midBody = false;
-              if (event.transfer) ctx.logDone(event.transfer, 'Sent', event.body!.size);
-              subscriber.next(event.closeAfter === true);
-              subscriber.complete();
-            },
-            error: (err) => subscriber.error(err),
-          }),
-        );
+        const close = event.closeAfter === true;
+        if (!event.body) {
+          if (event.transfer) ctx.endTransfer(event.transfer);
+          return of(close);
+        }
+        return sendData(socket, ctx, event, event.body).pipe(map(() => close));
       }),
       takeWhile((close) => !close),
       ignoreElements(),
     );
+
+/** A reply's data; the request ends however the sending does (done, failed, or cut off). */
+const sendData = (socket: Socket, ctx: SessionContext, event: ReplyEvent, body: NonNullable<ReplyEvent['body']>): Observable<void> => {
+  ctx.midBody = true;
+  return new Observable<void>((subscriber) =>
+    sendBody(socket, ctx.flow, body, ctx.config.limits).subscribe({
+      complete: () => {
+        ctx.midBody = false;
+        if (event.transfer && event.reply.kind === 'downloadReady') ctx.logDone(event.transfer, 'Sent', body.size);
+        subscriber.next();
+        subscriber.complete();
+      },
+      error: (err) => subscriber.error(err),
+    }),
+  ).pipe(
+    finalize(() => {
+      if (event.transfer) ctx.endTransfer(event.transfer);
+    }),
+  );
+};

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Stats } from 'node:fs';
-import { FileHandle, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { FileHandle, appendFile, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
+import { DigestLog, FolderDigests, folderOf } from './digest-log';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -24,8 +25,9 @@ const describes = (record: DigestRecord, name: string, stats: Stats): boolean =>
   record.name === name && record.size === stats.size && record.mtimeMs === stats.mtimeMs && record.ino === stats.ino;
 
 /**
- * Files up to this size keep no record: they are read whole and hashed when needed (one read, a few
- * microseconds of hashing), which is cheaper than the open/write/close/rename a record costs.
+ * Files up to this size keep no sidecar (the open/write/close/rename of one would cost more than the
+ * upload): their digests go to their folder's digest log instead, appended by the small-commit
+ * worker in the batch that commits them (DigestLog), so that LIST and STAT never read them.
  */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
@@ -51,13 +53,21 @@ export class DigestIndex {
    * added ≈ 40 MiB to the server's peak. The work is CPU-bound, so more at once than cores gains nothing.
    */
   private readonly hashing = new Gate(2);
+  /** The small files' digests, one log per folder. */
+  readonly logs: DigestLog;
 
   constructor(realRoot: string) {
     this.folder = join(realRoot, '.rxfer', 'sums');
+    this.logs = new DigestLog(join(this.folder, 'folders'));
   }
 
   async init(): Promise<void> {
-    await mkdir(this.folder, { recursive: true });
+    await mkdir(join(this.folder, 'folders'), { recursive: true });
+  }
+
+  /** What the digest log of the folder `folderName` knows (for a LIST: one read per folder). */
+  folderDigests(folderName: string): Promise<FolderDigests> {
+    return this.logs.folder(folderName);
   }
 
   private recordPath(name: string): string {
@@ -88,6 +98,10 @@ export class DigestIndex {
   }
 
   async lookup(name: string, stats: Stats, algorithm: HashAlgorithm): Promise<string | undefined> {
+    if (stats.size <= SMALL_FILE_BYTES) {
+      const folder = folderOf(name);
+      return (await this.logs.folder(folder)).get(folder === '' ? name : name.slice(folder.length + 1), stats, algorithm);
+    }
     return (await this.read(name, stats))?.digests[algorithm];
   }
 
@@ -96,6 +110,12 @@ export class DigestIndex {
    * digests of a record that is still fresh (a file hashed again for another client, not replaced).
    */
   async remember(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string, alongside = false): Promise<void> {
+    if (stats.size <= SMALL_FILE_BYTES) {
+      // A log line joins the other algorithms' digests of the same version by itself. (Commits'
+      // lines come from the small-commit worker; this is for files hashed on demand.)
+      const { log, line } = this.logs.lineFor(name, stats, algorithm, digest);
+      return appendFile(log, line);
+    }
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
     this.keep(record);

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { Stats, constants } from 'node:fs';
 import { link, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
@@ -6,7 +6,7 @@ import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
 import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
-import { HashAlgorithm } from '../integrity/hash-algorithm';
+import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
 import { storageError } from './storage-errors';
 
@@ -33,19 +33,25 @@ export class LocalFileOps {
     return { folder: folder!, stats, path: this.paths.pathOf(name) };
   }
 
+  /**
+   * A file's digest comes from what the server knows (the folder's digest log for a small file, a
+   * sidecar for a large one). A small file it knows nothing of (put there by other means, or changed)
+   * is hashed once and remembered, so STATs pipelined over many files do not read each every time.
+   */
   async stat(name: RemoteName, jail: string, algorithm: HashAlgorithm): Promise<FileStatus> {
     const { stats, path } = await this.entry(name, jail);
     if (stats.isDirectory()) return { type: 'folder', size: 0, mtimeMs: stats.mtimeMs };
-    let digest: string | undefined;
-    if (stats.size <= SMALL_FILE_BYTES) {
+    let digest = await this.digests.lookup(name, stats, algorithm);
+    if (digest === undefined && stats.size <= SMALL_FILE_BYTES) {
       const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
+        const now = await handle.stat();
         digest = await hashHandle(handle, stats.size, algorithm);
+        // Remembered only for the version looked at: a file being changed right now is not.
+        if (now.size === stats.size && now.mtimeMs === stats.mtimeMs && now.ino === stats.ino) this.digests.remember(name, stats, algorithm, digest).catch(() => undefined);
       } finally {
         await handle.close();
       }
-    } else {
-      digest = await this.digests.lookup(name, stats, algorithm);
     }
     return { type: 'file', size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) };
   }
@@ -96,11 +102,25 @@ export class LocalFileOps {
         // link() refuses an existing name atomically; then the old name goes.
         await link(source.path, target);
         await unlink(source.path);
+        await this.carryDigests(from, to, source.stats);
       }
     } catch (err) {
       throw storageError(err, 'rename', from);
     }
     await Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]);
+  }
+
+  /**
+   * A renamed small file keeps its size, mtime and inode: its digests, kept by folder, follow it to
+   * its new name, so that LIST and STAT still know them. (A large file's sidecar is by name; it is
+   * hashed again on its next download.)
+   */
+  private async carryDigests(from: RemoteName, to: RemoteName, stats: Stats): Promise<void> {
+    if (stats.size > SMALL_FILE_BYTES) return;
+    for (const algorithm of HASH_ALGORITHMS) {
+      const digest = await this.digests.lookup(from, stats, algorithm).catch(() => undefined);
+      if (digest !== undefined) await this.digests.remember(to, stats, algorithm, digest).catch(() => undefined);
+    }
   }
 
   async makeFolder(name: RemoteName, jail: string): Promise<void> {

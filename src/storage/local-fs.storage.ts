@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
-import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
+import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
 import { LocalStagedWrite, StagingServices } from './local-staged-write';
 import { NameLocks } from './name-locks';
 import { LocalSmallStagedWrite } from './local-small-staged-write';
 import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
-import { FileStatus, HashChoice, Jail, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
+import { FileStatus, HashChoice, Jail, ListOptions, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
 import { DEFAULT_HASH, HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
@@ -40,7 +40,7 @@ export class LocalFsStorage implements StorageAdapter {
   private readonly folders = new FolderSync();
   /** Commits, renames and deletes of one name take turns (see NameLocks). */
   private readonly locks = new NameLocks();
-  private readonly smallCommits = new SmallCommits();
+  private smallCommits: SmallCommits | undefined;
   private ops!: LocalFileOps;
   private services!: StagingServices;
 
@@ -49,6 +49,8 @@ export class LocalFsStorage implements StorageAdapter {
   async init(): Promise<void> {
     this.paths = await RootPaths.open(this.root);
     this.digests = new DigestIndex(this.paths.realRoot);
+    // The worker that commits small files also writes their digests to the folders' logs.
+    this.smallCommits = new SmallCommits(this.digests.logs.directory);
     await this.digests.init();
     this.partials = new PartialUploads(this.paths.realRoot);
     await this.partials.init();
@@ -56,8 +58,8 @@ export class LocalFsStorage implements StorageAdapter {
     this.ops = new LocalFileOps(this.paths, this.digests, this.folders, this.locks);
   }
 
-  close(): Promise<void> {
-    return this.smallCommits.close();
+  async close(): Promise<void> {
+    await this.smallCommits?.close();
   }
 
   get realRoot(): string {
@@ -139,7 +141,7 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume, hash = DEFAULT_HASH }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume, hash = DEFAULT_HASH, onKeptDropped }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
@@ -157,7 +159,7 @@ export class LocalFsStorage implements StorageAdapter {
     }
     this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
-    const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume) : undefined;
+    const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume, onKeptDropped) : undefined;
     if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.services, measureReplaced);
 
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
@@ -166,7 +168,7 @@ export class LocalFsStorage implements StorageAdapter {
     const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
     const staged =
       size <= SMALL_FILE_BYTES
-        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits, measureReplaced, inFolder, this.locks)
+        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits!, measureReplaced, inFolder, this.locks)
         : await inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.services, measureReplaced));
     // A plain upload starts over (PROTOCOL.md): once it is committed, a kept partial upload of the
     // name is stale and goes, and its bytes stop counting against the quota. (A large one replaced
@@ -174,7 +176,12 @@ export class LocalFsStorage implements StorageAdapter {
     return this.partials.mayHold(name) ? dropKeptOnCommit(staged, () => this.partials.discard(name)) : staged;
   }
 
-  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH }: Jail & HashChoice & { limit: number }): Promise<ListedFile[]> {
+  /**
+   * Reads no file: each folder's small files get their digests from its digest log (one read per
+   * folder), large ones from their sidecars; a file the server has no valid record of shows none.
+   * (Hashing them here made each LIST of a folder of small files read all of it: issue 16.)
+   */
+  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal }: ListOptions): Promise<ListedFile[]> {
     const name = (prefix === '' ? '' : prefix) as RemoteName;
     const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
     // The folder itself must resolve inside the jail, like any other name (a planted link).
@@ -182,35 +189,28 @@ export class LocalFsStorage implements StorageAdapter {
     if (real === undefined) return [];
     this.paths.assertInside(real, name, jail);
     const found: ListedFile[] = [];
-    await this.walk(real, prefix, found, limit, hash);
+    await this.walk(real, prefix, found, limit, hash, signal);
     return found;
   }
 
-  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number, algorithm: HashAlgorithm): Promise<void> {
+  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number, algorithm: HashAlgorithm, signal: AbortSignal | undefined): Promise<void> {
     const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    const known = await this.digests.folderDigests(prefix);
     for (const entry of entries) {
+      // Nobody is waiting for the answer any more (the peer left, the server stopped).
+      if (signal?.aborted) throw new RxferError('SHUTTING_DOWN', 'the listing was abandoned: its connection is gone');
       if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
       const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       const path = join(folder, entry.name);
       // Links are not followed (nor listed): what they point at is not the user's to see.
-      if (entry.isDirectory()) await this.walk(path, name, found, limit, algorithm);
+      if (entry.isDirectory()) await this.walk(path, name, found, limit, algorithm, signal);
       else if (entry.isFile()) {
         const stats = await lstat(path).catch(() => undefined);
         if (!stats?.isFile()) continue;
         if (found.length >= limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-        const digest = stats.size <= SMALL_FILE_BYTES ? await this.hashSmall(path, stats.size, algorithm) : await this.digests.lookup(name, stats, algorithm);
+        const digest = stats.size <= SMALL_FILE_BYTES ? known.get(entry.name, stats, algorithm) : await this.digests.lookup(name, stats, algorithm);
         found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) });
       }
-    }
-  }
-
-  private async hashSmall(path: string, size: number, algorithm: HashAlgorithm): Promise<string | undefined> {
-    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
-    if (!handle) return undefined;
-    try {
-      return await hashHandle(handle, size, algorithm);
-    } finally {
-      await handle.close();
     }
   }
 

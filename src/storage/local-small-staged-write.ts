@@ -13,7 +13,7 @@ import { storageError } from './storage-errors';
  * writes, fsyncs, renames and fsyncs the folder just as LocalStagedWrite does, in a worker, many
  * files at a time. So nothing touches the disk before the data is verified, and an abort has
  * nothing to clean up. Storage failures (no space, no permission) surface at commit, as a failure
- * mid-data does for a large file. Small files keep no digest record (see DigestIndex).
+ * mid-data does for a large file. Their digests go to their folder's digest log (see DigestIndex).
  */
 export class LocalSmallStagedWrite implements StagedWrite {
   readonly sink: Writable;
@@ -60,7 +60,10 @@ export class LocalSmallStagedWrite implements StagedWrite {
     try {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
       const { mtimeMs, replacedBytes } = await this.locks.with([target], () =>
-        this.inFolder((folder) => this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced })),
+        this.inFolder((folder) =>
+          // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
+          this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest }),
+        ),
       );
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };
     } catch (err) {

@@ -131,8 +131,12 @@ export class LocalStagedWrite implements StagedWrite {
       const stats = await fstatFd(spot.fd);
       assertStagedSize(stats.size, verified.size, this.name);
       await this.closeFile();
-      await this.services.locks.with([this.target], () => this.publish());
-      await this.services.folders.sync(this.folder);
+      // The folder's fsync is inside the lock too: a RENAME of the folder waits for it, so the
+      // fsync always finds the folder the file was renamed into.
+      await this.services.locks.with([this.target], async () => {
+        await this.publish();
+        await this.services.folders.sync(this.folder);
+      });
       await spot.partial?.forget();
       spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files

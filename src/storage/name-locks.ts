@@ -1,43 +1,48 @@
+/** One request for locks: its paths, and what resolves when it is done. */
+interface Holder {
+  readonly paths: readonly string[];
+  readonly done: Promise<void>;
+}
+
+/** Whether a lock on `a` and one on `b` exclude each other: the same path, or one inside the other. */
+const overlap = (a: string, b: string): boolean => a === b || a.startsWith(b + '/') || b.startsWith(a + '/');
+
 /**
- * Mutual exclusion per path, for the storage calls that change what a name holds (commit, rename,
- * delete). A file RENAME is `link(from, to)` then `unlink(from)`, by path: an upload committing to
- * `from` between the two had its new file unlinked, and both clients were told they succeeded
- * (issue 14). Each of those calls runs under the locks of the names it touches, so they take turns.
+ * Mutual exclusion over paths, for the storage calls that change what a name holds (commit, rename,
+ * delete, mkdir). A file RENAME is `link(from, to)` then `unlink(from)`, by path: an upload committing
+ * to `from` between the two had its new file unlinked, and both clients were told they succeeded
+ * (issue 14). A lock on a folder also excludes everything inside it: a folder renamed between a
+ * commit's rename into it and that folder's fsync made the commit fail after it had taken effect
+ * (the client was told "nothing stored" of a file that was there), or run twice.
  *
- * In-process only: one server owns a storage root (two servers on one folder were never supported;
- * shared storage is the S3 adapter's job). Locks are taken in sorted order, so two requests that
- * lock the same pair cannot deadlock. Uncontended, a lock costs a Map lookup and a resolved promise.
+ * Requests wait for the overlapping requests made before them, in the order they were made; a
+ * request waits only on earlier ones, so there is no cycle and no deadlock, whatever the order of
+ * its paths. In-process only: one server owns a storage root (shared storage is the S3 adapter's
+ * job). Uncontended, a lock costs a scan of the few requests in progress and a resolved promise.
  */
 export class NameLocks {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly holders = new Set<Holder>();
 
-  /** Runs `work` once no earlier holder of any of `paths` is still running. */
+  /** Runs `work` once no earlier request on an overlapping path is still running. */
   async with<T>(paths: readonly string[], work: () => Promise<T>): Promise<T> {
-    const unique = [...new Set(paths)].sort();
-    const releases: (() => void)[] = [];
+    const earlier: Promise<void>[] = [];
+    for (const holder of this.holders) {
+      if (holder.paths.some((held) => paths.some((path) => overlap(held, path)))) earlier.push(holder.done);
+    }
+    let release!: () => void;
+    const holder: Holder = { paths, done: new Promise<void>((resolve) => (release = resolve)) };
+    this.holders.add(holder);
     try {
-      for (const path of unique) releases.push(await this.take(path));
+      if (earlier.length > 0) await Promise.all(earlier);
       return await work();
     } finally {
-      for (const release of releases) release();
+      this.holders.delete(holder);
+      release();
     }
   }
 
-  private async take(path: string): Promise<() => void> {
-    const before = this.tails.get(path);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    this.tails.set(path, mine);
-    if (before) await before;
-    return () => {
-      release();
-      // The last holder leaves no entry behind: the map holds only names being worked on.
-      if (this.tails.get(path) === mine) this.tails.delete(path);
-    };
-  }
-
-  /** Names locked or waited for right now (tests check nothing is left held). */
+  /** Requests holding or waiting for locks right now (tests check nothing is left held). */
   get size(): number {
-    return this.tails.size;
+    return this.holders.size;
   }
 }

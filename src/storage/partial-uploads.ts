@@ -145,8 +145,9 @@ export class PartialUploads {
    * With `resume` the kept data must hold at least `resume.offset` bytes whose digest (in `algorithm`) is
    * `resume.digest` (else RESUME_MISMATCH); anything beyond the offset is cut off. Returns undefined
    * for a fresh upload when another connection is writing this name (it then stages elsewhere).
+   * `dropped` is told how many kept bytes go on the way (deleted, cut, or replaced), for quotas.
    */
-  async claim(name: string, size: number, algorithm: HashAlgorithm, resume?: ResumePoint): Promise<ClaimedPartial | undefined> {
+  async claim(name: string, size: number, algorithm: HashAlgorithm, resume?: ResumePoint, dropped: (bytes: number) => void = () => undefined): Promise<ClaimedPartial | undefined> {
     const id = this.idOf(name);
     if (this.writing.has(id)) {
       if (resume) throw this.busy(name);
@@ -157,7 +158,7 @@ export class PartialUploads {
       this.writing.delete(id);
     };
     try {
-      const claimed = resume ? await this.reopen(id, name, resume, algorithm) : await this.create(id, name, size, algorithm);
+      const claimed = resume ? await this.reopen(id, name, resume, algorithm, dropped) : await this.create(id, name, size, algorithm, dropped);
       // A manifest still being written would outlive an unlink issued now.
       const forget = () => claimed.recorded.then(() => this.forget(id));
       return { ...claimed, release, forget };
@@ -167,9 +168,11 @@ export class PartialUploads {
     }
   }
 
-  private async create(id: string, name: string, size: number, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+  private async create(id: string, name: string, size: number, algorithm: HashAlgorithm, dropped: (bytes: number) => void): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     this.hashed.delete(id);
     const path = this.dataPath(id);
+    // A kept upload of the name is replaced (PROTOCOL.md: a plain upload starts over): its bytes go.
+    const replaced = this.kept.has(id) ? ((await lstat(path).catch(() => undefined))?.size ?? 0) : 0;
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
     // The socket waits only for the data file: the manifest (open, write, close: three thread-pool
     // round trips) matters once the upload is kept or dropped, and both wait for it (`recorded`).
@@ -181,6 +184,7 @@ export class PartialUploads {
       // A new file, never the old one truncated: the old path may be a second link to a committed
       // file (see init), and O_TRUNC would empty that file and write this upload into it.
       await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (replaced > 0) dropped(replaced);
       const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
       this.kept.add(id);
       return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
@@ -191,13 +195,15 @@ export class PartialUploads {
     }
   }
 
-  private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
+  private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm, dropped: (bytes: number) => void): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     const path = this.dataPath(id);
     const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
     const fd = await openFd(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
     if (fd === undefined) throw mismatch('no interrupted upload of it is kept');
+    let kept = 0;
     try {
       const stats = await fstatFd(fd);
+      kept = stats.size;
       if (stats.nlink > 1) throw mismatch('the kept file is linked to a committed file');
       if (stats.size < offset) throw mismatch(`only ${stats.size} bytes are kept`);
       // The probe's state is handed over, not copied: the resumed upload is about to change the file.
@@ -207,14 +213,18 @@ export class PartialUploads {
         known && known.hash.algorithm === algorithm && known.bytes === offset && stats.size === offset && known.mtimeMs === stats.mtimeMs && known.ino === stats.ino;
       const hash = reusable ? known.hash : await hashPrefix(readerOf(fd), offset, algorithm);
       if (!hash || hash.hex() !== digest) throw mismatch('the kept bytes do not match the digest given for them');
-      if (stats.size > offset) await ftruncateFd(fd, offset);
+      if (stats.size > offset) {
+        await ftruncateFd(fd, offset);
+        dropped(stats.size - offset);
+      }
       return { path, fd, offset, hash, recorded: ALREADY_RECORDED };
     } catch (err) {
       await closeFd(fd);
       // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.
       if (err instanceof RxferError && err.code === 'RESUME_MISMATCH') {
-        await unlink(path).catch(() => undefined);
+        const gone = await unlink(path).then(() => true, () => false);
         await this.forget(id);
+        if (gone) dropped(kept);
       }
       throw err;
     }

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { HashAlgorithm } from '../integrity/hash-algorithm';
+import { folderOf } from './digest-log';
+import { digestLogPath } from './small-commit-log';
 
 /** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
 const WORKER_PATH = join(__dirname, 'small-commit.worker.js');
@@ -16,7 +19,14 @@ export interface SmallCommitJob {
   readonly folder: string;
   readonly createOnly: boolean;
   readonly measureReplaced: boolean;
+  /** The storage name and its verified digest, for the folder's digest log (small-commit-log.js). */
+  readonly name?: string;
+  readonly hash?: HashAlgorithm;
+  readonly digest?: string;
 }
+
+/** What the worker gets: the job, with where its digest goes instead of the name it derives from. */
+type WorkerJob = Omit<SmallCommitJob, 'name' | 'hash' | 'digest'> & { id: number; sum?: { log: string; hash: string; digest: string } };
 
 export interface SmallCommitResult {
   readonly mtimeMs: number;
@@ -43,17 +53,35 @@ export class SmallCommits {
   private worker: Worker | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly pending = new Map<number, { resolve: (r: SmallCommitResult) => void; reject: (e: Error) => void }>();
-  private queue: (SmallCommitJob & { id: number })[] = [];
+  private queue: WorkerJob[] = [];
+  private readonly logs = new Map<string, string>();
   private nextId = 0;
 
-  commit(job: SmallCommitJob): Promise<SmallCommitResult> {
+  /** `sumsFolder`: where the folders' digest logs are (undefined: keep none). */
+  constructor(private readonly sumsFolder?: string) {}
+
+  commit({ name, hash, digest, ...job }: SmallCommitJob): Promise<SmallCommitResult> {
+    const sum = name !== undefined && hash && digest ? this.sumFor(name, hash, digest) : undefined;
     return new Promise((resolve, reject) => {
       clearTimeout(this.idleTimer);
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      this.queue.push({ ...job, id });
+      this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
+  }
+
+  /** Where a file's digest goes; the log of a folder is looked up once per burst (a hash of its name). */
+  private sumFor(name: string, hash: string, digest: string): { log: string; hash: string; digest: string } | undefined {
+    if (this.sumsFolder === undefined) return undefined;
+    const folder = folderOf(name);
+    let log = this.logs.get(folder);
+    if (log === undefined) {
+      if (this.logs.size >= 1024) this.logs.clear();
+      log = digestLogPath(this.sumsFolder, folder);
+      this.logs.set(folder, log);
+    }
+    return { log, hash, digest };
   }
 
   private flush(): void {

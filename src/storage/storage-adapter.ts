@@ -70,6 +70,21 @@ export interface WriteOptions extends Jail, HashChoice {
   readonly createOnly: boolean;
   /** Report the size of the file the commit replaces (`replacedBytes`; costs a stat): for quotas. */
   readonly measureReplaced?: boolean;
+  /**
+   * Called with the byte count whenever this write drops bytes kept from an earlier interrupted
+   * upload of the name, so that quotas follow: a resume whose prefix does not match (the kept
+   * bytes are deleted), a resume below the kept size (the rest is cut), a fresh upload staged over
+   * them. (A resumed write that is aborted drops its prefix too; its caller knows that from `resumed`.)
+   */
+  readonly onKeptDropped?: (bytes: number) => void;
+}
+
+/** What LIST may be told besides where and in which algorithm. */
+export interface ListOptions extends Jail, HashChoice {
+  /** Never more files than this (TOO_LARGE). */
+  readonly limit: number;
+  /** The request is gone (its connection closed, the server stopped): stop walking. */
+  readonly signal?: AbortSignal;
 }
 
 /** What the pipeline checked before a commit: the byte count, and the digest in its algorithm. */
@@ -121,7 +136,7 @@ export interface StorageAdapter {
    * `limit` (more is TOO_LARGE: the client should narrow the prefix). Links and the server's own
    * staging and metadata files are not listed.
    */
-  list(prefix: string, options: Jail & HashChoice & { readonly limit: number }): Promise<ListedFile[]>;
+  list(prefix: string, options: ListOptions): Promise<ListedFile[]>;
   /** A file or folder, or NOT_FOUND. */
   stat(name: RemoteName, options?: Jail & HashChoice): Promise<FileStatus>;
   /** Deletes a file or an empty folder; returns the bytes freed. NOT_FOUND, NAME_CONFLICT (not empty). */

@@ -50,6 +50,8 @@ export class FileOpsStage implements Stage {
       const to = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
       // Both names are claimed in request order (synchronously, before any await).
       await Promise.all([ctx.earlierRequestsOn(name, transfer), to && ctx.earlierRequestsOn(to, transfer)]);
+      // The connection ended while this request waited its turn: nothing more is done for it.
+      if (transfer.released) return [];
       const { verb } = transfer.command;
       transfer.opReply = await ctx.storageCall(ACTIONS[verb] ?? verb.toLowerCase(), name, () => this.operate(verb, name, to, scope, user));
       return [{ type: 'accepted', transfer }];

@@ -60,8 +60,10 @@ export class ResolveFilenameStage implements Stage {
       transfer.name = (prefix || '.') as RemoteName;
       const scope = scopedName(user, prefix).replace(/\/$/, '');
       await ctx.earlierRequestsOn(scope, transfer);
+      if (transfer.released) return [];
       const limit = this.config.limits.maxListEntries;
-      const files = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm }));
+      // The walk stops between entries once the connection is over (peer gone, server stopped).
+      const files = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm, signal: ctx.signal }));
       const strip = user.root === '' ? 0 : user.root.length + 1;
       const lines = files.map((file) => formatListingLine({ ...file, name: file.name.slice(strip) }));
       transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
@@ -82,25 +84,21 @@ export class ResolveFilenameStage implements Stage {
       const name = parseRemoteName(scopedName(user, transfer.name));
       // Earlier requests on this name are already downstream of this stage: waiting cannot deadlock.
       await ctx.earlierRequestsOn(name, transfer);
+      // The connection ended while this request waited its turn: nothing more is done for it.
+      if (transfer.released) return [];
       const { command } = transfer;
-      const releaseSlot = ctx.holdTransferSlot(user.name, () => this.slots.take(user));
+      // Given back when the request is freed: its last reply written (a download's data sent), or
+      // the connection gone with the reply still waiting.
+      transfer.onRelease(ctx.holdTransferSlot(user.name, () => this.slots.take(user)));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await ctx
-          .storageCall('read', name, () => this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }))
-          .catch((err: unknown) => {
-            releaseSlot();
-            throw err;
-          });
-        // A download holds its slot until its data is sent, long after the request settled.
-        transfer.download.stream.once('close', releaseSlot);
+        transfer.download = await ctx.storageCall('read', name, () => this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }));
       } else {
-        transfer.onRelease(releaseSlot);
         const limit = this.config.limits.maxFileBytes;
         if (transfer.size > limit) {
           throw new RxferError('TOO_LARGE', `${name} is ${transfer.size} bytes; this server accepts at most ${limit}`, { size: transfer.size, limit });
         }
         const resume = 'resume' in command ? command.resume : undefined;
-        // A resumed upload's kept prefix already counts against the quota.
+        // A resumed upload's kept prefix already counts against the quota (it joins the reservation).
         const adding = transfer.size - (resume?.offset ?? 0);
         transfer.quota = await ctx.storageCall('store', name, () => this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root })));
         transfer.staged = await ctx.storageCall('store', name, () =>
@@ -111,10 +109,12 @@ export class ResolveFilenameStage implements Stage {
             measureReplaced: user.quotaBytes !== undefined,
             resume,
             hash: transfer.algorithm,
+            onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
           }),
         );
         const { resumed } = transfer.staged;
         if (resumed) {
+          transfer.quota.resumedFrom(resumed.offset);
           // Hashing goes on from the kept prefix: the trailer is checked against the whole file.
           transfer.hash = resumed.hash;
           transfer.received = resumed.offset;

@@ -1,5 +1,6 @@
 import { injectable } from 'inversify';
 import { Observable } from 'rxjs';
+import { inUserTerms } from '../../auth/user';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
 import { hashLabel } from '../../integrity/hash-algorithm';
 import type { Trailer } from '../../protocol/command';
@@ -94,7 +95,8 @@ export class WriteFileStage implements Stage {
       // A failing abort must not turn this outcome into a rejection: that would end the session with
       // an INTERNAL ahead of replies still owed.
       await staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
-      return [{ type: 'refused', transfer, error: toRxferError(err) }];
+      // Storage names the file with the user's root in front; the user knows it without.
+      return [{ type: 'refused', transfer, error: inUserTerms(toRxferError(err), transfer.user) }];
     }
   }
 }

@@ -1,0 +1,136 @@
+import { Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { HashAlgorithm } from '../integrity/hash-algorithm';
+import { type DigestRecord, applyDigestLines, digestLogPath, formatDigestLine } from './small-commit-log';
+
+/** Records kept in memory across all folders (≈ 200 bytes each); the least recently used folders go first. */
+const MAX_CACHED_RECORDS = 100_000;
+
+/** What is known of one folder's small files, as of one read of its log. */
+export class FolderDigests {
+  constructor(private readonly records: ReadonlyMap<string, DigestRecord>) {}
+
+  /** The digest of the file `name` in this folder, if the log describes it as `stats` show it now. */
+  get(name: string, stats: Stats, algorithm: HashAlgorithm): string | undefined {
+    const record = this.records.get(name);
+    if (!record || record.s !== stats.size || record.m !== stats.mtimeMs || record.i !== stats.ino) return undefined;
+    return record.d[algorithm];
+  }
+}
+
+interface CachedLog {
+  ino: number;
+  /** Bytes of the log applied so far: up to its last complete line. */
+  bytes: number;
+  readonly records: Map<string, DigestRecord>;
+  refreshing?: Promise<void>;
+}
+
+const NOTHING = new FolderDigests(new Map());
+
+/**
+ * The reading side of the folders' digest logs (small-commit-log.js; the small-commit worker writes
+ * them). A log only grows between compactions, so a folder read before is brought up to date by
+ * reading what was appended since (one stat when nothing was): STATs pipelined over a folder of
+ * thousands of files cost no re-parse each. A compaction replaces the file (a new inode): read whole.
+ */
+export class DigestLog {
+  private readonly cache = new Map<string, CachedLog>();
+  private cachedRecords = 0;
+
+  /** `directory`: where the logs are (`<root>/.rxfer/sums/folders`). */
+  constructor(readonly directory: string) {}
+
+  pathOf(folderName: string): string {
+    return digestLogPath(this.directory, folderName);
+  }
+
+  /** A record line for `name` (a storage name) as `stats` describe it, and the log it goes to. */
+  lineFor(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string): { log: string; line: string } {
+    const folder = folderOf(name);
+    const base = folder === '' ? name : name.slice(folder.length + 1);
+    const line = formatDigestLine(base, stats.size, stats.mtimeMs, stats.ino, algorithm, digest);
+    // Known at once here too: the worker appends it a moment later.
+    const cached = this.cache.get(folder);
+    if (cached) {
+      const before = cached.records.size;
+      applyDigestLines(line, cached.records);
+      this.count(cached.records.size - before);
+    }
+    return { log: this.pathOf(folder), line };
+  }
+
+  /** What the log of the folder `folderName` ('' for the root) says now. */
+  async folder(folderName: string): Promise<FolderDigests> {
+    const path = this.pathOf(folderName);
+    const now = await stat(path).catch(() => undefined);
+    if (!now) {
+      this.forget(folderName);
+      return NOTHING;
+    }
+    let cached = this.cache.get(folderName);
+    if (cached && (cached.ino !== now.ino || now.size < cached.bytes)) {
+      this.forget(folderName);
+      cached = undefined;
+    }
+    if (!cached) {
+      cached = { ino: now.ino, bytes: 0, records: new Map() };
+      this.cache.set(folderName, cached);
+    }
+    // Most recently used last, for eviction.
+    this.cache.delete(folderName);
+    this.cache.set(folderName, cached);
+    if (now.size > cached.bytes) {
+      const reading = cached;
+      reading.refreshing ??= this.readTail(path, reading).finally(() => (reading.refreshing = undefined));
+      await reading.refreshing;
+    }
+    this.evict();
+    return new FolderDigests(cached.records);
+  }
+
+  private async readTail(path: string, cached: CachedLog): Promise<void> {
+    const handle = await open(path, 'r').catch(() => undefined);
+    if (!handle) return;
+    try {
+      const { size, ino } = await handle.stat();
+      if (ino !== cached.ino || size <= cached.bytes) return;
+      const tail = Buffer.allocUnsafe(size - cached.bytes);
+      const { bytesRead } = await handle.read(tail, 0, tail.length, cached.bytes);
+      // Only complete lines: the one being appended right now is read next time.
+      const end = tail.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
+      if (end === 0) return;
+      const before = cached.records.size;
+      applyDigestLines(tail.subarray(0, end).toString('utf8'), cached.records);
+      cached.bytes += end;
+      this.count(cached.records.size - before);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private count(added: number): void {
+    this.cachedRecords += added;
+  }
+
+  private forget(folderName: string): void {
+    const cached = this.cache.get(folderName);
+    if (!cached) return;
+    this.cache.delete(folderName);
+    this.cachedRecords -= cached.records.size;
+  }
+
+  private evict(): void {
+    for (const folder of this.cache.keys()) {
+      if (this.cachedRecords <= MAX_CACHED_RECORDS || this.cache.size <= 1) return;
+      this.forget(folder);
+    }
+  }
+}
+
+/** The storage name of a name's folder ('' for the root). */
+export const folderOf = (name: string): string => {
+  const folder = dirname(name);
+  return folder === '.' ? '' : folder;
+};

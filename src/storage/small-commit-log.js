@@ -1,0 +1,66 @@
+// @ts-check
+/**
+ * The digest log of a folder: what the server knows of its small files' content, written by the
+ * small-commit worker as it commits them (one append per folder per batch) and read by LIST and
+ * STAT, which therefore never read a small file to show its digest. Plain JavaScript for the same
+ * reason as small-commit.worker.js, which shares this file with the main thread (DigestLog).
+ *
+ * One JSON object per line, `{ n, s, m, i, h, d }`: the file's name in the folder, its size, mtime
+ * (ms) and inode when the digest `d` (in algorithm `h`) was taken. A later line for a name replaces
+ * an earlier one unless it describes the same version (same size, mtime and inode), whose digests
+ * in other algorithms it then joins. A record is a cache, never the truth: it counts only while the
+ * file's lstat still shows that size, mtime and inode (a file changed by other means has none). A
+ * line that does not parse (cut by a crash: the log is not fsynced) is skipped.
+ */
+'use strict';
+const { createHash } = require('node:crypto');
+const { join } = require('node:path');
+
+/**
+ * @typedef {{ s: number, m: number, i: number, d: Record<string, string> }} DigestRecord
+ */
+
+/**
+ * The log of the folder with storage name `folderName` ('' for the root), in `sumsFolder`.
+ * @param {string} sumsFolder
+ * @param {string} folderName
+ * @returns {string}
+ */
+const digestLogPath = (sumsFolder, folderName) => join(sumsFolder, createHash('sha256').update(folderName).digest('hex') + '.log');
+
+/**
+ * One line of the log (with its newline).
+ * @param {string} name @param {number} size @param {number} mtimeMs @param {number} ino @param {string} hash @param {string} digest
+ * @returns {string}
+ */
+const formatDigestLine = (name, size, mtimeMs, ino, hash, digest) => JSON.stringify({ n: name, s: size, m: mtimeMs, i: ino, h: hash, d: digest }) + '\n';
+
+/**
+ * Applies the complete lines of `text` to `records`, by name; returns how many records it touched.
+ * @param {string} text
+ * @param {Map<string, DigestRecord>} records
+ * @returns {number}
+ */
+const applyDigestLines = (text, records) => {
+  let applied = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    /** @type {{ n?: unknown, s?: unknown, m?: unknown, i?: unknown, h?: unknown, d?: unknown }} */
+    let entry;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const { n, s, m, i, h, d } = entry ?? {};
+    if (typeof n !== 'string' || typeof s !== 'number' || typeof m !== 'number' || typeof i !== 'number' || typeof h !== 'string' || typeof d !== 'string') continue;
+    const known = records.get(n);
+    const record = known && known.s === s && known.m === m && known.i === i ? known : { s, m, i, d: {} };
+    record.d[h] = d;
+    if (record !== known) records.set(n, record);
+    applied++;
+  }
+  return applied;
+};
+
+module.exports = { digestLogPath, formatDigestLine, applyDigestLines };
