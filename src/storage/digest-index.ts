@@ -47,6 +47,8 @@ export class DigestIndex {
    * file's stat like a sidecar; bounded, so memory stays flat however many files there are.
    */
   private readonly recent = new Map<string, DigestRecord>();
+  /** Record writes in flight, by name (see forget). */
+  private readonly writing = new Map<string, Promise<void>>();
   /**
    * Files hashed on demand at once. Pipelined downloads open their files side by side, and each hash
    * holds a 1 MiB read buffer: unbounded, 64 downloads of files never hashed in the asked algorithm
@@ -122,14 +124,32 @@ export class DigestIndex {
     const target = this.recordPath(name);
     // Unique per process without a CSPRNG call per record (as staging files are named).
     const temp = `${target}${stagingName()}.tmp`;
-    try {
-      await writeFile(temp, JSON.stringify(record));
-      await rename(temp, target);
-    } catch (err) {
-      // A full disk must not leave half-written records behind, one per commit.
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
+    const write = (async () => {
+      try {
+        await writeFile(temp, JSON.stringify(record));
+        await rename(temp, target);
+      } catch (err) {
+        // A full disk must not leave half-written records behind, one per commit.
+        await unlink(temp).catch(() => undefined);
+        throw err;
+      }
+    })();
+    // A commit's record is written in the background: a DELETE right after must wait for it.
+    const tracked = write.catch(() => undefined);
+    this.writing.set(name, tracked);
+    void tracked.then(() => this.writing.get(name) === tracked && this.writing.delete(name));
+    return write;
+  }
+
+  /**
+   * A large file's name no longer holds it (deleted, or renamed: `LocalFileOps` carries the digests
+   * to the new name first): its record goes, or `.rxfer/sums` would grow with every name ever used.
+   * (A small file's log line drops out when its folder's log is compacted.)
+   */
+  async forget(name: string): Promise<void> {
+    this.recent.delete(name);
+    await this.writing.get(name);
+    await unlink(this.recordPath(name)).catch(() => undefined);
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */

@@ -68,6 +68,7 @@ export class LocalFileOps {
         this.paths.forgetFolders();
       } else {
         await unlink(path);
+        if (stats.size > SMALL_FILE_BYTES) await this.digests.forget(name);
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') throw new RxferError('NAME_CONFLICT', `${name} is a folder that is not empty`);
@@ -116,14 +117,19 @@ export class LocalFileOps {
    * hashed again on its next download.)
    */
   private async carryDigests(from: RemoteName, to: RemoteName, stats: Stats): Promise<void> {
-    if (stats.size > SMALL_FILE_BYTES) return;
     for (const algorithm of HASH_ALGORITHMS) {
       const digest = await this.digests.lookup(from, stats, algorithm).catch(() => undefined);
-      if (digest !== undefined) await this.digests.remember(to, stats, algorithm, digest).catch(() => undefined);
+      if (digest !== undefined) await this.digests.remember(to, stats, algorithm, digest, true).catch(() => undefined);
     }
+    if (stats.size > SMALL_FILE_BYTES) await this.digests.forget(from);
   }
 
-  async makeFolder(name: RemoteName, jail: string): Promise<void> {
+  /** Under the lock of its name: a folder RENAME onto it looks before rename(2), which would replace it if empty. */
+  makeFolder(name: RemoteName, jail: string): Promise<void> {
+    return this.locks.with([this.paths.pathOf(name)], () => this.makeFolderLocked(name, jail));
+  }
+
+  private async makeFolderLocked(name: RemoteName, jail: string): Promise<void> {
     const parent = await this.paths.folderFor(name, jail);
     try {
       await mkdir(this.paths.pathOf(name));

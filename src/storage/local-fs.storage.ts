@@ -8,6 +8,7 @@ import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
 import { LocalStagedWrite, StagingServices } from './local-staged-write';
 import { NameLocks } from './name-locks';
+import { markCleanStop, prepareStagingArea, stagingFolderOf } from './staging-area';
 import { LocalSmallStagedWrite } from './local-small-staged-write';
 import { SmallCommits } from './small-commits';
 import { RootPaths } from './root-paths';
@@ -48,18 +49,20 @@ export class LocalFsStorage implements StorageAdapter {
 
   async init(): Promise<void> {
     this.paths = await RootPaths.open(this.root);
+    await prepareStagingArea(this.paths.realRoot);
     this.digests = new DigestIndex(this.paths.realRoot);
     // The worker that commits small files also writes their digests to the folders' logs.
     this.smallCommits = new SmallCommits(this.digests.logs.directory);
     await this.digests.init();
     this.partials = new PartialUploads(this.paths.realRoot);
     await this.partials.init();
-    this.services = { digests: this.digests, folders: this.folders, locks: this.locks };
+    this.services = { digests: this.digests, folders: this.folders, locks: this.locks, stagingFolder: stagingFolderOf(this.paths.realRoot) };
     this.ops = new LocalFileOps(this.paths, this.digests, this.folders, this.locks);
   }
 
   async close(): Promise<void> {
     await this.smallCommits?.close();
+    if (this.paths) await markCleanStop(this.paths.realRoot);
   }
 
   get realRoot(): string {
@@ -147,7 +150,7 @@ export class LocalFsStorage implements StorageAdapter {
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
     // The folder is resolved and checked first, so the look below never sees outside the root.
-    const folder = await this.paths.folderFor(name, jail);
+    await this.paths.folderFor(name, jail);
     // This look and the free-space check are synchronous (a few µs each on a local file system): the
     // socket is held until the staging file is open, and each thread-pool round trip before that
     // delayed every upload pipelined behind this one (with the manifest written in the background,
@@ -159,17 +162,17 @@ export class LocalFsStorage implements StorageAdapter {
     }
     this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
+    const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume, onKeptDropped) : undefined;
-    if (partial) return LocalStagedWrite.fromPartial(name, target, folder, partial, createOnly, this.services, measureReplaced);
+    if (partial) return LocalStagedWrite.fromPartial(name, target, partial, createOnly, this.services, measureReplaced, inFolder);
 
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
-    // Staging files are created in the target's folder, which another process may have deleted
-    // while its check was cached: inFolderFor makes it again.
-    const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
+    // Commits rename into the target's folder, which another process may have deleted while its
+    // check was cached: inFolderFor makes it again.
     const staged =
       size <= SMALL_FILE_BYTES
-        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits!, measureReplaced, inFolder, this.locks)
-        : await inFolder((where) => LocalStagedWrite.create(name, target, where, createOnly, this.services, measureReplaced));
+        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits!, measureReplaced, inFolder, this.services)
+        : await LocalStagedWrite.create(name, target, createOnly, this.services, measureReplaced, inFolder);
     // A plain upload starts over (PROTOCOL.md): once it is committed, a kept partial upload of the
     // name is stale and goes, and its bytes stop counting against the quota. (A large one replaced
     // it already: it staged in the same partial file.)

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { RemoteName } from '../protocol/remote-name';
 import { stagingName } from '../io/staging-name';
-import { NameLocks } from './name-locks';
+import type { StagingServices } from './local-staged-write';
 import { SmallCommits } from './small-commits';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -31,8 +31,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly measureReplaced: boolean,
     /** Runs a commit in the target's folder, made again if it vanished meanwhile (RootPaths.inFolderFor). */
     private readonly inFolder: <T>(work: (folder: string) => Promise<T>) => Promise<T>,
-    /** Held on the target while the worker renames over it (a RENAME of it must not interleave). */
-    private readonly locks: NameLocks,
+    /** Its lock is held on the target while the worker renames over it (a RENAME must not interleave). */
+    private readonly services: Pick<StagingServices, 'locks' | 'stagingFolder'>,
   ) {
     this.data = new Uint8Array(size);
     this.sink = new Writable({
@@ -59,10 +59,10 @@ export class LocalSmallStagedWrite implements StagedWrite {
     }
     try {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
-      const { mtimeMs, replacedBytes } = await this.locks.with([target], () =>
+      const { mtimeMs, replacedBytes } = await this.services.locks.with([target], () =>
         this.inFolder((folder) =>
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
-          this.commits.commit({ data, staging: join(folder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest }),
+          this.commits.commit({ data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest }),
         ),
       );
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };

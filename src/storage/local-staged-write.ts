@@ -59,12 +59,17 @@ interface StagingSpot {
   readonly partial?: ClaimedPartial;
 }
 
+/** Runs work in a name's folder, made again (and checked) if it vanished meanwhile. */
+export type InFolder = <T>(work: (folder: string) => Promise<T>) => Promise<T>;
+
 /** What every staged write of one adapter shares. */
 export interface StagingServices {
   readonly digests: DigestIndex;
   readonly folders: FolderSync;
   /** Held on the target while the name changes (see NameLocks: a RENAME must not interleave). */
   readonly locks: NameLocks;
+  /** Where staging files are made (see staging-area.ts: never in the users' folders). */
+  readonly stagingFolder: string;
 }
 
 /**
@@ -84,11 +89,12 @@ export class LocalStagedWrite implements StagedWrite {
   private constructor(
     private readonly name: RemoteName,
     private readonly target: string,
-    private readonly folder: string,
     private readonly spot: StagingSpot,
     private readonly createOnly: boolean,
     private readonly services: StagingServices,
     private readonly measureReplaced: boolean,
+    /** Runs the rename in the target's folder, made again if it vanished meanwhile (RootPaths.inFolderFor). */
+    private readonly inFolder: InFolder,
   ) {
     const start = spot.partial?.offset ?? 0;
     // exactWrites: Node 20 retries a short writev at the wrong offset (a hole of zeros, right size).
@@ -100,20 +106,20 @@ export class LocalStagedWrite implements StagedWrite {
   }
 
   /**
-   * A staging file beside the target (so that the final rename is atomic: same file system), with
-   * a fresh name: the fast path for files too small to resume.
+   * A staging file with a fresh name in the staging folder, on the root's file system (so that the
+   * final rename is atomic): the path for files too small to resume.
    */
-  static async create(name: RemoteName, target: string, folder: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean): Promise<LocalStagedWrite> {
-    const path = join(folder, stagingName());
+  static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder): Promise<LocalStagedWrite> {
+    const path = join(services.stagingFolder, stagingName());
     const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
     const spot = { path, fd };
-    return new LocalStagedWrite(name, target, folder, spot, createOnly, services, measureReplaced);
+    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder);
   }
 
   /** Stages in a claimed partial upload (fresh or resumed), which outlives a lost connection. */
-  static fromPartial(name: RemoteName, target: string, folder: string, partial: ClaimedPartial, createOnly: boolean, services: StagingServices, measureReplaced: boolean): LocalStagedWrite {
+  static fromPartial(name: RemoteName, target: string, partial: ClaimedPartial, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder): LocalStagedWrite {
     const spot = { path: partial.path, fd: partial.fd, partial };
-    return new LocalStagedWrite(name, target, folder, spot, createOnly, services, measureReplaced);
+    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder);
   }
 
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
@@ -133,10 +139,12 @@ export class LocalStagedWrite implements StagedWrite {
       await this.closeFile();
       // The folder's fsync is inside the lock too: a RENAME of the folder waits for it, so the
       // fsync always finds the folder the file was renamed into.
-      await this.services.locks.with([this.target], async () => {
-        await this.publish();
-        await this.services.folders.sync(this.folder);
-      });
+      await this.services.locks.with([this.target], () =>
+        this.inFolder(async (folder) => {
+          await this.publish();
+          await this.services.folders.sync(folder);
+        }),
+      );
       await spot.partial?.forget();
       spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files

@@ -13,7 +13,7 @@ export interface SmallCommitJob {
    * caller keeps them to try again if the folder vanished meanwhile.
    */
   readonly data: Uint8Array;
-  /** Created by the worker (`wx`), in `folder`, so that the rename stays on one file system. */
+  /** Created by the worker (`wx`) in the staging folder, on the root's file system, so that the rename is atomic. */
   readonly staging: string;
   readonly target: string;
   readonly folder: string;

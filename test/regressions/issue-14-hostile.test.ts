@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, realpathSync, truncateSync, appendFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferClient, RxferError } from '../../src/client/index';
@@ -82,8 +82,8 @@ describe('finding A: a folder RENAME during an upload into it leaves the staging
     const trailer = whole.subarray(whole.length - 72);
     await uploader.send(whole.subarray(0, whole.length - 72));
     expect(await uploader.readLine()).toBe('OK file recv');
-    // Every byte is in the staging file beside d/f.
-    await eventually(async () => (await listFiles(join(server.root, 'd'))).some((name) => name.startsWith('.rxfer-part-')), 5000, 'the staging file in d');
+    // Every byte is in the staging file (beside d/f before the fix; in .rxfer/staging now).
+    await eventually(async () => (await stagingFiles(server.root)).length > 0, 5000, 'the staging file');
 
     expect(await request(server.port, 'RENAME\nd\ne\n')).toBe('OK renamed');
     await uploader.send(trailer);
@@ -115,7 +115,7 @@ describe('finding A with a quota (one user, no crash, stores what the quota refu
     const whole = uploadRequest('d/x', randomBytes(600 * KiB));
     await uploader.send(whole.subarray(0, whole.length - 72));
     expect(await uploader.readLine()).toBe('OK file recv');
-    await eventually(async () => (await listFiles(join(server.root, 'bob', 'd')).catch(() => [])).some((name) => name.startsWith('.rxfer-part-')), 5000, 'the staging file');
+    await eventually(async () => (await stagingFiles(server.root)).length > 0, 5000, 'the staging file');
     await renamer.send(`RENAME\nd\n${to}\n`);
     expect(await renamer.readLine()).toBe('OK renamed');
     await uploader.send(whole.subarray(whole.length - 72));
@@ -129,15 +129,27 @@ describe('finding A with a quota (one user, no crash, stores what the quota refu
     return client;
   };
 
-  test('four uploads of 600 KB renamed away mid-transfer: the bytes on disk under bob/ stay within the 1 MB quota', async () => {
+  test('two uploads of 600 KB renamed away mid-transfer: every byte under bob/ is a file bob can see and delete, and deleting frees the quota', async () => {
     const uploader = await authed();
     const renamer = await authed();
-    for (let round = 0; round < 4; round++) await renameMidUpload(uploader, renamer, `e${round}`);
-    const files = await listFiles(join(server.root, 'bob'));
-    const sizes = await Promise.all(files.map(async (name) => (await stat(join(server.root, 'bob', name))).size));
-    const total = sizes.reduce((sum, size) => sum + size, 0);
-    // Observed: 4 × 614,400 bytes in e0/.rxfer-part-…-0 … e3/…, invisible to LIST, refused by DELETE.
-    expect({ files, total: total <= QUOTA }).toEqual({ files: [], total: true });
+    for (let round = 0; round < 2; round++) await renameMidUpload(uploader, renamer, `e${round}`);
+    // Observed before: 614,400 bytes per round in e<N>/.rxfer-part-…, invisible to LIST, refused by
+    // DELETE, outside the quota. Now staging files never live in users' folders.
+    expect(await strayStaging(server.root)).toEqual([]);
+    const files = (await listFiles(join(server.root, 'bob'))).sort();
+    await renamer.send('LIST\n\n');
+    const header = await renamer.readLine();
+    const count = Number(/^OK list \d+ (\d+)$/.exec(header)?.[1]);
+    const listed = (await renamer.readLines(count)).map((line) => line.split(' ').at(-1)).sort();
+    expect(listed).toEqual(files);
+    for (const file of files) {
+      await renamer.send(`DELETE\n${file}\n`);
+      expect(await renamer.readLine()).toBe('OK deleted');
+    }
+    // All of the quota is free again: a file of 900 KB fits.
+    const big = randomBytes(900 * 1000);
+    await uploader.send(uploadRequest('fits.bin', big));
+    expect(await uploader.readUploadOutcome()).toBe(`OK file data recv ${big.length} ${sha256(big)}`);
   });
 
   test("a failed commit's message names the file in the user's terms (x, not bob/x)", async () => {
@@ -286,15 +298,24 @@ describe('finding D: RENAME of a folder onto a folder another client just made',
     const real = realpathSync(server.root);
     const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
     const realRename = fsPromises.rename;
-    let mkdirReply: string | undefined;
+    // Sent from inside rename(2)'s call, not awaited there: a fixed server makes the MKDIR wait.
+    let mkdirReply: Promise<string> | undefined;
     jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
-      if (mkdirReply === undefined && from === join(real, 'd') && to === join(real, 'e')) mkdirReply = await request(server.port, 'MKDIR\ne\n');
+      if (mkdirReply === undefined && from === join(real, 'd') && to === join(real, 'e')) {
+        mkdirReply = request(server.port, 'MKDIR\ne\n');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       return realRename(from, to);
     });
     const renameReply = await request(server.port, 'RENAME\nd\ne\n');
-    expect(mkdirReply).toBe('OK created');
-    // Observed: "OK renamed" — rename(2) replaced the empty folder e (35 of 400 rounds without injection).
-    expect(renameReply).toMatch(/^ERR EXISTS /);
+    const made = await mkdirReply;
+    // Observed: both "OK renamed" and "OK created": rename(2) replaced the empty folder e that the
+    // MKDIR had just made (35 of 400 rounds without injection). One of the two must be refused.
+    expect([renameReply, made]).not.toEqual(['OK renamed', 'OK created']);
+    if (renameReply === 'OK renamed') {
+      expect(made).toMatch(/^ERR EXISTS /);
+      expect(await digestAt(join(server.root, 'e', 'keep'))).toBe(sha256(Buffer.from('k')));
+    } else expect(renameReply).toMatch(/^ERR EXISTS /);
   });
 });
 
