@@ -20,6 +20,12 @@
 // default run writes bench/results/latest.json, bench/RESULTS.md and bench/chart.svg; --quick writes
 // the same files under bench/results/quick/, --only under bench/results/partial/ (or --out DIR).
 'use strict';
+
+// `npm run bench -- --s3`: 1 GiB through rxfer into Ceph RGW beside a direct SDK transfer (bench/s3.js).
+if (process.argv.includes('--s3')) {
+  require('./s3');
+  return;
+}
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');

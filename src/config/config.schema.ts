@@ -19,6 +19,45 @@ const rootFolder = z.string().refine(
   { message: 'expected "" or a relative folder such as "alice" or "teams/ops" (no "..", no leading "/")' },
 );
 
+const MiB = 1024 ** 2;
+
+/**
+ * `storage.kind: "s3"`: an S3 bucket (Ceph RGW, AWS, …) that several rxfer servers may share.
+ * Credentials are never read from here: the AWS SDK's own chain (AWS_ACCESS_KEY_ID/
+ * AWS_SECRET_ACCESS_KEY, a profile, instance roles) supplies them, so config files hold no secret.
+ */
+const s3Schema = z
+  .object({
+    /** The S3 endpoint, e.g. a Ceph radosgw `http://127.0.0.1:7480`; unset means AWS itself. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Ceph RGW creates buckets only in `us-east-1` (or `default`); objects accept any region. */
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3–63 lowercase letters, digits, "." or "-")').default('rxfer'),
+    /** Keys live under this prefix ("" or ending in "/"), so one bucket can serve several trees. */
+    prefix: z
+      .string()
+      .refine((prefix) => prefix === '' || (prefix.endsWith('/') && !prefix.startsWith('/') && !prefix.includes('//')), {
+        message: 'expected "" or a key prefix ending in "/", such as "rxfer/" (no leading "/")',
+      })
+      .default(''),
+    /** Path-style URLs (`endpoint/bucket/key`): what RGW needs unless `rgw dns name` is set. */
+    forcePathStyle: z.boolean().default(true),
+    /** Create the bucket at start-up if it is missing (otherwise a missing bucket fails start-up). */
+    createBucket: z.boolean().default(false),
+    /** Uploads go out in parts of this size (larger for files that would need more than 10,000 parts). */
+    partBytes: z.number().int().min(5 * MiB).max(5 * 1024 * MiB).default(16 * MiB),
+    /** Parts of one upload held in memory at once (being filled or sent): its memory is partBytes × this. */
+    partsInFlight: z.number().int().min(1).max(64).default(4),
+    /** Part buffers of all uploads of the process together; uploads wait (their sockets held) beyond it. */
+    maxBufferedBytes: z.number().int().min(5 * MiB).max(64 * 1024 * MiB).default(256 * MiB),
+    /** Tries per S3 request (the SDK's backoff between them) before it fails with STORAGE_FAILED. */
+    maxAttempts: z.number().int().min(1).max(20).default(4),
+  })
+  .strict()
+  .refine((s3) => s3.maxBufferedBytes >= s3.partBytes, { message: 'maxBufferedBytes must be at least partBytes', path: ['maxBufferedBytes'] });
+
+export type S3Config = z.infer<typeof s3Schema>;
+
 const userSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1–64 letters, digits, "_" or "-"'),
@@ -60,11 +99,13 @@ export const configSchema = z
       .prefault({}),
     storage: z
       .object({
-        kind: z.enum(['local', 'memory']).default('local'),
+        kind: z.enum(['local', 'memory', 's3']).default('local'),
         /** Folder for `local` storage; relative paths are taken from the working directory. */
         root: z.string().min(1).default('./data'),
         /** Interrupted uploads are kept this long after their last byte for a resume, then deleted. */
         partialExpiryMs: z.number().int().min(60_000).max(365 * 86_400_000).default(86_400_000),
+        /** For `kind: "s3"`. */
+        s3: s3Schema.prefault({}),
       })
       .strict()
       .prefault({}),
