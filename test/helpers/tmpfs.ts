@@ -23,6 +23,26 @@ export interface Tmpfs {
 const run = promisify(execFile);
 
 /** The name of the files `fillTo` writes, at the top of the tmpfs (outside any server root in it). */
+/**
+ * A jest test that needs the test file's tmpfs: where mounting is not allowed it says why and
+ * passes, so the suite stays green on machines where the test cannot run.
+ */
+export const tmpfsTest =
+  (disk: () => Tmpfs | undefined) =>
+  (name: string, body: () => Promise<void>, timeoutMs = 30_000): void =>
+    test(
+      name,
+      async () => {
+        const mounted = disk();
+        if (!mounted?.canMount) {
+          console.warn(`skipped "${name}": ${mounted?.reason ?? 'no tmpfs'}`);
+          return;
+        }
+        await body();
+      },
+      timeoutMs,
+    );
+
 export const FILLER_PREFIX = '.tmpfs-filler-';
 
 /**

@@ -7,7 +7,7 @@ import { RxferClient, RxferError } from '../../src/client/index';
 import { ResumeLock } from '../../src/client/resume-lock';
 import { StagingFile, assertStagedSize } from '../../src/client/staging-file';
 import { TestServer, eventually, startTestServer } from '../helpers/server';
-import { Tmpfs, emptyTmpfs, fillTo, fillToSync, freeBytes, unfill, withTmpfs } from '../helpers/tmpfs';
+import { Tmpfs, emptyTmpfs, fillTo, fillToSync, freeBytes, unfill, withTmpfs, tmpfsTest } from '../helpers/tmpfs';
 
 /**
  * Issue 14, the client's own disk: `rxfer get` into a nearly full local disk committed a short file
@@ -50,19 +50,8 @@ beforeEach(async () => {
   await mkdir(dl());
 });
 
-/** A test that needs the tmpfs: without it, it says why and passes. */
-const onTmpfs = (name: string, body: () => Promise<void>, timeoutMs = 30_000): void =>
-  test(
-    name,
-    async () => {
-      if (!disk.canMount) {
-        console.warn(`skipped "${name}": ${disk.reason}`);
-        return;
-      }
-      await body();
-    },
-    timeoutMs,
-  );
+/** A test that needs the tmpfs (see tmpfsTest). */
+const onTmpfs = tmpfsTest(() => disk);
 
 const connect = async (): Promise<RxferClient> => {
   const client = await RxferClient.connect({ host: server.host, port: server.port });

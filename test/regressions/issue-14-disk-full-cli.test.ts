@@ -7,7 +7,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { RxferClient } from '../../src/client/index';
 import { CliResult, ensureBuilt, rxfer, spawnServe } from '../helpers/cli';
 import { TestServer, eventually, listFiles, stagingFiles, startTestServer } from '../helpers/server';
-import { Tmpfs, emptyTmpfs, fillTo, freeBytes, usedBytes, withTmpfs } from '../helpers/tmpfs';
+import { Tmpfs, emptyTmpfs, fillTo, freeBytes, usedBytes, withTmpfs, tmpfsTest } from '../helpers/tmpfs';
 
 /**
  * Issue 14 as it was reported: the command line, a server process whose root is a small tmpfs, and
@@ -34,18 +34,8 @@ afterAll(async () => {
   await disk?.cleanup();
 });
 
-const onTmpfs = (name: string, body: () => Promise<void>, timeoutMs: number): void =>
-  test(
-    name,
-    async () => {
-      if (!disk.canMount) {
-        console.warn(`skipped "${name}": ${disk.reason}`);
-        return;
-      }
-      await body();
-    },
-    timeoutMs,
-  );
+/** A test that needs the tmpfs (see tmpfsTest). */
+const onTmpfs = tmpfsTest(() => disk);
 
 /** What `path` holds now, compared with what was sent. */
 const storedAs = async (path: string, sent: Buffer): Promise<string> => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RxferClient, RxferError } from '../../src/client/index';
 import { RawClient, destroyAll, downloadRequest, uploadRequest } from '../helpers/raw-client';
 import { TestServer, eventually, listFiles, stagingFiles, startTestServer } from '../helpers/server';
-import { FILLER_PREFIX, Tmpfs, emptyTmpfs, fillTo, fillToSync, freeBytes, hookWrites, unfill, usedBytes, withTmpfs } from '../helpers/tmpfs';
+import { FILLER_PREFIX, Tmpfs, emptyTmpfs, fillTo, fillToSync, freeBytes, hookWrites, unfill, usedBytes, withTmpfs, tmpfsTest } from '../helpers/tmpfs';
 
 /**
  * Issue 14, over a real disk that fills up: a 24 MiB tmpfs (the issue's was 64 MiB with a 16 MiB
@@ -41,19 +41,8 @@ afterAll(async () => {
   await disk?.cleanup();
 });
 
-/** A test that needs the tmpfs: without it, it says why and passes (the suite stays green elsewhere). */
-const onTmpfs = (name: string, body: () => Promise<void>, timeoutMs: number): void =>
-  test(
-    name,
-    async () => {
-      if (!disk.canMount) {
-        console.warn(`skipped "${name}": ${disk.reason}`);
-        return;
-      }
-      await body();
-    },
-    timeoutMs,
-  );
+/** A test that needs the tmpfs (see tmpfsTest). */
+const onTmpfs = tmpfsTest(() => disk);
 
 // ---------------------------------------------------------------------------------------------
 // What a round checks
