@@ -20,6 +20,8 @@ export class Transfer {
   refusal: RxferError | undefined;
   /** Set when storing failed mid-data (disk full): reported once the owed data has been read. */
   failure: RxferError | undefined;
+  /** Storage took no data for a stall window: its staging data is discarded without waiting. */
+  storageHung = false;
   /** Bytes of the file the server has: counted from the resume offset for a resumed upload. */
   received = 0;
   /** The upload's digest so far, in `algorithm` (starting from the kept prefix's state when resumed). */

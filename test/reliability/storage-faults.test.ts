@@ -60,6 +60,8 @@ class FaultyStorage extends LocalFsStorage {
     if (this.take('beginWrite')) throw eio('open');
     const staged = await super.beginWrite(name, options);
     if (this.take('write')) return withSink(staged, failAfter(staged.sink, 100 * KiB));
+    // A disk (or mount) that takes one write and never answers again.
+    if (this.take('hangWrite')) return withSink(staged, new Writable({ highWaterMark: 64 * KiB, write: () => undefined }));
     if (this.take('commit')) {
       return {
         ...withSink(staged, staged.sink),
@@ -221,6 +223,18 @@ describe('storage faults, injected through the container', () => {
     await stillServes(client);
     await nothingLeaked();
   });
+
+  test('storage that takes no data for a stall window: ERR STORAGE_FAILED at the trailer, the socket let go, the connection and slot free', async () => {
+    const client = await connect();
+    storage.next = 'hangWrite';
+    const data = randomBytes(6 * MiB);
+    await client.send(uploadRequest('hung.bin', data));
+    const reply = await client.readUploadOutcome(20_000);
+    expect(reply).toMatch(/^ERR STORAGE_FAILED .*took none/);
+    expect(await userFiles(server.root)).toEqual(['keep.bin']);
+    await stillServes(client);
+    await nothingLeaked();
+  }, 40_000);
 
   test('a read error mid-download cuts that connection (its bytes cannot be taken back); other clients go on', async () => {
     const data = randomBytes(4 * MiB);

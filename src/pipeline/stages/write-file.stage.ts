@@ -42,8 +42,29 @@ export class WriteFileStage implements Stage {
       return [];
     }
     const window = (transfer.writeWindow ??= new WriteWindow(sink));
-    if (!window.write(bytes)) window.onRoom(ctx.flow.hold());
+    if (!window.write(bytes)) this.holdForRoom(transfer, window, ctx);
     return [];
+  }
+
+  /**
+   * Holds the socket until the staging file takes more data, but not for ever: storage that takes
+   * nothing for a whole stall window (a hung disk or mount) fails this upload, and the socket is let
+   * go, so the owed data is read and dropped and the connection and its slot are not held hostage.
+   * (The stall guard on the socket excuses windows in which we held it, so it cannot see this.)
+   */
+  private holdForRoom(transfer: Transfer, window: WriteWindow, ctx: SessionContext): void {
+    const release = ctx.flow.hold();
+    const { stallTimeoutMs } = ctx.config.limits;
+    const hung = setTimeout(() => {
+      transfer.failure ??= new RxferError('STORAGE_FAILED', `storage took none of ${transfer.displayName} for ${stallTimeoutMs} ms; nothing stored`, { stallTimeoutMs });
+      transfer.storageHung = true;
+      release();
+    }, stallTimeoutMs);
+    hung.unref();
+    window.onRoom(() => {
+      clearTimeout(hung);
+      release();
+    });
   }
 
   /**
@@ -93,8 +114,10 @@ export class WriteFileStage implements Stage {
       return [{ type: 'committed', transfer, file }];
     } catch (err) {
       // A failing abort must not turn this outcome into a rejection: that would end the session with
-      // an INTERNAL ahead of replies still owed.
-      await staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
+      // an INTERNAL ahead of replies still owed. Storage that hung is not waited for (its close
+      // waits for the write that never ends): the discard goes on in the background.
+      const discarded = staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
+      if (!transfer.storageHung) await discarded;
       // Storage names the file with the user's root in front; the user knows it without.
       return [{ type: 'refused', transfer, error: inUserTerms(toRxferError(err), transfer.user) }];
     }
