@@ -137,6 +137,9 @@ export class LocalStagedWrite implements StagedWrite {
       const stats = await fstatFd(spot.fd);
       assertStagedSize(stats.size, verified.size, this.name);
       await this.closeFile();
+      // A close can report a write the file system deferred (NFS), as an 'error' before the 'close'
+      // (failedWrite): such a file is not committed. The client's StagingFile.commit does the same.
+      if (this.failure) throw this.failure;
       // The folder's fsync is inside the lock too: a RENAME of the folder waits for it, so the
       // fsync always finds the folder the file was renamed into.
       await this.services.locks.with([this.target], () =>
@@ -148,7 +151,7 @@ export class LocalStagedWrite implements StagedWrite {
       await spot.partial?.forget();
       spot.partial?.release();
       // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
-      // get none: reading and hashing them again costs less than writing a record (see DigestIndex).
+      // are committed by the worker, which writes their digests to the folder's log (see DigestIndex).
       if (verified.size > SMALL_FILE_BYTES) this.services.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {

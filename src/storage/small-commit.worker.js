@@ -275,8 +275,14 @@ const compact = (log, folder) => {
     for (const [hash, digest] of Object.entries(record.d)) text += formatDigestLine(name, record.s, record.m, record.i, hash, digest);
   }
   const temp = `${log}.${process.pid}-${threadId}.tmp`;
-  fs.writeFileSync(temp, text);
-  fs.renameSync(temp, log);
+  try {
+    fs.writeFileSync(temp, text);
+    fs.renameSync(temp, log);
+  } catch (err) {
+    // A full disk must not leave a half-written log beside the real one (the real one is intact).
+    try { fs.unlinkSync(temp); } catch { /* never made */ }
+    throw err;
+  }
   return Buffer.byteLength(text);
 };
 
