@@ -5,13 +5,14 @@ export interface ServeFlags {
   readonly host?: string;
   readonly port?: number;
   readonly root?: string;
+  readonly metricsPort?: number;
 }
 
 /** The shape of src/server/run-server.ts, written here so the CLI compiles on its own. */
 interface ServerModule {
   runServer(options: {
     configPath?: string;
-    overrides: { host?: string; port?: number; root?: string };
+    overrides: { host?: string; port?: number; root?: string; metricsPort?: number };
   }): Promise<void>;
 }
 
@@ -27,6 +28,7 @@ export const runServe = async (flags: ServeFlags): Promise<number> => {
       ...(flags.host !== undefined && { host: flags.host }),
       ...(flags.port !== undefined && { port: flags.port }),
       ...(flags.root !== undefined && { root: flags.root }),
+      ...(flags.metricsPort !== undefined && { metricsPort: flags.metricsPort }),
     };
     await runServer({ ...(flags.config !== undefined && { configPath: flags.config }), overrides });
     return EXIT_OK;

@@ -146,9 +146,25 @@ export const configSchema = z
       .prefault({})
       .refine((auth) => new Set(auth.users.map((user) => user.name)).size === auth.users.length, { message: 'user names must be unique', path: ['users'] })
       .transform((auth) => ({ ...auth, anonymous: auth.anonymous ?? (auth.users.length > 0 ? 'none' : 'write') })),
+    /**
+     * The operations listener: GET /metrics (Prometheus), /healthz, /readyz. Off while `port` is
+     * null (the default). Keep it on a private address: it needs no token.
+     */
+    metrics: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /**
+         * `json` (one object a line, for shipping) or `pretty` (readable lines). Unset: pretty when
+         * stdout is a terminal, JSON otherwise.
+         */
+        format: z.enum(['json', 'pretty']).optional(),
       })
       .strict()
       .prefault({}),

@@ -8,6 +8,8 @@ export interface ConfigOverrides {
   readonly host?: string;
   readonly port?: number;
   readonly root?: string;
+  /** `--metrics-port`: turns the operations listener on (0 for any free port). */
+  readonly metricsPort?: number;
 }
 
 export interface LoadConfigOptions {
@@ -51,6 +53,7 @@ const applyOverrides = (input: RxferConfigInput, overrides: ConfigOverrides): Rx
     ...(overrides.port !== undefined && { port: overrides.port }),
   },
   storage: { ...input.storage, ...(overrides.root !== undefined && { kind: 'local', root: overrides.root }) },
+  ...(overrides.metricsPort !== undefined && { metrics: { ...input.metrics, port: overrides.metricsPort } }),
 });
 
 /** File (or defaults), then flags, then one validation over the result. */

@@ -1,11 +1,16 @@
 import { AddressInfo, Socket } from 'node:net';
-import { inject, injectable } from 'inversify';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { inject, injectable, optional } from 'inversify';
 import type { Logger } from 'pino';
 import { Subject, Subscription } from 'rxjs';
 import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { formatReply } from '../protocol/reply';
+import { RxferError } from '../errors/rxfer-error';
+import { listenError } from './listen-error';
 import type { ConnectionActor } from '../session/connection-actor';
+import { NO_OBSERVER, SessionObserver } from '../session/session-observer';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import type { QuotaLedger } from '../auth/quota-ledger';
 import type { Listener, Transport } from '../transport/transport';
@@ -14,6 +19,9 @@ const isLoopback = (host: string): boolean => host === '::1' || host.startsWith(
 
 /** After the grace period, how long cut sessions get to flush their last line before they are destroyed. */
 const FINAL_FLUSH_MS = 1000;
+
+/** Where the server is in its life: /readyz is 200 only while `accepting`, /healthz needs `listening`. */
+export type ServerState = 'starting' | 'accepting' | 'draining' | 'stopped';
 
 /** Expired partial uploads are looked for at least this often (and at start). */
 const MAX_SWEEP_INTERVAL_MS = 3_600_000;
@@ -32,6 +40,7 @@ export class RxferServer {
   private readonly shutdown$ = new Subject<void>();
   private readonly abort$ = new Subject<void>();
   private readonly idle$ = new Subject<void>();
+  private lifecycle: ServerState = 'starting';
 
   constructor(
     @inject(TOKENS.Transport) private readonly transport: Transport,
@@ -40,21 +49,54 @@ export class RxferServer {
     @inject(TOKENS.Config) private readonly config: RxferConfig,
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.QuotaLedger) private readonly quotas: QuotaLedger,
+    @inject(TOKENS.SessionObserver) @optional() private readonly observer: SessionObserver = NO_OBSERVER,
   ) {}
 
+  get state(): ServerState {
+    return this.lifecycle;
+  }
+
+  /** Taking new connections: false from the first SIGTERM (stop) on. */
+  get accepting(): boolean {
+    return this.lifecycle === 'accepting';
+  }
+
+  /** The listening socket is open. */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
   async start(): Promise<AddressInfo> {
+    await this.checkStorageRoot();
     await this.storage.init();
     await this.expirePartialUploads();
     const { partialExpiryMs } = this.config.storage;
     this.sweeper = setInterval(() => void this.expirePartialUploads(), Math.min(partialExpiryMs / 4, MAX_SWEEP_INTERVAL_MS));
     this.sweeper.unref();
     const { host, port } = this.config.server;
-    this.listener = await this.transport.listen(host, port);
+    this.listener = await this.transport.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+      clearInterval(this.sweeper);
+      throw listenError(err, host, port, 'server.port');
+    });
+    this.lifecycle = 'accepting';
     this.listener.connection$.subscribe((socket) => this.accept(socket));
     const address = this.listener.address;
     this.warnIfExposed(address.address);
     this.log.info({ host: address.address, port: address.port, transport: this.transport.kind, storage: this.storage.kind }, `Server listening on ${address.address} port ${address.port}`);
     return address;
+  }
+
+  /**
+   * A local root that exists but is not a folder is the operator's mistake, not an internal error:
+   * said in words with the path (exit 2), before the adapter trips over it.
+   */
+  private async checkStorageRoot(): Promise<void> {
+    const { kind, root } = this.config.storage;
+    if (kind !== 'local') return;
+    const info = await stat(root).catch(() => undefined);
+    if (info && !info.isDirectory()) {
+      throw new RxferError('CONFIG_INVALID', `storage.root: ${resolve(root)} is a file, not a folder; point --root (or storage.root) at a folder, or remove the file`);
+    }
   }
 
   /** Plain TCP carries tokens and data in the clear: fine on loopback, worth a warning elsewhere. */
@@ -104,6 +146,9 @@ export class RxferServer {
     });
     socket.setNoDelay(true);
     this.log.info({ remote: peer }, `Client connected: ${peer}`);
+    this.observer.connectionOpened(peer);
+    // Once per socket, however the session ends (even cut by stop()).
+    socket.once('close', () => this.observer.connectionClosed(peer));
     const subscription = this.actor.run(socket, this.shutdown$, this.abort$).subscribe({
       complete: () => this.forget(socket, peer),
       error: () => this.forget(socket, peer),
@@ -140,6 +185,7 @@ export class RxferServer {
 
   /** Stops accepting, asks every session to finish its current request, and cuts them after the grace period. */
   async stop(): Promise<void> {
+    this.lifecycle = 'draining';
     clearInterval(this.sweeper);
     const closing = this.listener?.close();
     this.listener = undefined;
@@ -159,6 +205,7 @@ export class RxferServer {
     await Promise.race([this.actor.released(), new Promise((resolve) => setTimeout(resolve, FINAL_FLUSH_MS).unref())]);
     await closing;
     await this.storage.close?.();
+    this.lifecycle = 'stopped';
     this.log.info('Server stopped');
   }
 }

@@ -16,7 +16,14 @@ const MAX_BACKLOG_BYTES = 256 * 1024;
  * requests are read: they would pile up behind it. A short or failed stream breaks the framing, so
  * it errors and the actor closes the connection.
  */
-export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Readable; size: number }, limits: StallLimits): Observable<void> =>
+export const sendBody = (
+  socket: Socket,
+  flow: FlowControl,
+  body: { stream: Readable; size: number },
+  limits: StallLimits,
+  /** Told of each chunk as it is handed to the socket (metrics count file data as it moves). */
+  onSent?: (bytes: number) => void,
+): Observable<void> =>
   new Observable<void>((subscriber) => {
     const { stream, size } = body;
     const release = flow.hold();
@@ -26,6 +33,7 @@ export const sendBody = (socket: Socket, flow: FlowControl, body: { stream: Read
     const resume = () => stream.resume();
     const onData = (chunk: Buffer) => {
       sent += chunk.length;
+      onSent?.(chunk.length);
       if (!socket.write(chunk)) {
         stream.pause();
         socket.once('drain', resume);

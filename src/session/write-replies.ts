@@ -26,9 +26,10 @@ export const writeReplies =
           process.nextTick(() => socket.uncork());
         }
         if (!socket.write(formatReply(event.reply))) ctx.flow.holdUntilDrained(socket);
+        ctx.observer.replied(ctx, event.reply, event.transfer);
         const close = event.closeAfter === true;
         if (!event.body) {
-          if (event.transfer) ctx.endTransfer(event.transfer);
+          if (event.transfer) ctx.endTransfer(event.transfer, { reply: event.reply, complete: true });
           return of(close);
         }
         return sendData(socket, ctx, event, event.body).pipe(map(() => close));
@@ -40,9 +41,14 @@ export const writeReplies =
 /** A reply's data; the request ends however the sending does (done, failed, or cut off). */
 const sendData = (socket: Socket, ctx: SessionContext, event: ReplyEvent, body: NonNullable<ReplyEvent['body']>): Observable<void> => {
   ctx.midBody = true;
+  let complete = false;
+  // Only a download's bytes are file data (a LIST's body is not).
+  const { transfer } = event;
+  const onSent = transfer && event.reply.kind === 'downloadReady' ? (bytes: number) => ctx.observer.dataSent(transfer, bytes) : undefined;
   return new Observable<void>((subscriber) =>
-    sendBody(socket, ctx.flow, body, ctx.config.limits).subscribe({
+    sendBody(socket, ctx.flow, body, ctx.config.limits, onSent).subscribe({
       complete: () => {
+        complete = true;
         ctx.midBody = false;
         if (event.transfer && event.reply.kind === 'downloadReady') ctx.logDone(event.transfer, 'Sent', body.size);
         subscriber.next();
@@ -52,7 +58,7 @@ const sendData = (socket: Socket, ctx: SessionContext, event: ReplyEvent, body: 
     }),
   ).pipe(
     finalize(() => {
-      if (event.transfer) ctx.endTransfer(event.transfer);
+      if (event.transfer) ctx.endTransfer(event.transfer, { reply: event.reply, complete });
     }),
   );
 };

@@ -1,5 +1,6 @@
 import { injectable } from 'inversify';
 import { Observable, filter, tap } from 'rxjs';
+import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Stage } from '../stage';
 
@@ -13,13 +14,14 @@ import { Stage } from '../stage';
 export class AccumulateDataStage implements Stage {
   readonly name = 'accumulate-data';
 
-  apply(event$: Observable<SessionEvent>): Observable<SessionEvent> {
+  apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return event$.pipe(
       filter((event) => event.type !== 'data' || event.transfer.refusal === undefined),
       tap((event) => {
         if (event.type !== 'data') return;
         event.transfer.hash!.update(event.bytes);
         event.transfer.received += event.bytes.length;
+        ctx.observer.dataReceived(event.transfer, event.bytes.length);
       }),
     );
   }
