@@ -6,8 +6,10 @@ import { DEFAULT_HASH, HashAlgorithm } from '../integrity/hash-algorithm';
 import { RxferError } from '../errors/rxfer-error';
 import { Command } from '../protocol/command';
 import { storageError } from '../storage/storage-errors';
+import { withinStorageDeadline } from './storage-deadline';
 import { FlowControl } from './flow-control';
 import { RequestBudget } from './request-budget';
+import { NO_OBSERVER, RequestEnding, SessionObserver } from './session-observer';
 import { Transfer } from './transfer';
 
 let nextSessionId = 1;
@@ -49,6 +51,8 @@ export class SessionContext {
     readonly socket: Socket,
     readonly config: RxferConfig,
     logger: Logger,
+    /** Metrics and the audit log watch the session through this (bound in the container). */
+    readonly observer: SessionObserver = NO_OBSERVER,
   ) {
     this.flow = new FlowControl(socket);
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -125,10 +129,13 @@ export class SessionContext {
    * A request's storage call, failing only with storage codes: a raw errno error (or one an adapter
    * wrapped as INTERNAL) must fail just this request (STORAGE_FAILED, …). As INTERNAL it would close
    * the session while the requests pipelined behind it have already started, to take effect unanswered.
+   * A call that gives no answer for a stall window fails too (see withinStorageDeadline); what it
+   * brings later goes to `discardLate`.
    */
-  async storageCall<T>(action: string, name: string, call: () => Promise<T>): Promise<T> {
+  async storageCall<T>(action: string, name: string, call: () => Promise<T>, discardLate?: (late: T) => unknown): Promise<T> {
     try {
-      return await call();
+      const pending = new Promise<T>((resolve) => resolve(call()));
+      return await withinStorageDeadline(pending, this.config.limits.stallTimeoutMs, `${action} ${name}`, discardLate);
     } catch (err) {
       if (err instanceof RxferError && err.code !== 'INTERNAL') throw err;
       this.log.warn({ err }, `Storage failed to ${action} ${name} without a storage code; reported as a storage failure`);
@@ -138,8 +145,9 @@ export class SessionContext {
   }
 
   /** The request's last reply (and a download's data) is written, or could not be: free it. Idempotent. */
-  endTransfer(transfer: Transfer): void {
+  endTransfer(transfer: Transfer, ending: RequestEnding = { complete: true }): void {
     if (!this.open.delete(transfer)) return;
+    this.observer.requestEnded(this, transfer, ending);
     void transfer.release();
     this.budget.give(transfer.command.verb);
   }
@@ -164,6 +172,7 @@ export class SessionContext {
     this.open.clear();
     await Promise.all(
       interrupted.map(async (transfer) => {
+        this.observer.requestEnded(this, transfer, { complete: false });
         const uploading = transfer.staged !== undefined;
         const kept = await transfer.release().catch(() => 0);
         if (!uploading) return;

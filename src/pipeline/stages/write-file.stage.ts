@@ -8,6 +8,7 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import { storageError } from '../../storage/storage-errors';
+import { isStorageHang } from '../../session/storage-deadline';
 import { WriteWindow } from '../../io/write-window';
 import { concatAsync } from '../concat-async';
 import { Stage } from '../stage';
@@ -116,6 +117,8 @@ export class WriteFileStage implements Stage {
       // A failing abort must not turn this outcome into a rejection: that would end the session with
       // an INTERNAL ahead of replies still owed. Storage that hung is not waited for (its close
       // waits for the write that never ends): the discard goes on in the background.
+      // A commit that hung (cut by the storage deadline) is never waited for either.
+      if (isStorageHang(err)) transfer.storageHung = true;
       const discarded = staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
       if (!transfer.storageHung) await discarded;
       // Storage names the file with the user's root in front; the user knows it without.

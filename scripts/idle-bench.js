@@ -1,0 +1,112 @@
+'use strict';
+// What idle connections cost an `rxfer serve` process (issue 17): its RSS after gc with `idle`
+// connections open (each greeted, then silent) against none, per connection; and a benchmark, not a
+// test: how fast one upload+download runs beside them against alone (medians of `rounds` runs,
+// alternating, on whatever else the machine is doing). Used by scripts/soak.js and the load test.
+const net = require('node:net');
+const { MiB, makeContent, loadClientLibrary } = require('./workload');
+
+/** Opens `count` connections and resolves once each has its greeting line. */
+const openIdle = async (port, count) => {
+  const sockets = [];
+  const batch = 100;
+  for (let i = 0; i < count; i += batch) {
+    const opened = await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, () =>
+        new Promise((resolve, reject) => {
+          const socket = net.connect({ port, host: '127.0.0.1' });
+          sockets.push(socket);
+          let seen = '';
+          const onData = (chunk) => {
+            seen += chunk.toString('latin1');
+            if (!seen.includes('\n')) return;
+            socket.off('data', onData);
+            if (!seen.startsWith('OK ')) return reject(new Error(`connection ${sockets.length} refused: ${seen.trim()}`));
+            resolve(socket);
+          };
+          socket.on('data', onData);
+          socket.once('error', reject);
+        }),
+      ),
+    );
+    void opened;
+  }
+  return sockets;
+};
+
+/** MiB/s of one upload then download of `data` (verified by the client) on a fresh connection. */
+const transferRate = async (port, name, data) => {
+  const { RxferClient } = loadClientLibrary();
+  const client = await RxferClient.connect({ host: '127.0.0.1', port });
+  try {
+    const started = performance.now();
+    await client.uploadBuffer(name, data);
+    const back = await client.downloadBuffer(name);
+    const seconds = (performance.now() - started) / 1000;
+    if (!back.data.equals(data)) throw new Error(`${name} came back different`);
+    return (2 * data.length) / MiB / seconds;
+  } finally {
+    await client.quit().catch(() => client.close());
+  }
+};
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/**
+ * `server` is a handle from startServer. Returns the RSS figures (bytes), KiB per idle connection,
+ * and the transfer rates (MiB/s) alone and beside the idle connections, with their ratio.
+ */
+const idleConnectionsBench = async (server, { idle = 1000, transferMiB = 64, rounds = 3, measureSpeed = true } = {}) => {
+  const data = makeContent(transferMiB * MiB);
+  const alone = [];
+  const beside = [];
+  // A first transfer warms the server up (JIT, buffers) so that neither side of the ratio pays it.
+  if (measureSpeed) await transferRate(server.port, 'bench/warm-up.bin', data);
+  // So do `idle` connections opened and closed once: V8 grows its young generation (up to 32 MiB of
+  // semispaces) under the first burst of allocations and keeps it, a one-off cost that would
+  // otherwise be charged to each connection (measured: 48 KiB each the first time, 30 the next).
+  for (const socket of await openIdle(server.port, idle)) socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const before = await server.probe();
+  let sockets = [];
+  try {
+    sockets = await openIdle(server.port, idle);
+    // Let the server finish setting the sessions up before measuring.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const withIdle = await server.probe();
+    if (measureSpeed) {
+      for (let round = 0; round < rounds; round++) {
+        beside.push(await transferRate(server.port, 'bench/beside.bin', data));
+        // Alone means alone: the idle connections are closed for it and opened again after.
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        alone.push(await transferRate(server.port, 'bench/alone.bin', data));
+        if (round < rounds - 1) sockets = await openIdle(server.port, idle);
+      }
+    }
+    const perConnectionKiB = (withIdle.rss - before.rss) / idle / 1024;
+    const aloneRate = measureSpeed ? median(alone) : NaN;
+    const besideRate = measureSpeed ? median(beside) : NaN;
+    return {
+      idle,
+      transferMiB,
+      rssBefore: before.rss,
+      rssWith: withIdle.rss,
+      fdsBefore: before.fds,
+      fdsWith: withIdle.fds,
+      perConnectionKiB,
+      alone: aloneRate,
+      beside: besideRate,
+      ratio: besideRate / aloneRate,
+      rounds: { alone, beside },
+    };
+  } finally {
+    for (const socket of sockets) socket.destroy();
+  }
+};
+
+module.exports = { idleConnectionsBench, openIdle };
