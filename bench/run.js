@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // rxfer benchmark harness (issue 6). Plain Node, no dependencies beyond the project's own build.
 //
-//   node bench/run.js [--quick] [--peers] [--runs N] [--warmup N] [--only big,conc,many,load,startup]
+//   node bench/run.js [--quick] [--peers] [--runs N] [--warmup N] [--only big,conc,many,cmd,load,startup]
 //                     [--rxfer DIR] [--out DIR] [--keep] [--label TEXT] [--quiet-cores 0.25] [--max-wait S] [--pin]
 //   node bench/run.js --rereport     (rebuild RESULTS.md + chart.svg from results/latest.json)
 //
@@ -65,7 +65,7 @@ const KEEP = flag('keep');
 // machines; the kernel's loopback work still lands on either. Off by default.
 const PIN = flag('pin');
 if (PIN) S.pinServers(1);
-const ALL_CASES = ['big', 'conc', 'many', 'load', 'startup'];
+const ALL_CASES = ['big', 'conc', 'many', 'cmd', 'load', 'startup'];
 const ONLY = opt('only', '') ? opt('only').split(',').map((s) => s.trim()) : ALL_CASES;
 for (const c of ONLY) if (!ALL_CASES.includes(c)) throw new Error(`--only: unknown case ${c} (cases: ${ALL_CASES.join(', ')})`);
 const RUNS = Number(opt('runs', QUICK ? 1 : 3));
@@ -78,8 +78,8 @@ const MODE = QUICK ? 'quick' : ONLY.length < ALL_CASES.length ? 'partial' : 'ful
 const OUT = path.resolve(opt('out', MODE === 'full' ? HERE : path.join(HERE, 'results', MODE)));
 
 const P = QUICK
-  ? { bigMiB: 64, concN: 4, concMiB: 16, n4k: 200, n1m: 20, loadClients: 8, loadOps: 20, loadSize: 4096, startupRuns: 3, manyWindow: 64, netConc: 8 }
-  : { bigMiB: 1024, concN: 16, concMiB: 256, n4k: 2000, n1m: 200, loadClients: 64, loadOps: 20, loadSize: 4096, startupRuns: 10, manyWindow: 64, netConc: 8 };
+  ? { bigMiB: 64, concN: 4, concMiB: 16, n4k: 200, n20k: 0, n1m: 20, loadClients: 8, loadOps: 20, loadSize: 4096, startupRuns: 3, manyWindow: 64, netConc: 8 }
+  : { bigMiB: 1024, concN: 16, concMiB: 256, n4k: 2000, n20k: Number(opt('n20k', 20000)), n1m: 200, loadClients: 64, loadOps: 20, loadSize: 4096, startupRuns: 10, manyWindow: 64, netConc: 8 };
 const HWM = MiB; // the plain pipe's highWaterMark, both ends
 
 // ---------------------------------------------------------------- state, cleanup
@@ -167,7 +167,7 @@ async function measure(m) {
   }
   fs.appendFileSync(RAW_FILE, JSON.stringify(rec) + '\n');
   if (!warm) records.push(rec);
-  const metric = rec.opsps ? `${rec.opsps.toFixed(0)} ops/s p99 ${rec.latencyMs.p99.toFixed(1)} ms` : caseId === 'many' ? `${rec.filesps.toFixed(0)} files/s` : rec.mibps ? `${rec.mibps.toFixed(0)} MiB/s` : `${(seconds * 1000).toFixed(0)} ms`;
+  const metric = rec.opsps ? `${rec.opsps.toFixed(0)} ops/s p99 ${rec.latencyMs.p99.toFixed(1)} ms` : caseId === 'many' || caseId === 'cmd' ? `${rec.filesps.toFixed(0)} files/s` : rec.mibps ? `${rec.mibps.toFixed(0)} MiB/s` : `${(seconds * 1000).toFixed(0)} ms`;
   const rss = rec.server ? `  server peak ${(Math.max(rec.server.hwmKiB, rec.server.peakTreeKiB) / 1024).toFixed(0)} MiB` : '';
   const noise = rec.otherLoadPct > 5 ? `  (other load ${rec.otherLoadPct.toFixed(0)}%)` : '';
   log(`${warm ? 'warmup ' : ''}${caseId} ${variant} ${tool.id.padEnd(12)} ${seconds.toFixed(2)} s  ${metric}${rss}${noise}${rec.verified ? '' : '  ✗ WRONG BYTES'}`);
@@ -230,10 +230,11 @@ async function setup() {
   W.sources = {};
   if (ONLY.includes('big')) W.sources.big = await U.writeRandomFile(path.join(W.src, 'big.bin'), P.bigMiB * MiB);
   if (ONLY.includes('conc')) W.sources.conc = await U.writeRandomFile(path.join(W.src, 'conc.bin'), P.concMiB * MiB);
-  if (ONLY.includes('many')) {
+  if (ONLY.includes('many') || ONLY.includes('cmd')) {
     W.sources.s4k = U.writeRandomTree(path.join(W.src, 's4k'), P.n4k, 4096);
     W.sources.s1m = U.writeRandomTree(path.join(W.src, 's1m'), P.n1m, MiB);
   }
+  if (ONLY.includes('cmd') && P.n20k > 0) W.sources.s20k = U.writeRandomTree(path.join(W.src, 's20k'), P.n20k, 4096);
   log(`sources written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   W.servers = {};
@@ -263,6 +264,7 @@ async function setup() {
       await seed(rxferClient({ op: 'putmany', port, dir: path.join(W.src, 's4k'), prefix: 'many/s4k' }), () => U.checkTree(path.join(root, 'many/s4k'), W.sources.s4k));
       await seed(rxferClient({ op: 'putmany', port, dir: path.join(W.src, 's1m'), prefix: 'many/s1m' }), () => U.checkTree(path.join(root, 'many/s1m'), W.sources.s1m));
     }
+    if (W.sources.s20k) await seed(rxferClient({ op: 'putmany', port, dir: path.join(W.src, 's20k'), prefix: 'many/s20k' }), () => U.checkTree(path.join(root, 'many/s20k'), W.sources.s20k));
   }
   U.syncFs(W.disk);
   if (PEERS) await setupPeers();
@@ -442,6 +444,66 @@ function caseMany() {
   return rounds(groups);
 }
 
+// ---------------------------------------------------------------- case 3b: whole commands, as typed (issue 20)
+/**
+ * What a user types at a shell, each a fresh process: `rxfer put -r`, `rxfer get -r` and the identical
+ * re-run of `put -r`, beside `rsync -rt` (daemon on loopback) and `scp -r` with --peers, alternating
+ * within each round. The re-run's destination already holds the tree (put there untimed by the same
+ * command first): rxfer skips files whose size and digest match, rsync those whose size and mtime do.
+ * On tmpfs only (the disk is case many's subject). 1 GiB put/get of one file against rsync and scp is
+ * case big's rxfer-cli row.
+ */
+function caseCmd() {
+  const groups = [];
+  const d = 'shm';
+  const root = path.join(W[d], 'root');
+  const rx = W.servers[`rxfer-${d}`];
+  const rs = PEERS ? W.peers.rsync : undefined;
+  const ssh = PEERS ? W.peers.ssh : undefined;
+  for (const set of ['s4k', 's20k', 's1m']) {
+    const manifest = W.sources[set];
+    if (!manifest) continue;
+    const files = Object.keys(manifest).length;
+    const label = `${files}x${set === 's1m' ? '1MiB' : '4KiB'}`;
+    const bytes = Object.values(manifest).reduce((a, b) => a + b.size, 0);
+    const srcDir = path.join(W.src, set);
+    for (const dir of ['put', 'rerun', 'get']) {
+      const variant = `${label}-${dir}-r`;
+      const outDir = (tool) => (dir === 'get' ? path.join(W[d], 'client', `cmd-${tool}`) : path.join(root, 'up', `cmd-${dir}-${tool}`));
+      const item = (tool, server, exec) => {
+        const it = {
+          caseId: 'cmd', variant, tool, server, dest: d, exec, units: { files, bytes },
+          // `rxfer get -r many/s4k DIR` makes DIR/s4k (as `cp -r` into an existing folder would).
+          verify: () => U.checkTree(dir === 'get' && tool.id === 'rxfer-cli' ? path.join(outDir(tool.id), set) : outDir(tool.id), manifest),
+        };
+        // A re-run finds the tree in place (copied once, untimed, by the same command); the others start empty.
+        it.prep = dir === 'rerun'
+          ? async () => { if (!fs.existsSync(outDir(tool.id))) { const r = await U.runTimed(exec.cmd, exec.args); if (r.code !== 0) throw new Error(`re-run seed of ${tool.id} failed: ${r.stderr.slice(-300)}`); } }
+          : async () => rmrf(outDir(tool.id));
+        return it;
+      };
+      const g = [];
+      const cli = { ...TOOLS.rxferCli, label: `rxfer ${dir === 'get' ? 'get' : 'put'} -r (CLI, fresh process)` };
+      if (dir === 'get') g.push(item(cli, rx, rxferCli(['get', '-r', `many/${set}`, outDir('rxfer-cli'), '-p', String(rx.port), '-q'])));
+      else g.push(item(cli, rx, rxferCli(['put', '-r', srcDir, `up/cmd-${dir}-rxfer-cli`, '-p', String(rx.port), '-q'])));
+      if (rs) {
+        g.push(item({ ...TOOLS.rsync, label: 'rsync -rt, daemon on loopback' }, rs, dir === 'get'
+          ? { cmd: 'rsync', args: ['-rt', `rsync://127.0.0.1:${rs.port}/${d}/many/${set}/`, `${outDir('rsync')}/`] }
+          : { cmd: 'rsync', args: ['-rt', `${srcDir}/`, `rsync://127.0.0.1:${rs.port}/${d}/up/cmd-${dir}-rsync/`] }));
+      }
+      if (ssh && dir !== 'rerun') {
+        // scp has no re-run that skips: it copies everything again.
+        g.push(item({ ...TOOLS.scp, label: 'scp -r' }, ssh, dir === 'get'
+          ? { cmd: 'scp', args: [...ssh.opts, '-P', String(ssh.port), '-r', `root@127.0.0.1:${path.join(root, 'many', set)}`, outDir('scp')] }
+          : { cmd: 'scp', args: [...ssh.opts, '-P', String(ssh.port), '-r', srcDir, `root@127.0.0.1:${outDir('scp')}`] }));
+      }
+      groups.push(g);
+    }
+  }
+  // Clean up what the re-runs kept (all of it is in RAM).
+  return rounds(groups).finally(() => { for (const t of ['rxfer-cli', 'rsync']) rmrf(path.join(root, 'up', `cmd-rerun-${t}`)); });
+}
+
 // ---------------------------------------------------------------- case 4: many clients at once
 function caseLoad() {
   const { loadClients: clients, loadOps: ops, loadSize: size } = P;
@@ -510,7 +572,7 @@ function machineInfo() {
   machine.pinned = PIN;
   log(`mode ${MODE}${PEERS ? ' + peers' : ''}${PIN ? ', pinned (servers CPU 1, clients CPU 0)' : ''}, runs ${RUNS}, cases ${ONLY.join(',')}; raw → ${path.relative(process.cwd(), RAW_FILE)}`);
   await setup();
-  const cases = { big: caseBig, conc: caseConc, many: caseMany, load: caseLoad, startup: caseStartup };
+  const cases = { big: caseBig, conc: caseConc, many: caseMany, cmd: caseCmd, load: caseLoad, startup: caseStartup };
   for (const c of ALL_CASES) {
     if (!ONLY.includes(c)) continue;
     const tc = Date.now();

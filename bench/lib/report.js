@@ -8,13 +8,14 @@ const CASE_TITLES = {
   big: '1. One big file, upload and download (MiB/s)',
   conc: '2b. Concurrent uploads (MiB/s, all streams together)',
   many: '3. Many files (files/s)',
+  cmd: '3b. Whole commands as typed: put -r, identical re-run, get -r (files/s; the baseline is rsync)',
   load: '4. Many clients at once (operations/s)',
   startup: '5. CLI start-up (ms, lower is better)',
 };
-const BASELINE = { big: 'node-pipe', conc: 'node-pipe', many: 'node-pipe', load: 'node-pipe', startup: 'node-e0' };
-const RXFER = { big: 'rxfer', conc: 'rxfer', many: 'rxfer', load: 'rxfer', startup: 'rxfer-help' };
-const metricOf = (r) => (r.case === 'startup' ? r.seconds * 1000 : r.case === 'load' ? r.opsps : r.case === 'many' ? r.filesps : r.mibps);
-const UNIT = { big: 'MiB/s', conc: 'MiB/s', many: 'files/s', load: 'ops/s', startup: 'ms' };
+const BASELINE = { big: 'node-pipe', conc: 'node-pipe', many: 'node-pipe', cmd: 'rsync', load: 'node-pipe', startup: 'node-e0' };
+const RXFER = { big: 'rxfer', conc: 'rxfer', many: 'rxfer', cmd: 'rxfer-cli', load: 'rxfer', startup: 'rxfer-help' };
+const metricOf = (r) => (r.case === 'startup' ? r.seconds * 1000 : r.case === 'load' ? r.opsps : r.case === 'many' || r.case === 'cmd' ? r.filesps : r.mibps);
+const UNIT = { big: 'MiB/s', conc: 'MiB/s', many: 'files/s', cmd: 'files/s', load: 'ops/s', startup: 'ms' };
 
 const TARGETS = {
   big: '≥ 0.9× plain pipe',
@@ -216,6 +217,7 @@ function chart(rows, { title }) {
   add('One big file — MiB/s (higher is better)', rows.filter((r) => r.case === 'big'));
   add('Concurrent uploads — MiB/s total', rows.filter((r) => r.case === 'conc'));
   add('Many files — files/s (higher is better; bars scaled per row)', rows.filter((r) => r.case === 'many'), { perRow: true });
+  add('Whole commands — files/s (higher is better; bars scaled per row)', rows.filter((r) => r.case === 'cmd'), { perRow: true });
   add('Many clients — operations/s', rows.filter((r) => r.case === 'load'));
   add('Server peak RSS — MiB (lower is better)', rows.filter((r) => ['big', 'conc', 'load'].includes(r.case) && r.serverPeakRssMiB !== undefined).map((r) => ({ ...r, variant: `${r.case} ${r.variant}`, median: r.serverPeakRssMiB, min: undefined, max: undefined, unit: 'MiB', rxferOverThis: undefined })));
   add('CLI start-up — ms (lower is better)', rows.filter((r) => r.case === 'startup').map((r) => ({ ...r, variant: 'start-up' })));

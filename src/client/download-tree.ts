@@ -6,6 +6,7 @@ import type { TransferResult } from './client-options';
 import { localPathFor } from './local-target';
 import type { RxferClient } from './rxfer-client';
 import { identicalFiles } from './identical';
+import { FileWindow } from './file-window';
 import { localIo } from './local-io';
 
 export interface TreeResult {
@@ -29,6 +30,9 @@ export interface FileFailure {
   readonly name: string;
   readonly error: RxferError;
 }
+
+/** Downloads queued at once (the server answers 32 at a time per connection anyway). */
+const WINDOW_FILES = 64;
 
 /** Failures named one by one in a tree's error; the rest are counted. */
 const NAMED_FAILURES = 3;
@@ -77,17 +81,24 @@ export const downloadTree = async (
   // The listing gives size and digest for free: a file already here costs no request at all.
   const identical = options.skipIdentical === false ? [] : await identicalFiles(planned.map(({ entry, target }) => ({ localPath: target, remote: entry })), client.hash);
   const wanted = planned.filter((_, index) => !identical[index]);
-  const outcomes = await Promise.allSettled(
-    wanted.map(async ({ entry, target }) => {
-      const result = await client.download(entry.name, target, { resume: options.resume });
-      options.onFile?.(entry, result);
-      return result;
-    }),
-  );
-  const failures = outcomes.flatMap((outcome, index) =>
-    outcome.status === 'rejected' ? [{ index, name: wanted[index]!.target, error: toRxferError(outcome.reason) }] : [],
-  );
+  // At most WINDOW_FILES downloads queued at once: thousands of pending requests, each with its
+  // closures and reply turn, held memory for the whole tree (200,000 files: issue 17).
+  let bytes = 0;
+  const failures: FileFailure[] = [];
+  const window = new FileWindow(WINDOW_FILES);
+  for (const [index, { entry, target }] of wanted.entries()) {
+    await window.free();
+    window.add(
+      client.download(entry.name, target, { resume: options.resume }).then(
+        (result) => {
+          bytes += result.size;
+          options.onFile?.(entry, result);
+        },
+        (err: unknown) => void failures.push({ index, name: target, error: toRxferError(err) }),
+      ),
+    );
+  }
+  await window.drained();
   if (failures.length > 0) throw treeFailure('downloaded', wanted.length, failures);
-  const bytes = outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value.size : 0), 0);
   return { files: wanted.length, bytes, skipped: planned.length - wanted.length };
 };

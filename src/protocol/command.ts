@@ -23,6 +23,11 @@ export type Command =
   | { readonly verb: 'DOWNLOAD'; readonly resume?: ResumePoint }
   /** Its name line is a folder prefix; an empty line lists everything the user can see. */
   | { readonly verb: 'LIST' }
+  /**
+   * `LIST PAGED` (one name line) and `LIST AFTER` (two: the folder, then the last name of the page
+   * before): a listing in pages, in the storage's order, never cut off by limits.maxListEntries.
+   */
+  | { readonly verb: 'LIST'; readonly paged: true; readonly after: boolean }
   /** File operations: one name line each, RENAME two (old, then new). RESUME asks for a kept partial upload. */
   | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' | 'RESUME' }
   | { readonly verb: 'AUTH'; readonly token: string }
@@ -40,7 +45,8 @@ export const isFileOp = (command: Command): boolean =>
   command.verb === 'STAT' || command.verb === 'DELETE' || command.verb === 'RENAME' || command.verb === 'MKDIR' || command.verb === 'RESUME';
 
 /** How many name lines follow the command line. */
-export const nameLines = (command: Command): number => (!takesName(command) ? 0 : command.verb === 'RENAME' ? 2 : 1);
+export const nameLines = (command: Command): number =>
+  !takesName(command) ? 0 : command.verb === 'RENAME' || (command.verb === 'LIST' && 'paged' in command && command.after) ? 2 : 1;
 
 /** Verbs whose name line is followed by a data block and a trailer line. */
 export const carriesData = (command: Command): command is Extract<Command, { size: number }> =>
@@ -94,7 +100,12 @@ export const parseCommand = (line: string): Command => {
     case 'HASH':
       if (args.length !== 1 || args[0] === '') throw badCommand('HASH takes the algorithm: HASH SHA256 or HASH BLAKE3');
       return { verb, algorithm: asciiLower(args[0]!) };
-    case 'LIST':
+    case 'LIST': {
+      if (args.length === 0) return { verb };
+      const word = asciiUpper(args[0]!);
+      if (args.length === 1 && (word === 'PAGED' || word === 'AFTER')) return { verb, paged: true, after: word === 'AFTER' };
+      throw badCommand('LIST takes no argument, PAGED or AFTER (the folder, and for AFTER the last name listed, go on the next lines)');
+    }
     case 'STAT':
     case 'RESUME':
     case 'DELETE':

@@ -18,7 +18,8 @@ export type Reply =
   /** HASH accepted: later digests on this connection are in `hash`. */
   | { readonly kind: 'hashChosen'; readonly hash: HashAlgorithm }
   /** A LIST answer: `bytes` bytes of listing lines (see listing.ts) follow, `count` entries. */
-  | { readonly kind: 'listing'; readonly bytes: number; readonly count: number }
+  /** `more`: a page of a paged LIST with more after it (ask again with LIST AFTER its last name). */
+  | { readonly kind: 'listing'; readonly bytes: number; readonly count: number; readonly more?: boolean }
   /** STAT: a file or a folder; `digest` where known without reading a large file. */
   | { readonly kind: 'stat'; readonly type: 'file' | 'folder'; readonly size: number; readonly digest?: string; readonly mtimeMs: number }
   /** DELETE, RENAME, MKDIR done. */
@@ -47,7 +48,7 @@ export const formatReply = (reply: Reply): string => {
     case 'error':
       return `ERR ${reply.code} ${oneLine(reply.message)}\n`;
     case 'listing':
-      return `OK list ${reply.bytes} ${reply.count}\n`;
+      return `OK list ${reply.bytes} ${reply.count}${reply.more ? ' more' : ''}\n`;
     case 'hashChosen':
       return `OK hash ${reply.hash}\n`;
     case 'authOk':
@@ -107,11 +108,11 @@ export const parseReply = (line: string): Reply => {
     if (size === undefined || !Number.isFinite(mtimeMs) || (words[4] !== '-' && !DIGEST_HEX.test(words[4]!))) throw violation(line);
     return { kind: 'stat', type: words[2], size, mtimeMs, ...(words[4] !== '-' && { digest: words[4]!.toLowerCase() }) };
   }
-  if (words.length === 4 && words[1] === 'list') {
+  if ((words.length === 4 || (words.length === 5 && words[4] === 'more')) && words[1] === 'list') {
     const bytes = parseByteCount(words[2]!);
     const count = parseByteCount(words[3]!);
     if (bytes === undefined || count === undefined) throw violation(line);
-    return { kind: 'listing', bytes, count };
+    return { kind: 'listing', bytes, count, ...(words.length === 5 && { more: true }) };
   }
   if (words.length === 4 && words[1] === 'partial') {
     const { size: bytes, digest } = sized(words[2], words[3]);

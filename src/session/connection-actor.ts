@@ -1,5 +1,5 @@
 import { Socket } from 'node:net';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import type { Logger } from 'pino';
 import { EMPTY, NEVER, Observable, Subject, catchError, concat, defer, finalize, map, merge, of, take, takeUntil, tap } from 'rxjs';
 import { RxferConfig } from '../config/config.schema';
@@ -16,6 +16,7 @@ import type { StorageAdapter } from '../storage/storage-adapter';
 import { SessionContext } from './session-context';
 import { ReplyEvent, SessionEvent, replyEvent } from './session-event';
 import { socketSource } from './socket-source';
+import { NO_OBSERVER, SessionObserver } from './session-observer';
 import { guardInputStalls } from './stall-guard';
 import { writeReplies } from './write-replies';
 
@@ -39,6 +40,7 @@ export class ConnectionActor {
     @inject(TOKENS.Config) private readonly config: RxferConfig,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.Storage) private readonly storage: StorageAdapter,
+    @inject(TOKENS.SessionObserver) @optional() private readonly observer: SessionObserver = NO_OBSERVER,
   ) {}
 
   /**
@@ -47,7 +49,7 @@ export class ConnectionActor {
    */
   run(socket: Socket, shutdown$: Observable<void>, abort$: Observable<void> = NEVER): Observable<never> {
     return defer(() => {
-      const ctx = new SessionContext(socket, this.config, this.logger);
+      const ctx = new SessionContext(socket, this.config, this.logger, this.observer);
       const { limits } = this.config;
       const decoder = new FrameDecoder(limits.maxLineBytes);
       // The server's signals stop with the peer's input, or the merge would never complete and the
@@ -97,6 +99,7 @@ export class ConnectionActor {
       return EMPTY;
     }
     const error = toRxferError(err);
+    ctx.observer.sessionFailed(ctx, error);
     if (error.code === 'INTERNAL') ctx.log.error({ err }, `Session failed: ${error.message}`);
     else ctx.log.info({ code: error.code }, `Closing session: ${error.code} ${error.message}`);
     // Mid-download the peer is reading data bytes; a reply line there would be taken for data.
@@ -119,6 +122,8 @@ const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =
       auth: config.auth.anonymous === 'none' ? 'required' : 'optional',
       // Uploads at least this large are kept when interrupted, for RESUME (absent: none are).
       ...(storage.resumableFromBytes !== undefined && { 'resume-min': String(storage.resumableFromBytes) }),
+      // LIST PAGED / LIST AFTER are understood: a folder of any size can be listed (issue 17).
+      ...(storage.listsInPages && { list: 'paged' }),
     },
   });
 

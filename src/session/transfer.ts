@@ -33,7 +33,7 @@ export class Transfer {
   /** The reply of a file operation (STAT, DELETE, RENAME, MKDIR) that succeeded. */
   opReply: Reply | undefined;
   /** A LIST answer, formatted, waiting to be sent. */
-  listing: { readonly body: Buffer; readonly count: number } | undefined;
+  listing: { readonly body: Buffer; readonly count: number; readonly more?: boolean } | undefined;
   /** The quota reservation of an upload, settled on commit or release. */
   quota: QuotaReservation | undefined;
   readonly startedAt = process.hrtime.bigint();

@@ -3,7 +3,7 @@ import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
-import { RESERVED_PREFIX, RemoteName } from '../protocol/remote-name';
+import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import { FolderSync } from '../io/folder-sync';
 import { LocalStagedWrite, StagingServices } from './local-staged-write';
@@ -15,9 +15,10 @@ import { RootPaths } from './root-paths';
 import { FileStatus, HashChoice, Jail, ListOptions, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
-import { DEFAULT_HASH, HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
+import { DEFAULT_HASH, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
+import { walkListing } from './local-listing';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
@@ -184,7 +185,7 @@ export class LocalFsStorage implements StorageAdapter {
    * folder), large ones from their sidecars; a file the server has no valid record of shows none.
    * (Hashing them here made each LIST of a folder of small files read all of it: issue 16.)
    */
-  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal }: ListOptions): Promise<ListedFile[]> {
+  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal, page }: ListOptions): Promise<ListedFile[]> {
     const name = (prefix === '' ? '' : prefix) as RemoteName;
     const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
     // The folder itself must resolve inside the jail, like any other name (a planted link).
@@ -192,30 +193,14 @@ export class LocalFsStorage implements StorageAdapter {
     if (real === undefined) return [];
     this.paths.assertInside(real, name, jail);
     const found: ListedFile[] = [];
-    await this.walk(real, prefix, found, limit, hash, signal);
+    // A page resumes after its cursor's path below the folder (a cursor elsewhere: from the start).
+    const after = page?.after !== undefined && (prefix === '' || page.after.startsWith(prefix + '/')) ? page.after.slice(prefix === '' ? 0 : prefix.length + 1).split('/') : undefined;
+    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined });
     return found;
   }
 
-  private async walk(folder: string, prefix: string, found: ListedFile[], limit: number, algorithm: HashAlgorithm, signal: AbortSignal | undefined): Promise<void> {
-    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
-    const known = await this.digests.folderDigests(prefix);
-    for (const entry of entries) {
-      // Nobody is waiting for the answer any more (the peer left, the server stopped).
-      if (signal?.aborted) throw new RxferError('SHUTTING_DOWN', 'the listing was abandoned: its connection is gone');
-      if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
-      const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-      const path = join(folder, entry.name);
-      // Links are not followed (nor listed): what they point at is not the user's to see.
-      if (entry.isDirectory()) await this.walk(path, name, found, limit, algorithm, signal);
-      else if (entry.isFile()) {
-        const stats = await lstat(path).catch(() => undefined);
-        if (!stats?.isFile()) continue;
-        if (found.length >= limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-        const digest = stats.size <= SMALL_FILE_BYTES ? known.get(entry.name, stats, algorithm) : await this.digests.lookup(name, stats, algorithm);
-        found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) });
-      }
-    }
-  }
+  /** LIST PAGED / LIST AFTER: pages in name order, depth first (local-listing.ts). */
+  readonly listsInPages = true;
 
   async usage(prefix: string): Promise<number> {
     const start = prefix === '' ? this.paths.realRoot : this.paths.pathOf(prefix as RemoteName);

@@ -4,7 +4,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { DEFAULT_HASH, HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
 import { bufferHasPrefix } from '../integrity/hash-prefix';
 import { RemoteName } from '../protocol/remote-name';
-import { FileStatus, HashChoice, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
+import { FileStatus, HashChoice, ListOptions, ListedFile, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, StoredFile, WriteOptions } from './storage-adapter';
 
 interface MemoryFile {
   readonly name: RemoteName;
@@ -90,8 +90,17 @@ export class MemoryStorage implements StorageAdapter {
     return { file: described(file, hash), stream: Readable.from(rest.length ? [rest] : []), offset };
   }
 
-  async list(prefix: string, { limit, hash = DEFAULT_HASH }: HashChoice & { limit: number }): Promise<ListedFile[]> {
-    const files = [...this.files.values()].filter((file) => prefix === '' || file.name.startsWith(prefix + '/'));
+  /** Pages in name order (path segment by segment, as the local storage lists). */
+  readonly listsInPages = true;
+
+  async list(prefix: string, { limit, hash = DEFAULT_HASH, page }: ListOptions): Promise<ListedFile[]> {
+    const under = [...this.files.values()].filter((file) => prefix === '' || file.name.startsWith(prefix + '/'));
+    if (page) {
+      const after = page.after;
+      const sorted = under.sort((a, b) => compareSegments(a.name, b.name)).filter((file) => after === undefined || compareSegments(file.name, after) > 0);
+      return sorted.slice(0, limit + 1).map((file) => described(file, hash));
+    }
+    const files = under;
     if (files.length > limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
     return files.map((file) => described(file, hash));
   }
@@ -135,3 +144,13 @@ export class MemoryStorage implements StorageAdapter {
     };
   }
 }
+
+/** Names compared path segment by segment ('a/b' before 'a.txt', as a depth-first walk meets them). */
+const compareSegments = (a: string, b: string): number => {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
+};

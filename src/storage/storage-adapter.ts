@@ -85,6 +85,13 @@ export interface ListOptions extends Jail, HashChoice {
   readonly limit: number;
   /** The request is gone (its connection closed, the server stopped): stop walking. */
   readonly signal?: AbortSignal;
+  /**
+   * A page (adapters with `listsInPages`): instead of TOO_LARGE, the first `limit + 1` files in the
+   * adapter's listing order (a stable order of names) that come strictly after `after` (a full
+   * name; from the start if undefined). The caller sends `limit` of them and asks again from the
+   * last one when there was one more.
+   */
+  readonly page?: { readonly after?: string };
 }
 
 /** What the pipeline checked before a commit: the byte count, and the digest in its algorithm. */
@@ -137,6 +144,8 @@ export interface StorageAdapter {
    * staging and metadata files are not listed.
    */
   list(prefix: string, options: ListOptions): Promise<ListedFile[]>;
+  /** Whether `list` honours `page` (LIST PAGED / LIST AFTER); otherwise a big folder is TOO_LARGE. */
+  readonly listsInPages?: boolean;
   /** A file or folder, or NOT_FOUND. */
   stat(name: RemoteName, options?: Jail & HashChoice): Promise<FileStatus>;
   /** Deletes a file or an empty folder; returns the bytes freed. NOT_FOUND, NAME_CONFLICT (not empty). */

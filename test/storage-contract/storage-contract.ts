@@ -64,6 +64,29 @@ export const storageContract = (make: () => Promise<StorageAdapter>, large: numb
     await expect(storage.usage('c')).resolves.toBe(small.length + big.length);
   });
 
+  test('a listing in pages (where the adapter pages) gives every file once, in a stable order, past the LIST limit', async () => {
+    if (!storage.listsInPages) return;
+    // Names that sort differently by path segment and by whole string ('a/b' and 'a.txt', 'a-z').
+    const names = ['p/a.txt', 'p/a/b', 'p/a/c/d', 'p/a-z', 'p/b', 'p/a/c.e', 'p/z/1', 'p/z/2', 'p/zz', 'q/outside'];
+    for (const name of names) await put(storage, name, Buffer.from(name));
+    await expect(failure(storage.list('p', { limit: 3 }))).resolves.toBe('TOO_LARGE');
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThan(10);
+      const page = await storage.list('p', { limit: 3, page: { ...(after !== undefined && { after }) } });
+      expect(page.length).toBeLessThanOrEqual(4);
+      const shown = page.slice(0, 3);
+      seen.push(...shown.map((file) => file.name));
+      if (page.length <= 3) break;
+      after = shown[shown.length - 1]!.name;
+    }
+    expect([...seen].sort()).toEqual(names.filter((name) => name.startsWith('p/')).sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    // The same order when listed whole.
+    expect((await storage.list('p', { limit: 100, page: {} })).map((file) => file.name)).toEqual(seen);
+  });
+
   test('nothing is visible under the name until commit, and an abort leaves the old file', async () => {
     const old = randomBytes(100);
     await put(storage, 'v/file', old);

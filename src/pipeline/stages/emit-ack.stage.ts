@@ -40,7 +40,7 @@ export class EmitAckStage implements Stage {
             if (listing) {
               transfer.listing = undefined;
               const body = { stream: Readable.from(listing.body.length ? [listing.body] : []), size: listing.body.length };
-              return [finalReply(transfer, { kind: 'listing', bytes: listing.body.length, count: listing.count }, body)];
+              return [finalReply(transfer, { kind: 'listing', bytes: listing.body.length, count: listing.count, ...(listing.more && { more: true }) }, body)];
             }
             const download = transfer.download;
             if (!download) return [replyEvent({ kind: 'fileRecv' })];

@@ -22,6 +22,12 @@ import { Stage } from '../stage';
  * quota, create-only, free space). The request is accepted or refused here; a refused upload's data is still read off the wire and dropped, keeping the stream in step.
  * Requests on the same name take effect in the order they were sent (SessionContext.earlierRequestsOn).
  */
+/**
+ * Most files in one page of a paged LIST (or maxListEntries if lower): a page is built in memory
+ * (≈ 150 bytes a file), so this bounds what a LIST of a huge folder holds at once.
+ */
+export const LIST_PAGE_ENTRIES = 20_000;
+
 @injectable()
 export class ResolveFilenameStage implements Stage {
   readonly name = 'resolve-filename';
@@ -41,7 +47,8 @@ export class ResolveFilenameStage implements Stage {
         // so pipelined downloads overlap their file opens. An upload's staging file must be open
         // before its data arrives, so uploads are resolved in line.
         if (event.transfer.command.verb === 'DOWNLOAD' || event.transfer.command.verb === 'LIST') {
-          return [{ type: 'pending', transfer: event.transfer, outcome: this.resolve(event.transfer, event.raw, ctx) }];
+          const outcome = event.transfer.command.verb === 'LIST' ? this.list(event.transfer, event.raw, event.raw2, ctx) : this.resolve(event.transfer, event.raw, ctx);
+          return [{ type: 'pending', transfer: event.transfer, outcome }];
         }
         return this.resolve(event.transfer, event.raw, ctx);
       }),
@@ -53,7 +60,7 @@ export class ResolveFilenameStage implements Stage {
    * claims its name, so it waits for the earlier requests below it and the later ones wait for its
    * answer: it shows exactly what was sent before it (PROTOCOL.md: requests take effect in order).
    */
-  private async list(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
+  private async list(transfer: Transfer, raw: Buffer, raw2: Buffer | undefined, ctx: SessionContext): Promise<SessionEvent[]> {
     const user = transfer.user!;
     try {
       const prefix = raw.length === 0 ? '' : parseRemoteName(raw);
@@ -61,12 +68,19 @@ export class ResolveFilenameStage implements Stage {
       const scope = scopedName(user, prefix).replace(/\/$/, '');
       await ctx.earlierRequestsOn(scope, transfer);
       if (transfer.released) return [];
-      const limit = this.config.limits.maxListEntries;
+      // LIST PAGED / LIST AFTER (where the storage can): pages of at most LIST_PAGE_ENTRIES, so that
+      // no folder is too large to list and no answer is held whole in memory (issue 17).
+      const paged = 'paged' in transfer.command && this.storage.listsInPages === true;
+      const limit = paged ? Math.min(this.config.limits.maxListEntries, LIST_PAGE_ENTRIES) : this.config.limits.maxListEntries;
+      const after = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
+      const page = paged ? { ...(after !== undefined && { after }) } : undefined;
       // The walk stops between entries once the connection is over (peer gone, server stopped).
-      const files = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm, signal: ctx.signal }));
+      const listed = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm, signal: ctx.signal, ...(page && { page }) }));
+      const more = page !== undefined && listed.length > limit;
+      const files = more ? listed.slice(0, limit) : listed;
       const strip = user.root === '' ? 0 : user.root.length + 1;
       const lines = files.map((file) => formatListingLine({ ...file, name: file.name.slice(strip) }));
-      transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length };
+      transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length, ...(more && { more }) };
       return [{ type: 'accepted', transfer }];
     } catch (err) {
       const error = inUserTerms(toRxferError(err), user);
@@ -76,7 +90,6 @@ export class ResolveFilenameStage implements Stage {
   }
 
   private async resolve(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
-    if (transfer.command.verb === 'LIST') return this.list(transfer, raw, ctx);
     try {
       transfer.name = parseRemoteName(raw);
       const user = transfer.user!;
@@ -91,7 +104,12 @@ export class ResolveFilenameStage implements Stage {
       // the connection gone with the reply still waiting.
       transfer.onRelease(ctx.holdTransferSlot(user.name, () => this.slots.take(user)));
       if (command.verb === 'DOWNLOAD') {
-        transfer.download = await ctx.storageCall('read', name, () => this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }));
+        transfer.download = await ctx.storageCall(
+          'read',
+          name,
+          () => this.storage.openRead(name, { jail: user.root, from: command.resume, hash: transfer.algorithm }),
+          (late) => late.stream.destroy(),
+        );
       } else {
         const limit = this.config.limits.maxFileBytes;
         if (transfer.size > limit) {
@@ -100,7 +118,12 @@ export class ResolveFilenameStage implements Stage {
         const resume = 'resume' in command ? command.resume : undefined;
         // A resumed upload's kept prefix already counts against the quota (it joins the reservation).
         const adding = transfer.size - (resume?.offset ?? 0);
-        transfer.quota = await ctx.storageCall('store', name, () => this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root })));
+        transfer.quota = await ctx.storageCall(
+          'store',
+          name,
+          () => this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root })),
+          (late) => late.aborted(),
+        );
         transfer.staged = await ctx.storageCall('store', name, () =>
           this.storage.beginWrite(name, {
             size: transfer.size,
@@ -111,6 +134,7 @@ export class ResolveFilenameStage implements Stage {
             hash: transfer.algorithm,
             onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
           }),
+          (late) => late.abort(),
         );
         const { resumed } = transfer.staged;
         if (resumed) {

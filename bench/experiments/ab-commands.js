@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+'use strict';
+// `node bench/experiments/ab-commands.js A_ROOT B_ROOT [rounds] [sha256|blake3] [--n 2000] [--kib 4]`
+// (issue 20): whole CLI commands as typed, from two builds (A = a copy of the build before a change,
+// B = after), each against its own `rxfer serve` on tmpfs, alternating A and B in every round (the
+// order swapped each round): `put -r` of a fresh tree, the identical re-run, `get -r`. Prints each
+// run, then per step the median seconds and the paired ratio B/A of times (< 1: B faster), min–max.
+// Every download is compared with the source; a difference exits 1.
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { abArgs, median } = require('../lib/ab');
+const S = require('../lib/servers');
+const U = require('../lib/util');
+
+const { A, B, rounds, hash, more } = abArgs(process.argv.slice(2), 5);
+const opt = (name, def) => { const i = more.indexOf(`--${name}`); return i < 0 ? def : more[i + 1]; };
+const N = Number(opt('n', 2000));
+const KIB = Number(opt('kib', 4));
+
+(async () => {
+  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-commands-');
+  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const src = path.join(work, 'src');
+  const manifest = U.writeRandomTree(src, N, KIB * 1024);
+  const builds = {};
+  for (const [tag, rxferRoot] of [['A', A], ['B', B]]) {
+    const root = path.join(work, `root-${tag}`);
+    fs.mkdirSync(root);
+    builds[tag] = { rxferRoot, server: await S.startRxfer({ rxferRoot, root, workDir: work, tag }) };
+  }
+  const run = (tag, args) => {
+    const { rxferRoot, server } = builds[tag];
+    const t = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [...S.launchArgs(rxferRoot), path.join(rxferRoot, 'bin/rxfer.js'), ...args, '-p', String(server.port), '--hash', hash, '-q'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${tag} ${args.join(' ')}: ${r.stderr}`);
+    return Number(process.hrtime.bigint() - t) / 1e9;
+  };
+  const steps = ['put -r', 're-run', 'get -r'];
+  const times = { A: Object.fromEntries(steps.map((s) => [s, []])), B: Object.fromEntries(steps.map((s) => [s, []])) };
+  let wrong = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const tag of r % 2 ? ['B', 'A'] : ['A', 'B']) {
+      const remote = `t${r}`;
+      const out = path.join(work, `out-${tag}`);
+      fs.rmSync(out, { recursive: true, force: true });
+      const t1 = run(tag, ['put', '-r', src, remote]);
+      const t2 = run(tag, ['put', '-r', src, remote]);
+      const t3 = run(tag, ['get', '-r', remote, out]);
+      wrong += (await U.checkTree(path.join(out, remote), manifest)).length;
+      fs.rmSync(out, { recursive: true, force: true });
+      times[tag]['put -r'].push(t1);
+      times[tag]['re-run'].push(t2);
+      times[tag]['get -r'].push(t3);
+      console.log(`round ${r} ${tag}: put -r ${t1.toFixed(2)} s, re-run ${t2.toFixed(2)} s, get -r ${t3.toFixed(2)} s`);
+    }
+  }
+  console.log(`\n${N} × ${KIB} KiB, ${hash}, ${rounds} rounds; A = ${A}, B = ${B}`);
+  for (const s of steps) {
+    const ratios = times.B[s].map((b, i) => b / times.A[s][i]);
+    console.log(`${s.padEnd(7)} A ${median(times.A[s]).toFixed(2)} s  B ${median(times.B[s]).toFixed(2)} s  (${(N / median(times.A[s])).toFixed(0)} → ${(N / median(times.B[s])).toFixed(0)} files/s)  B/A time paired median ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+  }
+  if (wrong) { console.log(`${wrong} files came back wrong`); process.exitCode = 1; }
+  await S.stopAll();
+})().catch((err) => { console.error(err); process.exitCode = 2; });

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+'use strict';
+// `node scripts/large-trees.js [--sizes 2000,20000,200000] [--file-bytes 1024] [--per-folder 1000] [--dir /dev/shm]`
+// (issue 17, large trees; the bounded form is test/reliability/large-trees.test.ts). For each size:
+// a fresh tree of that many small files, then `rxfer put -r`, the identical re-run, `rxfer ls` of
+// one folder and of a flat folder bigger than limits.maxListEntries, and `rxfer get -r`, each a fresh
+// CLI process (compiled dist/: `npm run build` first) against one `rxfer serve` process. Prints
+// files/s and peak RSS (client and server) per step and size, and at the end the ratio of files/s
+// from the smallest size to the largest (the goal: within 20 %, no quadratic step). Every file
+// that comes back is compared with its source; exits 1 on any difference or failed command.
+const { execFile, spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? fallback : args[at + 1];
+};
+const SIZES = option('sizes', '2000,20000,200000').split(',').map(Number);
+const FILE_BYTES = Number(option('file-bytes', 1024));
+const PER_FOLDER = Number(option('per-folder', 1000));
+const BASE = option('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : require('node:os').tmpdir());
+const MAX_LIST_ENTRIES = 10_000;
+const ROOT = path.join(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'rxfer.js');
+const PRELOAD = path.join(ROOT, 'test', 'reliability', 'support', 'print-max-rss.js');
+
+const say = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const peakKiB = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
+const cli = (cliArgs) =>
+  new Promise((resolve) => {
+    const started = process.hrtime.bigint();
+    execFile(process.execPath, ['-r', PRELOAD, BIN, ...cliArgs], { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const rss = /max-rss-kib (\d+)/.exec(stderr);
+      resolve({ ok: !err, stdout, stderr, seconds, rssKiB: rss ? Number(rss[1]) : NaN });
+    });
+  });
+
+const writeTree = (dir, count, perFolder) => {
+  const names = [];
+  for (let i = 0; i < count; i++) {
+    const folder = `d${String(Math.floor(i / perFolder)).padStart(4, '0')}`;
+    if (i % perFolder === 0) fs.mkdirSync(path.join(dir, folder), { recursive: true });
+    const name = `${folder}/f${i}.bin`;
+    fs.writeFileSync(path.join(dir, name), crypto.randomBytes(FILE_BYTES));
+    names.push(name);
+  }
+  return names;
+};
+
+(async () => {
+  const work = fs.mkdtempSync(path.join(BASE, 'rxfer-large-trees-'));
+  const root = path.join(work, 'root');
+  fs.mkdirSync(root);
+  const config = path.join(work, 'server.json');
+  fs.writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { kind: 'local', root }, limits: { maxListEntries: MAX_LIST_ENTRIES }, log: { level: 'info' } }));
+  const server = spawn(process.execPath, [BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = () => { if (server.exitCode === null) server.kill('SIGTERM'); };
+  process.on('exit', () => { stop(); fs.rmSync(work, { recursive: true, force: true }); });
+  process.on('SIGINT', () => process.exit(130));
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = /"port":(\d+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    server.once('exit', () => reject(new Error(`serve exited: ${out}`)));
+  });
+  say(`rxfer serve on port ${port}, root ${root}, maxListEntries ${MAX_LIST_ENTRIES}; files of ${FILE_BYTES} bytes, ${PER_FOLDER} to a folder`);
+  const table = [];
+  let failed = false;
+  for (const size of SIZES) {
+    const src = path.join(work, `src-${size}`);
+    const t0 = Date.now();
+    const names = writeTree(src, size, PER_FOLDER);
+    say(`${size} files written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const remote = `t${size}`;
+    const steps = {
+      'put -r': ['put', '-r', src, remote, '-p', port, '-q'],
+      're-run': ['put', '-r', src, remote, '-p', port],
+      'ls': ['ls', `${remote}/d0000`, '-p', port],
+      'get -r': ['get', '-r', remote, path.join(work, `copy-${size}`), '-p', port, '-q'],
+    };
+    const row = { size };
+    for (const [step, cliArgs] of Object.entries(steps)) {
+      const r = await cli(cliArgs);
+      const files = step === 'ls' ? Math.min(size, PER_FOLDER) : size;
+      row[step] = { filesps: files / r.seconds, seconds: r.seconds, rssKiB: r.rssKiB };
+      if (!r.ok) { failed = true; say(`${step} of ${size} FAILED: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`); }
+      if (step === 're-run' && !r.stdout.includes(`${size} already there, skipped`)) { failed = true; say(`re-run of ${size} sent files: ${r.stdout.trim()}`); }
+      say(`${String(size).padStart(7)} ${step.padEnd(7)} ${r.seconds.toFixed(2).padStart(7)} s ${(files / r.seconds).toFixed(0).padStart(7)} files/s  client peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB  server peak RSS so far ${(peakKiB(server.pid) / 1024).toFixed(0)} MiB`);
+    }
+    const copy = path.join(work, `copy-${size}`, remote);
+    let wrong = 0;
+    for (const name of names) {
+      const a = fs.readFileSync(path.join(src, name));
+      const b = fs.existsSync(path.join(copy, name)) ? fs.readFileSync(path.join(copy, name)) : undefined;
+      if (!b || !a.equals(b)) wrong++;
+    }
+    if (wrong) { failed = true; say(`${wrong} of ${size} files did not come back identical`); }
+    row.serverPeakKiB = peakKiB(server.pid);
+    table.push(row);
+    fs.rmSync(path.join(work, `copy-${size}`), { recursive: true, force: true });
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+  say('files/s by size (and largest / smallest):');
+  for (const step of ['put -r', 're-run', 'get -r']) {
+    const cells = table.map((row) => `${row.size}: ${row[step].filesps.toFixed(0)}`);
+    const ratio = table[table.length - 1][step].filesps / table[0][step].filesps;
+    say(`  ${step.padEnd(7)} ${cells.join('  ')}   ratio ${ratio.toFixed(2)}`);
+  }
+  say(`peak RSS: client ${table.map((row) => `${row.size}: ${(Math.max(row['put -r'].rssKiB, row['get -r'].rssKiB) / 1024).toFixed(0)} MiB`).join('  ')}; server ${(table[table.length - 1].serverPeakKiB / 1024).toFixed(0)} MiB`);
+  stop();
+  process.exitCode = failed ? 1 : 0;
+})().catch((err) => {
+  console.error(err);
+  process.exitCode = 2;
+});

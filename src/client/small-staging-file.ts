@@ -1,0 +1,99 @@
+import { closeSync, constants, fstatSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { RxferError } from '../errors/rxfer-error';
+import { FolderSync } from '../io/folder-sync';
+import { stagingName } from '../io/staging-name';
+import { localIoError, removeQuietly } from './local-io';
+import { assertStagedSize } from './staging-file';
+
+const fsyncFd = promisify(fsync);
+
+/** Downloads up to this size are held in memory and written in one go at commit (see SmallStagingFile). */
+export const SMALL_DOWNLOAD_MAX_BYTES = 64 * 1024;
+
+/** Folder fsyncs shared by the small downloads of this process (group commit, as StagingFile's). */
+const folders = new FolderSync();
+
+/**
+ * The staging file of a small download (issue 20): its bytes are kept in memory while they arrive and
+ * verified, then written to a staging file beside the target in one synchronous write, fsynced,
+ * checked to hold exactly the verified size, and renamed over the target; the folder is fsynced after
+ * (shared with the other files committed into it meanwhile). Same guarantees as StagingFile — readers
+ * never see half a file, a failure leaves the target as it was — but a write stream per file, with its
+ * open, writes, end and close, each a thread-pool round trip, made `get -r` of 2,000 × 4 KiB spend
+ * most of its time on them (bench/findings.md). Only the fsync still goes to the thread pool.
+ * Nothing is written before the commit, so nothing is left to clean up when a download fails earlier,
+ * and nothing is kept for a resume (a small file costs less to fetch again).
+ */
+export class SmallStagingFile {
+  readonly kept = undefined;
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+
+  constructor(private readonly target: string) {}
+
+  /** A small download always starts at 0 (nothing is kept). */
+  async startAt(offset: number): Promise<Writable> {
+    if (offset !== 0) throw new RxferError('INTERNAL', 'a small download does not resume');
+    return new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.chunks.push(chunk);
+        this.received += chunk.length;
+        done();
+      },
+    });
+  }
+
+  get writeError(): RxferError | undefined {
+    return undefined;
+  }
+
+  async commit(verifiedSize: number): Promise<void> {
+    const outcome = `${this.target} was not changed`;
+    const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
+    this.chunks.length = 0;
+    const folder = dirname(this.target);
+    const path = join(folder, `.${basename(this.target).slice(0, 160)}${stagingName()}`);
+    let fd: number | undefined;
+    let step = 'create a staging file in';
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      step = 'write';
+      for (let at = 0; at < data.length; ) {
+        const n = writeSync(fd, data, at, data.length - at, at);
+        if (n === 0) throw Object.assign(new Error(`the file system took no bytes at offset ${at}`), { code: 'EIO' });
+        at += n;
+      }
+      step = 'fsync';
+      await fsyncFd(fd);
+      step = 'stat';
+      assertStagedSize(path, fstatSync(fd).size, verifiedSize, `nothing was renamed; ${outcome}`);
+      step = 'close';
+      const closing = fd;
+      fd = undefined;
+      closeSync(closing);
+      step = 'rename';
+      renameSync(path, this.target);
+    } catch (err) {
+      if (fd !== undefined) {
+        try {
+          closeSync(fd);
+        } catch {
+          // The failure that brought us here is the one to report.
+        }
+      }
+      await removeQuietly(path);
+      throw localIoError(err, step, step === 'create a staging file in' ? folder : step === 'rename' ? `${path} to ${this.target}` : path, outcome);
+    }
+    // Best effort, as for StagingFile: some file systems cannot fsync a folder; the data is safe already.
+    await folders.sync(folder).catch(() => undefined);
+  }
+
+  /** Nothing was written before the commit; nothing to keep or remove. */
+  async giveUp(_interrupted: boolean): Promise<RxferError | undefined> {
+    this.chunks.length = 0;
+    return undefined;
+  }
+}

@@ -1,0 +1,86 @@
+import { lstatSync, type Dirent, type Stats } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { RxferError } from '../errors/rxfer-error';
+import type { HashAlgorithm } from '../integrity/hash-algorithm';
+import { RESERVED_PREFIX } from '../protocol/remote-name';
+import { type DigestIndex, SMALL_FILE_BYTES } from './digest-index';
+import type { FolderDigests } from './digest-log';
+import type { ListedFile } from './storage-adapter';
+
+/**
+ * Files looked at between two turns of the event loop. The lstat of each is synchronous (a few µs
+ * on a local file system; awaited one by one, the thread-pool round trips were most of a LIST of
+ * 2,000 files: bench/findings.md), so a walk of a big tree yields now and then to the other
+ * connections.
+ */
+const YIELD_EVERY = 512;
+
+/** The listing order: depth first, each folder's entries by name (UTF-16 code units, as JS compares). */
+const byName = (a: Dirent, b: Dirent): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+export interface LocalListing {
+  readonly digests: DigestIndex;
+  readonly algorithm: HashAlgorithm;
+  readonly signal: AbortSignal | undefined;
+  /** Files wanted: a LIST gets TOO_LARGE beyond it, a page stops at it (`paged`). */
+  readonly max: number;
+  readonly paged: boolean;
+}
+
+/**
+ * The files below `folder` (named `prefix/...`) in listing order, after the name whose path
+ * segments are `after` (if any), into `found`. Reads no file (digests come from the folder's digest
+ * log or a large file's sidecar). Returns true once a page is full (the walk stops there).
+ */
+export const walkListing = async (folder: string, prefix: string, after: readonly string[] | undefined, found: ListedFile[], how: LocalListing, counter = { sinceYield: 0 }): Promise<boolean> => {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => [] as Dirent[]);
+  entries.sort(byName);
+  let cursor = after;
+  let known: FolderDigests | undefined;
+  for (const entry of entries) {
+    // Nobody is waiting for the answer any more (the peer left, the server stopped).
+    if (how.signal?.aborted) throw new RxferError('SHUTTING_DOWN', 'the listing was abandoned: its connection is gone');
+    if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
+    const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    const path = join(folder, entry.name);
+    if (cursor) {
+      // Before the cursor: skipped, folders without being opened.
+      if (entry.name < cursor[0]!) continue;
+      const rest = cursor.slice(1);
+      const onPath = entry.name === cursor[0];
+      cursor = undefined;
+      if (onPath) {
+        // The cursor's own file (or a file where it had a folder): not after it. A folder on its
+        // path: only what follows it inside (all of it if the cursor named the folder itself).
+        if (!entry.isDirectory()) continue;
+        if (await walkListing(path, name, rest.length > 0 ? rest : undefined, found, how, counter)) return true;
+        continue;
+      }
+    }
+    // Links are not followed (nor listed): what they point at is not the user's to see.
+    if (entry.isDirectory()) {
+      if (await walkListing(path, name, undefined, found, how, counter)) return true;
+      continue;
+    }
+    if (!entry.isFile()) continue;
+    let stats: Stats | undefined;
+    try {
+      stats = lstatSync(path, { throwIfNoEntry: false });
+    } catch {
+      stats = undefined;
+    }
+    if (!stats?.isFile()) continue;
+    if (found.length >= how.max && !how.paged) throw new RxferError('TOO_LARGE', `more than ${how.max} files under ${prefix || 'the root'}; list a narrower folder`);
+    known ??= await how.digests.folderDigests(prefix);
+    const digest = stats.size <= SMALL_FILE_BYTES ? known.get(entry.name, stats, how.algorithm) : await how.digests.lookup(name, stats, how.algorithm);
+    found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) });
+    if (how.paged && found.length >= how.max) return true;
+    if (++counter.sinceYield >= YIELD_EVERY) {
+      counter.sinceYield = 0;
+      await nextTurn();
+    }
+  }
+  return false;
+};
