@@ -1,21 +1,30 @@
-import type { ErrorCode } from '../errors/error-code';
-import { RxferError, toRxferError } from '../errors/rxfer-error';
+import { EXIT_FAILED, EXIT_USAGE, explainFailure, formatFailure } from './explain-failure';
 
 export const EXIT_OK = 0;
 /** A transfer or server failure. */
-export const EXIT_FAILED = 1;
+export { EXIT_FAILED };
 /** The command line (or the config it names) is wrong; retrying the same thing cannot work. */
-export const EXIT_USAGE = 2;
+export { EXIT_USAGE };
 /** 128 + SIGINT, as shells report it. */
 export const EXIT_INTERRUPTED = 130;
 /** 128 + SIGTERM. */
 export const EXIT_TERMINATED = 143;
 
-const USAGE_CODES = new Set<ErrorCode>(['CONFIG_INVALID']);
+/** How the failing command was run: `--json` wants errors as JSON, `--tls` changes the hints. */
+export interface FailureContext {
+  readonly json?: boolean;
+  readonly tls?: boolean;
+}
 
-/** Prints `rxfer: ERR <CODE> <message>` on stderr (stable for scripts) and returns the exit code. */
-export const reportFailure = (err: unknown): number => {
-  const error = err instanceof RxferError ? err : toRxferError(err);
-  process.stderr.write(`rxfer: ERR ${error.code} ${error.message}\n`);
-  return USAGE_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILED;
+/**
+ * Prints `rxfer: ERR <CODE> <message>` on stderr (stable for scripts; with --json one JSON object
+ * `{code, message, exit, detail}`) and returns the exit code.
+ */
+export const reportFailure = (err: unknown, context: FailureContext = {}): number => {
+  const explained = explainFailure(err, context);
+  process.stderr.write(formatFailure(explained, context.json === true));
+  return explained.exit;
 };
+
+/** Whether this process was asked for JSON: for errors found before a command's flags are parsed. */
+export const jsonRequested = (argv: readonly string[] = process.argv): boolean => argv.slice(2).includes('--json');

@@ -1,6 +1,7 @@
 import { generateToken, hashToken } from '../auth/token';
 import { ROLES, type Role } from '../auth/user';
-import { EXIT_OK, EXIT_USAGE } from './cli-failure';
+import { RxferError } from '../errors/rxfer-error';
+import { EXIT_OK, reportFailure } from './cli-failure';
 
 export interface TokenFlags {
   readonly user: string;
@@ -10,23 +11,23 @@ export interface TokenFlags {
   readonly json?: boolean;
 }
 
+/** A usage error (exit 2), as JSON with --json like every other error. */
+const refuse = (message: string, flags: TokenFlags): number => reportFailure(new RxferError('USAGE', message), { json: flags.json === true });
+
 /**
  * `rxfer token`: makes a fresh token and the config entry that accepts it. Only the hash goes into
  * the config; the token itself is printed once, for the user.
  */
 export const runToken = async (flags: TokenFlags): Promise<number> => {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(flags.user)) {
-    process.stderr.write('rxfer: the user name must be 1–64 letters, digits, "_" or "-"\n');
-    return EXIT_USAGE;
+    return refuse('the user name must be 1–64 letters, digits, "_" or "-"', flags);
   }
   if (!(ROLES as readonly string[]).includes(flags.role)) {
-    process.stderr.write(`rxfer: the role must be one of ${ROLES.join(', ')}\n`);
-    return EXIT_USAGE;
+    return refuse(`the role must be one of ${ROLES.join(', ')}`, flags);
   }
   const quotaBytes = flags.quota === undefined ? undefined : Number(flags.quota);
   if (quotaBytes !== undefined && !(Number.isSafeInteger(quotaBytes) && quotaBytes >= 0)) {
-    process.stderr.write('rxfer: --quota takes a whole number of bytes\n');
-    return EXIT_USAGE;
+    return refuse('--quota takes a whole number of bytes', flags);
   }
   const token = generateToken(flags.user);
   const entry = {

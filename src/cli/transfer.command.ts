@@ -1,13 +1,17 @@
-import { statSync } from 'node:fs';
-import { basename, join, posix } from 'node:path';
+import { createWriteStream, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { once } from 'node:events';
 import type { ProgressListener, RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
+import { type GetTarget, planGetTarget } from './get-target';
 import { createProgressDisplay } from './progress-display';
+import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteType, usage } from './remote-path';
+import { type StdinFile, stdinAsFile } from './stdin-source';
 
 export type TransferKind = 'put' | 'add' | 'get';
 
@@ -17,29 +21,78 @@ interface Plan {
   /** `put a → b` reads left to right in the direction the bytes go. */
   readonly from: string;
   readonly to: string;
+  /** get only: where the bytes go. */
+  readonly target?: GetTarget;
 }
-
-const isDirectory = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
-
-/** Fills in the defaults: the local basename for uploads, the remote basename (in a folder) for get. */
-export const planTransfer = (kind: TransferKind, first: string, second: string | undefined): Plan => {
-  if (kind === 'get') {
-    const remoteName = first;
-    const fileName = posix.basename(remoteName);
-    const localPath = second === undefined ? fileName : isDirectory(second) ? join(second, fileName) : second;
-    return { localPath, remoteName, from: remoteName, to: localPath };
-  }
-  const localPath = first;
-  // A REMOTE ending in "/" names a folder on the server: keep the local file name inside it.
-  const remoteName = second === undefined ? basename(localPath) : second.endsWith('/') ? second + basename(localPath) : second;
-  return { localPath, remoteName, from: localPath, to: remoteName };
-};
 
 /** put/get flags beyond the connection: both default to on (`--no-resume`, `--no-skip-existing`). */
 export interface TransferFlags extends ConnectionFlags {
   readonly resume?: boolean;
   readonly skipExisting?: boolean;
+  readonly json?: boolean;
+  /** put -T (false): the last argument is the remote file's name, even when it is also a local file. */
+  readonly targetDirectory?: boolean;
 }
+
+const localStats = (path: string) => {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+};
+
+const folderWithoutR = (kind: TransferKind, name: string, rest: string): RxferError =>
+  usage(`${printableName(name)} is a folder: add -r to copy a folder and everything in it (rxfer ${kind === 'add' ? 'put' : kind} -r ${printableName(name)}${rest})`);
+
+/** get: one REMOTE into LOCAL, or several into the folder named last. Checked before anything is fetched. */
+const planGets = (args: readonly string[]): Plan[] => {
+  const several = args.length > 2;
+  const remotes = several ? args.slice(0, -1) : args.slice(0, 1);
+  const local = several ? args[args.length - 1]!.replace(/\/*$/, '/') : args[1];
+  return remotes.map((remote) => {
+    if (remote === '-') throw usage('"-" names standard output only as the local target: rxfer get REMOTE -');
+    if (namesRemoteFolder(remote)) throw folderWithoutR('get', remote, local === undefined ? '' : ` ${local}`);
+    const remoteName = remoteFolderOf(remote);
+    const target = planGetTarget(remoteName, local);
+    const to = target.kind === 'stdout' ? '(stdout)' : target.kind === 'file' ? (target.throughLink ?? target.path) : target.path;
+    return { localPath: target.kind === 'stdout' ? '-' : target.path, remoteName, from: remoteName, to, target };
+  });
+};
+
+/**
+ * put/add: one LOCAL as REMOTE (default: its file name; into it when REMOTE is a folder, which a
+ * trailing "/" says, created as needed), or several LOCALs into the remote folder named last.
+ */
+const planPuts = async (client: RxferClient, kind: TransferKind, args: readonly string[], flags: TransferFlags): Promise<Plan[]> => {
+  const several = args.length > 2;
+  const sources = args.length === 1 ? args : args.slice(0, -1);
+  const last = args.length === 1 ? undefined : args[args.length - 1]!;
+  for (const source of sources) {
+    if (source === '-' && (last === undefined || several || namesRemoteFolder(last))) {
+      throw usage(`standard input has no file name: name the remote file (rxfer ${kind} - NAME)`);
+    }
+    if (source !== '-' && localStats(source)?.isDirectory()) throw folderWithoutR(kind, source, last === undefined ? '' : ` ${last}`);
+  }
+  let intoFolder: string | undefined;
+  if (last === undefined) intoFolder = '';
+  else if (namesRemoteFolder(last)) intoFolder = remoteFolderOf(last);
+  else if (flags.targetDirectory !== false) {
+    if (!several && sources[0] !== '-' && last !== sources[0] && localStats(last)?.isFile()) {
+      throw usage(
+        `${printableName(last)} is a local file too: to upload both, end with a folder on the server (rxfer ${kind} ${printableName(sources[0]!)} ${printableName(last)} FOLDER/); ` +
+          `to store ${printableName(sources[0]!)} on the server as ${printableName(last)}, add -T`,
+      );
+    }
+    const type = await remoteType(client, last);
+    if (type === 'folder') intoFolder = remoteFolderOf(last);
+    else if (several) throw usage(`several files go into a folder: ${printableName(last)} is ${type === 'file' ? 'a file' : 'not a folder'} on the server; end it with "/" to create it`);
+  }
+  return sources.map((localPath) => {
+    const remoteName = intoFolder === undefined ? remoteFolderOf(last!) : joinRemote(intoFolder, basename(localPath));
+    return { localPath, remoteName, from: localPath === '-' ? '(stdin)' : localPath, to: remoteName };
+  });
+};
 
 type Outcome = TransferResult & { readonly skipped?: boolean };
 
@@ -48,30 +101,57 @@ type Outcome = TransferResult & { readonly skipped?: boolean };
  * STAT round trip, and a local hash only when the sizes agree. Re-running an interrupted copy then
  * costs only what is missing (the same reason resume is on by default).
  */
-const alreadyThere = async (client: RxferClient, plan: Plan): Promise<Outcome | undefined> => {
+const alreadyThere = async (client: RxferClient, plan: Plan, localPath: string): Promise<Outcome | undefined> => {
   const { isIdentical } = require('../client/identical') as typeof import('../client/identical');
   const remote = await client.stat(plan.remoteName).catch((err: unknown) => {
     if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
     throw err;
   });
-  if (remote?.type !== 'file' || remote.digest === undefined || !(await isIdentical(plan.localPath, remote, client.hash))) return undefined;
+  if (remote?.type !== 'file' || remote.digest === undefined || !(await isIdentical(localPath, remote, client.hash))) return undefined;
   return { size: remote.size, digest: remote.digest, skipped: true };
 };
 
-const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener): Promise<Outcome> => {
+/** A stream target (stdout, a FIFO, a device) gets the bytes as they arrive; it is never renamed. */
+const downloadToStream = async (client: RxferClient, plan: Plan, target: GetTarget, onProgress: ProgressListener): Promise<Outcome> => {
+  if (target.kind === 'stdout') return client.downloadTo(plan.remoteName, process.stdout, { onProgress });
+  const path = (target as { path: string }).path;
+  const sink = createWriteStream(path, { flags: 'w' });
+  await once(sink, 'open').catch((err: unknown) => {
+    const { localIoError } = require('../client/local-io') as typeof import('../client/local-io');
+    throw localIoError(err, 'open for writing', path);
+  });
+  try {
+    return await client.downloadTo(plan.remoteName, sink, { onProgress });
+  } finally {
+    sink.end();
+    await once(sink, 'close').catch(() => undefined);
+  }
+};
+
+const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener, stdin?: StdinFile): Promise<Outcome> => {
+  const target = plan.target;
+  if (target && target.kind !== 'file') return downloadToStream(client, plan, target, onProgress);
+  const localPath = plan.localPath === '-' ? stdin!.path : plan.localPath;
   // A get into a file that does not exist yet has nothing to compare: no round trip for it.
-  const comparable = kind === 'put' || (kind === 'get' && statSync(plan.localPath, { throwIfNoEntry: false })?.isFile());
+  const comparable = kind === 'put' || (kind === 'get' && localStats(localPath)?.isFile());
   if (comparable && flags.skipExisting !== false) {
-    const skipped = await alreadyThere(client, plan);
+    const skipped = await alreadyThere(client, plan, localPath);
     if (skipped) return skipped;
   }
   const onResume = (offset: number, total: number) => {
     if (!flags.quiet) process.stderr.write(`rxfer: resumed at ${formatBytes(offset)} of ${formatBytes(total)} (the bytes already there were verified)\n`);
   };
   const resume = flags.resume !== false;
-  if (kind === 'get') return client.download(plan.remoteName, plan.localPath, { onProgress, resume, onResume });
+  if (kind === 'get') return client.download(plan.remoteName, localPath, { onProgress, resume, onResume });
   const mode = kind === 'add' ? 'create' : 'replace';
-  return client.upload(plan.localPath, plan.remoteName, { mode, onProgress, resume, onResume });
+  return client.upload(localPath, plan.remoteName, { mode, onProgress, resume, onResume });
+};
+
+/** A get that failed because REMOTE is a folder says to add -r; anything else keeps its own words. */
+const explainGetFailure = async (client: RxferClient, plan: Plan, err: unknown): Promise<unknown> => {
+  if (!(err instanceof RxferError) || !['NOT_FOUND', 'NAME_CONFLICT', 'NAME_INVALID', 'STORAGE_FAILED'].includes(err.code) || client.isClosed) return err;
+  const type = await remoteType(client, plan.remoteName).catch(() => undefined);
+  return type === 'folder' ? folderWithoutR('get', plan.remoteName, '') : err;
 };
 
 const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number, hash: HashAlgorithm): string => {
@@ -81,23 +161,24 @@ const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number, ha
   return `${route}  ${formatSeconds(ms)} (${formatRate(result.size - (result.resumedAt ?? 0), ms)})${resumed}`;
 };
 
+const jsonResult = (kind: TransferKind, plan: Plan, result: Outcome, hash: HashAlgorithm): string =>
+  JSON.stringify({ kind, from: plan.from, to: plan.to, size: result.size, hash, digest: result.digest, ...(result.skipped && { skipped: true }), ...(result.resumedAt && { resumedAt: result.resumedAt }) });
+
 const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
 
 /**
- * One transfer on its own connection. SIGINT (or SIGTERM) closes the connection: the client library
- * then fails the request and removes its staging file, and we exit with 130 (143) once that is done.
+ * The transfers on one connection, one after the other; one that fails does not stop the others
+ * (as with cp), and the exit status is then 1. SIGINT (or SIGTERM) closes the connection: the client
+ * library then fails the request and removes its staging file, and we exit with 130 (143).
  */
-export const runTransfer = async (
-  kind: TransferKind,
-  first: string,
-  second: string | undefined,
-  flags: TransferFlags,
-): Promise<number> => {
+export const runTransfer = async (kind: TransferKind, args: readonly string[], flags: TransferFlags): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
-  const plan = planTransfer(kind, first, second);
+  const context = { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined };
   const progress = createProgressDisplay(kind, flags.quiet === true);
   let client: RxferClient | undefined;
   let interrupted: NodeJS.Signals | undefined;
+  let current: Plan | undefined;
+  let stdin: StdinFile | undefined;
   const onInterrupt = (signal: NodeJS.Signals) => {
     interrupted = signal;
     progress.stop();
@@ -107,31 +188,50 @@ export const runTransfer = async (
   };
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onInterrupt);
-  const startedAt = Date.now();
+  let failed = false;
   try {
+    // Local targets are checked before connecting: a typo costs no connection.
+    const gets = kind === 'get' ? planGets(args) : undefined;
     client = await RxferClient.connect(connectOptions(flags));
-    const onProgress = (done: number, total: number) => progress.update(done, total);
-    const result = await runOne(client, kind, plan, flags, onProgress).catch(async (err: unknown) => {
-      // The kept upload changed between the server's proof and the upload (rare): start over once.
-      if (!(err instanceof RxferError && err.code === 'RESUME_MISMATCH') || interrupted) throw err;
-      if (!flags.quiet) process.stderr.write(`rxfer: ${err.message}; starting over\n`);
-      client = await RxferClient.connect(connectOptions(flags));
-      return runOne(client, kind, plan, { ...flags, resume: false, skipExisting: false }, onProgress);
-    });
-    progress.stop();
+    const plans = gets ?? (await planPuts(client, kind, args, flags));
+    // Data on stdout: the summary goes to stderr, where it cannot mix with it.
+    const report = plans.some((plan) => plan.target?.kind === 'stdout') ? process.stderr : process.stdout;
+    if (plans.some((plan) => plan.localPath === '-') && kind !== 'get') stdin = await stdinAsFile();
+    for (const plan of plans) {
+      current = plan;
+      const startedAt = Date.now();
+      const onProgress = (done: number, total: number) => progress.update(done, total);
+      try {
+        const result = await runOne(client, kind, plan, flags, onProgress, stdin).catch(async (err: unknown) => {
+          // The kept upload changed between the server's proof and the upload (rare): start over once.
+          if (!(err instanceof RxferError && err.code === 'RESUME_MISMATCH') || interrupted) throw err;
+          if (!flags.quiet) process.stderr.write(`rxfer: ${err.message}; starting over\n`);
+          client = await RxferClient.connect(connectOptions(flags));
+          return runOne(client, kind, plan, { ...flags, resume: false, skipExisting: false }, onProgress, stdin);
+        });
+        progress.stop();
+        if (flags.json) report.write(jsonResult(kind, plan, result, client.hash) + '\n');
+        else if (!flags.quiet) report.write(summary(kind, plan, result, Date.now() - startedAt, client.hash) + '\n');
+      } catch (err) {
+        progress.stop();
+        if (interrupted || plans.length === 1 || client.isClosed) throw kind === 'get' ? await explainGetFailure(client, plan, err) : err;
+        reportFailure(kind === 'get' ? await explainGetFailure(client, plan, err) : err, context);
+        failed = true;
+      }
+    }
     await client.quit().catch(() => client?.close());
-    if (!flags.quiet) process.stdout.write(summary(kind, plan, result, Date.now() - startedAt, client.hash) + '\n');
-    return EXIT_OK;
+    return failed ? EXIT_FAILED : EXIT_OK;
   } catch (err) {
     progress.stop();
     client?.close();
     if (interrupted && err instanceof RxferError && err.code === 'CONNECTION_LOST') {
       const kept = flags.resume !== false && kind !== 'add' ? '; run the same command again to resume' : '';
-      process.stderr.write(`rxfer: interrupted (${interrupted}), ${kind} ${printableName(plan.from)} abandoned${kept}\n`);
+      process.stderr.write(`rxfer: interrupted (${interrupted}), ${kind} ${printableName(current?.from ?? '')} abandoned${kept}\n`);
       return SIGNAL_EXIT_CODES[interrupted] ?? EXIT_INTERRUPTED;
     }
-    return reportFailure(err);
+    return reportFailure(err, context);
   } finally {
+    await stdin?.dispose();
     process.removeListener('SIGINT', onInterrupt);
     process.removeListener('SIGTERM', onInterrupt);
   }

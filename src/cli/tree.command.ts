@@ -1,38 +1,118 @@
 import { basename, posix, resolve } from 'node:path';
+import type { RxferClient, TreeResult } from '../client/index';
+import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
-import type { ConnectionFlags } from './connection-options';
 import type { TransferFlags } from './transfer.command';
-import { formatBytes, formatRate, formatSeconds, formatTime } from './format-units';
+import { formatBytes, formatRate, formatSeconds } from './format-units';
+import { localOddities } from './local-oddities';
+import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteType, usage } from './remote-path';
 import { withClient } from './with-client';
+import { statSync } from 'node:fs';
+
+const notFound = (name: string): RxferError => new RxferError('NOT_FOUND', `there is no file or folder named ${printableName(name)} on the server`);
+
+/** The remote folder must be one: a missing name or a file fails before any local folder is made. */
+const assertRemoteFolder = async (client: RxferClient, name: string): Promise<void> => {
+  const type = await remoteType(client, name);
+  if (type === undefined) throw notFound(name);
+  if (type === 'file') throw usage(`${printableName(name)} is a file, not a folder: get it without -r (rxfer get ${printableName(name)} DIR/)`);
+};
+
+interface TreePlan {
+  readonly local: string;
+  readonly remote: string;
+}
+
+/** get -r: each REMOTE folder into LOCAL/<its name> (LOCAL: the last argument, or the current folder). */
+const planGets = (args: readonly string[]): TreePlan[] => {
+  const remotes = args.length > 2 ? args.slice(0, -1) : args.slice(0, 1);
+  const into = args.length >= 2 ? args[args.length - 1]! : '.';
+  if (into.endsWith('/') && !statSync(into, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new RxferError('LOCAL_IO', `there is no folder ${into} (a target ending in "/" names a folder; make it first: mkdir -p ${into})`, { path: into });
+  }
+  return remotes.map((arg) => {
+    const remote = remoteFolderOf(arg);
+    return { remote, local: posix.join(into, remote === '' ? '.' : posix.basename(remote)) };
+  });
+};
+
+/**
+ * put -r: DIR as REMOTE (default: DIR's own name), or into REMOTE/ when it ends in "/"; several DIRs
+ * go into the folder named last, which must end in "/" or exist on the server.
+ */
+const planPuts = async (client: RxferClient, args: readonly string[]): Promise<TreePlan[]> => {
+  const sources = args.length === 1 ? args : args.slice(0, -1);
+  for (const source of sources) {
+    const found = statSync(source, { throwIfNoEntry: false });
+    if (found === undefined) throw new RxferError('LOCAL_IO', `there is no folder ${source} here`, { path: source });
+    if (!found.isDirectory()) throw usage(`${printableName(source)} is a file, not a folder: put it without -r (rxfer put ${printableName(source)} …)`);
+  }
+  const last = args.length === 1 ? undefined : args[args.length - 1]!;
+  const own = (dir: string) => basename(resolve(dir));
+  if (last === undefined) return [{ local: sources[0]!, remote: own(sources[0]!) }];
+  if (args.length === 2 && !namesRemoteFolder(last)) return [{ local: sources[0]!, remote: remoteFolderOf(last) }];
+  if (!namesRemoteFolder(last) && (await remoteType(client, last)) !== 'folder') {
+    throw usage(`several folders go into a folder: end ${printableName(last)} with "/" (it is then created)`);
+  }
+  return sources.map((local) => ({ local, remote: joinRemote(remoteFolderOf(last), own(local)) }));
+};
+
+/** Tells what put -r leaves out (links, sockets, FIFOs) and copies empty folders as MKDIR. */
+const completeUpload = async (client: RxferClient, plan: TreePlan, quiet: boolean): Promise<number> => {
+  const odd = await localOddities(plan.local);
+  for (const folder of odd.emptyFolders) {
+    await client.mkdir(joinRemote(plan.remote, folder)).catch((err: unknown) => {
+      if (!(err instanceof RxferError && err.code === 'EXISTS')) throw err;
+    });
+  }
+  if (!quiet && odd.skipped.length > 0) {
+    const shown = odd.skipped.slice(0, 3).map((name) => printableName(posix.join(plan.local, name)));
+    const more = odd.skipped.length > 3 ? ` and ${odd.skipped.length - 3} more` : '';
+    process.stderr.write(`rxfer: skipped ${odd.skipped.length} symbolic link(s) or special file(s), which are never followed or sent: ${shown.join(', ')}${more}\n`);
+  }
+  return odd.emptyFolders.length;
+};
 
 /**
  * `rxfer get -r REMOTE [DIR]`: the folder REMOTE into DIR/<its name> (every name the server lists is
  * checked before anything is written). `rxfer put -r DIR [REMOTE]`: the folder DIR as REMOTE (default:
  * DIR's own name). Both on one connection, small files pipelined.
  */
-export const runTree = (kind: 'put' | 'get', first: string, second: string | undefined, flags: TransferFlags): Promise<number> => {
+export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: TransferFlags): Promise<number> => {
   const { downloadTree, uploadTree } = require('../client/index') as typeof import('../client/index');
-  const remote = (kind === 'get' ? first : (second ?? basename(resolve(first)))).replace(/\/+$/, '');
-  const local = kind === 'get' ? posix.join(second ?? '.', remote === '' ? '.' : posix.basename(remote)) : first;
   const startedAt = Date.now();
-  return withClient(flags, async (client) => {
-    const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false };
-    const result = kind === 'get' ? await downloadTree(client, remote, local, options) : await uploadTree(client, local, remote, options);
-    const ms = Date.now() - startedAt;
-    const [from, to] = kind === 'get' ? [remote || '/', local] : [local, remote || '/'];
-    if (flags.quiet) return '';
-    const skipped = result.skipped > 0 ? `  (${result.skipped} already there, skipped)` : '';
-    return `${kind} -r ${printableName(from)} → ${printableName(to)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})${skipped}\n`;
-  });
+  let gets: TreePlan[] = [];
+  return withClient(
+    flags,
+    async (client) => {
+      const plans = kind === 'get' ? gets : await planPuts(client, args);
+      const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false };
+      let output = '';
+      for (const plan of plans) {
+        let result: TreeResult;
+        let folders = 0;
+        if (kind === 'get') {
+          await assertRemoteFolder(client, plan.remote);
+          result = await downloadTree(client, plan.remote, plan.local, options);
+        } else {
+          result = await uploadTree(client, plan.local, plan.remote, options);
+          folders = await completeUpload(client, plan, flags.quiet === true);
+        }
+        const ms = Date.now() - startedAt;
+        const [from, to] = kind === 'get' ? [plan.remote || '/', plan.local] : [plan.local, plan.remote || '/'];
+        if (flags.json) {
+          output += JSON.stringify({ kind: `${kind} -r`, from, to, files: result.files, bytes: result.bytes, skipped: result.skipped, ...(folders > 0 && { emptyFolders: folders }) }) + '\n';
+          continue;
+        }
+        if (flags.quiet) continue;
+        const skipped = result.skipped > 0 ? `  (${result.skipped} already there, skipped)` : '';
+        const empty = folders > 0 ? `  ${folders} empty folder(s)` : '';
+        output += `${kind} -r ${printableName(from)} → ${printableName(to)}  ${result.files} files  ${formatBytes(result.bytes)}  ${formatSeconds(ms)} (${formatRate(result.bytes, ms)})${skipped}${empty}\n`;
+      }
+      return output;
+    },
+    () => {
+      if (kind === 'get') gets = planGets(args);
+    },
+  );
 };
-
-/** `rxfer ls [PREFIX] [--json]`: one line per file (size, digest, modified, name), or JSON for scripts. */
-export const runList = (prefix: string | undefined, flags: ConnectionFlags & { json?: boolean }): Promise<number> =>
-  withClient(flags, async (client) => {
-    const entries = await client.list(prefix ?? '');
-    // Each digest names its algorithm (the connection's, --hash), so a script cannot compare the wrong kind.
-    if (flags.json) return JSON.stringify(entries.map((entry) => (entry.digest === undefined ? entry : { ...entry, hash: client.hash }))) + '\n';
-    return entries
-      .map((entry) => `${formatBytes(entry.size).padStart(10)}  ${(entry.digest ?? '-').slice(0, 12).padEnd(12)}  ${formatTime(entry.mtimeMs)}  ${printableName(entry.name)}\n`)
-      .join('');
-  });

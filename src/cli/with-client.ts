@@ -4,12 +4,19 @@ import { connectOptions, type ConnectionFlags } from './connection-options';
 
 /**
  * One connection for one command: connect, do the work, QUIT, then print what the work returned.
- * Any failure closes the connection and becomes the `rxfer: ERR <CODE> …` line and exit status.
+ * Any failure closes the connection and becomes the `rxfer: ERR <CODE> …` line (with --json, one
+ * JSON object) and exit status. `before` runs first, without a connection: local checks that make
+ * a typo cost no connection.
  */
-export const withClient = async (flags: ConnectionFlags, work: (client: RxferClient) => Promise<string>): Promise<number> => {
+export const withClient = async (
+  flags: ConnectionFlags & { json?: boolean },
+  work: (client: RxferClient) => Promise<string>,
+  before?: () => void,
+): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
   let client: RxferClient | undefined;
   try {
+    before?.();
     client = await RxferClient.connect(connectOptions(flags));
     const output = await work(client);
     await client.quit().catch(() => client?.close());
@@ -17,6 +24,6 @@ export const withClient = async (flags: ConnectionFlags, work: (client: RxferCli
     return EXIT_OK;
   } catch (err) {
     client?.close();
-    return reportFailure(err);
+    return reportFailure(err, { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined });
   }
 };

@@ -17,6 +17,12 @@ export interface ConnectOptions {
   readonly hash?: HashAlgorithm;
   /** Covers the TCP connect and the greeting: a port that accepts but never greets fails too. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Plain TCP only: after a second without a greeting, try one TLS handshake beside it, and if the
+   * peer answers it, fail at once saying to use TLS (the CLI does; off by default, as the probe is a
+   * connection of its own that a server counts).
+   */
+  readonly tlsProbe?: boolean;
 }
 
 /** `replace` sends UPLOAD (create or replace); `create` sends ADDFILE (fails with EXISTS). */

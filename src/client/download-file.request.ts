@@ -9,6 +9,7 @@ import { expectDownloadReady } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
 import { StagingFile, refuseDirectory } from './staging-file';
+import { SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
 import { RunningHash, startHash } from '../integrity/hash-algorithm';
 
 /** A download that continues from a kept prefix: where it ends, and the hash state after it. */
@@ -130,12 +131,18 @@ export const downloadFile = async (
   if (!resumable) await StagingFile.forgetResumable(target);
   // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
   // chosen once the size is known.
-  let staging = resumable && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
+  let staging: StagingFile | SmallStagingFile | undefined = resumable && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
   let verified = false;
   try {
     const openSink = async (announced: TransferResult, offset: number) => {
       checkFreeSpace(dirname(target), announced.size - offset);
-      staging ??= resumable && announced.size >= RESUMABLE_FROM_BYTES ? await StagingFile.resumable(target, conn.hash) : await StagingFile.create(target);
+      // A small file is held in memory and written at commit (small-staging-file.ts, issue 20).
+      staging ??=
+        resumable && announced.size >= RESUMABLE_FROM_BYTES
+          ? await StagingFile.resumable(target, conn.hash)
+          : announced.size <= SMALL_DOWNLOAD_MAX_BYTES
+            ? new SmallStagingFile(target)
+            : await StagingFile.create(target);
       return staging.startAt(offset);
     };
     const { announced, received } = await receiveDownload(conn, turn, remoteName, { ...options, kept: staging?.kept, openSink });
@@ -158,3 +165,21 @@ export const downloadFile = async (
 
 /** Failures after which the bytes received so far are still good. */
 const INTERRUPTIONS = new Set(['CONNECTION_LOST', 'SHUTTING_DOWN', 'STALLED', 'IDLE_TIMEOUT']);
+
+/**
+ * DOWNLOAD into a stream the caller owns (stdout, a pipe, a device), which is left open. Bytes are
+ * written as they arrive and checked once all are in: a stream cannot be renamed into place, so a
+ * mismatch is reported (CHECKSUM_MISMATCH) after the bytes went out, as curl or cat would have.
+ */
+export const downloadToStream = async (
+  conn: Connection,
+  turn: RequestTurn,
+  remoteName: string,
+  sink: Writable,
+  options: DownloadOptions,
+): Promise<TransferResult> => {
+  const { announced, received } = await receiveDownload(conn, turn, remoteName, { ...options, openSink: async () => sink });
+  turn.doneReceiving();
+  verifyDownload(remoteName, announced, received);
+  return received;
+};

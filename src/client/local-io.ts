@@ -14,6 +14,25 @@ const errnoOf = (err: NodeJS.ErrnoException | undefined): string | undefined => 
 const IN_WORDS: Readonly<Record<string, string>> = {
   ENOSPC: 'the disk is full (ENOSPC, no space left on device)',
   EDQUOT: 'the disk quota is used up (EDQUOT, disk quota exceeded)',
+  ENOENT: 'no such file or folder (ENOENT)',
+  ENOTDIR: 'a part of that path is a file, not a folder (ENOTDIR)',
+  EISDIR: 'it is a folder (EISDIR)',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'operation not permitted (EPERM)',
+  EROFS: 'the file system is read-only (EROFS)',
+  ELOOP: 'too many levels of symbolic links (ELOOP)',
+  EEXIST: 'it already exists (EEXIST)',
+  EMFILE: 'too many open files (EMFILE); raise `ulimit -n`',
+};
+
+/**
+ * Staging files are how a download stays atomic, not something a user asked for: a failure to make
+ * one is told as what the user sees fail, writing into the target's folder.
+ */
+const PLAIN_ACTIONS: Readonly<Record<string, string>> = {
+  'create a staging file in': 'write into the folder',
+  'open a staging file in': 'write into the folder',
+  'lock a staging file in': 'write into the folder',
 };
 
 /**
@@ -27,7 +46,7 @@ export const localIoError = (err: unknown, action: string, path: string, outcome
   const raw = err instanceof Error ? err.message : String(err);
   // Node's messages repeat the code and the path ("ENOENT: no such file or directory, open 'x'").
   const reason = (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '')}`;
-  const message = `cannot ${action} ${path}: ${reason}${outcome ? `; ${outcome}` : ''}`;
+  const message = `cannot ${PLAIN_ACTIONS[action] ?? action} ${path}: ${reason}${outcome ? `; ${outcome}` : ''}`;
   return new RxferError('LOCAL_IO', message, errno ? { path, errno } : { path }, { cause: err });
 };
 

@@ -40,7 +40,9 @@ export const openSocket = (
   const connected = new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const reason = err instanceof RxferError ? err.message : (err.code ?? err.message);
-      reject(new RxferError('CONNECTION_LOST', `cannot connect to ${host}:${port}: ${reason}`));
+      // The detail lets a caller explain it in words (the CLI does): refused, unknown host, TLS on a plain port.
+      const detail: Record<string, string | number> = err instanceof RxferError ? { ...err.detail, host, port } : { host, port, reason: err.code ?? 'ERROR' };
+      reject(new RxferError(err instanceof RxferError ? err.code : 'CONNECTION_LOST', `cannot connect to ${host}:${port}: ${reason}`, detail, { cause: err }));
     };
     socket.once('error', onError);
     socket.once(tls ? 'secureConnect' : 'connect', () => {

@@ -4,10 +4,12 @@ import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import type { ConnectOptions, DownloadOptions, KeptUpload, TransferResult, UploadOptions } from './client-options';
 import { Connection } from './connection';
 import { downloadBuffer } from './download-buffer.request';
-import { downloadFile } from './download-file.request';
+import type { Writable } from 'node:stream';
+import { downloadFile, downloadToStream } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
-import { listFiles } from './list.request';
+import { watchGreeting } from './greeting-watch';
+import { listFiles, listInPages, listPage } from './list.request';
 import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
@@ -58,10 +60,12 @@ export class RxferClient {
   static async connect(options: ConnectOptions): Promise<RxferClient> {
     let conn!: Connection;
     const { socket, connected } = openSocket(options.host, options.port, (s) => (conn = new Connection(s)), options.tls);
+    // Not an rxfer server (junk, TLS, silence that a TLS probe explains): said at once, not after the timeout.
+    const watch = watchGreeting(socket, options.host, options.port, options.tls !== undefined || options.tlsProbe !== true);
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const timer = setTimeout(() => {
       const message = `no greeting from ${options.host}:${options.port} within ${timeoutMs} ms`;
-      socket.destroy(new RxferError('CONNECTION_LOST', message));
+      socket.destroy(new RxferError('CONNECTION_LOST', message, { host: options.host, port: options.port, reason: 'NO_GREETING' }));
     }, timeoutMs);
     try {
       await connected;
@@ -75,9 +79,10 @@ export class RxferClient {
       return new RxferClient(conn, greeting.caps);
     } catch (err) {
       socket.destroy();
-      throw err;
+      throw watch.verdict ?? err;
     } finally {
       clearTimeout(timer);
+      watch.stop();
     }
   }
 
@@ -124,6 +129,14 @@ export class RxferClient {
     return this.lanes.run((turn) => downloadFile(this.conn, turn, remoteName, localPath, options));
   }
 
+  /**
+   * DOWNLOAD into a stream (stdout, a pipe, a device): written as it arrives, verified at the end,
+   * so a failed check cannot take back what was written (the CLI says so). No staging, no resume.
+   */
+  downloadTo(remoteName: string, sink: Writable, options: DownloadOptions = {}): Promise<TransferResult> {
+    return this.lanes.run((turn) => downloadToStream(this.conn, turn, remoteName, sink, options));
+  }
+
   /** DOWNLOAD into memory, verified. */
   downloadBuffer(remoteName: string): Promise<TransferResult & { data: Buffer }> {
     return this.lanes.run((turn) => downloadBuffer(this.conn, turn, remoteName));
@@ -131,6 +144,8 @@ export class RxferClient {
 
   /** LIST the files under a remote folder ('' for all). Names are the server's: check before use. */
   list(remoteFolder = ''): Promise<ListingEntry[]> {
+    // A server that lists in pages (greeting `list=paged`) has no folder too large to list (issue 17).
+    if (this.capabilities.list === 'paged') return listInPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after })));
     return this.lanes.run((turn) => listFiles(this.conn, turn, remoteFolder));
   }
 

@@ -34,6 +34,8 @@ export const ERROR_CODES = [
   'PROTOCOL_VIOLATION',
   'LOCAL_IO',
   'CONFIG_INVALID',
+  /** The command line asks for something that cannot work as written (a folder without -r, …): exit 2. */
+  'USAGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -56,9 +56,11 @@ describe('rxfer CLI against the real server', () => {
     expect(put.code).toBe(0);
     expect(put.stdout).toMatch(/^put -r .*album → photos\/album {2}3 files/);
 
-    const ls = await rxfer(['ls', 'photos', '--json', '-p', port]);
+    const ls = await rxfer(['ls', '-r', 'photos', '--json', '-p', port]);
     expect(ls.code).toBe(0);
-    const listed = (JSON.parse(ls.stdout) as { name: string; size: number }[]).map((entry) => [entry.name, entry.size]).sort();
+    const all = JSON.parse(ls.stdout) as { name: string; type: string; size: number }[];
+    expect(all.filter((entry) => entry.type === 'folder').map((entry) => entry.name)).toEqual(['photos/album', 'photos/album/sub']);
+    const listed = all.filter((entry) => entry.type === 'file').map((entry) => [entry.name, entry.size]).sort();
     expect(listed).toEqual(Object.entries(files).map(([name, data]) => [`photos/album/${name}`, data.length]).sort());
 
     const out = join(server.local, 'restore');

@@ -1,0 +1,71 @@
+import type { RxferClient } from '../client/index';
+import { RxferError } from '../errors/rxfer-error';
+import type { ListingEntry } from '../protocol/listing';
+import { printableName } from '../protocol/remote-name';
+import type { ConnectionFlags } from './connection-options';
+import { formatBytes, formatTime } from './format-units';
+import { remoteFolderOf } from './remote-path';
+import { withClient } from './with-client';
+
+/** One line of `ls`: a file, or a folder (name ending in "/", no size or digest). */
+export interface ListedItem {
+  readonly name: string;
+  readonly type: 'file' | 'folder';
+  readonly size?: number;
+  readonly mtimeMs?: number;
+  readonly digest?: string;
+}
+
+const fileItem = (entry: ListingEntry): ListedItem => ({ type: 'file', ...entry });
+
+/**
+ * The items of `folder`: its files, and its subfolders (known from the files below them, and from
+ * the folder entries a server lists when asked). With `recursive`, everything below it.
+ */
+export const itemsOf = (folder: string, entries: readonly ListingEntry[], folders: readonly string[], recursive: boolean): ListedItem[] => {
+  const base = folder === '' ? '' : `${folder}/`;
+  const items = new Map<string, ListedItem>();
+  const addFolder = (name: string) => {
+    if (!items.has(name)) items.set(name, { name, type: 'folder' });
+  };
+  const addFoldersOf = (rest: string) => {
+    const segments = rest.split('/').slice(0, -1);
+    const upTo = recursive ? segments.length : Math.min(1, segments.length);
+    for (let i = 1; i <= upTo; i++) addFolder(base + segments.slice(0, i).join('/'));
+  };
+  for (const entry of entries) {
+    const rest = entry.name.slice(base.length);
+    addFoldersOf(rest);
+    if (recursive || !rest.includes('/')) items.set(entry.name, fileItem(entry));
+  }
+  for (const name of folders) addFoldersOf(`${name.slice(base.length)}/x`);
+  return [...items.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+};
+
+const humanLine = (item: ListedItem): string =>
+  item.type === 'folder'
+    ? `${'-'.padStart(10)}  ${'-'.padEnd(12)}  ${' '.repeat(19)}  ${printableName(item.name)}/\n`
+    : `${formatBytes(item.size ?? 0).padStart(10)}  ${(item.digest ?? '-').slice(0, 12).padEnd(12)}  ${formatTime(item.mtimeMs ?? 0)}  ${printableName(item.name)}\n`;
+
+/**
+ * `rxfer ls [NAME] [-r] [--json]`, as ls does: a folder's files and subfolders (one level, or all
+ * below it with -r), a file as itself, and a missing name as an error. Names are shown in full.
+ */
+export const runList = (name: string | undefined, flags: ConnectionFlags & { json?: boolean; recursive?: boolean }): Promise<number> =>
+  withClient(flags, async (client: RxferClient) => {
+    const folder = remoteFolderOf(name ?? '');
+    let items: ListedItem[];
+    const status = folder === '' ? undefined : await client.stat(folder).catch((err: unknown) => {
+      if (err instanceof RxferError && err.code === 'NOT_FOUND') throw new RxferError('NOT_FOUND', `there is no file or folder named ${printableName(name!)} on the server`);
+      throw err;
+    });
+    if (status?.type === 'file') {
+      items = [{ name: folder, type: 'file', size: status.size, mtimeMs: status.mtimeMs, ...(status.digest !== undefined && { digest: status.digest }) }];
+    } else {
+      const entries = await client.list(folder);
+      items = itemsOf(folder, entries, [], flags.recursive === true);
+    }
+    // Each digest names its algorithm (the connection's, --hash), so a script cannot compare the wrong kind.
+    if (flags.json) return JSON.stringify(items.map((item) => (item.digest === undefined ? item : { ...item, hash: client.hash }))) + '\n';
+    return items.map(humanLine).join('');
+  });
