@@ -1,0 +1,33 @@
+import type { Config } from 'jest';
+import base from './jest.config';
+
+/**
+ * Jest as Stryker runs it (stryker.config.json). Two differences from jest.config.ts, both for speed:
+ * - ts-jest transpiles only (`isolatedModules`): Stryker's TypeScript checker already type-checks
+ *   each mutant, and a full type check per test file per mutant would cost more than the tests.
+ * - Only in-process suites. Not here: test/cli (runs the compiled dist/, which no mutant reaches),
+ *   test/s3 (needs a Ceph RGW), and the regression/process tests that spawn `bin/rxfer.js`.
+ *   `RXFER_MUTATION_TESTS` (comma-separated paths under test/) narrows it further, per folder
+ *   (scripts/mutate-changed.js and test/MUTATION.md use it).
+ */
+const IN_PROCESS = ['unit', 'promises', 'integration', 'security', 'storage-contract', 'client', 'reliability', 'regressions'];
+const SPAWNS_THE_CLI = ['issue-14-disk-full-cli', 'issue-16-server-process'];
+
+const chosen = (process.env.RXFER_MUTATION_TESTS ?? '')
+  .split(',')
+  .map((path) => path.trim())
+  .filter(Boolean);
+const roots = chosen.length > 0 ? chosen : IN_PROCESS;
+
+const config: Config = {
+  ...base,
+  // src/ too: Jest's --findRelatedTests (which Stryker uses) only follows imports into its roots.
+  roots: ['<rootDir>/test', '<rootDir>/src'],
+  testMatch: roots.map((path) => (path.endsWith('.test.ts') ? `<rootDir>/test/${path}` : `<rootDir>/test/${path}/**/*.test.ts`)),
+  testPathIgnorePatterns: ['/node_modules/', ...SPAWNS_THE_CLI.map((name) => `/${name}\\.test\\.ts$`)],
+  transform: {
+    '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs', moduleResolution: 'node10' }, diagnostics: { ignoreCodes: [151002] } }],
+  },
+};
+
+export default config;
