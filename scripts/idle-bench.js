@@ -69,9 +69,17 @@ const idleConnectionsBench = async (server, { idle = 1000, transferMiB = 64, rou
   // So do `idle` connections opened and closed once: V8 grows its young generation (up to 32 MiB of
   // semispaces) under the first burst of allocations and keeps it, a one-off cost that would
   // otherwise be charged to each connection (measured: 48 KiB each the first time, 30 the next).
+  const initial = await server.probe();
   for (const socket of await openIdle(server.port, idle)) socket.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const before = await server.probe();
+  // Measure from a server that has closed every one of them (a fixed pause once left a few open,
+  // which counted against the connections measured next).
+  let before = await server.probe();
+  for (let waited = 0; before.fds > initial.fds && waited < 15_000; waited += 200) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    before = await server.probe();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  before = await server.probe();
   let sockets = [];
   try {
     sockets = await openIdle(server.port, idle);

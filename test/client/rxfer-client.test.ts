@@ -420,7 +420,10 @@ describe('RxferClient against the real server', () => {
 
 describe('RxferClient.connect', () => {
   let fake: Server | undefined;
+  const fakeSockets = new Set<Socket>();
   afterEach(async () => {
+    for (const socket of fakeSockets) socket.destroy();
+    fakeSockets.clear();
     if (fake) await new Promise((resolve) => fake!.close(resolve));
     fake = undefined;
   });
@@ -428,11 +431,13 @@ describe('RxferClient.connect', () => {
   /** A server that answers every connection with `greeting` (or says nothing), then `onData`. */
   const fakeServer = async (greeting?: string, onData?: (socket: Socket, received: number) => void) => {
     fake = createServer((socket) => {
+      fakeSockets.add(socket);
       if (greeting !== undefined) socket.write(greeting);
       socket.on('error', () => undefined);
       let received = 0;
       socket.on('data', (chunk: Buffer) => onData?.(socket, (received += chunk.length)));
-      setTimeout(() => socket.destroy(), 2000).unref();
+      // A clean-up, long enough that a busy machine finishes each test's exchange first.
+      setTimeout(() => socket.destroy(), 10_000).unref();
     });
     fake.listen(0, '127.0.0.1');
     await once(fake, 'listening');
@@ -469,12 +474,16 @@ describe('RxferClient.connect', () => {
       if (received < 100) socket.write('OK file recv\n');
       else if (received > 2 * MiB && !socket.writableEnded) {
         socket.end('ERR SHUTTING_DOWN the server is stopping\n');
-        setTimeout(() => socket.destroy(), 20);
+        // Then reset, as a stopping server does once its grace is over. Not after 20 ms: a reset
+        // that reaches the client before it has read the line makes the kernel drop the line
+        // (ECONNRESET), which a busy machine turned into CONNECTION_LOST, a flake, not a bug.
+        setTimeout(() => socket.destroy(), 1000);
       }
     });
-    const client = await RxferClient.connect({ host: '127.0.0.1', port });
+    // The file first: the fake server drops every connection 10 s after it opened.
     const big = join(await mkdtemp(join(tmpdir(), 'rxfer-fake-')), 'big.bin');
     await writeFile(big, Buffer.alloc(64 * MiB));
+    const client = await RxferClient.connect({ host: '127.0.0.1', port });
     const error = await failure(client.upload(big, 'big.bin'));
     expect(error).toMatchObject({ code: 'SHUTTING_DOWN', message: 'the server is stopping' });
     await rm(dirname(big), { recursive: true });
