@@ -18,14 +18,16 @@ export interface FileOpFlags extends ConnectionFlags {
 const isCode = (err: unknown, code: string): boolean => err instanceof RxferError && err.code === code;
 
 /**
- * `rm -r`: the files under the folder (one LIST, the DELETEs pipelined), then its folders deepest
- * first, then the folder itself. A folder the listing does not show (an empty one, on a server that
- * lists only files) makes the last DELETE fail with NAME_CONFLICT, which says so.
+ * `rm -r`: the files under the folder (one LIST FOLDERS, the DELETEs pipelined), then its folders
+ * deepest first (empty ones too: the listing shows them, issue 19), then the folder itself. On an
+ * older server that lists only files, a folder it does not show (an empty one) makes the last
+ * DELETE fail with NAME_CONFLICT, which says so.
  */
 const removeTree = async (client: RxferClient, folder: string): Promise<number> => {
-  const entries = await client.list(folder);
+  const listed = await client.list(folder, { folders: true });
+  const entries = listed.filter((entry) => !entry.folder);
   await Promise.all(entries.map((entry) => client.remove(entry.name)));
-  const folders = new Set<string>();
+  const folders = new Set<string>(listed.filter((entry) => entry.folder && entry.name.startsWith(`${folder}/`)).map((entry) => entry.name));
   for (const entry of entries) {
     for (let dir = posix.dirname(entry.name); dir.length > folder.length; dir = posix.dirname(dir)) folders.add(dir);
   }

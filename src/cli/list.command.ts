@@ -16,7 +16,7 @@ export interface ListedItem {
   readonly digest?: string;
 }
 
-const fileItem = (entry: ListingEntry): ListedItem => ({ type: 'file', ...entry });
+const fileItem = ({ name, size, mtimeMs, digest }: ListingEntry): ListedItem => ({ type: 'file', name, size, mtimeMs, ...(digest !== undefined && { digest }) });
 
 /**
  * The items of `folder`: its files, and its subfolders (known from the files below them, and from
@@ -62,8 +62,12 @@ export const runList = (name: string | undefined, flags: ConnectionFlags & { jso
     if (status?.type === 'file') {
       items = [{ name: folder, type: 'file', size: status.size, mtimeMs: status.mtimeMs, ...(status.digest !== undefined && { digest: status.digest }) }];
     } else {
-      const entries = await client.list(folder);
-      items = itemsOf(folder, entries, [], flags.recursive === true);
+      // One level unless -r (LIST SHALLOW: the server opens only this folder, issue 17), with the
+      // folders themselves (LIST FOLDERS: empty ones show too, issue 19).
+      const entries = await client.list(folder, { folders: true, shallow: flags.recursive !== true });
+      const files = entries.filter((entry) => !entry.folder);
+      const folders = entries.filter((entry) => entry.folder).map((entry) => entry.name);
+      items = itemsOf(folder, files, folders, flags.recursive === true);
     }
     // Each digest names its algorithm (the connection's, --hash), so a script cannot compare the wrong kind.
     if (flags.json) return JSON.stringify(items.map((item) => (item.digest === undefined ? item : { ...item, hash: client.hash }))) + '\n';

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
-import { ListingEntry, parseListing } from '../protocol/listing';
+import { ListingEntry, listingCursor, parseListing } from '../protocol/listing';
 import type { Connection } from './connection';
 import { wireName } from './request-header';
 import { replyError } from './expect-reply';
@@ -13,13 +13,26 @@ export interface ListingPage {
 }
 
 /**
- * LIST of `prefix` ('' for all): the whole listing, or with `page` one page of it (LIST PAGED, or
- * LIST AFTER the last name of the page before). Names are the server's, not yet trusted.
+ * What to list besides files under the folder: `folders`, a line for each folder (LIST FOLDERS:
+ * empty ones too, issue 19); `shallow`, only the folder's own entries (LIST SHALLOW: `ls`, issue 17).
+ * Only for a server whose greeting has `list-options` with them.
  */
-export const listPage = async (conn: Connection, turn: RequestTurn, prefix: string, page?: { readonly after?: string }): Promise<ListingPage> => {
+export interface ListShape {
+  readonly folders?: boolean;
+  readonly shallow?: boolean;
+}
+
+/**
+ * LIST of `prefix` ('' for all): the whole listing, or with `page` one page of it (LIST PAGED, or
+ * LIST AFTER the cursor of the page's last entry: `listingCursor`). Names are the server's, not yet trusted.
+ */
+export const listPage = async (conn: Connection, turn: RequestTurn, prefix: string, page?: { readonly after?: string }, shape: ListShape = {}): Promise<ListingPage> => {
   const folder = prefix.replace(/\/+$/, '');
   const line = folder === '' ? '' : wireName(folder);
-  const request = page === undefined ? `LIST\n${line}\n` : page.after === undefined ? `LIST PAGED\n${line}\n` : `LIST AFTER\n${line}\n${wireName(page.after)}\n`;
+  const words = `${shape.folders ? ' FOLDERS' : ''}${shape.shallow ? ' SHALLOW' : ''}`;
+  // A folder cursor keeps its slash (wireName would see an empty last segment).
+  const cursor = page?.after === undefined ? '' : page.after.endsWith('/') ? `${wireName(page.after.slice(0, -1))}/` : wireName(page.after);
+  const request = page === undefined ? `LIST${words}\n${line}\n` : page.after === undefined ? `LIST PAGED${words}\n${line}\n` : `LIST AFTER${words}\n${line}\n${cursor}\n`;
   await conn.send(request).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
   await turn.receiveTurn;
@@ -38,7 +51,7 @@ export const listPage = async (conn: Connection, turn: RequestTurn, prefix: stri
     conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;
   }
-  const entries = parseListing(Buffer.concat(chunks, reply.bytes));
+  const entries = parseListing(Buffer.concat(chunks, reply.bytes), { folders: shape.folders === true });
   if (entries.length !== reply.count) {
     throw new RxferError('PROTOCOL_VIOLATION', `LIST announced ${reply.count} entries but sent ${entries.length}`);
   }
@@ -60,11 +73,35 @@ export const listInPages = async (ask: (after: string | undefined) => Promise<Li
   let after: string | undefined;
   for (;;) {
     const { entries, more } = await ask(after);
-    if (after !== undefined && entries.length > 0 && entries[0]!.name === after) {
+    if (after !== undefined && entries.length > 0 && listingCursor(entries[0]!) === after) {
       throw new RxferError('PROTOCOL_VIOLATION', `LIST AFTER ${JSON.stringify(after.slice(0, 200))} repeated that name`);
     }
     for (const entry of entries) all.push(entry);
     if (!more) return all;
-    after = entries[entries.length - 1]!.name;
+    after = listingCursor(entries[entries.length - 1]!);
   }
+};
+
+/**
+ * What a server without `list-options` gives for a shaped listing, from its recursive file listing:
+ * with `shallow`, the files directly in `folder`; with `folders`, the folders that hold files (an
+ * empty one cannot be known from files).
+ */
+export const shapeFileListing = (folder: string, files: readonly ListingEntry[], shape: ListShape): ListingEntry[] => {
+  const base = folder === '' ? '' : `${folder.replace(/\/+$/, '')}/`;
+  const out: ListingEntry[] = [];
+  const seen = new Set<string>();
+  for (const file of files) {
+    const segments = file.name.slice(base.length).split('/');
+    if (shape.folders) {
+      const upTo = shape.shallow ? Math.min(1, segments.length - 1) : segments.length - 1;
+      for (let i = 1; i <= upTo; i++) {
+        const name = base + segments.slice(0, i).join('/');
+        if (!seen.has(name)) out.push({ name, size: 0, mtimeMs: 0, folder: true });
+        seen.add(name);
+      }
+    }
+    if (!shape.shallow || segments.length === 1) out.push(file);
+  }
+  return out;
 };

@@ -9,7 +9,7 @@ import { downloadFile, downloadToStream } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
 import { watchGreeting } from './greeting-watch';
-import { listFiles, listInPages, listPage } from './list.request';
+import { ListShape, listInPages, listPage, shapeFileListing } from './list.request';
 import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
@@ -142,11 +142,22 @@ export class RxferClient {
     return this.lanes.run((turn) => downloadBuffer(this.conn, turn, remoteName));
   }
 
-  /** LIST the files under a remote folder ('' for all). Names are the server's: check before use. */
-  list(remoteFolder = ''): Promise<ListingEntry[]> {
+  /**
+   * LIST the files under a remote folder ('' for all); with `shape.folders` its folders too (empty
+   * ones included), with `shape.shallow` only the folder's own entries. Names are the server's:
+   * check before use.
+   */
+  async list(remoteFolder = '', shape: ListShape = {}): Promise<ListingEntry[]> {
+    const offered = (this.capabilities['list-options'] ?? '').split(',');
+    const asked = (shape.folders === true || shape.shallow === true) && offered.includes('folders') && offered.includes('shallow');
+    const wire = asked ? shape : {};
     // A server that lists in pages (greeting `list=paged`) has no folder too large to list (issue 17).
-    if (this.capabilities.list === 'paged') return listInPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after })));
-    return this.lanes.run((turn) => listFiles(this.conn, turn, remoteFolder));
+    const entries =
+      this.capabilities.list === 'paged'
+        ? await listInPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)))
+        : await this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, undefined, wire)).then((page) => page.entries);
+    // An older server: the same shape from its file listing, as far as files can tell.
+    return asked || !(shape.folders || shape.shallow) ? entries : shapeFileListing(remoteFolder, entries, shape);
   }
 
   /** STAT a file or folder; NOT_FOUND if there is none. */

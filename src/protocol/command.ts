@@ -22,18 +22,27 @@ export type Command =
   /** With `resume`, the server sends only the bytes after the offset, if its prefix matches. */
   | { readonly verb: 'DOWNLOAD'; readonly resume?: ResumePoint }
   /** Its name line is a folder prefix; an empty line lists everything the user can see. */
-  | { readonly verb: 'LIST' }
+  | ({ readonly verb: 'LIST' } & ListShape)
   /**
    * `LIST PAGED` (one name line) and `LIST AFTER` (two: the folder, then the last name of the page
    * before): a listing in pages, in the storage's order, never cut off by limits.maxListEntries.
    */
-  | { readonly verb: 'LIST'; readonly paged: true; readonly after: boolean }
+  | ({ readonly verb: 'LIST'; readonly paged: true; readonly after: boolean } & ListShape)
   /** File operations: one name line each, RENAME two (old, then new). RESUME asks for a kept partial upload. */
   | { readonly verb: 'STAT' | 'DELETE' | 'MKDIR' | 'RENAME' | 'RESUME' }
   | { readonly verb: 'AUTH'; readonly token: string }
   /** Verify this connection's later transfers with another algorithm (one the greeting's `hash` lists). */
   | { readonly verb: 'HASH'; readonly algorithm: string }
   | { readonly verb: 'QUIT' };
+
+/**
+ * What a LIST shows besides files, asked for with words after LIST (greeting `list-options`):
+ * `FOLDERS` adds a line for each folder, `SHALLOW` lists the folder's own entries, not those below.
+ */
+export interface ListShape {
+  readonly folders?: true;
+  readonly shallow?: true;
+}
 
 export type Verb = Command['verb'];
 
@@ -101,10 +110,16 @@ export const parseCommand = (line: string): Command => {
       if (args.length !== 1 || args[0] === '') throw badCommand('HASH takes the algorithm: HASH SHA256 or HASH BLAKE3');
       return { verb, algorithm: asciiLower(args[0]!) };
     case 'LIST': {
-      if (args.length === 0) return { verb };
-      const word = asciiUpper(args[0]!);
-      if (args.length === 1 && (word === 'PAGED' || word === 'AFTER')) return { verb, paged: true, after: word === 'AFTER' };
-      throw badCommand('LIST takes no argument, PAGED or AFTER (the folder, and for AFTER the last name listed, go on the next lines)');
+      // Words in any order, each at most once: PAGED or AFTER, FOLDERS, SHALLOW.
+      const words = args.map(asciiUpper);
+      const known = ['PAGED', 'AFTER', 'FOLDERS', 'SHALLOW'];
+      const form = words.filter((w) => w === 'PAGED' || w === 'AFTER');
+      if (words.some((w) => !known.includes(w)) || new Set(words).size !== words.length || form.length > 1) {
+        throw badCommand('LIST takes PAGED or AFTER, FOLDERS and SHALLOW, each at most once (the folder, and for AFTER the last name listed, go on the next lines)');
+      }
+      const shape: ListShape = { ...(words.includes('FOLDERS') && { folders: true }), ...(words.includes('SHALLOW') && { shallow: true }) };
+      if (form.length === 0) return { verb, ...shape };
+      return { verb, paged: true, after: form[0] === 'AFTER', ...shape };
     }
     case 'STAT':
     case 'RESUME':

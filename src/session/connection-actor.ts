@@ -124,6 +124,8 @@ const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =
       ...(storage.resumableFromBytes !== undefined && { 'resume-min': String(storage.resumableFromBytes) }),
       // LIST PAGED / LIST AFTER are understood: a folder of any size can be listed (issue 17).
       ...(storage.listsInPages && { list: 'paged' }),
+      // LIST FOLDERS / LIST SHALLOW are understood (issue 19: empty folders; issue 17: a one-level ls).
+      ...(storage.listsFolders && { 'list-options': 'folders,shallow' }),
     },
   });
 

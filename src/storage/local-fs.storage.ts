@@ -185,7 +185,7 @@ export class LocalFsStorage implements StorageAdapter {
    * folder), large ones from their sidecars; a file the server has no valid record of shows none.
    * (Hashing them here made each LIST of a folder of small files read all of it: issue 16.)
    */
-  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal, page }: ListOptions): Promise<ListedFile[]> {
+  async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal, page, folders, shallow }: ListOptions): Promise<ListedFile[]> {
     const name = (prefix === '' ? '' : prefix) as RemoteName;
     const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
     // The folder itself must resolve inside the jail, like any other name (a planted link).
@@ -195,12 +195,15 @@ export class LocalFsStorage implements StorageAdapter {
     const found: ListedFile[] = [];
     // A page resumes after its cursor's path below the folder (a cursor elsewhere: from the start).
     const after = page?.after !== undefined && (prefix === '' || page.after.startsWith(prefix + '/')) ? page.after.slice(prefix === '' ? 0 : prefix.length + 1).split('/') : undefined;
-    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined });
+    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined, folders, shallow });
     return found;
   }
 
   /** LIST PAGED / LIST AFTER: pages in name order, depth first (local-listing.ts). */
   readonly listsInPages = true;
+
+  /** LIST FOLDERS / SHALLOW: folder lines from the walk, and a walk of one folder only. */
+  readonly listsFolders = true;
 
   async usage(prefix: string): Promise<number> {
     const start = prefix === '' ? this.paths.realRoot : this.paths.pathOf(prefix as RemoteName);

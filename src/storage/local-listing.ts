@@ -27,6 +27,10 @@ export interface LocalListing {
   /** Files wanted: a LIST gets TOO_LARGE beyond it, a page stops at it (`paged`). */
   readonly max: number;
   readonly paged: boolean;
+  /** LIST FOLDERS: a line for each folder, just before its contents. */
+  readonly folders?: boolean;
+  /** LIST SHALLOW: the folder's own entries; folders below are not opened (issue 17: `ls`). */
+  readonly shallow?: boolean;
 }
 
 /**
@@ -53,34 +57,53 @@ export const walkListing = async (folder: string, prefix: string, after: readonl
       cursor = undefined;
       if (onPath) {
         // The cursor's own file (or a file where it had a folder): not after it. A folder on its
-        // path: only what follows it inside (all of it if the cursor named the folder itself).
-        if (!entry.isDirectory()) continue;
+        // path: only what follows it inside (all of it if the cursor named the folder itself; its
+        // line, with FOLDERS, was on the page before). SHALLOW never goes inside.
+        if (!entry.isDirectory() || how.shallow) continue;
         if (await walkListing(path, name, rest.length > 0 ? rest : undefined, found, how, counter)) return true;
         continue;
       }
     }
     // Links are not followed (nor listed): what they point at is not the user's to see.
     if (entry.isDirectory()) {
-      if (await walkListing(path, name, undefined, found, how, counter)) return true;
+      if (how.folders) {
+        const stats = lstatOrUndefined(path);
+        if (!stats?.isDirectory()) continue;
+        if (admit({ name, size: 0, mtimeMs: stats.mtimeMs, folder: true }, found, how, prefix)) return true;
+      }
+      if (!how.shallow && (await walkListing(path, name, undefined, found, how, counter))) return true;
       continue;
     }
     if (!entry.isFile()) continue;
-    let stats: Stats | undefined;
-    try {
-      stats = lstatSync(path, { throwIfNoEntry: false });
-    } catch {
-      stats = undefined;
-    }
+    const stats = lstatOrUndefined(path);
     if (!stats?.isFile()) continue;
-    if (found.length >= how.max && !how.paged) throw new RxferError('TOO_LARGE', `more than ${how.max} files under ${prefix || 'the root'}; list a narrower folder`);
+    if (found.length >= how.max && !how.paged) throw tooLarge(how, prefix);
     known ??= await how.digests.folderDigests(prefix);
     const digest = stats.size <= SMALL_FILE_BYTES ? known.get(entry.name, stats, how.algorithm) : await how.digests.lookup(name, stats, how.algorithm);
-    found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) });
-    if (how.paged && found.length >= how.max) return true;
+    if (admit({ name, size: stats.size, mtimeMs: stats.mtimeMs, ...(digest && { digest }) }, found, how, prefix)) return true;
     if (++counter.sinceYield >= YIELD_EVERY) {
       counter.sinceYield = 0;
       await nextTurn();
     }
   }
   return false;
+};
+
+const tooLarge = (how: LocalListing, prefix: string): RxferError =>
+  new RxferError('TOO_LARGE', `more than ${how.max} ${how.folders ? 'entries' : 'files'} under ${prefix || 'the root'}; list a narrower folder`);
+
+/** Adds an entry; TOO_LARGE past the limit of a whole listing, true once a page is full. */
+const admit = (entry: ListedFile, found: ListedFile[], how: LocalListing, prefix: string): boolean => {
+  if (found.length >= how.max && !how.paged) throw tooLarge(how, prefix);
+  found.push(entry);
+  return how.paged && found.length >= how.max;
+};
+
+/** lstat, or undefined when there is nothing there (or it cannot be looked at). */
+const lstatOrUndefined = (path: string): Stats | undefined => {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 };

@@ -93,16 +93,31 @@ export class MemoryStorage implements StorageAdapter {
   /** Pages in name order (path segment by segment, as the local storage lists). */
   readonly listsInPages = true;
 
-  async list(prefix: string, { limit, hash = DEFAULT_HASH, page }: ListOptions): Promise<ListedFile[]> {
-    const under = [...this.files.values()].filter((file) => prefix === '' || file.name.startsWith(prefix + '/'));
+  /** LIST FOLDERS / SHALLOW: folders made by MKDIR and those holding files, as the local storage lists them. */
+  readonly listsFolders = true;
+
+  async list(prefix: string, { limit, hash = DEFAULT_HASH, page, folders, shallow }: ListOptions): Promise<ListedFile[]> {
+    const base = prefix === '' ? '' : prefix + '/';
+    const below = (name: string) => name.startsWith(base) && (!shallow || !name.slice(base.length).includes('/'));
+    const entries: ListedFile[] = [...this.files.values()].filter((file) => below(file.name)).map((file) => described(file, hash));
+    if (folders) {
+      // Every folder below `prefix`: those made by MKDIR, and each one above a file or such folder.
+      const names = new Set<string>();
+      for (const name of [...this.folders, ...this.files.keys()]) {
+        const segments = name.slice(base.length).split('/');
+        if (!name.startsWith(base)) continue;
+        for (let i = 1; i <= segments.length; i++) names.add(base + segments.slice(0, i).join('/'));
+      }
+      for (const name of this.files.keys()) names.delete(name);
+      for (const name of names) if (below(name)) entries.push({ name, size: 0, mtimeMs: 0, folder: true });
+    }
     if (page) {
       const after = page.after;
-      const sorted = under.sort((a, b) => compareSegments(a.name, b.name)).filter((file) => after === undefined || compareSegments(file.name, after) > 0);
-      return sorted.slice(0, limit + 1).map((file) => described(file, hash));
+      const sorted = entries.sort((a, b) => compareSegments(a.name, b.name)).filter((entry) => after === undefined || afterCursor(entry.name, after, page.afterFolder === true && shallow === true));
+      return sorted.slice(0, limit + 1);
     }
-    const files = under;
-    if (files.length > limit) throw new RxferError('TOO_LARGE', `more than ${limit} files under ${prefix || 'the root'}; list a narrower folder`);
-    return files.map((file) => described(file, hash));
+    if (entries.length > limit) throw new RxferError('TOO_LARGE', `more than ${limit} ${folders ? 'entries' : 'files'} under ${prefix || 'the root'}; list a narrower folder`);
+    return entries;
   }
 
   async usage(prefix: string): Promise<number> {
@@ -146,6 +161,10 @@ export class MemoryStorage implements StorageAdapter {
 }
 
 /** Names compared path segment by segment ('a/b' before 'a.txt', as a depth-first walk meets them). */
+/** Whether `name` comes after the cursor; past a folder cursor's contents too when they are not listed. */
+const afterCursor = (name: string, after: string, skipInside: boolean): boolean =>
+  compareSegments(name, after) > 0 && !(skipInside && name.startsWith(after + '/'));
+
 const compareSegments = (a: string, b: string): number => {
   const x = a.split('/');
   const y = b.split('/');

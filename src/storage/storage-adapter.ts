@@ -11,12 +11,16 @@ export interface StoredFile {
   readonly mtimeMs: number;
 }
 
-/** A file as LIST shows it; `digest` only where it is known without reading a large file. */
+/**
+ * A file as LIST shows it; `digest` only where it is known without reading a large file. With
+ * `folder`, a folder (ListOptions.folders only): size 0, no digest.
+ */
 export interface ListedFile {
   readonly name: string;
   readonly size: number;
   readonly mtimeMs: number;
   readonly digest?: string;
+  readonly folder?: true;
 }
 
 export interface FileStatus {
@@ -91,7 +95,15 @@ export interface ListOptions extends Jail, HashChoice {
    * name; from the start if undefined). The caller sends `limit` of them and asks again from the
    * last one when there was one more.
    */
-  readonly page?: { readonly after?: string };
+  readonly page?: { readonly after?: string; readonly afterFolder?: boolean };
+  /**
+   * LIST FOLDERS: every folder below `prefix` too (made by MKDIR or holding files), each just before
+   * what it holds, counted like a file against `limit`. `after` may then name a folder
+   * (`afterFolder`): the page goes on after its line (inside it, or past it when `shallow`).
+   */
+  readonly folders?: boolean;
+  /** LIST SHALLOW: only the entries directly in `prefix`, never what lies below them (issue 17: `ls`). */
+  readonly shallow?: boolean;
 }
 
 /** What the pipeline checked before a commit: the byte count, and the digest in its algorithm. */
@@ -146,6 +158,8 @@ export interface StorageAdapter {
   list(prefix: string, options: ListOptions): Promise<ListedFile[]>;
   /** Whether `list` honours `page` (LIST PAGED / LIST AFTER); otherwise a big folder is TOO_LARGE. */
   readonly listsInPages?: boolean;
+  /** Whether `list` honours `folders` and `shallow` (greeting `list-options=folders,shallow`). */
+  readonly listsFolders?: boolean;
   /** A file or folder, or NOT_FOUND. */
   stat(name: RemoteName, options?: Jail & HashChoice): Promise<FileStatus>;
   /** Deletes a file or an empty folder; returns the bytes freed. NOT_FOUND, NAME_CONFLICT (not empty). */

@@ -87,6 +87,42 @@ export const storageContract = (make: () => Promise<StorageAdapter>, large: numb
     expect((await storage.list('p', { limit: 100, page: {} })).map((file) => file.name)).toEqual(seen);
   });
 
+  test('LIST FOLDERS shows every folder once (empty ones too), each before what it holds; SHALLOW one level (issue 19)', async () => {
+    if (!storage.listsFolders) return;
+    const files = ['f/a.txt', 'f/a/b', 'f/a/c/d', 'f/a-z', 'f/z/1', 'g/outside'];
+    for (const name of files) await put(storage, name, Buffer.from(name));
+    await storage.makeFolder(n('f/empty'));
+    await storage.makeFolder(n('f/a/c/deep/er'));
+    const shown = (entries: { name: string; folder?: true }[]) => entries.map((entry) => (entry.folder ? `${entry.name}/` : entry.name));
+    const whole = await storage.list('f', { limit: 100, folders: true });
+    expect([...shown(whole)].sort()).toEqual(['f/a.txt', 'f/a/', 'f/a/b', 'f/a/c/', 'f/a/c/d', 'f/a/c/deep/', 'f/a/c/deep/er/', 'f/a-z', 'f/empty/', 'f/z/', 'f/z/1'].sort());
+    for (const entry of whole) if (entry.folder) expect(entry).toMatchObject({ size: 0 });
+    // Without FOLDERS nothing changes (what older clients see).
+    expect((await storage.list('f', { limit: 100 })).every((entry) => !entry.folder)).toBe(true);
+    const oneLevel = await storage.list('f', { limit: 100, folders: true, shallow: true });
+    expect([...shown(oneLevel)].sort()).toEqual(['f/a.txt', 'f/a/', 'f/a-z', 'f/empty/', 'f/z/'].sort());
+    expect([...shown(await storage.list('f/a/c', { limit: 100, folders: true, shallow: true }))].sort()).toEqual(['f/a/c/d', 'f/a/c/deep/']);
+    await expect(failure(storage.list('f', { limit: 10, folders: true }))).resolves.toBe('TOO_LARGE');
+    if (!storage.listsInPages) return;
+    // In pages of 2, going on after folder lines too: every entry once, folders before their contents.
+    for (const shallow of [false, true]) {
+      const seen: string[] = [];
+      let after: { after: string; afterFolder?: boolean } | undefined;
+      for (let pages = 0; ; pages++) {
+        expect(pages).toBeLessThan(20);
+        const page = await storage.list('f', { limit: 2, folders: true, shallow, page: after ?? {} });
+        seen.push(...shown(page.slice(0, 2)));
+        if (page.length <= 2) break;
+        const last = page[1]!;
+        after = { after: last.name, ...(last.folder && { afterFolder: true }) };
+      }
+      expect([...seen].sort()).toEqual(shown(shallow ? oneLevel : whole).sort());
+      // The same order as one page of everything.
+      expect(seen).toEqual(shown(await storage.list('f', { limit: 100, folders: true, shallow, page: {} })));
+      if (!shallow) for (const name of seen) if (name.endsWith('/')) expect(seen.filter((other) => other.startsWith(name)).every((other) => seen.indexOf(other) >= seen.indexOf(name))).toBe(true);
+    }
+  });
+
   test('nothing is visible under the name until commit, and an abort leaves the old file', async () => {
     const old = randomBytes(100);
     await put(storage, 'v/file', old);

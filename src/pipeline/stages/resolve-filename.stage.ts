@@ -70,12 +70,21 @@ export class ResolveFilenameStage implements Stage {
       if (transfer.released) return [];
       // LIST PAGED / LIST AFTER (where the storage can): pages of at most LIST_PAGE_ENTRIES, so that
       // no folder is too large to list and no answer is held whole in memory (issue 17).
-      const paged = 'paged' in transfer.command && this.storage.listsInPages === true;
+      const { command } = transfer;
+      if (command.verb !== 'LIST') return [];
+      const paged = 'paged' in command && this.storage.listsInPages === true;
       const limit = paged ? Math.min(this.config.limits.maxListEntries, LIST_PAGE_ENTRIES) : this.config.limits.maxListEntries;
-      const after = raw2 === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(raw2)));
-      const page = paged ? { ...(after !== undefined && { after }) } : undefined;
+      // LIST FOLDERS / SHALLOW (issue 19, issue 17): a storage that cannot refuses rather than
+      // answer with a different shape than asked (its greeting did not offer them).
+      if ((command.folders || command.shallow) && this.storage.listsFolders !== true) throw new RxferError('BAD_COMMAND', 'this server cannot LIST FOLDERS or SHALLOW (its greeting has no list-options)');
+      // A cursor that names a folder ends in "/" (a folder line's name, LIST FOLDERS).
+      const afterFolder = raw2 !== undefined && raw2.length > 1 && raw2[raw2.length - 1] === 0x2f;
+      const cursor = raw2 === undefined ? undefined : afterFolder ? raw2.subarray(0, raw2.length - 1) : raw2;
+      const after = cursor === undefined ? undefined : parseRemoteName(scopedName(user, parseRemoteName(cursor)));
+      const page = paged ? { ...(after !== undefined && { after }), ...(afterFolder && { afterFolder }) } : undefined;
+      const shape = { ...(command.folders && { folders: true }), ...(command.shallow && { shallow: true }) };
       // The walk stops between entries once the connection is over (peer gone, server stopped).
-      const listed = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm, signal: ctx.signal, ...(page && { page }) }));
+      const listed = await ctx.storageCall('list', scope, () => this.storage.list(scope, { jail: user.root, limit, hash: transfer.algorithm, signal: ctx.signal, ...(page && { page }), ...shape }));
       const more = page !== undefined && listed.length > limit;
       const files = more ? listed.slice(0, limit) : listed;
       const strip = user.root === '' ? 0 : user.root.length + 1;

@@ -103,8 +103,12 @@ export class S3Storage implements StorageAdapter {
     return this.call('read', name, () => this.publisher.sizeOf(this.keys.object(name)));
   }
 
-  list(prefix: string, { limit, hash = DEFAULT_HASH, signal }: ListOptions): Promise<ListedFile[]> {
-    return this.call('list', prefix || 'the root', () => this.listing.list(prefix, limit, hash, signal));
+  /** LIST PAGED / AFTER with StartAfter, FOLDERS from markers and prefixes, SHALLOW by delimiter (object-listing.ts). */
+  readonly listsInPages = true;
+  readonly listsFolders = true;
+
+  list(prefix: string, { limit, hash = DEFAULT_HASH, signal, page, folders, shallow }: ListOptions): Promise<ListedFile[]> {
+    return this.call('list', prefix || 'the root', () => this.listing.list(prefix, limit, hash, signal, { ...(page && { page }), ...(folders && { folders }), ...(shallow && { shallow }) }));
   }
 
   stat(name: RemoteName, { hash = DEFAULT_HASH }: Jail & HashChoice = {}): Promise<FileStatus> {
