@@ -13,6 +13,7 @@ interface ServerModule {
   runServer(options: {
     configPath?: string;
     overrides: { host?: string; port?: number; root?: string; metricsPort?: number };
+    onStarted?: () => void;
   }): Promise<void>;
 }
 
@@ -22,6 +23,16 @@ interface ServerModule {
  * commands do not need it.
  */
 export const runServe = async (flags: ServeFlags): Promise<number> => {
+  // SIGHUP's default action ends the process: one sent while the server starts (a reload right after
+  // `systemctl start`, a log rotation) would kill it without a word. Held until the server's own
+  // handler is in place, then delivered again so the reload happens.
+  let hangupWhileStarting = false;
+  const holdHangup = () => (hangupWhileStarting = true);
+  process.on('SIGHUP', holdHangup);
+  const onStarted = () => {
+    process.off('SIGHUP', holdHangup);
+    if (hangupWhileStarting) process.kill(process.pid, 'SIGHUP');
+  };
   try {
     const { runServer } = require('../server/run-server') as ServerModule;
     const overrides = {
@@ -30,9 +41,11 @@ export const runServe = async (flags: ServeFlags): Promise<number> => {
       ...(flags.root !== undefined && { root: flags.root }),
       ...(flags.metricsPort !== undefined && { metricsPort: flags.metricsPort }),
     };
-    await runServer({ ...(flags.config !== undefined && { configPath: flags.config }), overrides });
+    await runServer({ ...(flags.config !== undefined && { configPath: flags.config }), overrides, onStarted });
     return EXIT_OK;
   } catch (err) {
     return reportFailure(err);
+  } finally {
+    process.off('SIGHUP', holdHangup);
   }
 };

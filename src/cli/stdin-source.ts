@@ -15,13 +15,15 @@ export interface StdinFile {
  * `rxfer put - NAME`: an upload announces its size before its first byte (and may be resumed), so a
  * pipe is first spooled to a private temporary file; stdin redirected from a file is read in place.
  */
-export const stdinAsFile = async (): Promise<StdinFile> => {
+export const stdinAsFile = async (signal?: AbortSignal): Promise<StdinFile> => {
   if (fstatSync(0).isFile()) return { path: '/dev/stdin', dispose: async () => undefined };
   const folder = await localIo('create a temporary folder in', tmpdir(), () => mkdtemp(join(tmpdir(), 'rxfer-stdin-')));
   const path = join(folder, 'stdin');
   const dispose = () => rm(folder, { recursive: true, force: true });
   try {
-    await localIo('write standard input to', path, () => pipeline(process.stdin, createWriteStream(path, { mode: 0o600, highWaterMark: 1024 * 1024 })));
+    // The signal stops the spooling (SIGINT while a producer keeps writing): without it the
+    // interrupt would go unnoticed until stdin ends, and a second ^C would leave the spool behind.
+    await localIo('write standard input to', path, () => pipeline(process.stdin, createWriteStream(path, { mode: 0o600, highWaterMark: 1024 * 1024 }), { signal }));
     return { path, dispose };
   } catch (err) {
     await dispose();

@@ -166,6 +166,14 @@ const jsonResult = (kind: TransferKind, plan: Plan, result: Outcome, hash: HashA
 
 const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
 
+/** Says on stderr that a signal stopped the command (with --json as one JSON object, as every failure) and gives its exit code. */
+const noteInterrupted = (signal: NodeJS.Signals, what: string, json: boolean): number => {
+  const exit = SIGNAL_EXIT_CODES[signal] ?? EXIT_INTERRUPTED;
+  const message = `interrupted (${signal}), ${what}`;
+  process.stderr.write(json ? JSON.stringify({ code: 'INTERRUPTED', message, exit, signal }) + '\n' : `rxfer: ${message}\n`);
+  return exit;
+};
+
 /**
  * The transfers on one connection, one after the other; one that fails does not stop the others
  * (as with cp), and the exit status is then 1. SIGINT (or SIGTERM) closes the connection: the client
@@ -179,9 +187,11 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
   let interrupted: NodeJS.Signals | undefined;
   let current: Plan | undefined;
   let stdin: StdinFile | undefined;
+  const spooling = new AbortController();
   const onInterrupt = (signal: NodeJS.Signals) => {
     interrupted = signal;
     progress.stop();
+    spooling.abort();
     // Nothing to clean up before the connection exists.
     if (client === undefined) process.exit(SIGNAL_EXIT_CODES[signal]);
     client.close();
@@ -196,7 +206,7 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
     const plans = gets ?? (await planPuts(client, kind, args, flags));
     // Data on stdout: the summary goes to stderr, where it cannot mix with it.
     const report = plans.some((plan) => plan.target?.kind === 'stdout') ? process.stderr : process.stdout;
-    if (plans.some((plan) => plan.localPath === '-') && kind !== 'get') stdin = await stdinAsFile();
+    if (plans.some((plan) => plan.localPath === '-') && kind !== 'get') stdin = await stdinAsFile(spooling.signal);
     for (const plan of plans) {
       current = plan;
       const startedAt = Date.now();
@@ -224,10 +234,13 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
   } catch (err) {
     progress.stop();
     client?.close();
+    // Interrupted before the first transfer began (while standard input was being spooled, say).
+    if (interrupted && current === undefined) {
+      return noteInterrupted(interrupted, `before any ${kind} began; nothing was transferred`, context.json);
+    }
     if (interrupted && err instanceof RxferError && err.code === 'CONNECTION_LOST') {
       const kept = flags.resume !== false && kind !== 'add' ? '; run the same command again to resume' : '';
-      process.stderr.write(`rxfer: interrupted (${interrupted}), ${kind} ${printableName(current?.from ?? '')} abandoned${kept}\n`);
-      return SIGNAL_EXIT_CODES[interrupted] ?? EXIT_INTERRUPTED;
+      return noteInterrupted(interrupted, `${kind} ${printableName(current?.from ?? '')} abandoned${kept}`, context.json);
     }
     return reportFailure(err, context);
   } finally {

@@ -10,6 +10,8 @@ import type { StorageProbe } from './storage-probe';
 
 /** A storage that takes longer than this to answer the probe counts as down. */
 const PROBE_TIMEOUT_MS = 5000;
+/** Connections the operations listener holds at once; more are closed as they arrive. */
+export const OPS_MAX_CONNECTIONS = 64;
 
 const withTimeout = (probe: Promise<void>, ms: number): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -37,10 +39,16 @@ export class OpsHttpServer {
 
   async listen(host: string, port: number): Promise<AddressInfo> {
     this.metrics.collectProcessMetrics();
-    const http = createServer((req, res) => void this.handle(req, res));
+    // Checked each second (Node's default is 30 s), so a connection that never sends its request is dropped soon after headersTimeout.
+    const http = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => void this.handle(req, res));
     // Scrapes and probes are short; a client that holds a connection open must not hold the exit.
     http.keepAliveTimeout = 5000;
+    http.headersTimeout = 5000;
     http.requestTimeout = 10_000;
+    // It shares the process's file descriptors with the rxfer listener: without a cap, idle
+    // connections here (a slowloris, a runaway prober) could use them all up and make the rxfer
+    // listener refuse clients. A scraper and a few probers need a handful.
+    http.maxConnections = OPS_MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       http.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port, 'metrics.port')));
       http.listen({ host, port }, () => resolve());
