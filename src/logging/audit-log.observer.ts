@@ -14,7 +14,8 @@ export interface AuditRecord {
   readonly user: string | null;
   readonly remote: string;
   readonly command: string;
-  readonly name: string | null;
+  /** The file's name (not `name`: pino's own `name` field is in every line). */
+  readonly file: string | null;
   /** File data moved by this request (for a resumed transfer, only what moved now). */
   readonly bytes: number;
   readonly durationMs: number;
@@ -71,7 +72,7 @@ export class AuditLogObserver implements SessionObserver {
       user: reply.kind === 'authOk' ? reply.user : null,
       remote: ctx.remote,
       command: 'AUTH',
-      name: null,
+      file: null,
       bytes: 0,
       durationMs: 0,
       bytesPerSecond: 0,
@@ -93,7 +94,7 @@ export class AuditLogObserver implements SessionObserver {
       user,
       remote: ctx.remote,
       command: transfer.command.verb,
-      name: transfer.name ?? null,
+      file: transfer.name ?? null,
       bytes,
       durationMs: Math.round(ms * 1000) / 1000,
       bytesPerSecond,
@@ -104,7 +105,7 @@ export class AuditLogObserver implements SessionObserver {
     const how = record.code ? `${record.outcome} ${record.code}` : record.outcome;
     this.log.info(
       { session: ctx.id, ...record },
-      `${record.command} ${record.name ?? '-'} by ${user ?? '-'} from ${ctx.remote}: ${how}, ${bytes} bytes in ${ms.toFixed(0)} ms (${mibPerSecond(bytesPerSecond)} MiB/s)`,
+      `${record.command} ${record.file ?? '-'} by ${user ?? '-'} from ${ctx.remote}: ${how}, ${bytes} bytes in ${ms.toFixed(0)} ms (${mibPerSecond(bytesPerSecond)} MiB/s)`,
     );
   }
 

@@ -31,14 +31,27 @@ const probeBucket = (config: RxferConfig['storage']['s3']): StorageProbe => {
   };
 };
 
+/**
+ * One probe in flight at a time, its answer shared by every request that arrives meanwhile: against
+ * hung storage, a probe per /healthz request would pile up and take libuv's few file-system threads
+ * from the transfers themselves.
+ */
+const singleFlight = (probe: StorageProbe): StorageProbe => {
+  let running: Promise<void> | undefined;
+  return () =>
+    (running ??= probe().finally(() => {
+      running = undefined;
+    }));
+};
+
 /** The cheap check /healthz runs, chosen by `storage.kind` as the adapter is. */
 export const storageProbeFor = ({ storage }: RxferConfig): StorageProbe => {
   switch (storage.kind) {
     case 'memory':
       return () => Promise.resolve();
     case 's3':
-      return probeBucket(storage.s3);
+      return singleFlight(probeBucket(storage.s3));
     default:
-      return probeFolder(storage.root);
+      return singleFlight(probeFolder(storage.root));
   }
 };

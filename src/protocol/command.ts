@@ -132,7 +132,9 @@ export const parseCommand = (line: string): Command => {
     case '':
       throw badCommand('empty command line');
     default:
-      throw badCommand(`unknown command ${JSON.stringify(word.slice(0, 40))}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`);
+      // Echo the word only when it looks like a verb: a line such as `AUTH<tab>alice.<secret>` is one
+      // word, and the reply and the server's log must never carry a token.
+      throw badCommand(`unknown command${/^[A-Za-z]{1,12}$/.test(word) ? ` ${JSON.stringify(word)}` : ''}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`);
   }
 };
 

@@ -139,7 +139,7 @@ describe('rxfer serve as a service: drain, reload, audit', () => {
       user: 'alice',
       remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       command: 'UPLOAD',
-      name: 'during-reload.bin',
+      file: 'during-reload.bin',
       bytes: 16 * MiB,
       durationMs: expect.any(Number),
       bytesPerSecond: expect.any(Number),

@@ -64,10 +64,9 @@ describe('issue 21, hostile: the service side of rxfer serve', () => {
     expect((await httpGet(metricsPort, '/readyz')).status).toBe(200);
   });
 
-  // Open (outside the files this pass may edit): the parser echoes a whole unknown command line, so a
-  // token sent as `AUTH<TAB>user.secret` lands in the server log and in the reply. `test.failing`
-  // until src/protocol/command.ts echoes only the verb; then turn it into a plain test.
-  test.failing('a token on a malformed AUTH line never reaches the logs or the reply', async () => {
+  // Was: the parser echoed a whole unknown command word, so a token sent as `AUTH<TAB>user.secret`
+  // landed in the server log and in the reply. It now echoes only a word that looks like a verb.
+  test('a token on a malformed AUTH line never reaches the logs or the reply', async () => {
     serve = ServeProcess.start(['--config', await configFile()]);
     const { port } = await serve.ports();
     const client = await RawClient.connect(port);
@@ -79,10 +78,9 @@ describe('issue 21, hostile: the service side of rxfer serve', () => {
     expect(serve.lines.join('\n')).not.toContain('SecretThatMustNotLeak');
   });
 
-  // Open (a naming decision for the lead): the audit record's `name` (the file) and the logger's
-  // own `name: "rxfer"` are both written, so every JSON audit line has a duplicate key, which
-  // Elasticsearch's strict parser refuses and pino-pretty hides (it ignores `name`).
-  test.failing('a JSON audit line has each key once', async () => {
+  // Was: the audit record's `name` (the file) and the logger's own `name: "rxfer"` were both
+  // written, a duplicate key that Elasticsearch's strict parser refuses; the file is now `file`.
+  test('a JSON audit line has each key once', async () => {
     serve = ServeProcess.start(['--config', await configFile()]);
     const { port } = await serve.ports();
     const client = await RawClient.connect(port);
