@@ -11,7 +11,7 @@ import base from './jest.config';
  *   (scripts/mutate-changed.js and test/MUTATION.md use it).
  */
 const IN_PROCESS = ['unit', 'promises', 'integration', 'security', 'storage-contract', 'client', 'reliability', 'regressions'];
-const SPAWNS_THE_CLI = ['issue-14-disk-full-cli', 'issue-16-server-process'];
+const SPAWNS_THE_CLI = ['issue-14-disk-full-cli', 'issue-16-server-process', 'cli-tls-token'];
 
 const chosen = (process.env.RXFER_MUTATION_TESTS ?? '')
   .split(',')
