@@ -195,7 +195,7 @@ export class LocalFsStorage implements StorageAdapter {
     const found: ListedFile[] = [];
     // A page resumes after its cursor's path below the folder (a cursor elsewhere: from the start).
     const after = page?.after !== undefined && (prefix === '' || page.after.startsWith(prefix + '/')) ? page.after.slice(prefix === '' ? 0 : prefix.length + 1).split('/') : undefined;
-    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined, folders, shallow });
+    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined, folders, shallow, listed: prefix });
     return found;
   }
 

@@ -31,6 +31,8 @@ export interface LocalListing {
   readonly folders?: boolean;
   /** LIST SHALLOW: the folder's own entries; folders below are not opened (issue 17: `ls`). */
   readonly shallow?: boolean;
+  /** The folder the LIST asked for, which TOO_LARGE names (not the subfolder the walk was in). */
+  readonly listed?: string;
 }
 
 /**
@@ -89,8 +91,10 @@ export const walkListing = async (folder: string, prefix: string, after: readonl
   return false;
 };
 
-const tooLarge = (how: LocalListing, prefix: string): RxferError =>
-  new RxferError('TOO_LARGE', `more than ${how.max} ${how.folders ? 'entries' : 'files'} under ${prefix || 'the root'}; list a narrower folder`);
+const tooLarge = (how: LocalListing, prefix: string): RxferError => {
+  const folder = how.listed ?? prefix;
+  return new RxferError('TOO_LARGE', `more than ${how.max} ${how.folders ? 'entries' : 'files'} under ${folder || 'the root'}; list a narrower folder`);
+};
 
 /** Adds an entry; TOO_LARGE past the limit of a whole listing, true once a page is full. */
 const admit = (entry: ListedFile, found: ListedFile[], how: LocalListing, prefix: string): boolean => {
