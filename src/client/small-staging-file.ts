@@ -1,12 +1,11 @@
 import { closeSync, constants, fstatSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { FolderSync } from '../io/folder-sync';
-import { stagingName } from '../io/staging-name';
 import { localIoError, removeQuietly } from './local-io';
-import { assertStagedSize } from './staging-file';
+import { assertStagedSize, stagingPathFor } from './staging-file';
 
 const fsyncFd = promisify(fsync);
 
@@ -55,7 +54,7 @@ export class SmallStagingFile {
     const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
     this.chunks.length = 0;
     const folder = dirname(this.target);
-    const path = join(folder, `.${basename(this.target).slice(0, 160)}${stagingName()}`);
+    const path = stagingPathFor(this.target);
     let fd: number | undefined;
     let step = 'create a staging file in';
     try {

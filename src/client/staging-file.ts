@@ -52,6 +52,9 @@ export const refuseDirectory = (target: string): void => {
   if (stats?.isDirectory()) throw new RxferError('LOCAL_IO', `cannot write ${target}: it is a directory`, { path: target });
 };
 
+/** A fresh staging file's path beside `target`: hidden, unique, and under NAME_MAX whatever the target's name. */
+export const stagingPathFor = (target: string): string => join(dirname(target), `.${shortened(basename(target))}${stagingName()}`);
+
 /** Where an interrupted download of `target` is kept for a resume: beside it, hidden, one per target. */
 export const partialPathFor = (target: string): string => join(dirname(target), `.${shortened(basename(target))}.rxfer-resume`);
 
@@ -119,7 +122,7 @@ export class StagingFile {
    */
   static async create(target: string): Promise<StagingFile> {
     const folder = dirname(target);
-    const path = join(folder, `.${shortened(basename(target))}${stagingName()}`);
+    const path = stagingPathFor(target);
     const fd = await localIo('create a staging file in', folder, async () => openSync(path, 'wx'));
     return new StagingFile(path, target, fd, false, undefined, 0);
   }
