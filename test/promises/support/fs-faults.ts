@@ -10,6 +10,7 @@
  */
 import fs = require('node:fs');
 import fsp = require('node:fs/promises');
+import { pathOfFd } from './fd-path';
 
 export type FaultyCall = 'fsync' | 'rename' | 'link' | 'close';
 
@@ -33,14 +34,6 @@ const take = (call: FaultyCall, path: string): NodeJS.ErrnoException | undefined
   armed = undefined;
   failed.push({ call, path });
   return Object.assign(new Error(`EIO: i/o error, ${call} '${path}'`), { code: 'EIO', errno: -5, syscall: call });
-};
-
-const pathOfFd = (fd: number): string => {
-  try {
-    return fs.readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return `<fd ${fd}>`;
-  }
 };
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;

@@ -11,20 +11,13 @@
  */
 import fs = require('node:fs');
 import fsp = require('node:fs/promises');
+import { pathOfFd } from './fd-path';
 
 export type JournalEntry =
   | { readonly op: 'fsync'; readonly path: string }
   | { readonly op: 'rename' | 'link'; readonly from: string; readonly to: string };
 
 export const journal: JournalEntry[] = [];
-
-const pathOfFd = (fd: number): string => {
-  try {
-    return fs.readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return `<fd ${fd}>`;
-  }
-};
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;
 const realFsync = fs.fsync;
