@@ -1,5 +1,6 @@
 import { RxferError } from '../errors/rxfer-error';
 import type { RxferClient } from '../client/index';
+import type { RemoteStatus } from '../client/file-op.request';
 
 /**
  * Remote names as users type them: a trailing "/" says "a folder" (as with cp and rsync), and
@@ -16,15 +17,20 @@ export const remoteFolderOf = (arg: string): string => {
 
 export const joinRemote = (folder: string, name: string): string => (folder === '' ? name : `${folder}/${name}`);
 
-/** The remote name's type, or undefined if there is nothing by that name. */
-export const remoteType = async (client: RxferClient, name: string): Promise<'file' | 'folder' | undefined> => {
-  if (remoteFolderOf(name) === '') return 'folder';
+/** STAT of the remote name, or undefined if there is nothing by that name. */
+export const remoteStatusOf = async (client: RxferClient, name: string): Promise<RemoteStatus | undefined> => {
   try {
-    return (await client.stat(remoteFolderOf(name))).type;
+    return await client.stat(name);
   } catch (err) {
     if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
     throw err;
   }
+};
+
+/** The remote name's type, or undefined if there is nothing by that name. */
+export const remoteType = async (client: RxferClient, name: string): Promise<'file' | 'folder' | undefined> => {
+  if (remoteFolderOf(name) === '') return 'folder';
+  return (await remoteStatusOf(client, remoteFolderOf(name)))?.type;
 };
 
 export const usage = (message: string): RxferError => new RxferError('USAGE', message);

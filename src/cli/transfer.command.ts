@@ -10,7 +10,8 @@ import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
 import { type GetTarget, planGetTarget } from './get-target';
 import { createProgressDisplay } from './progress-display';
-import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteType, usage } from './remote-path';
+import type { RemoteStatus } from '../client/file-op.request';
+import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteStatusOf, remoteType, usage } from './remote-path';
 import { type StdinFile, stdinAsFile } from './stdin-source';
 
 export type TransferKind = 'put' | 'add' | 'get';
@@ -23,6 +24,11 @@ interface Plan {
   readonly to: string;
   /** get only: where the bytes go. */
   readonly target?: GetTarget;
+  /**
+   * put only: the STAT of `remoteName` the planner already made (null: nothing there), so that the
+   * already-there check does not ask the server the same question again.
+   */
+  readonly remoteStatus?: RemoteStatus | null;
 }
 
 /** put/get flags beyond the connection: both default to on (`--no-resume`, `--no-skip-existing`). */
@@ -75,6 +81,7 @@ const planPuts = async (client: RxferClient, kind: TransferKind, args: readonly 
     if (source !== '-' && localStats(source)?.isDirectory()) throw folderWithoutR(kind, source, last === undefined ? '' : ` ${last}`);
   }
   let intoFolder: string | undefined;
+  let known: RemoteStatus | null | undefined;
   if (last === undefined) intoFolder = '';
   else if (namesRemoteFolder(last)) intoFolder = remoteFolderOf(last);
   else if (flags.targetDirectory !== false) {
@@ -84,13 +91,16 @@ const planPuts = async (client: RxferClient, kind: TransferKind, args: readonly 
           `to store ${printableName(sources[0]!)} on the server as ${printableName(last)}, add -T`,
       );
     }
-    const type = await remoteType(client, last);
+    const top = remoteFolderOf(last) === '';
+    const status = top ? undefined : await remoteStatusOf(client, remoteFolderOf(last));
+    const type = top ? 'folder' : status?.type;
     if (type === 'folder') intoFolder = remoteFolderOf(last);
     else if (several) throw usage(`several files go into a folder: ${printableName(last)} is ${type === 'file' ? 'a file' : 'not a folder'} on the server; end it with "/" to create it`);
+    else known = status ?? null;
   }
   return sources.map((localPath) => {
     const remoteName = intoFolder === undefined ? remoteFolderOf(last!) : joinRemote(intoFolder, basename(localPath));
-    return { localPath, remoteName, from: localPath === '-' ? '(stdin)' : localPath, to: remoteName };
+    return { localPath, remoteName, from: localPath === '-' ? '(stdin)' : localPath, to: remoteName, ...(intoFolder === undefined && known !== undefined && { remoteStatus: known }) };
   });
 };
 
@@ -103,10 +113,7 @@ type Outcome = TransferResult & { readonly skipped?: boolean };
  */
 const alreadyThere = async (client: RxferClient, plan: Plan, localPath: string): Promise<Outcome | undefined> => {
   const { isIdentical } = require('../client/identical') as typeof import('../client/identical');
-  const remote = await client.stat(plan.remoteName).catch((err: unknown) => {
-    if (err instanceof RxferError && err.code === 'NOT_FOUND') return undefined;
-    throw err;
-  });
+  const remote = plan.remoteStatus !== undefined ? (plan.remoteStatus ?? undefined) : await remoteStatusOf(client, plan.remoteName);
   if (remote?.type !== 'file' || remote.digest === undefined || !(await isIdentical(localPath, remote, client.hash))) return undefined;
   return { size: remote.size, digest: remote.digest, skipped: true };
 };
