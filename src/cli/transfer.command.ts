@@ -11,6 +11,7 @@ import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-un
 import { type GetTarget, planGetTarget } from './get-target';
 import { createProgressDisplay } from './progress-display';
 import type { RemoteStatus } from '../client/file-op.request';
+import { finishWriting } from '../io/finish-writing';
 import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteStatusOf, remoteType, usage } from './remote-path';
 import { type StdinFile, stdinAsFile } from './stdin-source';
 
@@ -123,16 +124,29 @@ const downloadToStream = async (client: RxferClient, plan: Plan, target: GetTarg
   if (target.kind === 'stdout') return client.downloadTo(plan.remoteName, process.stdout, { onProgress });
   const path = (target as { path: string }).path;
   const sink = createWriteStream(path, { flags: 'w' });
+  // Its failures are read where they matter (the body's reader, then finishWriting), never thrown
+  // as an unhandled 'error' between the two.
+  sink.on('error', () => undefined);
   await once(sink, 'open').catch((err: unknown) => {
     const { localIoError } = require('../client/local-io') as typeof import('../client/local-io');
     throw localIoError(err, 'open for writing', path);
   });
+  let result: Outcome;
   try {
-    return await client.downloadTo(plan.remoteName, sink, { onProgress });
-  } finally {
-    sink.end();
+    result = await client.downloadTo(plan.remoteName, sink, { onProgress });
+  } catch (err) {
+    sink.destroy();
     await once(sink, 'close').catch(() => undefined);
+    throw err;
   }
+  // The download ends once its last bytes are handed to the sink: a write that fails after that (a
+  // full disk behind the FIFO, a device error) is this command's failure, not a success.
+  await finishWriting(sink, path).catch((err: unknown) => {
+    const { localIoError } = require('../client/local-io') as typeof import('../client/local-io');
+    throw localIoError(err, 'write', path);
+  });
+  await once(sink, 'close').catch(() => undefined);
+  return result;
 };
 
 const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags: TransferFlags, onProgress: ProgressListener, stdin?: StdinFile): Promise<Outcome> => {

@@ -7,6 +7,7 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import { FolderSync } from '../io/folder-sync';
 import { writeBackEarly } from '../io/early-writeback';
 import { stagingName } from '../io/staging-name';
+import { finishWriting } from '../io/finish-writing';
 import { exactWrites } from '../io/exact-writes';
 import { localIo, localIoError, removeQuietly } from './local-io';
 import { ResumeLock } from './resume-lock';
@@ -213,20 +214,16 @@ export class StagingFile {
    * with `errored` and `writableFinished` to confirm it. We used to resolve on the callback whatever
    * it said and count on an 'error' listener having fired by then (issue 14).
    */
-  private flush(): Promise<void> {
+  private async flush(): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
     const sink = this.stream;
-    return new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown) => reject((this.failure ??= err));
-      if (this.failure !== undefined) return fail(this.failure);
-      if (sink.errored) return fail(sink.errored);
-      if (sink.destroyed) return fail(new Error('the staging file was closed before its data was written'));
-      sink.end((err?: Error | null) => {
-        const failed = err ?? sink.errored ?? this.failure;
-        if (failed) return fail(failed);
-        if (!sink.writableFinished) return fail(new Error('the staging file was ended before its data was written'));
-        resolve();
-      });
-    });
+    try {
+      await finishWriting(sink, 'the staging file');
+    } catch (err) {
+      throw (this.failure ??= err);
+    }
+    // A failure noted by the stream's 'error' listener only (the background writeback's) counts too.
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /**
