@@ -14,9 +14,10 @@ export const withinStorageDeadline = <T>(pending: Promise<T>, deadlineMs: number
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
-      // Whatever it brings later has no taker any more.
+      // Whatever it brings later has no taker any more. Not "nothing done": a rename or delete that
+      // was only slow still happens, and the reply must not say otherwise.
       pending.then((late) => discardLate?.(late), () => undefined).catch(() => undefined);
-      reject(new RxferError('STORAGE_FAILED', `storage did not ${what} within ${deadlineMs} ms; nothing done`, { [HUNG_DETAIL]: deadlineMs }));
+      reject(new RxferError('STORAGE_FAILED', `storage did not ${what} within ${deadlineMs} ms; it may still take effect, so check (STAT) before repeating`, { [HUNG_DETAIL]: deadlineMs }));
     }, deadlineMs);
     // A hung call must not keep a stopping server alive either.
     timer.unref();
