@@ -57,7 +57,7 @@ const median = (values) => {
 };
 
 /**
- * `server` is a handle from startServer. Returns the RSS figures (bytes), KiB per idle connection,
+ * `server` is a handle from startServer. Returns the RSS and heap figures (bytes), KiB per idle connection,
  * and the transfer rates (MiB/s) alone and beside the idle connections, with their ratio.
  */
 const idleConnectionsBench = async (server, { idle = 1000, transferMiB = 64, rounds = 3, measureSpeed = true } = {}) => {
@@ -97,6 +97,9 @@ const idleConnectionsBench = async (server, { idle = 1000, transferMiB = 64, rou
       }
     }
     const perConnectionKiB = (withIdle.rss - before.rss) / idle / 1024;
+    // The JS heap alone: steadier than RSS (which moves with the allocator's free pages), and
+    // where what a session builds for itself shows.
+    const heapPerConnectionKiB = (withIdle.heapUsed - before.heapUsed) / idle / 1024;
     const aloneRate = measureSpeed ? median(alone) : NaN;
     const besideRate = measureSpeed ? median(beside) : NaN;
     return {
@@ -107,6 +110,9 @@ const idleConnectionsBench = async (server, { idle = 1000, transferMiB = 64, rou
       fdsBefore: before.fds,
       fdsWith: withIdle.fds,
       perConnectionKiB,
+      heapBefore: before.heapUsed,
+      heapWith: withIdle.heapUsed,
+      heapPerConnectionKiB,
       alone: aloneRate,
       beside: besideRate,
       ratio: besideRate / aloneRate,

@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 'use strict';
-// `node scripts/large-trees.js [--sizes 2000,20000,200000] [--file-bytes 1024] [--per-folder 1000] [--dir /dev/shm]`
+// `node scripts/large-trees.js [--sizes 2000,20000,200000] [--file-bytes 1024] [--per-folder 1000] [--dir /dev/shm] [--bin PATH] [--server-bin PATH] [--live-heap]`
 // (issue 17, large trees; the bounded form is test/reliability/large-trees.test.ts). For each size:
 // a fresh tree of that many small files, then `rxfer put -r`, the identical re-run, `rxfer ls` of
-// one folder and of a flat folder bigger than limits.maxListEntries, and `rxfer get -r`, each a fresh
+// one folder, `rxfer ls -r` of the whole tree, and `rxfer get -r`, each a fresh
 // CLI process (compiled dist/: `npm run build` first) against one `rxfer serve` process. Prints
 // files/s and peak RSS (client and server) per step and size, and at the end the ratio of files/s
 // from the smallest size to the largest (the goal: within 20 %, no quadratic step). Every file
 // that comes back is compared with its source; exits 1 on any difference or failed command.
+// --bin: another build's bin/rxfer.js for client and server alike (a copy of bin/ and dist/ with
+// node_modules linked beside them), so that a before/after comparison is not rebuilt under it;
+// --server-bin: the server's alone (a client change measured against one and the same server).
+// --live-heap: each CLI runs with --trace-gc, and each step also prints the client's largest heap
+// left after a full GC (MB): what it holds, where peak RSS also counts garbage not yet collected.
 const { execFile, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -22,9 +27,11 @@ const SIZES = option('sizes', '2000,20000,200000').split(',').map(Number);
 const FILE_BYTES = Number(option('file-bytes', 1024));
 const PER_FOLDER = Number(option('per-folder', 1000));
 const BASE = option('dir', fs.existsSync('/dev/shm') ? '/dev/shm' : require('node:os').tmpdir());
+const LIVE_HEAP = args.includes('--live-heap');
 const MAX_LIST_ENTRIES = 10_000;
 const ROOT = path.join(__dirname, '..');
-const BIN = path.join(ROOT, 'bin', 'rxfer.js');
+const BIN = path.resolve(option('bin', path.join(ROOT, 'bin', 'rxfer.js')));
+const SERVER_BIN = path.resolve(option('server-bin', BIN));
 const PRELOAD = path.join(ROOT, 'test', 'reliability', 'support', 'print-max-rss.js');
 
 const say = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -33,10 +40,11 @@ const peakKiB = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p
 const cli = (cliArgs) =>
   new Promise((resolve) => {
     const started = process.hrtime.bigint();
-    execFile(process.execPath, ['-r', PRELOAD, BIN, ...cliArgs], { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...(LIVE_HEAP ? ['--trace-gc'] : []), '-r', PRELOAD, BIN, ...cliArgs], { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const rss = /max-rss-kib (\d+)/.exec(stderr);
-      resolve({ ok: !err, stdout, stderr, seconds, rssKiB: rss ? Number(rss[1]) : NaN });
+      const live = [...stdout.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((m) => Number(m[1]));
+      resolve({ ok: !err, stdout, stderr, seconds, rssKiB: rss ? Number(rss[1]) : NaN, liveMB: live.length > 0 ? Math.max(...live) : NaN });
     });
   });
 
@@ -58,7 +66,7 @@ const writeTree = (dir, count, perFolder) => {
   fs.mkdirSync(root);
   const config = path.join(work, 'server.json');
   fs.writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { kind: 'local', root }, limits: { maxListEntries: MAX_LIST_ENTRIES }, log: { level: 'info' } }));
-  const server = spawn(process.execPath, [BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [SERVER_BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = () => { if (server.exitCode === null) server.kill('SIGTERM'); };
   process.on('exit', () => { stop(); fs.rmSync(work, { recursive: true, force: true }); });
   process.on('SIGINT', () => process.exit(130));
@@ -78,7 +86,7 @@ const writeTree = (dir, count, perFolder) => {
     server.stdout.on('data', onData);
     server.once('exit', () => reject(new Error(`serve exited: ${out}`)));
   });
-  say(`rxfer serve on port ${port}, root ${root}, maxListEntries ${MAX_LIST_ENTRIES}; files of ${FILE_BYTES} bytes, ${PER_FOLDER} to a folder`);
+  say(`client ${BIN}, server ${SERVER_BIN}: rxfer serve on port ${port}, root ${root}, maxListEntries ${MAX_LIST_ENTRIES}; files of ${FILE_BYTES} bytes, ${PER_FOLDER} to a folder`);
   const table = [];
   let failed = false;
   for (const size of SIZES) {
@@ -91,6 +99,7 @@ const writeTree = (dir, count, perFolder) => {
       'put -r': ['put', '-r', src, remote, '-p', port, '-q'],
       're-run': ['put', '-r', src, remote, '-p', port],
       'ls': ['ls', `${remote}/d0000`, '-p', port],
+      'ls -r': ['ls', '-r', remote, '-p', port],
       'get -r': ['get', '-r', remote, path.join(work, `copy-${size}`), '-p', port, '-q'],
     };
     const row = { size };
@@ -99,8 +108,9 @@ const writeTree = (dir, count, perFolder) => {
       const files = step === 'ls' ? Math.min(size, PER_FOLDER) : size;
       row[step] = { filesps: files / r.seconds, seconds: r.seconds, rssKiB: r.rssKiB };
       if (!r.ok) { failed = true; say(`${step} of ${size} FAILED: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`); }
+      if (step === 'ls -r' && r.ok && r.stdout.split('\n').filter((line) => line.includes('/f')).length !== size) { failed = true; say(`ls -r of ${size} did not list every file`); }
       if (step === 're-run' && !r.stdout.includes(`${size} already there, skipped`)) { failed = true; say(`re-run of ${size} sent files: ${r.stdout.trim()}`); }
-      say(`${String(size).padStart(7)} ${step.padEnd(7)} ${r.seconds.toFixed(2).padStart(7)} s ${(files / r.seconds).toFixed(0).padStart(7)} files/s  client peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB  server peak RSS so far ${(peakKiB(server.pid) / 1024).toFixed(0)} MiB`);
+      say(`${String(size).padStart(7)} ${step.padEnd(7)} ${r.seconds.toFixed(2).padStart(7)} s ${(files / r.seconds).toFixed(0).padStart(7)} files/s  client peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB${LIVE_HEAP ? (Number.isNaN(r.liveMB) ? ' (no full GC)' : ` (live heap after full GC ≤ ${r.liveMB} MB)`) : ''}  server peak RSS so far ${(peakKiB(server.pid) / 1024).toFixed(0)} MiB`);
     }
     const copy = path.join(work, `copy-${size}`, remote);
     let wrong = 0;
@@ -116,12 +126,14 @@ const writeTree = (dir, count, perFolder) => {
     fs.rmSync(src, { recursive: true, force: true });
   }
   say('files/s by size (and largest / smallest):');
-  for (const step of ['put -r', 're-run', 'get -r']) {
+  for (const step of ['put -r', 're-run', 'ls -r', 'get -r']) {
     const cells = table.map((row) => `${row.size}: ${row[step].filesps.toFixed(0)}`);
     const ratio = table[table.length - 1][step].filesps / table[0][step].filesps;
     say(`  ${step.padEnd(7)} ${cells.join('  ')}   ratio ${ratio.toFixed(2)}`);
   }
-  say(`peak RSS: client ${table.map((row) => `${row.size}: ${(Math.max(row['put -r'].rssKiB, row['get -r'].rssKiB) / 1024).toFixed(0)} MiB`).join('  ')}; server ${(table[table.length - 1].serverPeakKiB / 1024).toFixed(0)} MiB`);
+  say('client peak RSS by size (MiB):');
+  for (const step of ['put -r', 're-run', 'ls -r', 'get -r']) say(`  ${step.padEnd(7)} ${table.map((row) => `${row.size}: ${(row[step].rssKiB / 1024).toFixed(0)}`).join('  ')}`);
+  say(`server peak RSS: ${table.map((row) => `${row.size}: ${(row.serverPeakKiB / 1024).toFixed(0)} MiB`).join('  ')}`);
   stop();
   process.exitCode = failed ? 1 : 0;
 })().catch((err) => {

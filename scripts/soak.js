@@ -39,7 +39,7 @@ const main = async () => {
     if (idleBench) {
       const bench = await idleConnectionsBench(server, { idle: 1000 });
       say(
-        `idle connections: ${bench.idle} cost ${bench.perConnectionKiB.toFixed(1)} KiB of server RSS each (after gc: ${mib(bench.rssBefore)} → ${mib(bench.rssWith)} MiB); ` +
+        `idle connections: ${bench.idle} cost ${bench.perConnectionKiB.toFixed(1)} KiB of server RSS and ${bench.heapPerConnectionKiB.toFixed(1)} KiB of heap each (after gc: ${mib(bench.rssBefore)} → ${mib(bench.rssWith)} MiB); ` +
           `a ${bench.transferMiB} MiB upload+download ran at ${bench.alone.toFixed(0)} MiB/s alone, ${bench.beside.toFixed(0)} MiB/s beside them (ratio ${bench.ratio.toFixed(2)}, goal ≥ 0.90)`,
       );
     }

@@ -14,5 +14,6 @@ export { downloadTree } from './download-tree';
 export type { TreeResult } from './download-tree';
 export { localPathFor } from './local-target';
 export type { ListingEntry } from '../protocol/listing';
+export type { ListingPage } from './list.request';
 export { uploadTree } from './upload-tree';
 export type { RemoteStatus } from './file-op.request';

@@ -5,6 +5,10 @@ import type { Connection } from './connection';
 import { wireName } from './request-header';
 import { replyError } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
+import { compareBytes, compareSegments } from './name-order';
+
+/** The orders a paged listing may follow (see name-order.ts). */
+const LISTING_ORDERS = [compareSegments, compareBytes];
 
 /** One LIST answer: its entries, and whether a page with more after it (paged requests only). */
 export interface ListingPage {
@@ -65,21 +69,39 @@ export const listFiles = async (conn: Connection, turn: RequestTurn, prefix: str
 
 /**
  * Every page of a paged LIST, each asked for after the last name of the one before (the server
- * holds one page at a time, and no folder is too large: issue 17). A server must move forward: a
- * page that does not start after the last name seen is a protocol violation, not a loop.
+ * holds one page at a time, and no folder is too large: issue 17), yielded as it comes: a caller
+ * that is done with a page before it asks for the next holds one page at a time too. A server must
+ * move forward: a page that does not end after the name it was asked after (in one of the two listing
+ * orders, the same for every page) is a protocol violation, not a loop.
  */
-export const listInPages = async (ask: (after: string | undefined) => Promise<ListingPage>): Promise<ListingEntry[]> => {
-  const all: ListingEntry[] = [];
+export async function* listingPages(ask: (after: string | undefined) => Promise<ListingPage>): AsyncGenerator<ListingPage> {
   let after: string | undefined;
+  // The orders this listing has kept to so far: each page must end after the name it was asked
+  // after, in the same one of them, so the cursor only moves forward and no page comes round again.
+  // (What each name is worth is the caller's to judge: get -r refuses a hostile one by its rules.)
+  let orders = LISTING_ORDERS;
   for (;;) {
-    const { entries, more } = await ask(after);
-    if (after !== undefined && entries.length > 0 && listingCursor(entries[0]!) === after) {
-      throw new RxferError('PROTOCOL_VIOLATION', `LIST AFTER ${JSON.stringify(after.slice(0, 200))} repeated that name`);
+    const page = await ask(after);
+    const { entries, more } = page;
+    if (after !== undefined && entries.length > 0) {
+      const from = after;
+      const last = listingCursor(entries[entries.length - 1]!);
+      orders = orders.filter((compare) => compare(last, from) > 0);
+      if (orders.length === 0) {
+        throw new RxferError('PROTOCOL_VIOLATION', `LIST AFTER ${JSON.stringify(from.slice(0, 200))} answered with names that do not come after it`);
+      }
     }
-    for (const entry of entries) all.push(entry);
-    if (!more) return all;
+    yield page;
+    if (!more) return;
     after = listingCursor(entries[entries.length - 1]!);
   }
+}
+
+/** Every page of a paged LIST, collected (see listingPages). */
+export const listInPages = async (ask: (after: string | undefined) => Promise<ListingPage>): Promise<ListingEntry[]> => {
+  const all: ListingEntry[] = [];
+  for await (const { entries } of listingPages(ask)) for (const entry of entries) all.push(entry);
+  return all;
 };
 
 /**

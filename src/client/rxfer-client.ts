@@ -9,7 +9,7 @@ import { downloadFile, downloadToStream } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
 import { watchGreeting } from './greeting-watch';
-import { ListShape, listInPages, listPage, shapeFileListing } from './list.request';
+import { type ListingPage, ListShape, listInPages, listPage, listingPages, shapeFileListing } from './list.request';
 import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
 import { RequestLanes } from './request-lanes';
@@ -158,6 +158,22 @@ export class RxferClient {
         : await this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, undefined, wire)).then((page) => page.entries);
     // An older server: the same shape from its file listing, as far as files can tell.
     return asked || !(shape.folders || shape.shallow) ? entries : shapeFileListing(remoteFolder, entries, shape);
+  }
+
+  /**
+   * The listing `list()` gives, page by page as the server sends it (issue 17: `get -r`, `put -r`
+   * and `ls` of any size hold one page at a time). A server without `list=paged` gives one page, the
+   * whole listing; so does an older one asked for a shape it must be worked out for (from all its files).
+   */
+  async *listPages(remoteFolder = '', shape: ListShape = {}): AsyncGenerator<ListingPage> {
+    const offered = (this.capabilities['list-options'] ?? '').split(',');
+    const asked = (shape.folders === true || shape.shallow === true) && offered.includes('folders') && offered.includes('shallow');
+    if (this.capabilities.list !== 'paged' || (!asked && (shape.folders === true || shape.shallow === true))) {
+      yield { entries: await this.list(remoteFolder, shape), more: false };
+      return;
+    }
+    const wire = asked ? shape : {};
+    yield* listingPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)));
   }
 
   /** STAT a file or folder; NOT_FOUND if there is none. */

@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { inject, injectable, optional } from 'inversify';
 import type { Logger } from 'pino';
-import { EMPTY, NEVER, Observable, Subject, catchError, concat, defer, finalize, map, merge, of, take, takeUntil, tap } from 'rxjs';
+import { EMPTY, NEVER, Observable, Subject, catchError, concat, defer, finalize, merge, of, tap } from 'rxjs';
 import { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
@@ -11,6 +11,7 @@ import { availableHashes } from '../integrity/hash-algorithm';
 import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
+import { buildOnFirstValue } from '../operators/build-on-first-value';
 import type { Stage } from '../pipeline/stage';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import { SessionContext } from './session-context';
@@ -61,20 +62,11 @@ export class ConnectionActor {
           decodeFrames(decoder),
           tap({ complete: () => inputEnded$.next(), error: () => inputEnded$.next() }),
         ),
-        shutdown$.pipe(
-          take(1),
-          map((): SessionEvent => ({ type: 'shutdown' })),
-          takeUntil(inputEnded$),
-        ),
-        abort$.pipe(
-          take(1),
-          map((): SessionEvent => {
-            throw new RxferError('SHUTTING_DOWN', 'the server stopped before this transfer finished; nothing was committed');
-          }),
-          takeUntil(inputEnded$),
-        ),
+        serverSignals(shutdown$, abort$, inputEnded$),
       );
-      return concat(of(greetingFor(this.config, this.storage)), input$.pipe(composeStages(this.stages, ctx))).pipe(
+      // The stages are built on the first event: a connection that has sent nothing holds none of them.
+      const events$ = input$.pipe(buildOnFirstValue(() => composeStages(this.stages, ctx)));
+      return concat(of(greetingFor(this.config, this.storage)), events$).pipe(
         writeReplies(socket, ctx),
         catchError((err: unknown) => this.fail(socket, ctx, err)),
         finalize(() => {
@@ -108,6 +100,29 @@ export class ConnectionActor {
     return EMPTY;
   }
 }
+
+/**
+ * The server's two signals as this session's events, until its input ends: the first `shutdown$`
+ * becomes a 'shutdown' event (wind down at the next request boundary), `abort$` an error that ends
+ * the session now. One subscription to each, where take/map/takeUntil chains cost a thousand idle
+ * connections a few MiB of subscribers.
+ */
+const serverSignals = (shutdown$: Observable<void>, abort$: Observable<void>, inputEnded$: Observable<void>): Observable<SessionEvent> =>
+  new Observable<SessionEvent>((subscriber) => {
+    let shutdownSent = false;
+    const subscription = inputEnded$.subscribe(() => subscriber.complete());
+    subscription.add(
+      shutdown$.subscribe(() => {
+        if (shutdownSent) return;
+        shutdownSent = true;
+        subscriber.next({ type: 'shutdown' });
+      }),
+    );
+    subscription.add(
+      abort$.subscribe(() => subscriber.error(new RxferError('SHUTTING_DOWN', 'the server stopped before this transfer finished; nothing was committed'))),
+    );
+    return subscription;
+  });
 
 /** The first line of every session: version and capabilities (clients ignore keys they do not know). */
 const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =>
