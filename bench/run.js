@@ -469,7 +469,9 @@ function caseCmd() {
     const srcDir = path.join(W.src, set);
     for (const dir of ['put', 'rerun', 'get']) {
       const variant = `${label}-${dir}-r`;
-      const outDir = (tool) => (dir === 'get' ? path.join(W[d], 'client', `cmd-${tool}`) : path.join(root, 'up', `cmd-${dir}-${tool}`));
+      // Per set: the sets share file names (f0000…), and a re-run must find its own tree in place, not
+      // the other set's files under the same names (which made every "re-run" re-send them).
+      const outDir = (tool) => (dir === 'get' ? path.join(W[d], 'client', `cmd-${set}-${tool}`) : path.join(root, 'up', `cmd-${set}-${dir}-${tool}`));
       const item = (tool, server, exec) => {
         const it = {
           caseId: 'cmd', variant, tool, server, dest: d, exec, units: { files, bytes },
@@ -485,11 +487,11 @@ function caseCmd() {
       const g = [];
       const cli = { ...TOOLS.rxferCli, label: `rxfer ${dir === 'get' ? 'get' : 'put'} -r (CLI, fresh process)` };
       if (dir === 'get') g.push(item(cli, rx, rxferCli(['get', '-r', `many/${set}`, outDir('rxfer-cli'), '-p', String(rx.port), '-q'])));
-      else g.push(item(cli, rx, rxferCli(['put', '-r', srcDir, `up/cmd-${dir}-rxfer-cli`, '-p', String(rx.port), '-q'])));
+      else g.push(item(cli, rx, rxferCli(['put', '-r', srcDir, `up/cmd-${set}-${dir}-rxfer-cli`, '-p', String(rx.port), '-q'])));
       if (rs) {
         g.push(item({ ...TOOLS.rsync, label: 'rsync -rt, daemon on loopback' }, rs, dir === 'get'
           ? { cmd: 'rsync', args: ['-rt', `rsync://127.0.0.1:${rs.port}/${d}/many/${set}/`, `${outDir('rsync')}/`] }
-          : { cmd: 'rsync', args: ['-rt', `${srcDir}/`, `rsync://127.0.0.1:${rs.port}/${d}/up/cmd-${dir}-rsync/`] }));
+          : { cmd: 'rsync', args: ['-rt', `${srcDir}/`, `rsync://127.0.0.1:${rs.port}/${d}/up/cmd-${set}-${dir}-rsync/`] }));
       }
       if (ssh && dir !== 'rerun') {
         // scp has no re-run that skips: it copies everything again.
@@ -501,7 +503,9 @@ function caseCmd() {
     }
   }
   // Clean up what the re-runs kept (all of it is in RAM).
-  return rounds(groups).finally(() => { for (const t of ['rxfer-cli', 'rsync']) rmrf(path.join(root, 'up', `cmd-rerun-${t}`)); });
+  return rounds(groups).finally(() => {
+    for (const set of ['s4k', 's20k', 's1m']) for (const t of ['rxfer-cli', 'rsync']) rmrf(path.join(root, 'up', `cmd-${set}-rerun-${t}`));
+  });
 }
 
 // ---------------------------------------------------------------- case 4: many clients at once

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// `node bench/experiments/ab-commands.js A_ROOT B_ROOT [rounds] [sha256|blake3] [--n 2000] [--kib 4]`
+// `node bench/experiments/ab-commands.js A_ROOT B_ROOT [rounds] [sha256|blake3] [--n 2000] [--kib 4] [--log-level warn]`
 // (issue 20): whole CLI commands as typed, from two builds (A = a copy of the build before a change,
 // B = after), each against its own `rxfer serve` on tmpfs, alternating A and B in every round (the
 // order swapped each round): `put -r` of a fresh tree, the identical re-run, `get -r`. Prints each
-// run, then per step the median seconds and the paired ratio B/A of times (< 1: B faster), min–max.
+// run, then per step the median seconds and the paired ratio B/A of times (< 1: B faster), min–max,
+// and the median CPU seconds (user + sys) of client and server: steadier than wall time on a busy machine.
 // Every download is compared with the source; a difference exits 1.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -17,6 +18,8 @@ const { A, B, rounds, hash, more } = abArgs(process.argv.slice(2), 5);
 const opt = (name, def) => { const i = more.indexOf(`--${name}`); return i < 0 ? def : more[i + 1]; };
 const N = Number(opt('n', 2000));
 const KIB = Number(opt('kib', 4));
+// The servers' log level (default warn, as in the benchmark); `--log-level info` measures what logging costs.
+const LOG_LEVEL = opt('log-level', 'warn');
 
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/rxfer-ab-commands-');
@@ -27,14 +30,20 @@ const KIB = Number(opt('kib', 4));
   for (const [tag, rxferRoot] of [['A', A], ['B', B]]) {
     const root = path.join(work, `root-${tag}`);
     fs.mkdirSync(root);
-    builds[tag] = { rxferRoot, server: await S.startRxfer({ rxferRoot, root, workDir: work, tag }) };
+    builds[tag] = { rxferRoot, server: await S.startRxfer({ rxferRoot, root, workDir: work, tag, logLevel: LOG_LEVEL }) };
   }
-  const run = (tag, args) => {
+  const cpu = { A: {}, B: {} };
+  const run = (tag, args, step) => {
     const { rxferRoot, server } = builds[tag];
+    const client0 = U.reapedChildrenCpuSeconds();
+    const server0 = U.cpuSeconds(server.pid);
     const t = process.hrtime.bigint();
     const r = spawnSync(process.execPath, [...S.launchArgs(rxferRoot), path.join(rxferRoot, 'bin/rxfer.js'), ...args, '-p', String(server.port), '--hash', hash, '-q'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${tag} ${args.join(' ')}: ${r.stderr}`);
-    return Number(process.hrtime.bigint() - t) / 1e9;
+    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    (cpu[tag][step] ??= { client: [], server: [] }).client.push(U.reapedChildrenCpuSeconds() - client0);
+    cpu[tag][step].server.push(U.cpuSeconds(server.pid) - server0);
+    return seconds;
   };
   const steps = ['put -r', 're-run', 'get -r'];
   const times = { A: Object.fromEntries(steps.map((s) => [s, []])), B: Object.fromEntries(steps.map((s) => [s, []])) };
@@ -44,9 +53,9 @@ const KIB = Number(opt('kib', 4));
       const remote = `t${r}`;
       const out = path.join(work, `out-${tag}`);
       fs.rmSync(out, { recursive: true, force: true });
-      const t1 = run(tag, ['put', '-r', src, remote]);
-      const t2 = run(tag, ['put', '-r', src, remote]);
-      const t3 = run(tag, ['get', '-r', remote, out]);
+      const t1 = run(tag, ['put', '-r', src, remote], 'put -r');
+      const t2 = run(tag, ['put', '-r', src, remote], 're-run');
+      const t3 = run(tag, ['get', '-r', remote, out], 'get -r');
       wrong += (await U.checkTree(path.join(out, remote), manifest)).length;
       fs.rmSync(out, { recursive: true, force: true });
       times[tag]['put -r'].push(t1);
@@ -55,10 +64,12 @@ const KIB = Number(opt('kib', 4));
       console.log(`round ${r} ${tag}: put -r ${t1.toFixed(2)} s, re-run ${t2.toFixed(2)} s, get -r ${t3.toFixed(2)} s`);
     }
   }
-  console.log(`\n${N} × ${KIB} KiB, ${hash}, ${rounds} rounds; A = ${A}, B = ${B}`);
+  console.log(`\n${N} × ${KIB} KiB, ${hash}, log level ${LOG_LEVEL}, ${rounds} rounds; A = ${A}, B = ${B}; load average ${require('node:os').loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   for (const s of steps) {
     const ratios = times.B[s].map((b, i) => b / times.A[s][i]);
     console.log(`${s.padEnd(7)} A ${median(times.A[s]).toFixed(2)} s  B ${median(times.B[s]).toFixed(2)} s  (${(N / median(times.A[s])).toFixed(0)} → ${(N / median(times.B[s])).toFixed(0)} files/s)  B/A time paired median ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+    const c = (tag, who) => median(cpu[tag][s][who]).toFixed(2);
+    console.log(`${''.padEnd(7)} CPU s client A ${c('A', 'client')} B ${c('B', 'client')}, server A ${c('A', 'server')} B ${c('B', 'server')}`);
   }
   if (wrong) { console.log(`${wrong} files came back wrong`); process.exitCode = 1; }
   await S.stopAll();

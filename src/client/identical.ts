@@ -6,9 +6,11 @@ import { hashPrefix } from '../integrity/hash-prefix';
  * Files up to this size are compared synchronously: open, fstat, one read, close (a few µs each on
  * a local file system). Through FileHandle each of those four was a thread-pool round trip, and an
  * identical re-run of `put -r` of 2,000 × 4 KiB spent most of its client time waiting on them
- * (bench/findings.md, issue 20). Larger files are hashed asynchronously, as before.
+ * (bench/findings.md, issue 20). Up to 1 MiB, as files are read whole for upload: the asynchronous
+ * hash takes a fresh 1 MiB buffer per file, whose pages all fault in (a re-run of 200 × 1 MiB: 1.1 s
+ * of client CPU, half of it system time). Larger files are hashed asynchronously, as before.
  */
-const SYNC_COMPARE_MAX_BYTES = 256 * 1024;
+const SYNC_COMPARE_MAX_BYTES = 1024 * 1024;
 
 /** One buffer for every synchronous compare (they never overlap): a fresh one per file was measurable GC. */
 const scratch = Buffer.allocUnsafe(SYNC_COMPARE_MAX_BYTES + 1);

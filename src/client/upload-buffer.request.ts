@@ -7,6 +7,7 @@ import type { RequestTurn } from './request-lanes';
 import { hashOf } from '../integrity/hash-algorithm';
 import { formatTrailer } from '../protocol/command';
 import { uploadHeader } from './request-header';
+import { recycleWholeFileBuffer } from './whole-file-buffers';
 
 /** Files up to this size go out as a single write with their header and trailer. */
 const COALESCE_MAX_BYTES = 64 * 1024;
@@ -50,7 +51,10 @@ export const uploadBuffer = async (
       throw refusal;
     }
     await sending;
-    return expectStored(conn, await conn.readReply(), request, { size: data.length, digest });
+    const stored = expectStored(conn, await conn.readReply(), request, { size: data.length, digest });
+    // Stored: the socket has written every byte, so a read buffer can take the next file.
+    recycleWholeFileBuffer(data);
+    return stored;
   } catch (err) {
     if (err instanceof RxferError && err.code !== 'CONNECTION_LOST') throw err;
     // A send that stopped half-way leaves the session out of step; the server may have said why.

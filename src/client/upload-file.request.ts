@@ -13,6 +13,7 @@ import type { Connection } from './connection';
 import { expectFileRecv, expectStored, replyError } from './expect-reply';
 import { FileVersion, changedWhileSent, localIo, localIoError, sameVersion, versionOf } from './local-io';
 import { uploadBuffer } from './upload-buffer.request';
+import { wholeFileBuffer } from './whole-file-buffers';
 import type { RequestTurn } from './request-lanes';
 import { resumeQuery, uploadHeader } from './request-header';
 
@@ -125,7 +126,7 @@ export const readWhole = async (source: LocalSource, localPath: string): Promise
 
 /** The file from its start: `size` bytes and one more if it has them (fewer if it ends sooner). */
 const readUpTo = async (fd: number, size: number, localPath: string): Promise<Buffer> => {
-  const data = Buffer.allocUnsafe(size + 1);
+  const data = wholeFileBuffer(size + 1, WHOLE_FILE_MAX_BYTES + 1);
   let filled = 0;
   try {
     for (;;) {

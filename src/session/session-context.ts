@@ -152,11 +152,16 @@ export class SessionContext {
     this.budget.give(transfer.command.verb);
   }
 
-  /** One info line per finished transfer, with its rate: what an operator greps for. */
+  /**
+   * A debug line per finished transfer, with its rate. Not info: the audit line (AuditLogObserver)
+   * says the same (file, bytes, time, rate, digest) and is the one info line per request; with both,
+   * each small file wrote three (bench/findings.md, issue 20).
+   */
   logDone(transfer: Transfer, verb: 'Stored' | 'Sent', size = transfer.size, digest?: string): void {
+    if (!this.log.isLevelEnabled('debug')) return;
     const ms = transfer.elapsedMs();
     const mibPerS = ms > 0 ? size / 1048576 / (ms / 1000) : 0;
-    this.log.info(
+    this.log.debug(
       { file: transfer.displayName, bytes: size, ms: Math.round(ms), ...(digest && { hash: transfer.algorithm, digest }) },
       `${verb} ${transfer.displayName} (${size} bytes) in ${ms.toFixed(0)} ms, ${mibPerS.toFixed(1)} MiB/s`,
     );

@@ -1,7 +1,6 @@
-import { constants, lstatSync, statfsSync } from 'node:fs';
+import { lstatSync, statfsSync } from 'node:fs';
 import { lstat, open, readdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
@@ -19,6 +18,8 @@ import { DEFAULT_HASH, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 import { walkListing } from './local-listing';
+import { READ_FLAGS, readSmallFile } from './read-small-file';
+import { InMemoryBody } from '../io/in-memory-body';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
@@ -112,30 +113,28 @@ export class LocalFsStorage implements StorageAdapter {
   async openRead(name: RemoteName, { jail = '', from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    // O_NOFOLLOW: the last segment must not be a link; the folder was checked by realpath above.
-    const handle = await open(this.paths.pathOf(name), constants.O_RDONLY | constants.O_NOFOLLOW).catch((err) =>
+    const small = await readSmallFile(this.paths.pathOf(name), name);
+    if (small !== undefined) {
+      const { body, mtimeMs } = small;
+      // One read serves both the digest and the data (no record is kept for small files).
+      const digest = hashOf(hash, body);
+      const offset = from && bufferHasPrefix(body, from, hash) ? from.offset : 0;
+      return { file: { name, size: body.length, digest, mtimeMs }, stream: new InMemoryBody(body.subarray(offset)), offset };
+    }
+    // A larger file (readSmallFile closed it again): the same flags, since a FIFO may have taken its
+    // name in between.
+    const handle = await open(this.paths.pathOf(name), READ_FLAGS).catch((err) =>
       Promise.reject(storageError(err, 'read', name)),
     );
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) throw new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`);
-      if (stats.size <= SMALL_FILE_BYTES) {
-        // One read serves both the digest and the data (no record is kept for small files).
-        const data = Buffer.allocUnsafe(stats.size);
-        const { bytesRead } = stats.size === 0 ? { bytesRead: 0 } : await handle.read(data, 0, stats.size, 0);
-        await handle.close();
-        const body = data.subarray(0, bytesRead);
-        const digest = hashOf(hash, body);
-        const offset = from && bufferHasPrefix(body, from, hash) ? from.offset : 0;
-        const rest = body.subarray(offset);
-        return { file: { name, size: bytesRead, digest, mtimeMs: stats.mtimeMs }, stream: Readable.from(rest.length ? [rest] : []), offset };
-      }
       const digest = await this.digests.digestOf(name, handle, stats, hash);
       const offset = from && from.offset <= stats.size ? await matchingPrefix(handle, from, hash) : 0;
       // An empty range (a resume at the very end) cannot be expressed with start/end: stream nothing.
       const stream =
         offset === stats.size
-          ? Readable.from([])
+          ? new InMemoryBody(Buffer.alloc(0))
           : handle.createReadStream({ start: offset, end: stats.size - 1, highWaterMark: READ_HIGH_WATER_MARK, autoClose: true });
       if (offset === stats.size) await handle.close();
       return { file: { name, size: stats.size, digest, mtimeMs: stats.mtimeMs }, stream, offset };
