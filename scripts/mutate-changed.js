@@ -5,7 +5,8 @@
  * Takes the src/ files changed against a base (committed since the merge base with origin/main, or
  * since HEAD~1 without it, plus uncommitted and untracked files), keeps those inside the scope of
  * stryker.config.json (`mutate`), and runs Stryker on the changed LINES of those files only
- * (`file.ts:12-40`), with the focused tests of their folders. Nothing in scope changed: exits 0
+ * (`file.ts:12-40`), with the tests the mutation plan gives each file (scripts/mutation/plan.js), or
+ * its folder's focused tests for a file no group names yet. Nothing in scope changed: exits 0
  * at once. A wall-clock budget bounds the run: past it Stryker is stopped and the script fails,
  * so a CI job never hangs on it. Full runs: test/MUTATION.md.
  *
@@ -20,15 +21,17 @@
  * Env: STRYKER_BIN, the stryker.js to run (default: the project's @stryker-mutator/core).
  */
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
-const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const { existsSync } = require('node:fs');
 const { join } = require('node:path');
-
-const ROOT = join(__dirname, '..');
+const plan = require('./mutation/plan');
+const { inScope } = require('./mutation/scope');
+const { ROOT, baseConfig, runStryker } = require('./mutation/stryker-run');
 
 /**
- * Focused tests per folder (paths under test/; see jest.stryker.config.ts, RXFER_MUTATION_TESTS).
- * In-process tests only: a test that runs bin/rxfer.js runs dist/, which no mutant reaches.
+ * Focused tests per folder, for a changed file the plan has no group for (paths under test/; see
+ * jest.stryker.config.ts, RXFER_MUTATION_TESTS). In-process tests only: a test that runs
+ * bin/rxfer.js runs dist/, which no mutant reaches.
  */
 const FOCUSED_TESTS = {
   'src/protocol/': ['unit/protocol', 'promises', 'integration/transfer.test.ts', 'integration/file-ops.test.ts', 'integration/resume.test.ts', 'security/hostile-names.test.ts', 'security/limits.test.ts'],
@@ -62,24 +65,6 @@ const baseRef = () => {
   if (tryGit('rev-parse', '--verify', '--quiet', 'origin/main')) return tryGit('merge-base', 'origin/main', 'HEAD');
   return tryGit('rev-parse', '--verify', '--quiet', 'HEAD~1') ? 'HEAD~1' : undefined;
 };
-
-/** A glob of stryker.config.json's `mutate` as a RegExp (`**` any folders, `*` within one). */
-const globToRegExp = (glob) =>
-  new RegExp(
-    '^' +
-      glob
-        .split(/(\*\*\/|\*\*|\*)/)
-        .map((part) => (part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
-        .join('') +
-      '$',
-  );
-
-const inScope = (() => {
-  const { mutate } = JSON.parse(readFileSync(join(ROOT, 'stryker.config.json'), 'utf8'));
-  const include = mutate.filter((glob) => !glob.startsWith('!')).map(globToRegExp);
-  const exclude = mutate.filter((glob) => glob.startsWith('!')).map((glob) => globToRegExp(glob.slice(1)));
-  return (path) => include.some((re) => re.test(path)) && !exclude.some((re) => re.test(path));
-})();
 
 /** Changed line ranges per file ('new' side of the diff), from `git diff -U0`. */
 const changedLines = (base) => {
@@ -126,47 +111,33 @@ const main = async () => {
   const mutate = changes.flatMap(([file, ranges]) =>
     wholeFiles || ranges === 'all' ? [file] : ranges.map(([from, to]) => `${file}:${from}-${to}`),
   );
-  const tests = [...new Set(changes.flatMap(([file]) => Object.entries(FOCUSED_TESTS).find(([folder]) => file.startsWith(folder))?.[1] ?? ['promises']))];
+  const testsOf = (file) =>
+    plan.find((g) => g.mutate.includes(file))?.tests ?? Object.entries(FOCUSED_TESTS).find(([folder]) => file.startsWith(folder))?.[1] ?? ['promises'];
+  const tests = [...new Set(changes.flatMap(([file]) => testsOf(file)))];
   for (const spec of mutate) console.log(`  mutate ${spec}`);
   console.log(`  tests  ${tests.join(', ')}`);
   if (flag('--dry')) return 0;
 
-  const strykerBin = process.env.STRYKER_BIN ?? require.resolve('@stryker-mutator/core/bin/stryker.js', { paths: [ROOT] });
-  // Stryker's command line takes no nested options: this run's settings go in a config of its own,
-  // beside the reports, made from stryker.config.json.
-  const fullConfig = JSON.parse(readFileSync(join(ROOT, 'stryker.config.json'), 'utf8'));
   const breakAt = option('--break');
-  const config = {
-    ...fullConfig,
-    mutate,
-    concurrency: Number(option('--concurrency', '2')),
-    // The incremental file of full runs is not touched: this run's results cover a few lines only.
-    incremental: false,
-    reporters: ['clear-text', 'progress-append-only', 'json'],
-    jsonReporter: { fileName: 'reports/mutation/changed.json' },
-    thresholds: { ...fullConfig.thresholds, break: breakAt === undefined ? null : Number(breakAt) },
-  };
-  delete config.$schema;
-  mkdirSync(join(ROOT, 'reports'), { recursive: true });
-  const configPath = join('reports', 'stryker.changed.config.json');
-  writeFileSync(join(ROOT, configPath), JSON.stringify(config, null, 2));
-  const strykerArgs = [strykerBin, 'run', configPath];
-
   const budgetMs = Number(option('--budget-min', '10')) * 60_000;
-  const child = spawn(process.execPath, strykerArgs, { cwd: ROOT, stdio: 'inherit', detached: true, env: { ...process.env, RXFER_MUTATION_TESTS: tests.join(',') } });
-  let overBudget = false;
-  const timer = setTimeout(() => {
-    overBudget = true;
-    console.error(`mutate:changed: over the ${budgetMs / 60_000} min budget; stopping Stryker`);
-    try {
-      process.kill(-child.pid, 'SIGTERM'); // its whole process group: test runners and checkers too
-    } catch {
-      /* already gone */
-    }
-  }, budgetMs);
-  const code = await new Promise((resolve) => child.on('exit', (exitCode) => resolve(exitCode ?? 1)));
-  clearTimeout(timer);
-  if (overBudget) return 2;
+  const { code, overBudget } = await runStryker({
+    label: 'changed',
+    tests,
+    budgetMs,
+    overrides: {
+      mutate,
+      concurrency: Number(option('--concurrency', '2')),
+      // The incremental files of full runs are not touched: this run's results cover a few lines only.
+      incremental: false,
+      reporters: ['clear-text', 'progress-append-only', 'json'],
+      jsonReporter: { fileName: 'reports/mutation/changed.json' },
+      thresholds: { ...baseConfig().thresholds, break: breakAt === undefined ? null : Number(breakAt) },
+    },
+  });
+  if (overBudget) {
+    console.error(`mutate:changed: over the ${budgetMs / 60_000} min budget; Stryker was stopped`);
+    return 2;
+  }
   return code;
 };
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { stagingName } from '../io/staging-name';
 import type { StagingServices } from './local-staged-write';
@@ -39,7 +40,9 @@ export class LocalSmallStagedWrite implements StagedWrite {
       // Above the largest small file, so that write() never asks the socket to wait for a drain.
       highWaterMark: 1024 * 1024,
       write: (chunk: Buffer, _encoding, done) => {
-        if (this.received + chunk.length > this.data.length) return done(new Error(`more than the declared ${this.data.length} bytes`));
+        if (this.received + chunk.length > this.data.length) {
+          return done(new RxferError('STORAGE_FAILED', `cannot store ${this.name}: more than the declared ${this.data.length} bytes arrived; nothing stored`));
+        }
         this.data.set(chunk, this.received);
         this.received += chunk.length;
         done();
@@ -50,12 +53,17 @@ export class LocalSmallStagedWrite implements StagedWrite {
   }
 
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
-    if (this.settled) throw storageError(new Error('commit after abort'), 'store', this.name);
+    if (this.settled) throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: the upload was aborted before its commit; nothing stored`);
     this.settled = true;
     const { data, target, createOnly, measureReplaced } = this;
     if (this.sink.errored || this.received !== verified.size || data.length !== verified.size) {
       this.sink.destroy();
-      throw storageError(this.sink.errored ?? new Error(`${this.received} of ${verified.size} bytes staged`), 'store', this.name);
+      // The reason in words (storageError of a plain Error would only say UNKNOWN to the client).
+      throw storageError(
+        this.sink.errored ?? new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${this.received} of ${verified.size} bytes staged; nothing stored`),
+        'store',
+        this.name,
+      );
     }
     try {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.

@@ -268,7 +268,7 @@ export class PartialUploads {
   async bytesUnder(prefix: string): Promise<number> {
     let total = 0;
     for (const id of await this.ids()) {
-      const manifest = await readFile(this.manifestPath(id), 'utf8').then((text) => JSON.parse(text) as PartialManifest, () => undefined);
+      const manifest = await readFile(this.manifestPath(id), 'utf8').then(parseManifest, () => undefined);
       if (!manifest || (prefix !== '' && !manifest.name.startsWith(prefix + '/'))) continue;
       total += (await lstat(this.dataPath(id)).catch(() => undefined))?.size ?? 0;
     }
@@ -280,3 +280,17 @@ export class PartialUploads {
     return [...new Set(entries.map((entry) => entry.replace(/\.json$/, '')))];
   }
 }
+
+/**
+ * A manifest as create() writes it, or undefined for one a crash or a full disk cut short (it is
+ * written without fsync): such a kept upload is skipped as if it had no manifest, where a parse
+ * error would fail every quota check of the root until the expiry sweep removed it.
+ */
+const parseManifest = (text: string): PartialManifest | undefined => {
+  try {
+    const parsed = JSON.parse(text) as Partial<PartialManifest> | null;
+    return typeof parsed?.name === 'string' ? (parsed as PartialManifest) : undefined;
+  } catch {
+    return undefined;
+  }
+};

@@ -6,7 +6,8 @@ import { RxferError } from '../errors/rxfer-error';
  */
 export const storageError = (err: unknown, action: string, name: string): RxferError => {
   if (err instanceof RxferError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+  // Whatever was thrown: a promise may even reject with undefined.
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'UNKNOWN';
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':

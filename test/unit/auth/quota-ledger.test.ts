@@ -1,0 +1,187 @@
+import '../session/support/fail-fast';
+import { QuotaLedger } from '../../../src/auth/quota-ledger';
+import type { User } from '../../../src/auth/user';
+import { RxferError } from '../../../src/errors/rxfer-error';
+import type { StorageAdapter } from '../../../src/storage/storage-adapter';
+
+/** Only `usage` is asked of storage: the bytes stored under a root, as measured. */
+const storageWith = (usage: Record<string, number>) => {
+  const calls: string[] = [];
+  const storage = {
+    usage: async (root: string) => {
+      calls.push(root);
+      return usage[root] ?? 0;
+    },
+  } as unknown as StorageAdapter;
+  return { storage, calls };
+};
+
+const alice: User = { name: 'alice', role: 'write', root: 'alice-root', quotaBytes: 100 };
+const bob: User = { name: 'bob', role: 'write', root: 'bob-root', quotaBytes: 100 };
+const nothing = async () => undefined;
+
+/** The reservation's error, or undefined when it fits. */
+const refusal = async (ledger: QuotaLedger, user: User, size: number, current: () => Promise<number | undefined> = nothing) => {
+  try {
+    await ledger.reserve(user, size, current);
+    return undefined;
+  } catch (err) {
+    return err as RxferError;
+  }
+};
+
+
+const probe = async (ledger: QuotaLedger, user: User): Promise<number> => {
+  // Binary search is overkill: quotas here are 100 bytes. Each fitting reservation is aborted at once.
+  for (let free = 0; free <= (user.quotaBytes ?? 0); free++) {
+    const next = free + 1;
+    try {
+      const reservation = await ledger.reserve(user, next, nothing);
+      reservation.aborted();
+    } catch {
+      return free;
+    }
+  }
+  return (user.quotaBytes ?? 0) + 1;
+};
+
+describe('QuotaLedger', () => {
+  test('a user without a quota is never measured and never refused', async () => {
+    const { storage, calls } = storageWith({});
+    const ledger = new QuotaLedger(storage);
+    const free = { name: 'free', role: 'write', root: 'r' } as const;
+    const reservation = await ledger.reserve(free, 10 ** 15, nothing);
+    reservation.resumedFrom(5);
+    reservation.committed(3);
+    reservation.aborted(1);
+    ledger.freed(free, 10);
+    expect(calls).toEqual([]);
+  });
+
+  test("usage is measured once, under the user's root, and the reservation fits up to the quota exactly", async () => {
+    const { storage, calls } = storageWith({ 'alice-root': 60 });
+    const ledger = new QuotaLedger(storage);
+    expect(await probe(ledger, alice)).toBe(40);
+    expect(calls).toEqual(['alice-root']);
+  });
+
+  test('a reservation over the quota is refused with QUOTA_EXCEEDED and the real numbers', async () => {
+    const { storage } = storageWith({ 'alice-root': 60 });
+    const ledger = new QuotaLedger(storage);
+    const err = await refusal(ledger, alice, 41);
+    expect(err).toBeInstanceOf(RxferError);
+    expect(err!.code).toBe('QUOTA_EXCEEDED');
+    expect(err!.message).toBe('alice uses 60 of 100 bytes; 41 more do not fit');
+    expect(err!.detail).toEqual({ used: 60, quota: 100, size: 41 });
+  });
+
+  test('replacing a file needs only the growth', async () => {
+    const { storage } = storageWith({ 'alice-root': 90 });
+    const ledger = new QuotaLedger(storage);
+    // 90 used, of which 50 is the file replaced: 60 fit, 61 do not.
+    expect(await refusal(ledger, alice, 60, async () => 50)).toBeUndefined();
+    const second = new QuotaLedger(storageWith({ 'alice-root': 90 }).storage);
+    expect((await refusal(second, alice, 61, async () => 50))?.code).toBe('QUOTA_EXCEEDED');
+  });
+
+  test('a reservation counts until it is settled: the next one sees it', async () => {
+    const { storage } = storageWith({ 'alice-root': 10 });
+    const ledger = new QuotaLedger(storage);
+    await ledger.reserve(alice, 30, nothing);
+    expect(await probe(ledger, alice)).toBe(60);
+  });
+
+  test("users are counted apart", async () => {
+    const { storage, calls } = storageWith({ 'alice-root': 10, 'bob-root': 70 });
+    const ledger = new QuotaLedger(storage);
+    await ledger.reserve(alice, 30, nothing);
+    expect(await probe(ledger, bob)).toBe(30);
+    expect(await probe(ledger, alice)).toBe(60);
+    expect(calls.sort()).toEqual(['alice-root', 'bob-root']);
+  });
+
+  test('committed keeps the reservation, minus the file it replaced; settling twice counts once', async () => {
+    const { storage } = storageWith({ 'alice-root': 0 });
+    const ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 50, async () => 20);
+    reservation.committed(20);
+    expect(await probe(ledger, alice)).toBe(70);
+    reservation.committed(20);
+    reservation.aborted();
+    expect(await probe(ledger, alice)).toBe(70);
+  });
+
+  test('aborted gives the whole reservation back when nothing is kept; settling again changes nothing', async () => {
+    const { storage } = storageWith({ 'alice-root': 30 });
+    const ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 50, nothing);
+    reservation.aborted();
+    expect(await probe(ledger, alice)).toBe(70);
+    reservation.aborted();
+    reservation.committed(20);
+    expect(await probe(ledger, alice)).toBe(70);
+  });
+
+  test('aborted keeps what storage keeps for a resume, never more than was reserved', async () => {
+    const { storage } = storageWith({ 'alice-root': 0 });
+    const ledger = new QuotaLedger(storage);
+    const kept = await ledger.reserve(alice, 50, nothing);
+    kept.aborted(30);
+    expect(await probe(ledger, alice)).toBe(70);
+    const over = await ledger.reserve(alice, 10, nothing);
+    over.aborted(25); // more than held: all of it stays, nothing more
+    expect(await probe(ledger, alice)).toBe(60);
+  });
+
+  test('a resumed upload holds the kept prefix too: its abort drops prefix and new bytes', async () => {
+    const { storage } = storageWith({ 'alice-root': 40 }); // 40 kept from an interrupted upload
+    const ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 20, nothing);
+    reservation.resumedFrom(40);
+    reservation.aborted(); // the staging data, prefix included, is deleted
+    expect(await probe(ledger, alice)).toBe(100);
+  });
+
+  test('resumedFrom after settling changes nothing', async () => {
+    const { storage } = storageWith({ 'alice-root': 40 });
+    const ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 20, nothing);
+    reservation.committed(0);
+    reservation.resumedFrom(40);
+    reservation.aborted();
+    expect(await probe(ledger, alice)).toBe(40);
+  });
+
+  test('freed bytes no longer count, and usage never goes below zero', async () => {
+    const { storage } = storageWith({ 'alice-root': 60 });
+    const ledger = new QuotaLedger(storage);
+    expect(await probe(ledger, alice)).toBe(40);
+    ledger.freed(alice, 25);
+    expect(await probe(ledger, alice)).toBe(65);
+    ledger.freed(alice, 1000);
+    expect(await probe(ledger, alice)).toBe(100);
+    ledger.freed(alice, 0);
+    ledger.freed(alice, -5);
+    expect(await probe(ledger, alice)).toBe(100);
+  });
+
+  test('freed before anything was measured needs nothing: the measurement sees storage as it is', async () => {
+    const { storage, calls } = storageWith({ 'alice-root': 60 });
+    const ledger = new QuotaLedger(storage);
+    ledger.freed(alice, 25);
+    expect(calls).toEqual([]);
+    expect(await probe(ledger, alice)).toBe(40);
+  });
+
+  test('remeasure forgets the counts: storage is measured again', async () => {
+    const usage: Record<string, number> = { 'alice-root': 60 };
+    const { storage, calls } = storageWith(usage);
+    const ledger = new QuotaLedger(storage);
+    expect(await probe(ledger, alice)).toBe(40);
+    usage['alice-root'] = 10;
+    expect(await probe(ledger, alice)).toBe(40);
+    ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(90);
+    expect(calls).toEqual(['alice-root', 'alice-root']);
+  });
+});

@@ -1,0 +1,455 @@
+import { disarm, failNext, openFds, restoreFs } from './support/client-fs-faults';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type { WriteStream } from 'node:fs';
+import { ResumeLock } from '../../../src/client/resume-lock';
+import { StagingFile, assertStagedSize, partialPathFor, refuseDirectory, stagingPathFor } from '../../../src/client/staging-file';
+import { RxferError } from '../../../src/errors/rxfer-error';
+
+/**
+ * What the client does before a download's name changes (src/client/staging-file.ts), on real files
+ * in a temp folder: the staging file beside the target, the resume file and its lock, the size check,
+ * and every failure of the commit (a write, the fsync, the stat, the close, the rename: injected once
+ * by support/client-fs-faults.ts), each leaving the target as it was and no staging file behind.
+ */
+
+let dir: string;
+let target: string;
+const open: StagingFile[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rxfer-staging-'));
+  target = join(dir, 'file.bin');
+});
+afterEach(async () => {
+  disarm();
+  for (const file of open.splice(0)) await file.discard();
+  rmSync(dir, { recursive: true, force: true });
+});
+afterAll(restoreFs);
+
+const track = (file: StagingFile): StagingFile => {
+  open.push(file);
+  return file;
+};
+const create = async () => track(await StagingFile.create(target));
+const resumable = async () => track(await StagingFile.resumable(target, 'sha256'));
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+const write = (stream: WriteStream, data: Buffer | string): Promise<void> =>
+  new Promise((resolve, reject) => stream.write(data, (err) => (err ? reject(err) : resolve())));
+
+/** Names in the folder other than the target: staging, resume and lock files. */
+const leftovers = () => readdirSync(dir).filter((name) => name !== basename(target));
+
+const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
+  const outcome = await call.then(
+    () => new Error('expected a failure, but the call succeeded'),
+    (err: unknown) => err,
+  );
+  if (!(outcome instanceof RxferError)) throw outcome;
+  return outcome;
+};
+
+/** Whether descriptor `fd` still refers to `path`, removed or not (closed, or reused for another file: no). */
+const fdIsOpenOn = (fd: number, path: string): boolean => {
+  try {
+    const target = readlinkSync(`/proc/self/fd/${fd}`);
+    return target === path || target === `${path} (deleted)`;
+  } catch {
+    return false;
+  }
+};
+const fdOf = (file: StagingFile): number => (file as unknown as { fd: number }).fd;
+
+describe('assertStagedSize', () => {
+  test('the verified size passes; any other is LOCAL_IO naming both numbers', () => {
+    expect(() => assertStagedSize('/x/.s', 5, 5, 'nothing done')).not.toThrow();
+    const err = (() => {
+      try {
+        assertStagedSize('/x/.s', 4, 5, 'nothing done');
+      } catch (caught) {
+        return caught as RxferError;
+      }
+      throw new Error('no error');
+    })();
+    expect(err).toBeInstanceOf(RxferError);
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe('/x/.s holds 4 bytes on disk, but 5 were received and verified; nothing done');
+    expect(err.detail).toEqual({ path: '/x/.s', onDisk: 4, verified: 5 });
+  });
+});
+
+describe('refuseDirectory', () => {
+  test('a folder is refused with LOCAL_IO; a file, a missing name and a loop of links are let through', () => {
+    mkdirSync(join(dir, 'sub'));
+    expect(() => refuseDirectory(join(dir, 'sub'))).toThrow(
+      expect.objectContaining({ code: 'LOCAL_IO', message: `cannot write ${join(dir, 'sub')}: it is a directory`, detail: { path: join(dir, 'sub') } }),
+    );
+    writeFileSync(target, 'x');
+    expect(() => refuseDirectory(target)).not.toThrow();
+    expect(() => refuseDirectory(join(dir, 'missing'))).not.toThrow();
+    symlinkSync(join(dir, 'loop-b'), join(dir, 'loop-a'));
+    symlinkSync(join(dir, 'loop-a'), join(dir, 'loop-b'));
+    expect(() => refuseDirectory(join(dir, 'loop-a'))).not.toThrow();
+  });
+});
+
+describe('staging and resume names', () => {
+  test('beside the target, hidden, and fresh each time', () => {
+    const a = stagingPathFor('/d/f.txt');
+    const b = stagingPathFor('/d/f.txt');
+    expect(dirname(a)).toBe('/d');
+    expect(basename(a).startsWith('.f.txt.rxfer-part-')).toBe(true);
+    expect(a).not.toBe(b);
+    expect(partialPathFor('/d/f.txt')).toBe('/d/.f.txt.rxfer-resume');
+  });
+
+  test('a long name is cut to 160 bytes of UTF-8, never inside a character', () => {
+    expect(partialPathFor(`/d/${'a'.repeat(300)}`)).toBe(`/d/.${'a'.repeat(160)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'a'.repeat(160)}`)).toBe(`/d/.${'a'.repeat(160)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'é'.repeat(100)}`)).toBe(`/d/.${'é'.repeat(80)}.rxfer-resume`);
+    // The cut is at the first character that does not fit, even if a later one would.
+    expect(partialPathFor(`/d/${'a'.repeat(159)}éb`)).toBe(`/d/.${'a'.repeat(159)}.rxfer-resume`);
+    expect(basename(stagingPathFor(`/d/${'a'.repeat(300)}`)).startsWith(`.${'a'.repeat(160)}.rxfer-part-`)).toBe(true);
+  });
+});
+
+describe('StagingFile.create and commit', () => {
+  test('the body is written to a staging file beside the target and renamed over it at commit', async () => {
+    writeFileSync(target, 'old content');
+    const file = await create();
+    expect(dirname(file.path)).toBe(dir);
+    expect(file.path).not.toBe(target);
+    expect(file.kept).toBeUndefined();
+    expect(existsSync(file.path)).toBe(true);
+    const stream = await file.startAt(0);
+    expect(file.stream).toBe(stream);
+    await write(stream, 'new ');
+    await write(stream, 'content!');
+    expect(readFileSync(target, 'utf8')).toBe('old content');
+    await file.commit(12);
+    expect(readFileSync(target, 'utf8')).toBe('new content!');
+    expect(leftovers()).toEqual([]);
+    expect(file.writeError).toBeUndefined();
+  });
+
+  test('the stream before startAt is an INTERNAL error', async () => {
+    const file = await create();
+    expect(() => file.stream).toThrow(expect.objectContaining({ code: 'INTERNAL', message: 'the staging file was not started' }));
+  });
+
+  test('a staging file that cannot be created: LOCAL_IO about writing into the folder', async () => {
+    const folder = join(dir, 'missing');
+    const err = await failureOf(StagingFile.create(join(folder, 'x')));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`cannot write into the folder ${folder}: no such file or folder (ENOENT)`);
+  });
+
+  test('a size other than the verified one renames nothing and removes the staging file', async () => {
+    writeFileSync(target, 'old');
+    const file = await create();
+    await write(await file.startAt(0), 'abcd');
+    const err = await failureOf(file.commit(5));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`${file.path} holds 4 bytes on disk, but 5 were received and verified; nothing was renamed; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(leftovers()).toEqual([]);
+  });
+
+  test.each([
+    ['write', 'writev', 'write', 'the disk is full (ENOSPC, no space left on device)', 'ENOSPC'],
+    ['fsync', 'fsync', 'fsync', 'EIO injected failure', 'EIO'],
+    ['stat', 'fstat', 'stat', 'EIO injected failure', 'EIO'],
+    ['close', 'close', 'close', 'EIO injected failure', 'EIO'],
+  ] as const)('a failed %s: LOCAL_IO naming it, nothing renamed, no staging file', async (_label, call, action, reason, code) => {
+    writeFileSync(target, 'old');
+    const file = await create();
+    const stream = await file.startAt(0);
+    // Two writes in a row: the stream hands the second to writev once the first is in flight.
+    stream.write('ab');
+    stream.write('cd');
+    failNext(call, (path) => path === file.path, code);
+    const err = await failureOf(file.commit(4));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`cannot ${action} ${file.path}: ${reason}; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(leftovers()).toEqual([]);
+    expect(fdIsOpenOn(fdOf(file), file.path)).toBe(false);
+  });
+
+  test('a write error the stream hands end() as ERR_STREAM_DESTROYED (no failure noted by its listener) still fails the commit', async () => {
+    // What end()'s callback gets from a stream destroyed under it; the 'error' listener ignores that code.
+    writeFileSync(target, 'old');
+    const file = await create();
+    const stream = await file.startAt(0);
+    stream.write('ab');
+    stream.write('cd');
+    failNext('writev', (path) => path === file.path, 'ERR_STREAM_DESTROYED');
+    const err = await failureOf(file.commit(4));
+    expect(err.message).toBe(`cannot write ${file.path}: ERR_STREAM_DESTROYED injected failure; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a failed rename: LOCAL_IO naming both paths, the target as it was, no staging file', async () => {
+    writeFileSync(target, 'old');
+    const file = await create();
+    await write(await file.startAt(0), 'abcd');
+    failNext('rename', (path) => path === file.path);
+    const err = await failureOf(file.commit(4));
+    expect(err.message).toBe(`cannot rename ${file.path} to ${target}: EIO injected failure; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a write that fails while the body arrives is the writeError, and the commit refuses', async () => {
+    const file = await create();
+    const stream = await file.startAt(0);
+    failNext('write', (path) => path === file.path, 'ENOSPC');
+    await expect(write(stream, 'abcd')).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(file.writeError?.message).toBe(`cannot write ${file.path}: the disk is full (ENOSPC, no space left on device); ${target} was not changed`);
+    const err = await failureOf(file.commit(4));
+    expect(err.message).toBe(file.writeError!.message);
+    expect(existsSync(target)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a background writeback that fails closes the stream: giving up reports it and does not wait for a second close', async () => {
+    // The first early writeback comes after 32 MiB (src/io/early-writeback.ts).
+    const file = await create();
+    const stream = await file.startAt(0);
+    failNext('fdatasync', (path) => path === file.path);
+    // Not events.once: it rejects on the 'error' that comes first.
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    await write(stream, Buffer.alloc(32 * 1024 * 1024, 1));
+    await closed;
+    const err = await file.giveUp(true);
+    expect(err?.message).toBe(`cannot write ${file.path}: EIO injected failure; ${target} was not changed`);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('an ordinary staging file is removed on giveUp, interrupted or not', async () => {
+    for (const interrupted of [true, false]) {
+      const file = await create();
+      await write(await file.startAt(0), 'abc');
+      expect(await file.giveUp(interrupted)).toBeUndefined();
+      expect(leftovers()).toEqual([]);
+    }
+  });
+
+  test('discard closes the descriptor once: a second discard does not close a number handed out since', async () => {
+    const file = await create();
+    const fd = fdOf(file);
+    await file.discard();
+    expect(existsSync(file.path)).toBe(false);
+    expect(fdIsOpenOn(fd, file.path)).toBe(false);
+    const other = join(dir, 'other');
+    const otherFd = openSync(other, 'w');
+    try {
+      await file.discard();
+      expect(fstatSync(otherFd).isFile()).toBe(true);
+    } finally {
+      closeSync(otherFd);
+    }
+  });
+
+  test('discard after startAt closes the descriptor through the stream', async () => {
+    const file = await create();
+    const fd = fdOf(file);
+    await write(await file.startAt(0), 'abc');
+    await file.discard();
+    await file.discard();
+    expect(fdIsOpenOn(fd, file.path)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('StagingFile.resumable', () => {
+  test('the first attempt creates the resume file empty, holding its lock until the commit', async () => {
+    const file = await resumable();
+    expect(file.path).toBe(partialPathFor(target));
+    expect(file.kept).toBeUndefined();
+    expect(readFileSync(`${file.path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+    await write(await file.startAt(0), 'hello');
+    await file.commit(5);
+    expect(readFileSync(target, 'utf8')).toBe('hello');
+    expect(leftovers()).toEqual([]);
+    expect(StagingFile.hasKept(target)).toBe(false);
+  });
+
+  test('an interrupted download keeps its bytes; the next attempt hashes them and goes on after them', async () => {
+    const first = await resumable();
+    expect(await first.giveUp(true)).toBeUndefined();
+    expect(StagingFile.hasKept(target)).toBe(true);
+    expect(existsSync(`${first.path}.lock`)).toBe(false);
+
+    const second = await resumable();
+    expect(second.kept).toBeUndefined();
+    await write(await second.startAt(0), 'hello ');
+    expect(await second.giveUp(true)).toBeUndefined();
+    expect(readFileSync(partialPathFor(target), 'utf8')).toBe('hello ');
+
+    const third = await resumable();
+    expect(third.kept?.bytes).toBe(6);
+    expect(third.kept?.hash.hex()).toBe(sha256('hello '));
+    await write(await third.startAt(6), 'world');
+    await third.commit(11);
+    expect(readFileSync(target, 'utf8')).toBe('hello world');
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a resume from before the end cuts off what follows first', async () => {
+    writeFileSync(partialPathFor(target), 'hello wrong');
+    const file = await resumable();
+    expect(file.kept?.bytes).toBe(11);
+    await write(await file.startAt(6), 'world');
+    await file.commit(11);
+    expect(readFileSync(target, 'utf8')).toBe('hello world');
+    writeFileSync(partialPathFor(target), 'abcdef');
+    const again = await resumable();
+    await write(await again.startAt(2), 'X');
+    await again.commit(3);
+    expect(readFileSync(target, 'utf8')).toBe('abX');
+  });
+
+  test('a fresh resume file is opened once: no descriptor is left behind', async () => {
+    const before = openFds();
+    const file = await StagingFile.resumable(target, 'sha256');
+    expect(openFds()).toBe(before + 1);
+    await file.discard();
+    expect(openFds()).toBe(before);
+  });
+
+  test('a cut that fails: LOCAL_IO naming the truncate, the target as it was', async () => {
+    writeFileSync(partialPathFor(target), 'abcdef');
+    const file = await resumable();
+    failNext('ftruncate', (path) => path === file.path);
+    await expect(file.startAt(2)).rejects.toMatchObject({ code: 'LOCAL_IO', message: `cannot truncate ${file.path}: EIO injected failure; ${target} was not changed` });
+  });
+
+  test('kept bytes that cannot be read back: LOCAL_IO naming the read, descriptor closed, lock released', async () => {
+    writeFileSync(partialPathFor(target), 'kept');
+    failNext('read', (path) => path === partialPathFor(target));
+    const before = openFds();
+    const err = await failureOf(StagingFile.resumable(target, 'sha256'));
+    expect(err.message).toBe(`cannot read ${partialPathFor(target)}: EIO injected failure`);
+    expect(openFds()).toBe(before);
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+  });
+
+  test('an empty resume file is nothing kept', async () => {
+    writeFileSync(partialPathFor(target), '');
+    const file = await resumable();
+    expect(file.kept).toBeUndefined();
+  });
+
+  test('while another download holds the resume file, a staging file of its own', async () => {
+    const first = await resumable();
+    const second = await resumable();
+    expect(second.path).not.toBe(first.path);
+    expect(second.path.includes('.rxfer-part-')).toBe(true);
+    await write(await second.startAt(0), 'two');
+    // Not resumable: an interrupted one is removed, not kept.
+    await second.giveUp(true);
+    expect(existsSync(second.path)).toBe(false);
+    await first.discard();
+    expect(existsSync(`${first.path}.lock`)).toBe(false);
+  });
+
+  test('interrupted before the body started: the (empty) resume file stays', async () => {
+    const file = await resumable();
+    await file.giveUp(true);
+    expect(existsSync(partialPathFor(target))).toBe(true);
+  });
+
+  test('a failed download (not interrupted) removes the resume file and its lock', async () => {
+    const file = await resumable();
+    await write(await file.startAt(0), 'abc');
+    expect(await file.giveUp(false)).toBeUndefined();
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('an interrupted download whose write failed is not kept, and gives up with the write error', async () => {
+    const file = await resumable();
+    const stream = await file.startAt(0);
+    failNext('write', (path) => path === file.path, 'ENOSPC');
+    await expect(write(stream, 'abc')).rejects.toMatchObject({ code: 'ENOSPC' });
+    const err = await file.giveUp(true);
+    expect(err?.message).toBe(`cannot write ${file.path}: the disk is full (ENOSPC, no space left on device); ${target} was not changed`);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('an interrupted download whose last bytes cannot be flushed is not kept', async () => {
+    const file = await resumable();
+    const stream = await file.startAt(0);
+    stream.write('ab');
+    stream.write('cd');
+    failNext('writev', (path) => path === file.path, 'ENOSPC');
+    const err = await file.giveUp(true);
+    expect(err?.code).toBe('LOCAL_IO');
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a link planted as the resume file is not followed: LOCAL_IO, lock released', async () => {
+    writeFileSync(join(dir, 'elsewhere'), 'secret');
+    symlinkSync(join(dir, 'elsewhere'), partialPathFor(target));
+    const err = await failureOf(StagingFile.resumable(target, 'sha256'));
+    expect(err.message).toBe(`cannot write into the folder ${dir}: too many levels of symbolic links (ELOOP)`);
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+    expect(readFileSync(join(dir, 'elsewhere'), 'utf8')).toBe('secret');
+  });
+
+  test('a resume file that cannot be created: LOCAL_IO, lock released', async () => {
+    failNext('openSync', (path) => path === partialPathFor(target));
+    const err = await failureOf(StagingFile.resumable(target, 'sha256'));
+    expect(err.message).toBe(`cannot write into the folder ${dir}: EIO injected failure`);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('a kept file that cannot be read (its stat fails): LOCAL_IO, descriptor closed, lock released', async () => {
+    writeFileSync(partialPathFor(target), 'kept');
+    failNext('fstat', (path) => path === partialPathFor(target));
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const err = await failureOf(StagingFile.resumable(target, 'sha256'));
+    expect(err.message).toBe(`cannot stat ${partialPathFor(target)}: EIO injected failure`);
+    expect(readdirSync('/proc/self/fd').length).toBe(fdsBefore);
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+  });
+
+  test('a lock that cannot be taken (no folder): LOCAL_IO about writing into the folder', async () => {
+    const folder = join(dir, 'missing');
+    const err = await failureOf(StagingFile.resumable(join(folder, 'x'), 'sha256'));
+    expect(err.message).toBe(`cannot write into the folder ${folder}: no such file or folder (ENOENT)`);
+  });
+});
+
+describe('StagingFile.hasKept and forgetResumable', () => {
+  test('hasKept looks at the resume file, even a link', () => {
+    expect(StagingFile.hasKept(target)).toBe(false);
+    symlinkSync(join(dir, 'nowhere'), partialPathFor(target));
+    expect(StagingFile.hasKept(target)).toBe(true);
+  });
+
+  test('forgetResumable removes kept bytes and gives the lock back', async () => {
+    writeFileSync(partialPathFor(target), 'kept');
+    await StagingFile.forgetResumable(target);
+    expect(leftovers()).toEqual([]);
+    expect(ResumeLock.take(partialPathFor(target))?.release()).toBeUndefined();
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('forgetResumable leaves the bytes another download is writing now', async () => {
+    const file = await resumable();
+    await write(await file.startAt(0), 'busy');
+    await StagingFile.forgetResumable(target);
+    expect(existsSync(file.path)).toBe(true);
+    await file.commit(4);
+    expect(readFileSync(target, 'utf8')).toBe('busy');
+  });
+
+  test('forgetResumable in a folder that does not exist is quiet', async () => {
+    await expect(StagingFile.forgetResumable(join(dir, 'missing', 'x'))).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
+import { hashOf } from '../../../src/integrity/hash-algorithm';
+import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from '../../../src/storage/digest-index';
+
+/** DigestIndex's sidecars, the small/large split, and hashing on demand (digest-index.test.ts has the basics). */
+describe('DigestIndex records', () => {
+  let root: string;
+  let index: DigestIndex;
+  const sums = () => join(root, '.rxfer', 'sums');
+  const sidecar = (name: string) => join(sums(), createHash('sha256').update(name).digest('hex') + '.json');
+  const sidecars = async () => (await readdir(sums())).filter((entry) => entry !== 'folders');
+  const large = Buffer.alloc(SMALL_FILE_BYTES + 1, 3);
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rxfer-digest-records-'));
+    index = new DigestIndex(root);
+    await index.init();
+  });
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const file = async (name: string, bytes: Buffer | string) => {
+    await writeFile(join(root, name), bytes);
+    return stat(join(root, name));
+  };
+
+  test('init makes the sums and folder-log folders', async () => {
+    expect(await readdir(sums())).toEqual(['folders']);
+  });
+
+  test('exactly SMALL_FILE_BYTES is small: its digest goes to the folder log, not a sidecar', async () => {
+    const stats = await file('edge.bin', Buffer.alloc(SMALL_FILE_BYTES, 1));
+    await index.remember('edge.bin', stats, 'sha256', 'd-edge');
+    expect(await sidecars()).toEqual([]);
+    expect(await index.lookup('edge.bin', stats, 'sha256')).toBe('d-edge');
+    expect((await index.folderDigests('')).get('edge.bin', stats, 'sha256')).toBe('d-edge');
+    // A sidecar for a small file is not looked at.
+    await writeFile(sidecar('edge.bin'), JSON.stringify({ name: 'edge.bin', size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { blake3: 'x' } }));
+    expect(await new DigestIndex(root).lookup('edge.bin', stats, 'blake3')).toBeUndefined();
+  });
+
+  test('a sidecar holds the name, the version and the digests; a new digest replaces, alongside joins', async () => {
+    const stats = await file('big.bin', large);
+    await index.remember('big.bin', stats, 'sha256', 'd-sha');
+    expect(JSON.parse(await readFile(sidecar('big.bin'), 'utf8'))).toEqual({ name: 'big.bin', size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { sha256: 'd-sha' } });
+    await index.remember('big.bin', stats, 'blake3', 'd-b3', true);
+    expect(JSON.parse(await readFile(sidecar('big.bin'), 'utf8')).digests).toEqual({ sha256: 'd-sha', blake3: 'd-b3' });
+    await index.remember('big.bin', stats, 'blake3', 'd-b3-new');
+    expect(JSON.parse(await readFile(sidecar('big.bin'), 'utf8')).digests).toEqual({ blake3: 'd-b3-new' });
+    expect(await sidecars()).toHaveLength(1);
+  });
+
+  test('a sidecar about another name, another version or without digests is not used', async () => {
+    const stats = await file('big.bin', large);
+    const write = (record: object) => writeFile(sidecar('big.bin'), JSON.stringify({ name: 'big.bin', size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { sha256: 'd' }, ...record }));
+    const fresh = () => new DigestIndex(root).lookup('big.bin', stats, 'sha256');
+    await write({});
+    expect(await fresh()).toBe('d');
+    for (const wrong of [{ name: 'other.bin' }, { size: stats.size + 1 }, { mtimeMs: stats.mtimeMs + 1 }, { ino: stats.ino + 1 }, { digests: 'd' }]) {
+      await write(wrong);
+      expect(await fresh()).toBeUndefined();
+    }
+    await writeFile(sidecar('big.bin'), '{cut by a cra');
+    expect(await fresh()).toBeUndefined();
+  });
+
+  test('a sidecar whose digests are not an object is not joined by a new digest', async () => {
+    const stats = await file('big.bin', large);
+    await writeFile(sidecar('big.bin'), JSON.stringify({ name: 'big.bin', size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: 'xy' }));
+    await new DigestIndex(root).remember('big.bin', stats, 'blake3', 'b', true);
+    expect(JSON.parse(await readFile(sidecar('big.bin'), 'utf8')).digests).toEqual({ blake3: 'b' });
+  });
+
+  test('a record read from disk is kept in memory for the next lookup', async () => {
+    const stats = await file('big.bin', large);
+    await index.remember('big.bin', stats, 'sha256', 'd');
+    const fresh = new DigestIndex(root);
+    expect(await fresh.lookup('big.bin', stats, 'sha256')).toBe('d');
+    await rm(sidecar('big.bin'));
+    expect(await fresh.lookup('big.bin', stats, 'sha256')).toBe('d');
+  });
+
+  test('a record that cannot be written leaves no temp file and reports the failure', async () => {
+    const stats = await file('big.bin', large);
+    await mkdir(join(sidecar('big.bin'), 'in-the-way'), { recursive: true });
+    await expect(index.remember('big.bin', stats, 'sha256', 'd')).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+    expect((await readdir(sums())).filter((entry) => entry.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('forget removes the sidecar, also one still being written', async () => {
+    const stats = await file('big.bin', large);
+    const writing = index.remember('big.bin', stats, 'sha256', 'd');
+    await index.forget('big.bin');
+    await writing;
+    expect(await sidecars()).toEqual([]);
+    expect(await index.lookup('big.bin', stats, 'sha256')).toBeUndefined();
+    // A second record written and forgotten later: the first write's bookkeeping is not in the way.
+    await index.remember('big.bin', stats, 'sha256', 'd2');
+    await index.forget('big.bin');
+    expect(await sidecars()).toEqual([]);
+  });
+
+  test('forget waits only for its own name’s write', async () => {
+    const stats = await file('big.bin', large);
+    await index.remember('a.bin', stats, 'sha256', 'da');
+    const other = index.remember('b.bin', stats, 'sha256', 'db');
+    await index.forget('a.bin');
+    await other;
+    expect(await new DigestIndex(root).lookup('b.bin', stats, 'sha256')).toBe('db');
+  });
+
+  describe('digestOf', () => {
+    test('hashes a file it knows nothing of, remembers it, and answers from memory next time', async () => {
+      const stats = await file('big.bin', large);
+      const handle = await open(join(root, 'big.bin'));
+      try {
+        const hashing = jest.spyOn(hashPrefixModule, 'hashUpTo');
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+        expect(hashing).toHaveBeenCalledTimes(1);
+        // Another algorithm joins the record (alongside).
+        expect(await index.digestOf('big.bin', handle, stats, 'blake3')).toBe(hashOf('blake3', large));
+        expect(JSON.parse(await readFile(sidecar('big.bin'), 'utf8')).digests).toEqual({ sha256: hashOf('sha256', large), blake3: hashOf('blake3', large) });
+      } finally {
+        await handle.close();
+      }
+    });
+
+    test('a small file hashed on demand goes to its folder’s log', async () => {
+      await mkdir(join(root, 'd'));
+      const stats = await file('d/s.txt', 'small');
+      const handle = await open(join(root, 'd', 's.txt'));
+      try {
+        expect(await index.digestOf('d/s.txt', handle, stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
+      } finally {
+        await handle.close();
+      }
+      expect(await new DigestIndex(root).lookup('d/s.txt', stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
+    });
+
+    test('a record that cannot be written does not fail the download', async () => {
+      const stats = await file('big.bin', large);
+      await mkdir(join(sidecar('big.bin'), 'in-the-way'), { recursive: true });
+      const handle = await open(join(root, 'big.bin'));
+      try {
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+      } finally {
+        await handle.close();
+      }
+    });
+
+    test('at most two files are hashed at once; the others wait their turn and all finish', async () => {
+      const names = ['f0', 'f1', 'f2', 'f3', 'f4'];
+      let running = 0;
+      let most = 0;
+      const real = hashPrefixModule.hashUpTo;
+      jest.spyOn(hashPrefixModule, 'hashUpTo').mockImplementation(async (...args) => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        try {
+          return await real(...args);
+        } finally {
+          running--;
+        }
+      });
+      const handles = await Promise.all(
+        names.map(async (name, i) => {
+          const bytes = Buffer.alloc(SMALL_FILE_BYTES + 1 + i, i);
+          const stats = await file(name, bytes);
+          return { name, stats, bytes, handle: await open(join(root, name)) };
+        }),
+      );
+      try {
+        const digests = await Promise.all(handles.map(({ name, handle, stats }) => index.digestOf(name, handle, stats, 'sha256')));
+        expect(digests).toEqual(handles.map(({ bytes }) => hashOf('sha256', bytes)));
+        expect(most).toBe(2);
+        // The slots were all given back: two more at once still run side by side.
+        most = 0;
+        await Promise.all(handles.slice(0, 2).map(({ handle, stats }, i) => index.digestOf(`again${i}`, handle, { ...stats, ino: stats.ino + 1000 } as Stats, 'blake3')));
+        expect(most).toBe(2);
+      } finally {
+        await Promise.all(handles.map(({ handle }) => handle.close()));
+      }
+    });
+
+    test('a hash that fails gives its slot back', async () => {
+      const stats = await file('big.bin', large);
+      const handle = await open(join(root, 'big.bin'));
+      try {
+        const spy = jest.spyOn(hashPrefixModule, 'hashUpTo');
+        spy.mockRejectedValueOnce(new Error('EIO')).mockRejectedValueOnce(new Error('EIO'));
+        await expect(index.digestOf('big.bin', handle, stats, 'sha256')).rejects.toThrow('EIO');
+        await expect(index.digestOf('big.bin', handle, stats, 'sha256')).rejects.toThrow('EIO');
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+      } finally {
+        await handle.close();
+      }
+    });
+  });
+
+  test('hashHandle hashes the first size bytes (fewer if the file is shorter)', async () => {
+    await file('h.bin', 'abcdef');
+    const handle = await open(join(root, 'h.bin'));
+    try {
+      expect(await hashHandle(handle, 3, 'sha256')).toBe(hashOf('sha256', Buffer.from('abc')));
+      expect(await hashHandle(handle, 100, 'sha256')).toBe(hashOf('sha256', Buffer.from('abcdef')));
+    } finally {
+      await handle.close();
+    }
+  });
+});

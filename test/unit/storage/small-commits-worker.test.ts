@@ -1,0 +1,123 @@
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { DigestLog } from '../../../src/storage/digest-log';
+import { SmallCommitJob, SmallCommits } from '../../../src/storage/small-commits';
+
+/**
+ * SmallCommits beyond the file system (small-commits.test.ts): the digest log lines it asks the
+ * worker for, closing with commits pending, and a worker that dies under pending commits.
+ */
+describe('SmallCommits, digests and the worker’s life', () => {
+  let dir: string;
+  let sums: string;
+  let serial = 0;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rxfer-small-commits-worker-'));
+    sums = join(dir, 'sums');
+    await mkdir(sums);
+    await mkdir(join(dir, 'sub'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const job = (folder: string, name: string, text: string, extra: Partial<SmallCommitJob> = {}): SmallCommitJob => ({
+    data: new Uint8Array(Buffer.from(text)),
+    staging: join(dir, `.rxfer-part-w-${serial++}`),
+    target: join(folder, name.split('/').pop()!),
+    folder,
+    createOnly: false,
+    measureReplaced: false,
+    ...extra,
+  });
+  const digestIn = async (log: DigestLog, name: string, folder: string) => {
+    const base = name.split('/').pop()!;
+    return (await log.folder(folder)).get(base, await stat(join(dir, name)), 'sha256');
+  };
+
+  test('a commit with name, hash and digest adds its line to its folder’s log (the root’s too)', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await Promise.all([
+        commits.commit(job(join(dir, 'sub'), 'sub/a.txt', 'a', { name: 'sub/a.txt', hash: 'sha256', digest: 'd-a' })),
+        commits.commit(job(dir, 'top.txt', 't', { name: 'top.txt', hash: 'sha256', digest: 'd-top' })),
+        commits.commit(job(join(dir, 'sub'), 'sub/nodigest.txt', 'n', { name: 'sub/nodigest.txt', hash: 'sha256' })),
+        commits.commit(job(join(dir, 'sub'), 'sub/nohash.txt', 'h', { name: 'sub/nohash.txt', digest: 'd-h' })),
+        commits.commit(job(join(dir, 'sub'), 'sub/noname.txt', 'n', { hash: 'sha256', digest: 'd-n' })),
+      ]);
+      await commits.commit(job(join(dir, 'sub'), 'sub/b.txt', 'b', { name: 'sub/b.txt', hash: 'sha256', digest: 'd-b' }));
+    } finally {
+      await commits.close();
+    }
+    const log = new DigestLog(sums);
+    expect(await digestIn(log, 'sub/a.txt', 'sub')).toBe('d-a');
+    expect(await digestIn(log, 'sub/b.txt', 'sub')).toBe('d-b');
+    expect(await digestIn(log, 'top.txt', '')).toBe('d-top');
+    expect(await digestIn(log, 'sub/nodigest.txt', 'sub')).toBeUndefined();
+    expect(await digestIn(log, 'sub/nohash.txt', 'sub')).toBeUndefined();
+    expect(await digestIn(log, 'sub/noname.txt', 'sub')).toBeUndefined();
+  });
+
+  test('an empty name is the root’s file', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'x', 'x', { name: '', hash: 'sha256', digest: 'd' }));
+    } finally {
+      await commits.close();
+    }
+    expect((await readdir(sums)).length).toBe(1);
+  });
+
+  test('without a sums folder no log is kept', async () => {
+    const commits = new SmallCommits();
+    try {
+      await commits.commit(job(dir, 'a.txt', 'a', { name: 'a.txt', hash: 'sha256', digest: 'd' }));
+    } finally {
+      await commits.close();
+    }
+    expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('a');
+    expect(await readdir(sums)).toEqual([]);
+  });
+
+  test('close waits for the commits in progress; closing twice or before any commit is fine', async () => {
+    const idle = new SmallCommits(sums);
+    await idle.close();
+    const commits = new SmallCommits(sums);
+    const pending = Array.from({ length: 20 }, (_, i) => commits.commit(job(dir, `f${i}`, `data ${i}`)));
+    await commits.close();
+    await commits.close();
+    await Promise.all(pending);
+    for (let i = 0; i < 20; i++) expect(await readFile(join(dir, `f${i}`), 'utf8')).toBe(`data ${i}`);
+  });
+
+  test('after close a new commit starts a new worker', async () => {
+    const commits = new SmallCommits(sums);
+    await commits.commit(job(dir, 'one', '1'));
+    await commits.close();
+    await commits.commit(job(dir, 'two', '2'));
+    await commits.close();
+    expect(await readFile(join(dir, 'two'), 'utf8')).toBe('2');
+  });
+
+  test('a worker that dies fails its pending commits with EWORKER; the next commit starts a new one', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'first', '1'));
+      // The thread dying (out of memory, say), simulated by ending it from outside.
+      const worker = (commits as unknown as { worker: Worker }).worker;
+      // Many, so that some are still in the worker when it ends (it may finish the first few).
+      const pending = Array.from({ length: 200 }, (_, i) => commits.commit(job(dir, `lost${i}`, 'l')));
+      await new Promise((resolve) => setImmediate(resolve)); // posted to the worker
+      await worker.terminate();
+      const outcomes = await Promise.allSettled(pending);
+      const failed = outcomes.filter((outcome) => outcome.status === 'rejected');
+      expect(failed.length).toBeGreaterThan(0);
+      for (const outcome of failed) expect(outcome).toMatchObject({ reason: { code: 'EWORKER', message: expect.stringContaining('commit worker stopped: exit code') } });
+      await commits.commit(job(dir, 'after', 'a'));
+      expect(await readFile(join(dir, 'after'), 'utf8')).toBe('a');
+    } finally {
+      await commits.close();
+    }
+  });
+});

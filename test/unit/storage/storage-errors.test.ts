@@ -1,0 +1,58 @@
+import { RxferError } from '../../../src/errors/rxfer-error';
+import { storageError } from '../../../src/storage/storage-errors';
+
+/** errno → storage code, with messages that name the remote file and never a server path. */
+describe('storageError', () => {
+  const errno = (code: string | undefined, message = `${code}: some words, open '/srv/secret/path'`) => Object.assign(new Error(message), { code });
+
+  test('an RxferError passes through unchanged', () => {
+    const err = new RxferError('BUSY', 'busy');
+    expect(storageError(err, 'store', 'x')).toBe(err);
+  });
+
+  test.each([
+    ['ENOSPC', 'NO_SPACE', 'no space left to store a/b.txt'],
+    ['EDQUOT', 'NO_SPACE', 'no space left to store a/b.txt'],
+    ['EEXIST', 'EXISTS', 'a/b.txt already exists'],
+    ['EISDIR', 'NAME_CONFLICT', 'cannot store a/b.txt: a folder and a file would share a name'],
+    ['ENOTDIR', 'NAME_CONFLICT', 'cannot store a/b.txt: a folder and a file would share a name'],
+    ['ENOTEMPTY', 'NAME_CONFLICT', 'cannot store a/b.txt: a folder and a file would share a name'],
+    ['ELOOP', 'NAME_INVALID', 'a/b.txt is a symbolic link; rxfer does not follow links'],
+    ['ENAMETOOLONG', 'NAME_INVALID', 'a/b.txt is too long for this file system'],
+    ['ENOENT', 'STORAGE_FAILED', 'cannot store a/b.txt: its folder or staging file was removed meanwhile; nothing stored'],
+    ['EIO', 'STORAGE_FAILED', 'cannot store a/b.txt: EIO (some words)'],
+  ])('%s while storing → %s', (code, expected, message) => {
+    const mapped = storageError(errno(code), 'store', 'a/b.txt');
+    expect(mapped).toBeInstanceOf(RxferError);
+    expect(mapped).toMatchObject({ code: expected, message });
+    expect(mapped.message).not.toContain('/srv');
+  });
+
+  test('the errno is kept in the detail where it says more than the code', () => {
+    expect(storageError(errno('ENOSPC'), 'store', 'x').detail).toEqual({ errno: 'ENOSPC' });
+    expect(storageError(errno('EISDIR'), 'store', 'x').detail).toEqual({ errno: 'EISDIR' });
+    expect(storageError(errno('ELOOP'), 'store', 'x').detail).toEqual({ errno: 'ELOOP' });
+    expect(storageError(errno('ENAMETOOLONG'), 'store', 'x').detail).toEqual({ errno: 'ENAMETOOLONG' });
+    expect(storageError(errno('ENOENT'), 'store', 'x').detail).toEqual({ errno: 'ENOENT' });
+    expect(storageError(errno('EIO'), 'store', 'x').detail).toEqual({ errno: 'EIO' });
+  });
+
+  test('ENOENT outside a store is NOT_FOUND', () => {
+    expect(storageError(errno('ENOENT'), 'delete', 'gone.txt')).toMatchObject({ code: 'NOT_FOUND', message: 'gone.txt does not exist', detail: undefined });
+  });
+
+  test('the action is named', () => {
+    expect(storageError(errno('ENOSPC'), 'stage', 'x').message).toBe('no space left to stage x');
+    expect(storageError(errno('EIO'), 'rename', 'x').message).toBe('cannot rename x: EIO (some words)');
+  });
+
+  test('no code: UNKNOWN; a message without the errno form: the code alone', () => {
+    expect(storageError(new Error('boom'), 'store', 'x')).toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot store x: UNKNOWN', detail: { errno: 'UNKNOWN' } });
+    expect(storageError(errno('EIO', 'something else: entirely'), 'store', 'x').message).toBe('cannot store x: EIO');
+    expect(storageError(errno('EIO', 'prefix EIO: words'), 'store', 'x').message).toBe('cannot store x: EIO');
+    expect(storageError(errno('EIO', 'EIO: '), 'store', 'x').message).toBe('cannot store x: EIO');
+    expect(storageError(errno('EACCES', 'EACCES: permission denied'), 'store', 'x').message).toBe('cannot store x: EACCES (permission denied)');
+    expect(storageError({ code: 'E2BIG' }, 'store', 'x').message).toBe('cannot store x: E2BIG');
+    expect(storageError(undefined, 'store', 'x').message).toBe('cannot store x: UNKNOWN');
+  });
+});
