@@ -254,7 +254,7 @@ module.exports = [
     'src/pipeline/stages/parse-command.stage.ts:39 StringLiteral',
   ]),
   // Its other survivors are not judged yet (test/MUTATION.md): the runner shows them as unexplained.
-  group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts'], [
+  group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts'], [
     'src/pipeline/stages/resolve-filename.stage.ts:33 StringLiteral',
   ]),
   group('pipeline-write-file', ['src/pipeline/stages/write-file.stage.ts'], ['unit/pipeline/write-file.test.ts'], [

@@ -1,0 +1,93 @@
+import '../session/support/fail-fast';
+import { Readable } from 'node:stream';
+import type { QuotaLedger, QuotaReservation } from '../../../src/auth/quota-ledger';
+import type { TransferSlots } from '../../../src/auth/transfer-slots';
+import type { User } from '../../../src/auth/user';
+import { RxferError } from '../../../src/errors/rxfer-error';
+import { ResolveFilenameStage } from '../../../src/pipeline/stages/resolve-filename.stage';
+import type { Command } from '../../../src/protocol/command';
+import type { SessionEvent } from '../../../src/session/session-event';
+import type { Transfer } from '../../../src/session/transfer';
+import type { ReadHandle, StagedWrite, StorageAdapter } from '../../../src/storage/storage-adapter';
+import { fakeSession } from '../session/support/fake-session';
+import { flush, runStage } from './support/run-stage';
+
+/**
+ * A storage call that answers after its deadline (limits.stallTimeoutMs): the request has been
+ * refused with STORAGE_FAILED by then, so what the call brings late (an open file, a quota
+ * reservation, a staging file) belongs to nobody and must be given back, or each hung-then-recovered
+ * call leaks a descriptor, quota or staging file (issue 17). The deadline is the smallest allowed
+ * (500 ms); the waits below are failure guards, not timing assertions.
+ */
+const alice: User = { name: 'alice', role: 'write', root: 'alice', quotaBytes: 1000 };
+
+const deferred = <T>() => {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => (resolve = done));
+  return { promise, resolve };
+};
+
+const setup = ({ lateReserve }: { lateReserve: boolean }) => {
+  const read = deferred<ReadHandle>();
+  const reserve = deferred<QuotaReservation>();
+  const write = deferred<StagedWrite>();
+  const storage = { openRead: () => read.promise, sizeOf: async () => 0, beginWrite: () => write.promise } as unknown as StorageAdapter;
+  const given = { aborted: 0 };
+  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++ } as unknown as QuotaReservation;
+  const quotas = { reserve: () => (lateReserve ? reserve.promise : Promise.resolve(reservation)), freed: () => undefined } as unknown as QuotaLedger;
+  const slots = { take: () => () => undefined } as unknown as TransferSlots;
+  const ctx = fakeSession({ limits: { stallTimeoutMs: 500 } });
+  const run = runStage(new ResolveFilenameStage(storage, ctx.config, slots, quotas), ctx);
+  const request = (command: Command, raw: string): Transfer => {
+    const transfer = ctx.beginTransfer(command);
+    transfer.user = alice;
+    run.input.next({ type: 'named', transfer, raw: Buffer.from(raw) });
+    return transfer;
+  };
+  /** The request's outcome: its refusal or acceptance, once it has one (within 10 s). */
+  const outcomeOf = async (transfer: Transfer): Promise<SessionEvent | undefined> => {
+    for (let i = 0; i < 100; i++) {
+      const mine = run.out.filter((event) => 'transfer' in event && event.transfer === transfer);
+      const pending = mine.find((event) => event.type === 'pending');
+      if (pending && pending.type === 'pending') return (await pending.outcome)[0];
+      if (mine.length > 0) return mine[0];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return undefined;
+  };
+  return { read, reserve, write, reservation, given, request, outcomeOf };
+};
+
+const refusedCode = (event: SessionEvent | undefined) => (event?.type === 'refused' ? (event.error as RxferError).code : event?.type);
+
+describe('ResolveFilenameStage: what a storage call brings after its deadline is given back', () => {
+  test('DOWNLOAD: the file opened late is closed', async () => {
+    const { read, request, outcomeOf } = setup({ lateReserve: false });
+    const transfer = request({ verb: 'DOWNLOAD' }, 'slow.bin');
+    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    const stream = Readable.from([Buffer.from('late')]);
+    read.resolve({ file: { name: 'alice/slow.bin', size: 4, digest: '00', mtimeMs: 1 }, stream, offset: 0 } as unknown as ReadHandle);
+    await flush();
+    expect(stream.destroyed).toBe(true);
+  });
+
+  test('UPLOAD: a quota reservation made late is given back', async () => {
+    const { reserve, reservation, given, request, outcomeOf } = setup({ lateReserve: true });
+    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
+    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    expect(given.aborted).toBe(0);
+    reserve.resolve(reservation);
+    await flush();
+    expect(given.aborted).toBe(1);
+  });
+
+  test('UPLOAD: a staging file begun late is aborted', async () => {
+    const { write, request, outcomeOf } = setup({ lateReserve: false });
+    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
+    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    let aborted = 0;
+    write.resolve({ sink: null, abort: async () => void aborted++ } as unknown as StagedWrite);
+    await flush();
+    expect(aborted).toBe(1);
+  });
+});
