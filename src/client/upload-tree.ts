@@ -12,6 +12,7 @@ import type { ListingEntry } from '../protocol/listing';
 import { inBatches } from './in-batches';
 import { ListingCursor } from './listing-cursor';
 import { type WalkedFile, walkFiles } from './local-tree-walk';
+import { localIoError } from './local-io';
 
 /** Small files in flight at once (read into memory, sent, awaiting replies): bounds memory. */
 const WINDOW_FILES = 64;
@@ -56,8 +57,7 @@ const remoteNameOf = (folder: string, file: WalkedFile): string => {
 };
 
 /** What a failed walk ends with (an RxferError as it is: a name refused). */
-const walkFailure = (localDir: string, err: unknown): RxferError =>
-  err instanceof RxferError ? err : new RxferError('LOCAL_IO', `cannot read ${localDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+const walkFailure = (localDir: string, err: unknown): RxferError => localIoError(err, 'read', localDir);
 
 /**
  * `put -r`: uploads every file below `localDir` as `remoteFolder/<relative path>`. All names are
@@ -104,7 +104,7 @@ export const uploadTree = async (
         try {
           return { ...file, remote: remoteNameOf(folder, file), size: lstatSync(file.path).size };
         } catch (err) {
-          return err instanceof RxferError ? err : new RxferError('LOCAL_IO', `cannot read ${printableName(file.path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          return localIoError(err, 'read', printableName(file.path));
         }
       });
       // Asked in walk order, so the cursor reads each page of the server's listing once.
