@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { RxferClient, downloadTree, uploadTree } from '../../src/client/index';
 import { RxferError } from '../../src/errors/rxfer-error';
-import { formatListingLine } from '../../src/protocol/listing';
+import { fakePagingServer, listReply, sendServed } from '../helpers/fake-paging-server';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /**
@@ -21,7 +19,6 @@ const FOLDERS = 3;
 const PER_FOLDER = 200;
 const FILES = FOLDERS * PER_FOLDER;
 
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const contentOf = (i: number, round = 0) => Buffer.from(`file ${i} round ${round}\n`);
 
 /** What the client asked for, in order: `page <n>` for each listing page it received, `send`/`fetch <name>` for each transfer. */
@@ -134,47 +131,22 @@ describe('tree copies read the listing page by page (issue 17)', () => {
 
 /**
  * A fake server that pages: `pages` are listed one after the other (LIST PAGED, then LIST AFTER),
- * and any DOWNLOAD gets CONTENT. It records the requests it gets.
+ * and any DOWNLOAD gets SERVED. It records the requests it gets.
  */
-const CONTENT = Buffer.from('served\n');
 const pagingServer = async (pages: readonly (readonly string[])[]) => {
   const requests: string[] = [];
-  const server = createServer((socket: Socket) => {
-    socket.write('OK rxfer/1 caps=upload,addfile,download,list,auth,quit hash=sha256 max-line=4096 auth=optional list=paged\n');
-    let buffered = '';
+  const server = await fakePagingServer(() => {
     let served = 0;
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (;;) {
-        const lines = buffered.split('\n');
-        const verb = lines[0]!;
-        const wants = verb === 'QUIT' ? 1 : verb.startsWith('LIST AFTER') ? 3 : 2;
-        if (lines.length <= wants) return;
-        buffered = lines.slice(wants).join('\n');
-        requests.push(verb);
-        if (verb === 'QUIT') {
-          socket.end('OK bye\n');
-          return;
-        }
-        if (verb.startsWith('LIST')) {
-          if (verb === 'LIST PAGED') served = 0;
-          const names = pages[served++] ?? [];
-          const body = names.map((name) => formatListingLine({ name, size: CONTENT.length, mtimeMs: 0, digest: sha(CONTENT) })).join('');
-          socket.write(`OK list ${Buffer.byteLength(body)} ${names.length}${served < pages.length ? ' more' : ''}\n${body}`);
-        } else if (verb === 'DOWNLOAD') {
-          socket.write(`OK ${CONTENT.length} ${sha(CONTENT)}\n`);
-          socket.write(CONTENT);
-        }
-      }
-    });
-    socket.on('error', () => undefined);
+    return ({ verb }, socket) => {
+      requests.push(verb);
+      if (verb.startsWith('LIST')) {
+        if (verb === 'LIST PAGED') served = 0;
+        const names = pages[served++] ?? [];
+        socket.write(listReply(names, served < pages.length));
+      } else if (verb === 'DOWNLOAD') sendServed(socket);
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    requests,
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { requests, ...server };
 };
 
 describe('get -r against a server that lists in pages', () => {

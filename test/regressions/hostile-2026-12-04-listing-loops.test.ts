@@ -1,13 +1,9 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferClient, uploadTree } from '../../src/client/index';
-import { formatListingLine } from '../../src/protocol/listing';
+import { fakePagingServer, listReply } from '../helpers/fake-paging-server';
 
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const CONTENT = Buffer.from('served\n');
 
 /** Pages a hostile server may give before the client must have refused it (it loops for ever otherwise). */
 const PAGE_CAP = 40;
@@ -19,42 +15,18 @@ const PAGE_CAP = 40;
  */
 const loopingServer = async (page: (n: number) => readonly string[]) => {
   let served = 0;
-  const server = createServer((socket: Socket) => {
-    socket.write('OK rxfer/1 caps=upload,addfile,download,list,auth,quit hash=sha256 max-line=4096 auth=optional list=paged\n');
-    let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (;;) {
-        const lines = buffered.split('\n');
-        const verb = lines[0]!;
-        const wants = verb === 'QUIT' ? 1 : verb.startsWith('LIST AFTER') ? 3 : 2;
-        if (lines.length <= wants) return;
-        buffered = lines.slice(wants).join('\n');
-        if (verb === 'QUIT') {
-          socket.end('OK bye\n');
-          return;
-        }
-        if (!verb.startsWith('LIST')) {
-          socket.end('ERR BAD_COMMAND not in this test\n');
-          return;
-        }
-        if (++served > PAGE_CAP) {
-          socket.destroy();
-          return;
-        }
-        const names = page(served);
-        const body = names.map((name) => formatListingLine({ name, size: CONTENT.length, mtimeMs: 0, digest: sha(CONTENT) })).join('');
-        socket.write(`OK list ${Buffer.byteLength(body)} ${names.length} more\n${body}`);
-      }
-    });
-    socket.on('error', () => undefined);
+  const server = await fakePagingServer(() => ({ verb }, socket) => {
+    if (!verb.startsWith('LIST')) {
+      socket.end('ERR BAD_COMMAND not in this test\n');
+      return;
+    }
+    if (++served > PAGE_CAP) {
+      socket.destroy();
+      return;
+    }
+    socket.write(listReply(page(served), true));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    served: () => served,
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { served: () => served, ...server };
 };
 
 /**

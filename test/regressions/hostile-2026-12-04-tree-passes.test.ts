@@ -1,64 +1,36 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferClient, downloadTree, uploadTree } from '../../src/client/index';
 import { RxferError } from '../../src/errors/rxfer-error';
-import { formatListingLine } from '../../src/protocol/listing';
+import { SERVED, fakePagingServer, listReply, sendServed } from '../helpers/fake-paging-server';
 import { TestServer, startTestServer } from '../helpers/server';
 
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const CONTENT = Buffer.from('served\n');
 
 /**
  * A fake paging server whose listing changes between `get -r`'s two passes: each `LIST PAGED` starts
- * the next of `passes` (the last one repeats). Any DOWNLOAD gets CONTENT.
+ * the next of `passes` (the last one repeats). Any DOWNLOAD gets SERVED.
  */
 const twoFacedServer = async (passes: readonly (readonly (readonly string[])[])[]) => {
   const requests: string[] = [];
   let pass = -1;
-  const server = createServer((socket: Socket) => {
-    socket.write('OK rxfer/1 caps=upload,addfile,download,list,auth,quit hash=sha256 max-line=4096 auth=optional list=paged\n');
-    let buffered = '';
+  const server = await fakePagingServer(() => {
     let served = 0;
     let pages: readonly (readonly string[])[] = [];
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (;;) {
-        const lines = buffered.split('\n');
-        const verb = lines[0]!;
-        const wants = verb === 'QUIT' ? 1 : verb.startsWith('LIST AFTER') ? 3 : 2;
-        if (lines.length <= wants) return;
-        requests.push(`${verb} ${lines.slice(1, wants).join(' ')}`.trim());
-        buffered = lines.slice(wants).join('\n');
-        if (verb === 'QUIT') {
-          socket.end('OK bye\n');
-          return;
+    return ({ verb, args }, socket) => {
+      requests.push(`${verb} ${args.join(' ')}`.trim());
+      if (verb.startsWith('LIST')) {
+        if (verb === 'LIST PAGED') {
+          pass = Math.min(pass + 1, passes.length - 1);
+          pages = passes[pass]!;
+          served = 0;
         }
-        if (verb.startsWith('LIST')) {
-          if (verb === 'LIST PAGED') {
-            pass = Math.min(pass + 1, passes.length - 1);
-            pages = passes[pass]!;
-            served = 0;
-          }
-          const names = pages[served++] ?? [];
-          const body = names.map((name) => formatListingLine({ name, size: CONTENT.length, mtimeMs: 0, digest: sha(CONTENT) })).join('');
-          socket.write(`OK list ${Buffer.byteLength(body)} ${names.length}${served < pages.length ? ' more' : ''}\n${body}`);
-        } else if (verb === 'DOWNLOAD') {
-          socket.write(`OK ${CONTENT.length} ${sha(CONTENT)}\n`);
-          socket.write(CONTENT);
-        }
-      }
-    });
-    socket.on('error', () => undefined);
+        const names = pages[served++] ?? [];
+        socket.write(listReply(names, served < pages.length));
+      } else if (verb === 'DOWNLOAD') sendServed(socket);
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    requests,
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { requests, ...server };
 };
 
 describe('hostile 2026-12-04: get -r against a server that lists other names the second time', () => {
@@ -107,7 +79,7 @@ describe('hostile 2026-12-04: get -r against a server that lists other names the
     expect(downloads(requests)).not.toContain('dir/a0/below');
     const a0 = join(base, 'out', 'inner', 'a0');
     expect((await stat(a0)).isFile()).toBe(true);
-    expect((await readFile(a0)).equals(CONTENT)).toBe(true);
+    expect((await readFile(a0)).equals(SERVED)).toBe(true);
   });
 
   test('the second pass lists a name of its first page again on a later page: refused, not downloaded twice', async () => {
