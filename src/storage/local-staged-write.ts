@@ -10,6 +10,7 @@ import { FolderSync } from '../io/folder-sync';
 import { NameLocks } from './name-locks';
 import { writeBackEarly } from '../io/early-writeback';
 import { exactWrites } from '../io/exact-writes';
+import { finishWriting } from '../io/finish-writing';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError } from './storage-errors';
@@ -23,18 +24,12 @@ const fsyncFd = promisify(fsync);
 const fstatFd = promisify(fstat);
 
 /**
- * Flushes and ends a write stream, failing if any write failed. Not `stream.finished`: with autoClose
+ * Flushes and ends a staging file's write stream, failing if any write, the flush or the end failed
+ * (finishWriting, which the client's staging file uses too). Not `stream.finished`: with autoClose
  * off (we fsync and close the handle ourselves) the stream never emits 'close', which `finished`
- * would wait for. The callback's error is the one that matters: a stream whose write fails (ENOSPC)
- * calls it with the error *before* emitting 'error', so resolving on the callback alone committed
- * short files and reported them stored (issue 14).
+ * would wait for.
  */
-export const endStream = (sink: Writable): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (sink.errored) return reject(sink.errored);
-    if (sink.destroyed) return reject(new Error('the staging file was closed before its data was written'));
-    sink.end((err?: Error | null) => (err ? reject(err) : sink.errored ? reject(sink.errored) : resolve()));
-  });
+export const endStream = (sink: Writable): Promise<void> => finishWriting(sink, 'the staging file');
 
 /**
  * The last check before a name changes: the staging file holds exactly the bytes that were verified.
