@@ -83,11 +83,11 @@ module.exports = [
     'src/storage/partial-uploads.ts:280 Regex',
   ]),
   group('storage-local-staged-write', ['src/storage/local-staged-write.ts'], ['unit/storage/local-staged-write.test.ts', 'unit/storage/local-staged-write-faults.test.ts'], [
-    'src/storage/local-staged-write.ts:101 StringLiteral',
-    'src/storage/local-staged-write.ts:129 ConditionalExpression',
-    'src/storage/local-staged-write.ts:155 ConditionalExpression',
-    'src/storage/local-staged-write.ts:155 EqualityOperator',
-    'src/storage/local-staged-write.ts:178 BooleanLiteral',
+    'src/storage/local-staged-write.ts:96 StringLiteral',
+    'src/storage/local-staged-write.ts:124 ConditionalExpression',
+    'src/storage/local-staged-write.ts:150 ConditionalExpression',
+    'src/storage/local-staged-write.ts:150 EqualityOperator',
+    'src/storage/local-staged-write.ts:173 BooleanLiteral',
   ]),
   group('storage-staging-area', ['src/storage/staging-area.ts'], ['unit/storage/staging-area.test.ts'], [
     'src/storage/staging-area.ts:29 ArrowFunction',
@@ -168,19 +168,6 @@ module.exports = [
     'src/storage/name-locks.ts:28 ArrayDeclaration',
     'src/storage/name-locks.ts:36 ConditionalExpression',
     'src/storage/name-locks.ts:36 EqualityOperator',
-  ]),
-  group('storage-staged-write', ['src/storage/local-staged-write.ts'], [
-    'promises/commit-fails.test.ts',
-    'promises/fsync.test.ts',
-    'promises/addfile-link-race-large.test.ts',
-    'promises/quota-overwrite.test.ts',
-    'promises/resume-truncates.test.ts',
-  ], [
-    'src/storage/local-staged-write.ts:129 ConditionalExpression',
-    'src/storage/local-staged-write.ts:133 ConditionalExpression',
-    'src/storage/local-staged-write.ts:133 LogicalOperator',
-    'src/storage/local-staged-write.ts:155 ConditionalExpression',
-    'src/storage/local-staged-write.ts:155 EqualityOperator',
   ]),
 
   // --- client: what happens before a download's name changes (staging, fsync, size check, resume lock)
