@@ -11,8 +11,12 @@
 // --bin: another build's bin/rxfer.js for client and server alike (a copy of bin/ and dist/ with
 // node_modules linked beside them), so that a before/after comparison is not rebuilt under it;
 // --server-bin: the server's alone (a client change measured against one and the same server).
-// --live-heap: each CLI runs with --trace-gc, and each step also prints the client's largest heap
-// left after a full GC (MB): what it holds, where peak RSS also counts garbage not yet collected.
+// --live-heap: each CLI and the server run with --trace-gc, and each step also prints the largest
+// heap left after a full GC (MB), the client's and the server's during that step: what each holds,
+// where peak RSS also counts garbage not yet collected.
+// At the end: the marginal rate of each step (files added ÷ seconds added between two sizes, so each
+// command's start-up and first LIST cancel out) and how it changes from the smallest interval to
+// the largest: the cost per file at scale, the issue's "within 20 %, no quadratic step".
 const { execFile, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -66,7 +70,17 @@ const writeTree = (dir, count, perFolder) => {
   fs.mkdirSync(root);
   const config = path.join(work, 'server.json');
   fs.writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { kind: 'local', root }, limits: { maxListEntries: MAX_LIST_ENTRIES }, log: { level: 'info' } }));
-  const server = spawn(process.execPath, [SERVER_BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [...(LIVE_HEAP ? ['--trace-gc'] : []), SERVER_BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The server's live heap after each full GC, read chunk by chunk (never piled up: see below);
+  // serverLive holds the largest since the last step began.
+  let serverLive = NaN;
+  let serverTail = '';
+  const readServerGc = (chunk) => {
+    const text = serverTail + chunk;
+    const cut = text.lastIndexOf('\n');
+    serverTail = text.slice(cut + 1).slice(-512);
+    for (const m of text.slice(0, cut + 1).matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)) serverLive = Number.isNaN(serverLive) ? Number(m[1]) : Math.max(serverLive, Number(m[1]));
+  };
   const stop = () => { if (server.exitCode === null) server.kill('SIGTERM'); };
   process.on('exit', () => { stop(); fs.rmSync(work, { recursive: true, force: true }); });
   process.on('SIGINT', () => process.exit(130));
@@ -80,6 +94,7 @@ const writeTree = (dir, count, perFolder) => {
       const m = /"port":(\d+)/.exec(out);
       if (!m) return;
       server.stdout.off('data', onData);
+      if (LIVE_HEAP) server.stdout.on('data', readServerGc);
       server.stdout.resume();
       resolve(m[1]);
     };
@@ -104,13 +119,14 @@ const writeTree = (dir, count, perFolder) => {
     };
     const row = { size };
     for (const [step, cliArgs] of Object.entries(steps)) {
+      serverLive = NaN;
       const r = await cli(cliArgs);
       const files = step === 'ls' ? Math.min(size, PER_FOLDER) : size;
-      row[step] = { filesps: files / r.seconds, seconds: r.seconds, rssKiB: r.rssKiB };
+      row[step] = { filesps: files / r.seconds, seconds: r.seconds, rssKiB: r.rssKiB, liveMB: r.liveMB, serverLiveMB: serverLive };
       if (!r.ok) { failed = true; say(`${step} of ${size} FAILED: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`); }
       if (step === 'ls -r' && r.ok && r.stdout.split('\n').filter((line) => line.includes('/f')).length !== size) { failed = true; say(`ls -r of ${size} did not list every file`); }
       if (step === 're-run' && !r.stdout.includes(`${size} already there, skipped`)) { failed = true; say(`re-run of ${size} sent files: ${r.stdout.trim()}`); }
-      say(`${String(size).padStart(7)} ${step.padEnd(7)} ${r.seconds.toFixed(2).padStart(7)} s ${(files / r.seconds).toFixed(0).padStart(7)} files/s  client peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB${LIVE_HEAP ? (Number.isNaN(r.liveMB) ? ' (no full GC)' : ` (live heap after full GC ≤ ${r.liveMB} MB)`) : ''}  server peak RSS so far ${(peakKiB(server.pid) / 1024).toFixed(0)} MiB`);
+      say(`${String(size).padStart(7)} ${step.padEnd(7)} ${r.seconds.toFixed(2).padStart(7)} s ${(files / r.seconds).toFixed(0).padStart(7)} files/s  client peak RSS ${(r.rssKiB / 1024).toFixed(0)} MiB${LIVE_HEAP ? (Number.isNaN(r.liveMB) ? ' (no full GC)' : ` (live heap after full GC ≤ ${r.liveMB} MB)`) : ''}  server peak RSS so far ${(peakKiB(server.pid) / 1024).toFixed(0)} MiB${LIVE_HEAP ? (Number.isNaN(serverLive) ? ' (server: no full GC)' : ` (server live heap ≤ ${serverLive} MB)`) : ''}`);
     }
     const copy = path.join(work, `copy-${size}`, remote);
     let wrong = 0;
@@ -131,9 +147,21 @@ const writeTree = (dir, count, perFolder) => {
     const ratio = table[table.length - 1][step].filesps / table[0][step].filesps;
     say(`  ${step.padEnd(7)} ${cells.join('  ')}   ratio ${ratio.toFixed(2)}`);
   }
+  if (table.length >= 3) {
+    say('marginal files/s (files added ÷ seconds added), first interval → last, and the change:');
+    for (const step of ['put -r', 're-run', 'ls -r', 'get -r']) {
+      const rates = table.slice(1).map((row, at) => (row.size - table[at].size) / (row[step].seconds - table[at][step].seconds));
+      const change = rates[rates.length - 1] / rates[0] - 1;
+      say(`  ${step.padEnd(7)} ${rates.map((rate) => rate.toFixed(0)).join(' → ')}   ${change >= 0 ? '+' : ''}${(change * 100).toFixed(0)} %${change < -0.2 ? '  (slower per file at scale: over 20 %)' : ''}`);
+    }
+  }
   say('client peak RSS by size (MiB):');
   for (const step of ['put -r', 're-run', 'ls -r', 'get -r']) say(`  ${step.padEnd(7)} ${table.map((row) => `${row.size}: ${(row[step].rssKiB / 1024).toFixed(0)}`).join('  ')}`);
   say(`server peak RSS: ${table.map((row) => `${row.size}: ${(row.serverPeakKiB / 1024).toFixed(0)} MiB`).join('  ')}`);
+  if (LIVE_HEAP) {
+    say('live heap after a full GC, largest during each step (MB), client / server:');
+    for (const step of ['put -r', 're-run', 'ls -r', 'get -r']) say(`  ${step.padEnd(7)} ${table.map((row) => `${row.size}: ${row[step].liveMB} / ${row[step].serverLiveMB}`).join('  ')}`);
+  }
   stop();
   process.exitCode = failed ? 1 : 0;
 })().catch((err) => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Stats } from 'node:fs';
-import { FileHandle, appendFile, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { FileHandle, appendFile, mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
@@ -64,7 +64,17 @@ export class DigestIndex {
   }
 
   async init(): Promise<void> {
-    await mkdir(join(this.folder, 'folders'), { recursive: true });
+    const logs = join(this.folder, 'folders');
+    await mkdir(logs, { recursive: true });
+    // What a crash cut short: a log's compaction or a record's write leaves a temporary file whose
+    // name (pid, thread, random) nothing reuses, so without this each crash would add one for good,
+    // outside any quota (found by a hostile test: hostile-2026-12-04b-killed-compaction). Another
+    // server on the same root losing its temporary file only loses that cache write.
+    for (const folder of [this.folder, logs]) {
+      for (const name of await readdir(folder).catch(() => [] as string[])) {
+        if (name.endsWith('.tmp')) await unlink(join(folder, name)).catch(() => undefined);
+      }
+    }
   }
 
   /** What the digest log of the folder `folderName` knows (for a LIST: one read per folder). */

@@ -65,7 +65,9 @@ export class DigestLog {
   async folder(folderName: string): Promise<FolderDigests> {
     const path = this.pathOf(folderName);
     const now = await stat(path).catch(() => undefined);
-    if (!now) {
+    // Not a file (a folder, or a link to one, planted there): no log, as if missing. Read, it threw
+    // EISDIR through every LIST and STAT of the folder (hostile-2026-12-04b-log-is-a-folder).
+    if (!now?.isFile()) {
       this.forget(folderName);
       return NOTHING;
     }
@@ -97,7 +99,7 @@ export class DigestLog {
       const { size, ino } = await handle.stat();
       if (ino !== cached.ino || size <= cached.bytes) return;
       const tail = Buffer.allocUnsafe(size - cached.bytes);
-      const { bytesRead } = await handle.read(tail, 0, tail.length, cached.bytes);
+      const { bytesRead } = await handle.read(tail, 0, tail.length, cached.bytes).catch(() => ({ bytesRead: 0 }));
       // Only complete lines: the one being appended right now is read next time.
       const end = tail.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
       if (end === 0) return;

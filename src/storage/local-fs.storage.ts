@@ -18,6 +18,7 @@ import { DEFAULT_HASH, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
 import { storageError } from './storage-errors';
 import { walkListing } from './local-listing';
+import { SortedFolders } from './sorted-folders';
 import { READ_FLAGS, readSmallFile } from './read-small-file';
 import { InMemoryBody } from '../io/in-memory-body';
 
@@ -43,6 +44,8 @@ export class LocalFsStorage implements StorageAdapter {
   private readonly folders = new FolderSync();
   /** Commits, renames and deletes of one name take turns (see NameLocks). */
   private readonly locks = new NameLocks();
+  /** Big folders' entries by name, kept between the pages of their listings. */
+  private readonly sortedFolders = new SortedFolders();
   private smallCommits: SmallCommits | undefined;
   private ops!: LocalFileOps;
   private services!: StagingServices;
@@ -194,7 +197,7 @@ export class LocalFsStorage implements StorageAdapter {
     const found: ListedFile[] = [];
     // A page resumes after its cursor's path below the folder (a cursor elsewhere: from the start).
     const after = page?.after !== undefined && (prefix === '' || page.after.startsWith(prefix + '/')) ? page.after.slice(prefix === '' ? 0 : prefix.length + 1).split('/') : undefined;
-    await walkListing(real, prefix, after, found, { digests: this.digests, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined, folders, shallow, listed: prefix });
+    await walkListing(real, prefix, after, found, { digests: this.digests, sorted: this.sortedFolders, algorithm: hash, signal, max: page ? limit + 1 : limit, paged: page !== undefined, folders, shallow, listed: prefix });
     return found;
   }
 

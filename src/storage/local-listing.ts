@@ -1,5 +1,4 @@
-import { lstatSync, type Dirent, type Stats } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { RxferError } from '../errors/rxfer-error';
@@ -8,6 +7,7 @@ import { RESERVED_PREFIX } from '../protocol/remote-name';
 import { type DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import type { FolderDigests } from './digest-log';
 import type { ListedFile } from './storage-adapter';
+import { type SortedFolders, firstNotBefore } from './sorted-folders';
 
 /**
  * Files looked at between two turns of the event loop. The lstat of each is synchronous (a few µs
@@ -17,13 +17,12 @@ import type { ListedFile } from './storage-adapter';
  */
 const YIELD_EVERY = 512;
 
-/** The listing order: depth first, each folder's entries by name (UTF-16 code units, as JS compares). */
-const byName = (a: Dirent, b: Dirent): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-
 export interface LocalListing {
   readonly digests: DigestIndex;
   readonly algorithm: HashAlgorithm;
   readonly signal: AbortSignal | undefined;
+  /** Each folder's entries by name (kept between the pages of a big folder). */
+  readonly sorted: SortedFolders;
   /** Files wanted: a LIST gets TOO_LARGE beyond it, a page stops at it (`paged`). */
   readonly max: number;
   readonly paged: boolean;
@@ -36,24 +35,24 @@ export interface LocalListing {
 }
 
 /**
- * The files below `folder` (named `prefix/...`) in listing order, after the name whose path
+ * The files below `folder` (named `prefix/...`) in listing order (depth first, each folder's entries
+ * by name in UTF-16 code units, as JS compares), after the name whose path
  * segments are `after` (if any), into `found`. Reads no file (digests come from the folder's digest
  * log or a large file's sidecar). Returns true once a page is full (the walk stops there).
  */
 export const walkListing = async (folder: string, prefix: string, after: readonly string[] | undefined, found: ListedFile[], how: LocalListing, counter = { sinceYield: 0 }): Promise<boolean> => {
-  const entries = await readdir(folder, { withFileTypes: true }).catch(() => [] as Dirent[]);
-  entries.sort(byName);
+  const entries = await how.sorted.entries(folder);
   let cursor = after;
   let known: FolderDigests | undefined;
-  for (const entry of entries) {
+  // A page starts at its cursor: what is before it in this folder is not even looked at.
+  for (let at = cursor ? firstNotBefore(entries, cursor[0]!) : 0; at < entries.length; at++) {
+    const entry = entries[at]!;
     // Nobody is waiting for the answer any more (the peer left, the server stopped).
     if (how.signal?.aborted) throw new RxferError('SHUTTING_DOWN', 'the listing was abandoned: its connection is gone');
     if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     const path = join(folder, entry.name);
     if (cursor) {
-      // Before the cursor: skipped, folders without being opened.
-      if (entry.name < cursor[0]!) continue;
       const rest = cursor.slice(1);
       const onPath = entry.name === cursor[0];
       cursor = undefined;

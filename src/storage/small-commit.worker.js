@@ -11,9 +11,9 @@
  * durable. Replies `{ id, mtimeMs, replacedBytes }` or `{ id, code, message }` per file, in one
  * message per batch; a failed file's staging file is deleted here. Before replying it appends each
  * committed file's digest to its folder's digest log (small-commit-log.js), one write per folder
- * per batch, so that LIST and STAT know it without reading the file, and compacts a log that grew
- * (rewrites it without stale lines; a record the main thread appends meanwhile, as STAT does for a
- * file it had to hash, may be lost, which costs one more hashing of that file).
+ * per batch, so that LIST and STAT know it without reading the file; after replying it compacts a
+ * log that grew (rewrites it without stale lines; a record the main thread appends meanwhile, as STAT
+ * does for a file it had to hash, may be lost, which costs one more hashing of that file).
  *
  * Synchronous calls on purpose: in this thread they block nothing else, and each one costs a few
  * microseconds where the main thread's async fs calls cost a threadpool hand-off each (≈ 115 µs of
@@ -27,7 +27,7 @@
 'use strict';
 const { parentPort, threadId } = require('node:worker_threads');
 const fs = require('node:fs');
-const { basename } = require('node:path');
+const { basename, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
 
 /**
@@ -191,20 +191,48 @@ const commitBatch = async (jobs) => {
     if (entry) entry.lines += file.line;
     else logs.set(file.job.sum.log, { folder: file.job.folder, lines: file.line });
   }
-  for (const [log, { folder, lines }] of logs) appendDigests(log, folder, lines);
+  /** @type {{ log: string, folder: string }[]} */
+  const grown = [];
+  for (const [log, { folder, lines }] of logs) if (appendDigests(log, lines)) grown.push({ log, folder });
+  port.postMessage({ replies: files.map((file) => file.result), compactionsStarted: grown.length, compactionsFinished: 0 });
+  // Compactions after the replies: they cost time and memory in proportion to a whole folder, and
+  // the batch's files are committed already. A compaction that failed, or even killed this thread,
+  // must never turn the reply of a file that is in place into an error (issue 17: a folder of
+  // 67,000 files made every batch into it end as EWORKER after its renames).
+  for (const { log, folder } of grown) compactGrown(log, folder);
+  if (grown.length > 0) port.postMessage({ replies: [], compactionsStarted: 0, compactionsFinished: grown.length });
   // Out of work: no descriptor stays open in a worker that may be terminated when idle.
   if (batch.length === 0) closeLogs();
-  port.postMessage(files.map((file) => file.result));
 };
 
 // ---- digest logs -------------------------------------------------------------------------------
 
 /** A log is compacted once it has grown past this, and past twice its size after the last compaction. */
 const COMPACT_FROM_BYTES = 64 * 1024;
+/**
+ * Nor beyond this (≈ 110,000 records): a compaction holds one record per name in the log, about two
+ * bytes of heap per byte of log (a 16 MiB log compacts in a 40 MB heap, a 40 MiB one not in 64 MB:
+ * measured), this thread's heap is capped (small-commits.ts), and the commits wait while it runs
+ * (≈ 3 s for 16 MiB on a loaded 2-core machine). A bigger log only grows: its stale lines cost disk
+ * bytes, never a wrong digest (a record counts only while the file's stat matches it).
+ */
+const COMPACT_UP_TO_BYTES = 16 * 1024 * 1024;
+/**
+ * Nor once it names more files than this: its records are what a compaction holds, and a log of
+ * short records (not the server's: another tool's, or garbage) packs 300,000 names into 15 MiB,
+ * which killed the worker (hostile-2026-12-04b-dense-log-oom). The server's own records are ≈ 150
+ * bytes, so its 16 MiB logs stay under this.
+ */
+const COMPACT_UP_TO_NAMES = 120_000;
+/** The log is read back this much at a time: never the whole file as one string. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 /** Logs kept open between batches of a burst (closed when the worker runs out of work). */
 const MAX_OPEN_LOGS = 64;
-/** Size of each log after its last compaction (or when first seen) in this thread's life. */
-/** @type {Map<string, number>} */
+/**
+ * Size of each log after its last compaction, as its header says (see compactionHeader), so that a
+ * worker started anew does not compact again a log it did not see grow.
+ * @type {Map<string, number>}
+ */
 const compactedSize = new Map();
 /**
  * Open logs and their sizes: a burst of small uploads into one folder appends once per batch, and
@@ -227,63 +255,133 @@ const closeLogs = () => {
 };
 
 /**
- * Appends `lines` to the log in one write. A failure (a full disk) costs only the digests: LIST
- * shows `-` for those files, and the commit stands.
- * @param {string} log @param {string} folder @param {string} lines
+ * Appends `lines` to the log in one write; true once the log has grown enough to be compacted. A
+ * failure (a full disk) costs only the digests: LIST shows `-` for those files, and the commit stands.
+ * @param {string} log @param {string} lines
+ * @returns {boolean}
  */
-const appendDigests = (log, folder, lines) => {
+const appendDigests = (log, lines) => {
   let open = openLogs.get(log);
   try {
     if (!open) {
-      const fd = fs.openSync(log, 'a', 0o644);
+      const fd = fs.openSync(log, 'a+', 0o644);
       open = { fd, size: fs.fstatSync(fd).size };
       openLogs.set(log, open);
+      // A header can say no more than the log holds (one copied from elsewhere would stop its compactions for good).
+      if (!compactedSize.has(log)) compactedSize.set(log, Math.min(readCompactedSize(fd), open.size));
       if (openLogs.size > MAX_OPEN_LOGS) closeLog(/** @type {string} */ (openLogs.keys().next().value));
     }
     open.size += fs.writeSync(open.fd, lines);
   } catch {
     closeLog(log);
-    return;
+    return false;
   }
   const base = compactedSize.get(log) ?? 0;
-  if (open.size > COMPACT_FROM_BYTES && open.size > 2 * base) {
-    closeLog(log);
-    try {
-      compactedSize.set(log, compact(log, folder));
-    } catch {
-      compactedSize.set(log, open.size);
-    }
+  return open.size > COMPACT_FROM_BYTES && open.size > 2 * base;
+};
+
+/**
+ * Compacts a log that appendDigests found grown, unless it is too big to hold; either way its new
+ * base is remembered, so a failed or skipped compaction is tried again only once it doubles.
+ * @param {string} log @param {string} folder
+ */
+const compactGrown = (log, folder) => {
+  const size = openLogs.get(log)?.size ?? 0;
+  closeLog(log);
+  if (size > COMPACT_UP_TO_BYTES) {
+    compactedSize.set(log, size);
+    return;
+  }
+  try {
+    compactedSize.set(log, compact(log, folder));
+  } catch {
+    compactedSize.set(log, size);
   }
 };
 
 /**
+ * The first line of a compacted log: its size then, so that any worker knows when it has doubled.
+ * Fixed width, written last over its place. Readers skip it (it is not a record: applyDigestLines).
+ * @param {number} bytes
+ */
+const compactionHeader = (bytes) => `{"compacted":${String(bytes).padStart(15, ' ')}}\n`;
+const HEADER_BYTES = compactionHeader(0).length;
+
+/** @param {number} fd @returns {number} the log's size after its last compaction, 0 if it has no header */
+const readCompactedSize = (fd) => {
+  const head = Buffer.alloc(HEADER_BYTES);
+  const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+  const m = /^\{"compacted": *(\d+)\}\n$/.exec(head.subarray(0, read).toString('latin1'));
+  return m ? Number(m[1]) : 0;
+};
+
+/**
  * Rewrites a log with the last word on each file (a name replaced many times leaves one line per
- * algorithm); files no longer in the folder drop out. (Lines of files changed by other means stay
- * until then: they never match the file's stat, so they cost a few bytes, not a wrong digest.)
- * Returns the new size.
+ * algorithm), keeping only records that still describe the file in the folder (same size, mtime and
+ * inode): removed files and files changed by other means drop out. Read and written a chunk at a
+ * time, so its memory is the records alone. Returns the new size.
  * @param {string} log @param {string} folder
  * @returns {number}
  */
 const compact = (log, folder) => {
   /** @type {Map<string, import('./small-commit-log.js').DigestRecord>} */
   const records = new Map();
-  applyDigestLines(fs.readFileSync(log, 'utf8'), records);
-  const present = new Set(fs.readdirSync(folder));
-  let text = '';
-  for (const [name, record] of records) {
-    if (!present.has(name)) continue;
-    for (const [hash, digest] of Object.entries(record.d)) text += formatDigestLine(name, record.s, record.m, record.i, hash, digest);
-  }
+  forEachChunkOfLines(log, (text) => {
+    applyDigestLines(text, records);
+    // Given up before the temporary file exists; compactGrown then waits for the log to double.
+    if (records.size > COMPACT_UP_TO_NAMES) throw Object.assign(new Error(`more than ${COMPACT_UP_TO_NAMES} names to compact`), { code: 'E2BIG' });
+  });
   const temp = `${log}.${process.pid}-${threadId}.tmp`;
+  let fd;
   try {
-    fs.writeFileSync(temp, text);
+    fd = fs.openSync(temp, 'w', 0o644);
+    let bytes = fs.writeSync(fd, compactionHeader(0));
+    let chunk = '';
+    for (const [name, record] of records) {
+      const now = fs.lstatSync(join(folder, name), { throwIfNoEntry: false });
+      if (!now?.isFile() || now.size !== record.s || now.mtimeMs !== record.m || now.ino !== record.i) continue;
+      for (const [hash, digest] of Object.entries(record.d)) chunk += formatDigestLine(name, record.s, record.m, record.i, hash, digest);
+      if (chunk.length >= READ_CHUNK_BYTES) {
+        bytes += fs.writeSync(fd, chunk);
+        chunk = '';
+      }
+    }
+    if (chunk !== '') bytes += fs.writeSync(fd, chunk);
+    fs.writeSync(fd, compactionHeader(bytes), 0);
+    fs.closeSync(fd);
+    fd = undefined;
     fs.renameSync(temp, log);
+    return bytes;
   } catch (err) {
     // A full disk must not leave a half-written log beside the real one (the real one is intact).
+    if (fd !== undefined) try { fs.closeSync(fd); } catch { /* nothing to lose */ }
     try { fs.unlinkSync(temp); } catch { /* never made */ }
     throw err;
   }
-  return Buffer.byteLength(text);
+};
+
+/**
+ * Calls `apply` with the log's complete lines, READ_CHUNK_BYTES at a time (a line cut by the chunk's
+ * end goes with the next; one cut by a crash at the very end is left, as applyDigestLines would).
+ * @param {string} log @param {(text: string) => void} apply
+ */
+const forEachChunkOfLines = (log, apply) => {
+  const fd = fs.openSync(log, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    let carry = Buffer.alloc(0);
+    for (let at = 0; ; ) {
+      const read = fs.readSync(fd, buffer, 0, buffer.length, at);
+      if (read === 0) break;
+      at += read;
+      const data = carry.length > 0 ? Buffer.concat([carry, buffer.subarray(0, read)]) : buffer.subarray(0, read);
+      const end = data.lastIndexOf(0x0a) + 1;
+      apply(data.subarray(0, end).toString('utf8'));
+      carry = Buffer.from(data.subarray(end));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 };
 
 // Files that arrived together are committed together: more renames share each folder fsync.

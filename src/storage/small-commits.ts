@@ -36,6 +36,12 @@ export interface SmallCommitResult {
 type Reply = { id: number; mtimeMs: number; replacedBytes: number; code?: undefined } | { id: number; code: string; message: string };
 
 /**
+ * One message of the worker: the replies of a batch, and how many digest-log compactions it then
+ * started or finished (it compacts after replying: small-commit.worker.js).
+ */
+type WorkerMessage = { replies: Reply[]; compactionsStarted: number; compactionsFinished: number };
+
+/**
  * Group commit of small files: write, fsync, close and rename each staging file, then fsync each
  * folder once per batch, all in one worker thread (see small-commit.worker.js for why). Commits
  * requested in the same turn of the event loop go as one message, and those that arrive while the
@@ -56,6 +62,8 @@ export class SmallCommits {
   private queue: WorkerJob[] = [];
   private readonly logs = new Map<string, string>();
   private nextId = 0;
+  /** Compactions the worker is running: it is not stopped (idle or closing) in the middle of one. */
+  private compacting = 0;
 
   /** `sumsFolder`: where the folders' digest logs are (undefined: keep none). */
   constructor(private readonly sumsFolder?: string) {}
@@ -95,33 +103,50 @@ export class SmallCommits {
   /** Ends the worker once the commits in progress are done (the server is stopping). */
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
+    // Commits made this turn reach the worker on the next (flush, scheduled before this): without
+    // waiting for it, close would find no worker yet and return with them still to be done.
+    if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const worker = this.worker;
     if (!worker) return;
-    if (this.pending.size > 0) await new Promise<void>((resolve) => worker.once('exit', () => resolve()).once('message', () => this.pending.size === 0 && resolve()));
+    if (this.pending.size > 0 || this.compacting > 0) {
+      // Every message is looked at, not only the first: a burst may be answered in several batches,
+      // and a compaction cut short would leave its temporary file behind.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          worker.off('message', onReply).off('exit', done);
+          resolve();
+        };
+        const onReply = () => this.pending.size === 0 && this.compacting === 0 && done();
+        worker.on('message', onReply).once('exit', done);
+      });
+    }
     this.worker = undefined;
     await worker.terminate();
   }
 
   /** Ends an idle worker; forgotten first, so that a commit arriving now starts a new one. */
   private stop(worker: Worker): void {
-    if (this.worker !== worker || this.pending.size > 0 || this.queue.length > 0) return;
+    if (this.worker !== worker || this.pending.size > 0 || this.queue.length > 0 || this.compacting > 0) return;
     this.worker = undefined;
     void worker.terminate();
   }
 
   private start(): Worker {
-    // Small heaps: it holds a few batches of job descriptions (the data is in ArrayBuffers, off-heap).
-    // The thread still costs ≈ 10 MiB of RSS; it starts with the first small upload.
-    const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
+    // Small heaps: it holds a few batches of job descriptions (the data is in ArrayBuffers, off-heap),
+    // and, while it compacts a folder's digest log, that log's records (up to its 16 MiB cap: ≈ 35 MB,
+    // small-commit.worker.js; with 32 MB a folder of 67,000 files killed it: issue 17). A cap, not a
+    // reservation: the thread costs ≈ 10 MiB of RSS otherwise; it starts with the first small upload.
+    const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
     const worker = new Worker(WORKER_PATH, { resourceLimits });
-    worker.on('message', (replies: Reply[]) => {
+    worker.on('message', ({ replies, compactionsStarted, compactionsFinished }: WorkerMessage) => {
+      this.compacting += compactionsStarted - compactionsFinished;
       for (const reply of replies) {
         const waiting = this.pending.get(reply.id);
         this.pending.delete(reply.id);
         if (reply.code === undefined) waiting?.resolve(reply);
         else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code }));
       }
-      if (this.pending.size === 0 && this.queue.length === 0) {
+      if (this.pending.size === 0 && this.queue.length === 0 && this.compacting === 0) {
         worker.unref();
         this.idleTimer = setTimeout(() => this.stop(worker), IDLE_MS).unref();
       }
@@ -131,6 +156,7 @@ export class SmallCommits {
     const lost = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.compacting = 0;
       for (const [id, waiting] of this.pending) {
         if (this.queue.some((job) => job.id === id)) continue;
         this.pending.delete(id);

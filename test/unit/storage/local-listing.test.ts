@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { LocalListing, walkListing } from '../../../src/storage/local-listing';
 import type { ListedFile } from '../../../src/storage/storage-adapter';
+import { SortedFolders } from '../../../src/storage/sorted-folders';
 
 /** The LIST walk over a real temp tree, in-process: order, cursors, pages, limits, what is hidden. */
 describe('walkListing', () => {
@@ -20,7 +21,7 @@ describe('walkListing', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  const how = (options: Partial<LocalListing> = {}): LocalListing => ({ digests, algorithm: 'sha256', signal: undefined, max: 1000, paged: false, ...options });
+  const how = (options: Partial<LocalListing> = {}): LocalListing => ({ digests, sorted: new SortedFolders(), algorithm: 'sha256', signal: undefined, max: 1000, paged: false, ...options });
   const walk = async (options: Partial<LocalListing> = {}, after?: string[], folder = root, prefix = '') => {
     const found: ListedFile[] = [];
     const full = await walkListing(folder, prefix, after, found, how(options));
