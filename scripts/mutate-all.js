@@ -19,7 +19,7 @@
 const { existsSync, mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const plan = require('./mutation/plan');
-const { ROOT, baseConfig, runStryker, readReport, scoreOf } = require('./mutation/stryker-run');
+const { ROOT, baseConfig, runStryker, readReport, scoreOf, childCpuSeconds } = require('./mutation/stryker-run');
 const { inScope, scopeFiles } = require('./mutation/scope');
 
 const args = process.argv.slice(2);
@@ -50,6 +50,7 @@ const main = async () => {
   for (const g of groups) {
     const reportPath = join('reports', 'mutation', `${g.label}.json`);
     const groupStart = Date.now();
+    const cpuBefore = childCpuSeconds();
     console.log(`\n=== ${g.label}: ${g.mutate.join(', ')}\n    tests: ${g.tests.join(', ')}`);
     const { overBudget } = await runStryker({
       label: g.label,
@@ -70,13 +71,15 @@ const main = async () => {
     const equivalent = new Set(g.equivalent);
     const survivors = report?.survivors ?? [];
     const unexplained = survivors.filter((s) => !equivalent.has(`${s.file}:${s.line} ${s.mutator}`));
-    results.push({ ...g, ms: Date.now() - groupStart, cut: overBudget, counts: report?.counts, score: report && scoreOf(report.counts), survivors, unexplained });
+    results.push({ ...g, ms: Date.now() - groupStart, cpuSeconds: childCpuSeconds() - cpuBefore, cut: overBudget, counts: report?.counts, score: report && scoreOf(report.counts), survivors, unexplained });
   }
 
-  console.log(`\n=== mutation scores (${minutes(Date.now() - started)})`);
+  const cpu = results.reduce((sum, r) => sum + (r.cpuSeconds || 0), 0);
+  const load = require('node:os').loadavg().map((n) => n.toFixed(1)).join(' ');
+  console.log(`\n=== mutation scores (${minutes(Date.now() - started)} wall, ${minutes(cpu * 1000)} of CPU: about ${minutes((cpu * 1000) / Number(option('--concurrency', '2')))} on idle cores; load now ${load})`);
   for (const r of results) {
     const state = r.cut ? 'CUT (over budget)' : pct(r.score);
-    console.log(`${r.label.padEnd(28)} ${state.padStart(8)}  ${String(r.survivors.length).padStart(3)} survived (${r.unexplained.length} unexplained)  ${minutes(r.ms)}`);
+    console.log(`${r.label.padEnd(28)} ${state.padStart(8)}  ${String(r.survivors.length).padStart(3)} survived (${r.unexplained.length} unexplained)  ${minutes(r.ms)}, ${minutes(r.cpuSeconds * 1000)} CPU`);
     for (const s of r.unexplained) console.log(`    unexplained ${s.status} ${s.file}:${s.line} ${s.mutator} → ${JSON.stringify(s.replacement)}`);
   }
 

@@ -22,6 +22,8 @@ import { compareBytes, compareSegments } from './name-order';
  */
 export class ListedNameCheck {
   private previous: string | undefined;
+  /** The first name listed out of both orders (the one an order error names). */
+  private outOfOrder: string | undefined;
   private segmentOrder = true;
   private byteOrder = true;
   private pages = 0;
@@ -50,7 +52,7 @@ export class ListedNameCheck {
       }
     }
     if ((more || this.pages > 1) && !this.segmentOrder && !this.byteOrder) {
-      throw new RxferError('PROTOCOL_VIOLATION', `the server listed ${printableName(this.previous ?? '')} out of its order (or twice): a paged listing must follow one order of names`);
+      throw new RxferError('PROTOCOL_VIOLATION', `the server listed ${printableName(this.outOfOrder ?? '')} out of its order (or twice): a paged listing must follow one order of names`);
     }
     return targets;
   }
@@ -59,6 +61,7 @@ export class ListedNameCheck {
     if (this.previous !== undefined) {
       this.segmentOrder &&= compareSegments(this.previous, name) < 0;
       this.byteOrder &&= compareBytes(this.previous, name) < 0;
+      if (!this.segmentOrder && !this.byteOrder) this.outOfOrder ??= name;
     }
     this.previous = name;
     while (this.open.length > 0 && !name.startsWith(this.open[this.open.length - 1]!)) this.open.pop();

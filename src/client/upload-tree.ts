@@ -156,6 +156,10 @@ export const uploadTree = async (
     await window.drained();
   }
   if (failures.length > 0) throw treeFailure('stored', wanted, failures, unsent);
+  // Lost while no request was in flight (between two files): none failed, yet some were never sent.
+  if (unsent > 0) {
+    throw new RxferError('CONNECTION_LOST', `${unsent} of ${wanted} files were not stored: ${unsent} not sent once the connection was lost`, { failed: unsent, files: wanted });
+  }
   return { files: wanted, bytes, skipped };
 };
 

@@ -6,10 +6,10 @@ import { availableHashes } from '../../../src/integrity/hash-algorithm';
 import type { Stage } from '../../../src/pipeline/stage';
 import { parseConfig } from '../../../src/config/load-config';
 import { ConnectionActor } from '../../../src/session/connection-actor';
-import type { SessionContext } from '../../../src/session/session-context';
+import { SessionContext } from '../../../src/session/session-context';
 import { type SessionEvent, replyEvent } from '../../../src/session/session-event';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter';
-import { captureLogs, recordingObserver } from './support/fake-session';
+import { captureLogs, recordingObserver, settlesNow } from './support/fake-session';
 import { socketPair } from './support/socket-pair';
 
 // Real sockets: more room than the unit default of fail-fast, still far below jest's 30 s.
@@ -130,7 +130,7 @@ describe('ConnectionActor', () => {
       await until(() => state.done);
       await until(() => text().includes('ERR'));
       expect(text().split('\n')[1]).toBe('ERR INTERNAL stage bug');
-      expect(lines.find((line) => line.msg === 'Session failed: stage bug')?.level).toBe(50);
+      expect(lines.find((line) => line.msg === 'Session failed: stage bug')).toMatchObject({ level: 50, err: { message: 'stage bug' } });
       expect(calls.some(([name, , error]) => name === 'sessionFailed' && (error as RxferError).code === 'INTERNAL')).toBe(true);
       expect(state.error).toBeUndefined();
     } finally {
@@ -152,13 +152,32 @@ describe('ConnectionActor', () => {
   });
 
   test('a peer that is gone gets no reply and no error log', async () => {
-    const { client, text, lines, calls, state, close } = await setup();
+    const { client, text, lines, calls, state, ended, close } = await setup();
     try {
       client.write('DELETE\n');
       await until(() => state.done);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await until(ended); // everything we sent has arrived
       expect(text().split('\n').slice(1)).toEqual(['']);
       expect(lines.find((line) => line.msg === 'Client connection reset')).toMatchObject({ level: 20, errno: 'ECONNRESET' });
+      expect(calls.filter(([name]) => name === 'sessionFailed')).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  test.each(['EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'])('a peer gone by %s gets no reply and no error log either', async (code) => {
+    const { client, text, lines, calls, state, ended, close } = await setup({
+      answer: (event) => {
+        if (event.type === 'command') throw Object.assign(new Error(`write ${code}`), { code });
+        return event;
+      },
+    });
+    try {
+      client.write('HASH sha256\n');
+      await until(() => state.done);
+      await until(ended); // everything we sent has arrived
+      expect(text().split('\n').slice(1)).toEqual(['']);
+      expect(lines.find((line) => line.msg === 'Client connection reset')).toMatchObject({ level: 20, errno: code });
       expect(calls.filter(([name]) => name === 'sessionFailed')).toEqual([]);
     } finally {
       await close();
@@ -225,6 +244,39 @@ describe('ConnectionActor', () => {
       await actor.released();
       expect(state.error).toBeUndefined();
     } finally {
+      await close();
+    }
+  });
+
+  test('released() waits for every ended session to give back what it held', async () => {
+    let finish: () => void = () => undefined;
+    const dispose = jest.spyOn(SessionContext.prototype, 'dispose').mockImplementationOnce(() => new Promise<void>((resolve) => (finish = resolve)));
+    const { client, state, actor, close } = await setup();
+    try {
+      client.write('QUIT\n');
+      await until(() => state.done);
+      const released = actor.released();
+      expect(await settlesNow(released)).toBe(false);
+      // Given back on a later turn, as a real release (files closed, staging files deleted) is: the
+      // wait must let the event loop run meanwhile.
+      setImmediate(finish);
+      await released;
+    } finally {
+      dispose.mockRestore();
+      await close();
+    }
+  });
+
+  test('a session that fails to give back what it held is logged, and released() still ends', async () => {
+    const dispose = jest.spyOn(SessionContext.prototype, 'dispose').mockRejectedValueOnce(new Error('release boom'));
+    const { client, state, actor, lines, close } = await setup();
+    try {
+      client.write('QUIT\n');
+      await until(() => state.done);
+      await actor.released();
+      expect(lines.find((line) => line.msg === 'Releasing the session failed')).toMatchObject({ level: 40, err: { message: 'release boom' } });
+    } finally {
+      dispose.mockRestore();
       await close();
     }
   });

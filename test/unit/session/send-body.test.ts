@@ -16,7 +16,7 @@ const until = async (condition: () => boolean) => {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 };
 
-const setup = async () => {
+const setup = async (sendLimits = limits) => {
   const pair = await socketPair();
   const flow = new FlowControl(pair.server);
   const received: Buffer[] = [];
@@ -24,7 +24,7 @@ const setup = async () => {
   const got = () => Buffer.concat(received);
   const send = (stream: Readable, size: number, onSent?: (bytes: number) => void) => {
     const state: { error?: unknown; completed: boolean } = { completed: false };
-    const subscription = sendBody(pair.server, flow, { stream, size }, limits, onSent).subscribe({ error: (err) => (state.error = err), complete: () => (state.completed = true) });
+    const subscription = sendBody(pair.server, flow, { stream, size }, sendLimits, onSent).subscribe({ error: (err) => (state.error = err), complete: () => (state.completed = true) });
     return { state, subscription };
   };
   return { ...pair, flow, got, send };
@@ -233,6 +233,76 @@ describe('sendBody from a body in memory', () => {
       const { state } = send(new InMemoryBody(Buffer.from('hel')), 5);
       await until(() => state.error !== undefined);
       expect((state.error as RxferError).message).toBe('file changed while it was sent: 3 of 5 bytes');
+    } finally {
+      await close();
+    }
+  });
+});
+
+/** 8 MiB: more than the loopback socket takes while the peer reads nothing (MAX_BACKLOG_BYTES is 256 KiB). */
+const BIG = 8 * 1024 * 1024;
+
+describe.each([
+  ['a stream (one chunk)', (bytes: Buffer) => Readable.from([bytes])],
+  ['a body in memory', (bytes: Buffer) => new InMemoryBody(bytes)],
+])('sendBody from %s, to a peer that does not read', (_label, bodyOf) => {
+  test('not done while more than the allowed backlog waits in the socket; unsubscribing then leaves no listener on it', async () => {
+    const { send, client, server, close } = await setup();
+    try {
+      client.pause();
+      const before = { close: server.listenerCount('close'), drain: server.listenerCount('drain') };
+      const body = bodyOf(Buffer.alloc(BIG, 3));
+      const { state, subscription } = send(body, BIG);
+      // Every byte handed to the socket (a body in memory at once, a stream once it ended), most of them still in its buffer.
+      await until(() => body instanceof InMemoryBody || body.readableEnded || body.destroyed || state.completed);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(server.writableLength).toBeGreaterThan(256 * 1024);
+      expect(state.completed).toBe(false);
+      subscription.unsubscribe();
+      expect(server.listenerCount('close')).toBe(before.close);
+      expect(server.listenerCount('drain')).toBe(before.drain);
+    } finally {
+      await close();
+    }
+  });
+
+  test('done once the peer reads and the socket drains', async () => {
+    const { send, client, got, close } = await setup();
+    try {
+      client.pause();
+      const body = bodyOf(Buffer.alloc(BIG, 5));
+      const { state } = send(body, BIG);
+      await until(() => body instanceof InMemoryBody || body.readableEnded || body.destroyed || state.completed);
+      expect(state.completed).toBe(false);
+      client.resume();
+      await until(() => state.completed || state.error !== undefined);
+      expect(state.completed).toBe(true);
+      await until(() => got().length === BIG);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a peer that stops reading is caught by the stall guard: STALLED', async () => {
+    const { send, client, close } = await setup({ stallTimeoutMs: 100, minBytesPerSecond: 1024 * 1024 * 1024 });
+    try {
+      client.pause();
+      const { state } = send(bodyOf(Buffer.alloc(BIG, 4)), BIG);
+      await until(() => state.error !== undefined || state.completed);
+      expect((state.error as RxferError).code).toBe('STALLED');
+    } finally {
+      await close();
+    }
+  });
+
+  test('a socket closed for a while already (its close event long gone): the send fails as a reset connection', async () => {
+    const { send, server, close } = await setup();
+    try {
+      server.destroy();
+      await new Promise((resolve) => server.once('close', resolve));
+      const { state } = send(bodyOf(Buffer.from('hello')), 5);
+      await until(() => state.error !== undefined || state.completed);
+      expect((state.error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     } finally {
       await close();
     }

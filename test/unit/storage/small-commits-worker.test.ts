@@ -69,6 +69,20 @@ describe('SmallCommits, digests and the worker’s life', () => {
     expect((await readdir(sums)).length).toBe(1);
   });
 
+  test('the log paths it remembers are bounded: a burst over 1024 folders does not keep them all', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      // Folders that do not exist: each commit fails (ENOENT), but its log path was looked up first.
+      const names = Array.from({ length: 1025 }, (_, i) => `gone${i}/f`);
+      await Promise.allSettled(names.map((name) => commits.commit(job(join(dir, name, '..'), name, 'x', { name, hash: 'sha256', digest: 'd', staging: join(dir, `${name}.part`) }))));
+      const remembered = (commits as unknown as { logs: Map<string, string> }).logs.size;
+      expect(remembered).toBeGreaterThan(0);
+      expect(remembered).toBeLessThanOrEqual(1024);
+    } finally {
+      await commits.close();
+    }
+  });
+
   test('without a sums folder no log is kept', async () => {
     const commits = new SmallCommits();
     try {
@@ -84,8 +98,12 @@ describe('SmallCommits, digests and the worker’s life', () => {
     const idle = new SmallCommits(sums);
     await idle.close();
     const commits = new SmallCommits(sums);
-    const pending = Array.from({ length: 20 }, (_, i) => commits.commit(job(dir, `f${i}`, `data ${i}`)));
+    let done = 0;
+    // Made this turn: still queued, not yet handed to a worker, when close is called.
+    const pending = Array.from({ length: 20 }, (_, i) => commits.commit(job(dir, `f${i}`, `data ${i}`)).then(() => done++));
     await commits.close();
+    expect(done).toBe(20);
+    expect((commits as unknown as { worker?: Worker }).worker).toBeUndefined();
     await commits.close();
     await Promise.all(pending);
     for (let i = 0; i < 20; i++) expect(await readFile(join(dir, `f${i}`), 'utf8')).toBe(`data ${i}`);
@@ -116,6 +134,62 @@ describe('SmallCommits, digests and the worker’s life', () => {
       for (const outcome of failed) expect(outcome).toMatchObject({ reason: { code: 'EWORKER', message: expect.stringContaining('commit worker stopped: exit code') } });
       await commits.commit(job(dir, 'after', 'a'));
       expect(await readFile(join(dir, 'after'), 'utf8')).toBe('a');
+    } finally {
+      await commits.close();
+    }
+  });
+
+  test('close ends when the worker dies under it, its pending commits failed', async () => {
+    const commits = new SmallCommits(sums);
+    await commits.commit(job(dir, 'first', '1'));
+    const worker = (commits as unknown as { worker: Worker }).worker;
+    // Many, so that some are still in the worker when it ends (it may finish the first few).
+    const pending = Array.from({ length: 200 }, (_, i) => commits.commit(job(dir, `dying${i}`, 'd')));
+    await new Promise((resolve) => setImmediate(resolve)); // posted to the worker
+    const closing = commits.close();
+    await worker.terminate();
+    await closing;
+    for (const outcome of await Promise.allSettled(pending)) {
+      if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'EWORKER' });
+    }
+  });
+
+  test('a worker that fails (an error thrown in the thread) fails what it held with that error, and nothing escapes', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'first', '1'));
+      const worker = (commits as unknown as { worker: Worker }).worker;
+      // No 'error' listener of the test's own: SmallCommits' must be there, or the error is thrown here.
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      const pending = commits.commit(job(dir, 'held', 'h'));
+      // A message the thread cannot read, ahead of the batch: its handler throws, the thread ends.
+      worker.postMessage(42);
+      expect(await exited).toBe(1);
+      // Posted before the thread was known to be gone: failed with the thread's error; still queued
+      // when it was known: committed by a new thread. Either way, not left waiting.
+      const outcome = await pending.then(
+        () => 'committed',
+        (err: NodeJS.ErrnoException) => `${err.code} ${err.message}`,
+      );
+      expect(['committed', 'EWORKER commit worker stopped: jobs is not iterable']).toContain(outcome);
+      await commits.commit(job(dir, 'after', 'a'));
+      expect(await readFile(join(dir, 'after'), 'utf8')).toBe('a');
+    } finally {
+      await commits.close();
+    }
+  });
+
+  test('a commit still queued when the worker dies is not failed: it goes to the next worker', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'first', '1'));
+      const worker = (commits as unknown as { worker: Worker }).worker;
+      let queued: Promise<unknown> | undefined;
+      // Ahead of SmallCommits' own exit listener: this commit is in its queue, not yet posted, when it learns of the exit.
+      worker.prependOnceListener('exit', () => (queued = commits.commit(job(dir, 'queued', 'q'))));
+      await worker.terminate();
+      await expect(queued).resolves.toMatchObject({ replacedBytes: 0 });
+      expect(await readFile(join(dir, 'queued'), 'utf8')).toBe('q');
     } finally {
       await commits.close();
     }
