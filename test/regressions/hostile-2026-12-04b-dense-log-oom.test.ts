@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
-import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
+import { SmallCommits } from '../../src/storage/small-commits';
+import { formatDigestLine } from '../../src/storage/small-commit-log';
+import { type CommitFolder, makeCommitFolder } from '../helpers/commit-folder';
 
 /**
  * Hostile test of the compaction's memory cap. The worker compacts any log up to 16 MiB, on the
@@ -16,18 +16,11 @@ import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-
  * compaction should be bounded by the records it holds, not by the log's bytes.
  */
 describe('a digest log dense with short records', () => {
-  let dir: string;
-  let sums: string;
-  let folder: string;
+  let at: CommitFolder;
   let commits: SmallCommits;
-  let serial = 0;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rxfer-h3-dense-'));
-    sums = join(dir, 'sums');
-    folder = join(dir, 'root', 'big');
-    await mkdir(sums, { recursive: true });
-    await mkdir(folder, { recursive: true });
+    at = await makeCommitFolder('h3-dense');
     // ≈ 15 MiB, under the 16 MiB cap with room for appends: ≈ 300,000 names of files not there.
     const lines: string[] = [];
     for (let i = 0, bytes = 0; bytes < 15 * 1024 * 1024; i++) {
@@ -35,25 +28,15 @@ describe('a digest log dense with short records', () => {
       lines.push(line);
       bytes += line.length;
     }
-    await writeFile(digestLogPath(sums, 'big'), lines.join(''));
-    commits = new SmallCommits(sums);
+    await writeFile(at.log, lines.join(''));
+    commits = new SmallCommits(at.sums);
   });
   afterAll(async () => {
     await commits.close();
-    await rm(dir, { recursive: true, force: true });
+    await at.remove();
   });
 
-  const job = (name: string, bytes: Buffer): SmallCommitJob => ({
-    data: new Uint8Array(bytes),
-    staging: join(folder, `.rxfer-part-dense-${serial++}`),
-    target: join(folder, name),
-    folder,
-    createOnly: false,
-    measureReplaced: false,
-    name: `big/${name}`,
-    hash: 'sha256',
-    digest: 'ab'.repeat(32),
-  });
+  const job = (name: string, bytes: Buffer) => at.job(name, bytes);
 
   test('commits made while it is compacted are told OK and stored', async () => {
     const first = randomBytes(100);
@@ -63,11 +46,11 @@ describe('a digest log dense with short records', () => {
     const third = randomBytes(300);
     await expect(commits.commit(job('second.bin', second))).resolves.toBeDefined();
     await expect(commits.commit(job('third.bin', third))).resolves.toBeDefined();
-    expect(await readFile(join(folder, 'first.bin'))).toEqual(first);
-    expect(await readFile(join(folder, 'second.bin'))).toEqual(second);
-    expect(await readFile(join(folder, 'third.bin'))).toEqual(third);
+    expect(await readFile(join(at.folder, 'first.bin'))).toEqual(first);
+    expect(await readFile(join(at.folder, 'second.bin'))).toEqual(second);
+    expect(await readFile(join(at.folder, 'third.bin'))).toEqual(third);
     await commits.close();
-    commits = new SmallCommits(sums);
-    expect((await readdir(sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    commits = new SmallCommits(at.sums);
+    expect((await readdir(at.sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   }, 60_000);
 });

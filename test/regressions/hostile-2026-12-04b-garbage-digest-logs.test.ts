@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
+import { SmallCommits } from '../../src/storage/small-commits';
 import { DigestLog } from '../../src/storage/digest-log';
-import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
+import { formatDigestLine } from '../../src/storage/small-commit-log';
+import { type CommitFolder, makeCommitFolder } from '../helpers/commit-folder';
 
 /**
  * Hostile test of the commit worker against digest logs it did not write as it writes them: a
@@ -32,40 +32,21 @@ const HOSTILE: ReadonlyArray<readonly [string, (log: string) => Promise<void>]> 
 ];
 
 describe('the commit worker against a hostile digest log', () => {
-  let dir: string;
-  let sums: string;
-  let folder: string;
-  let serial = 0;
+  let at: CommitFolder;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rxfer-h3-logs-'));
-    sums = join(dir, 'sums');
-    folder = join(dir, 'root', 'big');
-    await mkdir(sums, { recursive: true });
-    await mkdir(folder, { recursive: true });
+    at = await makeCommitFolder('h3-logs');
   });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => at.remove());
 
-  const job = (name: string, bytes: Buffer): SmallCommitJob => ({
-    data: new Uint8Array(bytes),
-    staging: join(folder, `.rxfer-part-h3-${serial++}`),
-    target: join(folder, name),
-    folder,
-    createOnly: false,
-    measureReplaced: true,
-    name: `big/${name}`,
-    hash: 'sha256',
-    digest: sha256(bytes),
-  });
+  const job = (name: string, bytes: Buffer) => at.job(name, bytes, { measureReplaced: true });
 
   test.each(HOSTILE)('%s: commits are told OK and what is read back is right', async (_, plant) => {
-    const log = digestLogPath(sums, 'big');
+    const log = at.log;
     await plant(log);
     const files = new Map<string, Buffer>();
     for (let round = 0; round < 3; round++) {
-      const commits = new SmallCommits(sums);
+      const commits = new SmallCommits(at.sums);
       const batch = Array.from({ length: 20 }, (_, i) => [`file-${i}`, randomBytes(10 + round * 20 + i)] as const);
       await Promise.all(batch.map(([name, bytes]) => expect(commits.commit(job(name, bytes))).resolves.toMatchObject({ mtimeMs: expect.any(Number) })));
       for (const [name, bytes] of batch) files.set(name, bytes);
@@ -73,12 +54,12 @@ describe('the commit worker against a hostile digest log', () => {
       await commits.close();
     }
     // A log that is a folder is the reader's case (hostile-2026-12-04b-log-is-a-folder): not read here.
-    const known = (await stat(log).catch(() => undefined))?.isDirectory() ? undefined : await new DigestLog(sums).folder('big');
+    const known = (await stat(log).catch(() => undefined))?.isDirectory() ? undefined : await new DigestLog(at.sums).folder('big');
     for (const [name, bytes] of files) {
-      expect(await readFile(join(folder, name))).toEqual(bytes);
-      const digest = known?.get(name, await stat(join(folder, name)), 'sha256');
+      expect(await readFile(join(at.folder, name))).toEqual(bytes);
+      const digest = known?.get(name, await stat(join(at.folder, name)), 'sha256');
       if (digest !== undefined) expect([name, digest]).toEqual([name, sha256(bytes)]);
     }
-    expect((await readdir(sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect((await readdir(at.sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   }, 30_000);
 });

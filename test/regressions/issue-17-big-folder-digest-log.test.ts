@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
-import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
+import { SmallCommits } from '../../src/storage/small-commits';
+import { formatDigestLine } from '../../src/storage/small-commit-log';
+import { type CommitFolder, makeCommitFolder } from '../helpers/commit-folder';
 
 /**
  * Found by `scripts/large-trees.js --per-folder 200000` (issue 17): once a folder held about 67,000
@@ -16,37 +16,32 @@ import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-
  * new worker does not compact again a log it did not see grow.
  */
 describe('a folder whose digest log is bigger than the commit worker used to hold', () => {
-  let dir: string;
-  let sums: string;
-  let folder: string;
+  let at: CommitFolder;
   let commits: SmallCommits;
-  let serial = 0;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rxfer-big-log-'));
-    sums = join(dir, 'sums');
-    folder = join(dir, 'root', 'big');
-    await mkdir(sums, { recursive: true });
-    await mkdir(folder, { recursive: true });
-    commits = new SmallCommits(sums);
+    at = await makeCommitFolder('big-log');
+    commits = new SmallCommits(at.sums);
   });
   afterEach(async () => {
     await commits.close();
-    await rm(dir, { recursive: true, force: true });
+    await at.remove();
   });
 
-  const job = (name: string, bytes: Buffer): SmallCommitJob => ({
-    data: new Uint8Array(bytes),
-    staging: join(folder, `.rxfer-part-big-${serial++}`),
-    target: join(folder, name),
-    folder,
-    createOnly: true,
-    measureReplaced: false,
-    name: `big/${name}`,
-    hash: 'sha256',
-    digest: 'ab'.repeat(32),
-  });
-  const log = () => digestLogPath(sums, 'big');
+  const job = (name: string, bytes: Buffer) => at.job(name, bytes, { createOnly: true });
+  const log = () => at.log;
+  const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+  /** A log of `count` live files (over the 64 KiB from which a log is compacted), written here. */
+  const liveRecords = async (count: number) => {
+    let body = '';
+    for (let i = 0; i < count; i++) {
+      const name = `live-${i}.bin`;
+      await writeFile(join(at.folder, name), 'x');
+      const now = await stat(join(at.folder, name));
+      body += formatDigestLine(name, now.size, now.mtimeMs, now.ino, 'sha256', 'ef'.repeat(32));
+    }
+    return body;
+  };
   /** Records of `count` files that are not (or no longer) in the folder: what a compaction drops. */
   const staleLines = (count: number, from = 0) => {
     const lines: string[] = [];
@@ -56,7 +51,7 @@ describe('a folder whose digest log is bigger than the commit worker used to hol
   /** Waits for the worker to finish what it started after its replies (close waits for compactions). */
   const settle = async () => {
     await commits.close();
-    commits = new SmallCommits(sums);
+    commits = new SmallCommits(at.sums);
   };
 
   test('a create-only commit into it is told OK, the file is in place, and the log is compacted to what is there', async () => {
@@ -68,30 +63,24 @@ describe('a folder whose digest log is bigger than the commit worker used to hol
     const bytes = randomBytes(700);
     // The old worker renamed the file, then died compacting: EWORKER for a file that was stored.
     await expect(commits.commit(job('new.bin', bytes))).resolves.toMatchObject({ replacedBytes: 0 });
-    expect(await readFile(join(folder, 'new.bin'))).toEqual(bytes);
+    expect(await readFile(join(at.folder, 'new.bin'))).toEqual(bytes);
     await settle();
     // Compacted: a header, and the one record whose file is there (its size, mtime and inode match).
     const lines = (await readFile(log(), 'utf8')).split('\n').filter((line) => line !== '');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^\{"compacted": *\d+\}$/);
     const record = JSON.parse(lines[1]!);
-    const now = await stat(join(folder, 'new.bin'));
-    expect(record).toMatchObject({ n: 'new.bin', s: 700, m: now.mtimeMs, i: now.ino, h: 'sha256', d: 'ab'.repeat(32) });
+    const now = await stat(join(at.folder, 'new.bin'));
+    expect(record).toMatchObject({ n: 'new.bin', s: 700, m: now.mtimeMs, i: now.ino, h: 'sha256', d: sha256(bytes) });
     expect(Number(/\d+/.exec(lines[0]!)![0])).toBe((await stat(log())).size);
     // And the same worker (or its successor) goes on committing into the folder.
     await expect(commits.commit(job('after.bin', randomBytes(10)))).resolves.toBeDefined();
-    expect((await readdir(sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect((await readdir(at.sums)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   test('a compacted log is not compacted again by a new worker until it has doubled', async () => {
     // 600 live records (≈ 90 KB, over the 64 KiB where compaction starts) under a header saying so.
-    const names = Array.from({ length: 600 }, (_, i) => `live-${i}.bin`);
-    let body = '';
-    for (const name of names) {
-      await writeFile(join(folder, name), 'x');
-      const now = await stat(join(folder, name));
-      body += formatDigestLine(name, now.size, now.mtimeMs, now.ino, 'sha256', 'ef'.repeat(32));
-    }
+    const body = await liveRecords(600);
     const header = (bytes: number) => `{"compacted":${String(bytes).padStart(15, ' ')}}\n`;
     await writeFile(log(), header(header(0).length + body.length) + body);
     const before = await stat(log());
@@ -103,13 +92,7 @@ describe('a folder whose digest log is bigger than the commit worker used to hol
   });
 
   test('the same log without a header (written before it had one) is compacted on the first append', async () => {
-    const names = Array.from({ length: 600 }, (_, i) => `live-${i}.bin`);
-    let body = '';
-    for (const name of names) {
-      await writeFile(join(folder, name), 'x');
-      const now = await stat(join(folder, name));
-      body += formatDigestLine(name, now.size, now.mtimeMs, now.ino, 'sha256', 'ef'.repeat(32));
-    }
+    const body = await liveRecords(600);
     await writeFile(log(), body + staleLines(100));
     const before = await stat(log());
     await commits.commit(job('one-more.bin', randomBytes(5)));
@@ -118,7 +101,7 @@ describe('a folder whose digest log is bigger than the commit worker used to hol
     expect(after.ino).not.toBe(before.ino);
     const text = await readFile(log(), 'utf8');
     expect(text).not.toContain('gone-');
-    for (const name of [...names, 'one-more.bin']) expect(text).toContain(`"n":"${name}"`);
+    for (const name of [...Array.from({ length: 600 }, (_, i) => `live-${i}.bin`), 'one-more.bin']) expect(text).toContain(`"n":"${name}"`);
   });
 
   test('a log too big to hold in the worker is left to grow: the commit is told OK and nothing is rewritten', async () => {
