@@ -26,6 +26,12 @@ export class Connection {
     socket.once('close', () => {
       this.closedReason ??= new RxferError('CONNECTION_LOST', 'the connection was closed');
     });
+    // The server's FIN: it will answer nothing more (what it sent is still read). Closed from now
+    // on, not only at 'close', which comes later: the tree code asks isClosed to tell which files
+    // the loss took, and a bare "the server closed the connection" told none of them.
+    socket.once('end', () => {
+      this.closedReason ??= new RxferError('CONNECTION_LOST', 'the server closed the connection');
+    });
   }
 
   get isClosed(): boolean {

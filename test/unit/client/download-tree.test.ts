@@ -215,6 +215,18 @@ describe('downloadTree against a scripted server', () => {
     expect((error as Error).message).toMatch(/^2 of 2 files were not downloaded: /);
   });
 
+  test('the server ending the connection at a download: the files not downloaded are told, not a bare loss', async () => {
+    // The server's FIN (its side ended) at the second pass's first download, left unanswered.
+    const { client } = await start([[['d/a', 'd/b'], ['d/c']]], (_, socket) => {
+      if (verbs().filter((verb) => verb === 'LIST PAGED').length < 2) return false;
+      socket.end();
+      return true;
+    });
+    const error = await downloadTree(client, 'd', join(base, 't')).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'CONNECTION_LOST' });
+    expect((error as Error).message).toMatch(/^\d of \d files were not downloaded: /);
+  });
+
   test('the connection closed with no download in flight and a page still due: the loss is the error, not a success', async () => {
     // The second pass's page 2 is never answered; the client is closed once d/a is in (an abort).
     const { client } = await start([[['d/a'], ['d/b']], [['d/a'], null]]);

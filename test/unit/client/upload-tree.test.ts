@@ -1,5 +1,6 @@
 import fs = require('node:fs');
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferClient } from '../../../src/client/rxfer-client';
 import { uploadTree } from '../../../src/client/upload-tree';
@@ -33,8 +34,10 @@ beforeEach(async () => {
 afterEach(async () => {
   if (!client.isClosed) await client.quit();
   rmSync(local, { recursive: true, force: true });
-  // Retried: after a test that closes the connection, the server may still be committing a file there.
-  rmSync(join(server.root, 'up'), { recursive: true, force: true, maxRetries: 100, retryDelay: 100 });
+  // Retried: after a test that closes the connection, the server (in this process) may still be
+  // committing a file there. Asynchronously: rmSync's retries block the event loop, so the server
+  // could not finish, and each folder's retries added up to minutes.
+  await rm(join(server.root, 'up'), { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   rmSync(join(server.root, 'top.txt'), { force: true });
 });
 
