@@ -38,10 +38,12 @@ export class SortedFolders {
 
   private readonly cacheFromEntries: number;
   private readonly racyMs: number;
+  private readonly maxCachedEntries: number;
 
-  constructor({ cacheFromEntries = CACHE_FROM_ENTRIES, racyMs = RACY_MS } = {}) {
+  constructor({ cacheFromEntries = CACHE_FROM_ENTRIES, racyMs = RACY_MS, maxCachedEntries = MAX_CACHED_ENTRIES } = {}) {
     this.cacheFromEntries = cacheFromEntries;
     this.racyMs = racyMs;
+    this.maxCachedEntries = maxCachedEntries;
   }
 
   /** The entries of `folder` by name; none if it cannot be read. */
@@ -61,7 +63,7 @@ export class SortedFolders {
     const entries = await readdir(folder, { withFileTypes: true }).catch(() => [] as Dirent[]);
     entries.sort(byName);
     const settled = before !== undefined && Math.max(before.mtimeMs, before.ctimeMs) < started - this.racyMs;
-    if (before && settled && entries.length >= this.cacheFromEntries && entries.length <= MAX_CACHED_ENTRIES) {
+    if (before && settled && entries.length >= this.cacheFromEntries && entries.length <= this.maxCachedEntries) {
       this.cache.set(folder, { ino: before.ino, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs, entries });
       this.cachedEntries += entries.length;
       this.evict();
@@ -78,7 +80,7 @@ export class SortedFolders {
 
   private evict(): void {
     for (const folder of this.cache.keys()) {
-      if (this.cachedEntries <= MAX_CACHED_ENTRIES) return;
+      if (this.cachedEntries <= this.maxCachedEntries) return;
       this.forget(folder);
     }
   }

@@ -92,4 +92,35 @@ describe('SortedFolders rules', () => {
       expect(firstNotBefore(entries, probe)).toBe(scanned === -1 ? names.length : scanned);
     }
   });
+
+  test('past the cap, the folder used least recently is dropped first', async () => {
+    const [a, b, c] = [await bigFolder('a'), await bigFolder('b'), await bigFolder('c')];
+    const folders = new SortedFolders({ cacheFromEntries: BIG, racyMs: 0, maxCachedEntries: 2 * BIG });
+    const keptA = await folders.entries(a);
+    const keptB = await folders.entries(b);
+    expect(await folders.entries(a)).toBe(keptA); // a is now the most recently used
+    await folders.entries(c); // 3 × BIG > the cap: b goes, a and c stay
+    expect(await folders.entries(a)).toBe(keptA);
+    expect(await folders.entries(b)).not.toBe(keptB);
+  });
+
+  test('a folder read again after a change counts once, not twice, against the cap', async () => {
+    const [a, b] = [await bigFolder('a'), await bigFolder('b')];
+    const folders = new SortedFolders({ cacheFromEntries: BIG, racyMs: 0, maxCachedEntries: 2 * BIG + 10 });
+    await folders.entries(a);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(join(a, 'zz-added'), '');
+    const keptA = await folders.entries(a); // BIG + 1, replacing its BIG
+    await folders.entries(b); // 2 × BIG + 1 ≤ the cap: nothing dropped
+    expect(await folders.entries(a)).toBe(keptA);
+  });
+
+  test('a folder bigger than the cap is never kept, and pushes no other folder out', async () => {
+    const [a, b] = [await bigFolder('a'), await bigFolder('b')];
+    await writeFile(join(b, 'one-more'), '');
+    const folders = new SortedFolders({ cacheFromEntries: 1, racyMs: 0, maxCachedEntries: BIG });
+    const keptA = await folders.entries(a);
+    expect(await folders.entries(b)).not.toBe(await folders.entries(b));
+    expect(await folders.entries(a)).toBe(keptA);
+  });
 });
