@@ -335,19 +335,19 @@ const compact = (log, folder) => {
   let fd;
   try {
     fd = fs.openSync(temp, 'w', 0o644);
-    let bytes = fs.writeSync(fd, compactionHeader(0));
+    let bytes = writeWhole(fd, compactionHeader(0));
     let chunk = '';
     for (const [name, record] of records) {
       const now = fs.lstatSync(join(folder, name), { throwIfNoEntry: false });
       if (!now?.isFile() || now.size !== record.s || now.mtimeMs !== record.m || now.ino !== record.i) continue;
       for (const [hash, digest] of Object.entries(record.d)) chunk += formatDigestLine(name, record.s, record.m, record.i, hash, digest);
       if (chunk.length >= READ_CHUNK_BYTES) {
-        bytes += fs.writeSync(fd, chunk);
+        bytes += writeWhole(fd, chunk);
         chunk = '';
       }
     }
-    if (chunk !== '') bytes += fs.writeSync(fd, chunk);
-    fs.writeSync(fd, compactionHeader(bytes), 0);
+    if (chunk !== '') bytes += writeWhole(fd, chunk);
+    writeWhole(fd, compactionHeader(bytes), 0);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(temp, log);
@@ -358,6 +358,19 @@ const compact = (log, folder) => {
     try { fs.unlinkSync(temp); } catch { /* never made */ }
     throw err;
   }
+};
+
+/**
+ * Writes all of `text` (at `position`, or where the file stands), or throws: a short write (a disk
+ * filling up) would otherwise put a log cut short in place of the whole one, its last records gone.
+ * @param {number} fd @param {string} text @param {number} [position]
+ * @returns {number} the bytes written
+ */
+const writeWhole = (fd, text, position) => {
+  const data = Buffer.from(text, 'utf8');
+  const written = fs.writeSync(fd, data, 0, data.length, position ?? null);
+  if (written !== data.length) throw Object.assign(new Error(`${written} of ${data.length} bytes written`), { code: 'ENOSPC' });
+  return written;
 };
 
 /**
