@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; exec node --no-concurrent-sweeping --expose-gc "$0" "$@"
+':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"
 'use strict';
 // The two lines above are read by sh and by node alike. sh (running `rxfer` as installed) sees a
 // no-op, then replaces itself with node and the flags below, on this same file; node sees a string
@@ -12,6 +12,13 @@
 // small machine. Measured on 2 cores after a burst of 2,000 small uploads, every later 1 GiB upload
 // cost the server 1.76–2.01 s of CPU instead of 1.38–1.55 (554–629 against 671–752 MiB/s); with the
 // flag 1.28–1.38 s (751–812 MiB/s); small files unchanged (bench/findings.md, "V8's sweeper threads").
+// --max-opt=1, for every command but `serve`: a CLI command lives a second or two, too short for
+// V8's optimizing compiler (TurboFan) to repay itself. It compiled the client's hot functions on
+// background threads for ≈ 35 % of the CPU of a `put -r` of 2,000 small files (perf); stopping at
+// the baseline tier (Sparkplug) cut the client's CPU by ≈ 30 % for `put -r`, its re-run and `get -r`,
+// and big files lose nothing (their time is SHA-256 and syscalls, native code either way). The
+// server runs for days, so it keeps every tier. Only `serve` as the first argument is recognised
+// (as every deploy file and `npm start` write it); a server started otherwise is only slower.
 // The server overlaps many small files' fs calls (open, fsync, rename…); libuv's default pool of 4
 // threads would queue them. Must be set before the first fs call, hence here and not in the server.
 if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '16';

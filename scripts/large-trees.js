@@ -36,6 +36,10 @@ const MAX_LIST_ENTRIES = 10_000;
 const ROOT = path.join(__dirname, '..');
 const BIN = path.resolve(option('bin', path.join(ROOT, 'bin', 'rxfer.js')));
 const SERVER_BIN = path.resolve(option('server-bin', BIN));
+// The node flags `rxfer` gives itself (bin/rxfer.js's exec line): client commands and `serve` differ.
+const { launchArgs } = require('../bench/lib/servers');
+const CLIENT_FLAGS = launchArgs(path.dirname(path.dirname(BIN)));
+const SERVER_FLAGS = launchArgs(path.dirname(path.dirname(SERVER_BIN)), { serve: true });
 const PRELOAD = path.join(ROOT, 'test', 'reliability', 'support', 'print-max-rss.js');
 
 const say = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -44,7 +48,7 @@ const peakKiB = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p
 const cli = (cliArgs) =>
   new Promise((resolve) => {
     const started = process.hrtime.bigint();
-    execFile(process.execPath, [...(LIVE_HEAP ? ['--trace-gc'] : []), '-r', PRELOAD, BIN, ...cliArgs], { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...CLIENT_FLAGS, ...(LIVE_HEAP ? ['--trace-gc'] : []), '-r', PRELOAD, BIN, ...cliArgs], { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const rss = /max-rss-kib (\d+)/.exec(stderr);
       const live = [...stdout.matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((m) => Number(m[1]));
@@ -70,7 +74,7 @@ const writeTree = (dir, count, perFolder) => {
   fs.mkdirSync(root);
   const config = path.join(work, 'server.json');
   fs.writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { kind: 'local', root }, limits: { maxListEntries: MAX_LIST_ENTRIES }, log: { level: 'info' } }));
-  const server = spawn(process.execPath, [...(LIVE_HEAP ? ['--trace-gc'] : []), SERVER_BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [...SERVER_FLAGS, ...(LIVE_HEAP ? ['--trace-gc'] : []), SERVER_BIN, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   // The server's live heap after each full GC, read chunk by chunk (never piled up: see below);
   // serverLive holds the largest since the last step began.
   let serverLive = NaN;

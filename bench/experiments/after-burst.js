@@ -38,7 +38,7 @@ const EXTRA = process.argv.slice(3);
     const others = after.others - before.others;
     console.log(`${label.padEnd(24)} ${(1024 / (result.ms / 1000)).toFixed(0)} MiB/s, server CPU ${((main + others) / 1000).toFixed(2)} s (main thread ${main} ms, other threads ${others} ms)`);
   };
-  console.log(`server: node ${[...S.launchArgs(RX), ...EXTRA].join(' ')} bin/rxfer.js serve`);
+  console.log(`server: node ${[...S.launchArgs(RX, { serve: true }), ...EXTRA].join(' ')} bin/rxfer.js serve`);
   upload('fresh');
   upload('fresh');
   run({ op: 'putmany', dir: small, prefix: 'many' });

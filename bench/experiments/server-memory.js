@@ -54,7 +54,7 @@ const byMapping = (pid) => {
   fs.mkdirSync(path.join(root, 'up'), { recursive: true });
   const server = await S.startRxfer({ rxferRoot: RX, root, workDir: work, tag: 'mem', nodeArgs: (process.env.SERVER_ARGS || '').split(' ').filter(Boolean) });
   const run = (spec) => runClient('rxfer', { port: server.port, rxferRoot: RX, ...spec });
-  console.log(`server: node ${S.launchArgs(RX).join(' ')} bin/rxfer.js serve (${RX})`);
+  console.log(`server: node ${S.launchArgs(RX, { serve: true }).join(' ')} bin/rxfer.js serve (${RX})`);
   console.log(`idle: ${rssMiB(server.pid)} MiB (${byMapping(server.pid)})`);
   let n = 0;
   for (const step of STEPS) {

@@ -47,14 +47,18 @@ const startProcess = async (name, cmd, args, port, logFile, opts = {}) => {
 };
 
 /**
- * The node flags bin/rxfer.js gives itself (its second line, `':' //; exec node <flags> "$0" "$@"`,
- * run by sh when `rxfer` is executed): what users get, so what the benchmark passes when it starts
- * `node bin/rxfer.js`. An older build without such a line gets none.
+ * The node flags bin/rxfer.js gives itself (its second line, run by sh when `rxfer` is executed):
+ * what users get, so what the benchmark passes when it starts `node bin/rxfer.js`. The line may
+ * exec node twice, `[ "$1" = serve ] && exec node <server flags> "$0" "$@"; exec node <client
+ * flags> "$0" "$@"`: `{ serve: true }` takes the first, anything else the last. An older build with
+ * one exec gives the same flags to both; one without such a line, none.
  */
-const launchArgs = (rxferRoot) => {
+const launchArgs = (rxferRoot, { serve = false } = {}) => {
   const lines = fs.readFileSync(path.join(rxferRoot, 'bin/rxfer.js'), 'utf8').split('\n', 2);
-  const match = /^':' \/\/; exec node\b(.*) "\$0" "\$@"$/.exec(lines[1] ?? '');
-  return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
+  if (!/^':' \/\/;/.test(lines[1] ?? '')) return [];
+  const execs = [...lines[1].matchAll(/exec node\b(.*?) "\$0" "\$@"/g)].map((m) => m[1].trim().split(/\s+/).filter(Boolean));
+  if (execs.length === 0) return [];
+  return serve ? execs[0] : execs[execs.length - 1];
 };
 
 /**
@@ -75,7 +79,7 @@ const startRxfer = async ({ rxferRoot, root, workDir, tag, nodeArgs = [], logLev
   };
   const cfgFile = path.join(workDir, `rxfer-${tag}.json`);
   fs.writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...launchArgs(rxferRoot), ...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
+  const h = await startProcess(`rxfer-${tag}`, process.execPath, [...launchArgs(rxferRoot, { serve: true }), ...nodeArgs, path.join(rxferRoot, 'bin/rxfer.js'), 'serve', '--config', cfgFile], port, path.join(workDir, `rxfer-${tag}.log`));
   h.config = config;
   return h;
 };

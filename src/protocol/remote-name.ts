@@ -13,6 +13,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // Device names Windows resolves in any folder, with or without an extension ("nul.txt" is NUL too).
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 const DRIVE_LETTER = /^[a-z]:/i;
+const ASCII = /^[\u0000-\u007f]*$/;
 /** Segments the server keeps for its own staging and metadata files. */
 export const RESERVED_PREFIX = '.rxfer';
 
@@ -35,15 +36,22 @@ const segmentProblem = (segment: string): string | undefined => {
  * the storage adapter's job, and it only ever sees names that passed here.
  */
 export const parseRemoteName = (raw: Buffer | string): RemoteName => {
-  const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
-  const text = bytes.toString('utf8');
-  if (bytes.length === 0) throw invalid(text, 'empty name');
-  if (!Buffer.from(text, 'utf8').equals(bytes)) throw invalid(text, 'not valid UTF-8');
-  if (bytes.length > MAX_NAME_BYTES) throw invalid(text, `longer than ${MAX_NAME_BYTES} bytes`);
+  // Most names are ASCII: valid UTF-8 and NFC as they are, one byte a character. Checked without
+  // the round trips below, which cost a buffer or two per name, on every request and every file
+  // of a tree copy (the client checks each name it sends, the server each it receives).
+  const ascii = typeof raw === 'string' ? ASCII.test(raw) : undefined;
+  const bytes = ascii === true ? undefined : typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+  const text = bytes === undefined ? (raw as string) : bytes.toString('utf8');
+  const byteLength = bytes === undefined ? text.length : bytes.length;
+  if (byteLength === 0) throw invalid(text, 'empty name');
+  // From bytes: as many characters as bytes and no U+FFFD (what each invalid byte decodes to) is ASCII.
+  const valid = bytes === undefined || (text.length === bytes.length && !text.includes('\uFFFD')) || Buffer.from(text, 'utf8').equals(bytes);
+  if (!valid) throw invalid(text, 'not valid UTF-8');
+  if (byteLength > MAX_NAME_BYTES) throw invalid(text, `longer than ${MAX_NAME_BYTES} bytes`);
   if (CONTROL.test(text)) throw invalid(text, 'control characters are not allowed');
   // One name, one spelling: "é" as U+00E9 and as e + U+0301 would otherwise be two files that
   // every listing shows alike. ASCII (as many bytes as UTF-16 units) is always NFC.
-  if (bytes.length !== text.length && text.normalize('NFC') !== text) {
+  if (byteLength !== text.length && text.normalize('NFC') !== text) {
     throw invalid(text, 'not in Unicode NFC; send the name normalised to NFC (String.prototype.normalize("NFC"))');
   }
   if (text.includes('\\')) throw invalid(text, 'backslashes are not allowed');

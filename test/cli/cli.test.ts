@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
@@ -166,7 +166,7 @@ describe('rxfer CLI usage', () => {
     // node with the flags; node must accept them (an unknown one stops it before any output).
     const [shebang, exec] = readFileSync(BIN, 'utf8').split('\n', 2);
     expect(shebang).toBe('#!/bin/sh');
-    expect(exec).toBe(`':' //; exec node --no-concurrent-sweeping --expose-gc "$0" "$@"`);
+    expect(exec).toBe(`':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"`);
     const help = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: rxfer');
@@ -175,10 +175,26 @@ describe('rxfer CLI usage', () => {
     const refused = spawnSync(BIN, ['put', 'x', '--hash', odd, '-p', '1'], { encoding: 'utf8' });
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain(`argument '${odd}' is invalid`);
-    const flags = spawnSync(process.execPath, ['--no-concurrent-sweeping', '--expose-gc', '-e', 'console.log(JSON.stringify([process.execArgv, typeof gc]))'], { encoding: 'utf8' });
+    const flags = spawnSync(process.execPath, ['--no-concurrent-sweeping', '--expose-gc', '--max-opt=1', '-e', 'console.log(JSON.stringify([process.execArgv, typeof gc]))'], { encoding: 'utf8' });
     const [execArgv, gcType] = JSON.parse(flags.stdout) as [string[], string];
-    expect(execArgv).toEqual(expect.arrayContaining(['--no-concurrent-sweeping', '--expose-gc']));
+    expect(execArgv).toEqual(expect.arrayContaining(['--no-concurrent-sweeping', '--expose-gc', '--max-opt=1']));
     expect(gcType).toBe('function');
+  });
+
+  test('the server keeps every V8 tier; client commands stop at the baseline one (--max-opt=1)', () => {
+    // A stand-in `node` first on the PATH prints the arguments sh would exec node with.
+    const fake = mkdtempSync(join(tmpdir(), 'rxfer-fake-node-'));
+    try {
+      writeFileSync(join(fake, 'node'), '#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n', { mode: 0o755 });
+      const env = { ...process.env, PATH: `${fake}:${process.env.PATH}` };
+      const argsFor = (args: string[]) => spawnSync(BIN, args, { encoding: 'utf8', env }).stdout.split('\n').filter(Boolean);
+      expect(argsFor(['serve', '--config', 'a b.json'])).toEqual(['--no-concurrent-sweeping', '--expose-gc', BIN, 'serve', '--config', 'a b.json']);
+      for (const command of [['put', '-r', 'x y', 'z'], ['get', 'f'], ['ls'], []]) {
+        expect(argsFor(command)).toEqual(['--no-concurrent-sweeping', '--expose-gc', '--max-opt=1', BIN, ...command]);
+      }
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
   });
 
   test('--help loads neither the client, the server nor cli-progress (start-up time)', () => {
