@@ -49,13 +49,13 @@ const quitOrEcho = (event: SessionEvent): SessionEvent => {
   return replyEvent({ kind: 'fileRecv' });
 };
 
-const setup = async (options: { storage?: Partial<StorageAdapter>; anonymous?: 'none' | 'read'; answer?: (event: SessionEvent, ctx: SessionContext) => SessionEvent; idleTimeoutMs?: number } = {}) => {
+const setup = async (options: { storage?: Partial<StorageAdapter>; anonymous?: 'none' | 'read'; answer?: (event: SessionEvent, ctx: SessionContext) => SessionEvent; idleTimeoutMs?: number; stallTimeoutMs?: number } = {}) => {
   const pair = await socketPair();
   const { logger, lines } = captureLogs();
   const { observer, calls } = recordingObserver();
   const config = parseConfig({
     storage: { kind: 'local', root: '/nonexistent-rxfer-unit' },
-    limits: { maxLineBytes: 300, ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }) },
+    limits: { maxLineBytes: 300, ...(options.idleTimeoutMs && { idleTimeoutMs: options.idleTimeoutMs }), ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }) },
     auth: { anonymous: options.anonymous ?? 'read' },
   });
   const stub = stubStage(options.answer ?? quitOrEcho);
@@ -287,6 +287,36 @@ describe('ConnectionActor', () => {
       await until(() => state.done);
       await until(() => text().includes('ERR'));
       expect(text().split('\n')[1]).toBe('ERR IDLE_TIMEOUT no traffic for 1 s; closing');
+    } finally {
+      await close();
+    }
+  });
+
+  // The stall guard asks the decoder whether a frame is under way: only then is a quiet window a stall.
+  test('a peer that stops half-way through a request line is cut with STALLED', async () => {
+    const { client, text, state, close } = await setup({ stallTimeoutMs: 500 });
+    try {
+      client.write('STAT half-a-na');
+      await until(() => state.done);
+      await until(() => text().includes('ERR'));
+      expect(text().split('\n')[1]).toMatch(/^ERR STALLED an unfinished request moved \d+ bytes in 500 ms/);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a peer quiet between requests is not stalled (only the idle timeout applies there)', async () => {
+    const { client, text, state, close } = await setup({ stallTimeoutMs: 500 });
+    try {
+      client.write('HASH sha256\n');
+      await until(() => text().split('\n').length > 2);
+      // Three stall windows with nothing under way.
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      expect(state.done).toBe(false);
+      client.write('QUIT\n');
+      await until(() => state.done && (text().includes('OK bye') || text().includes('ERR')));
+      expect(text()).not.toContain('STALLED');
+      expect(text()).toContain('OK bye');
     } finally {
       await close();
     }

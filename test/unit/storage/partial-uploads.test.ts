@@ -493,6 +493,18 @@ describe('PartialUploads', () => {
       expect(await exists(dataOf('writing.bin'))).toBe(true);
     });
 
+    // The case above ages by utimes of `now - 60 s`, which lands a fraction of a millisecond off;
+    // here the last write is a whole second (exact in mtimeMs), so the age is exactly maxAge.
+    test('an upload idle for exactly maxAge expires', async () => {
+      await keep('edge.bin', 'x'.repeat(6));
+      await utimes(manifestOf('edge.bin'), SEEN_MTIME, SEEN_MTIME);
+      expect((await stat(dataOf('edge.bin'))).mtimeMs).toBe(SEEN_MTIME.getTime());
+      expect(await partials.expire(60_000, SEEN_MTIME.getTime() + 59_999)).toBe(0);
+      expect(await exists(dataOf('edge.bin'))).toBe(true);
+      expect(await partials.expire(60_000, SEEN_MTIME.getTime() + 60_000)).toBe(6);
+      expect(await exists(dataOf('edge.bin'))).toBe(false);
+    });
+
     test('a data file without its manifest expires by its own mtime', async () => {
       const now = Date.now();
       await writeFile(dataOf('lost-manifest.bin'), 'abcde');
