@@ -7,7 +7,11 @@
  *
  * Options:
  *   --only <text>       run the groups whose label or files contain <text> (repeatable, comma-separated)
- *   --concurrency <n>   Stryker processes per group (default 2)
+ *   --parallel <n>      groups run at a time (default 2), each its own Stryker: one group's start-up
+ *                       (instrumenting, Jest, the dry run: one core) overlaps another's mutants. One group
+ *                       at a time kept the 2 cores 71 % busy (test/MUTATION.md); per-group CPU is then
+ *                       told apart, with more groups at a time only the total
+ *   --concurrency <n>   Stryker processes per group (default 1, or 2 with --parallel 1)
  *   --checker           keep the TypeScript checker (off by default: it costs ~75 s and a process per group)
  *   --group-budget-min <n>  stop a group after n minutes (default 20); it is reported as cut
  *   --fresh             ignore the incremental files (reports/inc/<label>.json) and test every mutant again
@@ -45,9 +49,11 @@ const main = async () => {
   const outOfScope = [...planned].filter((file) => !inScope(file));
   console.log(`mutate: ${groups.length} of ${plan.length} groups; ${unplanned.length} file(s) in scope not in any group`);
 
+  const parallel = Math.max(1, Number(option('--parallel', '2')));
+  const concurrencyPerGroup = Number(option('--concurrency', parallel > 1 ? '1' : '2'));
   const results = [];
   const started = Date.now();
-  for (const g of groups) {
+  const runGroup = async (g) => {
     const reportPath = join('reports', 'mutation', `${g.label}.json`);
     const groupStart = Date.now();
     const cpuBefore = childCpuSeconds();
@@ -58,12 +64,13 @@ const main = async () => {
       budgetMs: Number(option('--group-budget-min', '20')) * 60_000,
       overrides: {
         mutate: g.mutate,
-        concurrency: Number(option('--concurrency', '2')),
+        concurrency: concurrencyPerGroup,
         checkers: flag('--checker') ? baseConfig().checkers : [],
         incremental: !flag('--fresh'),
         incrementalFile: join('reports', 'inc', `${g.label}.json`),
         tempDirName: `.stryker-tmp-${g.label}`,
-        reporters: ['progress-append-only', 'json'],
+        // Two groups' progress lines interleaved say nothing: each says when it is done instead.
+        reporters: parallel > 1 ? ['json'] : ['progress-append-only', 'json'],
         jsonReporter: { fileName: reportPath },
       },
     });
@@ -71,15 +78,31 @@ const main = async () => {
     const equivalent = new Set(g.equivalent);
     const survivors = report?.survivors ?? [];
     const unexplained = survivors.filter((s) => !equivalent.has(`${s.file}:${s.line} ${s.mutator}`));
-    results.push({ ...g, ms: Date.now() - groupStart, cpuSeconds: childCpuSeconds() - cpuBefore, cut: overBudget, counts: report?.counts, score: report && scoreOf(report.counts), survivors, unexplained });
-  }
+    const score = report && scoreOf(report.counts);
+    if (parallel > 1) console.log(`=== ${g.label} done: ${pct(score)} in ${minutes(Date.now() - groupStart)}${overBudget ? ' (CUT: over budget)' : ''}`);
+    // With groups side by side the children's CPU is shared: only the total is known.
+    const cpuSeconds = parallel > 1 ? undefined : childCpuSeconds() - cpuBefore;
+    results.push({ ...g, ms: Date.now() - groupStart, cpuSeconds, cut: overBudget, counts: report?.counts, score, survivors, unexplained });
+  };
+  const cpuAtStart = childCpuSeconds();
+  const waiting = [...groups];
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, waiting.length) }, async () => {
+      for (let g = waiting.shift(); g; g = waiting.shift()) await runGroup(g);
+    }),
+  );
+  // In plan order, however they finished.
+  const order = (r) => groups.findIndex((g) => g.label === r.label);
+  results.sort((a, b) => order(a) - order(b));
 
-  const cpu = results.reduce((sum, r) => sum + (r.cpuSeconds || 0), 0);
+  const cpu = childCpuSeconds() - cpuAtStart;
   const load = require('node:os').loadavg().map((n) => n.toFixed(1)).join(' ');
-  console.log(`\n=== mutation scores (${minutes(Date.now() - started)} wall, ${minutes(cpu * 1000)} of CPU: about ${minutes((cpu * 1000) / Number(option('--concurrency', '2')))} on idle cores; load now ${load})`);
+  const cores = concurrencyPerGroup * parallel;
+  console.log(`\n=== mutation scores (${minutes(Date.now() - started)} wall, ${parallel} group(s) at a time, ${minutes(cpu * 1000)} of CPU: about ${minutes((cpu * 1000) / cores)} on ${cores} idle cores; load now ${load})`);
   for (const r of results) {
     const state = r.cut ? 'CUT (over budget)' : pct(r.score);
-    console.log(`${r.label.padEnd(28)} ${state.padStart(8)}  ${String(r.survivors.length).padStart(3)} survived (${r.unexplained.length} unexplained)  ${minutes(r.ms)}, ${minutes(r.cpuSeconds * 1000)} CPU`);
+    const groupCpu = r.cpuSeconds === undefined ? '' : `, ${minutes(r.cpuSeconds * 1000)} CPU`;
+    console.log(`${r.label.padEnd(28)} ${state.padStart(8)}  ${String(r.survivors.length).padStart(3)} survived (${r.unexplained.length} unexplained)  ${minutes(r.ms)}${groupCpu}`);
     for (const s of r.unexplained) console.log(`    unexplained ${s.status} ${s.file}:${s.line} ${s.mutator} → ${JSON.stringify(s.replacement)}`);
   }
 

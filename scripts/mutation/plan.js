@@ -16,12 +16,22 @@ const group = (label, mutate, tests, equivalent = []) => ({ label, mutate, tests
 module.exports = [
   // --- protocol
   group('protocol-remote-name', ['src/protocol/remote-name.ts'], ['unit/protocol/remote-name.test.ts', 'unit/protocol/remote-name-fast-path.test.ts', 'promises/name-rules.test.ts'], [
-    'src/protocol/remote-name.ts:38 ConditionalExpression',
-    'src/protocol/remote-name.ts:38 StringLiteral',
-    'src/protocol/remote-name.ts:41 StringLiteral',
-    'src/protocol/remote-name.ts:46 ConditionalExpression',
-    'src/protocol/remote-name.ts:67 EqualityOperator',
-    'src/protocol/remote-name.ts:67 StringLiteral',
+    // Lines 42–48 and 54 are the ASCII fast path (issue 20), an optimisation only: a mutant that sends a name down the full
+    // UTF-8 round trip instead (`typeof`/`ascii` → false, the length/U+FFFD test → false or `!==`, '\uFFFD' or 'utf8' → '', Buffer.from of a
+    // Buffer, the NFC check run for ASCII too) gives the same answer by design; remote-name-fast-path.test.ts compares every answer
+    // with the full check's and kills any mutant that changes one. (`!text.includes('\uFFFD')` alone already proves valid UTF-8:
+    // every invalid sequence decodes to U+FFFD; the length test only skips the search.)
+    'src/protocol/remote-name.ts:42 ConditionalExpression',
+    'src/protocol/remote-name.ts:42 StringLiteral',
+    'src/protocol/remote-name.ts:43 ConditionalExpression',
+    'src/protocol/remote-name.ts:43 StringLiteral',
+    'src/protocol/remote-name.ts:48 ConditionalExpression',
+    'src/protocol/remote-name.ts:48 EqualityOperator',
+    'src/protocol/remote-name.ts:48 StringLiteral',
+    'src/protocol/remote-name.ts:54 ConditionalExpression',
+    // printableName: `code < 0x100` → `<=` (U+0100 is not among the escaped characters) and its '' fallbacks (as before the lines moved).
+    'src/protocol/remote-name.ts:75 EqualityOperator',
+    'src/protocol/remote-name.ts:75 StringLiteral',
   ]),
   // Not listed on purpose: command.ts:58 ConditionalExpression and :58 LogicalOperator (`nameLines`: equivalent
   // ones there, but the line's other mutants of those kinds are killed, and an entry would hide them).
