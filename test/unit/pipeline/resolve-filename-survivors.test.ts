@@ -5,11 +5,10 @@ import type { User } from '../../../src/auth/user';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import { LIST_PAGE_ENTRIES, ResolveFilenameStage } from '../../../src/pipeline/stages/resolve-filename.stage';
 import type { Command } from '../../../src/protocol/command';
-import type { SessionEvent } from '../../../src/session/session-event';
 import type { Transfer } from '../../../src/session/transfer';
 import type { StagedWrite, StorageAdapter } from '../../../src/storage/storage-adapter';
 import { captureLogs, fakeSession } from '../session/support/fake-session';
-import { flush, runStage } from './support/run-stage';
+import { flush, namedRequests, runStage } from './support/run-stage';
 
 /**
  * What resolve-filename.test.ts does not pin down: the storage-call name each call passes to
@@ -68,18 +67,9 @@ const setup = (options: Options = {}) => {
   } as unknown as TransferSlots;
   const ctx = fakeSession({ logger });
   const run = runStage(new ResolveFilenameStage(storage, ctx.config, slots, quotas), ctx);
-  const request = (command: Command, raw: string, raw2?: string): Transfer => {
-    const transfer = ctx.beginTransfer(command);
-    transfer.user = alice;
-    run.input.next({ type: 'named', transfer, raw: Buffer.from(raw), ...(raw2 !== undefined && { raw2: Buffer.from(raw2) }) });
-    return transfer;
-  };
-  const outcomeOf = async (transfer: Transfer): Promise<readonly SessionEvent[]> => {
-    await flush();
-    const mine = run.out.filter((event) => 'transfer' in event && event.transfer === transfer);
-    if (mine.length === 1 && mine[0]!.type === 'pending') return mine[0]!.outcome;
-    return mine;
-  };
+  const named = namedRequests(ctx, run);
+  const request = (command: Command, raw: string, raw2?: string): Transfer => named.request(command, raw, alice, raw2);
+  const { outcomeOf } = named;
   const refusal = async (transfer: Transfer): Promise<RxferError> => {
     const [event] = await outcomeOf(transfer);
     expect(event?.type).toBe('refused');

@@ -11,7 +11,7 @@ import type { SessionEvent } from '../../../src/session/session-event';
 import type { Transfer } from '../../../src/session/transfer';
 import type { ListedFile, StagedWrite, StorageAdapter } from '../../../src/storage/storage-adapter';
 import { captureLogs, fakeSession, settlesNow } from '../session/support/fake-session';
-import { flush, runStage } from './support/run-stage';
+import { flush, namedRequests, runStage } from './support/run-stage';
 
 const H = '34'.repeat(32);
 const alice: User = { name: 'alice', role: 'write', root: 'alice', quotaBytes: 1000 };
@@ -72,19 +72,9 @@ const setup = (options: Options = {}) => {
   const ctx = fakeSession({ logger, limits: { ...options.limits } });
   const stage = new ResolveFilenameStage(storage, ctx.config, slots, quotas);
   const run = runStage(stage, ctx);
-  const request = (command: Command, raw: string, user: User = alice, raw2?: string) => {
-    const transfer = ctx.beginTransfer(command);
-    transfer.user = user;
-    run.input.next({ type: 'named', transfer, raw: Buffer.from(raw), ...(raw2 !== undefined && { raw2: Buffer.from(raw2) }) });
-    return transfer;
-  };
-  /** The outcome events of the request's pending event, or the events that came out for it. */
-  const outcomeOf = async (transfer: Transfer): Promise<readonly SessionEvent[]> => {
-    await flush();
-    const mine = run.out.filter((event) => 'transfer' in event && event.transfer === transfer);
-    if (mine.length === 1 && mine[0]!.type === 'pending') return mine[0]!.outcome;
-    return mine;
-  };
+  const named = namedRequests(ctx, run);
+  const request = (command: Command, raw: string, user: User = alice, raw2?: string) => named.request(command, raw, user, raw2);
+  const { outcomeOf } = named;
   return { ctx, calls, lines, quotaCalls, slotCalls, stream, resumedHash, request, outcomeOf, ...run };
 };
 

@@ -1,5 +1,5 @@
 import './support/fail-fast';
-import { connect, createServer, type Socket } from 'node:net';
+import { socketPair } from './support/socket-pair';
 import { Observable, Subject, map } from 'rxjs';
 import { parseConfig } from '../../../src/config/load-config';
 import type { Stage } from '../../../src/pipeline/stage';
@@ -31,12 +31,8 @@ describe('ConnectionActor, letting the connection go', () => {
 
   test('a peer that keeps its side open after our last reply is cut after a while', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'hrtime', 'performance', 'Date', 'setInterval', 'clearInterval'] });
-    const listener = createServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
     // Half-open: our FIN does not make it end its side.
-    const client = connect({ port: (listener.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
-    const server = await accepted;
+    const { server, client, close } = await socketPair({ clientAllowsHalfOpen: true });
     try {
       let text = '';
       let clientEnded = false;
@@ -55,18 +51,12 @@ describe('ConnectionActor, letting the connection go', () => {
       jest.advanceTimersByTime(2000);
       expect(server.destroyed).toBe(true);
     } finally {
-      client.destroy();
-      server.destroy();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      await close();
     }
   });
 
   test('an error mid-download cuts the connection at once, even from a peer that keeps its side open', async () => {
-    const listener = createServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
-    const client = connect({ port: (listener.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
-    const server = await accepted;
+    const { server, client, close } = await socketPair({ clientAllowsHalfOpen: true });
     try {
       const midDownload: Stage = {
         name: 'mid-download',
@@ -87,9 +77,7 @@ describe('ConnectionActor, letting the connection go', () => {
       // Not left to the graceful end (which a half-open peer would hold for CLOSE_FLUSH_MS).
       expect(destroyedAtEnd).toBe(true);
     } finally {
-      client.destroy();
-      server.destroy();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      await close();
     }
   });
 });

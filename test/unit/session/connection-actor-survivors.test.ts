@@ -1,5 +1,5 @@
 import './support/fail-fast';
-import { connect, createServer, type Socket } from 'node:net';
+import { socketPair } from './support/socket-pair';
 import { Subject, map } from 'rxjs';
 import { parseConfig } from '../../../src/config/load-config';
 import { RxferError } from '../../../src/errors/rxfer-error';
@@ -23,11 +23,7 @@ const until = async (condition: () => boolean) => {
 
 describe('ConnectionActor: an error outside a download', () => {
   test('is replied and our side is ended, not cut: a peer that keeps its side open still has the connection', async () => {
-    const listener = createServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
-    const client = connect({ port: (listener.address() as { port: number }).port, host: '127.0.0.1', allowHalfOpen: true });
-    const server = await accepted;
+    const { server, client, close } = await socketPair({ clientAllowsHalfOpen: true });
     try {
       let text = '';
       let clientEnded = false;
@@ -57,9 +53,7 @@ describe('ConnectionActor: an error outside a download', () => {
       expect(server.destroyed).toBe(false);
       expect(clientError).toBeUndefined();
     } finally {
-      client.destroy();
-      server.destroy();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      await close();
     }
   });
 });
