@@ -86,15 +86,21 @@ describe('SmallCommits while a digest log is compacted', () => {
     await committing;
   });
 
-  test('no idle time and no unref while a compaction runs; once it is finished the count is zero and the idle stop comes', async () => {
-    await bigStaleLog();
-    const worker = await warmWorker();
+  /** What SmallCommits held each time it let the worker go (unref): the worker still unrefs for real. */
+  const recordUnrefs = (worker: Worker) => {
     const unrefs: { pending: number; queued: number; compacting: number }[] = [];
     const unref = worker.unref.bind(worker);
     jest.spyOn(worker, 'unref').mockImplementation(() => {
       unrefs.push({ pending: inside().pending.size, queued: inside().queue.length, compacting: inside().compacting });
       unref();
     });
+    return unrefs;
+  };
+
+  test('no idle time and no unref while a compaction runs; once it is finished the count is zero and the idle stop comes', async () => {
+    await bigStaleLog();
+    const worker = await warmWorker();
+    const unrefs = recordUnrefs(worker);
     const finished = compactionFinished(worker);
     await commits.commit(at.job('one.bin', randomBytes(10)));
     expect(inside().compacting).toBe(1);
@@ -113,12 +119,7 @@ describe('SmallCommits while a digest log is compacted', () => {
   test('a commit pending when the compaction finishes keeps the worker: no unref, no idle time until it is done', async () => {
     await bigStaleLog();
     const worker = await warmWorker();
-    const unrefs: { pending: number; queued: number; compacting: number }[] = [];
-    const unref = worker.unref.bind(worker);
-    jest.spyOn(worker, 'unref').mockImplementation(() => {
-      unrefs.push({ pending: inside().pending.size, queued: inside().queue.length, compacting: inside().compacting });
-      unref();
-    });
+    const unrefs = recordUnrefs(worker);
     let second: Promise<unknown> | undefined;
     // After SmallCommits' own listener: at the reply that announces the compaction, a new commit,
     // posted while the worker compacts; its reply comes after the compaction's end.
