@@ -1,4 +1,3 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { RxferClient } from '../../src/client/rxfer-client';
 import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
 import { sha256 } from '../security/support/wire';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process';
 
 /**
  * Hostile test of the digest-log compaction against the real server process (`node bin/rxfer.js
@@ -16,35 +16,7 @@ import { sha256 } from '../security/support/wire';
  * holds the pid, so no later compaction reuses it, and nothing at start removes it (the start-up
  * sweep looks at staging files only): every such crash left up to 16 MiB more behind, for good.
  */
-const CLI = join(__dirname, '..', '..', 'bin', 'rxfer.js');
 const GUARD_MS = 20_000;
-
-interface ServerProcess {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  exited(): Promise<number | null>;
-}
-
-const startServerProcess = async (configPath: string): Promise<ServerProcess> => {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  proc.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${out.slice(0, 2000)}`)), GUARD_MS);
-    const look = () => {
-      const match = /listening on \S+ port (\d+)/.exec(out);
-      if (!match) return;
-      clearTimeout(timer);
-      proc.stdout!.off('data', look);
-      resolve(Number(match[1]));
-    };
-    proc.stdout!.on('data', look);
-    void exit.then((code) => reject(new Error(`the server exited (${code}): ${out.slice(0, 2000)}`)));
-  });
-  return { proc, port, exited: () => exit };
-};
 
 /** Polls `check` until true (a failure guard, not a timing assertion). */
 const until = async (check: () => Promise<boolean>): Promise<void> => {
@@ -79,7 +51,7 @@ skipUnlessBuilt('a server killed while it compacts a big digest log', () => {
     const configPath = join(base, 'config.json');
     await writeFile(configPath, JSON.stringify({ server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 }, storage: { kind: 'local', root }, auth: { anonymous: 'write' }, log: { level: 'info' } }));
 
-    server = await startServerProcess(configPath);
+    server = await startServerProcess(configPath, GUARD_MS);
     let client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
     const first = randomBytes(700);
     await client.uploadBuffer('big/first.bin', first);
@@ -93,7 +65,7 @@ skipUnlessBuilt('a server killed while it compacts a big digest log', () => {
     expect(temps.length).toBeGreaterThan(0);
 
     // Started again (no clean stop): the file told OK is whole, and the leftover is gone.
-    server = await startServerProcess(configPath);
+    server = await startServerProcess(configPath, GUARD_MS);
     client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
     expect((await client.downloadBuffer('big/first.bin')).data).toEqual(first);
     const second = randomBytes(300);

@@ -1,9 +1,9 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeBase } from '../security/support/server';
+import { type ServerProcess, startServerProcess as startServerProcessAt } from '../helpers/server-process';
 import { GUARD_MS, Wire, destroyAll, eventually, sha256, sleep } from '../security/support/wire';
 
 /**
@@ -15,7 +15,6 @@ import { GUARD_MS, Wire, destroyAll, eventually, sha256, sleep } from '../securi
  * CPU for minutes after logging "Server stopped"). No timing is asserted; waits are failure guards.
  */
 
-const CLI = join(__dirname, '..', '..', 'bin', 'rxfer.js');
 const MiB = 1024 * 1024;
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
 const TICKS_PER_S = 100;
@@ -27,13 +26,6 @@ const cpuSeconds = async (pid: number): Promise<number> => {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
 };
-
-interface ServerProcess {
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  readonly port: number;
-  output(): string;
-}
 
 const startServerProcess = async (base: string): Promise<ServerProcess> => {
   const root = join(base, 'storage');
@@ -47,23 +39,7 @@ const startServerProcess = async (base: string): Promise<ServerProcess> => {
       log: { level: 'info' },
     }),
   );
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  proc.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${out.slice(0, 2000)}`)), GUARD_MS);
-    const look = () => {
-      const match = /listening on \S+ port (\d+)/.exec(out);
-      if (!match) return;
-      clearTimeout(timer);
-      proc.stdout!.off('data', look);
-      resolve(Number(match[1]));
-    };
-    proc.stdout!.on('data', look);
-    proc.once('exit', (code) => reject(new Error(`the server exited (${code}): ${out.slice(0, 2000)}`)));
-  });
-  return { proc, pid: proc.pid!, port, output: () => out };
+  return startServerProcessAt(configPath, GUARD_MS);
 };
 
 const skipUnlessBuilt = existsSync(join(__dirname, '..', '..', 'dist', 'cli', 'main.js')) && existsSync('/proc/self/status') ? describe : describe.skip;
