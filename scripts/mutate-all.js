@@ -7,11 +7,12 @@
  *
  * Options:
  *   --only <text>       run the groups whose label or files contain <text> (repeatable, comma-separated)
- *   --parallel <n>      groups run at a time (default 2), each its own Stryker: one group's start-up
- *                       (instrumenting, Jest, the dry run: one core) overlaps another's mutants. One group
- *                       at a time kept the 2 cores 71 % busy (test/MUTATION.md); per-group CPU is then
- *                       told apart, with more groups at a time only the total
- *   --concurrency <n>   Stryker processes per group (default 1, or 2 with --parallel 1)
+ *   --parallel <n>      groups run at a time (default 1), each its own Stryker. Two at a time (each with one
+ *                       test process) filled both cores on a small subset, but over the whole plan on a
+ *                       shared machine it took longer (80.7 against 73.1 min) and the slowest group ran
+ *                       past its budget: its mutants then run on one process (test/MUTATION.md, eleventh
+ *                       session). With one group at a time, per-group CPU is told apart
+ *   --concurrency <n>   Stryker processes per group (default 2, or 1 with --parallel 2 or more)
  *   --checker           keep the TypeScript checker (off by default: it costs ~75 s and a process per group)
  *   --group-budget-min <n>  stop a group after n minutes (default 20); it is reported as cut
  *   --fresh             ignore the incremental files (reports/inc/<label>.json) and test every mutant again
@@ -49,7 +50,7 @@ const main = async () => {
   const outOfScope = [...planned].filter((file) => !inScope(file));
   console.log(`mutate: ${groups.length} of ${plan.length} groups; ${unplanned.length} file(s) in scope not in any group`);
 
-  const parallel = Math.max(1, Number(option('--parallel', '2')));
+  const parallel = Math.max(1, Number(option('--parallel', '1')));
   const concurrencyPerGroup = Number(option('--concurrency', parallel > 1 ? '1' : '2'));
   const results = [];
   const started = Date.now();

@@ -97,7 +97,8 @@ export const buildProgram = (setExitCode: ExitCodeSink): Command => {
         setExitCode(await runTransfer(name, names, flags));
       });
   fileOrTree('put', '<local...>', 'upload files (or with -r folders): LOCAL [REMOTE], or LOCAL... FOLDER/', 'upload the folder LOCAL and everything below it as REMOTE (default: its name), or into REMOTE/', PUT_EXAMPLES)
-    .option('-T, --no-target-directory', 'the last argument is the remote file name, even when it is also a local file');
+    .option('-T, --no-target-directory', 'the last argument is the remote file name, even when it is also a local file')
+    .option('-c, --checksum', 'with -r: read every local file to compare it with the server\'s copy, instead of trusting the digest an earlier run recorded for a file unchanged since (same size, times and inode)');
   transfer('add', '<local...>', 'upload files only if their remote names do not exist yet', ADD_EXAMPLES);
   fileOrTree('get', '<remote...>', 'download files (or with -r folders), verified: REMOTE [LOCAL], or REMOTE... FOLDER/', 'download the folder REMOTE and everything below it into LOCAL/<its name>', GET_EXAMPLES);
 

@@ -39,6 +39,8 @@ export interface TransferFlags extends ConnectionFlags {
   readonly json?: boolean;
   /** put -T (false): the last argument is the remote file's name, even when it is also a local file. */
   readonly targetDirectory?: boolean;
+  /** put -r -c: every local file is read to compare, the digest cache only written (digest-cache.ts). */
+  readonly checksum?: boolean;
 }
 
 const localStats = (path: string) => {

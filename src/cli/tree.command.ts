@@ -80,6 +80,7 @@ const completeUpload = async (client: RxferClient, plan: TreePlan, quiet: boolea
  */
 export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: TransferFlags): Promise<number> => {
   const { downloadTree, uploadTree } = require('../client/index') as typeof import('../client/index');
+  const { DigestCache } = require('../client/digest-cache') as typeof import('../client/digest-cache');
   const startedAt = Date.now();
   let gets: TreePlan[] = [];
   return withClient(
@@ -95,7 +96,8 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
           await assertRemoteFolder(client, plan.remote);
           result = await downloadTree(client, plan.remote, plan.local, options);
         } else {
-          result = await uploadTree(client, plan.local, plan.remote, options);
+          const digestCache = DigestCache.open(plan.local, client.hash, { trustOld: flags.checksum !== true });
+          result = await uploadTree(client, plan.local, plan.remote, { ...options, digestCache });
           folders = await completeUpload(client, plan, flags.quiet === true);
         }
         const ms = Date.now() - startedAt;

@@ -101,8 +101,9 @@ const WHOLE_READ_ATTEMPTS = 3;
  * The whole file as it was at one moment, then closed: read again (up to WHOLE_READ_ATTEMPTS times)
  * while its version after the read differs from the one before, as rsync does. One byte more is
  * asked for, so that a file that grew without a trace in its stats is refused as a streamed one is.
+ * `readAs` is told the version the bytes returned were read in (put -r records their digest for it).
  */
-export const readWhole = async (source: LocalSource, localPath: string): Promise<Buffer> => {
+export const readWhole = async (source: LocalSource, localPath: string, readAs?: (version: FileVersion) => void): Promise<Buffer> => {
   try {
     let before = source.version;
     for (let attempt = 1; ; attempt++) {
@@ -112,6 +113,7 @@ export const readWhole = async (source: LocalSource, localPath: string): Promise
       if (sameVersion(before, after)) {
         if (data.length > size) throw grew(localPath, size);
         if (data.length < size) throw shrank(localPath, size, data.length);
+        readAs?.(after);
         return data;
       }
       // Grown past what is read whole: sent again, it streams.

@@ -12,7 +12,8 @@ import type { ListingEntry } from '../protocol/listing';
 import { inBatches } from './in-batches';
 import { ListingCursor } from './listing-cursor';
 import { type WalkedFile, walkFiles } from './local-tree-walk';
-import { localIoError } from './local-io';
+import { type FileVersion, localIoError, sameVersion } from './local-io';
+import { type CachedRecord, type DigestCache, type FileState, stateOf } from './digest-cache';
 
 /** Small files in flight at once (read into memory, sent, awaiting replies): bounds memory. */
 const WINDOW_FILES = 64;
@@ -30,12 +31,15 @@ const WINDOW_BYTES = 16 * 1024 * 1024;
  * readFile were most of the client's time (2,000 × 4 KiB to tmpfs: 3,086–3,373 → 4,474 files/s).
  * Read as `upload()` reads a small file: whole, and again if it was written to meanwhile.
  */
-const readSmall = (file: LocalFile): Promise<Buffer> => Promise.resolve().then(() => readWhole(openSource(file.path), file.path));
+const readSmall = (file: LocalFile, readAs: (version: FileVersion) => void): Promise<Buffer> =>
+  Promise.resolve().then(() => readWhole(openSource(file.path), file.path, readAs));
 
 interface LocalFile {
   readonly path: string;
   readonly name: string;
   readonly size: number;
+  /** As lstat saw it before anything was read: what a digest is recorded against (digest-cache.ts). */
+  readonly state: FileState;
 }
 
 /** A local file and the name it gets on the server. */
@@ -76,7 +80,11 @@ export const uploadTree = async (
   client: RxferClient,
   localDir: string,
   remoteFolder: string,
-  options: TreeOptions & { onFile?: (name: string, result: TransferResult) => void } = {},
+  options: TreeOptions & {
+    onFile?: (name: string, result: TransferResult) => void;
+    /** The digests of `localDir`'s unchanged files from an earlier run: such a file is compared without being read. */
+    digestCache?: DigestCache;
+  } = {},
 ): Promise<TreeResult> => {
   const folder = remoteFolder.replace(/\/+$/, '');
   // First walk: names only. One the server would refuse, and nothing is sent.
@@ -92,6 +100,7 @@ export const uploadTree = async (
   let unsent = 0;
   const failures: FileFailure[] = [];
   const window = new FileWindow(WINDOW_FILES, WINDOW_BYTES);
+  const cache = options.digestCache;
   try {
     for await (const batch of inBatches(walkFiles(localDir), BATCH_FILES)) {
       // Lost: every request after this fails alike. The ones in flight report it; the rest are not sent.
@@ -100,38 +109,57 @@ export const uploadTree = async (
         unsent += batch.length;
         continue;
       }
+      // Before any lstat: a digest is recorded only for a state already older than this by the racy margin.
+      const seenAtNs = BigInt(Date.now()) * 1_000_000n;
       const planned: (PlannedFile | RxferError)[] = batch.map((file) => {
         try {
-          return { ...file, remote: remoteNameOf(folder, file), size: lstatSync(file.path).size };
+          const state = stateOf(lstatSync(file.path, { bigint: true }));
+          return { ...file, remote: remoteNameOf(folder, file), size: Number(state.size), state };
         } catch (err) {
           return localIoError(err, 'read', printableName(file.path));
         }
       });
-      // Asked in walk order, so the cursor reads each page of the server's listing once.
-      const pairs: { localPath: string; remote?: ListingEntry }[] = [];
+      // Asked in walk order, so the cursor reads each page of the server's listing once, and the cache each record.
+      const entries: (ListingEntry | undefined)[] = [];
+      const known: (CachedRecord | undefined)[] = [];
       for (const file of planned) {
-        pairs.push(file instanceof RxferError ? { localPath: '' } : { localPath: file.path, remote: await remote?.find(file.remote) });
+        entries.push(file instanceof RxferError ? undefined : await remote?.find(file.remote));
+        known.push(file instanceof RxferError ? undefined : cache?.find(file.name, file.state));
       }
-      const identical = await identicalFiles(pairs, client.hash);
+      // A file whose digest the cache knows is not read.
+      const identical = await identicalFiles(
+        planned.map((file, i) => (file instanceof RxferError || known[i] !== undefined ? { localPath: '' } : { localPath: file.path, remote: entries[i] })),
+        client.hash,
+      );
       for (const [i, file] of planned.entries()) {
-        if (identical[i]) {
+        const place = cache?.place() ?? -1;
+        const entry = entries[i];
+        const record = known[i];
+        if (!(file instanceof RxferError) && (record === undefined ? identical[i] : entry?.size === file.size && entry.digest === record.digest)) {
           skipped++;
+          if (record !== undefined) cache?.carry(place, record);
+          // Read whole and found to be the server's copy: the server's digest is its own.
+          else cache?.record(place, file.name, file.path, file.state, seenAtNs, entry!.digest!);
           continue;
         }
         const index = wanted++;
         if (file instanceof RxferError) {
           failures.push({ index, name: batch[i]!.path, error: file });
+          cache?.skip(place);
           continue;
         }
         const held = file.size <= WHOLE_FILE_MAX_BYTES ? file.size : 0;
         await window.free(held);
         if (client.isClosed) {
           unsent++;
+          cache?.skip(place);
           continue;
         }
+        // The version a small file's bytes were read in, checked on the descriptor they were read from.
+        let readAs: FileVersion | undefined;
         const sending =
           file.size <= WHOLE_FILE_MAX_BYTES
-            ? readSmall(file).then((data) => client.uploadBuffer(file.remote, data))
+            ? readSmall(file, (version) => (readAs = version)).then((data) => client.uploadBuffer(file.remote, data))
             : file.size <= PIPELINED_MAX_BYTES
               ? uploadPipelined(client, file, options.resume !== false)
               : client.upload(file.path, file.remote, { resume: options.resume });
@@ -141,9 +169,16 @@ export const uploadTree = async (
           sending.then(
             (result) => {
               bytes += result.size;
+              // A small file read in the state seen before needs no second look; a streamed one gets its lstat.
+              if (readAs === undefined) cache?.record(place, file.name, file.path, file.state, seenAtNs, result.digest);
+              else if (sameVersion(readAs, file.state)) cache?.recordRead(place, file.name, file.state, seenAtNs, result.digest);
+              else cache?.skip(place);
               options.onFile?.(file.remote, result);
             },
-            (err: unknown) => void failures.push({ index, name: file.path, error: toRxferError(err) }),
+            (err: unknown) => {
+              cache?.skip(place);
+              failures.push({ index, name: file.path, error: toRxferError(err) });
+            },
           ),
           held,
         );
@@ -154,6 +189,7 @@ export const uploadTree = async (
     if (!client.isClosed || failures.length === 0) throw walkFailure(localDir, err);
   } finally {
     await window.drained();
+    cache?.commit();
   }
   if (failures.length > 0) throw treeFailure('stored', wanted, failures, unsent);
   // Lost while no request was in flight (between two files): none failed, yet some were never sent.

@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const PROJECT = join(__dirname, '..', '..');
@@ -28,13 +29,24 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/**
+ * put -r's digest cache (src/client/digest-cache.ts) of the CLI runs in this test process: in a
+ * temporary folder, never the developer's ~/.cache, and removed when the process ends.
+ */
+export const CLI_CACHE_DIR = join(tmpdir(), `rxfer-test-cache-${process.pid}`);
+process.once('exit', () => rmSync(CLI_CACHE_DIR, { recursive: true, force: true }));
+
+/** The environment the CLI runs with: the developer's own RXFER_* settings must not leak into the tests. */
+const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, RXFER_CACHE_DIR: CLI_CACHE_DIR };
+  delete env['RXFER_HOST'];
+  delete env['RXFER_PORT'];
+  return Object.assign(env, extra);
+};
+
 export const rxfer = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> =>
   new Promise((resolve) => {
-    // The developer's own RXFER_* settings must not leak into the tests.
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env['RXFER_HOST'];
-    delete env['RXFER_PORT'];
-    Object.assign(env, options.env);
+    const env = cliEnv(options.env);
     execFile(process.execPath, [BIN, ...args], { cwd: options.cwd ?? PROJECT, env }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
@@ -43,10 +55,7 @@ export const rxfer = (args: string[], options: { cwd?: string; env?: Record<stri
 
 /** The CLI as a child process to watch, signal or kill mid-transfer (same clean environment). */
 export const spawnRxfer = (args: string[]): ChildProcessWithoutNullStreams => {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env['RXFER_HOST'];
-  delete env['RXFER_PORT'];
-  return spawn(process.execPath, [BIN, ...args], { cwd: PROJECT, env });
+  return spawn(process.execPath, [BIN, ...args], { cwd: PROJECT, env: cliEnv() });
 };
 
 /** `rxfer serve` as a child process on a free port, once it listens (the port is read from its log). */

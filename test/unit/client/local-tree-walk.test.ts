@@ -67,3 +67,60 @@ test('links are not followed or sent, an empty folder gives nothing', async () =
 test('a folder that is not there: the walk fails with its errno', async () => {
   await expect(walk(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
 });
+
+test('paths are as path.join gives them, whatever the folder is called: "dir/", "./dir", "dir/../dir", "."', async () => {
+  touch('sub', 'f');
+  const parent = join(dir, '..');
+  const base = dir.slice(parent.length + 1);
+  const fromParent = async (folder: string) => {
+    const out: string[] = [];
+    const cwd = process.cwd();
+    process.chdir(parent);
+    try {
+      for await (const file of walkFiles(folder)) out.push(file.path);
+    } finally {
+      process.chdir(cwd);
+    }
+    return out;
+  };
+  for (const folder of [`${base}/`, `./${base}`, `${base}/../${base}`, `${base}//`]) expect(await fromParent(folder)).toEqual([join(base, 'sub', 'f')]);
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    const out: string[] = [];
+    for await (const file of walkFiles('.')) out.push(file.path);
+    expect(out).toEqual([join('sub', 'f')]);
+  } finally {
+    process.chdir(cwd);
+  }
+  expect((await walk(`${dir}/`)).map((file) => file.path)).toEqual([join(dir, 'sub', 'f')]);
+});
+
+test('two names of one folder that are one name in NFC: NAME_CONFLICT naming both, before any file is given', async () => {
+  touch('a.txt');
+  touch('sub', '\u00e9');
+  touch('sub', 'e\u0301');
+  const seen: string[] = [];
+  const error = await (async () => {
+    for await (const file of walkFiles(dir)) seen.push(file.name);
+  })().catch((err: unknown) => err);
+  expect(error).toMatchObject({ code: 'NAME_CONFLICT', message: expect.stringContaining('are one name on the server') });
+  // The second of the two in the walk's order (equal keys keep readdir's order): either spelling.
+  expect([join(dir, 'sub', '\u00e9'), join(dir, 'sub', 'e\u0301')]).toContain((error as { detail: { path: string } }).detail.path);
+  expect((error as Error).message).toContain(join(dir, 'sub', '\u00e9'));
+  expect((error as Error).message).toContain(join(dir, 'sub', 'e\u0301'));
+  // The folder's check comes before its first file: a.txt (another folder) was given, nothing of sub.
+  expect(seen).toEqual(['a.txt']);
+});
+
+test('a name that is not UTF-8 is refused as NAME_INVALID with its bytes escaped, even beside one really named with the replacement character, which alone is a name', async () => {
+  touch('\uFFFD');
+  touch('plain');
+  expect((await walk()).map((file) => file.name)).toEqual(['plain', '\uFFFD']);
+  writeFileSync(Buffer.concat([Buffer.from(`${dir}/x`), Buffer.from([0x1f, 0xff, 0x41, 0x7f, 0x7e, 0x20, 0x01])]), 'not UTF-8');
+  await expect(walk()).rejects.toMatchObject({
+    code: 'NAME_INVALID',
+    message: `${dir}/x\\x1f\\xffA\\x7f~ \\x01 cannot be sent: its name is not valid UTF-8 (the server stores UTF-8 names only); rename it`,
+    detail: { path: `${dir}/x\\x1f\\xffA\\x7f~ \\x01` },
+  });
+});
