@@ -220,6 +220,8 @@ async function setup() {
   W.work = path.join(W.shm, 'work');
   fs.mkdirSync(W.src, { recursive: true });
   fs.mkdirSync(W.work, { recursive: true });
+  // put -r's digest cache (as a user's ~/.cache/rxfer, but removed with the rest): its trees are this run's.
+  process.env.RXFER_CACHE_DIR = path.join(W.work, 'client-cache');
   for (const d of ['shm', 'disk']) {
     for (const sub of ['root', 'root/up', 'client']) fs.mkdirSync(path.join(W[d], sub), { recursive: true });
     fs.chmodSync(path.join(W[d], 'root/up'), 0o777);

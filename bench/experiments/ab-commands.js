@@ -23,6 +23,8 @@ const LOG_LEVEL = opt('log-level', 'warn');
 
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/rxfer-ab-commands-');
+  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
+  process.env.RXFER_CACHE_DIR ??= path.join(work, 'client-cache');
   process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
   const src = path.join(work, 'src');
   const manifest = U.writeRandomTree(src, N, KIB * 1024);

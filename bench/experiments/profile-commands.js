@@ -25,6 +25,8 @@ const OUT = path.resolve(opt('out', '/tmp/rxfer-prof-commands'));
   fs.rmSync(OUT, { recursive: true, force: true });
   fs.mkdirSync(OUT, { recursive: true });
   const work = fs.mkdtempSync('/dev/shm/rxfer-prof-commands-');
+  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
+  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
   process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
   const src = path.join(work, 'src');
   const manifest = U.writeRandomTree(src, N, KIB * 1024);
