@@ -8,6 +8,7 @@ import { startServer } from '../../src/server/start-server';
 import { type CliResult, ensureBuilt, rxfer, spawnRxfer, spawnServe } from '../helpers/cli';
 import { CountingProxy, type Direction } from '../helpers/counting-proxy';
 import { eventually } from '../helpers/server';
+import { RxferClient } from '../../src/client/rxfer-client';
 
 const MiB = 1024 * 1024;
 /** Control lines (STAT, RESUME, headers, replies) on top of the data: a generous bound. */
@@ -67,8 +68,20 @@ describe('resume with the CLI: SIGKILL mid-transfer, run the same command again'
   /** Size of the one kept partial upload (0 if none yet). */
   const keptUpload = async (): Promise<number> => sizeOf((await partialUploads(root))[0] ?? '');
 
-  /** `rxfer put` of `source`, killed once `at` bytes went up and reached the server's disk. */
-  const interruptPut = (source: string, at: number) => killAfter(['put', source, 'big.bin'], 'up', at, async () => (await keptUpload()) >= at - CONTROL_BYTES);
+  /**
+   * `rxfer put` of `source`, killed once `at` bytes went up and reached the server's disk; then
+   * until the server has noticed the cut and offers the kept bytes (the RESUME question the re-run
+   * asks): a re-run before that, on a loaded machine, found the name still held and started over.
+   */
+  const interruptPut = async (source: string, at: number) => {
+    await killAfter(['put', source, 'big.bin'], 'up', at, async () => (await keptUpload()) >= at - CONTROL_BYTES);
+    const client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
+    try {
+      await eventually(async () => (await client.keptUpload('big.bin')) !== null, 10_000, 'the server to offer the kept upload');
+    } finally {
+      await client.quit();
+    }
+  };
 
   const viaProxy = (args: string[]) => {
     proxy.reset();
