@@ -25,17 +25,17 @@ module.exports = (group) => [
       // `last ?? ''` after an empty page: the same find reads on (its name is past both), so that value is never compared.
       'src/client/listing-cursor.ts:42 LogicalOperator',
       // The comparator's 0-or-1 side: V8's sort only asks `< 0`, and equal keys are NFC twins (one remote name either way).
-      'src/client/local-tree-walk.ts:13 EqualityOperator',
-      'src/client/local-tree-walk.ts:13 ConditionalExpression',
+      'src/client/local-tree-walk.ts:14 EqualityOperator',
+      'src/client/local-tree-walk.ts:14 ConditionalExpression',
       // Inside `x[i] !== y[i]`: `<` and `<=` agree.
       'src/client/name-order.ts:11 EqualityOperator',
       // Buffer.from(s, ''): an empty encoding is UTF-8, the default.
       'src/client/name-order.ts:17 StringLiteral',
       // The U+FFFD test made always true, or `includes('')`: every folder read again as bytes, which finds nothing more.
-      'src/client/local-tree-walk.ts:35 ConditionalExpression',
-      'src/client/local-tree-walk.ts:35 StringLiteral',
+      'src/client/local-tree-walk.ts:36 ConditionalExpression',
+      'src/client/local-tree-walk.ts:36 StringLiteral',
       // raw.toString(''): an empty encoding is UTF-8, the default.
-      'src/client/local-tree-walk.ts:65 StringLiteral',
+      'src/client/local-tree-walk.ts:66 StringLiteral',
     ],
   ),
   group('client-tree-list-request', ['src/client/list.request.ts'], ['unit/client/list-pages.test.ts'], [
@@ -68,52 +68,54 @@ module.exports = (group) => [
     'src/client/upload-tree.ts:217 ConditionalExpression',
   ]),
   group('client-digest-cache', ['src/client/digest-cache.ts'], ['unit/client/digest-cache.test.ts'], [
-    // Comparing mtime, size, inode or device too (each made true): every change of those moves ctime as well, which is compared first; a device differing with the same ns ctime and inode is out of reach (whole-second ctimes are never recorded).
-    'src/client/digest-cache.ts:55 ConditionalExpression',
-    // The record cursor's own guards: a cursor without a file, or closed, reads from no descriptor, which throws, and every find is then caught as no record; the first-test fast path and the `order === 0`/`> 0` tests after it (compareSegments is 0 only for equal names, which the fast path already returned); `continue` after a parsed line (the next turn compares it).
-    'src/client/digest-cache.ts:96 BlockStatement',
-    'src/client/digest-cache.ts:97 BooleanLiteral',
-    'src/client/digest-cache.ts:97 ConditionalExpression',
-    'src/client/digest-cache.ts:112 ConditionalExpression',
-    'src/client/digest-cache.ts:115 ConditionalExpression',
-    'src/client/digest-cache.ts:117 ConditionalExpression',
-    'src/client/digest-cache.ts:119 EqualityOperator',
-    'src/client/digest-cache.ts:125 ConditionalExpression',
-    'src/client/digest-cache.ts:127 BooleanLiteral',
-    'src/client/digest-cache.ts:142 ConditionalExpression',
+    // Comparing the device too (made true; size, mtimes and inode are local-io's sameVersion, out of scope): every change of those moves ctime as well, which is compared first; a device differing with the same ns ctime and inode is out of reach (whole-second ctimes are never recorded).
+    'src/client/digest-cache.ts:51 ConditionalExpression',
+    // The record cursor's own guards: a cursor without a file, or closed, reads from no descriptor, which throws, and every find is then caught as no record; the first-test fast path and the `order === 0`/`> 0` tests after it (compareSegments is 0 only for equal names, which the fast path already returned); `continue` after a parsed line (the next turn compares it); close's catch (empty either way) and its descriptor test (a read-only descriptor left open until exit, or closeSync(undefined) throwing into that catch).
+    'src/client/digest-cache.ts:92 BlockStatement',
+    'src/client/digest-cache.ts:93 BooleanLiteral',
+    'src/client/digest-cache.ts:93 ConditionalExpression',
+    'src/client/digest-cache.ts:108 ConditionalExpression',
+    'src/client/digest-cache.ts:111 ConditionalExpression',
+    'src/client/digest-cache.ts:113 ConditionalExpression',
+    'src/client/digest-cache.ts:115 EqualityOperator',
+    'src/client/digest-cache.ts:122 BlockStatement',
+    'src/client/digest-cache.ts:123 ConditionalExpression',
+    'src/client/digest-cache.ts:123 EqualityOperator',
+    'src/client/digest-cache.ts:128 BooleanLiteral',
+    'src/client/digest-cache.ts:143 ConditionalExpression',
     // Text that is overwritten before use or never parsed as a record: the initial buffer (the constructor sets the header), a skipped place written as an unparsable line (passed over), the buffer emptied after an abandon.
-    'src/client/digest-cache.ts:161 StringLiteral',
-    'src/client/digest-cache.ts:239 StringLiteral',
-    'src/client/digest-cache.ts:320 StringLiteral',
+    'src/client/digest-cache.ts:162 StringLiteral',
+    'src/client/digest-cache.ts:240 StringLiteral',
+    'src/client/digest-cache.ts:321 StringLiteral',
     // Catch blocks that set what is already set (old undefined, the function's undefined), `still`'s first value (always assigned in try or catch), a 128-bit key shortened or not.
-    'src/client/digest-cache.ts:199 MethodExpression',
-    'src/client/digest-cache.ts:211 BlockStatement',
-    'src/client/digest-cache.ts:216 BlockStatement',
-    'src/client/digest-cache.ts:249 BooleanLiteral',
-    'src/client/digest-cache.ts:252 BlockStatement',
+    'src/client/digest-cache.ts:200 MethodExpression',
+    'src/client/digest-cache.ts:212 BlockStatement',
+    'src/client/digest-cache.ts:217 BlockStatement',
+    'src/client/digest-cache.ts:250 BooleanLiteral',
+    'src/client/digest-cache.ts:253 BlockStatement',
     // When the lines reach the file: flushing at every settle, never before the commit, or at a bound of <= / >=, and '' for 'utf8' (the default): the same bytes are in the file when it is renamed into place; a commit with no temporary file returns from flush either way.
-    'src/client/digest-cache.ts:274 ConditionalExpression',
-    'src/client/digest-cache.ts:296 BooleanLiteral',
-    'src/client/digest-cache.ts:300 BooleanLiteral',
-    'src/client/digest-cache.ts:300 ConditionalExpression',
-    'src/client/digest-cache.ts:300 EqualityOperator',
-    'src/client/digest-cache.ts:300 LogicalOperator',
-    'src/client/digest-cache.ts:302 StringLiteral',
+    'src/client/digest-cache.ts:275 ConditionalExpression',
+    'src/client/digest-cache.ts:297 BooleanLiteral',
+    'src/client/digest-cache.ts:301 BooleanLiteral',
+    'src/client/digest-cache.ts:301 ConditionalExpression',
+    'src/client/digest-cache.ts:301 EqualityOperator',
+    'src/client/digest-cache.ts:301 LogicalOperator',
+    'src/client/digest-cache.ts:303 StringLiteral',
     // Abandon's cleanup: a descriptor left open until exit, rmSync without `force` on a file that is there (a missing one throws inside the same try).
-    'src/client/digest-cache.ts:314 ConditionalExpression',
-    'src/client/digest-cache.ts:315 ObjectLiteral',
-    'src/client/digest-cache.ts:315 BooleanLiteral',
+    'src/client/digest-cache.ts:315 ConditionalExpression',
+    'src/client/digest-cache.ts:316 ObjectLiteral',
+    'src/client/digest-cache.ts:316 BooleanLiteral',
     // process.getuid exists on every POSIX system this runs on, so `?.` and the `uid === undefined` branch change nothing here; statSync's throwIfNoEntry only matters for a file removed between readdir and stat; the sweep's `>` against `>=` at millisecond resolution, rmSync's options on an existing file, `stats?.` on a defined stats.
-    'src/client/digest-cache.ts:329 OptionalChaining',
-    'src/client/digest-cache.ts:330 ConditionalExpression',
-    'src/client/digest-cache.ts:342 ObjectLiteral',
-    'src/client/digest-cache.ts:342 BooleanLiteral',
-    'src/client/digest-cache.ts:344 EqualityOperator',
-    'src/client/digest-cache.ts:344 ObjectLiteral',
-    'src/client/digest-cache.ts:344 BooleanLiteral',
-    'src/client/digest-cache.ts:344 OptionalChaining',
-    // Not listed (not covered, so not judged): the catch blocks of a header that cannot be read (:175), a temporary file that
-    // cannot be opened (:182), a find that throws (:226), a write that fails midway (:306, :308).
+    'src/client/digest-cache.ts:330 OptionalChaining',
+    'src/client/digest-cache.ts:331 ConditionalExpression',
+    'src/client/digest-cache.ts:343 ObjectLiteral',
+    'src/client/digest-cache.ts:343 BooleanLiteral',
+    'src/client/digest-cache.ts:345 EqualityOperator',
+    'src/client/digest-cache.ts:345 ObjectLiteral',
+    'src/client/digest-cache.ts:345 BooleanLiteral',
+    'src/client/digest-cache.ts:345 OptionalChaining',
+    // Not listed (not covered, so not judged): the catch blocks of a header that cannot be read (:176), a temporary file that
+    // cannot be opened (:183), a find that throws (:227), a write that fails midway (:307, :309).
   ]),
   group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts'], []),
 ];

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { compareSegments } from './name-order';
+import { type FileVersion, sameVersion, versionOf } from './local-io';
 
 /**
  * The client's memory of its own files' digests, so that an identical re-run of `put -r` reads no
@@ -40,19 +41,14 @@ const HEADER = 'rxfer-digest-cache 1';
 const FLUSH_BYTES = 64 * 1024;
 const READ_BYTES = 64 * 1024;
 
-/** A file's state as the cache compares it (local-io's FileVersion and the device). */
-export interface FileState {
-  readonly size: bigint;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-  readonly ino: bigint;
+/** A file's state as the cache compares it: local-io's FileVersion, and the device. */
+export interface FileState extends FileVersion {
   readonly dev: bigint;
 }
 
-export const stateOf = ({ size, mtimeNs, ctimeNs, ino, dev }: BigIntStats): FileState => ({ size, mtimeNs, ctimeNs, ino, dev });
+export const stateOf = (stats: BigIntStats): FileState => ({ ...versionOf(stats), dev: stats.dev });
 
-const sameState = (a: FileState, b: FileState): boolean =>
-  a.ctimeNs === b.ctimeNs && a.mtimeNs === b.mtimeNs && a.size === b.size && a.ino === b.ino && a.dev === b.dev;
+const sameState = (a: FileState, b: FileState): boolean => sameVersion(a, b) && a.dev === b.dev;
 
 /**
  * A state worth a record: old enough (see RACY_MARGIN_MS), and with a ctime finer than a millisecond.
@@ -121,8 +117,13 @@ class RecordCursor {
     }
   }
 
+  /** Never throws: a cache is an optimisation, and a close that fails loses nothing. */
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    try {
+      if (this.fd !== undefined) closeSync(this.fd);
+    } catch {
+      // A descriptor only read from: nothing to lose.
+    }
     this.fd = undefined;
     this.done = true;
     // What was read ahead is dropped too: a closed cache answers nothing.

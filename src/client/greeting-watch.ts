@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RxferError } from '../errors/rxfer-error';
+import { printableBytes } from './printable-bytes';
 
 /** Every rxfer server's first line starts with one of these (a greeting, or a refusal such as TOO_MANY_CONNECTIONS). */
 const FIRST_WORDS = ['OK rxfer/', 'ERR '];
@@ -14,9 +15,8 @@ const couldBeGreeting = (bytes: Buffer): boolean =>
     return bytes.subarray(0, n).toString('latin1') === word.slice(0, n);
   });
 
-/** The first bytes as a user can read them: printable ASCII kept, the rest as \xNN. */
-const shown = (bytes: Buffer): string =>
-  [...bytes.subarray(0, 24)].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+/** The first bytes as a user can read them. */
+const shown = (bytes: Buffer): string => printableBytes(bytes.subarray(0, 24));
 
 /** A silent peer is asked whether it speaks TLS once this long has passed without a greeting. */
 const PROBE_AFTER_MS = 1000;

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { normalize } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
+import { printableBytes } from './printable-bytes';
 
 /** A regular file below the folder walked: its path here, and its name relative to that folder. */
 export interface WalkedFile {
@@ -63,7 +64,7 @@ const twins = (a: string, b: string): RxferError =>
 const refuseInvalidUtf8 = async (folder: string, pathPrefix: string): Promise<void> => {
   for (const raw of await readdir(folder, { encoding: 'buffer' })) {
     if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
-    const shown = [...raw].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
+    const shown = printableBytes(raw);
     throw new RxferError('NAME_INVALID', `${printableName(pathPrefix)}${shown} cannot be sent: its name is not valid UTF-8 (the server stores UTF-8 names only); rename it`, { path: pathPrefix + shown });
   }
 };
