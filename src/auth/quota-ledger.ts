@@ -34,18 +34,25 @@ export class QuotaLedger {
   constructor(@inject(TOKENS.Storage) private readonly storage: StorageAdapter) {}
 
   private usageOf(user: User): Promise<number> {
-    let usage = this.used.get(user.name);
-    if (!usage) {
-      usage = this.storage.usage(user.root);
-      this.used.set(user.name, usage);
-    }
-    return usage;
+    return this.used.get(user.name) ?? this.setCount(user, this.storage.usage(user.root));
+  }
+
+  /**
+   * The user's count from now on. A count whose measurement failed (EIO, say) is no count at all:
+   * it is forgotten, so the next request measures again instead of failing until a restart.
+   */
+  private setCount(user: User, count: Promise<number>): Promise<number> {
+    this.used.set(user.name, count);
+    count.catch(() => {
+      if (this.used.get(user.name) === count) this.used.delete(user.name);
+    });
+    return count;
   }
 
   /** Changes a measured usage; one not measured yet needs nothing, its measurement will see storage as it is. */
   private adjust(user: User, delta: number): void {
     const current = this.used.get(user.name);
-    if (current) this.used.set(user.name, current.then((bytes) => Math.max(0, bytes + delta)));
+    if (current) this.setCount(user, current.then((bytes) => Math.max(0, bytes + delta)));
   }
 
   /** Storage changed behind the ledger's back (expired partial uploads): measure again when needed. */
@@ -66,14 +73,19 @@ export class QuotaLedger {
   async reserve(user: User, size: number, currentSize: () => Promise<number | undefined>): Promise<QuotaReservation> {
     const quota = user.quotaBytes;
     if (quota === undefined) return NO_QUOTA;
-    const used = await this.usageOf(user);
     // Replacing a file needs only the growth: the staging copy and the old file coexist briefly,
     // but refusing a user at 60 % the replacement of their only file by a smaller one helps nobody.
     const replacing = (await currentSize()) ?? 0;
-    if (used - replacing + size > quota) {
-      throw new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
-    }
-    this.adjust(user, size);
+    // The check and the reservation are one step of the user's chain of changes: a check on a count
+    // read before an await let concurrent uploads each see the same room and all take it.
+    let refusal: RxferError | undefined;
+    const after = this.usageOf(user).then((used) => {
+      if (used - replacing + size <= quota) return used + size;
+      refusal = new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
+      return used;
+    });
+    await this.setCount(user, after);
+    if (refusal) throw refusal;
     let held = size;
     let settled = false;
     return {

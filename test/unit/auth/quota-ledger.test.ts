@@ -91,6 +91,43 @@ describe('QuotaLedger', () => {
     expect(await probe(ledger, alice)).toBe(60);
   });
 
+  test('two reservations at once cannot both take the same room (each waits for its current size on its own)', async () => {
+    // 10 used of 100: two uploads of 60 each fit alone, not together. Each asks storage for the size
+    // of the file it replaces first (an await), so both check the quota before either has reserved.
+    const { storage } = storageWith({ 'alice-root': 10 });
+    const ledger = new QuotaLedger(storage);
+    const results = await Promise.all([refusal(ledger, alice, 60), refusal(ledger, alice, 60, async () => undefined)]);
+    expect(results.filter((err) => err === undefined)).toHaveLength(1);
+    expect(results.find((err) => err !== undefined)).toMatchObject({ code: 'QUOTA_EXCEEDED', detail: { used: 70, quota: 100, size: 60 } });
+    expect(await probe(ledger, alice)).toBe(30);
+  });
+
+  test('many reservations at once: exactly as many as fit, and the rest refused', async () => {
+    const { storage } = storageWith({ 'alice-root': 0 });
+    const ledger = new QuotaLedger(storage);
+    const slowSize = () => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), Math.random() * 5));
+    const results = await Promise.all(Array.from({ length: 25 }, () => refusal(ledger, alice, 10, slowSize)));
+    expect(results.filter((err) => err === undefined)).toHaveLength(10);
+    expect(await probe(ledger, alice)).toBe(0);
+  });
+
+  test('a measurement that fails fails that reservation only: the next one measures again', async () => {
+    let failures = 1;
+    const calls: string[] = [];
+    const storage = {
+      usage: async (root: string) => {
+        calls.push(root);
+        if (failures-- > 0) throw Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' });
+        return 40;
+      },
+    } as unknown as StorageAdapter;
+    const ledger = new QuotaLedger(storage);
+    await expect(ledger.reserve(alice, 10, nothing)).rejects.toMatchObject({ code: 'EIO' });
+    expect(await refusal(ledger, alice, 60)).toBeUndefined();
+    expect(calls).toEqual(['alice-root', 'alice-root']);
+    expect(await probe(ledger, alice)).toBe(0);
+  });
+
   test("users are counted apart", async () => {
     const { storage, calls } = storageWith({ 'alice-root': 10, 'bob-root': 70 });
     const ledger = new QuotaLedger(storage);
