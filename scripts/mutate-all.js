@@ -21,7 +21,7 @@
  * Reports: reports/mutation/<label>.json per group, reports/mutation/summary.json for all.
  */
 'use strict';
-const { existsSync, mkdirSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const plan = require('./mutation/plan');
 const { ROOT, baseConfig, runStryker, readReport, scoreOf, childCpuSeconds } = require('./mutation/stryker-run');
@@ -39,6 +39,20 @@ const only = args.flatMap((arg, at) => (args[at - 1] === '--only' ? arg.split(',
 const TARGETS = { 'src/storage/': 85, 'src/pipeline/': 85, 'src/protocol/': 85, 'src/auth/': 85 };
 const targetOf = (folder) => TARGETS[folder] ?? 75;
 const folderOf = (file) => file.split('/').slice(0, 2).join('/') + '/';
+
+/**
+ * A survivor is explained when its group lists it: `path:line Mutator` for every mutant of that kind
+ * on the line, or `path:line:column Mutator → replacement` for exactly one (where the line's other
+ * mutants of the kind are killed, and a line-wide entry would hide a regression among them).
+ */
+const isListed = (equivalent, s) => equivalent.has(`${s.file}:${s.line} ${s.mutator}`) || equivalent.has(exactKey(s));
+const exactKey = (s) => `${s.file}:${s.line}:${s.column} ${s.mutator} → ${s.replacement}`;
+
+/** Minutes per group of the last run of the whole plan, kept in the repository so a fresh clone orders its groups too. */
+const DURATIONS = join(__dirname, 'mutation', 'durations.json');
+const lastDurations = () => (existsSync(DURATIONS) ? JSON.parse(readFileSync(DURATIONS, 'utf8')) : {});
+const saveDurations = (results) =>
+  writeFileSync(DURATIONS, `${JSON.stringify(Object.fromEntries(results.map((r) => [r.label, Number((r.ms / 60_000).toFixed(1))])), null, 2)}\n`);
 
 const pct = (score) => (score === undefined ? '—' : `${score.toFixed(1)} %`);
 const minutes = (ms) => `${(ms / 60_000).toFixed(1)} min`;
@@ -66,6 +80,7 @@ const main = async () => {
       overrides: {
         mutate: g.mutate,
         concurrency: concurrencyPerGroup,
+        ...(g.timeoutMS !== undefined && { timeoutMS: g.timeoutMS }),
         checkers: flag('--checker') ? baseConfig().checkers : [],
         incremental: !flag('--fresh'),
         incrementalFile: join('reports', 'inc', `${g.label}.json`),
@@ -78,7 +93,7 @@ const main = async () => {
     const report = overBudget ? undefined : readReport(join(ROOT, reportPath));
     const equivalent = new Set(g.equivalent);
     const survivors = report?.survivors ?? [];
-    const unexplained = survivors.filter((s) => !equivalent.has(`${s.file}:${s.line} ${s.mutator}`));
+    const unexplained = survivors.filter((s) => !isListed(equivalent, s));
     const score = report && scoreOf(report.counts);
     if (parallel > 1) console.log(`=== ${g.label} done: ${pct(score)} in ${minutes(Date.now() - groupStart)}${overBudget ? ' (CUT: over budget)' : ''}`);
     // With groups side by side the children's CPU is shared: only the total is known.
@@ -86,7 +101,10 @@ const main = async () => {
     results.push({ ...g, ms: Date.now() - groupStart, cpuSeconds, cut: overBudget, counts: report?.counts, score, survivors, unexplained });
   };
   const cpuAtStart = childCpuSeconds();
-  const waiting = [...groups];
+  // Longest first (by the last whole run's minutes): with two lanes, a slow group started last would
+  // leave one core idle while it finishes alone. Groups never measured keep their plan order, last.
+  const minutesBefore = lastDurations();
+  const waiting = [...groups].sort((a, b) => (minutesBefore[b.label] ?? 0) - (minutesBefore[a.label] ?? 0));
   await Promise.all(
     Array.from({ length: Math.min(parallel, waiting.length) }, async () => {
       for (let g = waiting.shift(); g; g = waiting.shift()) await runGroup(g);
@@ -104,7 +122,7 @@ const main = async () => {
     const state = r.cut ? 'CUT (over budget)' : pct(r.score);
     const groupCpu = r.cpuSeconds === undefined ? '' : `, ${minutes(r.cpuSeconds * 1000)} CPU`;
     console.log(`${r.label.padEnd(28)} ${state.padStart(8)}  ${String(r.survivors.length).padStart(3)} survived (${r.unexplained.length} unexplained)  ${minutes(r.ms)}${groupCpu}`);
-    for (const s of r.unexplained) console.log(`    unexplained ${s.status} ${s.file}:${s.line} ${s.mutator} → ${JSON.stringify(s.replacement)}`);
+    for (const s of r.unexplained) console.log(`    unexplained ${s.status} ${JSON.stringify(exactKey(s))}`);
   }
 
   // Per folder: the sum of its groups' counts (a group's files share a folder or are counted in each).
@@ -126,6 +144,7 @@ const main = async () => {
   if (unplanned.length > 0) console.log(`\nin scope, not measured by any group:\n  ${unplanned.join('\n  ')}`);
   if (outOfScope.length > 0) console.log(`\nmeasured, outside stryker.config.json's scope: ${outOfScope.join(', ')}`);
 
+  if (only.length === 0) saveDurations(results);
   mkdirSync(join(ROOT, 'reports', 'mutation'), { recursive: true });
   writeFileSync(join(ROOT, 'reports', 'mutation', 'summary.json'), JSON.stringify({ results, folders: Object.fromEntries(folders), unplanned }, null, 2));
   const unexplained = results.some((r) => r.unexplained.length > 0 || r.cut);

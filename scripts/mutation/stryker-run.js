@@ -77,7 +77,7 @@ const readReport = (reportPath) => {
     for (const mutant of mutants) {
       counts[mutant.status] = (counts[mutant.status] ?? 0) + 1;
       if (mutant.status === 'Survived' || mutant.status === 'NoCoverage') {
-        survivors.push({ file, line: mutant.location.start.line, mutator: mutant.mutatorName, replacement: mutant.replacement, status: mutant.status });
+        survivors.push({ file, line: mutant.location.start.line, column: mutant.location.start.column, mutator: mutant.mutatorName, replacement: mutant.replacement, status: mutant.status });
       }
     }
   }

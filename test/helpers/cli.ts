@@ -31,10 +31,12 @@ export interface CliResult {
 
 /**
  * put -r's digest cache (src/client/digest-cache.ts) of the CLI runs in this test process: in a
- * temporary folder, never the developer's ~/.cache, and removed when the process ends.
+ * temporary folder, never the developer's ~/.cache, and removed after each test file that uses this
+ * helper (a Jest worker is stopped without its 'exit' handlers running, which left the folders behind;
+ * the next file's CLI runs create it again).
  */
 export const CLI_CACHE_DIR = join(tmpdir(), `rxfer-test-cache-${process.pid}`);
-process.once('exit', () => rmSync(CLI_CACHE_DIR, { recursive: true, force: true }));
+afterAll(() => rmSync(CLI_CACHE_DIR, { recursive: true, force: true }));
 
 /** The environment the CLI runs with: the developer's own RXFER_* settings must not leak into the tests. */
 const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {

@@ -68,7 +68,7 @@ test('a folder that is not there: the walk fails with its errno', async () => {
   await expect(walk(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
 });
 
-test('paths are as path.join gives them, whatever the folder is called: "dir/", "./dir", "dir/../dir", "."', async () => {
+test('paths are as path.join gives them, whatever the folder is called: "dir/", "./dir", "dir/../dir", ".", "./"', async () => {
   touch('sub', 'f');
   const parent = join(dir, '..');
   const base = dir.slice(parent.length + 1);
@@ -87,9 +87,12 @@ test('paths are as path.join gives them, whatever the folder is called: "dir/", 
   const cwd = process.cwd();
   process.chdir(dir);
   try {
-    const out: string[] = [];
-    for await (const file of walkFiles('.')) out.push(file.path);
-    expect(out).toEqual([join('sub', 'f')]);
+    // "./" and ".//" normalize to "./", not "."; path.join drops the "./" all the same.
+    for (const here of ['.', './', './/']) {
+      const out: string[] = [];
+      for await (const file of walkFiles(here)) out.push(file.path);
+      expect(out).toEqual([join(here, 'sub', 'f')]);
+    }
   } finally {
     process.chdir(cwd);
   }

@@ -193,6 +193,29 @@ describe('StagingFile.create and commit', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  test("a failure only the stream's 'error' listener notes, as end() completes (the background writeback's), fails the commit as a write", async () => {
+    // The writeback's fdatasync fails by destroying the stream; if that lands as end() calls back, end()
+    // reports success and only the listener saw it. Made deterministic by noting the failure inside end()'s
+    // own callback, before it returns: the commit must stop at the flush, before any fsync or close.
+    writeFileSync(target, 'old');
+    const file = await create();
+    const stream = await file.startAt(0);
+    await write(stream, 'abcd');
+    const end = stream.end.bind(stream) as (callback: (err?: Error | null) => void) => WriteStream;
+    Object.assign(stream, {
+      end: (callback: (err?: Error | null) => void) =>
+        end((err) => {
+          stream.emit('error', Object.assign(new Error('writeback failed'), { code: 'EIO' }));
+          callback(err);
+        }),
+    });
+    const err = await failureOf(file.commit(4));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`cannot write ${file.path}: EIO writeback failed; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(leftovers()).toEqual([]);
+  });
+
   test('a failed rename: LOCAL_IO naming both paths, the target as it was, no staging file', async () => {
     writeFileSync(target, 'old');
     const file = await create();
