@@ -11,64 +11,114 @@ export interface QuotaReservation {
    * of this upload from now on, and an abort that deletes the staging data drops them with it.
    */
   resumedFrom(bytes: number): void;
+  /**
+   * At commit, before the file is published, with the size of the file it is about to replace:
+   * throws QUOTA_EXCEEDED if that no longer fits (the upload was admitted for its growth over a file
+   * that was renamed or deleted away meanwhile).
+   */
+  admit(replacedBytes: number): void;
   /** Stored: the reservation stays in use, minus the size of the file it replaced (0 if none). */
   committed(replacedBytes: number): void;
   /** Not stored; storage still keeps `keptBytes` of it for a resume (prefix included; 0: nothing). */
   aborted(keptBytes?: number): void;
 }
 
-const NO_QUOTA: QuotaReservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => undefined };
+const NO_QUOTA: QuotaReservation = { resumedFrom: () => undefined, admit: () => undefined, committed: () => undefined, aborted: () => undefined };
+
+/** How many times a measurement is taken again because storage changed under it, before it is kept. */
+const MEASURE_TRIES = 5;
+
+/** One user's count: what storage holds, and what uploads in flight have reserved on top of it. */
+interface UserCount {
+  /** Bytes stored (files, and kept partial uploads nobody is writing) as measured and kept up to date; undefined: measure. */
+  stored: number | undefined;
+  /** The measurement under way, if any. */
+  measuring: Promise<void> | undefined;
+  /** Storage changed while the measurement ran: it may or may not have seen the change, so it is taken again. */
+  changedWhileMeasuring: boolean;
+  /** Bytes reserved by uploads in flight (their declared size, and any kept prefix they continue). */
+  live: number;
+  /** Of those, what uploads in flight were let off for the file each is to replace (admitted for their growth). */
+  credited: number;
+}
 
 /**
- * Per-user storage accounting for `quotaBytes`. A user's usage is measured from storage once (the
- * first time it matters) and then kept up to date by every upload: the declared size is reserved
- * when the staging file opens (staging data counts), kept on commit minus the size of the file it
- * replaced, and given back on abort, except what storage keeps for a resume. Every other way bytes
- * go (a DELETE, kept bytes that storage drops: `freed`) is subtracted too, or the ledger drifts and
- * refuses a user what fits until a restart (issue 16). Users without a quota cost nothing.
+ * Per-user storage accounting for `quotaBytes`. A user's count has two parts. What storage holds is
+ * measured once (the first time it matters) and then kept up to date by every change: a commit adds
+ * the upload minus the file it replaced, a DELETE or storage dropping kept bytes (`freed`) subtracts.
+ * What uploads in flight reserved is held apart, from the moment the staging file opens until the
+ * upload commits or aborts. Keeping them apart is what lets the stored part be measured again at any
+ * time (after the expiry sweep) without forgetting the uploads in flight (issue 16, and the hostile
+ * pass of 2026-12-05: an upload of 8 MB in flight, a sweep, and a second upload of 5 MB was admitted
+ * under a 10 MB quota). Users without a quota cost nothing.
  */
 @injectable()
 export class QuotaLedger {
-  private readonly used = new Map<string, Promise<number>>();
+  private readonly counts = new Map<string, UserCount>();
 
   constructor(@inject(TOKENS.Storage) private readonly storage: StorageAdapter) {}
 
-  private usageOf(user: User): Promise<number> {
-    return this.used.get(user.name) ?? this.setCount(user, this.storage.usage(user.root));
-  }
-
-  /**
-   * The user's count from now on. A count whose measurement failed (EIO, say) is no count at all:
-   * it is forgotten, so the next request measures again instead of failing until a restart.
-   */
-  private setCount(user: User, count: Promise<number>): Promise<number> {
-    this.used.set(user.name, count);
-    count.catch(() => {
-      if (this.used.get(user.name) === count) this.used.delete(user.name);
-    });
+  private countOf(user: User): UserCount {
+    let count = this.counts.get(user.name);
+    if (!count) {
+      count = { stored: undefined, measuring: undefined, changedWhileMeasuring: false, live: 0, credited: 0 };
+      this.counts.set(user.name, count);
+    }
     return count;
   }
 
-  /** Changes a measured usage; one not measured yet needs nothing, its measurement will see storage as it is. */
-  private adjust(user: User, delta: number): void {
-    const current = this.used.get(user.name);
-    if (current) this.setCount(user, current.then((bytes) => Math.max(0, bytes + delta)));
+  /** The user's count with its stored part measured. A failed measurement fails this call only: the next one measures again. */
+  private async measured(user: User): Promise<UserCount & { stored: number }> {
+    const count = this.countOf(user);
+    // A remeasure() may land while this waits: then it waits again.
+    while (count.stored === undefined) {
+      count.measuring ??= this.measure(user, count).finally(() => (count.measuring = undefined));
+      await count.measuring;
+    }
+    return count as UserCount & { stored: number };
   }
 
-  /** Storage changed behind the ledger's back (expired partial uploads): measure again when needed. */
+  private async measure(user: User, count: UserCount): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      count.changedWhileMeasuring = false;
+      const bytes = await this.storage.usage(user.root);
+      // A DELETE that unlinked a file the walk had not reached yet would otherwise be subtracted twice.
+      // Under endless changes the last measurement is kept: a count off by a change in flight, not a failure.
+      if (!count.changedWhileMeasuring || tries === MEASURE_TRIES) {
+        count.stored = bytes;
+        return;
+      }
+    }
+  }
+
+  /** Storage changed by `delta` bytes for `user`. Not measured yet: the measurement will see storage as it is. */
+  private changeStored(user: User, delta: number): void {
+    const count = this.counts.get(user.name);
+    if (!count || delta === 0) return;
+    // Unmeasured: a measurement under way is taken again; one that starts later clears the flag.
+    if (count.stored !== undefined) count.stored = Math.max(0, count.stored + delta);
+    else count.changedWhileMeasuring = true;
+  }
+
+  /**
+   * Storage changed behind the ledger's back (expired partial uploads): its stored part is measured
+   * again when next needed. What uploads in flight reserved stays.
+   */
   remeasure(): void {
-    this.used.clear();
+    for (const count of this.counts.values()) {
+      count.stored = undefined;
+      count.changedWhileMeasuring = true;
+    }
   }
 
   /** A file was deleted, or storage dropped kept bytes of an interrupted upload: they no longer count. */
   freed(user: User, bytes: number): void {
-    if (user.quotaBytes !== undefined && bytes > 0) this.adjust(user, -bytes);
+    if (user.quotaBytes !== undefined && bytes > 0) this.changeStored(user, -bytes);
   }
 
   /**
    * Reserves `size` bytes or throws QUOTA_EXCEEDED (the file being replaced, if any, is counted as
-   * freed). Returns what to call on commit (with the size of
-   * the file replaced, 0 if none) or on abort.
+   * freed). Returns what to call on commit (with the size of the file replaced, 0 if none) or on abort.
    */
   async reserve(user: User, size: number, currentSize: () => Promise<number | undefined>): Promise<QuotaReservation> {
     const quota = user.quotaBytes;
@@ -76,31 +126,49 @@ export class QuotaLedger {
     // Replacing a file needs only the growth: the staging copy and the old file coexist briefly,
     // but refusing a user at 60 % the replacement of their only file by a smaller one helps nobody.
     const replacing = (await currentSize()) ?? 0;
-    // The check and the reservation are one step of the user's chain of changes: a check on a count
-    // read before an await let concurrent uploads each see the same room and all take it.
-    let refusal: RxferError | undefined;
-    const after = this.usageOf(user).then((used) => {
-      if (used - replacing + size <= quota) return used + size;
-      refusal = new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
-      return used;
-    });
-    await this.setCount(user, after);
-    if (refusal) throw refusal;
+    const count = await this.measured(user);
+    // From here to the reservation nothing awaits: a check on a count read before an await let
+    // concurrent uploads each see the same room and all take it.
+    const used = count.stored + count.live;
+    if (used - replacing + size > quota) {
+      throw new RxferError('QUOTA_EXCEEDED', `${user.name} uses ${used} of ${quota} bytes; ${size} more do not fit`, { used, quota, size });
+    }
+    count.live += size;
+    count.credited += replacing;
     let held = size;
     let settled = false;
+    const settle = (storedDelta: number) => {
+      settled = true;
+      count.live -= held;
+      count.credited -= replacing;
+      this.changeStored(user, storedDelta);
+    };
     return {
+      // After this commit the count is stored + live − replacedBytes; the other uploads in flight are still
+      // owed their own credits (their files are still there, or their own commit refuses).
+      admit: (replacedBytes) => {
+        if (settled || count.stored === undefined || replacedBytes >= replacing) return;
+        const after = count.stored + count.live - replacedBytes - (count.credited - replacing);
+        if (after > quota) {
+          throw new RxferError(
+            'QUOTA_EXCEEDED',
+            `${user.name} would use ${after} of ${quota} bytes: the ${replacing}-byte file this upload was to replace is no longer there (renamed or deleted meanwhile); nothing stored`,
+            { used: after, quota, size },
+          );
+        }
+      },
+      // The kept bytes were stored (an idle kept upload); from now on they are this upload's.
       resumedFrom: (bytes) => {
-        if (!settled) held += bytes;
+        if (settled || bytes <= 0) return;
+        held += bytes;
+        count.live += bytes;
+        this.changeStored(user, -bytes);
       },
       committed: (replacedBytes) => {
-        if (settled) return;
-        settled = true;
-        this.adjust(user, -replacedBytes);
+        if (!settled) settle(held - replacedBytes);
       },
       aborted: (keptBytes = 0) => {
-        if (settled) return;
-        settled = true;
-        this.adjust(user, -(held - Math.min(keptBytes, held)));
+        if (!settled) settle(Math.min(keptBytes, held));
       },
     };
   }

@@ -147,7 +147,7 @@ export class LocalFsStorage implements StorageAdapter {
     }
   }
 
-  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume, hash = DEFAULT_HASH, onKeptDropped }: WriteOptions): Promise<StagedWrite> {
+  async beginWrite(name: RemoteName, { size, createOnly, jail = '', measureReplaced = false, resume, hash = DEFAULT_HASH, onKeptDropped, admitReplaced }: WriteOptions): Promise<StagedWrite> {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
@@ -167,15 +167,15 @@ export class LocalFsStorage implements StorageAdapter {
     // Another connection writing the same name keeps its partial; this upload then stages apart.
     const inFolder = <T>(work: (where: string) => Promise<T>) => this.paths.inFolderFor(name, jail, work);
     const partial = size >= RESUMABLE_FROM_BYTES || resume ? await this.partials.claim(name, size, hash, resume, onKeptDropped) : undefined;
-    if (partial) return LocalStagedWrite.fromPartial(name, target, partial, createOnly, this.services, measureReplaced, inFolder);
+    if (partial) return LocalStagedWrite.fromPartial(name, target, partial, createOnly, this.services, measureReplaced, inFolder, admitReplaced);
 
     // Small files are committed in groups, off the main thread (SmallCommits); durability is the same.
     // Commits rename into the target's folder, which another process may have deleted while its
     // check was cached: inFolderFor makes it again.
     const staged =
       size <= SMALL_FILE_BYTES
-        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits!, measureReplaced, inFolder, this.services)
-        : await LocalStagedWrite.create(name, target, createOnly, this.services, measureReplaced, inFolder);
+        ? new LocalSmallStagedWrite(name, target, size, createOnly, this.smallCommits!, measureReplaced, inFolder, this.services, admitReplaced)
+        : await LocalStagedWrite.create(name, target, createOnly, this.services, measureReplaced, inFolder, admitReplaced);
     // A plain upload starts over (PROTOCOL.md): once it is committed, a kept partial upload of the
     // name is stale and goes, and its bytes stop counting against the quota. (A large one replaced
     // it already: it staged in the same partial file.)

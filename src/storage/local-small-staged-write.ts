@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
@@ -34,6 +35,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly inFolder: <T>(work: (folder: string) => Promise<T>) => Promise<T>,
     /** Its lock is held on the target while the worker renames over it (a RENAME must not interleave). */
     private readonly services: Pick<StagingServices, 'locks' | 'stagingFolder'>,
+    /** WriteOptions.admitReplaced: under the name's lock, with the size about to be replaced; throwing stops the commit. */
+    private readonly admitReplaced?: (replacedBytes: number) => void,
   ) {
     this.data = new Uint8Array(size);
     this.sink = new Writable({
@@ -68,10 +71,12 @@ export class LocalSmallStagedWrite implements StagedWrite {
     try {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
       const { mtimeMs, replacedBytes } = await this.services.locks.with([target], () =>
-        this.inFolder((folder) =>
+        this.inFolder(async (folder) => {
+          // Only a quota asks (a stat here, beside the worker's own): what this commit replaces, before it does.
+          if (this.admitReplaced && !createOnly) this.admitReplaced(await stat(target).then((old) => old.size, () => 0));
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
-          this.commits.commit({ data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest }),
-        ),
+          return this.commits.commit({ data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest });
+        }),
       );
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };
     } catch (err) {

@@ -90,6 +90,8 @@ export class LocalStagedWrite implements StagedWrite {
     private readonly measureReplaced: boolean,
     /** Runs the rename in the target's folder, made again if it vanished meanwhile (RootPaths.inFolderFor). */
     private readonly inFolder: InFolder,
+    /** WriteOptions.admitReplaced: under the name's lock, with the size about to be replaced; throwing stops the commit. */
+    private readonly admitReplaced?: (replacedBytes: number) => void,
   ) {
     const start = spot.partial?.offset ?? 0;
     // exactWrites: Node 20 retries a short writev at the wrong offset (a hole of zeros, right size).
@@ -104,17 +106,17 @@ export class LocalStagedWrite implements StagedWrite {
    * A staging file with a fresh name in the staging folder, on the root's file system (so that the
    * final rename is atomic): the path for files too small to resume.
    */
-  static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder): Promise<LocalStagedWrite> {
+  static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder, admitReplaced?: (replacedBytes: number) => void): Promise<LocalStagedWrite> {
     const path = join(services.stagingFolder, stagingName());
     const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
     const spot = { path, fd };
-    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder);
+    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder, admitReplaced);
   }
 
   /** Stages in a claimed partial upload (fresh or resumed), which outlives a lost connection. */
-  static fromPartial(name: RemoteName, target: string, partial: ClaimedPartial, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder): LocalStagedWrite {
+  static fromPartial(name: RemoteName, target: string, partial: ClaimedPartial, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder, admitReplaced?: (replacedBytes: number) => void): LocalStagedWrite {
     const spot = { path: partial.path, fd: partial.fd, partial };
-    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder);
+    return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder, admitReplaced);
   }
 
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
@@ -123,11 +125,7 @@ export class LocalStagedWrite implements StagedWrite {
     try {
       if (this.failure) throw this.failure;
       await endStream(this.sink);
-      // The size of the file being replaced (for quotas, when asked) is read while the data is fsynced.
-      const [replacedBytes] = await Promise.all([
-        this.createOnly || !this.measureReplaced ? 0 : stat(this.target).then((old) => old.size, () => 0),
-        fsyncFd(spot.fd),
-      ]);
+      await fsyncFd(spot.fd);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
       const stats = await fstatFd(spot.fd);
       assertStagedSize(stats.size, verified.size, this.name);
@@ -137,8 +135,14 @@ export class LocalStagedWrite implements StagedWrite {
       if (this.failure) throw this.failure;
       // The folder's fsync is inside the lock too: a RENAME of the folder waits for it, so the
       // fsync always finds the folder the file was renamed into.
+      let replacedBytes = 0;
       await this.services.locks.with([this.target], () =>
         this.inFolder(async (folder) => {
+          // The size of the file being replaced (for quotas, when asked), read under the name's lock: read
+          // before it, another upload of the name could commit in between, and the quota ledger was told
+          // the size of a file this commit did not replace (the hostile pass of 2026-12-05).
+          if (!this.createOnly && (this.measureReplaced || this.admitReplaced)) replacedBytes = await stat(this.target).then((old) => old.size, () => 0);
+          this.admitReplaced?.(replacedBytes);
           await this.publish();
           await this.services.folders.sync(folder);
         }),

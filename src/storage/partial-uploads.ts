@@ -264,10 +264,15 @@ export class PartialUploads {
     return freed;
   }
 
-  /** Bytes kept for names under `prefix` ('' for all): partial uploads count against quotas. */
+  /**
+   * Bytes kept for names under `prefix` ('' for all): partial uploads count against quotas. One being
+   * written right now is left out: the upload in flight holds its whole size reserved in the quota
+   * ledger (kept prefix included), and counted here too it would count twice after a remeasure.
+   */
   async bytesUnder(prefix: string): Promise<number> {
     let total = 0;
     for (const id of await this.ids()) {
+      if (this.writing.has(id)) continue;
       const manifest = await readFile(this.manifestPath(id), 'utf8').then(parseManifest, () => undefined);
       if (!manifest || (prefix !== '' && !manifest.name.startsWith(prefix + '/'))) continue;
       total += (await lstat(this.dataPath(id)).catch(() => undefined))?.size ?? 0;

@@ -75,6 +75,14 @@ export interface WriteOptions extends Jail, HashChoice {
   /** Report the size of the file the commit replaces (`replacedBytes`; costs a stat): for quotas. */
   readonly measureReplaced?: boolean;
   /**
+   * Quotas: called at commit, holding the name against this server's other commits, DELETEs and
+   * RENAMEs, with the size of the file about to be replaced (0: none). Throwing (QUOTA_EXCEEDED) stops
+   * the commit with nothing published. An upload admitted for its growth over a file that was then
+   * renamed or deleted away would otherwise store its whole size past the quota. Adapters without
+   * such a lock (S3: quotas are per server there) may not call it.
+   */
+  readonly admitReplaced?: (replacedBytes: number) => void;
+  /**
    * Called with the byte count whenever this write drops bytes kept from an earlier interrupted
    * upload of the name, so that quotas follow: a resume whose prefix does not match (the kept
    * bytes are deleted), a resume below the kept size (the rest is cut), a fresh upload staged over

@@ -108,10 +108,15 @@ describe('issue 16 (property): a cut connection leaves nothing behind', () => {
     // Measured again on each try: a cut upload kept for a resume may still be flushing its last
     // bytes when the staging check passes, and a stale measure would wait for room that is not there.
     let used = 0;
+    let lastReply = '';
     await eventually(async () => {
       used = await server.running.container.get(TOKENS.Storage).usage('p');
-      return (await headerReply(QUOTA - used)) === 'OK file recv';
-    }, 'the bytes left on disk to fit');
+      lastReply = await headerReply(QUOTA - used);
+      return lastReply === 'OK file recv';
+    }, 'the bytes left on disk to fit').catch((err: Error) => {
+      // The refusal says what the ledger counts ("uses N of 67108864 bytes"): with the disk's count, what drifted.
+      throw new Error(`${err.message}; the disk holds ${used} bytes for p, the last probe heard: ${lastReply}`);
+    });
     expect(await headerReply(QUOTA - used + 1)).toMatch(/^ERR QUOTA_EXCEEDED /);
   };
 

@@ -142,6 +142,7 @@ export class ResolveFilenameStage implements Stage {
             resume,
             hash: transfer.algorithm,
             onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
+            ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
           }),
           (late) => late.abort(),
         );

@@ -221,4 +221,51 @@ describe('QuotaLedger', () => {
     expect(await probe(ledger, alice)).toBe(90);
     expect(calls).toEqual(['alice-root', 'alice-root']);
   });
+
+  test('remeasure keeps what uploads in flight reserved: only the stored part is measured again', async () => {
+    const usage: Record<string, number> = { 'alice-root': 10 };
+    const { storage } = storageWith(usage);
+    const ledger = new QuotaLedger(storage);
+    const inFlight = await ledger.reserve(alice, 50, nothing);
+    ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(40);
+    // Committed, the upload is stored: what the next measurement will see, and what the count says until then.
+    inFlight.committed(0);
+    usage['alice-root'] = 60;
+    expect(await probe(ledger, alice)).toBe(40);
+    ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(40);
+  });
+
+  test('storage changing while it is measured: measured again, the change not counted twice', async () => {
+    // The first walk runs while a DELETE of 30 bytes lands; whether the walk saw the file or not, the count must be 10.
+    let walks = 0;
+    let deleteDuringWalk: (() => void) | undefined;
+    const storage = {
+      usage: async () => {
+        walks++;
+        if (walks === 1) {
+          deleteDuringWalk?.();
+          return 10; // this walk no longer saw the deleted file
+        }
+        return 10;
+      },
+    } as unknown as StorageAdapter;
+    const ledger = new QuotaLedger(storage);
+    deleteDuringWalk = () => ledger.freed(alice, 30);
+    expect(await probe(ledger, alice)).toBe(90);
+    expect(walks).toBe(2);
+  });
+
+  test('a resumed upload moves its kept bytes from stored to in flight: a remeasure then does not count them twice', async () => {
+    const usage: Record<string, number> = { 'alice-root': 30 };
+    const { storage } = storageWith(usage);
+    const ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 40, nothing);
+    reservation.resumedFrom(30); // 30 kept bytes, counted in the 30 measured, are now this upload's
+    expect(await probe(ledger, alice)).toBe(30);
+    usage['alice-root'] = 0; // storage leaves a kept upload being written out of its usage
+    ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(30);
+  });
 });

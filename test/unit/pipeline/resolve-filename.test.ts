@@ -47,13 +47,15 @@ const setup = (options: Options = {}) => {
     openRead: (name: string, readOptions: unknown) => answer(['openRead', name, readOptions], { file: { name, size: 4, digest: H, mtimeMs: 1 }, stream, offset: 0 }),
     sizeOf: (name: string, scope: unknown) => answer(['sizeOf', name, scope], 7),
     beginWrite: (name: string, writeOptions: Record<string, unknown>) => {
-      const { onKeptDropped, ...rest } = writeOptions;
+      const { onKeptDropped, admitReplaced, ...rest } = writeOptions;
       (onKeptDropped as (bytes: number) => void)(5);
-      return answer(['beginWrite', name, rest], staged);
+      // A quota user's commit asks the reservation again with the size it is about to replace.
+      (admitReplaced as ((bytes: number) => void) | undefined)?.(4);
+      return answer(['beginWrite', name, { ...rest, admitReplaced: typeof admitReplaced }], staged);
     },
   } as unknown as StorageAdapter;
   const quotaCalls: unknown[][] = [];
-  const reservation = { resumedFrom: (bytes: number) => void quotaCalls.push(['resumedFrom', bytes]), committed: () => undefined, aborted: () => undefined } as QuotaReservation;
+  const reservation = { resumedFrom: (bytes: number) => void quotaCalls.push(['resumedFrom', bytes]), admit: (bytes: number) => void quotaCalls.push(['admit', bytes]), committed: () => undefined, aborted: () => undefined } as QuotaReservation;
   const quotas = {
     reserve: async (user: User, size: number, current: () => Promise<number | undefined>) => {
       quotaCalls.push(['reserve', user.name, size, await current()]);
@@ -165,10 +167,11 @@ describe('ResolveFilenameStage: UPLOAD and ADDFILE', () => {
     expect(quotaCalls).toEqual([
       ['reserve', 'alice', 3, 7],
       ['freed', 'alice', 5],
+      ['admit', 4],
     ]);
     expect(calls).toEqual([
       ['sizeOf', 'alice/u', { jail: 'alice' }],
-      ['beginWrite', 'alice/u', { size: 3, createOnly: false, jail: 'alice', measureReplaced: true, resume: undefined, hash: 'sha256' }],
+      ['beginWrite', 'alice/u', { size: 3, createOnly: false, jail: 'alice', measureReplaced: true, resume: undefined, hash: 'sha256', admitReplaced: 'function' }],
     ]);
     expect(transfer.quota).toBeDefined();
     expect(transfer.staged).toBeDefined();
@@ -179,7 +182,7 @@ describe('ResolveFilenameStage: UPLOAD and ADDFILE', () => {
     const { request, outcomeOf, calls } = setup();
     const transfer = request({ verb: 'ADDFILE', size: 3 }, 'u', admin);
     await outcomeOf(transfer);
-    expect(calls.at(-1)).toEqual(['beginWrite', 'u', { size: 3, createOnly: true, jail: '', measureReplaced: false, resume: undefined, hash: 'sha256' }]);
+    expect(calls.at(-1)).toEqual(['beginWrite', 'u', { size: 3, createOnly: true, jail: '', measureReplaced: false, resume: undefined, hash: 'sha256', admitReplaced: 'undefined' }]);
   });
 
   test('a file over maxFileBytes is refused TOO_LARGE with the numbers; at the limit it is taken', async () => {
@@ -202,6 +205,7 @@ describe('ResolveFilenameStage: UPLOAD and ADDFILE', () => {
     expect(quotaCalls).toEqual([
       ['reserve', 'alice', 6, 7],
       ['freed', 'alice', 5],
+      ['admit', 4],
       ['resumedFrom', 4],
     ]);
     expect((calls.at(-1) as [string, string, { resume: unknown }])[2].resume).toEqual(resume);
