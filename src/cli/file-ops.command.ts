@@ -5,6 +5,7 @@ import { printableName } from '../protocol/remote-name';
 import type { ConnectionFlags } from './connection-options';
 import { formatBytes, formatTime } from './format-units';
 import { joinRemote, namesRemoteFolder, remoteFolderOf, remoteType, usage } from './remote-path';
+import { EXIT_OK, type FailureContext, reportFailure } from './cli-failure';
 import { withClient } from './with-client';
 
 export type FileOpKind = 'stat' | 'rm' | 'mv' | 'mkdir';
@@ -79,7 +80,7 @@ const move = async (client: RxferClient, from: string, to: string, intoFolder: b
   return `renamed ${printableName(source)} → ${printableName(destination)}`;
 };
 
-const moveAll = async (client: RxferClient, names: readonly string[]): Promise<string[]> => {
+const moveAll = async (client: RxferClient, names: readonly string[], context: FailureContext): Promise<NamesDone> => {
   const sources = names.slice(0, -1);
   const to = names[names.length - 1]!;
   const type = await remoteType(client, to);
@@ -87,9 +88,32 @@ const moveAll = async (client: RxferClient, names: readonly string[]): Promise<s
     throw new RxferError('NOT_FOUND', `there is no folder ${printableName(to)} on the server (a name ending in "/" names a folder; make it first: rxfer mkdir ${printableName(to)})`);
   }
   if (sources.length > 1 && type !== 'folder') throw usage(`several names move into a folder: ${printableName(to)} is not one on the server`);
+  return eachName(client, sources, (from) => move(client, from, to, type === 'folder'), context);
+};
+
+/** Lines printed for the names that worked, and the exit status: the worst of the failures, each reported already. */
+interface NamesDone {
+  readonly lines: string[];
+  readonly exit: number;
+}
+
+/**
+ * Each name on its own, as rm, mv and mkdir -p do: a name that fails is reported (`rxfer: ERR …`) and
+ * the others go on; the exit status is then that failure's. A lost connection stops at once: every
+ * name after it would fail alike.
+ */
+const eachName = async (client: RxferClient, names: readonly string[], op: (name: string) => Promise<string>, context: FailureContext): Promise<NamesDone> => {
   const lines: string[] = [];
-  for (const from of sources) lines.push(await move(client, from, to, type === 'folder'));
-  return lines;
+  let exit = EXIT_OK;
+  for (const name of names) {
+    try {
+      lines.push(await op(name));
+    } catch (err) {
+      if (client.isClosed) throw err;
+      exit = Math.max(exit, reportFailure(err, context));
+    }
+  }
+  return { lines, exit };
 };
 
 /** mkdir as `mkdir -p`: parents are made, and a folder that exists already is not an error. */
@@ -106,8 +130,10 @@ const makeFolder = async (client: RxferClient, name: string): Promise<string> =>
   }
 };
 
-/** Runs the operation; returns its JSON result and its human lines. */
-const operate = async (client: RxferClient, kind: FileOpKind, names: readonly string[], flags: FileOpFlags): Promise<[object, string[]]> => {
+/** Runs the operation; returns its JSON result, its human lines and its exit status. */
+const operate = async (client: RxferClient, kind: FileOpKind, names: readonly string[], flags: FileOpFlags): Promise<[object, string[], number]> => {
+  const context: FailureContext = { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined };
+  const outcome = ({ lines, exit }: NamesDone): [object, string[], number] => [exit === EXIT_OK ? { ok: true } : { ok: false }, lines, exit];
   switch (kind) {
     case 'stat': {
       const name = remoteFolderOf(names[0]!);
@@ -117,27 +143,23 @@ const operate = async (client: RxferClient, kind: FileOpKind, names: readonly st
       const size = status.type === 'file' ? `${formatBytes(status.size)}  ` : '';
       const digest = status.digest === undefined ? '' : `${client.hash} ${status.digest}`;
       const json = { name, ...status, ...(status.digest !== undefined && { hash: client.hash }) };
-      return [json, [`${printableName(name)}  ${status.type}  ${size}${digest}  ${formatTime(status.mtimeMs)}`]];
+      return [json, [`${printableName(name)}  ${status.type}  ${size}${digest}  ${formatTime(status.mtimeMs)}`], EXIT_OK];
     }
     case 'rm': {
-      const lines: string[] = [];
-      for (const name of names) lines.push(await remove(client, name, flags));
-      return [{ ok: true }, lines.filter((line) => line !== '')];
+      const done = await eachName(client, names, (name) => remove(client, name, flags), context);
+      return outcome({ ...done, lines: done.lines.filter((line) => line !== '') });
     }
     case 'mv':
-      return [{ ok: true }, await moveAll(client, names)];
-    case 'mkdir': {
-      const lines: string[] = [];
-      for (const name of names) lines.push(await makeFolder(client, name));
-      return [{ ok: true }, lines];
-    }
+      return outcome(await moveAll(client, names, context));
+    case 'mkdir':
+      return outcome(await eachName(client, names, (name) => makeFolder(client, name), context));
   }
 };
 
 /** One connection, one operation; `--json` prints a machine-readable result on stdout. */
 export const runFileOp = (kind: FileOpKind, names: readonly string[], flags: FileOpFlags): Promise<number> =>
   withClient(flags, async (client) => {
-    const [result, lines] = await operate(client, kind, names, flags);
-    if (flags.json) return JSON.stringify(result) + '\n';
-    return flags.quiet ? '' : lines.map((line) => line.replace(/ +$/, '') + '\n').join('');
+    const [result, lines, exit] = await operate(client, kind, names, flags);
+    if (flags.json) return { output: JSON.stringify(result) + '\n', exit };
+    return { output: flags.quiet ? '' : lines.map((line) => line.replace(/ +$/, '') + '\n').join(''), exit };
   });

@@ -8,9 +8,15 @@ import { connectOptions, type ConnectionFlags } from './connection-options';
  * JSON object) and exit status. `before` runs first, without a connection: local checks that make
  * a typo cost no connection.
  */
+/** What the work prints, and the exit status when some of it failed and was reported already (several names, one failing). */
+export interface WorkOutcome {
+  readonly output: string;
+  readonly exit: number;
+}
+
 export const withClient = async (
   flags: ConnectionFlags & { json?: boolean },
-  work: (client: RxferClient) => Promise<string>,
+  work: (client: RxferClient) => Promise<string | WorkOutcome>,
   before?: () => void,
 ): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
@@ -18,10 +24,11 @@ export const withClient = async (
   try {
     before?.();
     client = await RxferClient.connect(connectOptions(flags));
-    const output = await work(client);
+    const done = await work(client);
     await client.quit().catch(() => client?.close());
+    const { output, exit } = typeof done === 'string' ? { output: done, exit: EXIT_OK } : done;
     process.stdout.write(output);
-    return EXIT_OK;
+    return exit;
   } catch (err) {
     client?.close();
     return reportFailure(err, { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined });
