@@ -32,6 +32,12 @@ const MEASURE_TRIES = 5;
 interface UserCount {
   /** Bytes stored (files, and kept partial uploads nobody is writing) as measured and kept up to date; undefined: measure. */
   stored: number | undefined;
+  /**
+   * remeasure() was asked: `stored` is measured again before the next reservation, and until then it
+   * stays what commits check against (admit() cannot wait for a walk; the sweep only ever frees, so the
+   * old count is an upper bound: forgetting it let a commit through unchecked).
+   */
+  stale: boolean;
   /** The measurement under way, if any. */
   measuring: Promise<void> | undefined;
   /** Storage changed while the measurement ran: it may or may not have seen the change, so it is taken again. */
@@ -61,7 +67,7 @@ export class QuotaLedger {
   private countOf(user: User): UserCount {
     let count = this.counts.get(user.name);
     if (!count) {
-      count = { stored: undefined, measuring: undefined, changedWhileMeasuring: false, live: 0, credited: 0 };
+      count = { stored: undefined, stale: false, measuring: undefined, changedWhileMeasuring: false, live: 0, credited: 0 };
       this.counts.set(user.name, count);
     }
     return count;
@@ -71,7 +77,7 @@ export class QuotaLedger {
   private async measured(user: User): Promise<UserCount & { stored: number }> {
     const count = this.countOf(user);
     // A remeasure() may land while this waits: then it waits again.
-    while (count.stored === undefined) {
+    while (count.stored === undefined || count.stale) {
       count.measuring ??= this.measure(user, count).finally(() => (count.measuring = undefined));
       await count.measuring;
     }
@@ -86,6 +92,7 @@ export class QuotaLedger {
       // Under endless changes the last measurement is kept: a count off by a change in flight, not a failure.
       if (!count.changedWhileMeasuring || tries === MEASURE_TRIES) {
         count.stored = bytes;
+        count.stale = false;
         return;
       }
     }
@@ -95,9 +102,9 @@ export class QuotaLedger {
   private changeStored(user: User, delta: number): void {
     const count = this.counts.get(user.name);
     if (!count || delta === 0) return;
-    // Unmeasured: a measurement under way is taken again; one that starts later clears the flag.
+    // Unmeasured or stale: a measurement under way is taken again; one that starts later clears the flag.
     if (count.stored !== undefined) count.stored = Math.max(0, count.stored + delta);
-    else count.changedWhileMeasuring = true;
+    if (count.stored === undefined || count.stale) count.changedWhileMeasuring = true;
   }
 
   /**
@@ -106,7 +113,7 @@ export class QuotaLedger {
    */
   remeasure(): void {
     for (const count of this.counts.values()) {
-      count.stored = undefined;
+      count.stale = true;
       count.changedWhileMeasuring = true;
     }
   }

@@ -141,8 +141,10 @@ export class LocalStagedWrite implements StagedWrite {
           // The size of the file being replaced (for quotas, when asked), read under the name's lock: read
           // before it, another upload of the name could commit in between, and the quota ledger was told
           // the size of a file this commit did not replace (the hostile pass of 2026-12-05).
-          if (!this.createOnly && (this.measureReplaced || this.admitReplaced)) replacedBytes = await stat(this.target).then((old) => old.size, () => 0);
-          this.admitReplaced?.(replacedBytes);
+          if (!this.createOnly && (this.measureReplaced || this.admitReplaced)) {
+            replacedBytes = await stat(this.target).then((old) => old.size, () => 0);
+            this.admitReplaced?.(replacedBytes);
+          }
           await this.publish();
           await this.services.folders.sync(folder);
         }),

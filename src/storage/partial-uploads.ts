@@ -240,12 +240,20 @@ export class PartialUploads {
   async discard(name: string): Promise<number> {
     const id = this.idOf(name);
     if (this.writing.has(id)) return 0;
-    // DELETE asks for every name: a name with nothing kept costs one lstat.
-    const data = await lstat(this.dataPath(id)).catch(() => undefined);
-    if (!data) return 0;
-    await unlink(this.dataPath(id)).catch(() => undefined);
-    await this.forget(id);
-    return data.size;
+    // Held as if written while it goes: a resume or an upload of the name claiming it between the lstat
+    // and the unlink had its data file deleted under it, or its bytes counted freed twice (hostile pass,
+    // 2026-12-05). Such a claim now waits its turn: BUSY for a resume, a staging file of its own otherwise.
+    this.writing.add(id);
+    try {
+      // DELETE asks for every name: a name with nothing kept costs one lstat.
+      const data = await lstat(this.dataPath(id)).catch(() => undefined);
+      if (!data) return 0;
+      await unlink(this.dataPath(id)).catch(() => undefined);
+      await this.forget(id);
+      return data.size;
+    } finally {
+      this.writing.delete(id);
+    }
   }
 
   /** Deletes partials with no write for `maxAgeMs` (orphans too); returns the bytes freed. */
@@ -253,13 +261,18 @@ export class PartialUploads {
     let freed = 0;
     for (const id of await this.ids()) {
       if (this.writing.has(id)) continue;
-      const data = await lstat(this.dataPath(id)).catch(() => undefined);
-      const manifest = await lstat(this.manifestPath(id)).catch(() => undefined);
-      const lastWrite = Math.max(data?.mtimeMs ?? 0, manifest?.mtimeMs ?? 0);
-      if (now - lastWrite < maxAgeMs) continue;
-      await unlink(this.dataPath(id)).catch(() => undefined);
-      await this.forget(id);
-      freed += data?.size ?? 0;
+      this.writing.add(id); // as in discard: no claim while it goes
+      try {
+        const data = await lstat(this.dataPath(id)).catch(() => undefined);
+        const manifest = await lstat(this.manifestPath(id)).catch(() => undefined);
+        const lastWrite = Math.max(data?.mtimeMs ?? 0, manifest?.mtimeMs ?? 0);
+        if (now - lastWrite < maxAgeMs) continue;
+        await unlink(this.dataPath(id)).catch(() => undefined);
+        await this.forget(id);
+        freed += data?.size ?? 0;
+      } finally {
+        this.writing.delete(id);
+      }
     }
     return freed;
   }

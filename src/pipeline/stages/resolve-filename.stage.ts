@@ -130,7 +130,8 @@ export class ResolveFilenameStage implements Stage {
         transfer.quota = await ctx.storageCall(
           'store',
           name,
-          () => this.quotas.reserve(user, adding, () => this.storage.sizeOf(name, { jail: user.root })),
+          // ADDFILE never replaces a file (EXISTS at its commit if one is there): it is owed no room for one.
+          () => this.quotas.reserve(user, adding, () => (command.verb === 'ADDFILE' ? Promise.resolve(undefined) : this.storage.sizeOf(name, { jail: user.root }))),
           (late) => late.aborted(),
         );
         transfer.staged = await ctx.storageCall('store', name, () =>

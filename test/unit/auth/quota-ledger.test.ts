@@ -269,3 +269,118 @@ describe('QuotaLedger', () => {
     expect(await probe(ledger, alice)).toBe(30);
   });
 });
+
+describe('QuotaLedger at commit: admit() with the size really replaced', () => {
+  const renamedAway = async () => {
+    // 100 of 100 stored: X and Y, 50 each. An upload replacing Y is admitted for its growth (0).
+    const { storage } = storageWith({ 'alice-root': 100 });
+    const ledger = new QuotaLedger(storage);
+    return ledger;
+  };
+
+  test('the file still there (or larger): admitted; gone: QUOTA_EXCEEDED with the numbers, the reservation still to settle', async () => {
+    const ledger = await renamedAway();
+    const upload = await ledger.reserve(alice, 50, async () => 50);
+    expect(() => upload.admit(50)).not.toThrow();
+    expect(() => upload.admit(70)).not.toThrow();
+    let refusal: unknown;
+    try {
+      upload.admit(0);
+    } catch (err) {
+      refusal = err;
+    }
+    expect(refusal).toBeInstanceOf(RxferError);
+    expect(refusal).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      message: 'alice would use 150 of 100 bytes: the 50-byte file this upload was to replace is no longer there (renamed or deleted meanwhile); nothing stored',
+      detail: { used: 150, quota: 100, size: 50 },
+    });
+    // 30 of the 50 still there: 130 > 100, refused too; after the abort the room is as before.
+    expect(() => upload.admit(30)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED' }));
+    upload.aborted();
+    expect(await probe(ledger, alice)).toBe(0);
+  });
+
+  test('an upload that fits without the file it replaces is admitted whatever it replaces; a settled one is never refused', async () => {
+    const { storage } = storageWith({ 'alice-root': 10 });
+    const ledger = new QuotaLedger(storage);
+    const upload = await ledger.reserve(alice, 50, async () => 10);
+    expect(() => upload.admit(0)).not.toThrow();
+    const settled = await ledger.reserve(alice, 30, async () => 30);
+    settled.committed(30);
+    expect(() => settled.admit(0)).not.toThrow();
+  });
+
+  test("each commit counts what the other uploads in flight still owe for their own files, and a settled one's credit is gone", async () => {
+    // 70 stored: X 60, Z 10. U replaces Z (10), W replaces X (60): in flight together the count is 140.
+    const { storage } = storageWith({ 'alice-root': 70 });
+    const ledger = new QuotaLedger(storage);
+    const u = await ledger.reserve(alice, 10, async () => 10);
+    const w = await ledger.reserve(alice, 60, async () => 60);
+    expect(() => u.admit(10)).not.toThrow(); // 140 − 10 − W's 60 still owed = 70
+    u.committed(10);
+    expect(() => w.admit(60)).not.toThrow();
+    w.committed(60);
+    expect(await probe(ledger, alice)).toBe(30);
+  });
+
+  test("a settled upload's credit goes with it: the next one whose file vanishes is judged on its own", async () => {
+    // 100 of 100 stored (two files of 50). A replaces one and aborts; B replaces the other, which then vanishes.
+    const { storage } = storageWith({ 'alice-root': 100 });
+    const ledger = new QuotaLedger(storage);
+    const a = await ledger.reserve(alice, 50, async () => 50);
+    a.aborted();
+    const b = await ledger.reserve(alice, 50, async () => 50);
+    expect(() => b.admit(0)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', detail: { used: 150, quota: 100, size: 50 } }));
+  });
+
+  test('resumedFrom after the reservation settled changes nothing, even once storage is measured again', async () => {
+    const usage: Record<string, number> = { 'alice-root': 20 };
+    const { storage } = storageWith(usage);
+    const ledger = new QuotaLedger(storage);
+    const upload = await ledger.reserve(alice, 30, nothing);
+    upload.committed(0);
+    usage['alice-root'] = 50;
+    upload.resumedFrom(30);
+    upload.resumedFrom(0);
+    ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(50);
+  });
+});
+
+describe('QuotaLedger measuring while storage changes', () => {
+  test('a remeasure while a measurement runs: it is taken again', async () => {
+    let walks = 0;
+    let during: (() => void) | undefined;
+    const storage = {
+      usage: async () => {
+        walks++;
+        const seen = walks === 1 ? 10 : 20;
+        during?.();
+        during = undefined;
+        return seen;
+      },
+    } as unknown as StorageAdapter;
+    const ledger = new QuotaLedger(storage);
+    during = () => ledger.remeasure();
+    expect(await probe(ledger, alice)).toBe(80);
+    expect(walks).toBe(2);
+  });
+
+  test('storage that changes under every walk: the fifth measurement is kept, never an endless walk', async () => {
+    let walks = 0;
+    let ledger: QuotaLedger | undefined;
+    const storage = {
+      usage: async () => {
+        walks++;
+        ledger!.freed(alice, 1);
+        return 40;
+      },
+    } as unknown as StorageAdapter;
+    ledger = new QuotaLedger(storage);
+    const reservation = await ledger.reserve(alice, 1, nothing);
+    expect(walks).toBe(5);
+    reservation.aborted();
+    expect(await probe(ledger, alice)).toBe(60);
+  });
+});

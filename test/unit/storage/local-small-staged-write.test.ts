@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { DigestIndex } from '../../../src/storage/digest-index';
 import { LocalSmallStagedWrite } from '../../../src/storage/local-small-staged-write';
@@ -23,7 +24,7 @@ describe('LocalSmallStagedWrite', () => {
   const verified = (bytes: string, size = Buffer.byteLength(bytes)) => ({ size, digest: sha(bytes), hash: 'sha256' as const });
   const exists = (path: string) => stat(path).then(() => true, () => false);
 
-  const small = (target: string, size: number, options: { createOnly?: boolean; measureReplaced?: boolean } = {}) =>
+  const small = (target: string, size: number, options: { createOnly?: boolean; measureReplaced?: boolean; admitReplaced?: (bytes: number) => void } = {}) =>
     new LocalSmallStagedWrite(
       target as RemoteName,
       join(root, target),
@@ -36,6 +37,7 @@ describe('LocalSmallStagedWrite', () => {
         return work(root);
       },
       { locks, stagingFolder: staging() },
+      options.admitReplaced,
     );
 
   /** Writes the chunks and waits until the sink took them (or failed). */
@@ -55,6 +57,34 @@ describe('LocalSmallStagedWrite', () => {
   afterEach(async () => {
     await commits.close();
     await rm(root, { recursive: true, force: true });
+  });
+
+  test('a quota asks at commit, holding the name, what it is about to replace; a refusal publishes nothing (ADDFILE is not asked)', async () => {
+    await writeFile(join(root, 'old.txt'), 'eleven byte');
+    const asked: number[] = [];
+    const admitted = small('old.txt', 3, { admitReplaced: (bytes) => void asked.push(bytes) });
+    await send(admitted, 'new');
+    await admitted.commit(verified('new'));
+    expect(asked).toEqual([11]);
+    expect(await readFile(join(root, 'old.txt'), 'utf8')).toBe('new');
+
+    let lockHeld: boolean | undefined;
+    const refused = small('old.txt', 5, {
+      admitReplaced: () => {
+        lockHeld = locks.size > 0;
+        throw new RxferError('QUOTA_EXCEEDED', 'no room');
+      },
+    });
+    await send(refused, 'later');
+    await expect(refused.commit(verified('later'))).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', message: 'no room' });
+    expect(lockHeld).toBe(true);
+    expect(await readFile(join(root, 'old.txt'), 'utf8')).toBe('new');
+    expect(await readdir(staging())).toEqual([]);
+
+    const created = small('fresh.txt', 2, { createOnly: true, admitReplaced: () => void asked.push(-1) });
+    await send(created, 'ok');
+    await created.commit(verified('ok'));
+    expect(asked).toEqual([11]);
   });
 
   test('chunks are put together in order and committed under the name, with the digest in the folder’s log', async () => {

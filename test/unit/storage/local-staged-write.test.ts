@@ -7,6 +7,7 @@ import { FolderSync } from '../../../src/io/folder-sync';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { LocalStagedWrite, StagingServices, assertStagedSize, endStream } from '../../../src/storage/local-staged-write';
 import { Writable } from 'node:stream';
+import { RxferError } from '../../../src/errors/rxfer-error';
 import { NameLocks } from '../../../src/storage/name-locks';
 import { PartialUploads } from '../../../src/storage/partial-uploads';
 
@@ -33,8 +34,8 @@ describe('LocalStagedWrite', () => {
   const keptFiles = async () => (await readdir(join(root, '.rxfer', 'partials'))).filter((entry) => !entry.endsWith('.json'));
 
   /** A staged write into the staging folder (not resumable) with `bytes` written. */
-  const staged = async (target: string, bytes: Buffer | string, options: { createOnly?: boolean; measureReplaced?: boolean } = {}) => {
-    const write = await LocalStagedWrite.create(name(target), join(root, target), options.createOnly ?? false, services, options.measureReplaced ?? false, inRoot);
+  const staged = async (target: string, bytes: Buffer | string, options: { createOnly?: boolean; measureReplaced?: boolean; admitReplaced?: (bytes: number) => void } = {}) => {
+    const write = await LocalStagedWrite.create(name(target), join(root, target), options.createOnly ?? false, services, options.measureReplaced ?? false, inRoot, options.admitReplaced);
     write.sink.write(bytes);
     return write;
   };
@@ -66,6 +67,26 @@ describe('LocalStagedWrite', () => {
   afterEach(() => rm(root, { recursive: true, force: true }));
 
   describe('create', () => {
+    test('a quota asks at commit, holding the name, what it is about to replace; a refusal publishes nothing (ADDFILE is not asked)', async () => {
+      await writeFile(join(root, 'q.txt'), 'eleven byte');
+      const asked: [number, number][] = [];
+      const admitted = await staged('q.txt', 'new', { admitReplaced: (bytes) => void asked.push([bytes, services.locks.size]) });
+      expect((await admitted.commit(verified('new'))).replacedBytes).toBe(11);
+      expect(asked).toEqual([[11, 1]]);
+      const refused = await staged('q.txt', 'later', {
+        admitReplaced: () => {
+          throw new RxferError('QUOTA_EXCEEDED', 'no room');
+        },
+      });
+      await expect(refused.commit(verified('later'))).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', message: 'no room' });
+      expect(await readFile(join(root, 'q.txt'), 'utf8')).toBe('new');
+      expect(await stagingFiles()).toEqual([]);
+      expect(services.locks.size).toBe(0);
+      const created = await staged('fresh.txt', 'ok', { createOnly: true, admitReplaced: (bytes) => void asked.push([bytes, -1]) });
+      await created.commit(verified('ok'));
+      expect(asked).toEqual([[11, 1]]);
+    });
+
     test('stages in the staging folder, and the commit renames it over the name and fsyncs the folder', async () => {
       await writeFile(join(root, 'a.txt'), 'previous');
       const write = await staged('a.txt', 'new content');

@@ -546,6 +546,17 @@ describe('PartialUploads', () => {
       expect(await partials.bytesUnder('')).toBe(3);
     });
 
+    // The upload writing it holds its whole size reserved in the quota ledger: counted here too, a remeasure
+    // during the upload would count it twice (the hostile pass of 2026-12-05).
+    test('a kept upload being written again is left out until its writer lets go', async () => {
+      await keep('a/x.bin', 'x'.repeat(3));
+      await keep('a/resumed.bin', 'r'.repeat(5));
+      const writing = (await claim('a/resumed.bin', 1000, 'sha256', { offset: 5, digest: sha('r'.repeat(5)) }))!;
+      expect(await partials.bytesUnder('a')).toBe(3);
+      writing.release();
+      expect(await partials.bytesUnder('a')).toBe(8);
+    });
+
     test('no partials folder: nothing', async () => {
       await rm(folder(), { recursive: true });
       expect(await partials.bytesUnder('')).toBe(0);
