@@ -7,11 +7,12 @@
  *
  * Options:
  *   --only <text>       run the groups whose label or files contain <text> (repeatable, comma-separated)
- *   --parallel <n>      groups run at a time (default 1), each its own Stryker. Two at a time (each with one
- *                       test process) filled both cores on a small subset, but over the whole plan on a
- *                       shared machine it took longer (80.7 against 73.1 min) and the slowest group ran
- *                       past its budget: its mutants then run on one process (test/MUTATION.md, eleventh
- *                       session). With one group at a time, per-group CPU is told apart
+ *   --parallel <n>      groups run at a time (default 1), each its own Stryker, longest first (by the last
+ *                       whole run's minutes, scripts/mutation/durations.json). Two at a time (each with one
+ *                       test process) filled both cores on a small subset; over the whole plan it projects
+ *                       to about the same 71–75 min as one at a time, the hanging groups' timeouts then
+ *                       running on one process (test/MUTATION.md, eleventh and twelfth sessions). With one
+ *                       group at a time, per-group CPU is told apart
  *   --concurrency <n>   Stryker processes per group (default 2, or 1 with --parallel 2 or more)
  *   --checker           keep the TypeScript checker (off by default: it costs ~75 s and a process per group)
  *   --group-budget-min <n>  stop a group after n minutes (default 20); it is reported as cut

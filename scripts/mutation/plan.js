@@ -80,9 +80,31 @@ module.exports = [
 
   // --- auth: quotas and slots
   group('auth-quota-ledger', ['src/auth/quota-ledger.ts'], ['unit/auth/quota-ledger.test.ts'], [
-    'src/auth/quota-ledger.ts:58 ConditionalExpression',
-    'src/auth/quota-ledger.ts:58 EqualityOperator',
-    'src/auth/quota-ledger.ts:81 ConditionalExpression',
+    // A new count's `stale: false` and `changedWhileMeasuring: false` → true: it has no stored count yet, so it is
+    // measured anyway, and measure() clears the flag before its first walk.
+    'src/auth/quota-ledger.ts:70:43 BooleanLiteral → true',
+    'src/auth/quota-ledger.ts:70:95 BooleanLiteral → true',
+    // changeStored's `delta === 0` return dropped: adding 0 changes nothing; it may only flag a walk under way to be
+    // taken again (one walk more, the same count).
+    'src/auth/quota-ledger.ts:104:19 ConditionalExpression → false',
+    // The flag set on a fresh count too: no walk runs while the count is fresh (measure() runs only when it is missing
+    // or stale), and the next walk clears the flag before it starts.
+    'src/auth/quota-ledger.ts:107:9 ConditionalExpression → true',
+    // freed's `bytes > 0`: storage never reports negative bytes freed, and 0 reaches changeStored's own `delta === 0`.
+    'src/auth/quota-ledger.ts:123:9 ConditionalExpression → true',
+    'src/auth/quota-ledger.ts:123:42 EqualityOperator → bytes >= 0',
+    // admit()'s early return: it is called by the commit, before the reservation settles and after reserve() measured
+    // (`settled`, `stored === undefined` never true there); an upload that replaces at least its credit leaves the count
+    // where its admission put it, which that admission checked (so the check, made anyway, passes).
+    'src/auth/quota-ledger.ts:157:13 ConditionalExpression → false',
+    'src/auth/quota-ledger.ts:157:13 LogicalOperator → (settled || count.stored === undefined) && replacedBytes >= replacing',
+    'src/auth/quota-ledger.ts:157:13 LogicalOperator → settled && count.stored === undefined',
+    'src/auth/quota-ledger.ts:157:24 ConditionalExpression → false',
+    'src/auth/quota-ledger.ts:157:54 ConditionalExpression → false',
+    'src/auth/quota-ledger.ts:157:54 EqualityOperator → replacedBytes > replacing',
+    // resumedFrom's `bytes <= 0`: a resume always continues a positive prefix, and 0 adds nothing anywhere.
+    'src/auth/quota-ledger.ts:169:24 ConditionalExpression → false',
+    'src/auth/quota-ledger.ts:169:24 EqualityOperator → bytes < 0',
   ]),
   group('auth-transfer-slots', ['src/auth/transfer-slots.ts'], ['unit/auth/transfer-slots.test.ts'], [
     'src/auth/transfer-slots.ts:30 ConditionalExpression',
@@ -93,27 +115,27 @@ module.exports = [
     'src/storage/partial-uploads.ts:225 BooleanLiteral',
     'src/storage/partial-uploads.ts:225 ArrowFunction',
     'src/storage/partial-uploads.ts:227 ConditionalExpression',
-    'src/storage/partial-uploads.ts:271 StringLiteral',
-    'src/storage/partial-uploads.ts:280 Regex',
+    'src/storage/partial-uploads.ts:289 StringLiteral',
+    'src/storage/partial-uploads.ts:298 Regex',
     // `parsed?.name` → `parsed.name`: JSON "null" then throws a TypeError, which the catch below turns into the same undefined.
-    'src/storage/partial-uploads.ts:292 OptionalChaining',
+    'src/storage/partial-uploads.ts:310 OptionalChaining',
     // The catch block emptied: the function then returns undefined all the same.
-    'src/storage/partial-uploads.ts:293 BlockStatement',
+    'src/storage/partial-uploads.ts:311 BlockStatement',
   ]),
   group('storage-local-staged-write', ['src/storage/local-staged-write.ts'], ['unit/storage/local-staged-write.test.ts', 'unit/storage/local-staged-write-faults.test.ts'], [
-    'src/storage/local-staged-write.ts:96 StringLiteral',
-    'src/storage/local-staged-write.ts:124 ConditionalExpression',
-    'src/storage/local-staged-write.ts:150 ConditionalExpression',
-    'src/storage/local-staged-write.ts:150 EqualityOperator',
-    'src/storage/local-staged-write.ts:173 BooleanLiteral',
+    'src/storage/local-staged-write.ts:98 StringLiteral',
+    'src/storage/local-staged-write.ts:126 ConditionalExpression',
+    'src/storage/local-staged-write.ts:156 ConditionalExpression',
+    'src/storage/local-staged-write.ts:156 EqualityOperator',
+    'src/storage/local-staged-write.ts:179 BooleanLiteral',
   ]),
   group('storage-staging-area', ['src/storage/staging-area.ts'], ['unit/storage/staging-area.test.ts'], [
     'src/storage/staging-area.ts:29 ArrowFunction',
     'src/storage/staging-area.ts:36 StringLiteral',
   ]),
   group('storage-local-small-staged-write', ['src/storage/local-small-staged-write.ts'], ['unit/storage/local-small-staged-write.test.ts'], [
-    'src/storage/local-small-staged-write.ts:41 ArithmeticOperator',
-    'src/storage/local-small-staged-write.ts:64 StringLiteral',
+    'src/storage/local-small-staged-write.ts:44 ArithmeticOperator',
+    'src/storage/local-small-staged-write.ts:67 StringLiteral',
   ]),
   group('storage-digest-log', ['src/storage/digest-log.ts'], ['unit/storage/digest-log.test.ts', 'unit/storage/digest-log-memory.test.ts', 'unit/storage/digest-log-survivors.test.ts'], [
     // readTail: `size <= cached.bytes` → `<` differs only at size = bytes, a zero-length tail: nothing is read, `end` is 0.
@@ -179,6 +201,8 @@ module.exports = [
   ], [
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
     'src/storage/small-commits.ts:149:38 ConditionalExpression → true',
+    // close(): `queue.length > 0` → true waits one setImmediate with nothing queued too; a turn later, the same close.
+    'src/storage/small-commits.ts:108:9 ConditionalExpression → true',
     'src/storage/small-commits.ts:75 UpdateOperator',
     'src/storage/small-commits.ts:78 ConditionalExpression',
     'src/storage/small-commits.ts:87 ConditionalExpression',
@@ -280,6 +304,8 @@ module.exports = [
     'src/pipeline/stages/parse-command.stage.ts:39 StringLiteral',
   ]),
   group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts', 'unit/pipeline/resolve-filename-survivors.test.ts'], [
+    // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite, and a commit only follows an accepted upload.
+    'src/pipeline/stages/resolve-filename.stage.ts:145:86 OptionalChaining → transfer.quota.admit',
     'src/pipeline/stages/resolve-filename.stage.ts:33 StringLiteral',
     // list() is only called when the verb is LIST (apply; Transfer.command is readonly): the guard narrows the type, never returns.
     'src/pipeline/stages/resolve-filename.stage.ts:74 ArrayDeclaration',

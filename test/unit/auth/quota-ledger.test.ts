@@ -301,6 +301,16 @@ describe('QuotaLedger at commit: admit() with the size really replaced', () => {
     expect(await probe(ledger, alice)).toBe(0);
   });
 
+  test('a file cut shorter meanwhile: what it still frees counts, to the byte', async () => {
+    // 60 stored (a file of 50 and one of 10); an upload of 50 over the 50-byte file: 60 + 50 − replaced after its commit.
+    const { storage } = storageWith({ 'alice-root': 60 });
+    const ledger = new QuotaLedger(storage);
+    const upload = await ledger.reserve(alice, 50, async () => 50);
+    expect(() => upload.admit(20)).not.toThrow(); // 90
+    expect(() => upload.admit(10)).not.toThrow(); // 100: exactly the quota
+    expect(() => upload.admit(9)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', detail: { used: 101, quota: 100, size: 50 } }));
+  });
+
   test('an upload that fits without the file it replaces is admitted whatever it replaces; a settled one is never refused', async () => {
     const { storage } = storageWith({ 'alice-root': 10 });
     const ledger = new QuotaLedger(storage);
@@ -318,6 +328,7 @@ describe('QuotaLedger at commit: admit() with the size really replaced', () => {
     const u = await ledger.reserve(alice, 10, async () => 10);
     const w = await ledger.reserve(alice, 60, async () => 60);
     expect(() => u.admit(10)).not.toThrow(); // 140 − 10 − W's 60 still owed = 70
+    expect(() => u.admit(5)).not.toThrow(); // Z cut to 5 meanwhile: 75
     u.committed(10);
     expect(() => w.admit(60)).not.toThrow();
     w.committed(60);

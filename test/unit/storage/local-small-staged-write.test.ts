@@ -81,10 +81,15 @@ describe('LocalSmallStagedWrite', () => {
     expect(await readFile(join(root, 'old.txt'), 'utf8')).toBe('new');
     expect(await readdir(staging())).toEqual([]);
 
+    // A name with no file (gone meanwhile): asked as 0 bytes replaced, a number the quota can check.
+    const gone = small('gone.txt', 1, { admitReplaced: (bytes) => void asked.push(bytes) });
+    await send(gone, 'g');
+    await gone.commit(verified('g'));
+    expect(asked).toEqual([11, 0]);
     const created = small('fresh.txt', 2, { createOnly: true, admitReplaced: () => void asked.push(-1) });
     await send(created, 'ok');
     await created.commit(verified('ok'));
-    expect(asked).toEqual([11]);
+    expect(asked).toEqual([11, 0]);
   });
 
   test('chunks are put together in order and committed under the name, with the digest in the folder’s log', async () => {
