@@ -72,10 +72,14 @@ export class LocalSmallStagedWrite implements StagedWrite {
       // The bytes stay here (copied to the worker), so a commit into a vanished folder can run again.
       const { mtimeMs, replacedBytes } = await this.services.locks.with([target], () =>
         this.inFolder(async (folder) => {
-          // Only a quota asks (a stat here, beside the worker's own): what this commit replaces, before it does.
-          if (this.admitReplaced && !createOnly) this.admitReplaced(await stat(target).then((old) => old.size, () => 0));
+          // A quota checks what this commit replaces before it does: measured here, under the name's lock, and then
+          // not again by the worker (the name cannot change in between).
+          const replaced = this.admitReplaced && !createOnly ? await stat(target).then((old) => old.size, () => 0) : undefined;
+          if (replaced !== undefined) this.admitReplaced!(replaced);
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
-          return this.commits.commit({ data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, measureReplaced, name: this.name, hash: verified.hash, digest: verified.digest });
+          const job = { data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, name: this.name, hash: verified.hash, digest: verified.digest };
+          const done = await this.commits.commit({ ...job, measureReplaced: measureReplaced && replaced === undefined });
+          return replaced === undefined ? done : { ...done, replacedBytes: replaced };
         }),
       );
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs, replacedBytes };

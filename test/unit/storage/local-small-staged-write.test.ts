@@ -64,7 +64,8 @@ describe('LocalSmallStagedWrite', () => {
     const asked: number[] = [];
     const admitted = small('old.txt', 3, { admitReplaced: (bytes) => void asked.push(bytes) });
     await send(admitted, 'new');
-    await admitted.commit(verified('new'));
+    // The size the quota was asked about is the one the commit reports (measured once, under the lock).
+    expect((await admitted.commit(verified('new'))).replacedBytes).toBe(11);
     expect(asked).toEqual([11]);
     expect(await readFile(join(root, 'old.txt'), 'utf8')).toBe('new');
 
