@@ -1,14 +1,16 @@
+import { join } from 'node:path';
 import type { Config } from 'jest';
 import base from './jest.config';
 
 /**
- * Jest as Stryker runs it (stryker.config.json). Two differences from jest.config.ts, both for speed:
+ * Jest as Stryker runs it (stryker.config.json). Three differences from jest.config.ts, all for speed:
  * - ts-jest transpiles only (`isolatedModules`): Stryker's TypeScript checker already type-checks
  *   each mutant, and a full type check per test file per mutant would cost more than the tests.
  * - Only in-process suites. Not here: test/cli (runs the compiled dist/, which no mutant reaches),
  *   test/s3 (needs a Ceph RGW), and the regression/process tests that spawn `bin/rxfer.js`.
  *   `RXFER_MUTATION_TESTS` (comma-separated paths under test/) narrows it further, per folder
  *   (scripts/mutate-changed.js and test/MUTATION.md use it).
+ * - A test file stops at its first failing test (scripts/mutation/first-failure-environment.js).
  */
 const IN_PROCESS = ['unit', 'promises', 'integration', 'security', 'storage-contract', 'client', 'reliability', 'regressions'];
 const SPAWNS_THE_CLI = ['issue-14-disk-full-cli', 'issue-16-server-process', 'cli-tls-token'];
@@ -25,6 +27,9 @@ const config: Config = {
   roots: ['<rootDir>/test', '<rootDir>/src'],
   testMatch: roots.map((path) => (path.endsWith('.test.ts') ? `<rootDir>/test/${path}` : `<rootDir>/test/${path}/**/*.test.ts`)),
   testPathIgnorePatterns: ['/node_modules/', ...SPAWNS_THE_CLI.map((name) => `/${name}\\.test\\.ts$`)],
+  // A file stops at its first failing test: one is all Stryker needs to call a mutant killed.
+  // An absolute path: Stryker wraps the environment itself and does not expand <rootDir>.
+  testEnvironment: join(__dirname, 'scripts', 'mutation', 'first-failure-environment.js'),
   transform: {
     '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs', moduleResolution: 'node10' }, diagnostics: { ignoreCodes: [151002] } }],
   },

@@ -13,7 +13,8 @@
  *                       to about the same 71–75 min as one at a time, the hanging groups' timeouts then
  *                       running on one process (test/MUTATION.md, eleventh and twelfth sessions). With one
  *                       group at a time, per-group CPU is told apart
- *   --concurrency <n>   Stryker processes per group (default 2, or 1 with --parallel 2 or more)
+ *   --concurrency <n>   Stryker processes per group (default 2, or 1 with --parallel 2 or more; a group the plan
+ *                       says mostly waits on timeouts keeps its own 2)
  *   --checker           keep the TypeScript checker (off by default: it costs ~75 s and a process per group)
  *   --group-budget-min <n>  stop a group after n minutes (default 20); it is reported as cut
  *   --fresh             ignore the incremental files (reports/inc/<label>.json) and test every mutant again
@@ -80,7 +81,7 @@ const main = async () => {
       budgetMs: Number(option('--group-budget-min', '20')) * 60_000,
       overrides: {
         mutate: g.mutate,
-        concurrency: concurrencyPerGroup,
+        concurrency: g.concurrency ?? concurrencyPerGroup,
         ...(g.timeoutMS !== undefined && { timeoutMS: g.timeoutMS }),
         checkers: flag('--checker') ? baseConfig().checkers : [],
         incremental: !flag('--fresh'),

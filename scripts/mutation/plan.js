@@ -13,6 +13,13 @@
  */
 const group = (label, mutate, tests, equivalent = [], options = {}) => ({ label, mutate, tests, equivalent, ...options });
 
+/**
+ * For a group whose mutants mostly hang (a reply or a worker that never comes, found only by Stryker's
+ * timeout, then a Jest restart): two test processes even when two groups run side by side. Their
+ * time is waiting, not CPU, so a third process on two cores overlaps the waits instead of competing.
+ */
+const MOSTLY_WAITING = { concurrency: 2 };
+
 module.exports = [
   // --- protocol
   group('protocol-remote-name', ['src/protocol/remote-name.ts'], ['unit/protocol/remote-name.test.ts', 'unit/protocol/remote-name-fast-path.test.ts', 'promises/name-rules.test.ts'], [
@@ -212,7 +219,7 @@ module.exports = [
     'src/storage/small-commits.ts:116 StringLiteral',
     'src/storage/small-commits.ts:129 ConditionalExpression',
     'src/storage/small-commits.ts:129 LogicalOperator',
-  ]),
+  ], MOSTLY_WAITING),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts'], [
     'src/storage/local-fs.storage.ts:103 ConditionalExpression',
     'src/storage/local-fs.storage.ts:136 ConditionalExpression',
@@ -342,7 +349,7 @@ module.exports = [
   group('session-write-replies', ['src/session/write-replies.ts'], ['unit/session/write-replies.test.ts'], [
     'src/session/write-replies.ts:32 ConditionalExpression',
     'src/session/write-replies.ts:61 ConditionalExpression',
-  ]),
+  ], MOSTLY_WAITING),
   group('session-send-body', ['src/session/send-body.ts'], ['unit/session/send-body.test.ts'], [
     'src/session/send-body.ts:56 ConditionalExpression',
     'src/session/send-body.ts:56 LogicalOperator',
@@ -355,11 +362,12 @@ module.exports = [
     // the group takes 3.3 min instead of 5.1, every mutant with the same outcome (test/MUTATION.md, twelfth session).
     // Not for every group: small-commits' killed mutants then end as timeouts, each restarting Jest, and it took longer.
     timeoutMS: 1500,
+    ...MOSTLY_WAITING,
   }),
   group('session-connection-actor', ['src/session/connection-actor.ts'], ['unit/session/connection-actor.test.ts', 'unit/session/connection-actor-close.test.ts', 'unit/session/connection-actor-survivors.test.ts'], [
     'src/session/connection-actor.ts:63 ArrowFunction',
     'src/session/connection-actor.ts:149 ConditionalExpression',
-  ]),
+  ], MOSTLY_WAITING),
 
   // --- client tree code (put -r, get -r, ls): its groups live in their own file
   ...require('./plan-client-tree')(group),
