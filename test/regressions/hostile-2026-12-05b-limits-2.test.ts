@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import pino from 'pino';
-import { parseConfig } from '../../src/config/load-config';
-import { startServer } from '../../src/server/start-server';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TOKENS } from '../../src/container/tokens';
-import type { StorageAdapter } from '../../src/storage/storage-adapter';
-import { SecureServer, TestUser, makeBase, makeUser, startSecureServer } from '../security/support/server';
+import { SecureServer, TestUser, makeUser, startSecureServer } from '../security/support/server';
+import { quotaProbes } from './support/quota-probes';
 import { Wire, destroyAll, eventually, sha256, sleep, uploadBytes } from '../security/support/wire';
 
 /**
@@ -30,44 +26,7 @@ describe('hostile 2026-12-05b (2): quotas, resumes and kept uploads under concur
     server = undefined;
   });
 
-  const open = async (user: TestUser) => {
-    const wire = await Wire.open(server!.port);
-    wires.push(wire);
-    expect(await wire.auth(user.token)).toBe(`OK auth ${user.entry.name} write`);
-    return wire;
-  };
-
-  const storage = (): StorageAdapter => server!.running.container.get<StorageAdapter>(TOKENS.Storage);
-
-  const headerReply = async (user: TestUser, size: number): Promise<string> => {
-    const wire = await open(user);
-    await wire.send(`UPLOAD ${size}\nprobe-${size}\n`);
-    const reply = await wire.line();
-    wire.destroy();
-    await wire.closed;
-    return reply;
-  };
-
-  /** The ledger agrees with the disk: exactly the room left fits, one byte more does not. */
-  const expectLedgerMatchesDisk = async (user: TestUser) => {
-    const quota = user.entry.quotaBytes!;
-    const used = await storage().usage(user.entry.root);
-    expect(used).toBeLessThanOrEqual(quota);
-    const room = quota - used;
-    await eventually(async () => (await headerReply(user, room)) === 'OK file recv', `an upload of the ${room} bytes left to be accepted (${used} used on disk)`);
-    const over = await headerReply(user, room + 1);
-    if (over === 'OK file recv') {
-      // How far the ledger is below the disk: the largest upload it still accepts, found by halving.
-      let [low, high] = [room + 1, room + 1 + quota];
-      while (high - low > 1) {
-        const mid = Math.floor((low + high) / 2);
-        if ((await headerReply(user, mid)) === 'OK file recv') low = mid;
-        else high = mid;
-      }
-      expect({ used, acceptedUpTo: low }).toEqual({ used, acceptedUpTo: room });
-    }
-    expect(over).toMatch(/^ERR QUOTA_EXCEEDED /);
-  };
+  const { open, storage, expectLedgerMatchesDisk } = quotaProbes(() => server!, wires);
 
   /** Leaves a kept partial upload of `name`: the first `sent` bytes of `data`, released (RESUME answers). */
   const keep = async (user: TestUser, name: string, data: Buffer, sent: number): Promise<void> => {
@@ -286,36 +245,6 @@ describe('hostile 2026-12-05b (2): quotas, resumes and kept uploads under concur
     for (const user of users) await expectLedgerMatchesDisk(user);
   });
 
-  /** startSecureServer fixes the storage section: the expiry is set through the parsed config (the sweep runs every 15 s). */
-  const startSecureServerWithExpiry = async (user: TestUser): Promise<SecureServer> => {
-    const base = await makeBase();
-    const root = join(base, 'storage');
-    await mkdir(root, { recursive: true });
-    const config = parseConfig({
-      server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
-      storage: { kind: 'local', root, partialExpiryMs: 60_000 },
-      limits: { stallTimeoutMs: 120_000 },
-      auth: { users: [user.entry] },
-      log: { level: 'silent' },
-    });
-    const running = await startServer(config, { logger: pino({ level: 'silent' }) });
-    const srv = running.container.get<{ connectionCount: number }>(TOKENS.Server);
-    let closing: Promise<void> | undefined;
-    return {
-      port: running.port,
-      base,
-      root,
-      sentinel: join(base, 'sentinel'),
-      config,
-      running,
-      connections: () => srv.connectionCount,
-      close: async () => {
-        closing ??= running.close();
-        await closing;
-        await rm(base, { recursive: true, force: true });
-      },
-    };
-  };
 
   /** Ages the kept upload of `name` past partialExpiryMs and waits for the sweep to delete it. */
   const expireKept = async (user: TestUser, name: string): Promise<void> => {
@@ -335,7 +264,7 @@ describe('hostile 2026-12-05b (2): quotas, resumes and kept uploads under concur
     // sweep's remeasure() leaves it unmeasured until the next upload header: no header comes in between.
     const quota = 1_250_000;
     const user = await makeUser('x', 'write', 'x', quota);
-    server = await startSecureServerWithExpiry(user);
+    server = await startSecureServer({ partialExpiryMs: 60_000, limits: { stallTimeoutMs: 120_000 }, auth: { users: [user.entry] } });
     // A small kept upload (10,000 bytes of a 1 MiB upload), for the sweep to expire.
     await keep(user, 'kept.bin', randomBytes(MiB), 10_000);
     const old = randomBytes(640_000);
@@ -361,7 +290,7 @@ describe('hostile 2026-12-05b (2): quotas, resumes and kept uploads under concur
   test('an expiry sweep landing while resumes are in flight (then completed, cut again, or refused for their digest): the ledger agrees with the disk', async () => {
     const quota = 12_000_000;
     const user = await makeUser('ex', 'write', 'ex', quota);
-    server = await startSecureServerWithExpiry(user);
+    server = await startSecureServer({ partialExpiryMs: 60_000, limits: { stallTimeoutMs: 120_000 }, auth: { users: [user.entry] } });
     const datas = [0, 1, 2].map(() => randomBytes(2 * MiB));
     await keep(user, 'old.bin', randomBytes(2 * MiB), 300_000);
     for (const [i, data] of datas.entries()) await keep(user, `r-${i}.bin`, data, MiB);

@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TOKENS } from '../../src/container/tokens';
-import type { StorageAdapter } from '../../src/storage/storage-adapter';
-import pino from 'pino';
-import { parseConfig } from '../../src/config/load-config';
-import { startServer } from '../../src/server/start-server';
-import { SecureServer, TestUser, makeBase, makeUser, startSecureServer, stagingFiles } from '../security/support/server';
+import { SecureServer, TestUser, makeUser, startSecureServer, stagingFiles } from '../security/support/server';
+import { quotaProbes } from './support/quota-probes';
 import { Wire, destroyAll, eventually, sha256, uploadBytes } from '../security/support/wire';
 
 /**
@@ -29,35 +25,7 @@ describe('hostile 2026-12-05b: quotas and limits under concurrency', () => {
     server = undefined;
   });
 
-  const open = async (user: TestUser) => {
-    const wire = await Wire.open(server!.port);
-    wires.push(wire);
-    expect(await wire.auth(user.token)).toBe(`OK auth ${user.entry.name} write`);
-    return wire;
-  };
-
-  const storage = (): StorageAdapter => server!.running.container.get<StorageAdapter>(TOKENS.Storage);
-
-  /** The header of an upload of `size` bytes: accepted or refused (the data is never sent). */
-  const headerReply = async (user: TestUser, size: number): Promise<string> => {
-    const wire = await open(user);
-    await wire.send(`UPLOAD ${size}\nprobe-${size}\n`);
-    const reply = await wire.line();
-    wire.destroy();
-    await wire.closed;
-    return reply;
-  };
-
-  /** The ledger agrees with the disk: exactly the room left fits, one byte more does not. */
-  const expectLedgerMatchesDisk = async (user: TestUser) => {
-    const quota = user.entry.quotaBytes!;
-    const used = await storage().usage(user.entry.root);
-    expect(used).toBeLessThanOrEqual(quota);
-    const room = quota - used;
-    // A probe's own reservation is given back when its connection is gone: retried until it is.
-    await eventually(async () => (await headerReply(user, room)) === 'OK file recv', `an upload of the ${room} bytes left to be accepted (${used} used on disk)`);
-    expect(await headerReply(user, room + 1)).toMatch(/^ERR QUOTA_EXCEEDED /);
-  };
+  const { open, storage, expectLedgerMatchesDisk } = quotaProbes(() => server!, wires);
 
   /** Uploads `data` as `name` on its own connection: the replies (one if refused, two otherwise), or 'cut'. */
   const uploadOn = async (user: TestUser, name: string, data: Buffer, verb: 'UPLOAD' | 'ADDFILE' = 'UPLOAD'): Promise<string[]> => {
@@ -206,7 +174,7 @@ describe('hostile 2026-12-05b: quotas and limits under concurrency', () => {
     const quota = 10_000_000;
     const user = await makeUser('r', 'write', 'r', quota);
     // The sweep runs every partialExpiryMs / 4 = 15 s.
-    server = await startSecureServerWithExpiry(user);
+    server = await startSecureServer({ partialExpiryMs: 60_000, limits: { stallTimeoutMs: 120_000 }, auth: { users: [user.entry] } });
 
     // 1. A kept partial upload (1 MiB of 2 MiB), released.
     const kept = randomBytes(2 * MiB);
@@ -257,36 +225,6 @@ describe('hostile 2026-12-05b: quotas and limits under concurrency', () => {
     await expectLedgerMatchesDisk(user);
   });
 
-  const startSecureServerWithExpiry = async (user: TestUser): Promise<SecureServer> => {
-    // startSecureServer fixes the storage section: the expiry is set through the parsed config it builds.
-    const base = await makeBase();
-    const root = join(base, 'storage');
-    await mkdir(root, { recursive: true });
-    const config = parseConfig({
-      server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
-      storage: { kind: 'local', root, partialExpiryMs: 60_000 },
-      limits: { stallTimeoutMs: 120_000 },
-      auth: { users: [user.entry] },
-      log: { level: 'silent' },
-    });
-    const running = await startServer(config, { logger: pino({ level: 'silent' }) });
-    const srv = running.container.get<{ connectionCount: number }>(TOKENS.Server);
-    let closing: Promise<void> | undefined;
-    return {
-      port: running.port,
-      base,
-      root,
-      sentinel: join(base, 'sentinel'),
-      config,
-      running,
-      connections: () => srv.connectionCount,
-      close: async () => {
-        closing ??= running.close();
-        await closing;
-        await rm(base, { recursive: true, force: true });
-      },
-    };
-  };
 
   test('maxTransfersPerUser and maxConnectionsPerIp hold under bursts of connections opened and cut together, and slots come back', async () => {
     const user = await makeUser('t', 'write', 't');

@@ -18,6 +18,8 @@ export interface SecureServerOptions {
   readonly server?: Section<'server'>;
   readonly limits?: Section<'limits'>;
   readonly auth?: Section<'auth'>;
+  /** The local storage's partialExpiryMs: how old a kept upload must be for the sweep to delete it. */
+  readonly partialExpiryMs?: number;
   /** Defaults to a silent logger. */
   readonly logger?: Logger;
 }
@@ -55,7 +57,7 @@ export const startSecureServer = async (options: SecureServerOptions = {}, base?
   await writeFile(join(sentinel, 'secret.txt'), SECRET);
   const config = parseConfig({
     server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0, ...options.server },
-    storage: { kind: 'local', root },
+    storage: { kind: 'local', root, ...(options.partialExpiryMs !== undefined && { partialExpiryMs: options.partialExpiryMs }) },
     limits: { ...options.limits },
     auth: { ...options.auth },
     log: { level: 'silent' },

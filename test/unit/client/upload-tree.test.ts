@@ -119,6 +119,25 @@ test('a file gone before it could be looked at fails alone, as LOCAL_IO naming i
   expect(readTree(join(server.root, 'up'))).toEqual(rest);
 });
 
+test('a file written to between its lstat and its read (no digest cache): the bytes read are sent, counted and told to onFile', async () => {
+  // 70 files: the 64-file window holds the last six back until a first file is done, so onFile's first
+  // call comes after every file's lstat (one batch) and before those six are read.
+  const names = Array.from({ length: 70 }, (_, i) => `f-${String(i).padStart(3, '0')}.txt`);
+  writeTree(local, Object.fromEntries(names.map((name) => [name, 'old'])));
+  const late = names.slice(64);
+  const told: string[] = [];
+  const result = await uploadTree(client, local, 'up', {
+    onFile: (name) => {
+      if (told.length === 0) for (const name of late) writeFileSync(join(local, name), 'new');
+      told.push(name);
+    },
+  });
+  expect(result).toEqual({ files: 70, bytes: 210, skipped: 0 });
+  expect(told.sort()).toEqual(names.map((name) => `up/${name}`));
+  const stored = readTree(join(server.root, 'up'));
+  for (const name of late) expect(stored[name]).toBe('new');
+});
+
 test('a file the server refuses fails alone, with the server`s code; the others are stored', async () => {
   writeTree(join(server.root, 'up'), { 'x/inner': 'a folder on the server where a file is sent' });
   writeTree(local, { 'a.txt': 'a', x: 'x', 'z.txt': 'z' });

@@ -185,6 +185,14 @@ describe('ResolveFilenameStage: UPLOAD and ADDFILE', () => {
     expect(calls.at(-1)).toEqual(['beginWrite', 'u', { size: 3, createOnly: true, jail: '', measureReplaced: false, resume: undefined, hash: 'sha256', admitReplaced: 'undefined' }]);
   });
 
+  test('ADDFILE by a quota user reserves its whole size: it never replaces a file, so the name is not measured for credit', async () => {
+    const { request, outcomeOf, calls, quotaCalls } = setup();
+    const transfer = request({ verb: 'ADDFILE', size: 3 }, 'u');
+    expect(await outcomeOf(transfer)).toEqual(accepted(transfer));
+    expect(quotaCalls[0]).toEqual(['reserve', 'alice', 3, undefined]);
+    expect(calls.map((call) => call[0])).toEqual(['beginWrite']);
+  });
+
   test('a file over maxFileBytes is refused TOO_LARGE with the numbers; at the limit it is taken', async () => {
     const { request, outcomeOf, calls } = setup({ limits: { maxFileBytes: 10 } });
     const over = request({ verb: 'UPLOAD', size: 11 }, 'big');

@@ -114,6 +114,14 @@ describe('LocalSmallStagedWrite', () => {
     expect((await write.commit(verified('ab'))).replacedBytes).toBe(50);
   });
 
+  test('does not measure the replaced file unless asked (replacedBytes 0: the stat is for quotas only)', async () => {
+    await writeFile(join(root, 'n.txt'), 'x'.repeat(50));
+    const write = small('n.txt', 2);
+    await send(write, 'ab');
+    expect((await write.commit(verified('ab'))).replacedBytes).toBe(0);
+    expect(await readFile(join(root, 'n.txt'), 'utf8')).toBe('ab');
+  });
+
   test('create-only onto an existing name: EXISTS, the file untouched', async () => {
     await writeFile(join(root, 'c.txt'), 'first');
     const write = small('c.txt', 6, { createOnly: true });

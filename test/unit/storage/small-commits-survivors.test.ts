@@ -142,6 +142,40 @@ describe('SmallCommits while a digest log is compacted', () => {
     expect(jest.getTimerCount()).toBe(1);
   });
 
+  test('close called while the worker compacts, with a commit posted meanwhile: close waits for that reply too, not only for the compaction', async () => {
+    await bigStaleLog();
+    const worker = await warmWorker();
+    let settled: string | undefined;
+    let closing: Promise<void> | undefined;
+    // At the reply that announces the compaction: a second commit (its batch reaches the worker while it
+    // compacts, so it is answered after the compaction's end, in a message of its own), then close().
+    worker.once('message', () => {
+      commits.commit(at.job('two.bin', randomBytes(10), { name: undefined })).then(
+        () => (settled = 'committed'),
+        (err: NodeJS.ErrnoException) => (settled = String(err.code)),
+      );
+      closing = commits.close();
+    });
+    await commits.commit(at.job('one.bin', randomBytes(10)));
+    await closing;
+    // Ended at the compaction's end, close would leave two.bin waiting for ever on a thread it terminated.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe('committed');
+    expect(await readFile(join(at.folder, 'two.bin'))).toHaveLength(10);
+    expect(await compacted()).toBe(true);
+  });
+
+  test('a reply for a commit no longer waiting (failed when its thread was taken for lost) is let pass: nothing thrown, later commits answered', async () => {
+    const worker = await warmWorker();
+    // A thread's 'error' can reach this side before a reply it posted just before dying: lost() has
+    // failed that commit by then. Such a late reply, for an id nobody waits on, is delivered here as the
+    // worker's port would deliver it.
+    const late = { replies: [{ id: 1_000_000 }, { id: 1_000_001, code: 'EIO', message: 'late failure' }], compactionsStarted: 0, compactionsFinished: 0 };
+    expect(() => worker.emit('message', late)).not.toThrow();
+    await expect(commits.commit(at.job('after.bin', randomBytes(5), { name: undefined }))).resolves.toMatchObject({ replacedBytes: 0 });
+    expect(await readFile(join(at.folder, 'after.bin'))).toHaveLength(5);
+  });
+
   test('a worker lost with commits in it and one still queued: those in it fail (EWORKER), the queued one goes to a new worker', async () => {
     await bigStaleLog();
     const worker = await warmWorker();

@@ -1,0 +1,58 @@
+import { TOKENS } from '../../../src/container/tokens';
+import type { StorageAdapter } from '../../../src/storage/storage-adapter';
+import type { SecureServer, TestUser } from '../../security/support/server';
+import { Wire, eventually } from '../../security/support/wire';
+
+/**
+ * What the hostile quota tests ask a running server, over real sockets: an authenticated connection,
+ * whether an upload of some size would be admitted, and whether the quota ledger agrees with the disk.
+ * `server()` is read at each call (each test starts its own); every connection opened is pushed onto
+ * `wires`, for the test file's afterEach to destroy.
+ */
+export const quotaProbes = (server: () => SecureServer, wires: Wire[]) => {
+  const open = async (user: TestUser): Promise<Wire> => {
+    const wire = await Wire.open(server().port);
+    wires.push(wire);
+    expect(await wire.auth(user.token)).toBe(`OK auth ${user.entry.name} write`);
+    return wire;
+  };
+
+  const storage = (): StorageAdapter => server().running.container.get<StorageAdapter>(TOKENS.Storage);
+
+  /** The reply to the header of an upload of `size` bytes: accepted or refused (the data is never sent). */
+  const headerReply = async (user: TestUser, size: number): Promise<string> => {
+    const wire = await open(user);
+    await wire.send(`UPLOAD ${size}\nprobe-${size}\n`);
+    const reply = await wire.line();
+    wire.destroy();
+    await wire.closed;
+    return reply;
+  };
+
+  /**
+   * The ledger agrees with the disk: the bytes stored are within the quota, exactly the room left is
+   * admitted, and one byte more is not. When one byte more is admitted, the failure says by how much
+   * the ledger is below the disk (the largest upload it still admits, found by halving).
+   */
+  const expectLedgerMatchesDisk = async (user: TestUser): Promise<void> => {
+    const quota = user.entry.quotaBytes!;
+    const used = await storage().usage(user.entry.root);
+    expect(used).toBeLessThanOrEqual(quota);
+    const room = quota - used;
+    // A probe's own reservation is given back when its connection is gone: retried until it is.
+    await eventually(async () => (await headerReply(user, room)) === 'OK file recv', `an upload of the ${room} bytes left to be accepted (${used} used on disk)`);
+    const over = await headerReply(user, room + 1);
+    if (over === 'OK file recv') {
+      let [low, high] = [room + 1, room + 1 + quota];
+      while (high - low > 1) {
+        const mid = Math.floor((low + high) / 2);
+        if ((await headerReply(user, mid)) === 'OK file recv') low = mid;
+        else high = mid;
+      }
+      expect({ used, acceptedUpTo: low }).toEqual({ used, acceptedUpTo: room });
+    }
+    expect(over).toMatch(/^ERR QUOTA_EXCEEDED /);
+  };
+
+  return { open, storage, headerReply, expectLedgerMatchesDisk };
+};
