@@ -111,8 +111,12 @@ export class RxferServer {
     }
   }
 
-  /** Interrupted uploads nobody resumed within `storage.partialExpiryMs` are deleted. */
-  private async expirePartialUploads(): Promise<void> {
+  /**
+   * Interrupted uploads nobody resumed within `storage.partialExpiryMs` are deleted. Run at start and
+   * then every partialExpiryMs / 4 (at most MAX_SWEEP_INTERVAL_MS); a program embedding the server, or a
+   * test, may sweep now instead of waiting for the timer.
+   */
+  async expirePartialUploads(): Promise<void> {
     const freed = await this.storage.expirePartialUploads?.(this.config.storage.partialExpiryMs).catch((err: unknown) => {
       this.log.warn({ err }, 'Expiring partial uploads failed');
       return 0;

@@ -1,4 +1,5 @@
 import { TOKENS } from '../../../src/container/tokens';
+import type { RxferServer } from '../../../src/server/rxfer-server';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter';
 import type { SecureServer, TestUser } from '../../security/support/server';
 import { Wire, eventually } from '../../security/support/wire';
@@ -54,5 +55,11 @@ export const quotaProbes = (server: () => SecureServer, wires: Wire[]) => {
     expect(over).toMatch(/^ERR QUOTA_EXCEEDED /);
   };
 
-  return { open, storage, headerReply, expectLedgerMatchesDisk };
+  /**
+   * The expiry sweep, now: the very call the server's timer makes every partialExpiryMs / 4 (15 s at the
+   * smallest expiry). That the timer runs by itself is tested apart (issue 18's fifth promise).
+   */
+  const sweepNow = (): Promise<void> => server().running.container.get<RxferServer>(TOKENS.Server).expirePartialUploads();
+
+  return { open, storage, headerReply, expectLedgerMatchesDisk, sweepNow };
 };
