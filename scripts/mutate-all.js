@@ -7,12 +7,11 @@
  *
  * Options:
  *   --only <text>       run the groups whose label or files contain <text> (repeatable, comma-separated)
- *   --parallel <n>      groups run at a time (default 1), each its own Stryker, longest first (by the last
- *                       whole run's minutes, scripts/mutation/durations.json). Two at a time (each with one
- *                       test process) filled both cores on a small subset; over the whole plan it projects
- *                       to about the same 71–75 min as one at a time, the hanging groups' timeouts then
- *                       running on one process (test/MUTATION.md, eleventh and twelfth sessions). With one
- *                       group at a time, per-group CPU is told apart
+ *   --parallel <n>      groups run at a time (default 2), each its own Stryker, longest first (by the last
+ *                       whole run's minutes, scripts/mutation/durations.json), each with one test process
+ *                       but the groups the plan says mostly wait on timeouts (two). A fresh whole run: 57.9
+ *                       min on this 2-core machine (test/MUTATION.md, thirteenth session). `--parallel 1`
+ *                       tells each group's CPU apart
  *   --concurrency <n>   Stryker processes per group (default 2, or 1 with --parallel 2 or more; a group the plan
  *                       says mostly waits on timeouts keeps its own 2)
  *   --checker           keep the TypeScript checker (off by default: it costs ~75 s and a process per group)
@@ -66,7 +65,7 @@ const main = async () => {
   const outOfScope = [...planned].filter((file) => !inScope(file));
   console.log(`mutate: ${groups.length} of ${plan.length} groups; ${unplanned.length} file(s) in scope not in any group`);
 
-  const parallel = Math.max(1, Number(option('--parallel', '1')));
+  const parallel = Math.max(1, Number(option('--parallel', '2')));
   const concurrencyPerGroup = Number(option('--concurrency', parallel > 1 ? '1' : '2'));
   const results = [];
   const started = Date.now();
