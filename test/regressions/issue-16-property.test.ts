@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { TOKENS } from '../../src/container/tokens';
@@ -113,9 +113,13 @@ describe('issue 16 (property): a cut connection leaves nothing behind', () => {
       used = await server.running.container.get(TOKENS.Storage).usage('p');
       lastReply = await headerReply(QUOTA - used);
       return lastReply === 'OK file recv';
-    }, 'the bytes left on disk to fit').catch((err: Error) => {
-      // The refusal says what the ledger counts ("uses N of 67108864 bytes"): with the disk's count, what drifted.
-      throw new Error(`${err.message}; the disk holds ${used} bytes for p, the last probe heard: ${lastReply}`);
+    }, 'the bytes left on disk to fit').catch(async (err: Error) => {
+      // The refusal says what the ledger counts ("uses N of 67108864 bytes"): with the disk's count, what drifted,
+      // and the kept partial uploads as they are on disk (usage() leaves out one it takes for being written).
+      const kept = await Promise.all(
+        (await readdir(partials)).filter((e) => !e.endsWith('.json')).map(async (e) => `${e.slice(0, 8)}… ${(await stat(join(partials, e))).size} bytes`),
+      );
+      throw new Error(`${err.message}; the disk holds ${used} bytes for p, the last probe heard: ${lastReply}; kept partial data files: ${kept.join(', ') || 'none'}`);
     });
     expect(await headerReply(QUOTA - used + 1)).toMatch(/^ERR QUOTA_EXCEEDED /);
   };
