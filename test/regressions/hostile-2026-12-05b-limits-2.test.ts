@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SecureServer, TestUser, makeUser, startSecureServer } from '../security/support/server';
-import { quotaProbes } from './support/quota-probes';
+import { manyFiles, quotaProbes } from './support/quota-probes';
 import { Wire, destroyAll, eventually, sha256, sleep, uploadBytes } from '../security/support/wire';
 
 /**
@@ -226,9 +226,7 @@ describe('hostile 2026-12-05b (2): quotas, resumes and kept uploads under concur
     const users = await Promise.all([0, 1, 2].map((i) => makeUser(`am${i}`, 'write', `am${i}`, quota)));
     server = await startSecureServer({ auth: { users: users.map((u) => u.entry) } });
     for (const user of users) {
-      const folder = join(server.root, user.entry.root, 'x');
-      await mkdir(folder, { recursive: true });
-      for (let i = 0; i < 3000; i++) await writeFile(join(folder, `f${i}`), 'x');
+      await manyFiles(join(server.root, user.entry.root, 'x'));
       await writeFile(join(server.root, user.entry.root, 'a.bin'), randomBytes(500_000));
       await writeFile(join(server.root, user.entry.root, 'fill.bin'), randomBytes(500_000));
     }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SecureServer, TestUser, makeUser, startSecureServer, stagingFiles } from '../security/support/server';
-import { quotaProbes } from './support/quota-probes';
+import { manyFiles, quotaProbes } from './support/quota-probes';
 import { Wire, destroyAll, eventually, sha256, uploadBytes } from '../security/support/wire';
 
 /**
@@ -153,8 +153,7 @@ describe('hostile 2026-12-05b: quotas and limits under concurrency', () => {
     server = await startSecureServer({ auth: { users: users.map((u) => u.entry) } });
     for (const user of users) {
       const folder = join(server.root, user.entry.root, 'x');
-      await mkdir(folder, { recursive: true });
-      for (let i = 0; i < 3000; i++) await writeFile(join(folder, `f${i}`), 'x');
+      await manyFiles(folder);
       await writeFile(join(folder, 'big.bin'), randomBytes(4_000_000));
     }
     for (const user of users) {

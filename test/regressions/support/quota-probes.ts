@@ -1,8 +1,19 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TOKENS } from '../../../src/container/tokens';
 import type { RxferServer } from '../../../src/server/rxfer-server';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter';
 import type { SecureServer, TestUser } from '../../security/support/server';
 import { Wire, eventually } from '../../security/support/wire';
+
+/**
+ * `count` one-byte files in `folder` (made if missing): walking them keeps the ledger's first
+ * measurement of a user's usage busy long enough for a request to land while it runs.
+ */
+export const manyFiles = async (folder: string, count = 3000): Promise<void> => {
+  await mkdir(folder, { recursive: true });
+  for (let i = 0; i < count; i++) await writeFile(join(folder, `f${i}`), 'x');
+};
 
 /**
  * What the hostile quota tests ask a running server, over real sockets: an authenticated connection,
