@@ -1,4 +1,5 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
+import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError } from '../errors/rxfer-error';
 import type { StorageAdapter } from '../storage/storage-adapter';
@@ -21,9 +22,14 @@ export interface QuotaReservation {
   committed(replacedBytes: number): void;
   /** Not stored; storage still keeps `keptBytes` of it for a resume (prefix included; 0: nothing). */
   aborted(keptBytes?: number): void;
+  /** QuotaLedger.change for this upload's user: `work` changes storage and then settles or moves this reservation. */
+  change<T>(work: () => Promise<T>): Promise<T>;
 }
 
-const NO_QUOTA: QuotaReservation = { resumedFrom: () => undefined, admit: () => undefined, committed: () => undefined, aborted: () => undefined };
+const NO_QUOTA: QuotaReservation = { resumedFrom: () => undefined, admit: () => undefined, committed: () => undefined, aborted: () => undefined, change: (work) => work() };
+
+/** How long a measurement waits for changes under way without a configured storage deadline. */
+const DEFAULT_QUIET_WITHIN_MS = 30_000;
 
 /** How many times a measurement is taken again because storage changed under it, before it is kept. */
 const MEASURE_TRIES = 5;
@@ -46,6 +52,12 @@ interface UserCount {
   live: number;
   /** Of those, what uploads in flight were let off for the file each is to replace (admitted for their growth). */
   credited: number;
+  /** Changes under way (see change()): storage changed, or about to, and the count not told yet. */
+  changing: number;
+  /** Wakes the measurement waiting for `changing` to come down to 0. */
+  quiet: (() => void) | undefined;
+  /** Set while a measurement waits for quiet and walks storage: changes wait for it before they begin. */
+  walking: Promise<void> | undefined;
 }
 
 /**
@@ -62,12 +74,17 @@ interface UserCount {
 export class QuotaLedger {
   private readonly counts = new Map<string, UserCount>();
 
-  constructor(@inject(TOKENS.Storage) private readonly storage: StorageAdapter) {}
+  /** How long a measurement waits for the changes under way to end (the storage deadline, when configured). */
+  private readonly quietWithinMs: number;
+
+  constructor(@inject(TOKENS.Storage) private readonly storage: StorageAdapter, @inject(TOKENS.Config) @optional() config?: RxferConfig) {
+    this.quietWithinMs = config?.limits.stallTimeoutMs ?? DEFAULT_QUIET_WITHIN_MS;
+  }
 
   private countOf(user: User): UserCount {
     let count = this.counts.get(user.name);
     if (!count) {
-      count = { stored: undefined, stale: false, measuring: undefined, changedWhileMeasuring: false, live: 0, credited: 0 };
+      count = { stored: undefined, stale: false, measuring: undefined, changedWhileMeasuring: false, live: 0, credited: 0, changing: 0, quiet: undefined, walking: undefined };
       this.counts.set(user.name, count);
     }
     return count;
@@ -84,17 +101,73 @@ export class QuotaLedger {
     return count as UserCount & { stored: number };
   }
 
+  /**
+   * Walks storage for the user's bytes, never while a change is under way (see change()): those under
+   * way are waited for, and those that begin meanwhile wait for the walk.
+   */
   private async measure(user: User, count: UserCount): Promise<void> {
-    for (let tries = 1; ; tries++) {
-      count.changedWhileMeasuring = false;
-      const bytes = await this.storage.usage(user.root);
-      // A DELETE that unlinked a file the walk had not reached yet would otherwise be subtracted twice.
-      // Under endless changes the last measurement is kept: a count off by a change in flight, not a failure.
-      if (!count.changedWhileMeasuring || tries === MEASURE_TRIES) {
-        count.stored = bytes;
-        count.stale = false;
-        return;
+    let walked!: () => void;
+    count.walking = new Promise((resolve) => (walked = resolve));
+    try {
+      await this.quietFor(user, count);
+      for (let tries = 1; ; tries++) {
+        count.changedWhileMeasuring = false;
+        const bytes = await this.storage.usage(user.root);
+        // What is not a change() (the expiry sweep's deletions, then remeasure()) may still land during the walk.
+        // Under endless sweeps the last measurement is kept: a count off by a change in flight, not a failure.
+        if (!count.changedWhileMeasuring || tries === MEASURE_TRIES) {
+          count.stored = bytes;
+          count.stale = false;
+          return;
+        }
       }
+    } finally {
+      count.walking = undefined;
+      walked();
+    }
+  }
+
+  /**
+   * Waits until no change of the user's storage is under way. One that never ends (a commit on a dead
+   * mount) fails the measurement rather than hold every later change of the user behind it: the
+   * reservation asking is refused, and the next one measures again.
+   */
+  private async quietFor(user: User, count: UserCount): Promise<void> {
+    if (count.changing === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => (count.quiet = resolve)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new RxferError('STORAGE_FAILED', `cannot count what ${user.name} stores: a change of its storage has not finished within ${this.quietWithinMs} ms; try again`, { waitedMs: this.quietWithinMs }));
+          }, this.quietWithinMs);
+        }),
+      ]);
+      // Woken at 0; a change cannot begin meanwhile (it waits for the walk), so it is still 0.
+    } finally {
+      clearTimeout(timer);
+      count.quiet = undefined;
+    }
+  }
+
+  /**
+   * Runs `work`: a change of the user's storage (a commit, a DELETE, a claim or release of a kept
+   * upload) that also tells this ledger what it changed, once storage has. The walk of a measurement
+   * never overlaps one: it waits for those under way, and those that begin meanwhile wait for it.
+   * Overlapping, a change on disk before the walk and told after it counted twice (a DELETE subtracted
+   * twice, a commit added twice, a resumed prefix moved out of a count that never had it: the hostile
+   * pass of 2026-12-05c). Users without a quota cost nothing.
+   */
+  async change<T>(user: User, work: () => Promise<T>): Promise<T> {
+    if (user.quotaBytes === undefined) return work();
+    const count = this.countOf(user);
+    while (count.walking) await count.walking;
+    count.changing++;
+    try {
+      return await work();
+    } finally {
+      if (--count.changing === 0) count.quiet?.();
     }
   }
 
@@ -177,6 +250,7 @@ export class QuotaLedger {
       aborted: (keptBytes = 0) => {
         if (!settled) settle(Math.min(keptBytes, held));
       },
+      change: (work) => this.change(user, work),
     };
   }
 }

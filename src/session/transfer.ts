@@ -34,8 +34,14 @@ export class Transfer {
   opReply: Reply | undefined;
   /** A LIST answer, formatted, waiting to be sent. */
   listing: { readonly body: Buffer; readonly count: number; readonly more?: boolean } | undefined;
-  /** The quota reservation of an upload, settled on commit or release. */
+  /** The quota reservation of an upload, settled by its commit's outcome, or on release if it never got that far. */
   quota: QuotaReservation | undefined;
+  /**
+   * The commit has begun (data and trailer in): its outcome, not a release, settles the quota. A
+   * connection cut while the commit runs does not stop it, so settling the reservation as aborted
+   * then had the ledger forget a file that was stored (and a resumed upload's kept prefix with it).
+   */
+  committing = false;
   readonly startedAt = process.hrtime.bigint();
   /** Resolves when this request has its final outcome (committed, refused, or its download begun). */
   readonly settled: Promise<void>;
@@ -88,8 +94,17 @@ export class Transfer {
     this.download = undefined;
     // Released with its staging file still open means interrupted mid-data: a resumable upload keeps
     // what arrived (with the prefix it resumed from), and that much of its quota stays in use.
-    const kept = staged ? await staged.suspend().catch(() => 0) : 0;
-    this.quota?.aborted(kept);
-    return kept;
+    const { quota } = this;
+    if (!staged) {
+      if (!this.committing) quota?.aborted(0);
+      return 0;
+    }
+    const suspend = async () => {
+      const kept = await staged.suspend().catch(() => 0);
+      if (!this.committing) quota?.aborted(kept);
+      return kept;
+    };
+    // Kept bytes appear to a measurement of the quota as the claim ends: one change with their count.
+    return quota ? quota.change(suspend) : suspend();
   }
 }

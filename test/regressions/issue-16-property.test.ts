@@ -137,6 +137,9 @@ describe('issue 16 (property): a cut connection leaves nothing behind', () => {
           await wire.serverClosed(15_000).catch(() => undefined);
         }
         if (how === 'stop-reading') await sleep(50);
+        // A reset is a real RST: the session ends at once, with commits and storage calls still running
+        // (a plain destroy sends a FIN, after which the server finishes what it has and replies first).
+        if (how === 'reset' || how === 'read-then-reset') wire.socket.resetAndDestroy();
         wire.destroy();
         await wire.closed;
         await nothingHeld();

@@ -69,7 +69,8 @@ export class FileOpsStage implements Stage {
         return { kind: 'stat', ...status };
       }
       case 'DELETE':
-        this.quotas.freed(user, await this.storage.remove(name, scope));
+        // One change with its count: a measurement between the unlink and freed() subtracted it twice.
+        await this.quotas.change(user, async () => this.quotas.freed(user, await this.storage.remove(name, scope)));
         return { kind: 'done', what: 'deleted' };
       case 'RESUME': {
         const partial = await this.storage.partialUpload?.(name, scope);

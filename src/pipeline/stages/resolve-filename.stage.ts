@@ -99,6 +99,17 @@ export class ResolveFilenameStage implements Stage {
   }
 
   private async resolve(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
+    const events = await this.resolveNow(transfer, raw, ctx);
+    // The session ended while storage was busy: whatever this request obtained meanwhile (a quota
+    // reservation, a staging file or a claim on a kept upload, an open file) is given back, however
+    // the request ended. A refusal after the reservation (RESUME_MISMATCH, EXISTS, BUSY) kept it
+    // for ever when only success gave back: the ledger then counted an upload nobody was making.
+    if (!transfer.released) return events;
+    await transfer.release();
+    return [];
+  }
+
+  private async resolveNow(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
     try {
       transfer.name = parseRemoteName(raw);
       const user = transfer.user!;
@@ -134,32 +145,38 @@ export class ResolveFilenameStage implements Stage {
           () => this.quotas.reserve(user, adding, () => (command.verb === 'ADDFILE' ? Promise.resolve(undefined) : this.storage.sizeOf(name, { jail: user.root }))),
           (late) => late.aborted(),
         );
-        transfer.staged = await ctx.storageCall('store', name, () =>
-          this.storage.beginWrite(name, {
-            size: transfer.size,
-            createOnly: command.verb === 'ADDFILE',
-            jail: user.root,
-            measureReplaced: user.quotaBytes !== undefined,
-            resume,
-            hash: transfer.algorithm,
-            onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
-            ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
-          }),
-          (late) => late.abort(),
-        );
+        // Gone meanwhile: no staging file for an upload that will never come (a fresh claim would
+        // delete the name's kept upload, a resume would cut what it keeps beyond its offset).
+        if (transfer.released) return [];
+        const quota = transfer.quota;
+        // The claim of a kept upload (hidden from a measurement from then on), the kept bytes a fresh
+        // upload or a cut resume drops, and the reservation taking the prefix over: one change.
+        transfer.staged = await quota.change(async () => {
+          const staged = await ctx.storageCall('store', name, () =>
+            this.storage.beginWrite(name, {
+              size: transfer.size,
+              createOnly: command.verb === 'ADDFILE',
+              jail: user.root,
+              measureReplaced: user.quotaBytes !== undefined,
+              resume,
+              hash: transfer.algorithm,
+              onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
+              ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
+            }),
+            // Suspended, not aborted: a resume's kept prefix stays kept (and counted), as if the connection
+            // had been cut; aborting it deleted the bytes the quota ledger still counts as stored.
+            (late) => late.suspend(),
+          );
+          if (staged.resumed) quota.resumedFrom(staged.resumed.offset);
+          return staged;
+        });
         const { resumed } = transfer.staged;
         if (resumed) {
-          transfer.quota.resumedFrom(resumed.offset);
           // Hashing goes on from the kept prefix: the trailer is checked against the whole file.
           transfer.hash = resumed.hash;
           transfer.received = resumed.offset;
           ctx.log.info({ file: transfer.name, offset: resumed.offset }, `Resuming upload of ${transfer.name} at ${resumed.offset} of ${transfer.size} bytes`);
         }
-      }
-      if (transfer.released) {
-        // The session ended while storage was busy: give back what was just obtained.
-        await transfer.release();
-        return [];
       }
       return [{ type: 'accepted', transfer }];
     } catch (err) {

@@ -8,6 +8,7 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import { storageError } from '../../storage/storage-errors';
+import type { CommittedFile, StagedWrite, VerifiedContent } from '../../storage/storage-adapter';
 import { isStorageHang } from '../../session/storage-deadline';
 import { WriteWindow } from '../../io/write-window';
 import { concatAsync } from '../concat-async';
@@ -86,10 +87,36 @@ export class WriteFileStage implements Stage {
     return [{ type: 'pending', transfer, outcome }];
   }
 
+  /**
+   * The commit, and the quota told its outcome as one change (QuotaLedger.change): no measurement
+   * falls between the file taking its name and the count, and the count follows the commit even when
+   * the client was told otherwise (the connection gone, or the storage deadline passed first).
+   */
+  private commitAndCount(transfer: Transfer, staged: StagedWrite, verified: VerifiedContent): Promise<CommittedFile> {
+    const { quota } = transfer;
+    const commit = () => staged.commit(verified);
+    if (!quota) return commit();
+    return quota.change(() =>
+      commit().then(
+        (file) => {
+          quota.committed(file.replacedBytes);
+          return file;
+        },
+        (err: unknown) => {
+          quota.aborted(0);
+          throw err;
+        },
+      ),
+    );
+  }
+
   private async finish(transfer: Transfer, declared: Trailer, ctx: SessionContext): Promise<SessionEvent[]> {
     const staged = transfer.staged!;
     transfer.staged = undefined;
+    // From here the quota is settled below, whatever happens to the connection meanwhile.
+    transfer.committing = true;
     const digest = transfer.hash!.hex();
+    let commit: Promise<CommittedFile> | undefined;
     try {
       if (transfer.failure) throw transfer.failure;
       if (transfer.received !== transfer.size) {
@@ -110,8 +137,8 @@ export class WriteFileStage implements Stage {
       }
       // An adapter that breaks its contract (a raw errno) still gives a storage code, never INTERNAL,
       // which would close the connection after later requests had already taken effect.
-      const file = await ctx.storageCall('store', transfer.displayName, () => staged.commit({ size: transfer.size, digest, hash: transfer.algorithm }));
-      transfer.quota?.committed(file.replacedBytes);
+      commit = this.commitAndCount(transfer, staged, { size: transfer.size, digest, hash: transfer.algorithm });
+      const file = await ctx.storageCall('store', transfer.displayName, () => commit!);
       return [{ type: 'committed', transfer, file }];
     } catch (err) {
       // A failing abort must not turn this outcome into a rejection: that would end the session with
@@ -121,6 +148,9 @@ export class WriteFileStage implements Stage {
       if (isStorageHang(err)) transfer.storageHung = true;
       const discarded = staged.abort().catch((abortErr: unknown) => ctx.log.warn({ err: abortErr }, `Could not discard the staging data of ${transfer.displayName}`));
       if (!transfer.storageHung) await discarded;
+      // Refused before its commit began: nothing stored. A commit that began counts itself, even one
+      // that answers after the deadline, whose file may still appear.
+      if (!commit) transfer.quota?.aborted(0);
       // Storage names the file with the user's root in front; the user knows it without.
       return [{ type: 'refused', transfer, error: inUserTerms(toRxferError(err), transfer.user) }];
     }

@@ -10,7 +10,7 @@ import type { RxferConfig, RxferConfigInput } from '../../../src/config/config.s
 import { parseConfig } from '../../../src/config/load-config';
 import { TOKENS } from '../../../src/container/tokens';
 import type { RxferServer } from '../../../src/server/rxfer-server';
-import { RunningServer, startServer } from '../../../src/server/start-server';
+import { RunningServer, StartOptions, startServer } from '../../../src/server/start-server';
 
 type Section<K extends keyof RxferConfigInput> = Partial<NonNullable<RxferConfigInput[K]>>;
 
@@ -22,6 +22,8 @@ export interface SecureServerOptions {
   readonly partialExpiryMs?: number;
   /** Defaults to a silent logger. */
   readonly logger?: Logger;
+  /** Rebinds what the test needs in the container before the server starts (a storage wrapper, say). */
+  readonly customize?: StartOptions['customize'];
 }
 
 /**
@@ -62,7 +64,7 @@ export const startSecureServer = async (options: SecureServerOptions = {}, base?
     auth: { ...options.auth },
     log: { level: 'silent' },
   });
-  const running = await startServer(config, { logger: options.logger ?? pino({ level: 'silent' }) });
+  const running = await startServer(config, { logger: options.logger ?? pino({ level: 'silent' }), customize: options.customize });
   const server = running.container.get<RxferServer>(TOKENS.Server);
   let closing: Promise<void> | undefined;
   return {

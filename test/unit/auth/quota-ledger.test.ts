@@ -3,6 +3,7 @@ import { QuotaLedger } from '../../../src/auth/quota-ledger';
 import type { User } from '../../../src/auth/user';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter';
+import type { RxferConfig } from '../../../src/config/config.schema';
 
 /** Only `usage` is asked of storage: the bytes stored under a root, as measured. */
 const storageWith = (usage: Record<string, number>) => {
@@ -393,5 +394,92 @@ describe('QuotaLedger measuring while storage changes', () => {
     expect(walks).toBe(5);
     reservation.aborted();
     expect(await probe(ledger, alice)).toBe(60);
+  });
+
+  describe('a change of storage and a measurement never overlap (the hostile pass of 2026-12-05c)', () => {
+    /** Storage whose usage() answers what `disk` says when it is called, and counts the calls. */
+    const live = (disk: { bytes: number }) => {
+      const calls: number[] = [];
+      const storage = { usage: async () => (calls.push(disk.bytes), disk.bytes) } as unknown as StorageAdapter;
+      return { storage, calls };
+    };
+
+    test('a measurement waits for a change under way: a DELETE unlinked before the walk is subtracted once', async () => {
+      const disk = { bytes: 60 };
+      const { storage, calls } = live(disk);
+      const ledger = new QuotaLedger(storage);
+      let unlinked!: () => void;
+      const deleting = ledger.change(alice, async () => {
+        disk.bytes -= 40; // the unlink
+        await new Promise<void>((resolve) => (unlinked = resolve));
+        ledger.freed(alice, 40); // the ledger told after it
+      });
+      // The first measurement, asked while the DELETE is between its unlink and freed().
+      const measured = probe(ledger, alice);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(calls).toEqual([]);
+      unlinked();
+      await deleting;
+      expect(await measured).toBe(80);
+      expect(calls).toEqual([20]);
+    });
+
+    test('a change that begins while a measurement walks waits for the walk: a commit is added once', async () => {
+      const disk = { bytes: 10 };
+      let walked!: () => void;
+      const calls: number[] = [];
+      const storage = {
+        usage: async () => {
+          calls.push(disk.bytes);
+          const bytes = disk.bytes;
+          await new Promise<void>((resolve) => (walked = resolve));
+          return bytes;
+        },
+      } as unknown as StorageAdapter;
+      const ledger = new QuotaLedger(storage);
+      const first = ledger.reserve(alice, 30, nothing);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(calls).toEqual([10]);
+      const order: string[] = [];
+      const committing = ledger.change(alice, async () => {
+        order.push('commit');
+        disk.bytes += 30;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual([]);
+      walked();
+      const reservation = await first;
+      await committing;
+      expect(order).toEqual(['commit']);
+      reservation.committed(0);
+      // 10 measured, 30 committed: 60 left of 100.
+      expect(await probe(ledger, alice)).toBe(60);
+    });
+
+    test('a change that never ends fails the measurement (STORAGE_FAILED) instead of holding every later change behind it', async () => {
+      const disk = { bytes: 10 };
+      const { storage, calls } = live(disk);
+      const ledger = new QuotaLedger(storage, { limits: { stallTimeoutMs: 50 } } as RxferConfig);
+      let endHung!: () => void;
+      const hung = ledger.change(alice, () => new Promise<void>((resolve) => (endHung = resolve)));
+      const refused = await refusal(ledger, alice, 1);
+      expect(refused?.code).toBe('STORAGE_FAILED');
+      expect(refused?.message).toBe('cannot count what alice stores: a change of its storage has not finished within 50 ms; try again');
+      expect(calls).toEqual([]);
+      // Other changes of the user go on meanwhile.
+      expect(await ledger.change(alice, async () => 'deleted')).toBe('deleted');
+      endHung();
+      await hung;
+      // The next reservation measures again.
+      expect(await probe(ledger, alice)).toBe(90);
+      expect(calls).toEqual([10]);
+    });
+
+    test('a user without a quota changes without waiting for anything', async () => {
+      const { storage } = live({ bytes: 0 });
+      const ledger = new QuotaLedger(storage);
+      const free = { name: 'free', role: 'write', root: 'r' } as const;
+      expect(await ledger.change(free, async () => 'done')).toBe('done');
+    });
   });
 });

@@ -34,7 +34,7 @@ const fakeStorage = (options: { fail?: boolean; partial?: boolean | 'absent' } =
 const setup = (options: Parameters<typeof fakeStorage>[0] = {}) => {
   const { storage, calls } = fakeStorage(options);
   const freed: unknown[][] = [];
-  const quotas = { freed: (user: User, bytes: number) => freed.push([user.name, bytes]) } as unknown as QuotaLedger;
+  const quotas = { freed: (user: User, bytes: number) => freed.push([user.name, bytes]), change: <T>(_user: User, work: () => Promise<T>) => work() } as unknown as QuotaLedger;
   const ctx = fakeSession();
   const stage = new FileOpsStage(storage, quotas);
   const named = (command: Command, raw: string, raw2?: string) => {

@@ -33,7 +33,7 @@ const setup = ({ lateReserve }: { lateReserve: boolean }) => {
   const write = deferred<StagedWrite>();
   const storage = { openRead: () => read.promise, sizeOf: async () => 0, beginWrite: () => write.promise } as unknown as StorageAdapter;
   const given = { aborted: 0 };
-  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++ } as unknown as QuotaReservation;
+  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++, change: <T>(work: () => Promise<T>) => work() } as unknown as QuotaReservation;
   const quotas = { reserve: () => (lateReserve ? reserve.promise : Promise.resolve(reservation)), freed: () => undefined } as unknown as QuotaLedger;
   const slots = { take: () => () => undefined } as unknown as TransferSlots;
   const ctx = fakeSession({ limits: { stallTimeoutMs: 500 } });
@@ -81,13 +81,13 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
     expect(given.aborted).toBe(1);
   });
 
-  test('UPLOAD: a staging file begun late is aborted', async () => {
+  test('UPLOAD: a staging file begun late is suspended (a resume keeps its kept bytes), never committed', async () => {
     const { write, request, outcomeOf } = setup({ lateReserve: false });
     const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
     expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
-    let aborted = 0;
-    write.resolve({ sink: null, abort: async () => void aborted++ } as unknown as StagedWrite);
+    const calls: string[] = [];
+    write.resolve({ sink: null, suspend: async () => void calls.push('suspend'), abort: async () => void calls.push('abort'), commit: async () => void calls.push('commit') } as unknown as StagedWrite);
     await flush();
-    expect(aborted).toBe(1);
+    expect(calls).toEqual(['suspend']);
   });
 });

@@ -50,7 +50,7 @@ const setup = (options: Options = {}) => {
     beginWrite: () => options.write ?? answer('beginWrite', { sink: null } as unknown as StagedWrite),
   } as unknown as StorageAdapter;
   const quota = { aborted: 0 };
-  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void quota.aborted++ } as unknown as QuotaReservation;
+  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void quota.aborted++, change: <T>(work: () => Promise<T>) => work() } as unknown as QuotaReservation;
   const quotas = {
     reserve: async (_user: User, _size: number, current: () => Promise<number | undefined>) => {
       await current();

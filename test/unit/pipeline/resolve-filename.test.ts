@@ -55,7 +55,7 @@ const setup = (options: Options = {}) => {
     },
   } as unknown as StorageAdapter;
   const quotaCalls: unknown[][] = [];
-  const reservation = { resumedFrom: (bytes: number) => void quotaCalls.push(['resumedFrom', bytes]), admit: (bytes: number) => void quotaCalls.push(['admit', bytes]), committed: () => undefined, aborted: () => undefined } as QuotaReservation;
+  const reservation = { resumedFrom: (bytes: number) => void quotaCalls.push(['resumedFrom', bytes]), admit: (bytes: number) => void quotaCalls.push(['admit', bytes]), committed: () => undefined, aborted: () => undefined, change: (work) => work() } as QuotaReservation;
   const quotas = {
     reserve: async (user: User, size: number, current: () => Promise<number | undefined>) => {
       quotaCalls.push(['reserve', user.name, size, await current()]);

@@ -47,11 +47,12 @@ const setup = (limits = {}) => {
   const ctx = fakeSession({ logger, limits });
   const run = runStage(new WriteFileStage(), ctx);
   const committed: number[] = [];
+  const aborted: number[] = [];
   const upload = (size: number, staged?: StagedWrite, name = 'f') => {
     const transfer = ctx.beginTransfer({ verb: 'UPLOAD', size });
     transfer.name = name as RemoteName;
     transfer.staged = staged;
-    transfer.quota = { committed: (bytes: number) => void committed.push(bytes) } as unknown as QuotaReservation;
+    transfer.quota = { committed: (bytes: number) => void committed.push(bytes), aborted: (kept = 0) => void aborted.push(kept), change: <T>(work: () => Promise<T>) => work() } as unknown as QuotaReservation;
     return transfer;
   };
   /** What accumulate-data does, then the data event. */
@@ -67,7 +68,7 @@ const setup = (limits = {}) => {
     expect(event.type).toBe('pending');
     return event.outcome;
   };
-  return { ctx, lines, committed, upload, data, end, outcome, ...run };
+  return { ctx, lines, committed, aborted, upload, data, end, outcome, ...run };
 };
 
 describe('WriteFileStage', () => {
@@ -86,6 +87,35 @@ describe('WriteFileStage', () => {
     expect(committed).toEqual([11]);
     expect(transfer.staged).toBeUndefined();
     expect(staging.aborts()).toBe(0);
+  });
+
+  test('a release while the commit runs (the connection reset) leaves the quota to the commit: stored, so counted', async () => {
+    const { upload, data, end, outcome, committed, aborted } = setup();
+    let finishCommit!: () => void;
+    const staging = fakeStaged();
+    const held = { ...staging.staged, commit: (verified: unknown) => new Promise((resolve) => (finishCommit = () => resolve(staging.staged.commit(verified as never)))) } as unknown as StagedWrite;
+    const transfer = upload(3, held);
+    data(transfer, 'abc');
+    end(transfer);
+    const result = outcome();
+    await transfer.release();
+    expect(aborted).toEqual([]);
+    finishCommit();
+    expect((await result)[0]?.type).toBe('committed');
+    expect(committed).toEqual([11]);
+    expect(aborted).toEqual([]);
+  });
+
+  test('a commit that fails settles the reservation as nothing stored, even after a release', async () => {
+    const { upload, data, end, outcome, committed, aborted } = setup();
+    const transfer = upload(3, fakeStaged().staged);
+    data(transfer, 'abc');
+    end(transfer, sha('abd'));
+    const result = outcome();
+    await transfer.release();
+    expect((await result)[0]?.type).toBe('refused');
+    expect(aborted).toEqual([0]);
+    expect(committed).toEqual([]);
   });
 
   test('an upload with no quota reservation (a user without a quota) commits', async () => {

@@ -10,7 +10,7 @@ import { settlesNow } from './support/fake-session';
 
 const quotaSpy = () => {
   const aborted: number[] = [];
-  const quota: QuotaReservation = { resumedFrom: () => undefined, admit: () => undefined, committed: () => undefined, aborted: (kept = 0) => void aborted.push(kept) };
+  const quota: QuotaReservation = { resumedFrom: () => undefined, admit: () => undefined, committed: () => undefined, aborted: (kept = 0) => void aborted.push(kept), change: (work) => work() };
   return { quota, aborted };
 };
 
