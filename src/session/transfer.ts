@@ -99,9 +99,10 @@ export class Transfer {
       if (!this.committing) quota?.aborted(0);
       return 0;
     }
+    // (A commit takes the staging file off the transfer first: one still here is not committing.)
     const suspend = async () => {
       const kept = await staged.suspend().catch(() => 0);
-      if (!this.committing) quota?.aborted(kept);
+      quota?.aborted(kept);
       return kept;
     };
     // Kept bytes appear to a measurement of the quota as the claim ends: one change with their count.

@@ -465,6 +465,7 @@ describe('QuotaLedger measuring while storage changes', () => {
       const refused = await refusal(ledger, alice, 1);
       expect(refused?.code).toBe('STORAGE_FAILED');
       expect(refused?.message).toBe('cannot count what alice stores: a change of its storage has not finished within 50 ms; try again');
+      expect(refused?.detail).toEqual({ waitedMs: 50 });
       expect(calls).toEqual([]);
       // Other changes of the user go on meanwhile.
       expect(await ledger.change(alice, async () => 'deleted')).toBe('deleted');
@@ -475,11 +476,28 @@ describe('QuotaLedger measuring while storage changes', () => {
       expect(calls).toEqual([10]);
     });
 
-    test('a user without a quota changes without waiting for anything', async () => {
+    test('a user without a quota changes without waiting for anything, and is not counted', async () => {
       const { storage } = live({ bytes: 0 });
       const ledger = new QuotaLedger(storage);
       const free = { name: 'free', role: 'write', root: 'r' } as const;
       expect(await ledger.change(free, async () => 'done')).toBe('done');
+      expect((ledger as unknown as { counts: Map<string, unknown> }).counts.has('free')).toBe(false);
+    });
+
+    test('a measurement that waited for a change leaves no timer behind', async () => {
+      const { storage } = live({ bytes: 0 });
+      const ledger = new QuotaLedger(storage, { limits: { stallTimeoutMs: 3_600_000 } } as RxferConfig);
+      const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+      const before = timers();
+      let done!: () => void;
+      const changing = ledger.change(alice, () => new Promise<void>((resolve) => (done = resolve)));
+      const measured = probe(ledger, alice);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(timers()).toBe(before + 1);
+      done();
+      await changing;
+      expect(await measured).toBe(100);
+      expect(timers()).toBe(before);
     });
   });
 });

@@ -31,7 +31,8 @@ const setup = ({ lateReserve }: { lateReserve: boolean }) => {
   const read = deferred<ReadHandle>();
   const reserve = deferred<QuotaReservation>();
   const write = deferred<StagedWrite>();
-  const storage = { openRead: () => read.promise, sizeOf: async () => 0, beginWrite: () => write.promise } as unknown as StorageAdapter;
+  const begun = { writes: 0 };
+  const storage = { openRead: () => read.promise, sizeOf: async () => 0, beginWrite: () => (begun.writes++, write.promise) } as unknown as StorageAdapter;
   const given = { aborted: 0 };
   const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++, change: <T>(work: () => Promise<T>) => work() } as unknown as QuotaReservation;
   const quotas = { reserve: () => (lateReserve ? reserve.promise : Promise.resolve(reservation)), freed: () => undefined } as unknown as QuotaLedger;
@@ -55,7 +56,7 @@ const setup = ({ lateReserve }: { lateReserve: boolean }) => {
     }
     return undefined;
   };
-  return { read, reserve, write, reservation, given, request, outcomeOf };
+  return { read, reserve, write, reservation, given, begun, request, outcomeOf };
 };
 
 const refusedCode = (event: SessionEvent | undefined) => (event?.type === 'refused' ? (event.error as RxferError).code : event?.type);
@@ -89,5 +90,18 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
     write.resolve({ sink: null, suspend: async () => void calls.push('suspend'), abort: async () => void calls.push('abort'), commit: async () => void calls.push('commit') } as unknown as StagedWrite);
     await flush();
     expect(calls).toEqual(['suspend']);
+  });
+
+  test('UPLOAD: a session that ends while its reservation is made opens no staging file, and gives the reservation back', async () => {
+    const { reserve, reservation, given, begun, request } = setup({ lateReserve: true });
+    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'gone.bin');
+    await flush();
+    await transfer.release();
+    reserve.resolve(reservation);
+    await flush();
+    await flush();
+    // A fresh claim would have deleted the name's kept upload for an upload that never comes.
+    expect(begun.writes).toBe(0);
+    expect(given.aborted).toBeGreaterThanOrEqual(1);
   });
 });

@@ -287,6 +287,39 @@ describe('WriteFileStage', () => {
     }
   });
 
+  test('a commit cut by the storage deadline is counted by its late outcome, never as aborted before it', async () => {
+    jest.useFakeTimers();
+    try {
+      const { upload, data, end, outcome, committed, aborted } = setup({ stallTimeoutMs: 500 });
+      let lateCommit!: (file: unknown) => void;
+      const staging = fakeStaged({ commit: () => new Promise((resolve) => (lateCommit = resolve)) });
+      const transfer = upload(3, staging.staged);
+      data(transfer, 'abc');
+      end(transfer);
+      const pending = outcome();
+      await jest.advanceTimersByTimeAsync(500);
+      expect(((await pending)[0] as { error: RxferError }).error.code).toBe('STORAGE_FAILED');
+      await transfer.release();
+      expect(aborted).toEqual([]);
+      lateCommit({ name: 'f', size: 3, digest: sha('abc'), mtimeMs: 1, replacedBytes: 5 });
+      await jest.advanceTimersByTimeAsync(0);
+      expect(committed).toEqual([5]);
+      expect(aborted).toEqual([]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  test('a commit that fails settles the reservation once, as nothing stored', async () => {
+    const { upload, data, end, outcome, committed, aborted } = setup();
+    const transfer = upload(3, fakeStaged({ commit: () => Promise.reject(Object.assign(new Error('EIO: fsync'), { code: 'EIO' })) }).staged);
+    data(transfer, 'abc');
+    end(transfer);
+    expect((await outcome())[0]?.type).toBe('refused');
+    expect(aborted).toEqual([0]);
+    expect(committed).toEqual([]);
+  });
+
   test('at most 16 commits in flight: the 16th holds input until one finishes', async () => {
     const { ctx, upload, end, out } = setup();
     const finishes: Array<() => void> = [];

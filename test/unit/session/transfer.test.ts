@@ -112,4 +112,18 @@ describe('Transfer', () => {
     expect(await transfer.release()).toBe(0);
     expect(aborted).toEqual([0]);
   });
+
+  test('released with no staging file: the reservation is given back as nothing stored, unless its commit settles it', async () => {
+    const refused = new Transfer(1, { verb: 'UPLOAD', size: 100 }, 'sha256');
+    const first = quotaSpy();
+    refused.quota = first.quota;
+    expect(await refused.release()).toBe(0);
+    expect(first.aborted).toEqual([0]);
+    const committing = new Transfer(2, { verb: 'UPLOAD', size: 100 }, 'sha256');
+    const second = quotaSpy();
+    committing.quota = second.quota;
+    committing.committing = true;
+    expect(await committing.release()).toBe(0);
+    expect(second.aborted).toEqual([]);
+  });
 });
