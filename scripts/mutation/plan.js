@@ -317,6 +317,10 @@ module.exports = [
     // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite, and a commit only follows an accepted upload.
     'src/pipeline/stages/resolve-filename.stage.ts:164:88 OptionalChaining → transfer.quota.admit',
     'src/pipeline/stages/resolve-filename.stage.ts:33 StringLiteral',
+    // resolveNow's `if (transfer.released) return []` (after the turn wait, after the reservation): what it returns
+    // is dropped by resolve(), which gives back and answers nothing for a released transfer; the return stops the work.
+    'src/pipeline/stages/resolve-filename.stage.ts:121:37 ArrayDeclaration → ["Stryker was here"]',
+    'src/pipeline/stages/resolve-filename.stage.ts:150:39 ArrayDeclaration → ["Stryker was here"]',
     // list() is only called when the verb is LIST (apply; Transfer.command is readonly): the guard narrows the type, never returns.
     'src/pipeline/stages/resolve-filename.stage.ts:74 ArrayDeclaration',
     'src/pipeline/stages/resolve-filename.stage.ts:74 ConditionalExpression',

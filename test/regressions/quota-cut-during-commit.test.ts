@@ -3,12 +3,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RxferConfig } from '../../src/config/config.schema';
 import { TOKENS } from '../../src/container/tokens';
-import type { RemoteName } from '../../src/protocol/remote-name';
-import { LocalFsStorage } from '../../src/storage/local-fs.storage';
-import type { StagedWrite, WriteOptions } from '../../src/storage/storage-adapter';
 import { SecureServer, SecureServerOptions, TestUser, makeUser, startSecureServer } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256 } from '../security/support/wire';
 import { quotaProbes } from './support/quota-probes';
+import { Gate, GatedStorage } from './support/gated-storage';
 
 /**
  * The quota ledger and the requests that outlive their connection. A commit goes on when the
@@ -21,66 +19,6 @@ import { quotaProbes } from './support/quota-probes';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const QUOTA = 8 * MiB;
-
-/** Where a storage call waits: `reached` once it gets there, held until `open()`. */
-class Gate {
-  private arrive!: () => void;
-  private let!: () => void;
-  readonly reached = new Promise<void>((resolve) => (this.arrive = resolve));
-  readonly opened = new Promise<void>((resolve) => (this.let = resolve));
-  arrived(): void {
-    this.arrive();
-  }
-  open(): void {
-    this.let();
-  }
-}
-
-/** The real local storage, whose next commit (or next beginWrite's answer) can be held at a gate. */
-class GatedStorage extends LocalFsStorage {
-  /** The upload whose beginWrite comes next commits only once this gate opens. */
-  commitGate: Gate | undefined;
-  /** The next beginWrite, its work done, answers only once this gate opens. */
-  answerGate: Gate | undefined;
-  /** The next sizeOf (the quota's look at the file an upload replaces) answers only once this gate opens. */
-  sizeGate: Gate | undefined;
-
-  override async sizeOf(...args: Parameters<LocalFsStorage['sizeOf']>): Promise<number | undefined> {
-    const gate = this.sizeGate;
-    this.sizeGate = undefined;
-    const size = await super.sizeOf(...args);
-    if (gate) {
-      gate.arrived();
-      await gate.opened;
-    }
-    return size;
-  }
-
-  override async beginWrite(name: RemoteName, options: WriteOptions): Promise<StagedWrite> {
-    const answer = this.answerGate;
-    const commit = this.commitGate;
-    this.answerGate = this.commitGate = undefined;
-    const staged = await super.beginWrite(name, options);
-    if (answer) {
-      answer.arrived();
-      await answer.opened;
-    }
-    if (!commit) return staged;
-    return {
-      get sink() {
-        return staged.sink;
-      },
-      resumed: staged.resumed,
-      abort: () => staged.abort(),
-      suspend: () => staged.suspend(),
-      commit: async (verified) => {
-        commit.arrived();
-        await commit.opened;
-        return staged.commit(verified);
-      },
-    };
-  }
-}
 
 /** A resumable upload (from 1 MiB), cut short after `from` bytes or resumed from there. */
 const BIG = randomBytes(1.5 * MiB);
@@ -141,9 +79,12 @@ describe('the quota ledger and requests that outlive their connection', () => {
     return answer;
   };
 
-  /** Sends `request`, and resets the connection while the quota reservation of its upload waits on storage, then lets storage answer. */
-  const cutDuringReservation = async (request: Buffer | string): Promise<void> => {
-    const gate = (storage.sizeGate = new Gate());
+  /**
+   * Sends `request`, and resets the connection while storage is held at `gate`, then lets storage go on.
+   * A reset: the session ends at once (after a FIN it would wait for the commit's reply to send it). Any
+   * other connection the test still has goes too, so that every session is seen gone.
+   */
+  const cutWhileHeld = async (gate: Gate, request: Buffer | string): Promise<void> => {
     const wire = await probes.open(user);
     await wire.send(request);
     await gate.reached;
@@ -153,6 +94,9 @@ describe('the quota ledger and requests that outlive their connection', () => {
     await sessionsReleased();
     gate.open();
   };
+
+  /** Sends `request`, and resets the connection while the quota reservation of its upload waits on storage. */
+  const cutDuringReservation = (request: Buffer | string): Promise<void> => cutWhileHeld(storage.hold('sizeOf'), request);
 
   /** RESUME's answer for `name`, once no claim on it is in flight (it says BUSY while one is). */
   const resumeAnswer = async (name: string): Promise<string> => {
@@ -169,17 +113,7 @@ describe('the quota ledger and requests that outlive their connection', () => {
 
   /** Sends `request` (an upload in full), cuts the connection while its commit is held, then lets the commit go on. */
   const cutDuringCommit = async (request: Buffer, name: string, size: number): Promise<void> => {
-    const gate = (storage.commitGate = new Gate());
-    const wire = await probes.open(user);
-    await wire.send(request);
-    await gate.reached;
-    // A reset: the session ends at once (after a FIN it would wait for the commit's reply to send it).
-    // Any other connection the test still has goes too, so that every session is seen gone.
-    wire.socket.resetAndDestroy();
-    destroyAll(wires);
-    await wire.closed;
-    await sessionsReleased();
-    gate.open();
+    await cutWhileHeld(storage.hold('commit'), request);
     // The commit was not stopped by the cut: the file is stored in full.
     await eventually(async () => (await stat(stored(name)).catch(() => undefined))?.size === size, `${name} to be stored after the cut`);
   };
@@ -215,7 +149,7 @@ describe('the quota ledger and requests that outlive their connection', () => {
     await start({ limits: { stallTimeoutMs: 1000 } });
     const kept = await keepPrefix('late.bin', 600 * KiB);
     const offset = Number(kept.split(' ')[2]);
-    const gate = (storage.answerGate = new Gate());
+    const gate = storage.hold('beginWrite');
     const wire = await probes.open(user);
     await wire.send(`UPLOAD ${BIG.length} FROM ${offset} ${sha256(BIG.subarray(0, offset))}\nlate.bin\n`);
     await gate.reached;

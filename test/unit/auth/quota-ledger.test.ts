@@ -456,6 +456,30 @@ describe('QuotaLedger measuring while storage changes', () => {
       expect(await probe(ledger, alice)).toBe(60);
     });
 
+    test("a reservation's change is its user's: runs the work, answers its value, and a measurement waits for it", async () => {
+      const disk = { bytes: 10 };
+      const { storage, calls } = live(disk);
+      const ledger = new QuotaLedger(storage);
+      const reservation = await ledger.reserve(alice, 5, nothing);
+      expect(calls).toEqual([10]);
+      ledger.remeasure();
+      let stored!: () => void;
+      const committing = reservation.change(async () => {
+        disk.bytes += 5;
+        await new Promise<void>((resolve) => (stored = resolve));
+        reservation.committed(0);
+        return 'stored';
+      });
+      const measured = probe(ledger, alice);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(calls).toEqual([10]);
+      stored();
+      expect(await committing).toBe('stored');
+      // 15 on disk, measured once after the commit: 85 left, not 80.
+      expect(await measured).toBe(85);
+      expect(calls).toEqual([10, 15]);
+    });
+
     test('a change that never ends fails the measurement (STORAGE_FAILED) instead of holding every later change behind it', async () => {
       const disk = { bytes: 10 };
       const { storage, calls } = live(disk);

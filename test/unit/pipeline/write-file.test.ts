@@ -127,6 +127,15 @@ describe('WriteFileStage', () => {
     expect((await outcome())[0]?.type).toBe('committed');
   });
 
+  test('a refused upload with no quota reservation (a user without a quota) is refused, nothing more', async () => {
+    const { upload, data, end, outcome } = setup();
+    const transfer = upload(3, fakeStaged().staged);
+    transfer.quota = undefined;
+    data(transfer, 'abc');
+    end(transfer, sha('abd'));
+    expect((await outcome())[0]?.type).toBe('refused');
+  });
+
   test('other events pass', () => {
     const { input, out } = setup();
     const event: SessionEvent = { type: 'shutdown' };

@@ -126,4 +126,10 @@ describe('Transfer', () => {
     expect(await committing.release()).toBe(0);
     expect(second.aborted).toEqual([]);
   });
+
+  test('an interrupted upload of a user without a quota is suspended just the same', async () => {
+    const transfer = new Transfer(1, { verb: 'UPLOAD', size: 100 }, 'sha256');
+    transfer.staged = { suspend: async () => 40 } as unknown as StagedWrite;
+    expect(await transfer.release()).toBe(40);
+  });
 });
