@@ -50,10 +50,10 @@ type WorkerMessage = { replies: Reply[]; compactionsStarted: number; compactions
  * fstat, close, rename, and a share of the folder fsync).
  * The worker starts with the first commit and keeps the process alive only while commits are pending;
  * after IDLE_MS without one it stops, giving its ≈ 10 MiB back (a server moving big files keeps its
- * memory flat), and the next small upload starts it again (≈ 30 ms, once per burst).
+ * memory flat), and the next small upload starts it again (≈ 60 ms of CPU, once per burst: issue 20).
  */
-/** An idle worker stops after this long. */
-const IDLE_MS = 10_000;
+/** An idle worker stops after this long: 2 min, so that commands typed a minute apart find it warm. */
+export const IDLE_MS = 120_000;
 
 export class SmallCommits {
   private worker: Worker | undefined;

@@ -2,11 +2,11 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { SmallCommitJob, SmallCommits } from '../../../src/storage/small-commits';
+import { IDLE_MS, SmallCommitJob, SmallCommits } from '../../../src/storage/small-commits';
 
 /**
  * The idle stop of the commit worker (it gives its ≈ 10 MiB back after IDLE_MS without a commit).
- * Only setTimeout/clearTimeout are faked, so that ten seconds pass at once; the worker, the file
+ * Only setTimeout/clearTimeout are faked, so that the idle time passes at once; the worker, the file
  * system and setImmediate stay real.
  */
 describe('SmallCommits, the idle worker', () => {
@@ -38,7 +38,7 @@ describe('SmallCommits, the idle worker', () => {
       await commits.commit(job('one'));
       const first = workerOf(commits)!;
       const exited = new Promise((resolve) => first.once('exit', resolve));
-      jest.advanceTimersByTime(10_000);
+      jest.advanceTimersByTime(IDLE_MS);
       expect(workerOf(commits)).toBeUndefined();
       await exited;
       await commits.commit(job('two'));
@@ -54,12 +54,12 @@ describe('SmallCommits, the idle worker', () => {
     try {
       await commits.commit(job('one'));
       const worker = workerOf(commits)!;
-      jest.advanceTimersByTime(6_000);
+      jest.advanceTimersByTime(0.6 * IDLE_MS);
       await commits.commit(job('two'));
-      // 12 s after the first commit, 6 s after the second: not idle long enough.
-      jest.advanceTimersByTime(6_000);
+      // 1.2 idle times after the first commit, 0.6 after the second: not idle long enough.
+      jest.advanceTimersByTime(0.6 * IDLE_MS);
       expect(workerOf(commits)).toBe(worker);
-      jest.advanceTimersByTime(4_000);
+      jest.advanceTimersByTime(0.4 * IDLE_MS);
       expect(workerOf(commits)).toBeUndefined();
     } finally {
       await commits.close();
@@ -71,7 +71,7 @@ describe('SmallCommits, the idle worker', () => {
     try {
       await commits.commit(job('one'));
       const first = workerOf(commits)!;
-      jest.advanceTimersByTime(10_000);
+      jest.advanceTimersByTime(IDLE_MS);
       // The old thread's exit usually comes after the new one has the commit; it must not fail it.
       const late = commits.commit(job('late'));
       await expect(late).resolves.toMatchObject({ replacedBytes: 0 });

@@ -3,7 +3,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { formatDigestLine } from '../../../src/storage/small-commit-log';
-import { SmallCommits } from '../../../src/storage/small-commits';
+import { IDLE_MS, SmallCommits } from '../../../src/storage/small-commits';
 import { type CommitFolder, makeCommitFolder } from '../../helpers/commit-folder';
 
 /**
@@ -111,7 +111,7 @@ describe('SmallCommits while a digest log is compacted', () => {
     expect(inside().compacting).toBe(0);
     expect(unrefs).toEqual([{ pending: 0, queued: 0, compacting: 0 }]);
     expect(jest.getTimerCount()).toBe(1);
-    jest.advanceTimersByTime(10_000);
+    jest.advanceTimersByTime(IDLE_MS);
     expect(inside().worker).toBeUndefined();
     expect(await compacted()).toBe(true);
   });
