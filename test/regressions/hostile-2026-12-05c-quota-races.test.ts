@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RxferConfig } from '../../src/config/config.schema';
 import { TOKENS } from '../../src/container/tokens';
-import { GatedStorage } from './support/gated-storage';
-import { SecureServer, SecureServerOptions, TestUser, makeUser, startSecureServer } from '../security/support/server';
+import { GatedStorage, startGatedServer } from './support/gated-storage';
+import { SecureServer, SecureServerOptions, TestUser, makeUser } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256 } from '../security/support/wire';
 
 /**
@@ -59,16 +58,7 @@ describe('hostile 2026-12-05c: quota ledger races with resets and held storage c
 
   const start = async (options: SecureServerOptions = {}) => {
     user = await makeUser('q', 'write', 'q', QUOTA);
-    server = await startSecureServer({
-      ...options,
-      auth: { users: [user.entry] },
-      customize: (container) =>
-        container
-          .rebind(TOKENS.Storage)
-          .toResolvedValue((config: RxferConfig) => new GatedStorage(config.storage.root), [TOKENS.Config])
-          .inSingletonScope(),
-    });
-    storage = server.running.container.get(TOKENS.Storage) as GatedStorage;
+    ({ server, storage } = await startGatedServer(user, options));
   };
 
   afterEach(async () => {

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RxferConfig } from '../../src/config/config.schema';
 import { TOKENS } from '../../src/container/tokens';
-import { SecureServer, SecureServerOptions, TestUser, makeUser, startSecureServer } from '../security/support/server';
+import { SecureServer, SecureServerOptions, TestUser, makeUser } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256 } from '../security/support/wire';
 import { quotaProbes } from './support/quota-probes';
-import { Gate, GatedStorage } from './support/gated-storage';
+import { Gate, GatedStorage, startGatedServer } from './support/gated-storage';
 
 /**
  * The quota ledger and the requests that outlive their connection. A commit goes on when the
@@ -37,16 +36,7 @@ describe('the quota ledger and requests that outlive their connection', () => {
 
   const start = async (options: SecureServerOptions = {}) => {
     user = await makeUser('q', 'write', 'q', QUOTA);
-    server = await startSecureServer({
-      ...options,
-      auth: { users: [user.entry] },
-      customize: (container) =>
-        container
-          .rebind(TOKENS.Storage)
-          .toResolvedValue((config: RxferConfig) => new GatedStorage(config.storage.root), [TOKENS.Config])
-          .inSingletonScope(),
-    });
-    storage = server.running.container.get(TOKENS.Storage) as GatedStorage;
+    ({ server, storage } = await startGatedServer(user, options));
   };
   afterEach(async () => {
     destroyAll(wires);
@@ -61,6 +51,19 @@ describe('the quota ledger and requests that outlive their connection', () => {
     await server.running.container.get(TOKENS.ConnectionActor).released();
   };
 
+  /** RESUME's answer for `name`, asked again until `ready` says it will do (by default: no claim on it in flight, which says BUSY). */
+  const resumeAnswer = async (name: string, ready = (answer: string) => !answer.startsWith('ERR BUSY'), what = `no claim on ${name} in flight`): Promise<string> => {
+    let answer = '';
+    await eventually(async () => {
+      const asking = await probes.open(user);
+      await asking.send(`RESUME\n${name}\n`);
+      answer = await asking.line();
+      asking.destroy();
+      return ready(answer);
+    }, what);
+    return answer;
+  };
+
   /** An interrupted upload of BIG, cut after `bytes`: what the server keeps (RESUME's answer, once it is kept). */
   const keepPrefix = async (name: string, bytes: number): Promise<string> => {
     const wire = await probes.open(user);
@@ -68,15 +71,7 @@ describe('the quota ledger and requests that outlive their connection', () => {
     expect(await wire.line()).toBe('OK file recv');
     wire.destroy();
     await wire.closed;
-    let answer = '';
-    await eventually(async () => {
-      const asking = await probes.open(user);
-      await asking.send(`RESUME\n${name}\n`);
-      answer = await asking.line();
-      asking.destroy();
-      return answer.startsWith('OK partial ');
-    }, `the interrupted upload of ${name} to be kept`);
-    return answer;
+    return resumeAnswer(name, (answer) => answer.startsWith('OK partial '), `the interrupted upload of ${name} to be kept`);
   };
 
   /**
@@ -98,18 +93,7 @@ describe('the quota ledger and requests that outlive their connection', () => {
   /** Sends `request`, and resets the connection while the quota reservation of its upload waits on storage. */
   const cutDuringReservation = (request: Buffer | string): Promise<void> => cutWhileHeld(storage.hold('sizeOf'), request);
 
-  /** RESUME's answer for `name`, once no claim on it is in flight (it says BUSY while one is). */
-  const resumeAnswer = async (name: string): Promise<string> => {
-    let answer = '';
-    await eventually(async () => {
-      const asking = await probes.open(user);
-      await asking.send(`RESUME\n${name}\n`);
-      answer = await asking.line();
-      asking.destroy();
-      return !answer.startsWith('ERR BUSY');
-    }, `no claim on ${name} in flight`);
-    return answer;
-  };
+
 
   /** Sends `request` (an upload in full), cuts the connection while its commit is held, then lets the commit go on. */
   const cutDuringCommit = async (request: Buffer, name: string, size: number): Promise<void> => {

@@ -1,7 +1,10 @@
+import type { RxferConfig } from '../../../src/config/config.schema';
+import { TOKENS } from '../../../src/container/tokens';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { LocalFsStorage } from '../../../src/storage/local-fs.storage';
 import type { NameLocks } from '../../../src/storage/name-locks';
 import type { CommittedFile, StagedWrite, VerifiedContent, WriteOptions } from '../../../src/storage/storage-adapter';
+import { SecureServer, SecureServerOptions, TestUser, startSecureServer } from '../../security/support/server';
 
 /**
  * The real local storage with gates: a test holds one storage call at a chosen point (the connection
@@ -142,3 +145,17 @@ export class GatedStorage extends LocalFsStorage {
     });
   }
 }
+
+/** A real server over GatedStorage, its one user `user` (with the quota the test gives it). */
+export const startGatedServer = async (user: TestUser, options: SecureServerOptions = {}): Promise<{ server: SecureServer; storage: GatedStorage }> => {
+  const server = await startSecureServer({
+    ...options,
+    auth: { users: [user.entry] },
+    customize: (container) =>
+      container
+        .rebind(TOKENS.Storage)
+        .toResolvedValue((config: RxferConfig) => new GatedStorage(config.storage.root), [TOKENS.Config])
+        .inSingletonScope(),
+  });
+  return { server, storage: server.running.container.get(TOKENS.Storage) as GatedStorage };
+};
