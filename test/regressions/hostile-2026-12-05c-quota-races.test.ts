@@ -578,4 +578,31 @@ describe('hostile 2026-12-05c: quota ledger races with resets and held storage c
     prober.destroy();
     await expectLedgerMatchesDisk();
   });
+
+  /*
+   * The claim of a resume whose beginWrite answers after the storage deadline: the request is refused
+   * at the deadline, but the claim goes on, hiding the kept bytes from a measurement until its late
+   * answer is suspended. A measurement in that window (after a sweep) walked without them, and the
+   * ledger was below the disk by the prefix once the claim was given back (read in the first fix's note,
+   * then tested here). The claim and its late fate are now one change: the measurement waits for it.
+   */
+  test('a resume claim that answers after the storage deadline, measured (after a sweep) before its late answer is given back: the prefix counted once', async () => {
+    await start({ limits: { stallTimeoutMs: 1000 }, partialExpiryMs: 60_000 });
+    await uploadOn('other.bin', randomBytes(2 * MiB));
+    const offset = keptBytes(await keepPrefix('late.bin', 700 * KiB));
+    await keepPrefix('old.bin', 10_000);
+    const gate = storage.hold('beginWrite');
+    const resumer = await open();
+    await resumer.send(uploadFrom('late.bin', BIG, offset));
+    await gate.reached;
+    expect(await resumer.line()).toMatch(/^ERR STORAGE_FAILED /);
+    await expire('old.bin');
+    const prober = await measureDuringChange();
+    gate.open();
+    expect(await prober.line()).toBe('OK file recv');
+    prober.destroy();
+    // The kept bytes are still kept (the late claim was suspended, not aborted), and counted once.
+    expect(keptBytes(await resumeAnswer('late.bin'))).toBe(offset);
+    await expectLedgerMatchesDisk();
+  });
 });

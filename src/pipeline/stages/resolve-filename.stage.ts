@@ -9,7 +9,8 @@ import { isFileOp } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
-import type { StorageAdapter } from '../../storage/storage-adapter';
+import type { StagedWrite, StorageAdapter, WriteOptions } from '../../storage/storage-adapter';
+import { isStorageHang } from '../../session/storage-deadline';
 import type { TransferSlots } from '../../auth/transfer-slots';
 import type { QuotaLedger } from '../../auth/quota-ledger';
 import { inUserTerms, scopedName } from '../../auth/user';
@@ -109,6 +110,42 @@ export class ResolveFilenameStage implements Stage {
     return [];
   }
 
+  /**
+   * The upload's staging file, opened as one change of the user's storage (QuotaLedger.change) that
+   * lasts until the claim's fate is settled: the claim of a kept upload hides it from a measurement
+   * until the reservation takes it over, or, when storage answers after the deadline (the request is
+   * refused by then), until that late claim is given back. The kept bytes a fresh upload or a cut
+   * resume drops are inside it too. Ending the change at the deadline let a measurement walk without
+   * the kept bytes of a claim still under way, and the ledger then lost them.
+   */
+  private async openStaging(transfer: Transfer, name: RemoteName, ctx: SessionContext, options: WriteOptions): Promise<StagedWrite> {
+    const quota = transfer.quota!;
+    let opening!: Promise<StagedWrite>;
+    let settled!: () => void;
+    const over = new Promise<void>((resolve) => (settled = resolve));
+    // The change begins once no measurement walks, and lasts until `over`.
+    await new Promise<void>((begun) => {
+      void quota.change(() => {
+        opening = new Promise((resolve) => resolve(this.storage.beginWrite(name, options)));
+        begun();
+        return over;
+      });
+    });
+    try {
+      // Suspended, not aborted, when late: a resume's kept prefix stays kept (and counted), as if the
+      // connection had been cut; aborting it deleted the bytes the ledger still counts as stored.
+      const staged = await ctx.storageCall('store', name, () => opening, (late) => late.suspend().finally(settled));
+      if (staged.resumed) quota.resumedFrom(staged.resumed.offset);
+      settled();
+      return staged;
+    } catch (err) {
+      // Cut by the deadline: over once the late answer is given back, or fails.
+      if (isStorageHang(err)) void opening.then(undefined, () => settled());
+      else settled();
+      throw err;
+    }
+  }
+
   private async resolveNow(transfer: Transfer, raw: Buffer, ctx: SessionContext): Promise<SessionEvent[]> {
     try {
       transfer.name = parseRemoteName(raw);
@@ -148,27 +185,15 @@ export class ResolveFilenameStage implements Stage {
         // Gone meanwhile: no staging file for an upload that will never come (a fresh claim would
         // delete the name's kept upload, a resume would cut what it keeps beyond its offset).
         if (transfer.released) return [];
-        const quota = transfer.quota;
-        // The claim of a kept upload (hidden from a measurement from then on), the kept bytes a fresh
-        // upload or a cut resume drops, and the reservation taking the prefix over: one change.
-        transfer.staged = await quota.change(async () => {
-          const staged = await ctx.storageCall('store', name, () =>
-            this.storage.beginWrite(name, {
-              size: transfer.size,
-              createOnly: command.verb === 'ADDFILE',
-              jail: user.root,
-              measureReplaced: user.quotaBytes !== undefined,
-              resume,
-              hash: transfer.algorithm,
-              onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
-              ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
-            }),
-            // Suspended, not aborted: a resume's kept prefix stays kept (and counted), as if the connection
-            // had been cut; aborting it deleted the bytes the quota ledger still counts as stored.
-            (late) => late.suspend(),
-          );
-          if (staged.resumed) quota.resumedFrom(staged.resumed.offset);
-          return staged;
+        transfer.staged = await this.openStaging(transfer, name, ctx, {
+          size: transfer.size,
+          createOnly: command.verb === 'ADDFILE',
+          jail: user.root,
+          measureReplaced: user.quotaBytes !== undefined,
+          resume,
+          hash: transfer.algorithm,
+          onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
+          ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
         });
         const { resumed } = transfer.staged;
         if (resumed) {
