@@ -315,12 +315,15 @@ module.exports = [
   ]),
   group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts', 'unit/pipeline/resolve-filename-survivors.test.ts'], [
     // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite, and a commit only follows an accepted upload.
-    'src/pipeline/stages/resolve-filename.stage.ts:164:88 OptionalChaining → transfer.quota.admit',
+    'src/pipeline/stages/resolve-filename.stage.ts:196:84 OptionalChaining → transfer.quota.admit',
     'src/pipeline/stages/resolve-filename.stage.ts:33 StringLiteral',
     // resolveNow's `if (transfer.released) return []` (after the turn wait, after the reservation): what it returns
     // is dropped by resolve(), which gives back and answers nothing for a released transfer; the return stops the work.
-    'src/pipeline/stages/resolve-filename.stage.ts:121:37 ArrayDeclaration → ["Stryker was here"]',
-    'src/pipeline/stages/resolve-filename.stage.ts:150:39 ArrayDeclaration → ["Stryker was here"]',
+    'src/pipeline/stages/resolve-filename.stage.ts:158:37 ArrayDeclaration → ["Stryker was here"]',
+    'src/pipeline/stages/resolve-filename.stage.ts:187:39 ArrayDeclaration → ["Stryker was here"]',
+    // openStaging's catch: `isStorageHang(err)` → true: any other failure means the call rejected, so `opening.then(…,
+    // settled)` settles the change one tick later instead of at once; nothing waits on it in between.
+    'src/pipeline/stages/resolve-filename.stage.ts:143:11 ConditionalExpression → true',
     // list() is only called when the verb is LIST (apply; Transfer.command is readonly): the guard narrows the type, never returns.
     'src/pipeline/stages/resolve-filename.stage.ts:74 ArrayDeclaration',
     'src/pipeline/stages/resolve-filename.stage.ts:74 ConditionalExpression',

@@ -23,8 +23,9 @@ const alice: User = { name: 'alice', role: 'write', root: 'alice', quotaBytes: 1
 
 const deferred = <T>() => {
   let resolve!: (value: T) => void;
-  const promise = new Promise<T>((done) => (resolve = done));
-  return { promise, resolve };
+  let reject!: (err: Error) => void;
+  const promise = new Promise<T>((done, fail) => ((resolve = done), (reject = fail)));
+  return { promise, resolve, reject };
 };
 
 const setup = ({ lateReserve }: { lateReserve: boolean }) => {
@@ -33,8 +34,17 @@ const setup = ({ lateReserve }: { lateReserve: boolean }) => {
   const write = deferred<StagedWrite>();
   const begun = { writes: 0 };
   const storage = { openRead: () => read.promise, sizeOf: async () => 0, beginWrite: () => (begun.writes++, write.promise) } as unknown as StorageAdapter;
-  const given = { aborted: 0 };
-  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++, change: <T>(work: () => Promise<T>) => work() } as unknown as QuotaReservation;
+  const given = { aborted: 0, changing: 0 };
+  /** Counts the changes under way: the ledger's measurement waits for them (QuotaLedger.change). */
+  const change = async <T>(work: () => Promise<T>): Promise<T> => {
+    given.changing++;
+    try {
+      return await work();
+    } finally {
+      given.changing--;
+    }
+  };
+  const reservation = { resumedFrom: () => undefined, committed: () => undefined, aborted: () => void given.aborted++, change } as unknown as QuotaReservation;
   const quotas = { reserve: () => (lateReserve ? reserve.promise : Promise.resolve(reservation)), freed: () => undefined } as unknown as QuotaLedger;
   const slots = { take: () => () => undefined } as unknown as TransferSlots;
   const ctx = fakeSession({ limits: { stallTimeoutMs: 500 } });
@@ -103,5 +113,30 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
     // A fresh claim would have deleted the name's kept upload for an upload that never comes.
     expect(begun.writes).toBe(0);
     expect(given.aborted).toBeGreaterThanOrEqual(1);
+  });
+
+  test('UPLOAD: a staging file begun late stays a change of the user\'s storage until it is suspended', async () => {
+    const { write, request, outcomeOf, given } = setup({ lateReserve: false });
+    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
+    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    // Refused at the deadline, but the claim goes on: a measurement must still wait for it.
+    expect(given.changing).toBe(1);
+    let suspend!: () => void;
+    write.resolve({ sink: null, suspend: () => new Promise<number>((done) => (suspend = () => done(0))) } as unknown as StagedWrite);
+    await flush();
+    expect(given.changing).toBe(1);
+    suspend();
+    await flush();
+    expect(given.changing).toBe(0);
+  });
+
+  test('UPLOAD: a staging file that fails after the deadline ends the change too', async () => {
+    const { write, request, outcomeOf, given } = setup({ lateReserve: false });
+    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
+    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    expect(given.changing).toBe(1);
+    write.reject(Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' }));
+    await flush();
+    expect(given.changing).toBe(0);
   });
 });
