@@ -316,7 +316,7 @@ module.exports = [
   group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts', 'unit/pipeline/resolve-filename-survivors.test.ts'], [
     // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite, and a commit only follows an accepted upload.
     'src/pipeline/stages/resolve-filename.stage.ts:196:84 OptionalChaining → transfer.quota.admit',
-    'src/pipeline/stages/resolve-filename.stage.ts:33 StringLiteral',
+    'src/pipeline/stages/resolve-filename.stage.ts:34 StringLiteral',
     // resolveNow's `if (transfer.released) return []` (after the turn wait, after the reservation): what it returns
     // is dropped by resolve(), which gives back and answers nothing for a released transfer; the return stops the work.
     'src/pipeline/stages/resolve-filename.stage.ts:158:37 ArrayDeclaration → ["Stryker was here"]',
@@ -325,10 +325,10 @@ module.exports = [
     // settled)` settles the change one tick later instead of at once; nothing waits on it in between.
     'src/pipeline/stages/resolve-filename.stage.ts:143:11 ConditionalExpression → true',
     // list() is only called when the verb is LIST (apply; Transfer.command is readonly): the guard narrows the type, never returns.
-    'src/pipeline/stages/resolve-filename.stage.ts:74 ArrayDeclaration',
-    'src/pipeline/stages/resolve-filename.stage.ts:74 ConditionalExpression',
+    'src/pipeline/stages/resolve-filename.stage.ts:75 ArrayDeclaration',
+    'src/pipeline/stages/resolve-filename.stage.ts:75 ConditionalExpression',
     // `raw2 === undefined ? undefined : …` → false: with raw2 undefined, afterFolder is false, so the other branch gives undefined too.
-    'src/pipeline/stages/resolve-filename.stage.ts:82 ConditionalExpression',
+    'src/pipeline/stages/resolve-filename.stage.ts:83 ConditionalExpression',
   ]),
   group('pipeline-write-file', ['src/pipeline/stages/write-file.stage.ts'], ['unit/pipeline/write-file.test.ts'], [
     'src/pipeline/stages/write-file.stage.ts:26 StringLiteral',
