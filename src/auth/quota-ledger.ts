@@ -2,6 +2,7 @@ import { inject, injectable, optional } from 'inversify';
 import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError } from '../errors/rxfer-error';
+import { withinStorageDeadline } from '../session/storage-deadline';
 import type { StorageAdapter } from '../storage/storage-adapter';
 import { User } from './user';
 
@@ -134,19 +135,14 @@ export class QuotaLedger {
    */
   private async quietFor(user: User, count: UserCount): Promise<void> {
     if (count.changing === 0) return;
-    let timer: NodeJS.Timeout | undefined;
+    const quiet = new Promise<void>((resolve) => (count.quiet = resolve));
     try {
-      await Promise.race([
-        new Promise<void>((resolve) => (count.quiet = resolve)),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            reject(new RxferError('STORAGE_FAILED', `cannot count what ${user.name} stores: a change of its storage has not finished within ${this.quietWithinMs} ms; try again`, { waitedMs: this.quietWithinMs }));
-          }, this.quietWithinMs);
-        }),
-      ]);
       // Woken at 0; a change cannot begin meanwhile (it waits for the walk), so it is still 0.
+      await withinStorageDeadline(quiet, this.quietWithinMs, `finish a change of what ${user.name} stores`);
+    } catch {
+      // The only way it fails (`quiet` never rejects): in the ledger's words, nothing to STAT.
+      throw new RxferError('STORAGE_FAILED', `cannot count what ${user.name} stores: a change of its storage has not finished within ${this.quietWithinMs} ms; try again`, { waitedMs: this.quietWithinMs });
     } finally {
-      clearTimeout(timer);
       count.quiet = undefined;
     }
   }

@@ -509,19 +509,24 @@ describe('QuotaLedger measuring while storage changes', () => {
     });
 
     test('a measurement that waited for a change leaves no timer behind', async () => {
-      const { storage } = live({ bytes: 0 });
-      const ledger = new QuotaLedger(storage, { limits: { stallTimeoutMs: 3_600_000 } } as RxferConfig);
-      const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
-      const before = timers();
-      let done!: () => void;
-      const changing = ledger.change(alice, () => new Promise<void>((resolve) => (done = resolve)));
-      const measured = probe(ledger, alice);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(timers()).toBe(before + 1);
-      done();
-      await changing;
-      expect(await measured).toBe(100);
-      expect(timers()).toBe(before);
+      // Fake timers count the wait's timer even unref'd (it must not keep a stopping server alive).
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      try {
+        const { storage } = live({ bytes: 0 });
+        const ledger = new QuotaLedger(storage, { limits: { stallTimeoutMs: 3_600_000 } } as RxferConfig);
+        const before = jest.getTimerCount();
+        let done!: () => void;
+        const changing = ledger.change(alice, () => new Promise<void>((resolve) => (done = resolve)));
+        const measured = probe(ledger, alice);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(jest.getTimerCount()).toBe(before + 1);
+        done();
+        await changing;
+        expect(await measured).toBe(100);
+        expect(jest.getTimerCount()).toBe(before);
+      } finally {
+        jest.useRealTimers();
+      }
     });
   });
 });

@@ -71,6 +71,14 @@ const setup = ({ lateReserve }: { lateReserve: boolean }) => {
 
 const refusedCode = (event: SessionEvent | undefined) => (event?.type === 'refused' ? (event.error as RxferError).code : event?.type);
 
+/** An upload whose staging file storage has not opened by the deadline: refused with STORAGE_FAILED, its beginWrite still to answer. */
+const uploadCutByDeadline = async () => {
+  const stage = setup({ lateReserve: false });
+  const transfer = stage.request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
+  expect(refusedCode(await stage.outcomeOf(transfer))).toBe('STORAGE_FAILED');
+  return stage;
+};
+
 describe('ResolveFilenameStage: what a storage call brings after its deadline is given back', () => {
   test('DOWNLOAD: the file opened late is closed', async () => {
     const { read, request, outcomeOf } = setup({ lateReserve: false });
@@ -93,9 +101,7 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
   });
 
   test('UPLOAD: a staging file begun late is suspended (a resume keeps its kept bytes), never committed', async () => {
-    const { write, request, outcomeOf } = setup({ lateReserve: false });
-    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
-    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    const { write } = await uploadCutByDeadline();
     const calls: string[] = [];
     write.resolve({ sink: null, suspend: async () => void calls.push('suspend'), abort: async () => void calls.push('abort'), commit: async () => void calls.push('commit') } as unknown as StagedWrite);
     await flush();
@@ -116,9 +122,7 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
   });
 
   test('UPLOAD: a staging file begun late stays a change of the user\'s storage until it is suspended', async () => {
-    const { write, request, outcomeOf, given } = setup({ lateReserve: false });
-    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
-    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    const { write, given } = await uploadCutByDeadline();
     // Refused at the deadline, but the claim goes on: a measurement must still wait for it.
     expect(given.changing).toBe(1);
     let suspend!: () => void;
@@ -131,9 +135,7 @@ describe('ResolveFilenameStage: what a storage call brings after its deadline is
   });
 
   test('UPLOAD: a staging file that fails after the deadline ends the change too', async () => {
-    const { write, request, outcomeOf, given } = setup({ lateReserve: false });
-    const transfer = request({ verb: 'UPLOAD', size: 10 }, 'slow.bin');
-    expect(refusedCode(await outcomeOf(transfer))).toBe('STORAGE_FAILED');
+    const { write, given } = await uploadCutByDeadline();
     expect(given.changing).toBe(1);
     write.reject(Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' }));
     await flush();
