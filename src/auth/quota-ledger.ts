@@ -55,7 +55,7 @@ interface UserCount {
   credited: number;
   /** Changes under way (see change()): storage changed, or about to, and the count not told yet. */
   changing: number;
-  /** Wakes the measurement waiting for `changing` to come down to 0. */
+  /** Wakes the measurement waiting for `changing` to come down to 0 (called at every 0: a stale one is harmless). */
   quiet: (() => void) | undefined;
   /** Set while a measurement waits for quiet and walks storage: changes wait for it before they begin. */
   walking: Promise<void> | undefined;
@@ -135,16 +135,13 @@ export class QuotaLedger {
    */
   private async quietFor(user: User, count: UserCount): Promise<void> {
     if (count.changing === 0) return;
+    // A later measurement sets its own; one left here from before only settles a settled promise.
     const quiet = new Promise<void>((resolve) => (count.quiet = resolve));
-    try {
-      // Woken at 0; a change cannot begin meanwhile (it waits for the walk), so it is still 0.
-      await withinStorageDeadline(quiet, this.quietWithinMs, `finish a change of what ${user.name} stores`);
-    } catch {
-      // The only way it fails (`quiet` never rejects): in the ledger's words, nothing to STAT.
+    // Woken at 0; a change cannot begin meanwhile (it waits for the walk), so it is still 0. The only way
+    // it fails (`quiet` never rejects) is the deadline, reported in the ledger's words: nothing to STAT.
+    await withinStorageDeadline(quiet, this.quietWithinMs, `finish a change of what ${user.name} stores`).catch(() => {
       throw new RxferError('STORAGE_FAILED', `cannot count what ${user.name} stores: a change of its storage has not finished within ${this.quietWithinMs} ms; try again`, { waitedMs: this.quietWithinMs });
-    } finally {
-      count.quiet = undefined;
-    }
+    });
   }
 
   /**
