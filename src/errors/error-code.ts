@@ -17,6 +17,11 @@ export const ERROR_CODES = [
   /** A resume whose prefix does not match the data kept (or none is kept): start again from 0. */
   'RESUME_MISMATCH',
   'STORAGE_FAILED',
+  /**
+   * The change was made (the file is in place, deleted or renamed) but its folder's fsync failed, so
+   * a crash could still undo it: unlike STORAGE_FAILED, not "nothing committed".
+   */
+  'NOT_DURABLE',
   'IDLE_TIMEOUT',
   'STALLED',
   'AUTH_REQUIRED',

@@ -8,7 +8,7 @@ import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
 import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
-import { storageError } from './storage-errors';
+import { storageError, syncAfterChange } from './storage-errors';
 
 /**
  * STAT, DELETE, RENAME and MKDIR on the local file system, through the same resolver as transfers:
@@ -74,8 +74,9 @@ export class LocalFileOps {
       if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') throw new RxferError('NAME_CONFLICT', `${name} is a folder that is not empty`);
       throw storageError(err, 'delete', name);
     }
-    await this.folders.sync(folder);
-    return stats.isDirectory() ? 0 : stats.size;
+    const removedBytes = stats.isDirectory() ? 0 : stats.size;
+    await syncAfterChange(() => this.folders.sync(folder), `${name} is deleted`, { removedBytes });
+    return removedBytes;
   }
 
   /**
@@ -108,7 +109,7 @@ export class LocalFileOps {
     } catch (err) {
       throw storageError(err, 'rename', from);
     }
-    await Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]);
+    await syncAfterChange(() => Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]).then(() => undefined), `${from} is renamed to ${to}`);
   }
 
   /**
@@ -138,6 +139,6 @@ export class LocalFileOps {
       if (code === 'EEXIST') throw new RxferError('EXISTS', `${name} already exists`);
       throw storageError(err, 'create', name);
     }
-    await this.folders.sync(parent);
+    await syncAfterChange(() => this.folders.sync(parent), `the folder ${name} is created`);
   }
 }

@@ -85,6 +85,11 @@ export class LocalFsStorage implements StorageAdapter {
   async remove(name: RemoteName, { jail = '' }: Jail = {}): Promise<number> {
     const removed = await this.ops.remove(name, jail).catch((err: unknown) => toRxferError(err));
     if (typeof removed === 'number') return removed + (await this.partials.discard(name));
+    // Deleted, its folder not synced: the kept partial goes too, and the error counts both.
+    if (removed.code === 'NOT_DURABLE') {
+      const partial = await this.partials.discard(name);
+      throw new RxferError(removed.code, removed.message, { ...removed.detail, removedBytes: Number(removed.detail?.removedBytes ?? 0) + partial });
+    }
     const partial = removed.code === 'NOT_FOUND' ? await this.partials.discard(name) : 0;
     if (partial > 0) return partial;
     throw removed;

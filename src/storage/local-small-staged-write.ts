@@ -5,9 +5,9 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { stagingName } from '../io/staging-name';
 import type { StagingServices } from './local-staged-write';
-import { SmallCommits } from './small-commits';
+import { SmallCommits, isPublishedFailure } from './small-commits';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
-import { storageError } from './storage-errors';
+import { notDurable, storageError } from './storage-errors';
 
 /**
  * One small upload (size declared up front, at most SMALL_FILE_BYTES): the data is kept in memory
@@ -78,7 +78,12 @@ export class LocalSmallStagedWrite implements StagedWrite {
           if (replaced !== undefined) this.admitReplaced!(replaced);
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
           const job = { data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, name: this.name, hash: verified.hash, digest: verified.digest };
-          const done = await this.commits.commit({ ...job, measureReplaced: measureReplaced && replaced === undefined });
+          const done = await this.commits.commit({ ...job, measureReplaced: measureReplaced && replaced === undefined }).catch((err: unknown) => {
+            // In place, its folder not synced: NOT_DURABLE, with what it replaced. Here, so that inFolder does
+            // not take the folder's ENOENT for a vanished folder and commit again.
+            if (isPublishedFailure(err)) throw notDurable(err, `${this.name} is stored`, { replacedBytes: replaced ?? err.published.replacedBytes });
+            throw err;
+          });
           return replaced === undefined ? done : { ...done, replacedBytes: replaced };
         }),
       );

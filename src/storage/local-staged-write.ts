@@ -1,4 +1,4 @@
-import { WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
+import { Stats, WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
 import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
@@ -13,7 +13,7 @@ import { exactWrites } from '../io/exact-writes';
 import { finishWriting } from '../io/finish-writing';
 import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
-import { storageError } from './storage-errors';
+import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
@@ -122,6 +122,7 @@ export class LocalStagedWrite implements StagedWrite {
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
     this.settled = true;
     const { spot } = this;
+    let published: Stats | undefined;
     try {
       if (this.failure) throw this.failure;
       await endStream(this.sink);
@@ -146,19 +147,30 @@ export class LocalStagedWrite implements StagedWrite {
             this.admitReplaced?.(replacedBytes);
           }
           await this.publish();
-          await this.services.folders.sync(folder);
+          // The file is in place from here: a failing fsync says so (NOT_DURABLE), never "nothing stored";
+          // and inFolder must not take its ENOENT for a vanished folder and publish again.
+          published = stats;
+          await syncAfterChange(() => this.services.folders.sync(folder), `${this.name} is stored`, { replacedBytes });
         }),
       );
       await spot.partial?.forget();
       spot.partial?.release();
-      // A cache: not awaited, a lost record only costs a re-hash on the next download. Small files
-      // are committed by the worker, which writes their digests to the folder's log (see DigestIndex).
-      if (verified.size > SMALL_FILE_BYTES) this.services.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
+      this.rememberDigest(stats, verified);
       return { name: this.name, size: verified.size, digest: verified.digest, mtimeMs: stats.mtimeMs, replacedBytes };
     } catch (err) {
+      // Once published, the staging path is gone: discarding only forgets the partial's record.
       await this.discard();
+      if (published) this.rememberDigest(published, verified);
       throw storageError(err, 'store', this.name);
     }
+  }
+
+  /**
+   * A cache: not awaited, a lost record only costs a re-hash on the next download. Small files are
+   * committed by the worker, which writes their digests to the folder's log (see DigestIndex).
+   */
+  private rememberDigest(stats: Stats, verified: VerifiedContent): void {
+    if (verified.size > SMALL_FILE_BYTES) this.services.digests.remember(this.name, stats, verified.hash, verified.digest).catch(() => undefined);
   }
 
   /**
@@ -166,12 +178,14 @@ export class LocalStagedWrite implements StagedWrite {
    * exists: the atomic create-only that rename() cannot give) and then unlinks the staging path; a
    * crash between the two leaves a partial's path as a second link to the committed file, which
    * PartialUploads never writes through (it recreates, never truncates, and drops such links).
+   * Resolves exactly when the file is in place: an unlink that fails after the link leaves that same
+   * second link (discard tries again), and must not make a stored file an error.
    */
   private async publish(): Promise<void> {
     const { path } = this.spot;
     if (!this.createOnly) return rename(path, this.target);
     await link(path, this.target);
-    await unlink(path);
+    await unlink(path).catch(() => undefined);
   }
 
   async abort(): Promise<void> {

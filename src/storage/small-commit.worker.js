@@ -8,7 +8,8 @@
  * measureReplaced }` — and for each one: creates the staging file (`wx`), writes the data, fsyncs,
  * closes, and renames (or links, for create-only) over the real name. Then it fsyncs each folder of
  * the batch once, after all of the batch's renames into it: that one fsync makes all of them
- * durable. Replies `{ id, mtimeMs, replacedBytes }` or `{ id, code, message }` per file, in one
+ * durable. Replies `{ id, mtimeMs, replacedBytes }` or `{ id, code, message }` per file (with
+ * `published` and the first reply's fields when the file is in place but its folder fsync failed), in one
  * message per batch; a failed file's staging file is deleted here. Before replying it appends each
  * committed file's digest to its folder's digest log (small-commit-log.js), one write per folder
  * per batch, so that LIST and STAT know it without reading the file; after replying it compacts a
@@ -36,7 +37,7 @@ const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
  */
 /**
  * What the main thread gets back for it.
- * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string }} Reply
+ * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string, published?: boolean, mtimeMs?: number, replacedBytes?: number }} Reply
  */
 /**
  * A job on its way through a batch; `line` is its digest record once it is committed.
@@ -75,10 +76,20 @@ const fsyncEach = async (fds) => {
   }));
 };
 
-/** @param {StagedFile} file @param {unknown} err @returns {Reply} */
+/** @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string }} */
 const failure = (file, err) => {
   const { code, message } = /** @type {{ code?: string, message?: string }} */ (err ?? {});
   return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err) };
+};
+
+/**
+ * A file renamed into place whose folder could not be fsynced: an error that says it is there, with
+ * what a commit reports (the main thread answers NOT_DURABLE and counts it as stored).
+ * @param {StagedFile} file @param {unknown} err @returns {Reply}
+ */
+const notSynced = (file, err) => {
+  const placed = /** @type {{ mtimeMs: number, replacedBytes: number }} */ (file.result);
+  return { ...failure(file, err), published: true, mtimeMs: placed.mtimeMs, replacedBytes: placed.replacedBytes };
 };
 
 /**
@@ -127,9 +138,11 @@ const publish = (file) => {
       try { replacedBytes = fs.statSync(job.target).size; } catch { /* nothing replaced */ }
     }
     if (job.createOnly) {
-      // link() fails if the name exists: the atomic create-only that rename() cannot give.
+      // link() fails if the name exists: the atomic create-only that rename() cannot give. Once it
+      // succeeded the file is in place: a failing unlink leaves a second link in the staging folder
+      // (emptied at every start), never an error for a stored file.
       fs.linkSync(job.staging, job.target);
-      fs.unlinkSync(job.staging);
+      try { fs.unlinkSync(job.staging); } catch { /* see above */ }
     } else {
       fs.renameSync(job.staging, job.target);
     }
@@ -173,20 +186,21 @@ const commitBatch = async (jobs) => {
     try {
       handles.push({ fd: fs.openSync(folder, 'r'), members });
     } catch (err) {
-      for (const file of members) file.result = failure(file, err);
+      for (const file of members) file.result = notSynced(file, err);
     }
   }
   const folderErrors = await fsyncEach(handles.map((handle) => handle.fd));
   handles.forEach((handle, i) => {
     try { fs.closeSync(handle.fd); } catch { /* nothing to lose */ }
-    if (folderErrors[i]) for (const file of handle.members) file.result = failure(file, folderErrors[i]);
+    if (folderErrors[i]) for (const file of handle.members) file.result = notSynced(file, folderErrors[i]);
   });
   // The digests of the batch's files, one append per folder, before the replies: a LIST sent after
   // an upload's reply sees its digest.
   /** @type {Map<string, { folder: string, lines: string }>} */
   const logs = new Map();
   for (const file of files) {
-    if (!file.line || !file.job.sum || file.result?.code !== undefined) continue;
+    // A file in place whose folder fsync failed is in place all the same: its digest is recorded too.
+    if (!file.line || !file.job.sum || (file.result?.code !== undefined && !file.result.published)) continue;
     const entry = logs.get(file.job.sum.log);
     if (entry) entry.lines += file.line;
     else logs.set(file.job.sum.log, { folder: file.job.folder, lines: file.line });

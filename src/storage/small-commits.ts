@@ -33,7 +33,20 @@ export interface SmallCommitResult {
   readonly replacedBytes: number;
 }
 
-type Reply = { id: number; mtimeMs: number; replacedBytes: number; code?: undefined } | { id: number; code: string; message: string };
+type Reply =
+  | { id: number; mtimeMs: number; replacedBytes: number; code?: undefined }
+  | { id: number; code: string; message: string; published?: boolean; mtimeMs?: number; replacedBytes?: number };
+
+/**
+ * A commit that failed after its file was renamed into place (its folder fsync failed): the error
+ * carries what a successful one returns, so that the caller reports the file as there.
+ */
+export interface PublishedFailure extends Error {
+  readonly code: string;
+  readonly published: SmallCommitResult;
+}
+
+export const isPublishedFailure = (err: unknown): err is PublishedFailure => typeof (err as PublishedFailure | undefined)?.published === 'object';
 
 /**
  * One message of the worker: the replies of a batch, and how many digest-log compactions it then
@@ -144,7 +157,7 @@ export class SmallCommits {
         const waiting = this.pending.get(reply.id);
         this.pending.delete(reply.id);
         if (reply.code === undefined) waiting?.resolve(reply);
-        else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code }));
+        else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code }, reply.published && { published: { mtimeMs: reply.mtimeMs ?? 0, replacedBytes: reply.replacedBytes ?? 0 } }));
       }
       if (this.pending.size === 0 && this.queue.length === 0 && this.compacting === 0) {
         worker.unref();

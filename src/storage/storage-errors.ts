@@ -33,6 +33,36 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
 };
 
 /**
+ * A change that took effect (a rename, link, unlink or mkdir done) whose folder fsync then failed. The
+ * reply must say the change is there, not "nothing stored": a client that believed the old state
+ * would be misled (a retried ADDFILE answered EXISTS, a quota ledger that forgot a stored file).
+ * `done` says what happened in the client's words ("a.txt is stored").
+ */
+export const notDurable = (err: unknown, done: string, detail: Record<string, number> = {}): RxferError => {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'UNKNOWN';
+  return new RxferError('NOT_DURABLE', `${done}, but its folder could not be synced (${describeErrno(err, code)}): a crash of the server could still undo that`, { errno: code, ...detail });
+};
+
+/** Runs the folder fsync that makes a change durable; its failure says the change is there (notDurable). */
+export const syncAfterChange = async (sync: () => Promise<void>, done: string, detail?: Record<string, number>): Promise<void> => {
+  try {
+    await sync();
+  } catch (err) {
+    throw notDurable(err, done, detail);
+  }
+};
+
+/**
+ * What a change reported as NOT_DURABLE did (`removedBytes` of a DELETE, `replacedBytes` of a commit),
+ * for a quota that must count it as done; undefined for any other failure, which changed nothing.
+ */
+export const unsyncedChange = (err: unknown, key: 'removedBytes' | 'replacedBytes'): number | undefined => {
+  if (!(err instanceof RxferError) || err.code !== 'NOT_DURABLE') return undefined;
+  const bytes = err.detail?.[key];
+  return typeof bytes === 'number' ? bytes : 0;
+};
+
+/**
  * The errno's code and the system's words for it ("EIO (i/o error)"), without the path Node appends
  * to the message: the server's own paths are none of the client's business.
  */

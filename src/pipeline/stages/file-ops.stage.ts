@@ -11,6 +11,7 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import type { HashChoice, Jail, StorageAdapter } from '../../storage/storage-adapter';
+import { unsyncedChange } from '../../storage/storage-errors';
 import { Stage } from '../stage';
 
 /** How a failure of each operation reads: "cannot <action> <name>: EIO (i/o error)". */
@@ -70,7 +71,15 @@ export class FileOpsStage implements Stage {
       }
       case 'DELETE':
         // One change with its count: a measurement between the unlink and freed() subtracted it twice.
-        await this.quotas.change(user, async () => this.quotas.freed(user, await this.storage.remove(name, scope)));
+        await this.quotas.change(user, async () => {
+          const removed = await this.storage.remove(name, scope).catch((err: unknown) => {
+            // Deleted all the same, its folder not synced (NOT_DURABLE): freed before the error goes on.
+            const removed = unsyncedChange(err, 'removedBytes');
+            if (removed !== undefined) this.quotas.freed(user, removed);
+            throw err;
+          });
+          this.quotas.freed(user, removed);
+        });
         return { kind: 'done', what: 'deleted' };
       case 'RESUME': {
         const partial = await this.storage.partialUpload?.(name, scope);

@@ -7,7 +7,7 @@ import type { Trailer } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
-import { storageError } from '../../storage/storage-errors';
+import { storageError, unsyncedChange } from '../../storage/storage-errors';
 import type { CommittedFile, StagedWrite, VerifiedContent } from '../../storage/storage-adapter';
 import { isStorageHang } from '../../session/storage-deadline';
 import { WriteWindow } from '../../io/write-window';
@@ -103,7 +103,10 @@ export class WriteFileStage implements Stage {
           return file;
         },
         (err: unknown) => {
-          quota.aborted(0);
+          // In place although its folder was not synced (NOT_DURABLE): counted as stored.
+          const replaced = unsyncedChange(err, 'replacedBytes');
+          if (replaced === undefined) quota.aborted(0);
+          else quota.committed(replaced);
           throw err;
         },
       ),

@@ -1,6 +1,7 @@
 /**
- * One failing durability call, on demand: the next fsync or close of a descriptor, rename or link whose path
- * matches fails with EIO instead of running (as a disk that fails under the commit gives). The
+ * One failing durability call, on demand: the next fsync or close of a descriptor, rename, link,
+ * unlink or folder fsync whose path matches fails with EIO instead of running (as a disk that fails under the
+ * commit gives). The
  * real `node:fs` functions are wrapped, so the server's own commit code meets the failure and
  * must clean up by itself (unlike a storage wrapper, which can clean up for it).
  *
@@ -12,7 +13,8 @@ import fs = require('node:fs');
 import fsp = require('node:fs/promises');
 import { pathOfFd } from './fd-path';
 
-export type FaultyCall = 'fsync' | 'rename' | 'link' | 'close';
+/** `folder-sync`: the fsync of a folder (FolderSync opens it with fs/promises and syncs the handle). */
+export type FaultyCall = 'fsync' | 'rename' | 'link' | 'unlink' | 'close' | 'folder-sync';
 
 interface Armed {
   readonly call: FaultyCall;
@@ -40,7 +42,9 @@ type Callback = (err: NodeJS.ErrnoException | null) => void;
 const realFsync = fs.fsync;
 const realRename = fsp.rename;
 const realLink = fsp.link;
+const realUnlink = fsp.unlink;
 const realClose = fs.close;
+const realOpen = fsp.open;
 
 (fs as { fsync: unknown }).fsync = (fd: number, callback: Callback): void => {
   const fault = take('fsync', pathOfFd(fd));
@@ -63,6 +67,23 @@ const realClose = fs.close;
   return realLink(from, to);
 };
 
+(fsp as { unlink: typeof fsp.unlink }).unlink = async (path) => {
+  const fault = take('unlink', String(path));
+  if (fault) throw fault;
+  return realUnlink(path);
+};
+// A handle opened through fs/promises syncs through the armed fault, for the path it was opened on.
+(fsp as { open: typeof fsp.open }).open = async (path, flags, mode) => {
+  const handle = await realOpen(path, flags, mode);
+  const realSync = handle.sync.bind(handle);
+  handle.sync = async () => {
+    const fault = take('folder-sync', String(path));
+    if (fault) throw fault;
+    return realSync();
+  };
+  return handle;
+};
+
 /** Puts the real functions back (afterAll). */
 export const restoreFs = (): void => {
   armed = undefined;
@@ -70,4 +91,6 @@ export const restoreFs = (): void => {
   (fs as { close: unknown }).close = realClose;
   (fsp as { rename: typeof fsp.rename }).rename = realRename;
   (fsp as { link: typeof fsp.link }).link = realLink;
+  (fsp as { open: typeof fsp.open }).open = realOpen;
+  (fsp as { unlink: typeof fsp.unlink }).unlink = realUnlink;
 };
