@@ -142,7 +142,7 @@ module.exports = [
     'src/storage/staging-area.ts:29 ArrowFunction',
     'src/storage/staging-area.ts:36 StringLiteral',
   ]),
-  group('storage-local-small-staged-write', ['src/storage/local-small-staged-write.ts'], ['unit/storage/local-small-staged-write.test.ts'], [
+  group('storage-local-small-staged-write', ['src/storage/local-small-staged-write.ts'], ['unit/storage/local-small-staged-write.test.ts', 'unit/storage/small-commits-not-durable.test.ts'], [
     'src/storage/local-small-staged-write.ts:44 ArithmeticOperator',
     'src/storage/local-small-staged-write.ts:67 StringLiteral',
     // `measureReplaced && replaced === undefined`, its second half → true: with a quota the worker then measures the replaced file
@@ -169,7 +169,7 @@ module.exports = [
     'src/storage/root-paths.ts:72 ConditionalExpression',
     'src/storage/root-paths.ts:106 EqualityOperator',
   ]),
-  group('storage-local-file-ops', ['src/storage/local-file-ops.ts'], ['unit/storage/local-file-ops.test.ts'], [
+  group('storage-local-file-ops', ['src/storage/local-file-ops.ts'], ['unit/storage/local-file-ops.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     'src/storage/local-file-ops.ts:30 ConditionalExpression',
     'src/storage/local-file-ops.ts:71 ConditionalExpression',
     'src/storage/local-file-ops.ts:71 EqualityOperator',
@@ -210,6 +210,7 @@ module.exports = [
     'unit/storage/small-commits-idle-worker.test.ts',
     'unit/storage/small-commits-process-life.test.ts',
     'unit/storage/small-commits-survivors.test.ts',
+    'unit/storage/small-commits-not-durable.test.ts',
   ], [
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
     'src/storage/small-commits.ts:149:38 ConditionalExpression → true',
@@ -225,7 +226,7 @@ module.exports = [
     'src/storage/small-commits.ts:129 ConditionalExpression',
     'src/storage/small-commits.ts:129 LogicalOperator',
   ], MOSTLY_WAITING),
-  group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts'], [
+  group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     'src/storage/local-fs.storage.ts:103 ConditionalExpression',
     'src/storage/local-fs.storage.ts:136 ConditionalExpression',
     'src/storage/local-fs.storage.ts:192 ConditionalExpression',

@@ -6,6 +6,7 @@ import { FileOpsStage } from '../../../src/pipeline/stages/file-ops.stage';
 import type { Command } from '../../../src/protocol/command';
 import type { SessionEvent } from '../../../src/session/session-event';
 import type { StorageAdapter } from '../../../src/storage/storage-adapter';
+import { notDurable } from '../../../src/storage/storage-errors';
 import { fakeSession, settlesNow } from '../session/support/fake-session';
 
 const H = '12'.repeat(32);
@@ -13,10 +14,11 @@ const alice: User = { name: 'alice', role: 'write', root: 'alice', quotaBytes: 1
 const eio = () => Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
 
 /** Storage that records each call and answers as told; `fail` makes every call fail with EIO. */
-const fakeStorage = (options: { fail?: boolean; partial?: boolean | 'absent' } = {}) => {
+const fakeStorage = (options: { fail?: boolean; failWith?: () => unknown; partial?: boolean | 'absent' } = {}) => {
   const calls: unknown[][] = [];
   const answer = <T>(call: unknown[], value: T): Promise<T> => {
     calls.push(call);
+    if (options.failWith) return Promise.reject(options.failWith());
     return options.fail ? Promise.reject(eio()) : Promise.resolve(value);
   };
   const storage = {
@@ -124,12 +126,22 @@ describe('FileOpsStage', () => {
     [{ verb: 'MKDIR' }, 'cannot create x: EIO (i/o error)'],
     [{ verb: 'RESUME' }, 'cannot read the kept upload of x: EIO (i/o error)'],
   ])('%j failing in storage is refused with its action, in the user\'s names', async (command, message) => {
-    const { named, run } = setup({ fail: true, partial: true });
+    const { named, run, freed } = setup({ fail: true, partial: true });
     const { transfer, event } = named(command, 'x', command.verb === 'RENAME' ? 'y' : undefined);
     const { outcome } = await run(event);
     expect(outcome).toEqual([{ type: 'refused', transfer, error: transfer.refusal }]);
     expect(transfer.refusal?.code).toBe('STORAGE_FAILED');
     expect(transfer.refusal?.message).toBe(message);
+    expect(freed).toEqual([]);
+  });
+
+  test('DELETE answered NOT_DURABLE (deleted, its folder not synced): refused with that error, and what it removed freed', async () => {
+    const unsynced = () => notDurable(eio(), 'alice/x is deleted', { removedBytes: 42 });
+    const { named, run, freed } = setup({ failWith: unsynced });
+    const { transfer, event } = named({ verb: 'DELETE' }, 'x');
+    await run(event);
+    expect(transfer.refusal).toMatchObject({ code: 'NOT_DURABLE', message: 'x is deleted, but its folder could not be synced (EIO (i/o error)): a crash of the server could still undo that' });
+    expect(freed).toEqual([['alice', 42]]);
   });
 
   test('an invalid name is refused before storage is asked', async () => {

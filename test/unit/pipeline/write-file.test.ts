@@ -2,6 +2,7 @@ import '../session/support/fail-fast';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { QuotaReservation } from '../../../src/auth/quota-ledger';
+import { notDurable } from '../../../src/storage/storage-errors';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import { WriteFileStage } from '../../../src/pipeline/stages/write-file.stage';
 import type { RemoteName } from '../../../src/protocol/remote-name';
@@ -116,6 +117,18 @@ describe('WriteFileStage', () => {
     expect((await result)[0]?.type).toBe('refused');
     expect(aborted).toEqual([0]);
     expect(committed).toEqual([]);
+  });
+
+  test('a commit answered NOT_DURABLE (in place, its folder not synced) is refused with that error, and counted as stored', async () => {
+    const { upload, data, end, outcome, committed, aborted } = setup();
+    const unsynced = notDurable(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }), 'f is stored', { replacedBytes: 7 });
+    const transfer = upload(3, fakeStaged({ commit: () => Promise.reject(unsynced) }).staged);
+    data(transfer, 'abc');
+    end(transfer);
+    const [event] = await outcome();
+    expect(event).toMatchObject({ type: 'refused', error: { code: 'NOT_DURABLE', message: unsynced.message } });
+    expect(committed).toEqual([7]);
+    expect(aborted).toEqual([]);
   });
 
   test('an upload with no quota reservation (a user without a quota) commits', async () => {

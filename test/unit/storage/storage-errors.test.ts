@@ -1,5 +1,5 @@
 import { RxferError } from '../../../src/errors/rxfer-error';
-import { storageError } from '../../../src/storage/storage-errors';
+import { notDurable, storageError, syncAfterChange, unsyncedChange } from '../../../src/storage/storage-errors';
 
 /** errno → storage code, with messages that name the remote file and never a server path. */
 describe('storageError', () => {
@@ -54,5 +54,35 @@ describe('storageError', () => {
     expect(storageError(errno('EACCES', 'EACCES: permission denied'), 'store', 'x').message).toBe('cannot store x: EACCES (permission denied)');
     expect(storageError({ code: 'E2BIG' }, 'store', 'x').message).toBe('cannot store x: E2BIG');
     expect(storageError(undefined, 'store', 'x').message).toBe('cannot store x: UNKNOWN');
+  });
+});
+
+/** A change made whose folder fsync failed: the reply says what was done, and a quota counts it. */
+describe('NOT_DURABLE', () => {
+  const eio = () => Object.assign(new Error("EIO: i/o error, fsync '/srv/secret/folder'"), { code: 'EIO' });
+
+  test('notDurable says what was done, the errno in words, never a server path; its detail keeps the counts', () => {
+    const err = notDurable(eio(), 'a/b.txt is stored', { replacedBytes: 12 });
+    expect(err).toBeInstanceOf(RxferError);
+    expect(err).toMatchObject({
+      code: 'NOT_DURABLE',
+      message: 'a/b.txt is stored, but its folder could not be synced (EIO (i/o error)): a crash of the server could still undo that',
+      detail: { errno: 'EIO', replacedBytes: 12 },
+    });
+    expect(notDurable(undefined, 'x is deleted')).toMatchObject({ message: 'x is deleted, but its folder could not be synced (UNKNOWN): a crash of the server could still undo that', detail: { errno: 'UNKNOWN' } });
+  });
+
+  test('syncAfterChange: a sync that succeeds is silent; one that fails is NOT_DURABLE with the detail given', async () => {
+    await expect(syncAfterChange(async () => undefined, 'x is stored')).resolves.toBeUndefined();
+    await expect(syncAfterChange(() => Promise.reject(eio()), 'x is stored', { replacedBytes: 3 })).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { errno: 'EIO', replacedBytes: 3 } });
+  });
+
+  test('unsyncedChange: the count of a NOT_DURABLE (0 without one), undefined for any other failure', () => {
+    expect(unsyncedChange(notDurable(eio(), 'x is stored', { replacedBytes: 7 }), 'replacedBytes')).toBe(7);
+    expect(unsyncedChange(notDurable(eio(), 'x is deleted', { removedBytes: 9 }), 'removedBytes')).toBe(9);
+    expect(unsyncedChange(notDurable(eio(), 'x is stored', { removedBytes: 9 }), 'replacedBytes')).toBe(0);
+    expect(unsyncedChange(new RxferError('STORAGE_FAILED', 'cannot store x: EIO', { replacedBytes: 7 }), 'replacedBytes')).toBeUndefined();
+    expect(unsyncedChange(Object.assign(new Error('x'), { code: 'NOT_DURABLE', detail: { replacedBytes: 7 } }), 'replacedBytes')).toBeUndefined();
+    expect(unsyncedChange(undefined, 'replacedBytes')).toBeUndefined();
   });
 });

@@ -1,0 +1,94 @@
+// fs-faults wraps node:fs before src/ takes its functions: import it first.
+import { failNext, failed, restoreFs } from '../../promises/support/fs-faults';
+import { mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RemoteName } from '../../../src/protocol/remote-name';
+import { LocalFsStorage } from '../../../src/storage/local-fs.storage';
+
+/**
+ * DELETE, RENAME and MKDIR on the local adapter when the folder fsync after the change fails (EIO,
+ * for real: fs-faults wraps the handle's sync): the change is made, and the error says so
+ * (NOT_DURABLE, with what a DELETE freed, its kept partial included), never "cannot delete".
+ * Through a server: test/promises/folder-sync-fails.test.ts.
+ */
+describe('LocalFsStorage file operations whose folder fsync fails', () => {
+  let base: string;
+  let root: string;
+  let storage: LocalFsStorage;
+  const name = (text: string) => text as RemoteName;
+  const MiB = 1024 * 1024;
+  const failOn = (folder: string) => failNext('folder-sync', (path) => path === folder);
+
+  beforeEach(async () => {
+    base = await realpath(await mkdtemp(join(tmpdir(), 'rxfer-ops-not-durable-')));
+    root = join(base, 'root');
+    storage = new LocalFsStorage(root);
+    await storage.init();
+    await mkdir(join(root, 'sub'));
+    await writeFile(join(root, 'sub', 'a.txt'), 'twelve bytes');
+    failed.length = 0;
+  });
+  afterEach(async () => {
+    await storage.close();
+    await rm(base, { recursive: true, force: true });
+  });
+  afterAll(() => restoreFs());
+
+  test('DELETE of a file: gone, NOT_DURABLE with its size', async () => {
+    failOn(join(root, 'sub'));
+    await expect(storage.remove(name('sub/a.txt'))).rejects.toMatchObject({
+      code: 'NOT_DURABLE',
+      message: 'sub/a.txt is deleted, but its folder could not be synced (EIO (i/o error)): a crash of the server could still undo that',
+      detail: { errno: 'EIO', removedBytes: 12 },
+    });
+    expect(failed.map((fault) => fault.call)).toEqual(['folder-sync']);
+    expect(await readdir(join(root, 'sub'))).toEqual([]);
+  });
+
+  test('DELETE of a file with a kept partial upload: both gone, and the error counts both', async () => {
+    const write = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
+    write.sink.write(Buffer.alloc(MiB, 1));
+    expect(await write.suspend()).toBe(MiB);
+    failOn(join(root, 'sub'));
+    await expect(storage.remove(name('sub/a.txt'))).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { errno: 'EIO', removedBytes: 12 + MiB } });
+    expect(await storage.partialUpload(name('sub/a.txt'))).toBeUndefined();
+    expect(await readdir(join(root, 'sub'))).toEqual([]);
+  });
+
+  test('DELETE of an empty folder: gone, NOT_DURABLE with 0 bytes', async () => {
+    await mkdir(join(root, 'empty'));
+    failOn(root);
+    await expect(storage.remove(name('empty'))).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { removedBytes: 0 } });
+    await expect(stat(join(root, 'empty'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test.each([
+    ['the source folder', 'sub'],
+    ['the target folder', 'other'],
+  ])('RENAME whose fsync of %s fails: renamed, NOT_DURABLE', async (_what, failing) => {
+    await mkdir(join(root, 'other'));
+    failOn(join(root, failing));
+    await expect(storage.rename(name('sub/a.txt'), name('other/b.txt'))).rejects.toMatchObject({
+      code: 'NOT_DURABLE',
+      message: 'sub/a.txt is renamed to other/b.txt, but its folder could not be synced (EIO (i/o error)): a crash of the server could still undo that',
+    });
+    expect(await readFile(join(root, 'other', 'b.txt'), 'utf8')).toBe('twelve bytes');
+    expect(await readdir(join(root, 'sub'))).toEqual([]);
+  });
+
+  test('MKDIR: created, NOT_DURABLE', async () => {
+    failOn(join(root, 'sub'));
+    await expect(storage.makeFolder(name('sub/new'))).rejects.toMatchObject({
+      code: 'NOT_DURABLE',
+      message: 'the folder sub/new is created, but its folder could not be synced (EIO (i/o error)): a crash of the server could still undo that',
+    });
+    expect((await stat(join(root, 'sub', 'new'))).isDirectory()).toBe(true);
+  });
+
+  test('a failure before the change is still the failure it was (NOT_FOUND), nothing synced', async () => {
+    failOn(join(root, 'sub'));
+    await expect(storage.remove(name('sub/none.txt'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(failed).toEqual([]);
+  });
+});
