@@ -53,7 +53,11 @@ export const treeFailure = (done: string, files: number, failures: readonly File
   });
   const more = sorted.length > NAMED_FAILURES ? [`${sorted.length - NAMED_FAILURES} more failed`] : [];
   const lost = unsent > 0 ? [`${unsent} not sent once the connection was lost`] : [];
-  const message = `${failures.length + unsent} of ${files} files were not ${done}: ${[...named, ...more, ...lost].join('; ')}`;
+  // NOT_DURABLE: the file is in place (its folder fsync failed); "were not stored" would be untrue of it.
+  const undurable = sorted.filter(({ error }) => error.code === 'NOT_DURABLE').length;
+  const outcome =
+    undurable === 0 ? `were not ${done}` : undurable === sorted.length && unsent === 0 ? `were ${done} but not made durable` : `failed (${undurable} of them ${done} but not made durable)`;
+  const message = `${failures.length + unsent} of ${files} files ${outcome}: ${[...named, ...more, ...lost].join('; ')}`;
   return new RxferError(first.code, message, { failed: failures.length + unsent, files }, { cause: first });
 };
 

@@ -103,13 +103,26 @@ export class LocalFileOps {
       } else {
         // link() refuses an existing name atomically; then the old name goes.
         await link(source.path, target);
-        await unlink(source.path);
+        await unlink(source.path).catch((err: unknown) => this.undoLink(target, err, from, to));
         await this.carryDigests(from, to, source.stats);
       }
     } catch (err) {
       throw storageError(err, 'rename', from);
     }
     await syncAfterChange(() => Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]).then(() => undefined), `${from} is renamed to ${to}`);
+  }
+
+  /**
+   * The old name of a file rename could not be unlinked: the new link goes again, so that "cannot
+   * rename" is true (the file under its old name only, as before). If even that fails, the file is
+   * under both names, and the error says so rather than "cannot rename".
+   */
+  private async undoLink(target: string, err: unknown, from: RemoteName, to: RemoteName): Promise<never> {
+    const failure = storageError(err, 'rename', from);
+    await unlink(target).catch(() => {
+      throw new RxferError(failure.code, `${failure.message}; ${from} is now under both names, ${from} and ${to}`, failure.detail);
+    });
+    throw failure;
   }
 
   /**

@@ -84,10 +84,12 @@ export class LocalFsStorage implements StorageAdapter {
    */
   async remove(name: RemoteName, { jail = '' }: Jail = {}): Promise<number> {
     const removed = await this.ops.remove(name, jail).catch((err: unknown) => toRxferError(err));
-    if (typeof removed === 'number') return removed + (await this.partials.discard(name));
+    // With the file deleted, a kept upload that cannot be deleted stays, still counted, until it expires.
+    const keptToo = () => this.partials.discard(name).catch(() => 0);
+    if (typeof removed === 'number') return removed + (await keptToo());
     // Deleted, its folder not synced: the kept partial goes too, and the error counts both.
     if (removed.code === 'NOT_DURABLE') {
-      const partial = await this.partials.discard(name);
+      const partial = await keptToo();
       throw new RxferError(removed.code, removed.message, { ...removed.detail, removedBytes: Number(removed.detail?.removedBytes ?? 0) + partial });
     }
     const partial = removed.code === 'NOT_FOUND' ? await this.partials.discard(name) : 0;
@@ -232,7 +234,10 @@ export class LocalFsStorage implements StorageAdapter {
   }
 }
 
-/** `staged`, whose successful commit also drops a kept partial upload and counts its bytes as freed. */
+/**
+ * `staged`, whose commit also drops a kept partial upload and counts its bytes as freed: a commit
+ * that succeeded, or one answered NOT_DURABLE (the file is in place all the same).
+ */
 const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number>): StagedWrite => ({
   get sink() {
     return staged.sink;
@@ -241,7 +246,11 @@ const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number
   abort: () => staged.abort(),
   suspend: () => staged.suspend(),
   commit: async (verified) => {
-    const file = await staged.commit(verified);
+    const file = await staged.commit(verified).catch(async (err: unknown) => {
+      if (!(err instanceof RxferError) || err.code !== 'NOT_DURABLE') throw err;
+      const kept = await discardKept().catch(() => 0);
+      throw new RxferError(err.code, err.message, { ...err.detail, replacedBytes: Number(err.detail?.replacedBytes ?? 0) + kept });
+    });
     const kept = await discardKept().catch(() => 0);
     return { ...file, replacedBytes: file.replacedBytes + kept };
   },

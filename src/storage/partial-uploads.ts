@@ -9,6 +9,7 @@ import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorit
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
+import { storageError } from './storage-errors';
 
 /** What is written beside a partial upload's data, so that it can be found, counted and expired. */
 interface PartialManifest {
@@ -172,7 +173,7 @@ export class PartialUploads {
     this.hashed.delete(id);
     const path = this.dataPath(id);
     // A kept upload of the name is replaced (PROTOCOL.md: a plain upload starts over): its bytes go.
-    const replaced = this.kept.has(id) ? ((await lstat(path).catch(() => undefined))?.size ?? 0) : 0;
+    const replaced = this.kept.has(id) && (await this.counted(id)) ? ((await lstat(path).catch(() => undefined))?.size ?? 0) : 0;
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
     // The socket waits only for the data file: the manifest (open, write, close: three thread-pool
     // round trips) matters once the upload is kept or dropped, and both wait for it (`recorded`).
@@ -222,9 +223,10 @@ export class PartialUploads {
       await closeFd(fd);
       // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.
       if (err instanceof RxferError && err.code === 'RESUME_MISMATCH') {
+        const counted = await this.counted(id);
         const gone = await unlink(path).then(() => true, () => false);
         await this.forget(id);
-        if (gone) dropped(kept);
+        if (gone && counted) dropped(kept);
       }
       throw err;
     }
@@ -236,7 +238,19 @@ export class PartialUploads {
     await unlink(this.manifestPath(id)).catch(() => undefined);
   }
 
-  /** Deletes the kept upload of `name` (not one being written right now); returns its bytes. */
+  /**
+   * Whether a kept upload's bytes count against a quota: only while its manifest names it, as
+   * bytesUnder counts them. A data file without one (the second link a create-only commit could not
+   * unlink, a manifest never written) frees nothing when it goes: the ledger never held it.
+   */
+  private async counted(id: string): Promise<boolean> {
+    return (await readFile(this.manifestPath(id), 'utf8').then(parseManifest, () => undefined)) !== undefined;
+  }
+
+  /**
+   * Deletes the kept upload of `name` (not one being written right now); returns the bytes it freed
+   * (see counted). A data file that cannot be deleted stays kept, and the error says so.
+   */
   async discard(name: string): Promise<number> {
     const id = this.idOf(name);
     if (this.writing.has(id)) return 0;
@@ -248,9 +262,12 @@ export class PartialUploads {
       // DELETE asks for every name: a name with nothing kept costs one lstat.
       const data = await lstat(this.dataPath(id)).catch(() => undefined);
       if (!data) return 0;
-      await unlink(this.dataPath(id)).catch(() => undefined);
+      const counted = await this.counted(id);
+      await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw storageError(err, 'delete the kept upload of', name);
+      });
       await this.forget(id);
-      return data.size;
+      return counted ? data.size : 0;
     } finally {
       this.writing.delete(id);
     }
@@ -267,9 +284,12 @@ export class PartialUploads {
         const manifest = await lstat(this.manifestPath(id)).catch(() => undefined);
         const lastWrite = Math.max(data?.mtimeMs ?? 0, manifest?.mtimeMs ?? 0);
         if (now - lastWrite < maxAgeMs) continue;
-        await unlink(this.dataPath(id)).catch(() => undefined);
+        const counted = await this.counted(id);
+        // One that cannot be deleted stays, counted, and is tried again at the next sweep.
+        const gone = await unlink(this.dataPath(id)).then(() => true, (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+        if (!gone) continue;
         await this.forget(id);
-        freed += data?.size ?? 0;
+        if (counted) freed += data?.size ?? 0;
       } finally {
         this.writing.delete(id);
       }

@@ -41,6 +41,13 @@ describe('treeFailure: the first failure`s code, the first few named in tree ord
     expect(treeFailure('stored', 9, failures.slice(0, 3), 4).detail).toEqual({ failed: 7, files: 9 });
   });
 
+  test('NOT_DURABLE failures (stored, their folder not synced) are never called "not stored"', () => {
+    const unsynced = (i: number) => failure(i, `f${i}`, 'NOT_DURABLE', `f${i} is stored, but its folder could not be synced`);
+    expect(treeFailure('stored', 5, [unsynced(1), unsynced(2)]).message).toBe('2 of 5 files were stored but not made durable: f1 is stored, but its folder could not be synced; f2 is stored, but its folder could not be synced');
+    expect(treeFailure('stored', 5, [unsynced(1), failure(2, 'f2', 'NO_SPACE', 'disk full')]).message).toBe('2 of 5 files failed (1 of them stored but not made durable): f1 is stored, but its folder could not be synced; f2: NO_SPACE disk full');
+    expect(treeFailure('stored', 5, [unsynced(1)], 1).message).toBe('2 of 5 files failed (1 of them stored but not made durable): f1 is stored, but its folder could not be synced; 1 not sent once the connection was lost');
+  });
+
   test('one file of one that failed while others were not sent: counted, not bare', () => {
     expect(treeFailure('stored', 1, [failure(0, 'x', 'CONNECTION_LOST', 'lost')], 2).message).toBe('3 of 1 files were not stored: x: lost; 2 not sent once the connection was lost');
   });

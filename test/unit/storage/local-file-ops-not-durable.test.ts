@@ -77,6 +77,15 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
     expect(await readdir(join(root, 'sub'))).toEqual([]);
   });
 
+  test('RENAME whose old name cannot be unlinked after the link: the link undone, STORAGE_FAILED is true (the file under its old name only)', async () => {
+    await mkdir(join(root, 'other'));
+    failNext('unlink', (path) => path === join(root, 'sub', 'a.txt'));
+    await expect(storage.rename(name('sub/a.txt'), name('other/b.txt'))).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot rename sub/a.txt: EIO (i/o error)' });
+    expect(failed.map((fault) => fault.call)).toEqual(['unlink']);
+    expect(await readFile(join(root, 'sub', 'a.txt'), 'utf8')).toBe('twelve bytes');
+    expect(await readdir(join(root, 'other'))).toEqual([]);
+  });
+
   test('MKDIR: created, NOT_DURABLE', async () => {
     failOn(join(root, 'sub'));
     await expect(storage.makeFolder(name('sub/new'))).rejects.toMatchObject({

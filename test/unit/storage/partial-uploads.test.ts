@@ -1,3 +1,5 @@
+// fs-faults wraps fs/promises' unlink (looked up at call time): a kept upload that cannot be deleted.
+import { failNext, failed, restoreFs } from '../../promises/support/fs-faults';
 import { createHash } from 'node:crypto';
 import { closeSync, writeSync } from 'node:fs';
 import { link, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
@@ -54,6 +56,7 @@ describe('PartialUploads', () => {
     partials = new PartialUploads(root);
     await partials.init();
   });
+  afterAll(() => restoreFs());
   afterEach(async () => {
     for (const partial of claimed.splice(0)) closeSync(partial.fd);
     jest.restoreAllMocks();
@@ -190,6 +193,15 @@ describe('PartialUploads', () => {
       expect(dropped).toEqual([]);
     });
 
+    test('a data file without a manifest (never counted against a quota) is replaced, and nothing reported dropped', async () => {
+      await writeFile(dataOf('bare.bin'), 'old bytes');
+      const fresh = new PartialUploads(root);
+      await fresh.init();
+      const dropped: number[] = [];
+      claimed.push((await fresh.claim('bare.bin', 100, 'sha256', undefined, (bytes) => dropped.push(bytes)))!);
+      expect(dropped).toEqual([]);
+    });
+
     test('reports nothing dropped when nothing was kept', async () => {
       const dropped: number[] = [];
       claimed.push((await partials.claim('n.bin', 100, 'sha256', undefined, (bytes) => dropped.push(bytes)))!);
@@ -277,6 +289,16 @@ describe('PartialUploads', () => {
       expect(await exists(manifestOf('short.bin'))).toBe(false);
       expect(partials.mayHold('short.bin')).toBe(false);
       expect(await claim('short.bin', 100, 'sha256')).toBeDefined();
+    });
+
+    test('RESUME of a data file without a manifest (a second link a create-only commit left): RESUME_MISMATCH, it goes, nothing reported dropped', async () => {
+      await writeFile(join(root, 'committed.bin'), 'abcdef');
+      await link(join(root, 'committed.bin'), dataOf('linked.bin'));
+      const dropped: number[] = [];
+      await expect(partials.claim('linked.bin', 100, 'sha256', resumeAt('abc'), (bytes) => dropped.push(bytes))).rejects.toMatchObject({ code: 'RESUME_MISMATCH' });
+      expect(dropped).toEqual([]);
+      expect(await exists(dataOf('linked.bin'))).toBe(false);
+      expect(await readFile(join(root, 'committed.bin'), 'utf8')).toBe('abcdef');
     });
 
     test('a digest that does not match: RESUME_MISMATCH, kept bytes deleted', async () => {
@@ -441,6 +463,26 @@ describe('PartialUploads', () => {
       expect(partials.mayHold('d.bin')).toBe(false);
     });
 
+    test('data without a manifest (a second link a commit left, a manifest never written) goes, and frees nothing counted', async () => {
+      await writeFile(dataOf('bare.bin'), 'twelve bytes');
+      expect(await partials.discard('bare.bin')).toBe(0);
+      expect(await exists(dataOf('bare.bin'))).toBe(false);
+      await writeFile(dataOf('torn.bin'), 'twelve bytes');
+      await writeFile(manifestOf('torn.bin'), '{"name":');
+      expect(await partials.discard('torn.bin')).toBe(0);
+    });
+
+    test('data that cannot be deleted: the error says so, and the upload stays kept (data and manifest)', async () => {
+      await keep('stuck.bin', 'twelve bytes');
+      failed.length = 0;
+      failNext('unlink', (path) => path === dataOf('stuck.bin'));
+      await expect(partials.discard('stuck.bin')).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot delete the kept upload of stuck.bin: EIO (i/o error)' });
+      expect(failed.map((fault) => fault.call)).toEqual(['unlink']);
+      expect(await exists(dataOf('stuck.bin'))).toBe(true);
+      expect(await exists(manifestOf('stuck.bin'))).toBe(true);
+      expect(await partials.discard('stuck.bin')).toBe(12);
+    });
+
     test('nothing kept: 0, and a manifest without data stays', async () => {
       await writeFile(manifestOf('m.bin'), '{}');
       expect(await partials.discard('m.bin')).toBe(0);
@@ -493,6 +535,20 @@ describe('PartialUploads', () => {
       expect(await exists(dataOf('writing.bin'))).toBe(true);
     });
 
+    test('an old data file without a manifest goes and frees nothing counted; one that cannot be deleted stays, counted, for the next sweep', async () => {
+      const now = Date.now();
+      await writeFile(dataOf('bare.bin'), 'x'.repeat(10));
+      await utimes(dataOf('bare.bin'), new Date(now - 120_000), new Date(now - 120_000));
+      await keep('stuck.bin', 'x'.repeat(20));
+      await age('stuck.bin', 120_000, now);
+      failNext('unlink', (path) => path === dataOf('stuck.bin'));
+      expect(await partials.expire(60_000, now)).toBe(0);
+      expect(await exists(dataOf('bare.bin'))).toBe(false);
+      expect(await exists(dataOf('stuck.bin'))).toBe(true);
+      expect(await exists(manifestOf('stuck.bin'))).toBe(true);
+      expect(await partials.expire(60_000, now)).toBe(20);
+    });
+
     // The case above ages by utimes of `now - 60 s`, which lands a fraction of a millisecond off;
     // here the last write is a whole second (exact in mtimeMs), so the age is exactly maxAge.
     test('an upload idle for exactly maxAge expires', async () => {
@@ -505,11 +561,12 @@ describe('PartialUploads', () => {
       expect(await exists(dataOf('edge.bin'))).toBe(false);
     });
 
-    test('a data file without its manifest expires by its own mtime', async () => {
+    test('a data file without its manifest expires by its own mtime (freeing nothing a quota counted: bytesUnder never did)', async () => {
       const now = Date.now();
       await writeFile(dataOf('lost-manifest.bin'), 'abcde');
       await utimes(dataOf('lost-manifest.bin'), new Date(now - 120_000), new Date(now - 120_000));
-      expect(await partials.expire(60_000, now)).toBe(5);
+      expect(await partials.bytesUnder('')).toBe(0);
+      expect(await partials.expire(60_000, now)).toBe(0);
       expect(await exists(dataOf('lost-manifest.bin'))).toBe(false);
     });
 
