@@ -20,22 +20,33 @@ interface Armed {
   readonly call: FaultyCall;
   /** Which path the failing call is on (the staging file, not a folder or a manifest). */
   readonly matches: (path: string) => boolean;
+  readonly code: FaultCode;
 }
 
-let armed: Armed | undefined;
+/** The errors a fault can give, with the system's words for them. */
+const WORDS = { EIO: 'i/o error', ENOENT: 'no such file or directory' } as const;
+export type FaultCode = keyof typeof WORDS;
+
+let armed: Armed[] = [];
 /** Calls that failed because of `failNext`, with their path (to check the fault was met). */
 export const failed: { call: FaultyCall; path: string }[] = [];
 
-/** The next `call` on a path `matches` accepts fails with EIO; then fs is healthy again. */
-export const failNext = (call: FaultyCall, matches: (path: string) => boolean): void => {
-  armed = { call, matches };
+/** The next `call` on a path `matches` accepts fails with `code` (EIO); then fs is healthy again. Disarms any other fault. */
+export const failNext = (call: FaultyCall, matches: (path: string) => boolean, code: FaultCode = 'EIO'): void => {
+  armed = [{ call, matches, code }];
+};
+
+/** One more fault armed beside those already armed: two calls of one request that both fail. */
+export const failAlso = (call: FaultyCall, matches: (path: string) => boolean, code: FaultCode = 'EIO'): void => {
+  armed.push({ call, matches, code });
 };
 
 const take = (call: FaultyCall, path: string): NodeJS.ErrnoException | undefined => {
-  if (armed?.call !== call || !armed.matches(path)) return undefined;
-  armed = undefined;
+  const at = armed.findIndex((fault) => fault.call === call && fault.matches(path));
+  if (at < 0) return undefined;
+  const [{ code }] = armed.splice(at, 1) as [Armed];
   failed.push({ call, path });
-  return Object.assign(new Error(`EIO: i/o error, ${call} '${path}'`), { code: 'EIO', errno: -5, syscall: call });
+  return Object.assign(new Error(`${code}: ${WORDS[code]}, ${call} '${path}'`), { code, errno: code === 'EIO' ? -5 : -2, syscall: call });
 };
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;
@@ -86,7 +97,7 @@ const realOpen = fsp.open;
 
 /** Puts the real functions back (afterAll). */
 export const restoreFs = (): void => {
-  armed = undefined;
+  armed = [];
   (fs as { fsync: unknown }).fsync = realFsync;
   (fs as { close: unknown }).close = realClose;
   (fsp as { rename: typeof fsp.rename }).rename = realRename;

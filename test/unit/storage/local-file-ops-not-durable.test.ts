@@ -1,5 +1,6 @@
 // fs-faults wraps node:fs before src/ takes its functions: import it first.
-import { failNext, failed, restoreFs } from '../../promises/support/fs-faults';
+import { failAlso, failNext, failed, restoreFs } from '../../promises/support/fs-faults';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +85,47 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
     expect(failed.map((fault) => fault.call)).toEqual(['unlink']);
     expect(await readFile(join(root, 'sub', 'a.txt'), 'utf8')).toBe('twelve bytes');
     expect(await readdir(join(root, 'other'))).toEqual([]);
+  });
+
+  test('RENAME whose link cannot be undone either: the error says the file is under both names', async () => {
+    await mkdir(join(root, 'other'));
+    failNext('unlink', (path) => path === join(root, 'sub', 'a.txt'));
+    failAlso('unlink', (path) => path === join(root, 'other', 'b.txt'));
+    await expect(storage.rename(name('sub/a.txt'), name('other/b.txt'))).rejects.toMatchObject({
+      code: 'STORAGE_FAILED',
+      message: 'cannot rename sub/a.txt: EIO (i/o error); sub/a.txt is now under both names, sub/a.txt and other/b.txt',
+      detail: { errno: 'EIO' },
+    });
+    expect(failed.map((fault) => fault.call)).toEqual(['unlink', 'unlink']);
+    expect(await readFile(join(root, 'other', 'b.txt'), 'utf8')).toBe('twelve bytes');
+  });
+
+  test('an upload over a name with a kept upload, answered NOT_DURABLE: the kept upload goes as after a commit, and the error counts it', async () => {
+    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
+    kept.sink.write(Buffer.alloc(MiB, 1));
+    expect(await kept.suspend()).toBe(MiB);
+    const data = randomBytes(200 * 1024);
+    const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false, measureReplaced: true });
+    write.sink.write(data);
+    failOn(join(root, 'sub'));
+    await expect(write.commit({ size: data.length, digest: createHash('sha256').update(data).digest('hex'), hash: 'sha256' })).rejects.toMatchObject({
+      code: 'NOT_DURABLE',
+      detail: { errno: 'EIO', replacedBytes: 12 + MiB },
+    });
+    expect(await storage.partialUpload(name('sub/a.txt'))).toBeUndefined();
+    expect(await readFile(join(root, 'sub', 'a.txt'))).toEqual(data);
+  });
+
+  test('an upload whose commit fails before the rename keeps the kept upload of its name (nothing changed)', async () => {
+    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
+    kept.sink.write(Buffer.alloc(MiB, 1));
+    expect(await kept.suspend()).toBe(MiB);
+    const data = randomBytes(200 * 1024);
+    const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false });
+    write.sink.write(data);
+    failNext('rename', (path) => path.startsWith(join(root, '.rxfer', 'staging')));
+    await expect(write.commit({ size: data.length, digest: createHash('sha256').update(data).digest('hex'), hash: 'sha256' })).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    expect(await storage.partialUpload(name('sub/a.txt'))).toMatchObject({ bytes: MiB });
   });
 
   test('MKDIR: created, NOT_DURABLE', async () => {

@@ -483,6 +483,13 @@ describe('PartialUploads', () => {
       expect(await partials.discard('stuck.bin')).toBe(12);
     });
 
+    test('data gone between its lstat and its unlink (ENOENT): gone all the same, its bytes freed', async () => {
+      await keep('raced.bin', 'twelve bytes');
+      failNext('unlink', (path) => path === dataOf('raced.bin'), 'ENOENT');
+      expect(await partials.discard('raced.bin')).toBe(12);
+      expect(await exists(manifestOf('raced.bin'))).toBe(false);
+    });
+
     test('nothing kept: 0, and a manifest without data stays', async () => {
       await writeFile(manifestOf('m.bin'), '{}');
       expect(await partials.discard('m.bin')).toBe(0);
