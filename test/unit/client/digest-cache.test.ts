@@ -170,6 +170,34 @@ test('names with spaces and beyond ASCII survive, across read chunks (64 KiB); a
   expect(cacheText()).not.toContain('two\nlines');
 });
 
+test('a record is read whole wherever a 64 KiB read cuts the file: inside a UTF-8 character, or in a line longer than two reads', async () => {
+  await agedFiles(['a']);
+  recordRun([['a', DIGEST_A]]);
+  const [header, record] = cacheText().split('\n');
+  // Every record below has a's state (the cursor compares names and state text; no file is looked at).
+  const line = (name: string) => `${DIGEST_A} ${record!.split(' ').slice(1, 6).join(' ')} ${name}\n`;
+  let text = `${header}\n`;
+  for (let i = 0; Buffer.byteLength(text) < 60_000; i++) text += line(`f${String(i).padStart(5, '0')}`);
+  // A name padded so that its "é" (2 bytes in UTF-8) begins at byte 65,535: the first read ends inside it.
+  const before = Buffer.byteLength(text) + Buffer.byteLength(line('')) - 1;
+  const split = `g${'x'.repeat(65_535 - before - 1)}é.txt`;
+  const long = `p/${'y'.repeat(150_000)}`;
+  text += line(split) + line(long) + line('z');
+  writeFileSync(join(cacheDir, 'digests', cacheFiles()[0]!), text);
+  expect(Buffer.from(text).subarray(65_535, 65_537)).toEqual(Buffer.from('é'));
+  const next = open();
+  for (const name of ['f00000', split, long, 'z']) expect(next.find(name, stateAt('a'))?.digest).toBe(DIGEST_A);
+});
+
+test('a found record is used up: the walk asks for each name once, and the next name is still found', async () => {
+  await agedFiles(['a', 'b']);
+  recordRun([['a', DIGEST_A], ['b', DIGEST_B]]);
+  const next = open();
+  expect(next.find('a', stateAt('a'))?.digest).toBe(DIGEST_A);
+  expect(next.find('a', stateAt('a'))).toBeUndefined();
+  expect(next.find('b', stateAt('b'))?.digest).toBe(DIGEST_B);
+});
+
 test('carry keeps a found record as it was; a run commits only what it saw, so removed files drop out', async () => {
   await agedFiles(['a', 'b']);
   recordRun([['a', DIGEST_A], ['b', DIGEST_B]]);
