@@ -1,4 +1,4 @@
-import { appendFileSync, chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,6 +187,38 @@ test('a record is read whole wherever a 64 KiB read cuts the file: inside a UTF-
   expect(Buffer.from(text).subarray(65_535, 65_537)).toEqual(Buffer.from('é'));
   const next = open();
   for (const name of ['f00000', split, long, 'z']) expect(next.find(name, stateAt('a'))?.digest).toBe(DIGEST_A);
+});
+
+test('an empty line that begins a 64 KiB read is skipped as garbage, and the records of that read after it are found', async () => {
+  await agedFiles(['a']);
+  recordRun([['a', DIGEST_A]]);
+  const [header, record] = cacheText().split('\n');
+  const line = (name: string) => `${DIGEST_A} ${record!.split(' ').slice(1, 6).join(' ')} ${name}\n`;
+  let text = `${header}\n`;
+  for (let i = 0; Buffer.byteLength(text) < 60_000; i++) text += line(`f${String(i).padStart(5, '0')}`);
+  // A last record padded to end exactly at byte 65,536: the second read begins with the empty line.
+  text += line(`g${'x'.repeat(65_536 - Buffer.byteLength(text) - Buffer.byteLength(line('')) - 1)}`);
+  expect(Buffer.byteLength(text)).toBe(65_536);
+  text += '\n' + line('y') + line('z');
+  writeFileSync(join(cacheDir, 'digests', cacheFiles()[0]!), text);
+  const next = open();
+  expect(next.find('y', stateAt('a'))?.digest).toBe(DIGEST_A);
+  expect(next.find('z', stateAt('a'))?.digest).toBe(DIGEST_A);
+});
+
+test('records are written in batches: a write that would fail is not tried for each record (the cache gives up only at a flush)', async () => {
+  await agedFiles(['a', 'b']);
+  const cache = open();
+  // The cache's output becomes a device that refuses every write (ENOSPC): a record written at once would fail there.
+  const internals = cache as unknown as { out: number };
+  closeSync(internals.out);
+  internals.out = openSync('/dev/full', 'w');
+  const seenAt = nowNs();
+  expect(() => cache.record(cache.place(), 'a', join(tree, 'a'), stateAt('a'), seenAt, DIGEST_A)).not.toThrow();
+  expect(() => cache.record(cache.place(), 'b', join(tree, 'b'), stateAt('b'), seenAt, DIGEST_B)).not.toThrow();
+  // The commit's flush meets the failure and keeps no cache (the run's result never depends on it).
+  cache.commit();
+  expect(cacheFiles().filter((name) => !name.endsWith('.tmp'))).toEqual([]);
 });
 
 test('a found record is used up: the walk asks for each name once, and the next name is still found', async () => {
