@@ -116,6 +116,33 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
     expect(await readFile(join(root, 'sub', 'a.txt'))).toEqual(data);
   });
 
+  test('DELETE of a file whose kept upload cannot be deleted: the file is deleted and counted, the kept upload stays (still counted)', async () => {
+    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
+    kept.sink.write(Buffer.alloc(MiB, 1));
+    expect(await kept.suspend()).toBe(MiB);
+    failNext('unlink', (path) => path.startsWith(join(root, '.rxfer', 'partials')) && !path.endsWith('.json'));
+    expect(await storage.remove(name('sub/a.txt'))).toBe(12);
+    expect(await readdir(join(root, 'sub'))).toEqual([]);
+    expect(await storage.partialUpload(name('sub/a.txt'))).toMatchObject({ bytes: MiB });
+  });
+
+  test('an upload answered NOT_DURABLE over a kept upload that cannot be deleted: the error counts only the file replaced', async () => {
+    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
+    kept.sink.write(Buffer.alloc(MiB, 1));
+    expect(await kept.suspend()).toBe(MiB);
+    const data = randomBytes(200 * 1024);
+    const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false, measureReplaced: true });
+    write.sink.write(data);
+    failOn(join(root, 'sub'));
+    failAlso('unlink', (path) => path.startsWith(join(root, '.rxfer', 'partials')) && !path.endsWith('.json'));
+    await expect(write.commit({ size: data.length, digest: createHash('sha256').update(data).digest('hex'), hash: 'sha256' })).rejects.toMatchObject({
+      code: 'NOT_DURABLE',
+      detail: { errno: 'EIO', replacedBytes: 12 },
+    });
+    expect(failed.map((fault) => fault.call).sort()).toEqual(['folder-sync', 'unlink']);
+    expect(await storage.partialUpload(name('sub/a.txt'))).toMatchObject({ bytes: MiB });
+  });
+
   test('an upload whose commit fails before the rename keeps the kept upload of its name (nothing changed)', async () => {
     const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
     kept.sink.write(Buffer.alloc(MiB, 1));

@@ -202,6 +202,15 @@ describe('PartialUploads', () => {
       expect(dropped).toEqual([]);
     });
 
+    test('a kept manifest (a whole one) whose data file is gone: a fresh upload starts, nothing dropped', async () => {
+      await writeFile(manifestOf('o.bin'), JSON.stringify({ name: 'o.bin', size: 100, startedAt: new Date().toISOString() }));
+      const fresh = new PartialUploads(root);
+      await fresh.init();
+      const dropped: number[] = [];
+      claimed.push((await fresh.claim('o.bin', 100, 'sha256', undefined, (bytes) => dropped.push(bytes)))!);
+      expect(dropped).toEqual([]);
+    });
+
     test('reports nothing dropped when nothing was kept', async () => {
       const dropped: number[] = [];
       claimed.push((await partials.claim('n.bin', 100, 'sha256', undefined, (bytes) => dropped.push(bytes)))!);
@@ -554,6 +563,14 @@ describe('PartialUploads', () => {
       expect(await exists(dataOf('stuck.bin'))).toBe(true);
       expect(await exists(manifestOf('stuck.bin'))).toBe(true);
       expect(await partials.expire(60_000, now)).toBe(20);
+    });
+
+    test('an old manifest (a whole one) without its data file goes, freeing nothing', async () => {
+      const now = Date.now();
+      await writeFile(manifestOf('lone.bin'), JSON.stringify({ name: 'lone.bin', size: 100, startedAt: new Date().toISOString() }));
+      await utimes(manifestOf('lone.bin'), new Date(now - 120_000), new Date(now - 120_000));
+      expect(await partials.expire(60_000, now)).toBe(0);
+      expect(await exists(manifestOf('lone.bin'))).toBe(false);
     });
 
     // The case above ages by utimes of `now - 60 s`, which lands a fraction of a millisecond off;
