@@ -197,6 +197,24 @@ describe('rxfer CLI usage', () => {
     }
   });
 
+  test('NODE_EXTRA_CA_CERTS: dropped for a client command that makes no TLS connection (Node parses it at start-up); kept with --tls, --ca, RXFER_TLS or RXFER_CA, and for serve', () => {
+    const fake = mkdtempSync(join(tmpdir(), 'rxfer-fake-node-'));
+    try {
+      writeFileSync(join(fake, 'node'), '#!/bin/sh\necho "${NODE_EXTRA_CA_CERTS-unset}"\n', { mode: 0o755 });
+      const { RXFER_TLS: _tls, RXFER_CA: _ca, ...clean } = process.env;
+      const caFor = (args: string[], extra: Record<string, string> = {}) =>
+        spawnSync(BIN, args, { encoding: 'utf8', env: { ...clean, PATH: `${fake}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: '/etc/bundle.pem', ...extra } }).stdout.trim();
+      for (const command of [['put', '-r', 'x y', 'z'], ['get', 'f'], ['ls'], ['--help'], [], ['put', 'tls', 'ca']]) expect(caFor(command)).toBe('unset');
+      for (const command of [['put', 'a', '--tls'], ['get', 'a', '--ca', 'c.pem'], ['ls', '--ca=c.pem'], ['serve', '--config', 'c.json']]) expect(caFor(command)).toBe('/etc/bundle.pem');
+      expect(caFor(['ls'], { RXFER_TLS: '1' })).toBe('/etc/bundle.pem');
+      expect(caFor(['ls'], { RXFER_CA: 'c.pem' })).toBe('/etc/bundle.pem');
+      // A stray variable named like the script's own does not turn the rule around.
+      expect(caFor(['ls'], { t: '' })).toBe('unset');
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
+  });
+
   test('--help loads neither the client, the server nor cli-progress (start-up time)', () => {
     const script =
       `process.argv = [process.argv[0], 'rxfer', '--help'];` +

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliResult, ensureBuilt, rxfer } from '../helpers/cli';
+import { execFile } from 'node:child_process';
+import { BIN, CliResult, ensureBuilt, rxfer } from '../helpers/cli';
 import { SecureServer, TestCert, TestUser, makeBase, makeCert, makeUser, startSecureServer } from '../security/support/server';
 
 /**
@@ -50,6 +51,22 @@ describe('the CLI over TLS with a token', () => {
     const get = await run(['get', 'env.bin', 'back.bin', '--tls', '--ca', cert.certPath, '-q'], { RXFER_TOKEN: alice.token });
     expect(get).toMatchObject({ code: 0, stderr: '' });
     expect((await readFile(join(work, 'back.bin'))).equals(data)).toBe(true);
+  });
+
+  test('--tls trusts the CAs of NODE_EXTRA_CA_CERTS, run as users run it (bin/rxfer.js through sh, which keeps the variable for TLS)', async () => {
+    await writeFile(join(work, 'extra.txt'), 'trusted by NODE_EXTRA_CA_CERTS\n');
+    // Not spawnSync: the server runs in this process and must answer meanwhile.
+    const asUser = (args: string[], extraCa: string) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        const env = { ...process.env, RXFER_TOKEN: alice.token, NODE_EXTRA_CA_CERTS: extraCa };
+        execFile(BIN, [...args, '--tls', '-q', '-p', String(server.port)], { cwd: work, env }, (err, _stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stderr }));
+      });
+    expect(await asUser(['put', 'extra.txt', 'extra.txt'], cert.certPath)).toEqual({ code: 0, stderr: '' });
+    expect(await readFile(join(server.root, 'alice', 'extra.txt'), 'utf8')).toBe('trusted by NODE_EXTRA_CA_CERTS\n');
+    // Without it, the same certificate is refused: the trust came from the variable.
+    const refused = await asUser(['ls'], '');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/certificate/i);
   });
 
   test('--token on the command line, and --ca alone implies --tls', async () => {
