@@ -134,6 +134,9 @@ module.exports = [
     'src/storage/partial-uploads.ts:331 BlockStatement',
   ]),
   group('storage-local-staged-write', ['src/storage/local-staged-write.ts'], ['unit/storage/local-staged-write.test.ts', 'unit/storage/local-staged-write-faults.test.ts'], [
+    // Remembering a digest for a commit that failed before its rename: `published` undefined, so DigestIndex.remember
+    // rejects on the missing stats, which the catch drops; a cache, and nothing is recorded either way.
+    'src/storage/local-staged-write.ts:163:11 ConditionalExpression → true',
     'src/storage/local-staged-write.ts:98 StringLiteral',
     'src/storage/local-staged-write.ts:127 ConditionalExpression',
     'src/storage/local-staged-write.ts:173 ConditionalExpression',

@@ -71,6 +71,12 @@ describe('a small commit whose folder fsync fails after the rename', () => {
     expect(await new DigestLog(sums).folder('').then((records) => records.get('a.txt', onDisk, 'sha256'))).toBe(sha('new'));
   });
 
+  test('isPublishedFailure: only an error that carries what the commit returned', () => {
+    expect(isPublishedFailure(undefined)).toBe(false);
+    expect(isPublishedFailure(Object.assign(new Error('x'), { code: 'EIO' }))).toBe(false);
+    expect(isPublishedFailure(Object.assign(new Error('x'), { code: 'EIO', published: { mtimeMs: 1, replacedBytes: 0 } }))).toBe(true);
+  });
+
   test('a failure before the rename is not published (the name as it was)', async () => {
     await mkdir(join(dir, 'in-the-way'));
     const err = await commits.commit(job('in-the-way', 'x', { folder: missing() })).catch((e: unknown) => e);

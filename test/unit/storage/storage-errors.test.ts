@@ -84,5 +84,7 @@ describe('NOT_DURABLE', () => {
     expect(unsyncedChange(new RxferError('STORAGE_FAILED', 'cannot store x: EIO', { replacedBytes: 7 }), 'replacedBytes')).toBeUndefined();
     expect(unsyncedChange(Object.assign(new Error('x'), { code: 'NOT_DURABLE', detail: { replacedBytes: 7 } }), 'replacedBytes')).toBeUndefined();
     expect(unsyncedChange(undefined, 'replacedBytes')).toBeUndefined();
+    // A NOT_DURABLE without detail (another adapter's): done, with nothing to count.
+    expect(unsyncedChange(new RxferError('NOT_DURABLE', 'x is stored, but…'), 'replacedBytes')).toBe(0);
   });
 });
