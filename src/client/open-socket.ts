@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect, isIP, type NetConnectOpts, type Socket } from 'node:net';
 import { RxferError } from '../errors/rxfer-error';
 
@@ -9,9 +10,38 @@ const SOCKET_BUFFER_BYTES = 1024 * 1024;
  * single reader sees the stream from its first byte. Resolves once connected.
  */
 export interface TlsOptions {
-  /** Extra trusted CA certificates (PEM); the system's CAs are trusted too unless `ca` replaces them. */
+  /** Extra trusted CA certificates (PEM), trusted besides Node's own CAs and NODE_EXTRA_CA_CERTS's. */
   readonly ca?: string | Buffer;
 }
+
+/**
+ * `ca` and the CAs a connection trusts without it. Node's `ca` option *replaces* its whole default
+ * store (the bundled roots and NODE_EXTRA_CA_CERTS's): passed alone, `--ca` would stop trusting
+ * every other CA, where the CLI promises "besides the system CAs". An extra-CA file that cannot be
+ * read is left out, as Node itself leaves it out at start-up (with a warning there).
+ */
+const withDefaultCas = (tls: typeof import('node:tls'), ca: string | Buffer): (string | Buffer)[] => {
+  const extraFile = process.env['NODE_EXTRA_CA_CERTS'];
+  let extra: Buffer | undefined;
+  try {
+    extra = extraFile ? readFileSync(extraFile) : undefined;
+  } catch {
+    extra = undefined;
+  }
+  return [...tls.rootCertificates, ...(extra ? [extra] : []), ca];
+};
+
+const connectTls = (options: NetConnectOpts, host: string, tls: TlsOptions): Socket => {
+  // Loaded only for TLS: node:tls costs a plain `rxfer put` ≈ 6 ms of its start-up (issue 20).
+  const nodeTls = require('node:tls') as typeof import('node:tls');
+  return nodeTls.connect({
+    ...options,
+    minVersion: 'TLSv1.2',
+    ...(tls.ca !== undefined && { ca: withDefaultCas(nodeTls, tls.ca) }),
+    // SNI takes host names only; an IP address is checked against the certificate's IP SANs.
+    ...(isIP(host) === 0 && { servername: host }),
+  });
+};
 
 export const openSocket = (
   host: string,
@@ -26,16 +56,7 @@ export const openSocket = (
     noDelay: true,
     writableHighWaterMark: SOCKET_BUFFER_BYTES,
   };
-  const socket = tls
-    ? // Loaded only for TLS: node:tls costs a plain `rxfer put` ≈ 6 ms of its start-up (issue 20).
-      (require('node:tls') as typeof import('node:tls')).connect({
-        ...options,
-        minVersion: 'TLSv1.2',
-        ...(tls.ca !== undefined && { ca: tls.ca }),
-        // SNI takes host names only; an IP address is checked against the certificate's IP SANs.
-        ...(isIP(host) === 0 && { servername: host }),
-      })
-    : connect(options);
+  const socket = tls ? connectTls(options, host, tls) : connect(options);
   attach(socket);
   const connected = new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {

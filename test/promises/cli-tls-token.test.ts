@@ -41,6 +41,16 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
+/**
+ * bin/rxfer.js as users run it (through sh: it decides whether NODE_EXTRA_CA_CERTS reaches node), with
+ * alice's token and `extraCa` as NODE_EXTRA_CA_CERTS. Not spawnSync: the server runs in this process.
+ */
+const asInstalled = (args: string[], extraCa: string): Promise<{ code: number; stderr: string }> =>
+  new Promise((resolve) => {
+    const env = { ...process.env, RXFER_TOKEN: alice.token, NODE_EXTRA_CA_CERTS: extraCa };
+    execFile(BIN, [...args, '-q', '-p', String(server.port)], { cwd: work, env }, (err, _stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stderr }));
+  });
+
 describe('the CLI over TLS with a token', () => {
   test('RXFER_TOKEN with --tls --ca: put and get byte for byte, into the user’s own root', async () => {
     const data = randomBytes(300 * 1024);
@@ -55,16 +65,23 @@ describe('the CLI over TLS with a token', () => {
 
   test('--tls trusts the CAs of NODE_EXTRA_CA_CERTS, run as users run it (bin/rxfer.js through sh, which keeps the variable for TLS)', async () => {
     await writeFile(join(work, 'extra.txt'), 'trusted by NODE_EXTRA_CA_CERTS\n');
-    // Not spawnSync: the server runs in this process and must answer meanwhile.
-    const asUser = (args: string[], extraCa: string) =>
-      new Promise<{ code: number; stderr: string }>((resolve) => {
-        const env = { ...process.env, RXFER_TOKEN: alice.token, NODE_EXTRA_CA_CERTS: extraCa };
-        execFile(BIN, [...args, '--tls', '-q', '-p', String(server.port)], { cwd: work, env }, (err, _stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stderr }));
-      });
+    const asUser = (args: string[], extraCa: string) => asInstalled([...args, '--tls'], extraCa);
     expect(await asUser(['put', 'extra.txt', 'extra.txt'], cert.certPath)).toEqual({ code: 0, stderr: '' });
     expect(await readFile(join(server.root, 'alice', 'extra.txt'), 'utf8')).toBe('trusted by NODE_EXTRA_CA_CERTS\n');
     // Without it, the same certificate is refused: the trust came from the variable.
     const refused = await asUser(['ls'], '');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/certificate/i);
+  });
+
+  test('--ca trusts its CA besides the others: a server whose CA comes from NODE_EXTRA_CA_CERTS stays trusted when --ca names another', async () => {
+    const other = await makeCert(join(base, 'other-ca'));
+    await writeFile(join(work, 'beside.txt'), 'beside\n');
+    // Node's `ca` option replaces its whole default store: given alone, --ca dropped every other CA.
+    expect(await asInstalled(['put', 'beside.txt', 'beside.txt', '--ca', other.certPath], cert.certPath)).toEqual({ code: 0, stderr: '' });
+    expect(await readFile(join(server.root, 'alice', 'beside.txt'), 'utf8')).toBe('beside\n');
+    // With only the unrelated CA, the server's certificate is refused.
+    const refused = await asInstalled(['ls', '--ca', other.certPath], '');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/certificate/i);
   });
