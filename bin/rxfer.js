@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; t=; for a; do case $a in --tls|--ca|--ca=*) t=1;; esac; done; [ -z "$t$RXFER_TLS$RXFER_CA" ] && unset NODE_EXTRA_CA_CERTS; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"
+':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; t=; for a; do case $a in --tls|--ca|--ca=*) t=1;; esac; done; [ -z "$t${RXFER_TLS+1}${RXFER_CA+1}" ] && unset NODE_EXTRA_CA_CERTS; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"
 'use strict';
 // The two lines above are read by sh and by node alike. sh (running `rxfer` as installed) sees a
 // no-op, then replaces itself with node and the flags below, on this same file; node sees a string
@@ -20,7 +20,8 @@
 // server runs for days, so it keeps every tier. Only `serve` as the first argument is recognised
 // (as every deploy file and `npm start` write it); a server started otherwise is only slower.
 // NODE_EXTRA_CA_CERTS, for a client command that makes no TLS connection (no --tls or --ca on its
-// command line, no RXFER_TLS or RXFER_CA): Node reads and parses every certificate of that file when
+// command line, no RXFER_TLS or RXFER_CA set, even empty: commander turns TLS on for a variable that is
+// merely defined): Node reads and parses every certificate of that file when
 // it starts, whether TLS is used or not. A distribution's bundle (as set on this benchmark host, and
 // in many corporate setups) cost each command ≈ 30 ms of CPU, `rxfer --help` 90–120 ms instead of
 // 40–50 (issue 20). Without TLS no certificate is ever looked at, so nothing else changes; with TLS the

@@ -208,6 +208,8 @@ describe('rxfer CLI usage', () => {
       for (const command of [['put', 'a', '--tls'], ['get', 'a', '--ca', 'c.pem'], ['ls', '--ca=c.pem'], ['serve', '--config', 'c.json']]) expect(caFor(command)).toBe('/etc/bundle.pem');
       expect(caFor(['ls'], { RXFER_TLS: '1' })).toBe('/etc/bundle.pem');
       expect(caFor(['ls'], { RXFER_CA: 'c.pem' })).toBe('/etc/bundle.pem');
+      // Set but empty still turns TLS on (commander looks only at whether the variable is defined).
+      expect(caFor(['ls'], { RXFER_TLS: '' })).toBe('/etc/bundle.pem');
       // A stray variable named like the script's own does not turn the rule around.
       expect(caFor(['ls'], { t: '' })).toBe('unset');
     } finally {
