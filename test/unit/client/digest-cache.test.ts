@@ -170,14 +170,25 @@ test('names with spaces and beyond ASCII survive, across read chunks (64 KiB); a
   expect(cacheText()).not.toContain('two\nlines');
 });
 
-test('a record is read whole wherever a 64 KiB read cuts the file: inside a UTF-8 character, or in a line longer than two reads', async () => {
+/**
+ * A cache of one run of file `a`, rewritten by hand: its header and ≈ 60,000 bytes of records
+ * (`f00000`…), and `line(name)`, a record with a's state (the cursor compares names and state text; no
+ * file is looked at), to go on with.
+ */
+const handMadeCache = async (): Promise<{ text: string; line: (name: string) => string }> => {
   await agedFiles(['a']);
   recordRun([['a', DIGEST_A]]);
   const [header, record] = cacheText().split('\n');
-  // Every record below has a's state (the cursor compares names and state text; no file is looked at).
   const line = (name: string) => `${DIGEST_A} ${record!.split(' ').slice(1, 6).join(' ')} ${name}\n`;
   let text = `${header}\n`;
   for (let i = 0; Buffer.byteLength(text) < 60_000; i++) text += line(`f${String(i).padStart(5, '0')}`);
+  return { text, line };
+};
+
+test('a record is read whole wherever a 64 KiB read cuts the file: inside a UTF-8 character, or in a line longer than two reads', async () => {
+  const made = await handMadeCache();
+  const { line } = made;
+  let { text } = made;
   // A name padded so that its "é" (2 bytes in UTF-8) begins at byte 65,535: the first read ends inside it.
   const before = Buffer.byteLength(text) + Buffer.byteLength(line('')) - 1;
   const split = `g${'x'.repeat(65_535 - before - 1)}é.txt`;
@@ -190,12 +201,9 @@ test('a record is read whole wherever a 64 KiB read cuts the file: inside a UTF-
 });
 
 test('an empty line that begins a 64 KiB read is skipped as garbage, and the records of that read after it are found', async () => {
-  await agedFiles(['a']);
-  recordRun([['a', DIGEST_A]]);
-  const [header, record] = cacheText().split('\n');
-  const line = (name: string) => `${DIGEST_A} ${record!.split(' ').slice(1, 6).join(' ')} ${name}\n`;
-  let text = `${header}\n`;
-  for (let i = 0; Buffer.byteLength(text) < 60_000; i++) text += line(`f${String(i).padStart(5, '0')}`);
+  const made = await handMadeCache();
+  const { line } = made;
+  let { text } = made;
   // A last record padded to end exactly at byte 65,536: the second read begins with the empty line.
   text += line(`g${'x'.repeat(65_536 - Buffer.byteLength(text) - Buffer.byteLength(line('')) - 1)}`);
   expect(Buffer.byteLength(text)).toBe(65_536);

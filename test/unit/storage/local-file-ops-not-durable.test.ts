@@ -20,6 +20,12 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
   const name = (text: string) => text as RemoteName;
   const MiB = 1024 * 1024;
   const failOn = (folder: string) => failNext('folder-sync', (path) => path === folder);
+  /** An interrupted upload of `target` (1 MiB of 2), kept for RESUME. */
+  const keepUpload = async (target: string) => {
+    const kept = await storage.beginWrite(name(target), { size: 2 * MiB, createOnly: false });
+    kept.sink.write(Buffer.alloc(MiB, 1));
+    expect(await kept.suspend()).toBe(MiB);
+  };
 
   beforeEach(async () => {
     base = await realpath(await mkdtemp(join(tmpdir(), 'rxfer-ops-not-durable-')));
@@ -101,9 +107,7 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
   });
 
   test('an upload over a name with a kept upload, answered NOT_DURABLE: the kept upload goes as after a commit, and the error counts it', async () => {
-    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
-    kept.sink.write(Buffer.alloc(MiB, 1));
-    expect(await kept.suspend()).toBe(MiB);
+    await keepUpload('sub/a.txt');
     const data = randomBytes(200 * 1024);
     const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false, measureReplaced: true });
     write.sink.write(data);
@@ -117,9 +121,7 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
   });
 
   test('DELETE of a file whose kept upload cannot be deleted: the file is deleted and counted, the kept upload stays (still counted)', async () => {
-    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
-    kept.sink.write(Buffer.alloc(MiB, 1));
-    expect(await kept.suspend()).toBe(MiB);
+    await keepUpload('sub/a.txt');
     failNext('unlink', (path) => path.startsWith(join(root, '.rxfer', 'partials')) && !path.endsWith('.json'));
     expect(await storage.remove(name('sub/a.txt'))).toBe(12);
     expect(await readdir(join(root, 'sub'))).toEqual([]);
@@ -127,9 +129,7 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
   });
 
   test('an upload answered NOT_DURABLE over a kept upload that cannot be deleted: the error counts only the file replaced', async () => {
-    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
-    kept.sink.write(Buffer.alloc(MiB, 1));
-    expect(await kept.suspend()).toBe(MiB);
+    await keepUpload('sub/a.txt');
     const data = randomBytes(200 * 1024);
     const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false, measureReplaced: true });
     write.sink.write(data);
@@ -144,9 +144,7 @@ describe('LocalFsStorage file operations whose folder fsync fails', () => {
   });
 
   test('an upload whose commit fails before the rename keeps the kept upload of its name (nothing changed)', async () => {
-    const kept = await storage.beginWrite(name('sub/a.txt'), { size: 2 * MiB, createOnly: false });
-    kept.sink.write(Buffer.alloc(MiB, 1));
-    expect(await kept.suspend()).toBe(MiB);
+    await keepUpload('sub/a.txt');
     const data = randomBytes(200 * 1024);
     const write = await storage.beginWrite(name('sub/a.txt'), { size: data.length, createOnly: false });
     write.sink.write(data);
