@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; t=; for a; do case $a in --tls|--ca|--ca=*) t=1;; esac; done; [ -z "$t${RXFER_TLS+1}${RXFER_CA+1}" ] && unset NODE_EXTRA_CA_CERTS; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"
+':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; _rx_t=; for _rx_a; do case $_rx_a in --tls|--ca|--ca=*) _rx_t=1;; esac; done; [ -z "$_rx_t${RXFER_TLS+1}${RXFER_CA+1}" ] && unset NODE_EXTRA_CA_CERTS; unset _rx_t _rx_a; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"
 'use strict';
 // The two lines above are read by sh and by node alike. sh (running `rxfer` as installed) sees a
 // no-op, then replaces itself with node and the flags below, on this same file; node sees a string

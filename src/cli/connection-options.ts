@@ -78,7 +78,7 @@ export const addConnectionOptions = (command: Command): Command =>
     .option('-q, --quiet', 'print nothing but errors (no progress bar, no summary line)')
     .addOption(new Option('--connect-timeout <seconds>', 'give up when the server has not greeted within this many seconds (default 10)').argParser(parseSeconds))
     .addOption(new Option('--tls', 'connect with TLS (the server certificate is verified)').env('RXFER_TLS'))
-    .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for --tls, besides the system CAs').env('RXFER_CA'))
+    .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for --tls, instead of the system CAs').env('RXFER_CA'))
     // The environment is the safe place for a token: a command-line argument shows in `ps`.
     .addOption(new Option('--token <token>', 'authenticate with this token (prefer the RXFER_TOKEN variable)').env('RXFER_TOKEN'))
     .addOption(

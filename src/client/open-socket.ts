@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { connect, isIP, type NetConnectOpts, type Socket } from 'node:net';
 import { RxferError } from '../errors/rxfer-error';
 
@@ -10,26 +9,16 @@ const SOCKET_BUFFER_BYTES = 1024 * 1024;
  * single reader sees the stream from its first byte. Resolves once connected.
  */
 export interface TlsOptions {
-  /** Extra trusted CA certificates (PEM), trusted besides Node's own CAs and NODE_EXTRA_CA_CERTS's. */
+  /**
+   * The CA certificates (PEM) to trust *instead of* Node's default ones (its bundled roots and
+   * NODE_EXTRA_CA_CERTS's), as Node's own `ca` option does: a private CA for a private server.
+   * Adding them to the default store instead would need a copy of it, and a copy made here by hand
+   * trusted what Node itself refuses (certificates in the "TRUSTED CERTIFICATE" form, a store read
+   * at connect time instead of start-up) or lost what it trusts (--use-openssl-ca): the hostile pass
+   * of 2026-12-05 (e).
+   */
   readonly ca?: string | Buffer;
 }
-
-/**
- * `ca` and the CAs a connection trusts without it. Node's `ca` option *replaces* its whole default
- * store (the bundled roots and NODE_EXTRA_CA_CERTS's): passed alone, `--ca` would stop trusting
- * every other CA, where the CLI promises "besides the system CAs". An extra-CA file that cannot be
- * read is left out, as Node itself leaves it out at start-up (with a warning there).
- */
-const withDefaultCas = (tls: typeof import('node:tls'), ca: string | Buffer): (string | Buffer)[] => {
-  const extraFile = process.env['NODE_EXTRA_CA_CERTS'];
-  let extra: Buffer | undefined;
-  try {
-    extra = extraFile ? readFileSync(extraFile) : undefined;
-  } catch {
-    extra = undefined;
-  }
-  return [...tls.rootCertificates, ...(extra ? [extra] : []), ca];
-};
 
 const connectTls = (options: NetConnectOpts, host: string, tls: TlsOptions): Socket => {
   // Loaded only for TLS: node:tls costs a plain `rxfer put` ≈ 6 ms of its start-up (issue 20).
@@ -37,7 +26,7 @@ const connectTls = (options: NetConnectOpts, host: string, tls: TlsOptions): Soc
   return nodeTls.connect({
     ...options,
     minVersion: 'TLSv1.2',
-    ...(tls.ca !== undefined && { ca: withDefaultCas(nodeTls, tls.ca) }),
+    ...(tls.ca !== undefined && { ca: tls.ca }),
     // SNI takes host names only; an IP address is checked against the certificate's IP SANs.
     ...(isIP(host) === 0 && { servername: host }),
   });

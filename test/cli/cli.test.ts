@@ -167,7 +167,7 @@ describe('rxfer CLI usage', () => {
     const [shebang, exec] = readFileSync(BIN, 'utf8').split('\n', 2);
     expect(shebang).toBe('#!/bin/sh');
     expect(exec).toBe(
-      `':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; t=; for a; do case $a in --tls|--ca|--ca=*) t=1;; esac; done; [ -z "$t\${RXFER_TLS+1}\${RXFER_CA+1}" ] && unset NODE_EXTRA_CA_CERTS; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"`,
+      `':' //; [ "$1" = serve ] && exec node --no-concurrent-sweeping --expose-gc "$0" "$@"; _rx_t=; for _rx_a; do case $_rx_a in --tls|--ca|--ca=*) _rx_t=1;; esac; done; [ -z "$_rx_t\${RXFER_TLS+1}\${RXFER_CA+1}" ] && unset NODE_EXTRA_CA_CERTS; unset _rx_t _rx_a; exec node --no-concurrent-sweeping --expose-gc --max-opt=1 "$0" "$@"`,
     );
     const help = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
@@ -213,7 +213,7 @@ describe('rxfer CLI usage', () => {
       // Set but empty still turns TLS on (commander looks only at whether the variable is defined).
       expect(caFor(['ls'], { RXFER_TLS: '' })).toBe('/etc/bundle.pem');
       // A stray variable named like the script's own does not turn the rule around.
-      expect(caFor(['ls'], { t: '' })).toBe('unset');
+      expect(caFor(['ls'], { _rx_t: '1' })).toBe('unset');
     } finally {
       rmSync(fake, { recursive: true, force: true });
     }
