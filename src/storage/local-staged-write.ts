@@ -179,7 +179,8 @@ export class LocalStagedWrite implements StagedWrite {
    * crash between the two leaves a partial's path as a second link to the committed file, which
    * PartialUploads never writes through (it recreates, never truncates, and drops such links).
    * Resolves exactly when the file is in place: an unlink that fails after the link leaves that same
-   * second link (discard tries again), and must not make a stored file an error.
+   * kind of second link (gone at the next start: the staging area is emptied, PartialUploads.init drops
+   * such links, and a later claim of the name recreates its path), and must not make a stored file an error.
    */
   private async publish(): Promise<void> {
     const { path } = this.spot;

@@ -63,6 +63,13 @@ export const unsyncedChange = (err: unknown, key: 'removedBytes' | 'replacedByte
 };
 
 /**
+ * The same NOT_DURABLE, counting `bytes` more under `key`: what a kept upload dropped along with the
+ * change added (a DELETE's partial, the stale partial of a name just stored).
+ */
+export const unsyncedWithMore = (err: RxferError, key: 'removedBytes' | 'replacedBytes', bytes: number): RxferError =>
+  new RxferError(err.code, err.message, { ...err.detail, [key]: (unsyncedChange(err, key) ?? 0) + bytes });
+
+/**
  * The errno's code and the system's words for it ("EIO (i/o error)"), without the path Node appends
  * to the message: the server's own paths are none of the client's business.
  */

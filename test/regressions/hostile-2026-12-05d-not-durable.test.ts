@@ -4,8 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RxferConfig } from '../../src/config/config.schema';
-import { TOKENS } from '../../src/container/tokens';
 import { RxferClient } from '../../src/client/rxfer-client';
 import { uploadTree } from '../../src/client/upload-tree';
 import { RxferError } from '../../src/errors/rxfer-error';
@@ -13,10 +11,10 @@ import type { RemoteName } from '../../src/protocol/remote-name';
 import { LocalFsStorage } from '../../src/storage/local-fs.storage';
 import type { SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
 import type { CommittedFile, StagedWrite, VerifiedContent, WriteOptions } from '../../src/storage/storage-adapter';
-import { SecureServer, SecureServerOptions, TestUser, makeUser, startSecureServer } from '../security/support/server';
+import { SecureServer, SecureServerOptions, TestUser, makeUser } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256 } from '../security/support/wire';
 import { quotaProbes } from './support/quota-probes';
-import { Gate } from './support/gated-storage';
+import { Gate, startServerOver } from './support/gated-storage';
 import { ensureBuilt, rxfer } from '../helpers/cli';
 
 /**
@@ -101,16 +99,7 @@ describe('hostile 2026-12-05d: replies that must say what storage did (NOT_DURAB
 
   const start = async (options: SecureServerOptions = {}) => {
     user = await makeUser('q', 'write', 'q', QUOTA);
-    server = await startSecureServer({
-      ...options,
-      auth: { users: [user.entry] },
-      customize: (container) =>
-        container
-          .rebind(TOKENS.Storage)
-          .toResolvedValue((config: RxferConfig) => new HostileStorage(config.storage.root), [TOKENS.Config])
-          .inSingletonScope(),
-    });
-    storage = server.running.container.get(TOKENS.Storage) as HostileStorage;
+    ({ server, storage } = await startServerOver(user, (root) => new HostileStorage(root), options));
     await mkdir(join(server.root, 'q'), { recursive: true });
     await writeFile(join(server.root, 'q', 'keep.bin'), PREVIOUS);
     failed.length = 0;

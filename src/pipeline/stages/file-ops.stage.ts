@@ -74,8 +74,8 @@ export class FileOpsStage implements Stage {
         await this.quotas.change(user, async () => {
           const removed = await this.storage.remove(name, scope).catch((err: unknown) => {
             // Deleted all the same, its folder not synced (NOT_DURABLE): freed before the error goes on.
-            const removed = unsyncedChange(err, 'removedBytes');
-            if (removed !== undefined) this.quotas.freed(user, removed);
+            const bytes = unsyncedChange(err, 'removedBytes');
+            if (bytes !== undefined) this.quotas.freed(user, bytes);
             throw err;
           });
           this.quotas.freed(user, removed);

@@ -146,16 +146,28 @@ export class GatedStorage extends LocalFsStorage {
   }
 }
 
-/** A real server over GatedStorage, its one user `user` (with the quota the test gives it). */
-export const startGatedServer = async (user: TestUser, options: SecureServerOptions = {}): Promise<{ server: SecureServer; storage: GatedStorage }> => {
+/**
+ * A real server whose storage is the one `make` builds on the configured root (a LocalFsStorage with
+ * hooks), bound through the container as the design swaps storage, and its one user `user` (with the
+ * quota the test gives it).
+ */
+export const startServerOver = async <T extends LocalFsStorage>(
+  user: TestUser,
+  make: (root: string) => T,
+  options: SecureServerOptions = {},
+): Promise<{ server: SecureServer; storage: T }> => {
   const server = await startSecureServer({
     ...options,
     auth: { users: [user.entry] },
     customize: (container) =>
       container
         .rebind(TOKENS.Storage)
-        .toResolvedValue((config: RxferConfig) => new GatedStorage(config.storage.root), [TOKENS.Config])
+        .toResolvedValue((config: RxferConfig) => make(config.storage.root), [TOKENS.Config])
         .inSingletonScope(),
   });
-  return { server, storage: server.running.container.get(TOKENS.Storage) as GatedStorage };
+  return { server, storage: server.running.container.get(TOKENS.Storage) as T };
 };
+
+/** A real server over GatedStorage, its one user `user` (with the quota the test gives it). */
+export const startGatedServer = (user: TestUser, options: SecureServerOptions = {}): Promise<{ server: SecureServer; storage: GatedStorage }> =>
+  startServerOver(user, (root) => new GatedStorage(root), options);

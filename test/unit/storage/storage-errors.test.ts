@@ -1,5 +1,5 @@
 import { RxferError } from '../../../src/errors/rxfer-error';
-import { notDurable, storageError, syncAfterChange, unsyncedChange } from '../../../src/storage/storage-errors';
+import { notDurable, storageError, syncAfterChange, unsyncedChange, unsyncedWithMore } from '../../../src/storage/storage-errors';
 
 /** errno → storage code, with messages that name the remote file and never a server path. */
 describe('storageError', () => {
@@ -75,6 +75,14 @@ describe('NOT_DURABLE', () => {
   test('syncAfterChange: a sync that succeeds is silent; one that fails is NOT_DURABLE with the detail given', async () => {
     await expect(syncAfterChange(async () => undefined, 'x is stored')).resolves.toBeUndefined();
     await expect(syncAfterChange(() => Promise.reject(eio()), 'x is stored', { replacedBytes: 3 })).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { errno: 'EIO', replacedBytes: 3 } });
+  });
+
+  test('unsyncedWithMore: the same error, message and other detail, counting more under its key', () => {
+    const err = notDurable(eio(), 'x is deleted', { removedBytes: 9 });
+    const more = unsyncedWithMore(err, 'removedBytes', 5);
+    expect(more).toBeInstanceOf(RxferError);
+    expect(more).toMatchObject({ code: 'NOT_DURABLE', message: err.message, detail: { errno: 'EIO', removedBytes: 14 } });
+    expect(unsyncedWithMore(new RxferError('NOT_DURABLE', 'x is stored, but…'), 'replacedBytes', 3).detail).toEqual({ replacedBytes: 3 });
   });
 
   test('unsyncedChange: the count of a NOT_DURABLE (0 without one), undefined for any other failure', () => {
