@@ -16,7 +16,7 @@ import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
 import { DEFAULT_HASH, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
-import { storageError, unsyncedChange, unsyncedWithMore } from './storage-errors';
+import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
 import { READ_FLAGS, readSmallFile } from './read-small-file';
@@ -88,7 +88,7 @@ export class LocalFsStorage implements StorageAdapter {
     const keptToo = () => this.partials.discard(name).catch(() => 0);
     if (typeof removed === 'number') return removed + (await keptToo());
     // Deleted, its folder not synced: the kept partial goes too, and the error counts both.
-    if (unsyncedChange(removed, 'removedBytes') !== undefined) throw unsyncedWithMore(removed, 'removedBytes', await keptToo());
+    if (isUnsynced(removed)) throw unsyncedWithMore(removed, 'removedBytes', await keptToo());
     const partial = removed.code === 'NOT_FOUND' ? await this.partials.discard(name) : 0;
     if (partial > 0) return partial;
     throw removed;
@@ -246,8 +246,8 @@ const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number
     // A kept upload that cannot be deleted stays, still counted, until it expires.
     const dropKept = () => discardKept().catch(() => 0);
     const file = await staged.commit(verified).catch(async (err: unknown) => {
-      if (unsyncedChange(err, 'replacedBytes') === undefined) throw err;
-      throw unsyncedWithMore(err as RxferError, 'replacedBytes', await dropKept());
+      if (!isUnsynced(err)) throw err;
+      throw unsyncedWithMore(err, 'replacedBytes', await dropKept());
     });
     return { ...file, replacedBytes: file.replacedBytes + (await dropKept()) };
   },

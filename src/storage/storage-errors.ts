@@ -52,12 +52,15 @@ export const syncAfterChange = async (sync: () => Promise<void>, done: string, d
   }
 };
 
+/** A change reported as made, its folder not synced (notDurable). */
+export const isUnsynced = (err: unknown): err is RxferError & { readonly code: 'NOT_DURABLE' } => err instanceof RxferError && err.code === 'NOT_DURABLE';
+
 /**
  * What a change reported as NOT_DURABLE did (`removedBytes` of a DELETE, `replacedBytes` of a commit),
  * for a quota that must count it as done; undefined for any other failure, which changed nothing.
  */
 export const unsyncedChange = (err: unknown, key: 'removedBytes' | 'replacedBytes'): number | undefined => {
-  if (!(err instanceof RxferError) || err.code !== 'NOT_DURABLE') return undefined;
+  if (!isUnsynced(err)) return undefined;
   const bytes = err.detail?.[key];
   return typeof bytes === 'number' ? bytes : 0;
 };

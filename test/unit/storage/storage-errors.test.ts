@@ -1,5 +1,5 @@
 import { RxferError } from '../../../src/errors/rxfer-error';
-import { notDurable, storageError, syncAfterChange, unsyncedChange, unsyncedWithMore } from '../../../src/storage/storage-errors';
+import { isUnsynced, notDurable, storageError, syncAfterChange, unsyncedChange, unsyncedWithMore } from '../../../src/storage/storage-errors';
 
 /** errno → storage code, with messages that name the remote file and never a server path. */
 describe('storageError', () => {
@@ -75,6 +75,13 @@ describe('NOT_DURABLE', () => {
   test('syncAfterChange: a sync that succeeds is silent; one that fails is NOT_DURABLE with the detail given', async () => {
     await expect(syncAfterChange(async () => undefined, 'x is stored')).resolves.toBeUndefined();
     await expect(syncAfterChange(() => Promise.reject(eio()), 'x is stored', { replacedBytes: 3 })).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { errno: 'EIO', replacedBytes: 3 } });
+  });
+
+  test('isUnsynced: a NOT_DURABLE RxferError only', () => {
+    expect(isUnsynced(notDurable(eio(), 'x is stored'))).toBe(true);
+    expect(isUnsynced(new RxferError('STORAGE_FAILED', 'cannot store x: EIO'))).toBe(false);
+    expect(isUnsynced(Object.assign(new Error('x'), { code: 'NOT_DURABLE' }))).toBe(false);
+    expect(isUnsynced(undefined)).toBe(false);
   });
 
   test('unsyncedWithMore: the same error, message and other detail, counting more under its key', () => {
