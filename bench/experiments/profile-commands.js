@@ -5,7 +5,9 @@
 // --cpu-prof for the three commands (`put -r` of a fresh tree, the identical re-run, `get -r`), each
 // client under its own --cpu-prof, and each command's server samples are cut to the span its client
 // ran. Prints wall and CPU seconds per command and the ranked summaries; the .cpuprofile files stay
-// in DIR (default /tmp/rxfer-prof-commands) for a flame graph.
+// in DIR (default /tmp/rxfer-prof-commands) for a flame graph. `--warm N`: the server first runs the
+// three commands N times unprofiled (other remote names, output discarded), so that the profile is of a
+// server whose code V8 has optimized, as in the benchmark's later rounds, not of its first burst.
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -20,6 +22,7 @@ const N = Number(opt('n', 2000));
 const KIB = Number(opt('kib', 4));
 const TOP = Number(opt('top', 25));
 const OUT = path.resolve(opt('out', '/tmp/rxfer-prof-commands'));
+const WARM = Number(opt('warm', 0));
 
 (async () => {
   fs.rmSync(OUT, { recursive: true, force: true });
@@ -35,6 +38,15 @@ const OUT = path.resolve(opt('out', '/tmp/rxfer-prof-commands'));
   const serverDir = path.join(OUT, 'server');
   const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 'prof', nodeArgs: ['--cpu-prof', '--cpu-prof-dir', serverDir] });
   const spans = [];
+  for (let i = 0; i < WARM; i++) {
+    const warm = (args) => {
+      const r = spawnSync(process.execPath, [...S.launchArgs(ROOT), path.join(ROOT, 'bin/rxfer.js'), ...args, '-p', String(server.port), '-q'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+    };
+    warm(['put', '-r', src, `warm${i}`]);
+    warm(['put', '-r', src, `warm${i}`]);
+    warm(['get', '-r', `warm${i}`, path.join(work, `warm-out${i}`)]);
+  }
   const run = (step, args) => {
     const cpu0 = U.reapedChildrenCpuSeconds();
     const s0 = U.cpuSeconds(server.pid);

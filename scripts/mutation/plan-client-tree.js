@@ -19,9 +19,9 @@ module.exports = (group) => [
     ],
     [
       // indexOf('') finds '' at 0: the check then looks for the name '', which no listing can hold.
-      'src/client/listed-names.ts:50 StringLiteral',
-      // `outOfOrder ?? ''`: never evaluated (no coverage): the order error needs both orders broken, which sets `outOfOrder`.
       'src/client/listed-names.ts:55 StringLiteral',
+      // `outOfOrder ?? ''`: never evaluated (no coverage): the order error needs both orders broken, which sets `outOfOrder`.
+      'src/client/listed-names.ts:60 StringLiteral',
       // `last ?? ''` after an empty page: the same find reads on (its name is past both), so that value is never compared.
       'src/client/listing-cursor.ts:42 LogicalOperator',
       // The comparator's 0-or-1 side: V8's sort only asks `< 0`, and equal keys are NFC twins (one remote name either way).

@@ -1,5 +1,5 @@
 import { statfsSync, type StatsFs } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
@@ -8,6 +8,7 @@ import type { Connection } from './connection';
 import { expectDownloadReady } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
+import { resolvedPath } from './local-target';
 import { StagingFile, refuseDirectory } from './staging-file';
 import { SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
 import { RunningHash, startHash } from '../integrity/hash-algorithm';
@@ -125,7 +126,7 @@ export const downloadFile = async (
   localPath: string,
   options: DownloadOptions,
 ): Promise<TransferResult> => {
-  const target = resolve(localPath);
+  const target = resolvedPath(localPath);
   refuseDirectory(target);
   const resumable = options.resume !== false;
   if (!resumable) await StagingFile.forgetResumable(target);

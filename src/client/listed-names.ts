@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import type { ListingEntry } from '../protocol/listing';
 import { printableName } from '../protocol/remote-name';
@@ -29,18 +30,22 @@ export class ListedNameCheck {
   private pages = 0;
   /** Files listed so far that a later name may still lie below (each a prefix of the next). */
   private readonly open: string[] = [];
+  /** The target folder resolved once, not once per name (see localPathFor). */
+  private readonly root: string;
 
   constructor(
     private readonly localDir: string,
     private readonly remoteFolder: string,
-  ) {}
+  ) {
+    this.root = resolve(localDir);
+  }
 
   /** The local path of each entry of the next page; NAME_INVALID or PROTOCOL_VIOLATION at the first that fails. */
   page({ entries, more }: { readonly entries: readonly ListingEntry[]; readonly more: boolean }): string[] {
     this.pages++;
     const names = new Set<string>();
     const targets = entries.map((entry) => {
-      const target = localPathFor(this.localDir, this.remoteFolder, entry.name);
+      const target = localPathFor(this.localDir, this.remoteFolder, entry.name, this.root);
       if (names.has(entry.name)) throw new RxferError('PROTOCOL_VIOLATION', `the server listed ${printableName(entry.name)} twice`);
       names.add(entry.name);
       this.follow(entry.name);

@@ -1,6 +1,6 @@
 import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
 import { close, constants, createWriteStream, fstat, fsync, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
@@ -54,10 +54,20 @@ export const refuseDirectory = (target: string): void => {
 };
 
 /** A fresh staging file's path beside `target`: hidden, unique, and under NAME_MAX whatever the target's name. */
-export const stagingPathFor = (target: string): string => join(dirname(target), `.${shortened(basename(target))}${stagingName()}`);
+export const stagingPathFor = (target: string): string => beside(target, `.${shortened(basename(target))}${stagingName()}`);
 
 /** Where an interrupted download of `target` is kept for a resume: beside it, hidden, one per target. */
-export const partialPathFor = (target: string): string => join(dirname(target), `.${shortened(basename(target))}.rxfer-resume`);
+export const partialPathFor = (target: string): string => beside(target, `.${shortened(basename(target))}.rxfer-resume`);
+
+/**
+ * `join(dirname(target), name)` for a `name` without separators, without join's normalizing of the
+ * whole path: `get -r` builds two such paths per file. The same file whatever `target` is; the same
+ * string when `target` is resolved, as downloadFile's is.
+ */
+const beside = (target: string, name: string): string => {
+  const folder = dirname(target);
+  return folder === '.' ? name : folder.endsWith(sep) ? `${folder}${name}` : `${folder}${sep}${name}`;
+};
 
 /**
  * A download is written to a staging file beside its target and renamed over it only once it is
@@ -288,6 +298,8 @@ const openExclusive = (path: string): number | undefined => {
 
 /** Keeps staging names under NAME_MAX (255 bytes) even for a target name at the limit. */
 const shortened = (name: string, maxBytes = 160): string => {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most names need no counting.
+  if (name.length * 3 <= maxBytes) return name;
   let out = '';
   for (const ch of name) {
     if (Buffer.byteLength(out + ch) > maxBytes) break;

@@ -2,7 +2,7 @@ import { disarm, failNext, openFds, restoreFs } from './support/client-fs-faults
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import { ResumeLock } from '../../../src/client/resume-lock';
 import { StagingFile, assertStagedSize, partialPathFor, refuseDirectory, stagingPathFor } from '../../../src/client/staging-file';
@@ -113,6 +113,22 @@ describe('staging and resume names', () => {
     // The cut is at the first character that does not fit, even if a later one would.
     expect(partialPathFor(`/d/${'a'.repeat(159)}éb`)).toBe(`/d/.${'a'.repeat(159)}.rxfer-resume`);
     expect(basename(stagingPathFor(`/d/${'a'.repeat(300)}`)).startsWith(`.${'a'.repeat(160)}.rxfer-part-`)).toBe(true);
+    // Characters of four bytes (two UTF-16 units each), and names just under and over the length
+    // below which no counting is needed (53 units: at most 159 bytes).
+    expect(partialPathFor(`/d/${'😀'.repeat(41)}`)).toBe(`/d/.${'😀'.repeat(40)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'€'.repeat(53)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'€'.repeat(54)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
+  });
+
+  test('beside the target in its folder, whatever shape the target path has', () => {
+    expect(partialPathFor('/f')).toBe('/.f.rxfer-resume');
+    expect(partialPathFor('f')).toBe('.f.rxfer-resume');
+    expect(partialPathFor('a/b/f')).toBe('a/b/.f.rxfer-resume');
+    // Not resolved: the same file as join would name.
+    for (const target of ['/a//b/f', './f', 'a/./f', '../x/f', '/a/b/../f', 'a//f']) {
+      expect(resolve(partialPathFor(target))).toBe(resolve(join(dirname(target), `.${basename(target)}.rxfer-resume`)));
+      expect(resolve(dirname(stagingPathFor(target)))).toBe(resolve(dirname(target)));
+    }
   });
 });
 
