@@ -23,11 +23,24 @@ interface TreePlan {
   readonly remote: string;
 }
 
+/**
+ * Whether `path` is a folder. `throwIfNoEntry: false` covers only ENOENT: a path through a file
+ * ("afile/") throws ENOTDIR, which is no folder either (it was reported as INTERNAL).
+ */
+const folderAt = (path: string): boolean => {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
+  }
+};
+
 /** get -r: each REMOTE folder into LOCAL/<its name> (LOCAL: the last argument, or the current folder). */
 const planGets = (args: readonly string[]): TreePlan[] => {
   const remotes = args.length > 2 ? args.slice(0, -1) : args.slice(0, 1);
   const into = args.length >= 2 ? args[args.length - 1]! : '.';
-  if (into.endsWith('/') && !statSync(into, { throwIfNoEntry: false })?.isDirectory()) {
+  if (into.endsWith('/') && !folderAt(into)) {
     throw new RxferError('LOCAL_IO', `there is no folder ${into} (a target ending in "/" names a folder; make it first: mkdir -p ${into})`, { path: into });
   }
   return remotes.map((arg) => {

@@ -1,5 +1,6 @@
+import { lstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import type { ListingEntry } from '../protocol/listing';
 import type { ListingPage } from './list.request';
@@ -62,6 +63,27 @@ export const treeFailure = (done: string, files: number, failures: readonly File
 };
 
 /**
+ * Refuses a folder of the tree that is, or lies under, a symbolic link inside the target (`root`).
+ * mkdir -p and the writes would go through it, so a name the server lists (`s/.bashrc`) would land
+ * wherever the link points: outside the target. rsync does not write through such a link either
+ * (without --keep-dirlinks it replaces it); rxfer stops instead of touching it. `root` itself may be
+ * a link (written through, as cp does with a target folder); what does not exist yet is made below.
+ */
+const refuseLinkBelow = (root: string, folder: string): void => {
+  for (let path = folder; path !== root && path.startsWith(root + sep); path = dirname(path)) {
+    let isLink: boolean | undefined;
+    try {
+      isLink = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink();
+    } catch {
+      // ENOTDIR (a file on the way), EACCES: mkdir says so in its own words.
+    }
+    if (isLink) {
+      throw new RxferError('LOCAL_IO', `${path} is a symbolic link inside the target ${root}: get -r does not write through it (files listed below it would land where it points); remove it, or copy into another folder`, { path });
+    }
+  }
+};
+
+/**
  * `get -r`: checks **every** name the server lists before anything is written (one hostile name and
  * nothing is downloaded), then downloads all files pipelined on the one connection, each verified
  * and renamed into place as a single download is. A file that fails does not stop the others; the
@@ -94,6 +116,9 @@ export const downloadTree = async (
   }
   await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
+  const root = resolve(localDir);
+  /** Folders found free of links (refuseLinkBelow), once each. */
+  const checkedFolders = new Set<string>();
   // At most WINDOW_FILES downloads queued at once: thousands of pending requests, each with its
   // closures and reply turn, held memory for the whole tree (200,000 files: issue 17).
   let bytes = 0;
@@ -106,6 +131,8 @@ export const downloadTree = async (
       const targets = secondPass.page(page);
       listed += targets.length;
       for (const folder of new Set(targets.map((target) => dirname(target)))) {
+        if (!checkedFolders.has(folder)) refuseLinkBelow(root, folder);
+        checkedFolders.add(folder);
         await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
       }
       // The listing gives size and digest for free: a file already here costs no request at all.

@@ -9,7 +9,7 @@ import { parseRemoteName, printableName } from '../protocol/remote-name';
  * 2,000 small files: bench/findings.md).
  */
 export const resolvedPath = (path: string): string =>
-  sep === '/' && path.startsWith('/') && !/\/\/|\/\.\.?(?:\/|$)|.\/$/.test(path) ? path : resolve(path);
+  sep === '/' && path.startsWith('/') && (path.length === 1 || !path.endsWith('/')) && !/\/\/|\/\.\.?(?:\/|$)/.test(path) ? path : resolve(path);
 
 /**
  * Where a file the server listed goes on this machine, or NAME_INVALID. The client distrusts the

@@ -10,7 +10,8 @@ import { parseRemoteName } from '../../../src/protocol/remote-name';
  */
 
 // Paths made of the characters that matter to resolving: separators, dots, and a little else.
-const pathLike = fc.string({ unit: fc.constantFrom('/', '.', 'a', 'b', ' ', '\\'), maxLength: 24 });
+// Line terminators too: a regular expression's "." does not match them (hostile pass f).
+const pathLike = fc.string({ unit: fc.constantFrom('/', '.', 'a', 'b', ' ', '\\', '\n', '\r', '\u2028', '\u2029'), maxLength: 24 });
 
 describe('resolvedPath', () => {
   test('is path.resolve, for any path (relative, absolute, with empty, "." or ".." segments, trailing "/")', () => {
@@ -23,7 +24,7 @@ describe('resolvedPath', () => {
   });
 
   test('paths it must not take as resolved', () => {
-    for (const path of ['/a//b', '/a/./b', '/a/../b', '/a/.', '/a/..', '/a/', '//', '/.', '/..', 'a/b', '', '.'])
+    for (const path of ['/a//b', '/a/./b', '/a/../b', '/a/.', '/a/..', '/a/', '//', '/.', '/..', 'a/b', '', '.', '/x\u2028/', '/x\n/', '/\n/'])
       expect(resolvedPath(path)).toBe(resolve(path));
     // Already resolved: returned as given (dots inside a segment are no "." segment).
     for (const path of ['/', '/a', '/a/b.c', '/a/.b', '/a/..b', '/a/b..', '/ a/b '])
