@@ -77,6 +77,11 @@ export class Connection {
     return this.reader.readBody(size, sink, options);
   }
 
+  /** A body kept in memory by its reader: every byte to `onChunk`, in order (ReplyReader.readBodyInMemory). */
+  readBodyInMemory(size: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+    return this.reader.readBodyInMemory(size, onChunk);
+  }
+
   /**
    * After a write failed because the connection went away, the server may have said why just before
    * closing (`ERR SHUTTING_DOWN`, `ERR IDLE_TIMEOUT`): prefer its reason to a bare CONNECTION_LOST.

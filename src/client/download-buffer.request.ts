@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { TransferResult } from './client-options';
 import type { Connection } from './connection';
 import type { RequestTurn } from './request-lanes';
@@ -11,13 +10,7 @@ export const downloadBuffer = async (
   remoteName: string,
 ): Promise<TransferResult & { data: Buffer }> => {
   const chunks: Buffer[] = [];
-  const sink = new Writable({
-    highWaterMark: 1024 * 1024,
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
+  const sink = { keep: (chunk: Buffer) => void chunks.push(chunk) };
   const { announced, received } = await receiveDownload(conn, turn, remoteName, { openSink: async () => sink });
   verifyDownload(remoteName, announced, received);
   return { data: Buffer.concat(chunks, received.size), ...received };

@@ -1,6 +1,6 @@
 import { statfsSync, type StatsFs } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import type { DownloadOptions, TransferResult } from './client-options';
@@ -10,7 +10,7 @@ import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
 import { resolvedPath } from './local-target';
 import { StagingFile, refuseDirectory } from './staging-file';
-import { SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
+import { type InMemorySink, SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
 import { RunningHash, startHash } from '../integrity/hash-algorithm';
 
 /** A download that continues from a kept prefix: where it ends, and the hash state after it. */
@@ -32,7 +32,8 @@ export const receiveDownload = async (
   remoteName: string,
   options: DownloadOptions & {
     kept?: KeptPrefix;
-    openSink: (announced: TransferResult, offset: number) => Promise<Writable>;
+    /** A file to write through (Writable), or one held in memory (InMemorySink: SmallStagingFile). */
+    openSink: (announced: TransferResult, offset: number) => Promise<Writable | InMemorySink>;
   },
 ): Promise<{ announced: TransferResult; received: TransferResult }> => {
   const { kept } = options;
@@ -58,13 +59,18 @@ export const receiveDownload = async (
       options.onResume?.(offset, announced.size);
       options.onProgress?.(done, announced.size);
     }
-    await conn.readBody(announced.size - offset, sink, {
-      onChunk: (chunk) => {
-        hash.update(chunk);
-        done += chunk.length;
-        options.onProgress?.(done, announced.size);
-      },
-    });
+    const onChunk = (chunk: Buffer) => {
+      hash.update(chunk);
+      done += chunk.length;
+      options.onProgress?.(done, announced.size);
+    };
+    if (sink instanceof Writable) await conn.readBody(announced.size - offset, sink, { onChunk });
+    else {
+      await conn.readBodyInMemory(announced.size - offset, (chunk) => {
+        onChunk(chunk);
+        sink.keep(chunk);
+      });
+    }
   } catch (err) {
     conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { ListingEntry, listingCursor, parseListing } from '../protocol/listing';
 import type { Connection } from './connection';
@@ -43,14 +42,8 @@ export const listPage = async (conn: Connection, turn: RequestTurn, prefix: stri
   const reply = await conn.readReply();
   if (reply.kind !== 'listing') throw replyError(conn, reply, 'LIST');
   const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
   try {
-    await conn.readBody(reply.bytes, sink, {});
+    await conn.readBodyInMemory(reply.bytes, (chunk) => chunks.push(chunk));
   } catch (err) {
     conn.abandon(err instanceof RxferError ? err : undefined);
     throw err;

@@ -1,6 +1,5 @@
 import { closeSync, constants, fstatSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { FolderSync } from '../io/folder-sync';
@@ -8,6 +7,11 @@ import { localIoError, removeQuietly } from './local-io';
 import { assertStagedSize, stagingPathFor } from './staging-file';
 
 const fsyncFd = promisify(fsync);
+
+/** Where a download held in memory puts its bytes as they arrive (after they were hashed). */
+export interface InMemorySink {
+  keep(chunk: Buffer): void;
+}
 
 /** Downloads up to this size are held in memory and written in one go at commit (see SmallStagingFile). */
 export const SMALL_DOWNLOAD_MAX_BYTES = 64 * 1024;
@@ -26,23 +30,25 @@ const folders = new FolderSync();
  * Nothing is written before the commit, so nothing is left to clean up when a download fails earlier,
  * and nothing is kept for a resume (a small file costs less to fetch again).
  */
-export class SmallStagingFile {
+export class SmallStagingFile implements InMemorySink {
   readonly kept = undefined;
   private readonly chunks: Buffer[] = [];
   private received = 0;
 
   constructor(private readonly target: string) {}
 
-  /** A small download always starts at 0 (nothing is kept). */
-  async startAt(offset: number): Promise<Writable> {
+  /**
+   * A small download always starts at 0 (nothing is kept). Its bytes are handed to `keep` (no
+   * stream: the reader gives them to a function, Connection.readBodyInMemory).
+   */
+  async startAt(offset: number): Promise<InMemorySink> {
     if (offset !== 0) throw new RxferError('INTERNAL', 'a small download does not resume');
-    return new Writable({
-      write: (chunk: Buffer, _encoding, done) => {
-        this.chunks.push(chunk);
-        this.received += chunk.length;
-        done();
-      },
-    });
+    return this;
+  }
+
+  keep(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.received += chunk.length;
   }
 
   get writeError(): RxferError | undefined {

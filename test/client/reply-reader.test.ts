@@ -32,19 +32,23 @@ class CollectingSink extends Writable {
   }
 }
 
-/** The reads a client makes over the recorded stream, in order. */
-const readSession = async (reader: ReplyReader) => {
+/**
+ * The reads a client makes over the recorded stream, in order; the body through a sink, or kept in
+ * memory (readBodyInMemory, as small downloads and LIST pages are read).
+ */
+const readSession = async (reader: ReplyReader, inMemory = false) => {
   const lines = [await reader.readLine(4096), await reader.readLine(4096), await reader.readLine(4096)];
   const sink = new CollectingSink();
-  await reader.readBody(6, sink);
+  if (inMemory) await reader.readBodyInMemory(6, (chunk) => sink.chunks.push(chunk));
+  else await reader.readBody(6, sink);
   lines.push(await reader.readLine(4096));
   return { lines, body: sink.data };
 };
 
-const feed = async (chunks: Buffer[]) => {
+const feed = async (chunks: Buffer[], inMemory = false) => {
   const source = new PassThrough();
   const reader = new ReplyReader(source);
-  const session = readSession(reader);
+  const session = readSession(reader, inMemory);
   for (const chunk of chunks) source.write(chunk);
   return session;
 };
@@ -60,6 +64,28 @@ describe('ReplyReader', () => {
   test('gives the same lines and body when fed byte by byte', async () => {
     const bytes = [...RECORDED].map((byte) => Buffer.from([byte]));
     await expect(feed(bytes)).resolves.toEqual(EXPECTED);
+  });
+
+  test('a body kept in memory: the same lines and bytes for every split point, and byte by byte', async () => {
+    for (let at = 0; at <= RECORDED.length; at++) {
+      const result = await feed([RECORDED.subarray(0, at), RECORDED.subarray(at)], true);
+      expect({ at, ...result }).toEqual({ at, ...EXPECTED });
+    }
+    await expect(feed([...RECORDED].map((byte) => Buffer.from([byte])), true)).resolves.toEqual(EXPECTED);
+  });
+
+  test('a body kept in memory whose reader throws: the read fails with that error, and the connection reads on', async () => {
+    const source = new PassThrough();
+    const reader = new ReplyReader(source);
+    source.write('abcdefOK next\n');
+    const broken = new Error('hash failed');
+    await expect(
+      reader.readBodyInMemory(6, () => {
+        throw broken;
+      }),
+    ).rejects.toBe(broken);
+    // The caller abandons such a connection (download-file.request.ts); the reader itself stays usable.
+    await expect(reader.readLine(4096)).resolves.toBe('OK next');
   });
 
   test('carries leftovers when everything arrives before the first read', async () => {
@@ -132,6 +158,16 @@ describe('ReplyReader', () => {
       expect((error as RxferError).code).toBe('CONNECTION_LOST');
     });
 
+    test('a body kept in memory: CONNECTION_LOST when the server closes mid-body, after the bytes that came', async () => {
+      const reader = new ReplyReader(client);
+      const peer = await serverSide;
+      peer.end(Buffer.from('abc'));
+      const kept: Buffer[] = [];
+      const error = await reader.readBodyInMemory(10, (chunk) => kept.push(chunk)).catch((err: unknown) => err);
+      expect(error).toMatchObject({ code: 'CONNECTION_LOST' });
+      expect(Buffer.concat(kept).toString()).toBe('abc');
+    });
+
     test('still serves a line that was buffered before the server closed', async () => {
       const reader = new ReplyReader(client);
       (await serverSide).end('ERR TOO_MANY_CONNECTIONS the server is full\n');
@@ -163,5 +199,8 @@ describe('ReplyReader', () => {
     const sink = new CollectingSink();
     await reader.readBody(0, sink);
     expect(sink.chunks).toEqual([]);
+    const kept: Buffer[] = [];
+    await reader.readBodyInMemory(0, (chunk) => kept.push(chunk));
+    expect(kept).toEqual([]);
   });
 });

@@ -2,8 +2,7 @@ import { disarm, failNext, openFds, restoreFs, shortWriteNext } from './support/
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Writable } from 'node:stream';
-import { SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from '../../../src/client/small-staging-file';
+import { type InMemorySink, SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from '../../../src/client/small-staging-file';
 import { RxferError } from '../../../src/errors/rxfer-error';
 
 /**
@@ -25,8 +24,7 @@ afterEach(() => {
 });
 afterAll(restoreFs);
 
-const write = (stream: Writable, data: string): Promise<void> =>
-  new Promise((resolve, reject) => stream.write(Buffer.from(data), (err) => (err ? reject(err) : resolve())));
+const write = async (sink: InMemorySink, data: string): Promise<void> => sink.keep(Buffer.from(data));
 
 /** A staging file that has received `parts`, one write each. */
 const received = async (parts: string[]): Promise<SmallStagingFile> => {
