@@ -40,9 +40,9 @@ module.exports = (group) => [
   ),
   group('client-tree-list-request', ['src/client/list.request.ts'], ['unit/client/list-pages.test.ts'], [
     // The '' cursor when no page is asked after: the request line then carries no cursor at all.
-    'src/client/list.request.ts:38 StringLiteral',
+    'src/client/list.request.ts:37 StringLiteral',
     // A failed send swallowed instead of explained: the next read gets the same last line (its reason, or CONNECTION_LOST).
-    'src/client/list.request.ts:40 ArrowFunction',
+    'src/client/list.request.ts:39 ArrowFunction',
   ]),
   group('client-tree-upload', ['src/client/upload-tree.ts'], ['unit/client/upload-tree.test.ts', 'unit/client/upload-tree-digest-cache.test.ts'], [
     // A file that failed before it was looked at, or whose digest the cache knows, is given no server entry:
