@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RxferClient } from '../../../src/client/rxfer-client';
 import { downloadTree, treeFailure, type FileFailure } from '../../../src/client/download-tree';
 import { uploadTree } from '../../../src/client/upload-tree';
@@ -105,6 +105,36 @@ describe('downloadTree against the real server', () => {
     const file = join(server.scratch, 'a-file');
     writeFileSync(file, 'not a folder');
     await expect(downloadTree(client, 'tree', join(file, 'target'))).rejects.toMatchObject({ code: 'LOCAL_IO', message: expect.stringContaining(`cannot create the folder ${join(file, 'target')}`) });
+  });
+
+  test('a symbolic link to a folder inside the target: LOCAL_IO naming it, nothing written where it points, the link kept', async () => {
+    const outside = mkdtempSync(join(server.scratch, 'outside-'));
+    mkdirSync(local, { recursive: true });
+    symlinkSync(outside, join(local, 'sub'));
+    const error = await downloadTree(client, 'tree', local).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'LOCAL_IO', detail: { path: join(local, 'sub') }, message: `${join(local, 'sub')} is a symbolic link inside the target ${local}: get -r does not write through it (files listed below it would land where it points); remove it, or copy into another folder` });
+    expect(readdirSync(outside)).toEqual([]);
+    expect(lstatSync(join(local, 'sub')).isSymbolicLink()).toBe(true);
+  });
+
+  test('a link further down (sub/deep), and a dangling one: refused the same way', async () => {
+    const outside = mkdtempSync(join(server.scratch, 'outside-'));
+    mkdirSync(join(local, 'sub'), { recursive: true });
+    symlinkSync(outside, join(local, 'sub', 'deep'));
+    await expect(downloadTree(client, 'tree', local)).rejects.toMatchObject({ code: 'LOCAL_IO', detail: { path: join(local, 'sub', 'deep') } });
+    expect(readdirSync(outside)).toEqual([]);
+    rmSync(join(local, 'sub', 'deep'));
+    symlinkSync(join(outside, 'missing'), join(local, 'sub', 'deep'));
+    await expect(downloadTree(client, 'tree', local)).rejects.toMatchObject({ code: 'LOCAL_IO', detail: { path: join(local, 'sub', 'deep') } });
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  test('a target folder that is itself a link: written through, as cp does', async () => {
+    const real = mkdtempSync(join(server.scratch, 'real-'));
+    mkdirSync(dirname(local), { recursive: true });
+    symlinkSync(real, local);
+    await expect(downloadTree(client, 'tree', local)).resolves.toMatchObject({ files: 4 });
+    expect(readTree(real)).toEqual(TREE);
   });
 
   test('a folder where a listed file`s folder must go: LOCAL_IO, naming that folder', async () => {
