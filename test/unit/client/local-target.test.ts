@@ -39,8 +39,8 @@ describe('localPathFor', () => {
 
   test('a name the rules accept lands where path.resolve puts it, inside the target; others are NAME_INVALID', () => {
     fc.assert(
-      fc.property(fc.constantFrom('/tmp/t', '/tmp/t/', '/', 't', './t/../u', '/tmp//t'), fc.constantFrom('', 'dir', 'dir/'), name, (localDir, folder, listed) => {
-        const full = folder === '' ? listed : `${folder.replace(/\/$/, '')}/${listed}`;
+      fc.property(fc.constantFrom('/tmp/t', '/tmp/t/', '/', 't', './t/../u', '/tmp//t'), fc.constantFrom('', 'dir', 'dir/', 'dir//', 'dir/sub'), name, (localDir, folder, listed) => {
+        const full = folder === '' ? listed : `${folder.replace(/\/+$/, '')}/${listed}`;
         let valid = true;
         try {
           parseRemoteName(full);
@@ -54,7 +54,7 @@ describe('localPathFor', () => {
           result = err as Error;
         }
         if (!valid) {
-          expect(result).toMatchObject({ code: 'NAME_INVALID' });
+          expect(result).toMatchObject({ code: 'NAME_INVALID', message: expect.stringMatching(/^the server listed a name this client refuses: ".*": /) });
           return;
         }
         const root = resolve(localDir);
@@ -66,5 +66,12 @@ describe('localPathFor', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  test('a name outside the folder asked for: NAME_INVALID naming both', () => {
+    expect(() => localPathFor('/tmp/t', 'dir/sub', 'dir/other/f')).toThrow(expect.objectContaining({ code: 'NAME_INVALID', message: 'the server listed dir/other/f, which is not under dir/sub' }));
+    expect(() => localPathFor('/tmp/t', 'dir//', 'dirx/f')).toThrow(expect.objectContaining({ code: 'NAME_INVALID', message: 'the server listed dirx/f, which is not under dir' }));
+    // The folder itself is no file under it.
+    expect(() => localPathFor('/tmp/t', 'dir', 'dir')).toThrow(expect.objectContaining({ code: 'NAME_INVALID' }));
   });
 });
