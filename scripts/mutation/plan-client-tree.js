@@ -50,17 +50,17 @@ module.exports = (group) => [
       // `last ?? ''` after an empty page: the same find reads on (its name is past both), so that value is never compared.
       'src/client/listing-cursor.ts:42 LogicalOperator',
       // The comparator's 0-or-1 side: V8's sort only asks `< 0`, and equal keys are NFC twins (one remote name either way).
-      'src/client/local-tree-walk.ts:14 EqualityOperator',
-      'src/client/local-tree-walk.ts:14 ConditionalExpression',
+      'src/client/local-tree-walk.ts:15 EqualityOperator',
+      'src/client/local-tree-walk.ts:15 ConditionalExpression',
       // Inside `x[i] !== y[i]`: `<` and `<=` agree.
       'src/client/name-order.ts:11 EqualityOperator',
       // Buffer.from(s, ''): an empty encoding is UTF-8, the default.
       'src/client/name-order.ts:17 StringLiteral',
       // The U+FFFD test made always true, or `includes('')`: every folder read again as bytes, which finds nothing more.
-      'src/client/local-tree-walk.ts:36 ConditionalExpression',
-      'src/client/local-tree-walk.ts:36 StringLiteral',
+      'src/client/local-tree-walk.ts:38 ConditionalExpression',
+      'src/client/local-tree-walk.ts:38 StringLiteral',
       // raw.toString(''): an empty encoding is UTF-8, the default.
-      'src/client/local-tree-walk.ts:66 StringLiteral',
+      'src/client/local-tree-walk.ts:68 StringLiteral',
     ],
   ),
   group('client-tree-list-request', ['src/client/list.request.ts'], ['unit/client/list-pages.test.ts'], [
@@ -165,10 +165,10 @@ module.exports = (group) => [
   ]),
   group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts'], [
     // Checking a folder again on a later page (the set is a saving only): the same answer.
-    'src/client/download-tree.ts:134 ConditionalExpression',
+    'src/client/download-tree.ts:156 ConditionalExpression',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
     // so `||` and `true` stop at root just the same.
-    'src/client/download-tree.ts:73 LogicalOperator',
-    'src/client/download-tree.ts:73 ConditionalExpression',
+    'src/client/download-tree.ts:82 LogicalOperator',
+    'src/client/download-tree.ts:82 ConditionalExpression',
   ]),
 ];

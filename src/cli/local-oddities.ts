@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isUnfinishedDownloadName } from '../client/staging-file';
 
 /** What `put -r` does not send as files: empty folders (made with MKDIR) and entries it skips. */
 export interface LocalOddities {
@@ -7,6 +8,8 @@ export interface LocalOddities {
   readonly emptyFolders: string[];
   /** Symbolic links, sockets, FIFOs and devices: never followed nor sent (a link out of the tree is not the tree). */
   readonly skipped: string[];
+  /** rxfer's own unfinished downloads (`.x.rxfer-resume`, its lock, staging files): never sent. */
+  readonly unfinished: string[];
 }
 
 /**
@@ -14,7 +17,7 @@ export interface LocalOddities {
  * nothing is dropped without a word. A folder holding only skipped entries counts as empty.
  */
 export const localOddities = async (folder: string): Promise<LocalOddities> => {
-  const found: LocalOddities = { emptyFolders: [], skipped: [] };
+  const found: LocalOddities = { emptyFolders: [], skipped: [], unfinished: [] };
   const walk = async (path: string, prefix: string): Promise<boolean> => {
     const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
     let files = false;
@@ -25,6 +28,7 @@ export const localOddities = async (folder: string): Promise<LocalOddities> => {
         folders = true;
         files = (await walk(join(path, entry.name), name)) || files;
       }
+      else if (entry.isFile() && isUnfinishedDownloadName(entry.name)) found.unfinished.push(name);
       else if (entry.isFile()) files = true;
       else found.skipped.push(name);
     }

@@ -70,8 +70,8 @@ const planPuts = async (client: RxferClient, args: readonly string[]): Promise<T
   return sources.map((local) => ({ local, remote: joinRemote(remoteFolderOf(last), own(local)) }));
 };
 
-/** Tells what put -r leaves out (links, sockets, FIFOs) and copies empty folders as MKDIR. */
-const completeUpload = async (client: RxferClient, plan: TreePlan, quiet: boolean): Promise<number> => {
+/** Tells what put -r leaves out (links, sockets, FIFOs, unfinished downloads) and copies empty folders as MKDIR. */
+const completeUpload = async (client: RxferClient, plan: TreePlan, quiet: boolean): Promise<{ folders: number; unfinished: number }> => {
   const odd = await localOddities(plan.local);
   for (const folder of odd.emptyFolders) {
     await client.mkdir(joinRemote(plan.remote, folder)).catch((err: unknown) => {
@@ -79,11 +79,22 @@ const completeUpload = async (client: RxferClient, plan: TreePlan, quiet: boolea
     });
   }
   if (!quiet && odd.skipped.length > 0) {
-    const shown = odd.skipped.slice(0, 3).map((name) => printableName(posix.join(plan.local, name)));
-    const more = odd.skipped.length > 3 ? ` and ${odd.skipped.length - 3} more` : '';
-    process.stderr.write(`rxfer: skipped ${odd.skipped.length} symbolic link(s) or special file(s), which are never followed or sent: ${shown.join(', ')}${more}\n`);
+    process.stderr.write(`rxfer: skipped ${odd.skipped.length} symbolic link(s) or special file(s), which are never followed or sent: ${someOf(odd.skipped, plan.local)}\n`);
   }
-  return odd.emptyFolders.length;
+  if (!quiet && odd.unfinished.length > 0) tellUnfinished('put', odd.unfinished.length, odd.unfinished, plan.local);
+  return { folders: odd.emptyFolders.length, unfinished: odd.unfinished.length };
+};
+
+/** The first three names (under `folder`), and how many more. */
+const someOf = (names: readonly string[], folder: string, count = names.length): string => {
+  const shown = names.slice(0, 3).map((name) => printableName(posix.join(folder, name)));
+  return `${shown.join(', ')}${count > 3 ? ` and ${count - 3} more` : ''}`;
+};
+
+/** rxfer's own unfinished downloads, left out of a tree copy (isUnfinishedDownloadName): said, never silent. */
+const tellUnfinished = (kind: 'put' | 'get', count: number, names: readonly string[], folder: string): void => {
+  const what = kind === 'put' ? 'never sent' : 'never written by get -r (one would be taken for the kept bytes of its neighbour)';
+  process.stderr.write(`rxfer: left out ${count} file(s) named as rxfer's own unfinished downloads (.NAME.rxfer-resume, its .lock, .NAME.rxfer-part-…), ${what}: ${someOf(names, folder, count)}\n`);
 };
 
 /**
@@ -105,18 +116,21 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
       for (const plan of plans) {
         let result: TreeResult;
         let folders = 0;
+        let unfinished = 0;
         if (kind === 'get') {
           await assertRemoteFolder(client, plan.remote);
           result = await downloadTree(client, plan.remote, plan.local, options);
+          unfinished = result.unfinished?.count ?? 0;
+          if (!flags.quiet && result.unfinished) tellUnfinished('get', unfinished, result.unfinished.names, '');
         } else {
           const digestCache = DigestCache.open(plan.local, client.hash, { trustOld: flags.checksum !== true });
           result = await uploadTree(client, plan.local, plan.remote, { ...options, digestCache });
-          folders = await completeUpload(client, plan, flags.quiet === true);
+          ({ folders, unfinished } = await completeUpload(client, plan, flags.quiet === true));
         }
         const ms = Date.now() - startedAt;
         const [from, to] = kind === 'get' ? [plan.remote || '/', plan.local] : [plan.local, plan.remote || '/'];
         if (flags.json) {
-          output += JSON.stringify({ kind: `${kind} -r`, from, to, files: result.files, bytes: result.bytes, skipped: result.skipped, ...(folders > 0 && { emptyFolders: folders }) }) + '\n';
+          output += JSON.stringify({ kind: `${kind} -r`, from, to, files: result.files, bytes: result.bytes, skipped: result.skipped, ...(folders > 0 && { emptyFolders: folders }), ...(unfinished > 0 && { unfinishedLeftOut: unfinished }) }) + '\n';
           continue;
         }
         if (flags.quiet) continue;

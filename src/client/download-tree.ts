@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { basename, dirname, resolve, sep } from 'node:path';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import type { ListingEntry } from '../protocol/listing';
 import type { ListingPage } from './list.request';
@@ -10,6 +10,7 @@ import type { RxferClient } from './rxfer-client';
 import { identicalFiles } from './identical';
 import { FileWindow } from './file-window';
 import { localIo } from './local-io';
+import { isUnfinishedDownloadName } from './staging-file';
 
 export interface TreeResult {
   /** Files copied, and their bytes (skipped files not included). */
@@ -17,6 +18,11 @@ export interface TreeResult {
   readonly bytes: number;
   /** Files left alone because the other side already had them, same size and digest. */
   readonly skipped: number;
+  /**
+   * get -r: listed files named as this client's own unfinished downloads (isUnfinishedDownloadName),
+   * not written; how many, and the local paths of the first few. Absent when there were none.
+   */
+  readonly unfinished?: { readonly count: number; readonly names: readonly string[] };
 }
 
 export interface TreeOptions {
@@ -35,6 +41,9 @@ export interface FileFailure {
 
 /** Downloads queued at once (the server answers 32 at a time per connection anyway). */
 const WINDOW_FILES = 64;
+
+/** Unfinished downloads' names a tree copy's result gives (isUnfinishedDownloadName); the rest are counted. */
+const UNFINISHED_NAMED = 3;
 
 /** Failures named one by one in a tree's error; the rest are counted. */
 const NAMED_FAILURES = 3;
@@ -119,6 +128,8 @@ export const downloadTree = async (
   const root = resolve(localDir);
   /** Folders found free of links (refuseLinkBelow), once each. */
   const checkedFolders = new Set<string>();
+  let unfinishedCount = 0;
+  const unfinishedNames: string[] = [];
   // At most WINDOW_FILES downloads queued at once: thousands of pending requests, each with its
   // closures and reply turn, held memory for the whole tree (200,000 files: issue 17).
   let bytes = 0;
@@ -130,13 +141,23 @@ export const downloadTree = async (
     for await (const page of onlyPage === undefined ? client.listPages(remoteFolder) : [onlyPage]) {
       const targets = secondPass.page(page);
       listed += targets.length;
-      for (const folder of new Set(targets.map((target) => dirname(target)))) {
+      const pairs: { localPath: string; remote: ListingEntry }[] = [];
+      for (const [i, entry] of page.entries.entries()) {
+        const localPath = targets[i]!;
+        if (!isUnfinishedDownloadName(basename(localPath))) {
+          pairs.push({ localPath, remote: entry });
+          continue;
+        }
+        // Not written: it would be taken for the kept bytes of its neighbour's download (staging-file.ts).
+        unfinishedCount++;
+        if (unfinishedNames.length < UNFINISHED_NAMED) unfinishedNames.push(localPath);
+      }
+      for (const folder of new Set(pairs.map(({ localPath }) => dirname(localPath)))) {
         if (!checkedFolders.has(folder)) refuseLinkBelow(root, folder);
         checkedFolders.add(folder);
         await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
       }
       // The listing gives size and digest for free: a file already here costs no request at all.
-      const pairs = page.entries.map((entry, i) => ({ localPath: targets[i]!, remote: entry }));
       const identical = options.skipIdentical === false ? [] : await identicalFiles(pairs, client.hash);
       for (const [i, { localPath: target, remote: entry }] of pairs.entries()) {
         if (identical[i]) continue;
@@ -161,5 +182,6 @@ export const downloadTree = async (
     await window.drained();
   }
   if (failures.length > 0) throw treeFailure('downloaded', wanted, failures);
-  return { files: wanted, bytes, skipped: listed - wanted };
+  const unfinished = unfinishedCount > 0 ? { unfinished: { count: unfinishedCount, names: unfinishedNames } } : {};
+  return { files: wanted, bytes, skipped: listed - wanted - unfinishedCount, ...unfinished };
 };

@@ -3,6 +3,7 @@ import { normalize } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import { printableBytes } from './printable-bytes';
+import { isUnfinishedDownloadName } from './staging-file';
 
 /** A regular file below the folder walked: its path here, and its name relative to that folder. */
 export interface WalkedFile {
@@ -17,7 +18,8 @@ const byWireName = (a: { readonly key: string }, b: { readonly key: string }): n
  * Regular files below `folder`, one at a time, depth first with each folder's entries by name: the
  * order local storage lists them in (name-order.ts), so that `put -r` can compare with the server's
  * pages as it goes. Holds one folder's entries per level, never the tree (issue 17). Links are not
- * followed (a link out of the tree is not the tree).
+ * followed (a link out of the tree is not the tree), and this client's unfinished downloads are not
+ * files of the tree (isUnfinishedDownloadName).
  */
 export const walkFiles = (folder: string): AsyncGenerator<WalkedFile> => walkBelow(folder, pathPrefixOf(folder), '');
 
@@ -43,7 +45,7 @@ async function* walkBelow(folder: string, pathPrefix: string, prefix: string): A
     const path = pathPrefix + entry.name;
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     if (entry.isDirectory()) yield* walkBelow(path, `${path}/`, name);
-    else if (entry.isFile()) yield { path, name };
+    else if (entry.isFile() && !isUnfinishedDownloadName(entry.name)) yield { path, name };
   }
 }
 

@@ -56,6 +56,14 @@ export const refuseDirectory = (target: string): void => {
 /** A fresh staging file's path beside `target`: hidden, unique, and under NAME_MAX whatever the target's name. */
 export const stagingPathFor = (target: string): string => beside(target, `.${shortened(basename(target))}${stagingName()}`);
 
+/**
+ * Whether a file name is one this client gives its own unfinished downloads: a resume file
+ * (`partialPathFor`), its lock (ResumeLock), a staging file (`stagingPathFor`). `put -r` does not send
+ * such files and `get -r` does not write them: sent up from a folder where a download was cut, one
+ * came back down beside its neighbour and was taken for that neighbour's kept bytes (hostile pass f).
+ */
+export const isUnfinishedDownloadName = (name: string): boolean => /^\..+\.rxfer-(?:resume(?:\.lock)?|part-[0-9a-f]{12}-[0-9a-z]+)$/.test(name);
+
 /** Where an interrupted download of `target` is kept for a resume: beside it, hidden, one per target. */
 export const partialPathFor = (target: string): string => beside(target, `.${shortened(basename(target))}.rxfer-resume`);
 

@@ -87,7 +87,17 @@ describe('local folders and links', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   test('put -r: the deepest empty folders, and what is skipped', async () => {
-    expect(await localOddities(join(dir, 'tree'))).toEqual({ emptyFolders: ['empty/deeper'], skipped: ['out'] });
+    expect(await localOddities(join(dir, 'tree'))).toEqual({ emptyFolders: ['empty/deeper'], skipped: ['out'], unfinished: [] });
+  });
+
+  test('put -r: rxfer`s own unfinished downloads are told apart; a folder holding only one counts as empty', async () => {
+    const tree = join(dir, 'tree2');
+    await mkdir(join(tree, 'only'), { recursive: true });
+    await writeFile(join(tree, 'big'), 'b');
+    await writeFile(join(tree, '.big.rxfer-resume'), 'kept');
+    await writeFile(join(tree, 'only', '.x.rxfer-resume.lock'), '123');
+    const odd = await localOddities(tree);
+    expect({ ...odd, unfinished: [...odd.unfinished].sort() }).toEqual({ emptyFolders: ['only'], skipped: [], unfinished: ['.big.rxfer-resume', 'only/.x.rxfer-resume.lock'] });
   });
 
   test('get targets: a folder, a link written through, stdout, a descriptor link, a missing folder', () => {

@@ -193,6 +193,33 @@ describe('put: several sources, folders, stdin', () => {
   });
 });
 
+describe('rxfer`s own unfinished downloads in a tree', () => {
+  // A download cut in a folder leaves .NAME.rxfer-resume beside NAME. Sent up with the folder and
+  // brought back down by get -r beside NAME, it was taken for NAME's kept bytes: consumed, and
+  // when both were in flight at once, renamed onto NAME (hostile pass f).
+  test('put -r leaves them out and says so; get -r of a tree holding one leaves it out, says so, and NAME arrives whole', async () => {
+    const big = Buffer.alloc(1536 * 1024, 7);
+    const dir = await folder('u1', { 'tree/other.txt': 'o', 'tree/.big.bin.rxfer-resume': 'kept bytes of an interrupted download' });
+    await writeFile(join(dir, 'tree', 'big.bin'), big);
+    const put = await run(['put', '-r', 'tree', 'u1/'], dir);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/^put -r tree → u1\/tree {2}2 files/);
+    expect(put.stderr).toContain("left out 1 file(s) named as rxfer's own unfinished downloads (.NAME.rxfer-resume, its .lock, .NAME.rxfer-part-…), never sent: tree/.big.bin.rxfer-resume");
+    expect((await readdir(join(server.root, 'u1', 'tree'))).sort()).toEqual(['big.bin', 'other.txt']);
+
+    // One on the server already (an older client sent it): get -r leaves it out, and big.bin is right.
+    await stored('u1/tree/.big.bin.rxfer-resume', 'not the bytes of big.bin');
+    const out = await folder('u1-out');
+    const get = await run(['get', '-r', 'u1/tree', 'here', '--json'], out);
+    expect(get.code).toBe(0);
+    expect(JSON.parse(get.stdout)).toMatchObject({ files: 2, unfinishedLeftOut: 1 });
+    expect((await readdir(join(out, 'here', 'tree'))).sort()).toEqual(['big.bin', 'other.txt']);
+    expect((await readFile(join(out, 'here', 'tree', 'big.bin'))).equals(big)).toBe(true);
+    const told = await run(['get', '-r', 'u1/tree', 'again'], out);
+    expect(told.stderr).toContain(`left out 1 file(s) named as rxfer's own unfinished downloads (.NAME.rxfer-resume, its .lock, .NAME.rxfer-part-…), never written by get -r (one would be taken for the kept bytes of its neighbour): ${join(out, 'again', 'tree', '.big.bin.rxfer-resume')}`);
+  });
+});
+
 describe('ls, mv, rm, mkdir', () => {
   test('ls: a missing name fails, a file shows itself, a folder shows its files and subfolders/', async () => {
     await stored('l1/top.txt', 'top');

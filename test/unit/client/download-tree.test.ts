@@ -107,6 +107,20 @@ describe('downloadTree against the real server', () => {
     await expect(downloadTree(client, 'tree', join(file, 'target'))).rejects.toMatchObject({ code: 'LOCAL_IO', message: expect.stringContaining(`cannot create the folder ${join(file, 'target')}`) });
   });
 
+  test('files named as rxfer`s own unfinished downloads are left out: counted, the first named, their folders not made', async () => {
+    await client.uploadBuffer('mixed/a.txt', Buffer.from('a'));
+    for (const name of ['mixed/.a.txt.rxfer-resume', 'mixed/.a.txt.rxfer-resume.lock', 'mixed/only/.b.rxfer-part-0123456789ab-7', 'mixed/z/.c.rxfer-resume']) {
+      await client.uploadBuffer(name, Buffer.from('not a file of the tree'));
+    }
+    const result = await downloadTree(client, 'mixed', local);
+    expect(result).toEqual({ files: 1, bytes: 1, skipped: 0, unfinished: { count: 4, names: [join(local, '.a.txt.rxfer-resume'), join(local, '.a.txt.rxfer-resume.lock'), join(local, 'only', '.b.rxfer-part-0123456789ab-7')] } });
+    expect(readTree(local)).toEqual({ 'a.txt': 'a' });
+    expect(existsSync(join(local, 'only'))).toBe(false);
+    // Already here: skipped, as before, the others still left out; none left out: no `unfinished` at all.
+    await expect(downloadTree(client, 'mixed', local)).resolves.toMatchObject({ files: 0, skipped: 1, unfinished: { count: 4 } });
+    await expect(downloadTree(client, 'tree', join(local, 'other'))).resolves.toEqual({ files: 4, bytes: 10, skipped: 0 });
+  });
+
   test('a symbolic link to a folder inside the target: LOCAL_IO naming it, nothing written where it points, the link kept', async () => {
     const outside = mkdtempSync(join(server.scratch, 'outside-'));
     mkdirSync(local, { recursive: true });

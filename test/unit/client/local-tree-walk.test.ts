@@ -64,6 +64,15 @@ test('links are not followed or sent, an empty folder gives nothing', async () =
   expect((await walk()).map((file) => file.name)).toEqual(['real']);
 });
 
+test('files named as rxfer`s own unfinished downloads are not files of the tree (a resume file, its lock, a staging file)', async () => {
+  touch('big.iso');
+  touch('.big.iso.rxfer-resume');
+  touch('.big.iso.rxfer-resume.lock');
+  touch('sub', '.f.rxfer-part-0123456789ab-1z');
+  touch('sub', '.f.rxfer-resume.txt');
+  expect((await walk()).map((file) => file.name)).toEqual(['big.iso', 'sub/.f.rxfer-resume.txt']);
+});
+
 test('a folder that is not there: the walk fails with its errno', async () => {
   await expect(walk(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import { ResumeLock } from '../../../src/client/resume-lock';
-import { StagingFile, assertStagedSize, partialPathFor, refuseDirectory, stagingPathFor } from '../../../src/client/staging-file';
+import { StagingFile, assertStagedSize, isUnfinishedDownloadName, partialPathFor, refuseDirectory, stagingPathFor } from '../../../src/client/staging-file';
 import { RxferError } from '../../../src/errors/rxfer-error';
 
 /**
@@ -118,6 +118,16 @@ describe('staging and resume names', () => {
     expect(partialPathFor(`/d/${'😀'.repeat(41)}`)).toBe(`/d/.${'😀'.repeat(40)}.rxfer-resume`);
     expect(partialPathFor(`/d/${'€'.repeat(53)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
     expect(partialPathFor(`/d/${'€'.repeat(54)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
+  });
+
+  test('isUnfinishedDownloadName: the names this client gives its resume files, their locks and staging files, and no others', () => {
+    const target = '/d/big.iso';
+    for (const path of [partialPathFor(target), `${partialPathFor(target)}.lock`, stagingPathFor(target), partialPathFor(`/d/${'é'.repeat(100)}`), stagingPathFor('/d/.hidden')]) {
+      expect({ name: basename(path), unfinished: isUnfinishedDownloadName(basename(path)) }).toEqual({ name: basename(path), unfinished: true });
+    }
+    for (const name of ['big.iso', '.big.iso', '.rxfer-resume', 'x.rxfer-resume', '.x.rxfer-resume.bak', '.x.rxfer-resume.lock.old', '.x.rxfer-part-0123456789ab', '.x.rxfer-part-0123456789a-1', '.x.rxfer-part-0123456789AB-1', '.x.rxfer-part-0123456789ab-', '.x.rxfer-partial']) {
+      expect({ name, unfinished: isUnfinishedDownloadName(name) }).toEqual({ name, unfinished: false });
+    }
   });
 
   test('beside the target in its folder, whatever shape the target path has', () => {
