@@ -125,7 +125,8 @@ describe('staging and resume names', () => {
     for (const path of [partialPathFor(target), `${partialPathFor(target)}.lock`, stagingPathFor(target), partialPathFor(`/d/${'é'.repeat(100)}`), stagingPathFor('/d/.hidden')]) {
       expect({ name: basename(path), unfinished: isUnfinishedDownloadName(basename(path)) }).toEqual({ name: basename(path), unfinished: true });
     }
-    for (const name of ['big.iso', '.big.iso', '.rxfer-resume', 'x.rxfer-resume', '.x.rxfer-resume.bak', '.x.rxfer-resume.lock.old', '.x.rxfer-part-0123456789ab', '.x.rxfer-part-0123456789a-1', '.x.rxfer-part-0123456789AB-1', '.x.rxfer-part-0123456789ab-', '.x.rxfer-partial']) {
+    expect(isUnfinishedDownloadName('.x.rxfer-part-0123456789ab-1z')).toBe(true);
+    for (const name of ['big.iso', '.big.iso', '.rxfer-resume', 'x.rxfer-resume', 'a.b.rxfer-resume', 'a.b.rxfer-part-0123456789ab-1', '.x.rxfer-resume.bak', '.x.rxfer-resume.lock.old', '.x.rxfer-part-0123456789ab', '.x.rxfer-part-0123456789a-1', '.x.rxfer-part-0123456789AB-1', '.x.rxfer-part-0123456789ab-', '.x.rxfer-partial']) {
       expect({ name, unfinished: isUnfinishedDownloadName(name) }).toEqual({ name, unfinished: false });
     }
   });
