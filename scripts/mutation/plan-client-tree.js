@@ -167,7 +167,7 @@ module.exports = (group) => [
   ]),
   group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts'], [
     // Checking a folder again on a later page (the set is a saving only): the same answer.
-    'src/client/download-tree.ts:156 ConditionalExpression',
+    'src/client/download-tree.ts:157 ConditionalExpression',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
     // so `||` and `true` stop at root just the same.
     'src/client/download-tree.ts:82 LogicalOperator',

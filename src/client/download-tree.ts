@@ -78,8 +78,9 @@ export const treeFailure = (done: string, files: number, failures: readonly File
  * (without --keep-dirlinks it replaces it); rxfer stops instead of touching it. `root` itself may be
  * a link (written through, as cp does with a target folder); what does not exist yet is made below.
  */
-const refuseLinkBelow = (root: string, folder: string): void => {
-  for (let path = folder; path !== root && path.startsWith(root + sep); path = dirname(path)) {
+export const refuseLinkBelow = (root: string, folder: string): void => {
+  const inside = root.endsWith(sep) ? root : root + sep;
+  for (let path = folder; path !== root && path.startsWith(inside); path = dirname(path)) {
     let isLink = false;
     try {
       isLink = lstatSync(path).isSymbolicLink();

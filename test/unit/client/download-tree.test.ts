@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { RxferClient } from '../../../src/client/rxfer-client';
-import { downloadTree, treeFailure, type FileFailure } from '../../../src/client/download-tree';
+import { downloadTree, refuseLinkBelow, treeFailure, type FileFailure } from '../../../src/client/download-tree';
 import { uploadTree } from '../../../src/client/upload-tree';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import { startTestServer, type TestServer } from '../../helpers/server';
@@ -50,6 +50,28 @@ describe('treeFailure: the first failure`s code, the first few named in tree ord
 
   test('one file of one that failed while others were not sent: counted, not bare', () => {
     expect(treeFailure('stored', 1, [failure(0, 'x', 'CONNECTION_LOST', 'lost')], 2).message).toBe('3 of 1 files were not stored: x: lost; 2 not sent once the connection was lost');
+  });
+});
+
+describe('refuseLinkBelow: a folder get -r writes into must not be, or lie under, a link inside the target', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rxfer-links-'));
+    mkdirSync(join(dir, 'real', 'deeper'), { recursive: true });
+    symlinkSync(join(dir, 'real'), join(dir, 'link'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a link on the way, with the target anywhere above it, "/" included', () => {
+    for (const root of [dir, '/', tmpdir()]) {
+      expect(() => refuseLinkBelow(root, join(dir, 'link', 'deeper'))).toThrow(expect.objectContaining({ code: 'LOCAL_IO', detail: { path: join(dir, 'link') } }));
+    }
+  });
+
+  test('real folders, missing ones, and a link that is the target itself or above it: fine', () => {
+    expect(() => refuseLinkBelow(dir, join(dir, 'real', 'deeper', 'not', 'yet'))).not.toThrow();
+    expect(() => refuseLinkBelow(join(dir, 'link'), join(dir, 'link', 'deeper'))).not.toThrow();
+    expect(() => refuseLinkBelow(join(dir, 'link', 'deeper'), join(dir, 'link', 'deeper', 'x'))).not.toThrow();
   });
 });
 
