@@ -170,7 +170,7 @@ module.exports = (group) => [
     'src/client/download-tree.ts:157 ConditionalExpression',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
     // so `||` and `true` stop at root just the same.
-    'src/client/download-tree.ts:82 LogicalOperator',
-    'src/client/download-tree.ts:82 ConditionalExpression',
+    'src/client/download-tree.ts:83 LogicalOperator',
+    'src/client/download-tree.ts:83 ConditionalExpression',
   ]),
 ];
