@@ -1,5 +1,5 @@
 import { statfsSync, type StatsFs } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
@@ -9,7 +9,7 @@ import { expectDownloadReady } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
 import { downloadHeader } from './request-header';
 import { resolvedPath } from './local-target';
-import { StagingFile, refuseDirectory } from './staging-file';
+import { StagingFile, isUnfinishedDownloadName, refuseDirectory } from './staging-file';
 import { type InMemorySink, SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
 import { RunningHash, startHash } from '../integrity/hash-algorithm';
 
@@ -111,6 +111,17 @@ const checkFreeSpace = (folder: string, size: number): void => {
 };
 
 /**
+ * A target named as this client names its unfinished downloads is refused: written, it would be taken
+ * for the kept bytes of its neighbour's next download, and used up or renamed onto it (hostile pass g:
+ * `rxfer get D/.big.rxfer-resume D/big LOCAL/` reported both while only big was left).
+ */
+const refuseUnfinishedName = (target: string): void => {
+  if (!isUnfinishedDownloadName(basename(target))) return;
+  const message = `cannot write ${target}: rxfer keeps interrupted downloads under names like this one (.NAME.rxfer-resume, its .lock, .NAME.rxfer-part-…); download it under another name`;
+  throw new RxferError('LOCAL_IO', message, { path: target });
+};
+
+/**
  * Downloads this large stage in the target's resume file, kept when interrupted (and locked while
  * written, see ResumeLock). Smaller ones stage in a file of their own: fetching them again costs
  * less than the lock and the kept file's bookkeeping (2,000 × 4 KiB pipelined: bench/findings.md).
@@ -134,6 +145,7 @@ export const downloadFile = async (
 ): Promise<TransferResult> => {
   const target = resolvedPath(localPath);
   refuseDirectory(target);
+  refuseUnfinishedName(target);
   const resumable = options.resume !== false;
   if (!resumable) await StagingFile.forgetResumable(target);
   // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is

@@ -1,5 +1,6 @@
 import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
 import { close, constants, createWriteStream, fstat, fsync, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename, dirname, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
@@ -62,10 +63,22 @@ export const stagingPathFor = (target: string): string => beside(target, `.${sho
  * such files and `get -r` does not write them: sent up from a folder where a download was cut, one
  * came back down beside its neighbour and was taken for that neighbour's kept bytes (hostile pass f).
  */
-export const isUnfinishedDownloadName = (name: string): boolean => /^\..+\.rxfer-(?:resume(?:\.lock)?|part-[0-9a-f]{12}-[0-9a-z]+)$/.test(name);
+// `s`: "." matches any character, U+2028 and U+2029 included (names may hold them: hostile pass g).
+export const isUnfinishedDownloadName = (name: string): boolean => /^\..+\.rxfer-(?:resume(?:\.lock)?|part-[0-9a-f]{12}-[0-9a-z]+)$/s.test(name);
 
 /** Where an interrupted download of `target` is kept for a resume: beside it, hidden, one per target. */
-export const partialPathFor = (target: string): string => beside(target, `.${shortened(basename(target))}.rxfer-resume`);
+export const partialPathFor = (target: string): string => beside(target, `.${keptName(basename(target))}.rxfer-resume`);
+
+/**
+ * A target's name as its resume file carries it: whole up to 160 bytes; a longer one cut to 147
+ * and followed by `~` and 12 hex digits of its SHA-256, so that two long names that begin alike
+ * never share one resume file (they did: the second download offered the first one's kept bytes,
+ * and overwrote them; hostile pass g).
+ */
+const keptName = (name: string): string => {
+  const whole = shortened(name);
+  return whole === name ? name : `${shortened(name, 147)}~${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+};
 
 /**
  * `join(dirname(target), name)` for a `name` without separators, without join's normalizing of the
@@ -165,10 +178,15 @@ export class StagingFile {
       throw err;
     }
     const flags = constants.O_RDWR | constants.O_NOFOLLOW;
-    const fd = await localIo('open a staging file in', folder, () => openFd(path, flags)).catch((err: unknown) => {
+    const opened = await openFd(path, flags).catch((err: NodeJS.ErrnoException) => err);
+    if (typeof opened !== 'number') {
       lock.release();
-      throw err;
-    });
+      // Something else has the resume file's name (a folder, a link, as a tree copied in may hold):
+      // left alone, and this download stages in a file of its own, without a resume.
+      if (opened.code === 'EISDIR' || opened.code === 'ELOOP') return StagingFile.create(target);
+      throw localIoError(opened, 'open a staging file in', folder);
+    }
+    const fd = opened;
     try {
       const { size } = await localIo('stat', path, () => fstatFd(fd));
       const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
@@ -207,14 +225,29 @@ export class StagingFile {
    */
   async commit(verifiedSize: number): Promise<void> {
     const outcome = this.unchanged;
+    let staged: Stats;
     try {
       await localIo('write', this.path, () => this.flush(), outcome);
       await localIo('fsync', this.path, () => fsyncFd(this.fd), outcome);
-      const { size } = await localIo('stat', this.path, () => fstatFd(this.fd), outcome);
-      assertStagedSize(this.path, size, verifiedSize, `nothing was renamed; ${outcome}`);
+      staged = await localIo('stat', this.path, () => fstatFd(this.fd), outcome);
+      assertStagedSize(this.path, staged.size, verifiedSize, `nothing was renamed; ${outcome}`);
       await this.closeFd();
       // A close can report a write the file system deferred (NFS): such a file is not committed.
       if (this.failure !== undefined) throw localIoError(this.failure, 'close', this.path, outcome);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    }
+    // What was verified is the file behind our descriptor; the rename moves whatever the path names now.
+    // A resume file has a fixed name, and another program may have put a file of its own there meanwhile
+    // (a `get` of a file named like it: hostile pass g): then nothing is renamed, and that file stays.
+    const now = lstatSync(this.path, { throwIfNoEntry: false });
+    if (now?.ino !== staged.ino || now.dev !== staged.dev) {
+      this.lock?.release();
+      const message = `${this.path} was replaced while the download ran (by another program); nothing was renamed; ${outcome}`;
+      throw new RxferError('LOCAL_IO', message, { path: this.path });
+    }
+    try {
       await localIo('rename', `${this.path} to ${this.target}`, () => fsp.rename(this.path, this.target), outcome);
     } catch (err) {
       await this.discard();

@@ -1,6 +1,6 @@
 import { disarm, failNext, openFds, restoreFs } from './support/client-fs-faults';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { WriteStream } from 'node:fs';
@@ -106,18 +106,31 @@ describe('staging and resume names', () => {
     expect(partialPathFor('/d/f.txt')).toBe('/d/.f.txt.rxfer-resume');
   });
 
-  test('a long name is cut to 160 bytes of UTF-8, never inside a character', () => {
-    expect(partialPathFor(`/d/${'a'.repeat(300)}`)).toBe(`/d/.${'a'.repeat(160)}.rxfer-resume`);
+  test('a long name: the staging name cut to 160 bytes of UTF-8, the resume name to 147 and a digest of the whole name', () => {
+    const sha12 = (name: string) => createHash('sha256').update(name).digest('hex').slice(0, 12);
+    const kept = (name: string, cut: string) => `/d/.${cut}~${sha12(name)}.rxfer-resume`;
+    expect(partialPathFor(`/d/${'a'.repeat(300)}`)).toBe(kept('a'.repeat(300), 'a'.repeat(147)));
     expect(partialPathFor(`/d/${'a'.repeat(160)}`)).toBe(`/d/.${'a'.repeat(160)}.rxfer-resume`);
-    expect(partialPathFor(`/d/${'é'.repeat(100)}`)).toBe(`/d/.${'é'.repeat(80)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'é'.repeat(100)}`)).toBe(kept('é'.repeat(100), 'é'.repeat(73)));
     // The cut is at the first character that does not fit, even if a later one would.
-    expect(partialPathFor(`/d/${'a'.repeat(159)}éb`)).toBe(`/d/.${'a'.repeat(159)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'a'.repeat(159)}éb`)).toBe(kept(`${'a'.repeat(159)}éb`, 'a'.repeat(147)));
     expect(basename(stagingPathFor(`/d/${'a'.repeat(300)}`)).startsWith(`.${'a'.repeat(160)}.rxfer-part-`)).toBe(true);
+    expect(basename(stagingPathFor(`/d/${'a'.repeat(159)}éb`)).startsWith(`.${'a'.repeat(159)}.rxfer-part-`)).toBe(true);
     // Characters of four bytes (two UTF-16 units each), and names just under and over the length
     // below which no counting is needed (53 units: at most 159 bytes).
-    expect(partialPathFor(`/d/${'😀'.repeat(41)}`)).toBe(`/d/.${'😀'.repeat(40)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'😀'.repeat(41)}`)).toBe(kept('😀'.repeat(41), '😀'.repeat(36)));
     expect(partialPathFor(`/d/${'€'.repeat(53)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
-    expect(partialPathFor(`/d/${'€'.repeat(54)}`)).toBe(`/d/.${'€'.repeat(53)}.rxfer-resume`);
+    expect(partialPathFor(`/d/${'€'.repeat(54)}`)).toBe(kept('€'.repeat(54), '€'.repeat(49)));
+  });
+
+  test('two long names that begin alike never share a resume file (hostile pass g); each fits NAME_MAX with its lock', () => {
+    const one = `/d/${'n'.repeat(170)}-one`;
+    const two = `/d/${'n'.repeat(170)}-two`;
+    expect(partialPathFor(one)).not.toBe(partialPathFor(two));
+    for (const path of [partialPathFor(one), `${partialPathFor(two)}.lock`, partialPathFor(`/d/${'😀'.repeat(100)}`)]) {
+      expect(Buffer.byteLength(basename(path))).toBeLessThanOrEqual(255);
+      expect(isUnfinishedDownloadName(basename(path))).toBe(true);
+    }
   });
 
   test('isUnfinishedDownloadName: the names this client gives its resume files, their locks and staging files, and no others', () => {
@@ -442,13 +455,44 @@ describe('StagingFile.resumable', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  test('a link planted as the resume file is not followed: LOCAL_IO, lock released', async () => {
+  test('a link planted as the resume file is not followed: the download stages apart, without a resume; link and lock left alone', async () => {
     writeFileSync(join(dir, 'elsewhere'), 'secret');
     symlinkSync(join(dir, 'elsewhere'), partialPathFor(target));
-    const err = await failureOf(StagingFile.resumable(target, 'sha256'));
-    expect(err.message).toBe(`cannot write into the folder ${dir}: too many levels of symbolic links (ELOOP)`);
+    const file = await StagingFile.resumable(target, 'sha256');
+    expect(file.kept).toBeUndefined();
+    expect(basename(file.path).startsWith(`.${basename(target)}.rxfer-part-`)).toBe(true);
     expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+    await write(await file.startAt(0), 'new');
+    await file.commit(3);
+    expect(readFileSync(target, 'utf8')).toBe('new');
+    expect(readlinkSync(partialPathFor(target))).toBe(join(dir, 'elsewhere'));
     expect(readFileSync(join(dir, 'elsewhere'), 'utf8')).toBe('secret');
+  });
+
+  test('a folder where the resume file goes (a tree copied in may hold one): staged apart, the folder left alone', async () => {
+    mkdirSync(partialPathFor(target));
+    writeFileSync(join(partialPathFor(target), 'inside'), 'theirs');
+    const file = await StagingFile.resumable(target, 'sha256');
+    expect(file.kept).toBeUndefined();
+    await write(await file.startAt(0), 'new');
+    await file.commit(3);
+    expect(readFileSync(target, 'utf8')).toBe('new');
+    expect(readFileSync(join(partialPathFor(target), 'inside'), 'utf8')).toBe('theirs');
+  });
+
+  test('a resume file replaced by another program while the download ran: nothing renamed, that file left alone', async () => {
+    writeFileSync(target, 'old');
+    const file = await StagingFile.resumable(target, 'sha256');
+    await write(await file.startAt(0), 'verified');
+    // Another program puts a file of its own under the resume file's name (rename over it).
+    writeFileSync(join(dir, 'theirs'), 'not the verified bytes');
+    renameSync(join(dir, 'theirs'), partialPathFor(target));
+    const err = await failureOf(file.commit(8));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`${partialPathFor(target)} was replaced while the download ran (by another program); nothing was renamed; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(readFileSync(partialPathFor(target), 'utf8')).toBe('not the verified bytes');
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
   });
 
   test('a resume file that cannot be created: LOCAL_IO, lock released', async () => {
