@@ -170,6 +170,9 @@ module.exports = (group) => [
     'src/client/download-tree.ts:157 ConditionalExpression',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
     // so `||` and `true` stop at root just the same.
+    // `root.startsWith(sep)` for `endsWith`: root is absolute, so `inside` is root itself, and every folder
+    // checked is below it all the same ("/" is covered: it ends in the separator too).
+    'src/client/download-tree.ts:82 MethodExpression',
     'src/client/download-tree.ts:83 LogicalOperator',
     'src/client/download-tree.ts:83 ConditionalExpression',
   ]),

@@ -178,24 +178,26 @@ export class StagingFile {
       throw err;
     }
     const flags = constants.O_RDWR | constants.O_NOFOLLOW;
-    const opened = await openFd(path, flags).catch((err: NodeJS.ErrnoException) => err);
-    if (typeof opened !== 'number') {
-      lock.release();
-      // Something else has the resume file's name (a folder, a link, as a tree copied in may hold):
-      // left alone, and this download stages in a file of its own, without a resume.
-      if (opened.code === 'EISDIR' || opened.code === 'ELOOP') return StagingFile.create(target);
-      throw localIoError(opened, 'open a staging file in', folder);
-    }
-    const fd = opened;
+    const fd = await openFd(path, flags).catch(() => undefined);
+    let kept: Stats | undefined;
     try {
-      const { size } = await localIo('stat', path, () => fstatFd(fd));
-      const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
-      return new StagingFile(path, target, fd, true, hash && { bytes: size, hash }, size, lock);
+      kept = fd === undefined ? undefined : await localIo('stat', path, () => fstatFd(fd));
+      if (fd !== undefined && kept?.isFile()) {
+        const { size } = kept;
+        const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
+        return new StagingFile(path, target, fd, true, hash && { bytes: size, hash }, size, lock);
+      }
     } catch (err) {
-      await closeFd(fd).catch(() => undefined);
+      await closeFd(fd!).catch(() => undefined);
       lock.release();
       throw err;
     }
+    // Something else has the resume file's name (a folder, a link, a FIFO or a socket, as a tree copied
+    // in may hold), or it cannot be opened: left alone, and this download stages in a file of its own,
+    // without a resume (a resume file that is no file is none).
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    lock.release();
+    return StagingFile.create(target);
   }
 
   /** Whether an interrupted download of `target` left bytes to resume from (a look, no lock). */
@@ -244,7 +246,7 @@ export class StagingFile {
     const now = lstatSync(this.path, { throwIfNoEntry: false });
     if (now?.ino !== staged.ino || now.dev !== staged.dev) {
       this.lock?.release();
-      const message = `${this.path} was replaced while the download ran (by another program); nothing was renamed; ${outcome}`;
+      const message = `${this.path} was replaced or removed while the download ran (by another program); nothing was renamed; ${outcome}`;
       throw new RxferError('LOCAL_IO', message, { path: this.path });
     }
     try {

@@ -1,6 +1,9 @@
 import { disarm, failNext, openFds, restoreFs } from './support/client-fs-faults';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { WriteStream } from 'node:fs';
@@ -480,6 +483,52 @@ describe('StagingFile.resumable', () => {
     expect(readFileSync(join(partialPathFor(target), 'inside'), 'utf8')).toBe('theirs');
   });
 
+  test('a FIFO or a socket where the resume file goes: staged apart, left alone (nothing written into the FIFO)', async () => {
+    spawnSync('mkfifo', [partialPathFor(target)]);
+    expect(lstatSync(partialPathFor(target)).isFIFO()).toBe(true);
+    const viaFifo = await StagingFile.resumable(target, 'sha256');
+    expect(viaFifo.kept).toBeUndefined();
+    expect(viaFifo.path).not.toBe(partialPathFor(target));
+    await write(await viaFifo.startAt(0), 'one');
+    await viaFifo.commit(3);
+    expect(readFileSync(target, 'utf8')).toBe('one');
+    expect(lstatSync(partialPathFor(target)).isFIFO()).toBe(true);
+    rmSync(partialPathFor(target));
+    const socket = createServer().listen(partialPathFor(target));
+    await once(socket, 'listening');
+    try {
+      const viaSocket = await StagingFile.resumable(target, 'sha256');
+      expect(viaSocket.kept).toBeUndefined();
+      await write(await viaSocket.startAt(0), 'two');
+      await viaSocket.commit(3);
+      expect(readFileSync(target, 'utf8')).toBe('two');
+      expect(lstatSync(partialPathFor(target)).isSocket()).toBe(true);
+      expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('a resume file removed while the download ran, or a staging file of its own replaced: nothing renamed, LOCAL_IO naming it', async () => {
+    writeFileSync(target, 'old');
+    const resumable = await StagingFile.resumable(target, 'sha256');
+    await write(await resumable.startAt(0), 'verified');
+    rmSync(partialPathFor(target));
+    const removed = await failureOf(resumable.commit(8));
+    expect(removed).toMatchObject({ code: 'LOCAL_IO', detail: { path: partialPathFor(target) } });
+    expect(removed.message).toContain('was replaced or removed while the download ran');
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+    const own = await StagingFile.create(target);
+    await write(await own.startAt(0), 'verified');
+    writeFileSync(join(dir, 'theirs'), 'theirs');
+    renameSync(join(dir, 'theirs'), own.path);
+    const replaced = await failureOf(own.commit(8));
+    expect(replaced).toMatchObject({ code: 'LOCAL_IO', detail: { path: own.path } });
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(readFileSync(own.path, 'utf8')).toBe('theirs');
+  });
+
   test('a resume file replaced by another program while the download ran: nothing renamed, that file left alone', async () => {
     writeFileSync(target, 'old');
     const file = await StagingFile.resumable(target, 'sha256');
@@ -489,7 +538,8 @@ describe('StagingFile.resumable', () => {
     renameSync(join(dir, 'theirs'), partialPathFor(target));
     const err = await failureOf(file.commit(8));
     expect(err.code).toBe('LOCAL_IO');
-    expect(err.message).toBe(`${partialPathFor(target)} was replaced while the download ran (by another program); nothing was renamed; ${target} was not changed`);
+    expect(err).toMatchObject({ detail: { path: partialPathFor(target) } });
+    expect(err.message).toBe(`${partialPathFor(target)} was replaced or removed while the download ran (by another program); nothing was renamed; ${target} was not changed`);
     expect(readFileSync(target, 'utf8')).toBe('old');
     expect(readFileSync(partialPathFor(target), 'utf8')).toBe('not the verified bytes');
     expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
