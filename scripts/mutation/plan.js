@@ -254,11 +254,11 @@ module.exports = [
   group('client-staging-resume', ['src/client/staging-file.ts', 'src/client/resume-lock.ts'], ['unit/client/staging-file.test.ts', 'unit/client/resume-lock.test.ts'], [
     // The path still names the verified file: the same inode number on another device would need a mount
     // swapped in under the folder mid-download; the inode test alone catches every replacement tried.
-    'src/client/staging-file.ts:247 ConditionalExpression',
+    'src/client/staging-file.ts:248 ConditionalExpression',
     // shortened's fast path (a name of at most 53 units is at most 159 bytes): without it the count gives the same name;
     // and `<` for `<=`: name.length * 3 is never 160, so the two agree.
-    'src/client/staging-file.ts:345 ConditionalExpression',
-    'src/client/staging-file.ts:345 EqualityOperator',
+    'src/client/staging-file.ts:346 ConditionalExpression',
+    'src/client/staging-file.ts:346 EqualityOperator',
     'src/client/resume-lock.ts:61 EqualityOperator',
     'src/client/resume-lock.ts:114 StringLiteral',
     'src/client/resume-lock.ts:115 BlockStatement',
@@ -270,13 +270,13 @@ module.exports = [
     'src/client/staging-file.ts:125 EqualityOperator',
     'src/client/staging-file.ts:129 ConditionalExpression',
     'src/client/staging-file.ts:129 StringLiteral',
-    'src/client/staging-file.ts:214 BlockStatement',
-    'src/client/staging-file.ts:271 ConditionalExpression',
-    'src/client/staging-file.ts:274 StringLiteral',
-    'src/client/staging-file.ts:290 ConditionalExpression',
-    'src/client/staging-file.ts:291 ArrowFunction',
-    'src/client/staging-file.ts:294 OptionalChaining',
-    'src/client/staging-file.ts:323 StringLiteral',
+    'src/client/staging-file.ts:215 BlockStatement',
+    'src/client/staging-file.ts:272 ConditionalExpression',
+    'src/client/staging-file.ts:275 StringLiteral',
+    'src/client/staging-file.ts:291 ConditionalExpression',
+    'src/client/staging-file.ts:292 ArrowFunction',
+    'src/client/staging-file.ts:295 OptionalChaining',
+    'src/client/staging-file.ts:324 StringLiteral',
   ]),
   group('client-small-staging-identical', ['src/client/small-staging-file.ts', 'src/client/identical.ts'], ['unit/client/small-staging-file.test.ts', 'unit/client/identical.test.ts'], [
     'src/client/small-staging-file.ts:54 BlockStatement',

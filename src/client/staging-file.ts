@@ -178,24 +178,25 @@ export class StagingFile {
       throw err;
     }
     const flags = constants.O_RDWR | constants.O_NOFOLLOW;
+    // Something else may have the resume file's name (a folder, a link, a FIFO or a socket, as a tree
+    // copied in may hold), or it cannot be opened: then it is left alone, and this download stages in a
+    // file of its own, without a resume (a resume file that is no file is none).
     const fd = await openFd(path, flags).catch(() => undefined);
-    let kept: Stats | undefined;
-    try {
-      kept = fd === undefined ? undefined : await localIo('stat', path, () => fstatFd(fd));
-      if (fd !== undefined && kept?.isFile()) {
-        const { size } = kept;
-        const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
-        return new StagingFile(path, target, fd, true, hash && { bytes: size, hash }, size, lock);
+    if (fd !== undefined) {
+      try {
+        const kept = await localIo('stat', path, () => fstatFd(fd));
+        if (kept.isFile()) {
+          const { size } = kept;
+          const hash = size > 0 ? await localIo('read', path, () => hashPrefix(readerOf(fd), size, algorithm)) : undefined;
+          return new StagingFile(path, target, fd, true, hash && { bytes: size, hash }, size, lock);
+        }
+      } catch (err) {
+        await closeFd(fd).catch(() => undefined);
+        lock.release();
+        throw err;
       }
-    } catch (err) {
-      await closeFd(fd!).catch(() => undefined);
-      lock.release();
-      throw err;
+      await closeFd(fd).catch(() => undefined);
     }
-    // Something else has the resume file's name (a folder, a link, a FIFO or a socket, as a tree copied
-    // in may hold), or it cannot be opened: left alone, and this download stages in a file of its own,
-    // without a resume (a resume file that is no file is none).
-    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
     lock.release();
     return StagingFile.create(target);
   }

@@ -483,10 +483,13 @@ describe('StagingFile.resumable', () => {
     expect(readFileSync(join(partialPathFor(target), 'inside'), 'utf8')).toBe('theirs');
   });
 
-  test('a FIFO or a socket where the resume file goes: staged apart, left alone (nothing written into the FIFO)', async () => {
+  test('a FIFO or a socket where the resume file goes: staged apart, left alone (nothing written into the FIFO), no descriptor kept', async () => {
     spawnSync('mkfifo', [partialPathFor(target)]);
     expect(lstatSync(partialPathFor(target)).isFIFO()).toBe(true);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
     const viaFifo = await StagingFile.resumable(target, 'sha256');
+    // Its own staging file is the one descriptor more: the FIFO's was closed.
+    expect(readdirSync('/proc/self/fd').length).toBe(fdsBefore + 1);
     expect(viaFifo.kept).toBeUndefined();
     expect(viaFifo.path).not.toBe(partialPathFor(target));
     await write(await viaFifo.startAt(0), 'one');
