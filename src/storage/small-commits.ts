@@ -1,3 +1,4 @@
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
@@ -32,6 +33,34 @@ export interface SmallCommitResult {
   readonly mtimeMs: number;
   readonly replacedBytes: number;
 }
+
+/** A commit waiting for its reply: how to answer it, and what to look for if the worker is lost. */
+interface Pending {
+  readonly resolve: (r: SmallCommitResult) => void;
+  readonly reject: (e: Error) => void;
+  readonly target: string;
+  readonly data: Uint8Array;
+  /** When it was asked for (Date.now()): a file in place older than this is not its work. */
+  readonly since: number;
+}
+
+/** File times come from a coarse clock that may lag Date.now() by a few ms; a second of slack. */
+const MTIME_SLACK_MS = 1000;
+
+/**
+ * After the worker was lost: whether `target` holds this commit's bytes, written since it was asked
+ * for, i.e. the worker renamed (or linked) it into place before it died. Read synchronously: it runs
+ * once per commit a lost worker held, at most a batch of files of at most 64 KiB.
+ */
+export const inPlace = ({ target, data, since }: Pick<Pending, 'target' | 'data' | 'since'>): number | undefined => {
+  try {
+    const stats = lstatSync(target, { throwIfNoEntry: false });
+    if (!stats?.isFile() || stats.size !== data.length || stats.mtimeMs < since - MTIME_SLACK_MS) return undefined;
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(readFileSync(target)) ? stats.mtimeMs : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 type Reply =
   | { id: number; mtimeMs: number; replacedBytes: number; code?: undefined }
@@ -71,7 +100,7 @@ export const IDLE_MS = 120_000;
 export class SmallCommits {
   private worker: Worker | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly pending = new Map<number, { resolve: (r: SmallCommitResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, Pending>();
   private queue: WorkerJob[] = [];
   private readonly logs = new Map<string, string>();
   private nextId = 0;
@@ -86,7 +115,7 @@ export class SmallCommits {
     return new Promise((resolve, reject) => {
       clearTimeout(this.idleTimer);
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, target: job.target, data: job.data, since: Date.now() });
       this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
@@ -166,6 +195,8 @@ export class SmallCommits {
     });
     // The worker catches every fs error itself; this is for the thread dying (out of memory, say):
     // its pending files fail (a staging file it was writing may be left behind), the next starts anew.
+    // A file it had already put in place fails as `published` (NOT_DURABLE: stored, its folder fsync
+    // unknown), never as "not stored": the batch's replies come only after its renames.
     const lost = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
@@ -173,7 +204,9 @@ export class SmallCommits {
       for (const [id, waiting] of this.pending) {
         if (this.queue.some((job) => job.id === id)) continue;
         this.pending.delete(id);
-        waiting.reject(Object.assign(new Error(`commit worker stopped: ${err.message}`), { code: 'EWORKER' }));
+        const mtimeMs = inPlace(waiting);
+        const failure = Object.assign(new Error(`commit worker stopped: ${err.message}`), { code: 'EWORKER' });
+        waiting.reject(mtimeMs === undefined ? failure : Object.assign(failure, { published: { mtimeMs, replacedBytes: 0 } }));
       }
     };
     worker.on('error', lost);

@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { DigestLog } from '../../../src/storage/digest-log';
-import { SmallCommitJob, SmallCommits } from '../../../src/storage/small-commits';
+import { SmallCommitJob, SmallCommits, inPlace } from '../../../src/storage/small-commits';
 
 /**
  * SmallCommits beyond the file system (small-commits.test.ts): the digest log lines it asks the
@@ -145,11 +146,75 @@ describe('SmallCommits, digests and the worker’s life', () => {
       const failed = outcomes.filter((outcome) => outcome.status === 'rejected');
       expect(failed.length).toBeGreaterThan(0);
       for (const outcome of failed) expect(outcome).toMatchObject({ reason: { code: 'EWORKER', message: expect.stringContaining('commit worker stopped: exit code') } });
+      // Wherever the thread was cut, each answer is true of the disk.
+      await outcomesTrue(outcomes, (i) => `lost${i}`, () => 'l');
       await commits.commit(job(dir, 'after', 'a'));
       expect(await readFile(join(dir, 'after'), 'utf8')).toBe('a');
     } finally {
       await commits.close();
     }
+  });
+
+  /** What each commit's outcome says, against what is on disk: never "not stored" for a file in place. */
+  const outcomesTrue = async (outcomes: PromiseSettledResult<unknown>[], name: (i: number) => string, text: (i: number) => string) => {
+    const kinds = { committed: 0, published: 0, notStored: 0 };
+    for (const [i, outcome] of outcomes.entries()) {
+      const onDisk = await readFile(join(dir, name(i)), 'utf8').catch(() => undefined);
+      if (outcome.status === 'fulfilled') {
+        kinds.committed++;
+        expect(onDisk).toBe(text(i));
+      } else if ((outcome.reason as { published?: unknown }).published !== undefined) {
+        // In place, its folder fsync unknown: NOT_DURABLE ("stored") where LocalSmallStagedWrite meets it.
+        kinds.published++;
+        expect(outcome.reason).toMatchObject({ code: 'EWORKER', published: { replacedBytes: 0, mtimeMs: expect.any(Number) } });
+        expect({ i, onDisk }).toEqual({ i, onDisk: text(i) });
+      } else {
+        kinds.notStored++;
+        expect(outcome.reason).toMatchObject({ code: 'EWORKER' });
+        expect({ i, onDisk }).toEqual({ i, onDisk: undefined });
+      }
+    }
+    return kinds;
+  };
+
+  test('a worker lost after it put files in place, before its reply: those fail as published (stored), never as not stored', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'first', '1'));
+      const worker = (commits as unknown as { worker: Worker }).worker;
+      const pending = Array.from({ length: 50 }, (_, i) => commits.commit(job(dir, `placed${i}`, `p${i}`)));
+      // The batch goes out at the next turn; the worker renames the files, then replies. Wait here,
+      // synchronously, for the renames, so that the reply cannot be read before the loss is seen.
+      await new Promise((resolve) => setImmediate(resolve));
+      const deadline = Date.now() + 10_000;
+      while (!pending.every((_, i) => existsSync(join(dir, `placed${i}`))) && Date.now() < deadline);
+      // What the thread ending (out of memory, say) does on this side, before its reply is read.
+      worker.emit('exit', 1);
+      const kinds = await outcomesTrue(await Promise.allSettled(pending), (i) => `placed${i}`, (i) => `p${i}`);
+      expect(kinds).toEqual({ committed: 0, published: 50, notStored: 0 });
+      await worker.terminate();
+    } finally {
+      await commits.close();
+    }
+  });
+
+  test('inPlace: the commit`s bytes, written since it was asked for; anything else is not its work', async () => {
+    const since = Date.now();
+    const bytes = new Uint8Array(Buffer.from('the bytes'));
+    const at = (name: string) => ({ target: join(dir, name), data: bytes, since });
+    await writeFile(join(dir, 'ours'), 'the bytes');
+    expect(inPlace(at('ours'))).toBe((await stat(join(dir, 'ours'))).mtimeMs);
+    // The same bytes, there for a minute already (a re-upload of what was there): not this commit's rename.
+    await writeFile(join(dir, 'older'), 'the bytes');
+    await utimes(join(dir, 'older'), new Date(since - 60_000), new Date(since - 60_000));
+    expect(inPlace(at('older'))).toBeUndefined();
+    await writeFile(join(dir, 'other'), 'the bytez');
+    await writeFile(join(dir, 'longer'), 'the bytes and more');
+    await mkdir(join(dir, 'folder'));
+    for (const name of ['other', 'longer', 'folder', 'missing']) expect({ name, mtime: inPlace(at(name)) }).toEqual({ name, mtime: undefined });
+    // A view into a larger buffer compares only its own bytes.
+    const view = new Uint8Array(Buffer.from('xxthe bytesyy')).subarray(2, 11);
+    expect(inPlace({ target: join(dir, 'ours'), data: view, since })).toBeDefined();
   });
 
   test('close ends when the worker dies under it, its pending commits failed', async () => {
