@@ -217,19 +217,23 @@ module.exports = [
     'unit/storage/small-commits-survivors.test.ts',
     'unit/storage/small-commits-not-durable.test.ts',
   ], [
+    // inPlace: the size test is a saving (bytes of another size never compare equal), and the mtime bound's `>=`/`>`
+    // differ only for a file written exactly a second before the commit was asked for.
+    'src/storage/small-commits.ts:59 ConditionalExpression',
+    'src/storage/small-commits.ts:59 EqualityOperator',
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
-    'src/storage/small-commits.ts:191:38 ConditionalExpression → true',
+    'src/storage/small-commits.ts:193:38 ConditionalExpression → true',
     // close(): `queue.length > 0` → true waits one setImmediate with nothing queued too; a turn later, the same close.
-    'src/storage/small-commits.ts:150:9 ConditionalExpression → true',
-    'src/storage/small-commits.ts:117 UpdateOperator',
-    'src/storage/small-commits.ts:120 ConditionalExpression',
-    'src/storage/small-commits.ts:129 ConditionalExpression',
-    'src/storage/small-commits.ts:130 ConditionalExpression',
-    'src/storage/small-commits.ts:130 EqualityOperator',
-    'src/storage/small-commits.ts:150 EqualityOperator',
-    'src/storage/small-commits.ts:158 StringLiteral',
-    'src/storage/small-commits.ts:171 ConditionalExpression',
-    'src/storage/small-commits.ts:171 LogicalOperator',
+    'src/storage/small-commits.ts:152:9 ConditionalExpression → true',
+    'src/storage/small-commits.ts:119 UpdateOperator',
+    'src/storage/small-commits.ts:122 ConditionalExpression',
+    'src/storage/small-commits.ts:131 ConditionalExpression',
+    'src/storage/small-commits.ts:132 ConditionalExpression',
+    'src/storage/small-commits.ts:132 EqualityOperator',
+    'src/storage/small-commits.ts:152 EqualityOperator',
+    'src/storage/small-commits.ts:160 StringLiteral',
+    'src/storage/small-commits.ts:173 ConditionalExpression',
+    'src/storage/small-commits.ts:173 LogicalOperator',
   ], MOSTLY_WAITING),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     'src/storage/local-fs.storage.ts:107 ConditionalExpression',

@@ -54,12 +54,14 @@ const MTIME_SLACK_MS = 1000;
  */
 export const inPlace = ({ target, data, since }: Pick<Pending, 'target' | 'data' | 'since'>): number | undefined => {
   try {
-    const stats = lstatSync(target, { throwIfNoEntry: false });
-    if (!stats?.isFile() || stats.size !== data.length || stats.mtimeMs < since - MTIME_SLACK_MS) return undefined;
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(readFileSync(target)) ? stats.mtimeMs : undefined;
+    const stats = lstatSync(target);
+    // Only a regular file is read: a FIFO under the name would block this thread (an empty upload's size is its size).
+    const candidate = stats.isFile() && stats.size === data.length && stats.mtimeMs >= since - MTIME_SLACK_MS;
+    if (candidate && Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(readFileSync(target))) return stats.mtimeMs;
   } catch {
-    return undefined;
+    // Gone, or unreadable: not shown to be in place.
   }
+  return undefined;
 };
 
 type Reply =

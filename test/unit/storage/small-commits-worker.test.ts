@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -212,6 +213,9 @@ describe('SmallCommits, digests and the worker’s life', () => {
     await writeFile(join(dir, 'longer'), 'the bytes and more');
     await mkdir(join(dir, 'folder'));
     for (const name of ['other', 'longer', 'folder', 'missing']) expect({ name, mtime: inPlace(at(name)) }).toEqual({ name, mtime: undefined });
+    // A FIFO under the name, for an empty upload (its size, 0, matches): never read, so never waited on.
+    spawnSync('mkfifo', [join(dir, 'fifo')]);
+    expect(inPlace({ target: join(dir, 'fifo'), data: new Uint8Array(0), since })).toBeUndefined();
     // A view into a larger buffer compares only its own bytes.
     const view = new Uint8Array(Buffer.from('xxthe bytesyy')).subarray(2, 11);
     expect(inPlace({ target: join(dir, 'ours'), data: view, since })).toBeDefined();
