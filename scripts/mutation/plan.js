@@ -219,21 +219,21 @@ module.exports = [
   ], [
     // inPlace: the size test is a saving (bytes of another size never compare equal), and the mtime bound's `>=`/`>`
     // differ only for a file written exactly a second before the commit was asked for.
-    'src/storage/small-commits.ts:59 ConditionalExpression',
-    'src/storage/small-commits.ts:59 EqualityOperator',
+    'src/storage/small-commits.ts:65 ConditionalExpression',
+    'src/storage/small-commits.ts:65 EqualityOperator',
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
-    'src/storage/small-commits.ts:193:38 ConditionalExpression → true',
+    'src/storage/small-commits.ts:200:38 ConditionalExpression → true',
     // close(): `queue.length > 0` → true waits one setImmediate with nothing queued too; a turn later, the same close.
-    'src/storage/small-commits.ts:152:9 ConditionalExpression → true',
-    'src/storage/small-commits.ts:119 UpdateOperator',
-    'src/storage/small-commits.ts:122 ConditionalExpression',
-    'src/storage/small-commits.ts:131 ConditionalExpression',
-    'src/storage/small-commits.ts:132 ConditionalExpression',
-    'src/storage/small-commits.ts:132 EqualityOperator',
-    'src/storage/small-commits.ts:152 EqualityOperator',
-    'src/storage/small-commits.ts:160 StringLiteral',
-    'src/storage/small-commits.ts:173 ConditionalExpression',
-    'src/storage/small-commits.ts:173 LogicalOperator',
+    'src/storage/small-commits.ts:159:9 ConditionalExpression → true',
+    'src/storage/small-commits.ts:125 UpdateOperator',
+    'src/storage/small-commits.ts:129 ConditionalExpression',
+    'src/storage/small-commits.ts:138 ConditionalExpression',
+    'src/storage/small-commits.ts:139 ConditionalExpression',
+    'src/storage/small-commits.ts:139 EqualityOperator',
+    'src/storage/small-commits.ts:159 EqualityOperator',
+    'src/storage/small-commits.ts:167 StringLiteral',
+    'src/storage/small-commits.ts:180 ConditionalExpression',
+    'src/storage/small-commits.ts:180 LogicalOperator',
   ], MOSTLY_WAITING),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     'src/storage/local-fs.storage.ts:107 ConditionalExpression',

@@ -42,6 +42,12 @@ interface Pending {
   readonly data: Uint8Array;
   /** When it was asked for (Date.now()): a file in place older than this is not its work. */
   readonly since: number;
+  /**
+   * A create-only commit (ADDFILE) whose name was taken when it was asked for: its link can only fail,
+   * so what is there is never its work (even the same bytes, stored a moment before by another upload:
+   * hostile pass h). Looked at then, under the name's lock that the caller holds.
+   */
+  readonly taken: boolean;
 }
 
 /** File times come from a coarse clock that may lag Date.now() by a few ms; a second of slack. */
@@ -117,7 +123,8 @@ export class SmallCommits {
     return new Promise((resolve, reject) => {
       clearTimeout(this.idleTimer);
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject, target: job.target, data: job.data, since: Date.now() });
+      const taken = job.createOnly && lstatSync(job.target, { throwIfNoEntry: false }) !== undefined;
+      this.pending.set(id, { resolve, reject, target: job.target, data: job.data, since: Date.now(), taken });
       this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
@@ -206,7 +213,7 @@ export class SmallCommits {
       for (const [id, waiting] of this.pending) {
         if (this.queue.some((job) => job.id === id)) continue;
         this.pending.delete(id);
-        const mtimeMs = inPlace(waiting);
+        const mtimeMs = waiting.taken ? undefined : inPlace(waiting);
         const failure = Object.assign(new Error(`commit worker stopped: ${err.message}`), { code: 'EWORKER' });
         waiting.reject(mtimeMs === undefined ? failure : Object.assign(failure, { published: { mtimeMs, replacedBytes: 0 } }));
       }

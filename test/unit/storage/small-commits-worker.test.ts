@@ -199,6 +199,27 @@ describe('SmallCommits, digests and the worker’s life', () => {
     }
   });
 
+  test('a lost ADDFILE (create-only) whose name was taken when it was asked for is not stored, even with the same bytes there', async () => {
+    const commits = new SmallCommits(sums);
+    try {
+      await commits.commit(job(dir, 'first', '1'));
+      const worker = (commits as unknown as { worker: Worker }).worker;
+      // Another upload stored these very bytes under the name a moment ago.
+      await writeFile(join(dir, 'taken'), 'same');
+      const addfile = commits.commit(job(dir, 'taken', 'same', { createOnly: true }));
+      // Lost as soon as the batch is posted: whatever the thread does with it is not read.
+      await new Promise((resolve) => setImmediate(resolve));
+      worker.emit('exit', 1);
+      const [added] = await Promise.allSettled([addfile]);
+      expect(added).toMatchObject({ status: 'rejected', reason: { code: 'EWORKER' } });
+      expect((added as PromiseRejectedResult).reason).not.toHaveProperty('published');
+      expect(await readFile(join(dir, 'taken'), 'utf8')).toBe('same');
+      await worker.terminate();
+    } finally {
+      await commits.close();
+    }
+  });
+
   test('inPlace: the commit`s bytes, written since it was asked for; anything else is not its work', async () => {
     const since = Date.now();
     const bytes = new Uint8Array(Buffer.from('the bytes'));
