@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,12 +183,15 @@ describe('SmallCommits, digests and the worker’s life', () => {
     try {
       await commits.commit(job(dir, 'first', '1'));
       const worker = (commits as unknown as { worker: Worker }).worker;
-      const pending = Array.from({ length: 50 }, (_, i) => commits.commit(job(dir, `placed${i}`, `p${i}`)));
+      // New names, names that hold other bytes (replaced), and create-only commits (ADDFILE) of new names.
+      for (let i = 1; i < 50; i += 3) await writeFile(join(dir, `placed${i}`), 'old bytes');
+      const pending = Array.from({ length: 50 }, (_, i) => commits.commit(job(dir, `placed${i}`, `p${i}`, { createOnly: i % 3 === 2 })));
       // The batch goes out at the next turn; the worker renames the files, then replies. Wait here,
       // synchronously, for the renames, so that the reply cannot be read before the loss is seen.
       await new Promise((resolve) => setImmediate(resolve));
       const deadline = Date.now() + 10_000;
-      while (!pending.every((_, i) => existsSync(join(dir, `placed${i}`))) && Date.now() < deadline);
+      const placed = (i: number) => existsSync(join(dir, `placed${i}`)) && readFileSync(join(dir, `placed${i}`), 'utf8') === `p${i}`;
+      while (!pending.every((_, i) => placed(i)) && Date.now() < deadline);
       // What the thread ending (out of memory, say) does on this side, before its reply is read.
       worker.emit('exit', 1);
       const kinds = await outcomesTrue(await Promise.allSettled(pending), (i) => `placed${i}`, (i) => `p${i}`);
