@@ -11,6 +11,7 @@ import { formatListingLine } from '../../src/protocol/listing';
 import { ensureBuilt, rxfer } from '../helpers/cli';
 import { fakePagingServer, listReply, sendServed, SERVED } from '../helpers/fake-paging-server';
 import { eventually, startTestServer, type TestServer } from '../helpers/server';
+import { filesUnder } from './support/files-under';
 
 /**
  * Hostile tests of commit 65e9792 (issue 20): `get -r` builds each local path as `${root}/${rel}`
@@ -116,25 +117,6 @@ const hostileServer = async (options: HostileOptions): Promise<Hostile> => {
   };
 };
 
-/** Everything under `folder` that is not a folder (files, links, anything else), as "a/b" paths, sorted. */
-const filesUnder = (folder: string): string[] => {
-  const out: string[] = [];
-  const walk = (dir: string, prefix: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) walk(join(dir, entry.name), rel);
-      else out.push(rel);
-    }
-  };
-  walk(folder, '');
-  return out.sort();
-};
 
 /** Every folder under `folder`, as "a/b" paths, sorted. */
 const foldersUnder = (folder: string): string[] => {

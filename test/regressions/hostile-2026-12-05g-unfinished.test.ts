@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { parseRemoteName } from '../../src/protocol/remote-name';
 import { ensureBuilt, rxfer, spawnRxfer } from '../helpers/cli';
 import { fakePagingServer, listReply, sendServed } from '../helpers/fake-paging-server';
 import { eventually, startTestServer, type TestServer } from '../helpers/server';
+import { filesUnder } from './support/files-under';
 
 /**
  * Hostile tests of 04cf4f2 (put -r and get -r leave out rxfer's own unfinished downloads,
@@ -131,25 +132,6 @@ const cutAfterOneMiB = (socket: Socket, data: Buffer): void => {
   socket.write(data.subarray(0, MiB), () => socket.destroy());
 };
 
-/** Everything under `folder` that is not a folder, as "a/b" paths, sorted. */
-const filesUnder = (folder: string): string[] => {
-  const out: string[] = [];
-  const walk = (dir: string, prefix: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) walk(join(dir, entry.name), rel);
-      else out.push(rel);
-    }
-  };
-  walk(folder, '');
-  return out.sort();
-};
 
 const getTree = async (port: number, folder: string, target: string, options: { resume?: boolean } = {}): Promise<unknown> => {
   const client = await RxferClient.connect({ host: '127.0.0.1', port });
