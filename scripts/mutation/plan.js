@@ -258,11 +258,11 @@ module.exports = [
   group('client-staging-resume', ['src/client/staging-file.ts', 'src/client/resume-lock.ts'], ['unit/client/staging-file.test.ts', 'unit/client/resume-lock.test.ts'], [
     // The path still names the verified file: the same inode number on another device would need a mount
     // swapped in under the folder mid-download; the inode test alone catches every replacement tried.
-    'src/client/staging-file.ts:248 ConditionalExpression',
+    'src/client/staging-file.ts:252 ConditionalExpression',
     // shortened's fast path (a name of at most 53 units is at most 159 bytes): without it the count gives the same name;
     // and `<` for `<=`: name.length * 3 is never 160, so the two agree.
-    'src/client/staging-file.ts:346 ConditionalExpression',
-    'src/client/staging-file.ts:346 EqualityOperator',
+    'src/client/staging-file.ts:350 ConditionalExpression',
+    'src/client/staging-file.ts:350 EqualityOperator',
     'src/client/resume-lock.ts:61 EqualityOperator',
     'src/client/resume-lock.ts:114 StringLiteral',
     'src/client/resume-lock.ts:115 BlockStatement',
@@ -275,12 +275,12 @@ module.exports = [
     'src/client/staging-file.ts:129 ConditionalExpression',
     'src/client/staging-file.ts:129 StringLiteral',
     'src/client/staging-file.ts:215 BlockStatement',
-    'src/client/staging-file.ts:272 ConditionalExpression',
-    'src/client/staging-file.ts:275 StringLiteral',
-    'src/client/staging-file.ts:291 ConditionalExpression',
-    'src/client/staging-file.ts:292 ArrowFunction',
-    'src/client/staging-file.ts:295 OptionalChaining',
-    'src/client/staging-file.ts:324 StringLiteral',
+    'src/client/staging-file.ts:276 ConditionalExpression',
+    'src/client/staging-file.ts:279 StringLiteral',
+    'src/client/staging-file.ts:295 ConditionalExpression',
+    'src/client/staging-file.ts:296 ArrowFunction',
+    'src/client/staging-file.ts:299 OptionalChaining',
+    'src/client/staging-file.ts:328 StringLiteral',
   ]),
   group('client-small-staging-identical', ['src/client/small-staging-file.ts', 'src/client/identical.ts'], ['unit/client/small-staging-file.test.ts', 'unit/client/identical.test.ts'], [
     'src/client/small-staging-file.ts:54 BlockStatement',

@@ -244,7 +244,11 @@ export class StagingFile {
     // What was verified is the file behind our descriptor; the rename moves whatever the path names now.
     // A resume file has a fixed name, and another program may have put a file of its own there meanwhile
     // (a `get` of a file named like it: hostile pass g): then nothing is renamed, and that file stays.
-    const now = lstatSync(this.path, { throwIfNoEntry: false });
+    // The look itself failing is LOCAL_IO too; the file is not ours to remove then, only the lock goes.
+    const now = await localIo('stat', this.path, async () => lstatSync(this.path, { throwIfNoEntry: false }), outcome).catch((err: unknown) => {
+      this.lock?.release();
+      throw err;
+    });
     if (now?.ino !== staged.ino || now.dev !== staged.dev) {
       this.lock?.release();
       const message = `${this.path} was replaced or removed while the download ran (by another program); nothing was renamed; ${outcome}`;

@@ -532,6 +532,19 @@ describe('StagingFile.resumable', () => {
     expect(readFileSync(own.path, 'utf8')).toBe('theirs');
   });
 
+  test('the look at the path before the rename fails: LOCAL_IO, nothing renamed, the file left, the lock released', async () => {
+    writeFileSync(target, 'old');
+    const file = await StagingFile.resumable(target, 'sha256');
+    await write(await file.startAt(0), 'verified');
+    failNext('lstatSync', (path) => path === partialPathFor(target));
+    const err = await failureOf(file.commit(8));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`cannot stat ${partialPathFor(target)}: EIO injected failure; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('old');
+    expect(readFileSync(partialPathFor(target), 'utf8')).toBe('verified');
+    expect(existsSync(`${partialPathFor(target)}.lock`)).toBe(false);
+  });
+
   test('a resume file replaced by another program while the download ran: nothing renamed, that file left alone', async () => {
     writeFileSync(target, 'old');
     const file = await StagingFile.resumable(target, 'sha256');

@@ -28,7 +28,8 @@ export type FaultyCall =
   | 'writeSync'
   | 'closeSync'
   | 'renameSync'
-  | 'fstatSync';
+  | 'fstatSync'
+  | 'lstatSync';
 
 interface Armed {
   readonly call: FaultyCall;
@@ -156,6 +157,12 @@ wrap(fs, 'fstatSync', (original) => (fd: number, ...rest: unknown[]) => {
   const hit = take('fstatSync', () => pathOfFd(fd));
   if (hit) throw errorOf(hit, 'fstat', pathOfFd(fd));
   return original(fd, ...rest);
+});
+
+wrap(fs, 'lstatSync', (original) => (path: fs.PathLike, ...rest: unknown[]) => {
+  const hit = take('lstatSync', () => String(path));
+  if (hit) throw errorOf(hit, 'lstat', String(path));
+  return original(path, ...rest);
 });
 
 /** Puts the real functions back (afterAll). */
