@@ -19,7 +19,8 @@ import { LocalFileOps } from './local-file-ops';
 import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
-import { READ_FLAGS, readSmallFile } from './read-small-file';
+import { READ_FLAGS } from './read-small-file';
+import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 
 const READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -47,6 +48,8 @@ export class LocalFsStorage implements StorageAdapter {
   /** Big folders' entries by name, kept between the pages of their listings. */
   private readonly sortedFolders = new SortedFolders();
   private smallCommits: SmallCommits | undefined;
+  /** Small downloads' files are read in batches, off the main thread (SmallReads). */
+  private readonly smallReads = new SmallReads();
   private ops!: LocalFileOps;
   private services!: StagingServices;
 
@@ -66,6 +69,7 @@ export class LocalFsStorage implements StorageAdapter {
   }
 
   async close(): Promise<void> {
+    await this.smallReads.close();
     await this.smallCommits?.close();
     if (this.paths) await markCleanStop(this.paths.realRoot);
   }
@@ -120,7 +124,7 @@ export class LocalFsStorage implements StorageAdapter {
   async openRead(name: RemoteName, { jail = '', from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    const small = await readSmallFile(this.paths.pathOf(name), name);
+    const small = await this.smallReads.read(this.paths.pathOf(name), name);
     if (small !== undefined) {
       const { body, mtimeMs } = small;
       // One read serves both the digest and the data (no record is kept for small files).
@@ -128,7 +132,7 @@ export class LocalFsStorage implements StorageAdapter {
       const offset = from && bufferHasPrefix(body, from, hash) ? from.offset : 0;
       return { file: { name, size: body.length, digest, mtimeMs }, stream: new InMemoryBody(body.subarray(offset)), offset };
     }
-    // A larger file (readSmallFile closed it again): the same flags, since a FIFO may have taken its
+    // A larger file (closed again after its fstat): the same flags, since a FIFO may have taken its
     // name in between.
     const handle = await open(this.paths.pathOf(name), READ_FLAGS).catch((err) =>
       Promise.reject(storageError(err, 'read', name)),

@@ -11,6 +11,7 @@ import type { RemoteName } from '../../../src/protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { LocalFsStorage } from '../../../src/storage/local-fs.storage';
 import { PartialUploads } from '../../../src/storage/partial-uploads';
+import type { SmallReads } from '../../../src/storage/small-reads';
 
 /**
  * The local adapter's edges that local-fs-storage.test.ts does not reach: which read path a file
@@ -38,6 +39,15 @@ describe('LocalFsStorage edges', () => {
     const real = fs.statfsSync;
     jest.spyOn(fs, 'statfsSync').mockImplementation(((path: fs.PathLike) => ({ ...real(path), bavail: free, bsize: 1 })) as typeof fs.statfsSync);
   };
+  const smallReadsOf = (adapter: LocalFsStorage) => (adapter as unknown as { smallReads: SmallReads }).smallReads;
+  /**
+   * Small files through the thread pool only (the path of reads before the small-read worker is
+   * ready, while it is stuck, and once it is closed): their fs calls are then made in this thread,
+   * where a spy sees them. The worker's own refusals: small-reads.test.ts.
+   */
+  const threadPoolReadsOnly = () => smallReadsOf(storage).close();
+  /** The small-read worker running, so that its thread's descriptors are counted before a test's "before". */
+  const workerRunning = async () => expect(await smallReadsOf(storage).whenReady()).toBe(true);
   const restart = async () => {
     await storage.close();
     storage = new LocalFsStorage(root);
@@ -116,6 +126,7 @@ describe('LocalFsStorage edges', () => {
     });
 
     test('a small read that fails (open, fstat) is a storage error naming the action; the descriptor is closed', async () => {
+      await threadPoolReadsOnly();
       await writeFile(join(root, 's.txt'), 'hello');
       const realOpen = fs.open;
       const open = jest.spyOn(fs, 'open').mockImplementation(((path: fs.PathLike, flags: fs.OpenMode, done: (err: NodeJS.ErrnoException | null, fd: number) => void) => {
@@ -141,6 +152,7 @@ describe('LocalFsStorage edges', () => {
     });
 
     test('a small read whose read fails: STORAGE_FAILED naming the read; the descriptor is closed', async () => {
+      await threadPoolReadsOnly();
       await writeFile(join(root, 's.txt'), 'hello');
       const realRead = fs.read;
       const failed = jest.fn();
@@ -161,6 +173,7 @@ describe('LocalFsStorage edges', () => {
       const realOpen = fsp.open;
       const open = jest.spyOn(fsp, 'open');
       open.mockImplementationOnce((_path, flags) => realOpen(join(root, 'd'), flags));
+      await workerRunning();
       const before = openFds();
       await expect(storage.openRead(name('l.bin'))).rejects.toMatchObject({ code: 'NAME_CONFLICT', message: 'l.bin is a folder, not a file' });
       expect(openFds()).toBe(before);
@@ -171,6 +184,7 @@ describe('LocalFsStorage edges', () => {
     test('a large read whose digest lookup fails: STORAGE_FAILED naming the read, the handle closed', async () => {
       await writeFile(join(root, 'l.bin'), Buffer.alloc(SMALL_FILE_BYTES + 1, 1));
       jest.spyOn(DigestIndex.prototype, 'digestOf').mockRejectedValueOnce(errno('EIO'));
+      await workerRunning();
       const before = openFds();
       await expect(storage.openRead(name('l.bin'))).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot read l.bin: EIO (injected)' });
       expect(openFds()).toBe(before);
@@ -190,6 +204,7 @@ describe('LocalFsStorage edges', () => {
       const large = Buffer.alloc(SMALL_FILE_BYTES + 100, 7);
       await writeFile(join(root, 'l.bin'), large);
       await drain((await storage.openRead(name('l.bin'))).stream); // its digest is now on record
+      await workerRunning();
       const before = openFds();
       const end = await storage.openRead(name('l.bin'), { from: { offset: large.length, digest: sha(large) } });
       expect(end.offset).toBe(large.length);

@@ -1,0 +1,164 @@
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { randomBytes } from 'node:crypto';
+import { RxferError } from '../../../src/errors/rxfer-error';
+import type { RemoteName } from '../../../src/protocol/remote-name';
+import { SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
+import { BURST_FILES, SmallReads } from '../../../src/storage/small-reads';
+
+/**
+ * SmallReads on a real file system: what the worker reads is what the thread-pool path reads (bodies,
+ * mtimes, sizes at the limit, every refusal), and a worker that is lost, closed or not yet started
+ * never leaves a read unanswered. (A worker stuck in a read: hostile-2026-12-04-dead-mount.)
+ */
+describe('SmallReads', () => {
+  let dir: string;
+  let reads: SmallReads;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rxfer-small-reads-'));
+    reads = new SmallReads();
+  });
+  afterEach(async () => {
+    await reads.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const name = (n: string) => n as RemoteName;
+  const workerOf = (r: SmallReads) => (r as unknown as { worker?: Worker }).worker;
+  const codeOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (err: unknown) => (err instanceof RxferError ? err.code : `raw ${String(err)}`),
+    );
+
+  test('through the worker: a burst of files read whole, each its own bytes and mtime', async () => {
+    expect(await reads.whenReady()).toBe(true);
+    const files = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const body = randomBytes(i * 97);
+        const path = join(dir, `f${i}`);
+        await writeFile(path, body);
+        return { path, body };
+      }),
+    );
+    const got = await Promise.all(files.map(({ path }, i) => reads.read(path, name(`f${i}`))));
+    got.forEach((file, i) => {
+      expect(file?.body.equals(files[i].body)).toBe(true);
+      expect(file?.mtimeMs).toBe(statSync(files[i].path).mtimeMs);
+    });
+    // Still the worker that answered: none of them killed or stopped it.
+    expect(workerOf(reads)).toBeDefined();
+  });
+
+  test('sizes at the limit: empty and SMALL_FILE_BYTES are read, one byte more is left to streaming', async () => {
+    expect(await reads.whenReady()).toBe(true);
+    await writeFile(join(dir, 'empty'), '');
+    await writeFile(join(dir, 'at'), Buffer.alloc(SMALL_FILE_BYTES, 1));
+    await writeFile(join(dir, 'over'), Buffer.alloc(SMALL_FILE_BYTES + 1, 2));
+    const [empty, at, over] = await Promise.all(['empty', 'at', 'over'].map((n) => reads.read(join(dir, n), name(n))));
+    expect(empty?.body.length).toBe(0);
+    expect(at?.body.equals(Buffer.alloc(SMALL_FILE_BYTES, 1))).toBe(true);
+    expect(over).toBeUndefined();
+  });
+
+  test('refusals in the worker are the storage codes: missing, folder, link, FIFO (at once), in one batch with good files', async () => {
+    expect(await reads.whenReady()).toBe(true);
+    await writeFile(join(dir, 'good'), 'good');
+    await mkdir(join(dir, 'folder'));
+    await symlink(join(dir, 'good'), join(dir, 'link'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    const outcomes = await Promise.all(
+      ['missing', 'folder', 'link', 'fifo', 'good'].map((n) => codeOf(reads.read(join(dir, n), name(n)))),
+    );
+    expect(outcomes).toEqual(['NOT_FOUND', 'NAME_CONFLICT', 'NAME_INVALID', 'NAME_CONFLICT', 'resolved']);
+    // The messages name the storage name, never the server's path.
+    const err = await reads.read(join(dir, 'folder'), name('sub/folder')).catch((e: RxferError) => e);
+    expect((err as RxferError).message).toContain('sub/folder');
+    expect((err as RxferError).message).not.toContain(dir);
+  });
+
+  test('one read, or reads of large files, start no worker; a burst of small reads does, and none waits for it', async () => {
+    await writeFile(join(dir, 'a'), 'first');
+    await writeFile(join(dir, 'big'), Buffer.alloc(SMALL_FILE_BYTES + 1));
+    expect((await reads.read(join(dir, 'a'), name('a')))?.body.toString()).toBe('first');
+    for (let i = 0; i < 2 * BURST_FILES; i++) expect(await reads.read(join(dir, 'big'), name('big'))).toBeUndefined();
+    expect(workerOf(reads)).toBeUndefined();
+    // The burst: every read answered (through the thread pool) while the worker starts.
+    const burst = await Promise.all(Array.from({ length: BURST_FILES }, () => reads.read(join(dir, 'a'), name('a'))));
+    expect(burst.map((file) => file?.body.toString())).toEqual(Array(BURST_FILES).fill('first'));
+    expect(workerOf(reads)).toBeDefined();
+    expect(await reads.whenReady()).toBe(true);
+  });
+
+  test('a worker lost with a batch in it: the batch is read through the thread pool, and a new worker starts after it', async () => {
+    expect(await reads.whenReady()).toBe(true);
+    const bodies = Array.from({ length: 200 }, (_, i) => randomBytes(1000 + i));
+    await Promise.all(bodies.map((body, i) => writeFile(join(dir, `g${i}`), body)));
+    const first = workerOf(reads)!;
+    const pending = bodies.map((_, i) => reads.read(join(dir, `g${i}`), name(`g${i}`)));
+    // Lost as the batch goes out (terminate stands in for a crash: the thread ends, its replies never come).
+    await new Promise((resolve) => setImmediate(resolve));
+    await first.terminate();
+    const got = await Promise.all(pending);
+    got.forEach((file, i) => expect(file?.body.equals(bodies[i])).toBe(true));
+    expect(workerOf(reads)).not.toBe(first);
+    expect(await reads.whenReady()).toBe(true);
+    expect(workerOf(reads)).not.toBe(first);
+    expect((await reads.read(join(dir, 'g0'), name('g0')))?.body.equals(bodies[0])).toBe(true);
+  });
+
+  test('closed with reads in the worker: each is answered once, through the thread pool; reads after close still work', async () => {
+    expect(await reads.whenReady()).toBe(true);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => writeFile(join(dir, `c${i}`), `c${i}`)));
+    const pending = Array.from({ length: 100 }, (_, i) => reads.read(join(dir, `c${i}`), name(`c${i}`)));
+    await new Promise((resolve) => setImmediate(resolve));
+    await reads.close();
+    expect((await Promise.all(pending)).map((f) => f?.body.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `c${i}`));
+    expect(workerOf(reads)).toBeUndefined();
+    expect((await reads.read(join(dir, 'c7'), name('c7')))?.body.toString()).toBe('c7');
+    expect(await reads.whenReady()).toBe(false);
+  });
+
+  test('a process that read through the worker exits by itself once nothing is left to read', async () => {
+    // A process of its own (inside Jest something else always keeps it alive), running the TypeScript
+    // source through ts-node, as small-commits-process-life does: it reads through the worker and
+    // then has nothing to do, so it must exit by itself, long before the worker's idle stop.
+    await writeFile(join(dir, 'x'), 'x');
+    const source = join(__dirname, '../../../src/storage/small-reads.ts');
+    const out = execFileSync(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', '-e', `const { SmallReads } = require(${JSON.stringify(source)});
+        const r = new SmallReads();
+        r.whenReady().then(() => Promise.all([1, 2, 3].map(() => r.read(${JSON.stringify(join(dir, 'x'))}, 'x')))).then((f) => console.log(f.map((x) => x.body.toString()).join('')));`],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: 'commonjs', moduleResolution: 'node10' }) } },
+    );
+    expect(out.trim()).toBe('xxx');
+  });
+
+  test('a worker that cannot start is tried a few times, then reads go through the thread pool only', async () => {
+    await writeFile(join(dir, 'y'), 'y');
+    // A worker ended before it says "ready" stands in for one that cannot start (a broken install, no memory for a thread).
+    const broken = new SmallReads();
+    (broken as unknown as { start: () => Worker }).start = ((original) =>
+      function (this: SmallReads) {
+        const worker = original.call(this);
+        void worker.terminate();
+        return worker;
+      })((broken as unknown as { start: () => Worker }).start);
+    try {
+      const ready: boolean[] = [];
+      for (let i = 0; i < 5; i++) ready.push(await broken.whenReady());
+      expect(ready).toEqual([false, false, false, false, false]);
+      expect((await broken.read(join(dir, 'y'), name('y')))?.body.toString()).toBe('y');
+      // No worker is started any more.
+      expect(workerOf(broken)).toBeUndefined();
+    } finally {
+      await broken.close();
+    }
+  });
+});
