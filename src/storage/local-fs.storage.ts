@@ -19,7 +19,7 @@ import { LocalFileOps } from './local-file-ops';
 import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
-import { READ_FLAGS } from './read-small-file';
+import { READ_FLAGS, assertOpenedWithin } from './read-small-file';
 import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 
@@ -124,7 +124,8 @@ export class LocalFsStorage implements StorageAdapter {
   async openRead(name: RemoteName, { jail = '', from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    const small = await this.smallReads.read(this.paths.pathOf(name), name);
+    const within = this.paths.prefixOf(jail);
+    const small = await this.smallReads.read(this.paths.pathOf(name), name, within);
     if (small !== undefined) {
       const { body, mtimeMs } = small;
       // One read serves both the digest and the data (no record is kept for small files).
@@ -138,6 +139,7 @@ export class LocalFsStorage implements StorageAdapter {
       Promise.reject(storageError(err, 'read', name)),
     );
     try {
+      assertOpenedWithin(handle.fd, within, name);
       const stats = await handle.stat();
       if (!stats.isFile()) throw new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`);
       const digest = await this.digests.digestOf(name, handle, stats, hash);

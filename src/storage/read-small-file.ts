@@ -1,4 +1,4 @@
-import { close, constants, fstat, open, read } from 'node:fs';
+import { close, constants, existsSync, fstat, open, read, readlinkSync } from 'node:fs';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
@@ -17,9 +17,27 @@ export interface SmallFile {
  */
 export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** Where this process's open descriptors show the path of what they opened (Linux). */
+const FD_PATHS = '/proc/self/fd/';
+const CAN_CHECK_OPENED = existsSync(FD_PATHS);
+
+/**
+ * Throws NAME_INVALID unless the file open on `fd` lies below `within` (a folder, with its trailing
+ * separator). The folder's realpath check, remembered for a second, and O_NOFOLLOW on the last segment
+ * leave a window in which a folder swapped for a link by someone with access to the storage leads the
+ * open out of the root (hostile pass i); the descriptor shows where the open really went, whatever
+ * links it followed. A readlink of /proc, which never waits for the file's own mount. Without /proc
+ * (not Linux) nothing more is checked.
+ */
+export const assertOpenedWithin = (fd: number, within: string, name: RemoteName): void => {
+  if (!CAN_CHECK_OPENED) return;
+  if (!readlinkSync(FD_PATHS + fd).startsWith(within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+};
+
 /**
  * A file of at most SMALL_FILE_BYTES read whole in one pass: open, fstat, read, close, through Node's
- * callback API, undefined (after the close) for a larger file, which is streamed instead.
+ * callback API, undefined (after the close) for a larger file, which is streamed instead. Refused if
+ * the open led outside `within` (assertOpenedWithin).
  *
  * Asynchronous on purpose: a synchronous read was cheaper still, but a read that never returns (a
  * dead network or FUSE mount under the root) then froze the server's only thread, and with it every
@@ -29,7 +47,7 @@ export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.
  * (`get -r` of 2,000 × 4 KiB, bench/findings.md, issue 20). What fstat saw is what is read: a file
  * that grows meanwhile is cut there, one that shrinks ends early (its digest is of the bytes sent).
  */
-export const readSmallFile = (path: string, name: RemoteName): Promise<SmallFile | undefined> =>
+export const readSmallFile = (path: string, name: RemoteName, within: string): Promise<SmallFile | undefined> =>
   new Promise((resolve, reject) => {
     const fail = (err: unknown) => reject(storageError(err, 'read', name));
     open(path, READ_FLAGS, (openErr, fd) => {
@@ -39,6 +57,11 @@ export const readSmallFile = (path: string, name: RemoteName): Promise<SmallFile
           if (err || closeErr) fail(err ?? closeErr);
           else resolve(file);
         });
+      try {
+        assertOpenedWithin(fd, within, name);
+      } catch (err) {
+        return finish(err);
+      }
       fstat(fd, (statErr, stats) => {
         if (statErr) return finish(statErr);
         if (!stats.isFile()) return finish(new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`));

@@ -26,6 +26,11 @@ export class RootPaths {
     return join(this.realRoot, ...name.split('/'));
   }
 
+  /** The folder of `jail` ('' for the whole storage), with a trailing separator: what lies below it starts so. */
+  prefixOf(jail = ''): string {
+    return (jail === '' ? this.realRoot : join(this.realRoot, ...jail.split('/'))) + sep;
+  }
+
   /**
    * Throws unless `path` is inside `jail` (a folder of the storage, '' for all of it), so that a link
    * inside one user's folder cannot lead into another's.

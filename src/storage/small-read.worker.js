@@ -3,11 +3,13 @@
  * The small-read worker (SmallReads starts it by path). Plain JavaScript for the same reason as
  * small-commit.worker.js: the same file runs from src/ and from dist/, and `@ts-check` has tsc check it.
  *
- * It receives batches of files to read — `{ id, path, limit }` — and for each one opens it (the flags
- * it is given: no link followed, never waiting for a FIFO's writer), fstats it and, if it is a regular
- * file of at most `limit` bytes, reads it whole into a buffer of its own, then closes it. It replies
- * once per batch with one result per file, in order: `{ id, mtimeMs, body }` (the body's ArrayBuffer
- * transferred, not copied), `{ id, large: true }`, `{ id, notFile: true }` or `{ id, code, message }`.
+ * It receives batches of files to read — `{ id, path, within, limit, flags }` — and for each one opens
+ * it (the flags it is given: no link followed, never waiting for a FIFO's writer), checks that what it
+ * opened lies below `within` (as assertOpenedWithin in read-small-file.ts), fstats it and, if it is a
+ * regular file of at most `limit` bytes, reads it whole into a buffer of its own, then closes it. It
+ * replies once per batch with one result per file, in order: `{ id, mtimeMs, body }` (the body's
+ * ArrayBuffer transferred, not copied), `{ id, large: true }`, `{ id, notFile: true }`,
+ * `{ id, outside: true }` or `{ id, code, message }`.
  *
  * Synchronous calls on purpose: each costs a few microseconds here, where the main thread's callback
  * calls cost a thread-pool hand-off each (open, fstat, read, close: four per file, ≈ 25 % of a warm
@@ -20,15 +22,19 @@ const fs = require('node:fs');
 
 /**
  * One file to read.
- * @typedef {{ id: number, path: string, limit: number, flags: number }} Job
+ * @typedef {{ id: number, path: string, within: string, limit: number, flags: number }} Job
  */
 /**
  * What the main thread gets back for it.
- * @typedef {{ id: number, mtimeMs: number, body: Uint8Array } | { id: number, large: true } | { id: number, notFile: true } | { id: number, code: string, message: string }} Result
+ * @typedef {{ id: number, mtimeMs: number, body: Uint8Array } | { id: number, large: true } | { id: number, notFile: true } | { id: number, outside: true } | { id: number, code: string, message: string }} Result
  */
 
 if (!parentPort) throw new Error('small-read.worker.js runs as a worker thread (see small-reads.ts)');
 const port = parentPort;
+
+/** Where open descriptors show the path of what they opened (Linux); without it nothing more is checked. */
+const FD_PATHS = '/proc/self/fd/';
+const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
 
 /**
  * Reads one file. What fstat saw is what is read: a file that grows meanwhile is cut there, one that
@@ -36,10 +42,12 @@ const port = parentPort;
  * @param {Job} job
  * @returns {Result}
  */
-const readOne = ({ id, path, limit, flags }) => {
+const readOne = ({ id, path, within, limit, flags }) => {
   let fd;
   try {
     fd = fs.openSync(path, flags);
+    // A folder swapped for a link after its check leads the open out of the root: refused.
+    if (CAN_CHECK_OPENED && !fs.readlinkSync(FD_PATHS + fd).startsWith(within)) return { id, outside: true };
     const stats = fs.fstatSync(fd);
     if (!stats.isFile()) return { id, notFile: true };
     if (stats.size > limit) return { id, large: true };

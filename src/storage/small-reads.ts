@@ -45,11 +45,13 @@ type Result =
   | { id: number; mtimeMs: number; body: Uint8Array }
   | { id: number; large: true }
   | { id: number; notFile: true }
+  | { id: number; outside: true }
   | { id: number; code: string; message: string };
 
 interface Pending {
   readonly path: string;
   readonly name: RemoteName;
+  readonly within: string;
   readonly resolve: (file: SmallFile | undefined) => void;
   readonly reject: (err: Error) => void;
   /** Sent through the thread pool as well (the worker was stuck or lost): the first answer counts. */
@@ -85,17 +87,20 @@ export class SmallReads {
   /** Small files read through the thread pool since `since`, while no worker runs (BURST_FILES). */
   private burst = { since: 0, count: 0 };
 
-  /** `path` (the storage name `name`) read whole; undefined for a larger file, which is streamed. */
-  read(path: string, name: RemoteName): Promise<SmallFile | undefined> {
-    if (this.closed || this.failedStarts >= MAX_FAILED_STARTS) return readSmallFile(path, name);
+  /**
+   * `path` (the storage name `name`) read whole; undefined for a larger file, which is streamed.
+   * Refused (NAME_INVALID) if the open led outside `within` (assertOpenedWithin).
+   */
+  read(path: string, name: RemoteName, within: string): Promise<SmallFile | undefined> {
+    if (this.closed || this.failedStarts >= MAX_FAILED_STARTS) return readSmallFile(path, name, within);
     const worker = this.worker;
-    if (!worker) return readSmallFile(path, name).then((file) => this.countedTowardsBurst(file));
+    if (!worker) return readSmallFile(path, name, within).then((file) => this.countedTowardsBurst(file));
     clearTimeout(this.idleTimer);
-    if (!this.ready || this.stuck) return readSmallFile(path, name);
+    if (!this.ready || this.stuck) return readSmallFile(path, name, within);
     worker.ref();
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { path, name, resolve, reject, hedged: false });
+      this.pending.set(id, { path, name, within, resolve, reject, hedged: false });
       this.queue.push(id);
       if (this.inFlight === undefined && this.queue.length === 1) setImmediate(() => this.flush());
     });
@@ -149,7 +154,10 @@ export class SmallReads {
     if (this.inFlight !== undefined || this.queue.length === 0 || !this.worker) return;
     const ids = this.queue.splice(0, BATCH_FILES);
     this.inFlight = ids;
-    const jobs = ids.map((id) => ({ id, path: this.pending.get(id)!.path, limit: SMALL_FILE_BYTES, flags: READ_FLAGS }));
+    const jobs = ids.map((id) => {
+      const { path, within } = this.pending.get(id)!;
+      return { id, path, within, limit: SMALL_FILE_BYTES, flags: READ_FLAGS };
+    });
     this.worker.postMessage(jobs);
     this.stuckTimer = setTimeout(() => {
       // Its reads and those queued behind it go through the thread pool; so do later ones until it answers.
@@ -164,7 +172,7 @@ export class SmallReads {
       const waiting = this.pending.get(id);
       if (!waiting || waiting.hedged) continue;
       waiting.hedged = true;
-      readSmallFile(waiting.path, waiting.name).then(
+      readSmallFile(waiting.path, waiting.name, waiting.within).then(
         (file) => this.settle(id, (w) => w.resolve(file)),
         (err: Error) => this.settle(id, (w) => w.reject(err)),
       );
@@ -189,6 +197,7 @@ export class SmallReads {
         if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), mtimeMs: result.mtimeMs });
         else if ('large' in result) waiting.resolve(undefined);
         else if ('notFile' in result) waiting.reject(new RxferError('NAME_CONFLICT', `${waiting.name} is a folder, not a file`));
+        else if ('outside' in result) waiting.reject(new RxferError('NAME_INVALID', `${waiting.name} resolves outside the storage root`));
         else waiting.reject(storageError(Object.assign(new Error(result.message), { code: result.code }), 'read', waiting.name));
       });
     }

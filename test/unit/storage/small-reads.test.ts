@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -17,10 +17,13 @@ import { BURST_FILES, SmallReads } from '../../../src/storage/small-reads';
  */
 describe('SmallReads', () => {
   let dir: string;
+  /** What reads may reach: the test's folder (real path, trailing separator). */
+  let within: string;
   let reads: SmallReads;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rxfer-small-reads-'));
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'rxfer-small-reads-')));
+    within = dir + '/';
     reads = new SmallReads();
   });
   afterEach(async () => {
@@ -46,7 +49,7 @@ describe('SmallReads', () => {
         return { path, body };
       }),
     );
-    const got = await Promise.all(files.map(({ path }, i) => reads.read(path, name(`f${i}`))));
+    const got = await Promise.all(files.map(({ path }, i) => reads.read(path, name(`f${i}`), within)));
     got.forEach((file, i) => {
       expect(file?.body.equals(files[i].body)).toBe(true);
       expect(file?.mtimeMs).toBe(statSync(files[i].path).mtimeMs);
@@ -60,7 +63,7 @@ describe('SmallReads', () => {
     await writeFile(join(dir, 'empty'), '');
     await writeFile(join(dir, 'at'), Buffer.alloc(SMALL_FILE_BYTES, 1));
     await writeFile(join(dir, 'over'), Buffer.alloc(SMALL_FILE_BYTES + 1, 2));
-    const [empty, at, over] = await Promise.all(['empty', 'at', 'over'].map((n) => reads.read(join(dir, n), name(n))));
+    const [empty, at, over] = await Promise.all(['empty', 'at', 'over'].map((n) => reads.read(join(dir, n), name(n), within)));
     expect(empty?.body.length).toBe(0);
     expect(at?.body.equals(Buffer.alloc(SMALL_FILE_BYTES, 1))).toBe(true);
     expect(over).toBeUndefined();
@@ -73,23 +76,49 @@ describe('SmallReads', () => {
     await symlink(join(dir, 'good'), join(dir, 'link'));
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     const outcomes = await Promise.all(
-      ['missing', 'folder', 'link', 'fifo', 'good'].map((n) => codeOf(reads.read(join(dir, n), name(n)))),
+      ['missing', 'folder', 'link', 'fifo', 'good'].map((n) => codeOf(reads.read(join(dir, n), name(n), within))),
     );
     expect(outcomes).toEqual(['NOT_FOUND', 'NAME_CONFLICT', 'NAME_INVALID', 'NAME_CONFLICT', 'resolved']);
     // The messages name the storage name, never the server's path.
-    const err = await reads.read(join(dir, 'folder'), name('sub/folder')).catch((e: RxferError) => e);
+    const err = await reads.read(join(dir, 'folder'), name('sub/folder'), within).catch((e: RxferError) => e);
     expect((err as RxferError).message).toContain('sub/folder');
     expect((err as RxferError).message).not.toContain(dir);
+  });
+
+  test.each([
+    ['through the worker', true],
+    ['through the thread pool', false],
+  ] as const)('%s: a file whose folder was swapped for a link out of `within` is refused, never read', async (_label, worker) => {
+    const inside = join(dir, 'inside');
+    const outside = join(dir, 'outside');
+    await mkdir(join(inside, 'd'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(inside, 'd', 'x'), 'inside');
+    await writeFile(join(outside, 'x'), 'SECRET');
+    if (worker) expect(await reads.whenReady()).toBe(true);
+    else await reads.close();
+    const narrow = inside + '/';
+    expect((await reads.read(join(inside, 'd', 'x'), name('d/x'), narrow))?.body.toString()).toBe('inside');
+    // The folder a caller checked becomes a link to outside (O_NOFOLLOW guards only the last segment).
+    await rename(join(inside, 'd'), join(inside, 'd-old'));
+    await symlink(outside, join(inside, 'd'));
+    const err = await reads.read(join(inside, 'd', 'x'), name('d/x'), narrow).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RxferError);
+    expect(err).toMatchObject({ code: 'NAME_INVALID', message: 'd/x resolves outside the storage root' });
+    // A prefix of the name is not inside: `inside-other/` does not start with `inside/`.
+    await mkdir(join(dir, 'inside-other'));
+    await writeFile(join(dir, 'inside-other', 'y'), 'next door');
+    await expect(reads.read(join(dir, 'inside-other', 'y'), name('y'), narrow)).rejects.toMatchObject({ code: 'NAME_INVALID' });
   });
 
   test('one read, or reads of large files, start no worker; a burst of small reads does, and none waits for it', async () => {
     await writeFile(join(dir, 'a'), 'first');
     await writeFile(join(dir, 'big'), Buffer.alloc(SMALL_FILE_BYTES + 1));
-    expect((await reads.read(join(dir, 'a'), name('a')))?.body.toString()).toBe('first');
-    for (let i = 0; i < 2 * BURST_FILES; i++) expect(await reads.read(join(dir, 'big'), name('big'))).toBeUndefined();
+    expect((await reads.read(join(dir, 'a'), name('a'), within))?.body.toString()).toBe('first');
+    for (let i = 0; i < 2 * BURST_FILES; i++) expect(await reads.read(join(dir, 'big'), name('big'), within)).toBeUndefined();
     expect(workerOf(reads)).toBeUndefined();
     // The burst: every read answered (through the thread pool) while the worker starts.
-    const burst = await Promise.all(Array.from({ length: BURST_FILES }, () => reads.read(join(dir, 'a'), name('a'))));
+    const burst = await Promise.all(Array.from({ length: BURST_FILES }, () => reads.read(join(dir, 'a'), name('a'), within)));
     expect(burst.map((file) => file?.body.toString())).toEqual(Array(BURST_FILES).fill('first'));
     expect(workerOf(reads)).toBeDefined();
     expect(await reads.whenReady()).toBe(true);
@@ -100,7 +129,7 @@ describe('SmallReads', () => {
     const bodies = Array.from({ length: 200 }, (_, i) => randomBytes(1000 + i));
     await Promise.all(bodies.map((body, i) => writeFile(join(dir, `g${i}`), body)));
     const first = workerOf(reads)!;
-    const pending = bodies.map((_, i) => reads.read(join(dir, `g${i}`), name(`g${i}`)));
+    const pending = bodies.map((_, i) => reads.read(join(dir, `g${i}`), name(`g${i}`), within));
     // Lost as the batch goes out (terminate stands in for a crash: the thread ends, its replies never come).
     await new Promise((resolve) => setImmediate(resolve));
     await first.terminate();
@@ -109,18 +138,18 @@ describe('SmallReads', () => {
     expect(workerOf(reads)).not.toBe(first);
     expect(await reads.whenReady()).toBe(true);
     expect(workerOf(reads)).not.toBe(first);
-    expect((await reads.read(join(dir, 'g0'), name('g0')))?.body.equals(bodies[0])).toBe(true);
+    expect((await reads.read(join(dir, 'g0'), name('g0'), within))?.body.equals(bodies[0])).toBe(true);
   });
 
   test('closed with reads in the worker: each is answered once, through the thread pool; reads after close still work', async () => {
     expect(await reads.whenReady()).toBe(true);
     await Promise.all(Array.from({ length: 100 }, (_, i) => writeFile(join(dir, `c${i}`), `c${i}`)));
-    const pending = Array.from({ length: 100 }, (_, i) => reads.read(join(dir, `c${i}`), name(`c${i}`)));
+    const pending = Array.from({ length: 100 }, (_, i) => reads.read(join(dir, `c${i}`), name(`c${i}`), within));
     await new Promise((resolve) => setImmediate(resolve));
     await reads.close();
     expect((await Promise.all(pending)).map((f) => f?.body.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `c${i}`));
     expect(workerOf(reads)).toBeUndefined();
-    expect((await reads.read(join(dir, 'c7'), name('c7')))?.body.toString()).toBe('c7');
+    expect((await reads.read(join(dir, 'c7'), name('c7'), within))?.body.toString()).toBe('c7');
     expect(await reads.whenReady()).toBe(false);
   });
 
@@ -134,7 +163,7 @@ describe('SmallReads', () => {
       process.execPath,
       ['-r', 'ts-node/register/transpile-only', '-e', `const { SmallReads } = require(${JSON.stringify(source)});
         const r = new SmallReads();
-        r.whenReady().then(() => Promise.all([1, 2, 3].map(() => r.read(${JSON.stringify(join(dir, 'x'))}, 'x')))).then((f) => console.log(f.map((x) => x.body.toString()).join('')));`],
+        r.whenReady().then(() => Promise.all([1, 2, 3].map(() => r.read(${JSON.stringify(join(dir, 'x'))}, 'x', ${JSON.stringify(within)})))).then((f) => console.log(f.map((x) => x.body.toString()).join('')));`],
       { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TS_NODE_COMPILER_OPTIONS: JSON.stringify({ module: 'commonjs', moduleResolution: 'node10' }) } },
     );
     expect(out.trim()).toBe('xxx');
@@ -154,7 +183,7 @@ describe('SmallReads', () => {
       const ready: boolean[] = [];
       for (let i = 0; i < 5; i++) ready.push(await broken.whenReady());
       expect(ready).toEqual([false, false, false, false, false]);
-      expect((await broken.read(join(dir, 'y'), name('y')))?.body.toString()).toBe('y');
+      expect((await broken.read(join(dir, 'y'), name('y'), within))?.body.toString()).toBe('y');
       // No worker is started any more.
       expect(workerOf(broken)).toBeUndefined();
     } finally {
