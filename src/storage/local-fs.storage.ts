@@ -19,7 +19,8 @@ import { LocalFileOps } from './local-file-ops';
 import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
-import { READ_FLAGS, assertOpenedWithin } from './read-small-file';
+import { READ_FLAGS } from './read-small-file';
+import { assertOpenedWithin } from './opened-paths';
 import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 

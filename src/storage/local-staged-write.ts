@@ -2,7 +2,7 @@ import { Stats, WriteStream, createWriteStream, fstat, fsync, open as openFd } f
 import { link, rename, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
@@ -15,6 +15,7 @@ import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
+import { inOpenedFolder } from './opened-paths';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
@@ -146,7 +147,7 @@ export class LocalStagedWrite implements StagedWrite {
             replacedBytes = await stat(this.target).then((old) => old.size, () => 0);
             this.admitReplaced?.(replacedBytes);
           }
-          await this.publish();
+          await this.publish(folder);
           // The file is in place from here: a failing fsync says so (NOT_DURABLE), never "nothing stored";
           // and inFolder must not take its ENOENT for a vanished folder and publish again.
           published = stats;
@@ -181,12 +182,17 @@ export class LocalStagedWrite implements StagedWrite {
    * Resolves exactly when the file is in place: an unlink that fails after the link leaves that same
    * kind of second link (gone at the next start: the staging area is emptied, PartialUploads.init drops
    * such links, and a later claim of the name recreates its path), and must not make a stored file an error.
+   * `folder` is the target's real folder (RootPaths.inFolderFor).
    */
-  private async publish(): Promise<void> {
+  private async publish(folder: string): Promise<void> {
     const { path } = this.spot;
-    if (!this.createOnly) return rename(path, this.target);
-    await link(path, this.target);
-    await unlink(path).catch(() => undefined);
+    // Into the folder that was checked, even if a link was swapped in for it since (opened-paths.ts).
+    await inOpenedFolder(folder, this.target, async (inside) => {
+      const target = join(inside, basename(this.target));
+      if (!this.createOnly) return rename(path, target);
+      await link(path, target);
+      await unlink(path).catch(() => undefined);
+    });
   }
 
   async abort(): Promise<void> {

@@ -1,8 +1,9 @@
-import { close, constants, existsSync, fstat, open, read, readlinkSync } from 'node:fs';
+import { close, constants, fstat, open, read } from 'node:fs';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
 import { storageError } from './storage-errors';
+import { assertOpenedWithin } from './opened-paths';
 
 /** A small file read whole: its bytes as fstat found it, and its mtime. */
 export interface SmallFile {
@@ -16,23 +17,6 @@ export interface SmallFile {
  * once, and the fstat that follows refuses it as not a file.
  */
 export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-/** Where this process's open descriptors show the path of what they opened (Linux). */
-const FD_PATHS = '/proc/self/fd/';
-const CAN_CHECK_OPENED = existsSync(FD_PATHS);
-
-/**
- * Throws NAME_INVALID unless the file open on `fd` lies below `within` (a folder, with its trailing
- * separator). The folder's realpath check, remembered for a second, and O_NOFOLLOW on the last segment
- * leave a window in which a folder swapped for a link by someone with access to the storage leads the
- * open out of the root (hostile pass i); the descriptor shows where the open really went, whatever
- * links it followed. A readlink of /proc, which never waits for the file's own mount. Without /proc
- * (not Linux) nothing more is checked.
- */
-export const assertOpenedWithin = (fd: number, within: string, name: RemoteName): void => {
-  if (!CAN_CHECK_OPENED) return;
-  if (!readlinkSync(FD_PATHS + fd).startsWith(within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
-};
 
 /**
  * A file of at most SMALL_FILE_BYTES read whole in one pass: open, fstat, read, close, through Node's

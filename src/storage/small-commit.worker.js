@@ -26,7 +26,7 @@
  * after its own renames.
  */
 'use strict';
-const { parentPort, threadId } = require('node:worker_threads');
+const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
@@ -118,12 +118,64 @@ const stage = (job) => {
 };
 
 /**
- * After the fsync: close, then rename (or link, for create-only) over the real name.
- * @param {StagedFile} file
+ * Folders whose fsync is reported as failed (EIO), for tests only (SmallCommits' `faults`): the
+ * path of a commit whose file is in place but not durable cannot be reached otherwise.
+ * @type {Set<string>}
  */
-const publish = (file) => {
+const failFolderFsyncs = new Set(/** @type {{ failFolderFsyncs?: string[] } | undefined} */ (workerData)?.failFolderFsyncs ?? []);
+
+/** Where open descriptors show the path of what they opened (Linux; see opened-paths.ts). */
+const FD_PATHS = '/proc/self/fd/';
+const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
+/** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
+const PATH_MAX = 4096;
+
+/**
+ * The batch's folders, opened before any rename into them and shown to be the folders that were
+ * checked (each job's `folder` is its real path): a folder swapped for a link by someone with access
+ * to the storage since the check would otherwise lead the rename out of the root (hostile pass i).
+ * Renames then go through /proc/self/fd/<n>/, which stays in the folder opened; the folder fsync
+ * after them uses the same descriptor. Without /proc (not Linux) the paths are used as they are.
+ * @param {StagedFile[]} files
+ * @returns {Map<string, { fd?: number, err?: unknown }>}
+ */
+const openFolders = (files) => {
+  /** @type {Map<string, { fd?: number, err?: unknown }>} */
+  const folders = new Map();
+  for (const { job } of files) {
+    if (folders.has(job.folder)) continue;
+    let fd;
+    try {
+      fd = fs.openSync(job.folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      if (CAN_CHECK_OPENED) {
+        const real = fs.readlinkSync(FD_PATHS + fd);
+        if (real !== job.folder) {
+          // Removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
+          const gone = real.endsWith(' (deleted)');
+          throw Object.assign(new Error(gone ? `${job.folder} was removed` : `${job.folder} now leads to ${real}`), { code: gone ? 'ENOENT' : 'ELOOP' });
+        }
+      }
+      folders.set(job.folder, { fd });
+    } catch (err) {
+      if (fd !== undefined) try { fs.closeSync(fd); } catch { /* nothing to lose */ }
+      folders.set(job.folder, { err });
+    }
+  }
+  return folders;
+};
+
+/**
+ * After the fsync: close, then rename (or link, for create-only) over the real name, into the
+ * folder opened for it (`folderFd`; undefined: by its path).
+ * @param {StagedFile} file
+ * @param {number | undefined} folderFd
+ */
+const publish = (file, folderFd) => {
   const { job } = file;
+  const target = CAN_CHECK_OPENED && folderFd !== undefined ? FD_PATHS + folderFd + '/' + basename(job.target) : job.target;
   try {
+    // A name the system could not reach by its path afterwards is not made (assertPathFits in opened-paths.ts).
+    if (Buffer.byteLength(job.target) >= PATH_MAX) throw Object.assign(new Error(`a path of ${Buffer.byteLength(job.target)} bytes`), { code: 'ENAMETOOLONG' });
     const fd = /** @type {number} */ (file.fd);
     // mtime survives the rename: read it now instead of a stat() afterwards. The size is the last
     // check before the name changes: a write whose failure went unseen never becomes a short file.
@@ -135,16 +187,16 @@ const publish = (file) => {
     file.fd = undefined;
     let replacedBytes = 0;
     if (job.measureReplaced && !job.createOnly) {
-      try { replacedBytes = fs.statSync(job.target).size; } catch { /* nothing replaced */ }
+      try { replacedBytes = fs.lstatSync(target).size; } catch { /* nothing replaced */ }
     }
     if (job.createOnly) {
       // link() fails if the name exists: the atomic create-only that rename() cannot give. Once it
       // succeeded the file is in place: a failing unlink leaves a second link in the staging folder
       // (emptied at every start), never an error for a stored file.
-      fs.linkSync(job.staging, job.target);
+      fs.linkSync(job.staging, target);
       try { fs.unlinkSync(job.staging); } catch { /* see above */ }
     } else {
-      fs.renameSync(job.staging, job.target);
+      fs.renameSync(job.staging, target);
     }
     file.result = { id: job.id, mtimeMs, replacedBytes };
     if (job.sum) file.line = formatDigestLine(basename(job.target), size, mtimeMs, ino, job.sum.hash, job.sum.digest);
@@ -170,7 +222,13 @@ const commitBatch = async (jobs) => {
   const files = jobs.map(stage);
   const open = files.filter((file) => file.result === undefined);
   const fsyncErrors = await fsyncEach(open.map((file) => /** @type {number} */ (file.fd)));
-  open.forEach((file, i) => (fsyncErrors[i] ? fail(file, fsyncErrors[i]) : publish(file)));
+  const opened = openFolders(open);
+  open.forEach((file, i) => {
+    const folder = /** @type {{ fd?: number, err?: unknown }} */ (opened.get(file.job.folder));
+    if (fsyncErrors[i]) fail(file, fsyncErrors[i]);
+    else if (folder.err !== undefined) fail(file, folder.err);
+    else publish(file, folder.fd);
+  });
   // One fsync per folder, after every rename of the batch into it, makes them all durable.
   /** @type {Map<string, StagedFile[]>} */
   const folders = new Map();
@@ -182,18 +240,13 @@ const commitBatch = async (jobs) => {
   }
   /** @type {{ fd: number, members: StagedFile[] }[]} */
   const handles = [];
-  for (const [folder, members] of folders) {
-    try {
-      handles.push({ fd: fs.openSync(folder, 'r'), members });
-    } catch (err) {
-      for (const file of members) file.result = notSynced(file, err);
-    }
-  }
-  const folderErrors = await fsyncEach(handles.map((handle) => handle.fd));
+  for (const [folder, members] of folders) handles.push({ fd: /** @type {number} */ (opened.get(folder)?.fd), members });
+  const folderErrors = (await fsyncEach(handles.map((handle) => handle.fd))).map((err, i) =>
+    err ?? (failFolderFsyncs.has(/** @type {StagedFile} */ (handles[i].members[0]).job.folder) ? Object.assign(new Error('EIO: injected folder fsync failure'), { code: 'EIO' }) : undefined));
   handles.forEach((handle, i) => {
-    try { fs.closeSync(handle.fd); } catch { /* nothing to lose */ }
     if (folderErrors[i]) for (const file of handle.members) file.result = notSynced(file, folderErrors[i]);
   });
+  for (const { fd } of opened.values()) if (fd !== undefined) try { fs.closeSync(fd); } catch { /* nothing to lose */ }
   // The digests of the batch's files, one append per folder, before the replies: a LIST sent after
   // an upload's reply sees its digest.
   /** @type {Map<string, { folder: string, lines: string }>} */

@@ -115,8 +115,16 @@ export class SmallCommits {
   /** Compactions the worker is running: it is not stopped (idle or closing) in the middle of one. */
   private compacting = 0;
 
-  /** `sumsFolder`: where the folders' digest logs are (undefined: keep none). */
-  constructor(private readonly sumsFolder?: string) {}
+  /**
+   * `sumsFolder`: where the folders' digest logs are (undefined: keep none). `faults`: folders whose
+   * fsync the worker reports as failed with EIO after its renames into them (tests only: the worker's
+   * own `fs` cannot be reached from outside its thread, and no local file system fails a folder fsync
+   * on command).
+   */
+  constructor(
+    private readonly sumsFolder?: string,
+    private readonly faults: { readonly failFolderFsyncs?: readonly string[] } = {},
+  ) {}
 
   commit({ name, hash, digest, ...job }: SmallCommitJob): Promise<SmallCommitResult> {
     const sum = name !== undefined && hash && digest ? this.sumFor(name, hash, digest) : undefined;
@@ -188,7 +196,7 @@ export class SmallCommits {
     // small-commit.worker.js; with 32 MB a folder of 67,000 files killed it: issue 17). A cap, not a
     // reservation: the thread costs ≈ 10 MiB of RSS otherwise; it starts with the first small upload.
     const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
-    const worker = new Worker(WORKER_PATH, { resourceLimits });
+    const worker = new Worker(WORKER_PATH, { resourceLimits, workerData: { failFolderFsyncs: this.faults.failFolderFsyncs ?? [] } });
     worker.on('message', ({ replies, compactionsStarted, compactionsFinished }: WorkerMessage) => {
       this.compacting += compactionsStarted - compactionsFinished;
       for (const reply of replies) {

@@ -83,7 +83,9 @@ const quoted = (text: string): string => JSON.stringify(text);
 
   const lines = readFileSync(tracePath, 'utf8').split('\n');
   // rename("from", "to") or renameat/renameat2(AT_FDCWD, "from", AT_FDCWD, "to"[, 0]); a link when the name must not exist.
-  const at = lines.findIndex((line) => /\b(rename|renameat2?|link|linkat)\(/.test(line) && line.includes(`${quoted(target)}`));
+  // The worker renames through the folder it opened and checked: "/proc/self/fd/<n>/small.txt" (src/storage/opened-paths.ts).
+  const throughFolder = new RegExp(`"/proc/self/fd/\\d+/small\\.txt"`);
+  const at = lines.findIndex((line) => /\b(rename|renameat2?|link|linkat)\(/.test(line) && (line.includes(`${quoted(target)}`) || throughFolder.test(line)));
   expect(at).toBeGreaterThanOrEqual(0);
   const from = /\b(?:rename|link)\("([^"]+)"/.exec(lines[at]!)?.[1] ?? /\b(?:renameat2?|linkat)\(\w+(?:<[^>]*>)?, "([^"]+)"/.exec(lines[at]!)?.[1];
   expect(from).toBeDefined();

@@ -532,4 +532,37 @@ describe('hostile 2026-12-05 (i): the small-read worker', () => {
     expect(replies.filter((reply) => reply.body?.includes(secret)).map((reply) => reply.line)).toEqual([]);
     for (const reply of replies) expect(reply.line).toMatch(/^(ERR NAME_INVALID|NOT FOUND) /);
   }, 20_000);
+
+  /**
+   * The same swap against uploads (found while fixing the one above): a commit renamed the staged file
+   * over root/<folder>/<file> by its unresolved path, so a folder swapped for a link after its (cached)
+   * check put the uploaded file outside the root, over whatever was there. Now commits open the folder
+   * they checked, show it is that folder, and rename through it (/proc/self/fd/<n>/): a small upload
+   * (the commit worker) and a large one (the main thread) alike.
+   */
+  test('uploads into a folder swapped for a link to outside the root after its (cached) check: nothing is written outside, the client gets an ERR', async () => {
+    const server = await inProcessServer();
+    const outside = join(server.scratch, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'small.txt'), 'keep me');
+    await writeFile(join(outside, 'large.bin'), 'keep me too');
+    await mkdir(join(server.root, 'd'));
+    const client = await connect(server.port);
+    // The folder is checked, and the check remembered, by a first upload into it.
+    await client.send(uploadRequest('d/first.txt', 'first'));
+    expect(await client.readUploadOutcome(GUARD_MS)).toMatch(/^OK file data recv/);
+    await rename(join(server.root, 'd'), join(server.root, 'd-old'));
+    await symlink(outside, join(server.root, 'd'));
+    const large = randomBytes(200 * 1024);
+    await client.send(Buffer.concat([uploadRequest('d/small.txt', 'intruder'), uploadRequest('d/large.bin', large)]));
+    const outcomes = [await client.readUploadOutcome(GUARD_MS), await client.readUploadOutcome(GUARD_MS)];
+    for (const outcome of outcomes) expect(outcome).toMatch(/^ERR [A-Z_]+ \S/);
+    expect(readFileSync(join(outside, 'small.txt'), 'utf8')).toBe('keep me');
+    expect(readFileSync(join(outside, 'large.bin'), 'utf8')).toBe('keep me too');
+    expect(readdirSync(outside).sort()).toEqual(['large.bin', 'small.txt']);
+    // The server goes on: an upload into a real folder is stored.
+    await client.send(uploadRequest('e/fine.txt', 'fine'));
+    expect(await client.readUploadOutcome(GUARD_MS)).toMatch(/^OK file data recv/);
+    expect(readFileSync(join(server.root, 'e', 'fine.txt'), 'utf8')).toBe('fine');
+  }, 20_000);
 });
