@@ -9,6 +9,8 @@ import { RootPaths } from './root-paths';
 import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
+import { inOpenedFolder } from './opened-paths';
+import { basename, join } from 'node:path';
 
 /**
  * STAT, DELETE, RENAME and MKDIR on the local file system, through the same resolver as transfers:
@@ -24,10 +26,20 @@ export class LocalFileOps {
     private readonly locks: NameLocks,
   ) {}
 
+  /**
+   * `work` on the path of `name` through its folder, opened and shown to be the real `folder` that was
+   * checked (opened-paths.ts): a folder swapped for a link since its check cannot lead a look, a
+   * delete, a rename or a mkdir out of the root (hostile pass i).
+   */
+  private through<T>(folder: string, name: RemoteName, work: (path: string) => Promise<T>): Promise<T> {
+    const path = this.paths.pathOf(name);
+    return inOpenedFolder(folder, path, (inside) => work(join(inside, basename(path))));
+  }
+
   /** The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. */
   private async entry(name: RemoteName, jail: string) {
     const folder = await this.paths.existingFolderOf(name, jail);
-    const stats = folder === undefined ? undefined : await lstat(this.paths.pathOf(name)).catch(() => undefined);
+    const stats = folder === undefined ? undefined : await this.through(folder, name, (path) => lstat(path)).catch(() => undefined);
     if (!stats) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     if (stats.isSymbolicLink()) throw new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`);
     return { folder: folder!, stats, path: this.paths.pathOf(name) };
@@ -39,11 +51,11 @@ export class LocalFileOps {
    * is hashed once and remembered, so STATs pipelined over many files do not read each every time.
    */
   async stat(name: RemoteName, jail: string, algorithm: HashAlgorithm): Promise<FileStatus> {
-    const { stats, path } = await this.entry(name, jail);
+    const { folder, stats } = await this.entry(name, jail);
     if (stats.isDirectory()) return { type: 'folder', size: 0, mtimeMs: stats.mtimeMs };
     let digest = await this.digests.lookup(name, stats, algorithm);
     if (digest === undefined && stats.size <= SMALL_FILE_BYTES) {
-      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const handle = await this.through(folder, name, (path) => open(path, constants.O_RDONLY | constants.O_NOFOLLOW));
       try {
         const now = await handle.stat();
         digest = await hashHandle(handle, stats.size, algorithm);
@@ -61,13 +73,13 @@ export class LocalFileOps {
   }
 
   private async removeLocked(name: RemoteName, jail: string): Promise<number> {
-    const { folder, stats, path } = await this.entry(name, jail);
+    const { folder, stats } = await this.entry(name, jail);
     try {
       if (stats.isDirectory()) {
-        await rmdir(path);
+        await this.through(folder, name, (path) => rmdir(path));
         this.paths.forgetFolders();
       } else {
-        await unlink(path);
+        await this.through(folder, name, (path) => unlink(path));
         if (stats.size > SMALL_FILE_BYTES) await this.digests.forget(name);
       }
     } catch (err) {
@@ -94,16 +106,23 @@ export class LocalFileOps {
     if (source.stats.isDirectory() && (target + '/').startsWith(source.path + '/')) {
       throw new RxferError('NAME_CONFLICT', `cannot move the folder ${from} into itself`);
     }
+    // Both paths through their checked folders, opened (see `through`).
+    const betweenFolders = <T>(work: (fromPath: string, toPath: string) => Promise<T>) =>
+      this.through(source.folder, from, (fromPath) => this.through(targetFolder, to, (toPath) => work(fromPath, toPath)));
     try {
       if (source.stats.isDirectory()) {
-        // rename() would replace an empty folder: look first (a folder rename is not atomic here).
-        if (await lstat(target).catch(() => undefined)) throw new RxferError('EXISTS', `${to} already exists`);
-        await rename(source.path, target);
+        await betweenFolders(async (fromPath, toPath) => {
+          // rename() would replace an empty folder: look first (a folder rename is not atomic here).
+          if (await lstat(toPath).catch(() => undefined)) throw new RxferError('EXISTS', `${to} already exists`);
+          await rename(fromPath, toPath);
+        });
         this.paths.forgetFolders();
       } else {
         // link() refuses an existing name atomically; then the old name goes.
-        await link(source.path, target);
-        await unlink(source.path).catch((err: unknown) => this.undoLink(target, err, from, to));
+        await betweenFolders(async (fromPath, toPath) => {
+          await link(fromPath, toPath);
+          await unlink(fromPath).catch((err: unknown) => this.undoLink(toPath, err, from, to));
+        });
         await this.carryDigests(from, to, source.stats);
       }
     } catch (err) {
@@ -146,7 +165,7 @@ export class LocalFileOps {
   private async makeFolderLocked(name: RemoteName, jail: string): Promise<void> {
     const parent = await this.paths.folderFor(name, jail);
     try {
-      await mkdir(this.paths.pathOf(name));
+      await this.through(parent, name, (path) => mkdir(path));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new RxferError('EXISTS', `${name} already exists`);

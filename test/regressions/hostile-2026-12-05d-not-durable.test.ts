@@ -9,7 +9,7 @@ import { uploadTree } from '../../src/client/upload-tree';
 import { RxferError } from '../../src/errors/rxfer-error';
 import type { RemoteName } from '../../src/protocol/remote-name';
 import { LocalFsStorage } from '../../src/storage/local-fs.storage';
-import type { SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
+import { type SmallCommitJob, SmallCommits } from '../../src/storage/small-commits';
 import type { CommittedFile, StagedWrite, VerifiedContent, WriteOptions } from '../../src/storage/storage-adapter';
 import { SecureServer, SecureServerOptions, TestUser, makeUser } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256 } from '../security/support/wire';
@@ -40,7 +40,7 @@ const NOT_DURABLE = (what: string, why = 'EIO (i/o error)') =>
  * the connection reset meanwhile).
  */
 class HostileStorage extends LocalFsStorage {
-  /** The next small commit whose folder is this one syncs a folder that does not exist. */
+  /** The next small commit whose folder is this one has its folder fsync fail after the rename (EIO). */
   workerFolderFails: string | undefined;
   /** Held after a commit or remove failed, before its error goes on (one-shot). */
   holdFailure: Gate | undefined;
@@ -49,10 +49,14 @@ class HostileStorage extends LocalFsStorage {
     await super.init();
     const commits = (this as unknown as { smallCommits: SmallCommits }).smallCommits;
     const real = commits.commit.bind(commits);
+    const sums = (this as unknown as { digests: { logs: { directory: string } } }).digests.logs.directory;
     commits.commit = (job: SmallCommitJob) => {
       if (this.workerFolderFails === undefined || job.folder !== this.workerFolderFails) return real(job);
+      const folder = this.workerFolderFails;
       this.workerFolderFails = undefined;
-      return real({ ...job, folder: join(job.folder, 'no-such-folder') });
+      // A commit worker of its own, whose fsync of this folder fails (SmallCommits' faults), for this one commit.
+      const failing = new SmallCommits(sums, { failFolderFsyncs: [folder] });
+      return failing.commit(job).finally(() => failing.close());
     };
   }
 
@@ -234,7 +238,7 @@ describe('hostile 2026-12-05d: replies that must say what storage did (NOT_DURAB
       const [header, outcome] = await wire.upload(name, data, verb);
       expect(header).toBe('OK file recv');
       expect(storage.workerFolderFails).toBeUndefined();
-      expect(outcome).toBe(NOT_DURABLE(`${name} is stored`, 'ENOENT (no such file or directory)'));
+      expect(outcome).toBe(NOT_DURABLE(`${name} is stored`, 'EIO (injected folder fsync failure)'));
       expect(sha256(await readFile(join(userFolder(), name)))).toBe(sha256(data));
       await wire.send(`STAT\n${name}\n`);
       expect(await wire.line()).toMatch(new RegExp(`^OK stat file ${data.length} ${sha256(data)} \\d+$`));
@@ -250,7 +254,7 @@ describe('hostile 2026-12-05d: replies that must say what storage did (NOT_DURAB
       await probes.expectLedgerMatchesDisk(user);
       const data = randomBytes(10 * KiB);
       storage.workerFolderFails = userFolder();
-      expect(await wire.upload('keep.bin', data)).toEqual(['OK file recv', NOT_DURABLE('keep.bin is stored', 'ENOENT (no such file or directory)')]);
+      expect(await wire.upload('keep.bin', data)).toEqual(['OK file recv', NOT_DURABLE('keep.bin is stored', 'EIO (injected folder fsync failure)')]);
       expect(sha256(await readFile(join(userFolder(), 'keep.bin')))).toBe(sha256(data));
       await probes.expectLedgerMatchesDisk(user);
       expect(await resume(wire, 'keep.bin')).toMatch(/^NOT FOUND/);

@@ -5,6 +5,8 @@ import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RxferClient } from '../../src/client/index';
+import { RxferError } from '../../src/errors/rxfer-error';
 import { RawClient, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
 import { type TestServer, startTestServer, storageOf } from '../helpers/server';
 import { warmSmallReads } from '../helpers/warm-small-reads';
@@ -564,5 +566,36 @@ describe('hostile 2026-12-05 (i): the small-read worker', () => {
     await client.send(uploadRequest('e/fine.txt', 'fine'));
     expect(await client.readUploadOutcome(GUARD_MS)).toMatch(/^OK file data recv/);
     expect(readFileSync(join(server.root, 'e', 'fine.txt'), 'utf8')).toBe('fine');
+  }, 20_000);
+
+  /** And against STAT, DELETE, RENAME and MKDIR, which looked, deleted, linked and made by the unresolved path. */
+  test('STAT, DELETE, RENAME and MKDIR through a folder swapped for a link to outside the root: nothing outside is seen, deleted, moved or made', async () => {
+    const server = await inProcessServer();
+    const outside = join(server.scratch, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'victim.txt'), 'do not touch');
+    await writeFile(join(outside, 'movable.txt'), 'do not move');
+    await mkdir(join(server.root, 'd'));
+    await writeFile(join(server.root, 'd', 'victim.txt'), 'inside');
+    await writeFile(join(server.root, 'd', 'movable.txt'), 'inside too');
+    const client = await RxferClient.connect({ host: '127.0.0.1', port: server.port });
+    cleanups.push(async () => client.close());
+    // Each folder checked (and the check remembered) first, then the swap.
+    expect(await client.stat('d/victim.txt')).toMatchObject({ type: 'file', size: 6 });
+    await rename(join(server.root, 'd'), join(server.root, 'd-old'));
+    await symlink(outside, join(server.root, 'd'));
+    const codeOf = (promise: Promise<unknown>) => promise.then(() => 'done', (err: unknown) => (err instanceof RxferError ? err.code : String(err)));
+    expect(await codeOf(client.stat('d/victim.txt'))).toBe('NOT_FOUND');
+    expect(await codeOf(client.remove('d/victim.txt'))).toBe('NOT_FOUND');
+    expect(await codeOf(client.rename('d/movable.txt', 'moved.txt'))).toBe('NOT_FOUND');
+    expect(await codeOf(client.mkdir('d/made'))).not.toBe('done');
+    expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('do not touch');
+    expect(readFileSync(join(outside, 'movable.txt'), 'utf8')).toBe('do not move');
+    expect(readdirSync(outside).sort()).toEqual(['movable.txt', 'victim.txt']);
+    expect(readdirSync(server.root).includes('moved.txt')).toBe(false);
+    // The real folder, under its new name, is untouched, and the server goes on.
+    expect(readdirSync(join(server.root, 'd-old')).sort()).toEqual(['movable.txt', 'victim.txt']);
+    await client.mkdir('e/f');
+    expect(await client.stat('e/f')).toMatchObject({ type: 'folder' });
   }, 20_000);
 });

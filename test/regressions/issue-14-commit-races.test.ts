@@ -25,8 +25,11 @@ jest.mock('node:fs/promises', () => {
   return {
     ...real,
     link: async (from: string, to: string) => {
+      // Read inside the call: the server links through its opened folders' /proc/self/fd/<n>/.
+      const { realPathOf } = jest.requireActual<typeof import('../promises/support/fd-path')>('../promises/support/fd-path');
+      const [fromPath, toPath] = [realPathOf(from), realPathOf(to)];
       await real.link(from, to);
-      await afterLink.hook?.(from, to);
+      await afterLink.hook?.(fromPath, toPath);
     },
   };
 });

@@ -9,6 +9,7 @@ import { RawClient, destroyAll, downloadRequest, uploadRequest } from '../helper
 import { TestServer, eventually, listFiles, startTestServer, stagingFiles } from '../helpers/server';
 import { fillTo, unfill, withTmpfs, type Tmpfs } from '../helpers/tmpfs';
 import { SecureServer, makeUser, startSecureServer } from '../security/support/server';
+import { realPathOf } from '../promises/support/fd-path';
 
 /**
  * Issue 14, attacked from outside after the fixes (a hostile or unlucky user; see the report of the
@@ -158,7 +159,7 @@ describe('finding A with a quota (one user, no crash, stores what the quota refu
     const realRename = fsPromises.rename;
     let failed = false;
     jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
-      if (!failed && String(to).endsWith(join('bob', 'x'))) {
+      if (!failed && realPathOf(to).endsWith(join('bob', 'x'))) {
         failed = true;
         throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
       }
@@ -301,7 +302,7 @@ describe('finding D: RENAME of a folder onto a folder another client just made',
     // Sent from inside rename(2)'s call, not awaited there: a fixed server makes the MKDIR wait.
     let mkdirReply: Promise<string> | undefined;
     jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
-      if (mkdirReply === undefined && from === join(real, 'd') && to === join(real, 'e')) {
+      if (mkdirReply === undefined && realPathOf(from) === join(real, 'd') && realPathOf(to) === join(real, 'e')) {
         mkdirReply = request(server.port, 'MKDIR\ne\n');
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

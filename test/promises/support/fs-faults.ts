@@ -11,7 +11,7 @@
  */
 import fs = require('node:fs');
 import fsp = require('node:fs/promises');
-import { pathOfFd } from './fd-path';
+import { pathOfFd, realPathOf } from './fd-path';
 
 /** `folder-sync`: the fsync of a folder (FolderSync opens it with fs/promises and syncs the handle). */
 export type FaultyCall = 'fsync' | 'rename' | 'link' | 'unlink' | 'close' | 'folder-sync';
@@ -68,18 +68,18 @@ const realOpen = fsp.open;
   realClose(fd, (err) => callback?.(fault ?? err));
 };
 (fsp as { rename: typeof fsp.rename }).rename = async (from, to) => {
-  const fault = take('rename', String(from));
+  const fault = take('rename', realPathOf(from));
   if (fault) throw fault;
   return realRename(from, to);
 };
 (fsp as { link: typeof fsp.link }).link = async (from, to) => {
-  const fault = take('link', String(from));
+  const fault = take('link', realPathOf(from));
   if (fault) throw fault;
   return realLink(from, to);
 };
 
 (fsp as { unlink: typeof fsp.unlink }).unlink = async (path) => {
-  const fault = take('unlink', String(path));
+  const fault = take('unlink', realPathOf(path));
   if (fault) throw fault;
   return realUnlink(path);
 };

@@ -11,7 +11,7 @@
  */
 import fs = require('node:fs');
 import fsp = require('node:fs/promises');
-import { pathOfFd } from './fd-path';
+import { pathOfFd, realPathOf } from './fd-path';
 
 export type JournalEntry =
   | { readonly op: 'fsync'; readonly path: string }
@@ -33,21 +33,13 @@ const journaledFsync = (fd: number, callback: Callback): void => {
   });
 };
 (fs as { fsync: unknown }).fsync = journaledFsync;
-/**
- * A path through an open folder's /proc/self/fd/<n>/ (how commits rename into the folder they checked:
- * src/storage/opened-paths.ts) as the folder's own path, read while the descriptor is open.
- */
-const throughFolder = (path: unknown): string => {
-  const at = /^\/proc\/self\/fd\/(\d+)\/(.+)$/.exec(String(path));
-  return at ? `${fs.readlinkSync(`/proc/self/fd/${at[1]}`)}/${at[2]}` : String(path);
-};
 (fsp as { rename: typeof fsp.rename }).rename = async (from, to) => {
-  const target = throughFolder(to);
+  const target = realPathOf(to);
   await realRename(from, to);
   journal.push({ op: 'rename', from: String(from), to: target });
 };
 (fsp as { link: typeof fsp.link }).link = async (from, to) => {
-  const target = throughFolder(to);
+  const target = realPathOf(to);
   await realLink(from, to);
   journal.push({ op: 'link', from: String(from), to: target });
 };
