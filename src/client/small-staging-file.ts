@@ -1,12 +1,9 @@
-import { closeSync, constants, fstatSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
-import { FolderSync } from '../io/folder-sync';
+import { clientFolders, clientFsync } from '../io/quick-fsync';
 import { localIoError, removeQuietly } from './local-io';
 import { assertStagedSize, stagingPathFor } from './staging-file';
-
-const fsyncFd = promisify(fsync);
 
 /** Where a download held in memory puts its bytes as they arrive (after they were hashed). */
 export interface InMemorySink {
@@ -16,9 +13,6 @@ export interface InMemorySink {
 /** Downloads up to this size are held in memory and written in one go at commit (see SmallStagingFile). */
 export const SMALL_DOWNLOAD_MAX_BYTES = 64 * 1024;
 
-/** Folder fsyncs shared by the small downloads of this process (group commit, as StagingFile's). */
-const folders = new FolderSync();
-
 /**
  * The staging file of a small download (issue 20): its bytes are kept in memory while they arrive and
  * verified, then written to a staging file beside the target in one synchronous write, fsynced,
@@ -26,7 +20,7 @@ const folders = new FolderSync();
  * (shared with the other files committed into it meanwhile). Same guarantees as StagingFile — readers
  * never see half a file, a failure leaves the target as it was — but a write stream per file, with its
  * open, writes, end and close, each a thread-pool round trip, made `get -r` of 2,000 × 4 KiB spend
- * most of its time on them (bench/findings.md). Only the fsync still goes to the thread pool.
+ * most of its time on them (bench/findings.md). The fsyncs go to the thread pool only where they are slow (QuickFsync).
  * Nothing is written before the commit, so nothing is left to clean up when a download fails earlier,
  * and nothing is kept for a resume (a small file costs less to fetch again).
  */
@@ -72,7 +66,7 @@ export class SmallStagingFile implements InMemorySink {
         at += n;
       }
       step = 'fsync';
-      await fsyncFd(fd);
+      await clientFsync.file(fd);
       step = 'stat';
       assertStagedSize(path, fstatSync(fd).size, verifiedSize, `nothing was renamed; ${outcome}`);
       step = 'close';
@@ -93,7 +87,7 @@ export class SmallStagingFile implements InMemorySink {
       throw localIoError(err, step, step === 'create a staging file in' ? folder : step === 'rename' ? `${path} to ${this.target}` : path, outcome);
     }
     // Best effort, as for StagingFile: some file systems cannot fsync a folder; the data is safe already.
-    await folders.sync(folder).catch(() => undefined);
+    await clientFolders.sync(folder).catch(() => undefined);
   }
 
   /** Nothing was written before the commit; nothing to keep or remove. */

@@ -1,11 +1,11 @@
 import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
-import { close, constants, createWriteStream, fstat, fsync, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
+import { close, constants, createWriteStream, fstat, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { RxferError } from '../errors/rxfer-error';
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
-import { FolderSync } from '../io/folder-sync';
+import { clientFolders, clientFsync } from '../io/quick-fsync';
 import { writeBackEarly } from '../io/early-writeback';
 import { stagingName } from '../io/staging-name';
 import { finishWriting } from '../io/finish-writing';
@@ -15,15 +15,8 @@ import { ResumeLock } from './resume-lock';
 
 const openFd = promisify(open);
 const fstatFd = promisify(fstat);
-const fsyncFd = promisify(fsync);
 const ftruncateFd = promisify(ftruncate);
 const closeFd = promisify(close);
-
-/**
- * Folder fsyncs shared by the downloads of this process: files committed into one folder at about
- * the same time (`get -r`, pipelined downloads) are made durable by one fsync of it, not one each.
- */
-const folders = new FolderSync();
 
 /** fs write streams below 256 KiB chunks cost throughput (TOOLCHAIN.md). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
@@ -231,7 +224,7 @@ export class StagingFile {
     let staged: Stats;
     try {
       await localIo('write', this.path, () => this.flush(), outcome);
-      await localIo('fsync', this.path, () => fsyncFd(this.fd), outcome);
+      await localIo('fsync', this.path, () => clientFsync.file(this.fd), outcome);
       staged = await localIo('stat', this.path, () => fstatFd(this.fd), outcome);
       assertStagedSize(this.path, staged.size, verifiedSize, `nothing was renamed; ${outcome}`);
       await this.closeFd();
@@ -262,7 +255,7 @@ export class StagingFile {
     }
     this.lock?.release();
     // Best effort: some platforms and file systems cannot fsync a folder, and the data is safe already.
-    await folders.sync(dirname(this.target)).catch(() => undefined);
+    await clientFolders.sync(dirname(this.target)).catch(() => undefined);
   }
 
   /**

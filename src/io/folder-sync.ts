@@ -10,6 +10,9 @@ export class FolderSync {
   private readonly running = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, Promise<void>>();
 
+  /** `fsyncFolder`: how one folder is fsynced (the client's may do it synchronously: QuickFsync). */
+  constructor(private readonly fsyncFolder: (folder: string) => Promise<void> = fsyncFolderInPool) {}
+
   sync(folder: string): Promise<void> {
     const waiting = this.queued.get(folder);
     if (waiting) return waiting;
@@ -19,7 +22,7 @@ export class FolderSync {
       .then(() => {
         this.queued.delete(folder);
         this.running.set(folder, next);
-        return fsyncFolder(folder);
+        return this.fsyncFolder(folder);
       })
       .finally(() => {
         if (this.running.get(folder) === next) this.running.delete(folder);
@@ -29,7 +32,8 @@ export class FolderSync {
   }
 }
 
-const fsyncFolder = async (folder: string): Promise<void> => {
+/** A folder's fsync through the thread pool: open, fsync, close. */
+export const fsyncFolderInPool = async (folder: string): Promise<void> => {
   const handle = await open(folder, 'r');
   try {
     await handle.sync();

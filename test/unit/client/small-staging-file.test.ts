@@ -1,4 +1,4 @@
-import { disarm, failNext, openFds, restoreFs, shortWriteNext } from './support/client-fs-faults';
+import { disarm, failNext, nextFsyncBy, openFds, restoreFs, shortWriteNext } from './support/client-fs-faults';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -114,13 +114,15 @@ describe('SmallStagingFile', () => {
 
   test.each([
     ['write', 'writeSync', 'write', 'ENOSPC', 'the disk is full (ENOSPC, no space left on device)'],
-    ['fsync', 'fsync', 'fsync', 'EIO', 'EIO injected failure'],
+    ['fsync (in the thread pool: fsyncs were slow)', 'fsync', 'fsync', 'EIO', 'EIO injected failure'],
+    ['fsync (synchronous: fsyncs were quick)', 'fsyncSync', 'fsync', 'EIO', 'EIO injected failure'],
     ['stat', 'fstatSync', 'stat', 'EIO', 'EIO injected failure'],
     ['close', 'closeSync', 'close', 'EIO', 'EIO injected failure'],
   ] as const)('a failed %s: LOCAL_IO naming the step and the staging file, target unchanged, nothing left', async (_label, call, step, code, reason) => {
     writeFileSync(target, 'old');
     const file = await received(['abc']);
     const before = openFds();
+    nextFsyncBy(call);
     failNext(call, isStaging, code);
     const err = await failureOf(file.commit(3));
     expect(err.code).toBe('LOCAL_IO');

@@ -1,4 +1,4 @@
-import { disarm, failNext, openFds, restoreFs } from './support/client-fs-faults';
+import { disarm, failNext, nextFsyncBy, openFds, restoreFs } from './support/client-fs-faults';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -203,7 +203,8 @@ describe('StagingFile.create and commit', () => {
 
   test.each([
     ['write', 'writev', 'write', 'the disk is full (ENOSPC, no space left on device)', 'ENOSPC'],
-    ['fsync', 'fsync', 'fsync', 'EIO injected failure', 'EIO'],
+    ['fsync (in the thread pool: fsyncs were slow)', 'fsync', 'fsync', 'EIO injected failure', 'EIO'],
+    ['fsync (synchronous: fsyncs were quick)', 'fsyncSync', 'fsync', 'EIO injected failure', 'EIO'],
     ['stat', 'fstat', 'stat', 'EIO injected failure', 'EIO'],
     ['close', 'close', 'close', 'EIO injected failure', 'EIO'],
   ] as const)('a failed %s: LOCAL_IO naming it, nothing renamed, no staging file', async (_label, call, action, reason, code) => {
@@ -213,6 +214,7 @@ describe('StagingFile.create and commit', () => {
     // Two writes in a row: the stream hands the second to writev once the first is in flight.
     stream.write('ab');
     stream.write('cd');
+    nextFsyncBy(call);
     failNext(call, (path) => path === file.path, code);
     const err = await failureOf(file.commit(4));
     expect(err.code).toBe('LOCAL_IO');

@@ -29,7 +29,8 @@ export type FaultyCall =
   | 'closeSync'
   | 'renameSync'
   | 'fstatSync'
-  | 'lstatSync';
+  | 'lstatSync'
+  | 'fsyncSync';
 
 interface Armed {
   readonly call: FaultyCall;
@@ -159,11 +160,29 @@ wrap(fs, 'fstatSync', (original) => (fd: number, ...rest: unknown[]) => {
   return original(fd, ...rest);
 });
 
+// QuickFsync (src/io/quick-fsync.ts) fsyncs synchronously while fsyncs are fast.
+wrap(fs, 'fsyncSync', (original) => (fd: number) => {
+  const hit = take('fsyncSync', () => pathOfFd(fd));
+  if (hit) throw errorOf(hit, 'fsync', pathOfFd(fd));
+  return original(fd);
+});
+
 wrap(fs, 'lstatSync', (original) => (path: fs.PathLike, ...rest: unknown[]) => {
   const hit = take('lstatSync', () => String(path));
   if (hit) throw errorOf(hit, 'lstat', String(path));
   return original(path, ...rest);
 });
+
+/**
+ * Sends the client's next fsync down the path a fault is armed on: 'fsyncSync' (fsyncs were quick, so
+ * QuickFsync makes them synchronously) or 'fsync' (they were slow: the thread pool). Loaded late, so
+ * that src/ is loaded after the wrappers above.
+ */
+export const nextFsyncBy = (call: FaultyCall): void => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { clientFsync } = require('../../../../src/io/quick-fsync') as typeof import('../../../../src/io/quick-fsync');
+  (clientFsync as unknown as { averageUs: number }).averageUs = call === 'fsyncSync' ? 0 : 1000;
+};
 
 /** Puts the real functions back (afterAll). */
 export const restoreFs = (): void => {

@@ -1,0 +1,67 @@
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { FolderSync, fsyncFolderInPool } from './folder-sync';
+
+const fsyncAsync = promisify(fsync);
+
+/** Moving average of an fsync (µs) below which the next one is made synchronously: tmpfs takes ≈ 1 µs. */
+const SLOW_FSYNC_US = 100;
+
+/**
+ * fsyncs made where they cost least, for the command-line client's downloads: synchronously while
+ * they return in microseconds (tmpfs, a device whose cache acknowledges at once), where a thread-pool
+ * round trip per fsync cost more than the fsync (`get -r` of small files: a third of the client's CPU
+ * in the kernel, waking pool threads: bench/findings.md), and through the thread pool once they are
+ * seen to take longer (a disk that waits for its journal: fsyncs of many files then run side by side
+ * and the file system merges them). The same rule as the server's small-commit worker.
+ *
+ * Not for the server: there a synchronous fsync that never returns (a dead mount) would stop every
+ * client, and the main thread's time is theirs. A command's own main thread waits either way.
+ */
+export class QuickFsync {
+  private averageUs = 0;
+
+  /** fsync of an open file. */
+  async file(fd: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    try {
+      if (this.averageUs < SLOW_FSYNC_US) fsyncSync(fd);
+      else await fsyncAsync(fd);
+    } finally {
+      this.timed(started);
+    }
+  }
+
+  /** fsync of a folder (its entries: a rename into it is durable after this). */
+  async folder(path: string): Promise<void> {
+    const started = process.hrtime.bigint();
+    try {
+      if (this.averageUs < SLOW_FSYNC_US) syncFolderNow(path);
+      else await fsyncFolderInPool(path);
+    } finally {
+      this.timed(started);
+    }
+  }
+
+  private timed(started: bigint): void {
+    this.averageUs = 0.8 * this.averageUs + 0.2 * (Number(process.hrtime.bigint() - started) / 1000);
+  }
+}
+
+const syncFolderNow = (path: string): void => {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+};
+
+/** The client's: one average for the process, as its downloads share one destination file system or few. */
+export const clientFsync = new QuickFsync();
+
+/**
+ * Folder fsyncs shared by every download of the client's process (group commit: files committed into
+ * one folder at about the same time, `get -r` or pipelined downloads, share one fsync of it).
+ */
+export const clientFolders = new FolderSync((folder) => clientFsync.folder(folder));
