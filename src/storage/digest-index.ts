@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Stats } from 'node:fs';
+import { Stats, constants } from 'node:fs';
 import { FileHandle, appendFile, mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
@@ -126,7 +126,8 @@ export class DigestIndex {
       // A log line joins the other algorithms' digests of the same version by itself. (Commits'
       // lines come from the small-commit worker; this is for files hashed on demand.)
       const { log, line } = this.logs.lineFor(name, stats, algorithm, digest);
-      return appendFile(log, line);
+      // Never through a link planted under the log's name (it would append to the file it points at).
+      return appendFile(log, line, { flag: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW });
     }
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
@@ -136,7 +137,7 @@ export class DigestIndex {
     const temp = `${target}${stagingName()}.tmp`;
     const write = (async () => {
       try {
-        await writeFile(temp, JSON.stringify(record));
+        await writeFile(temp, JSON.stringify(record), { flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW });
         await rename(temp, target);
       } catch (err) {
         // A full disk must not leave half-written records behind, one per commit.

@@ -1,4 +1,4 @@
-import { Stats } from 'node:fs';
+import { Stats, constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
@@ -93,7 +93,7 @@ export class DigestLog {
   }
 
   private async readTail(path: string, cached: CachedLog): Promise<void> {
-    const handle = await open(path, 'r').catch(() => undefined);
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
     if (!handle) return;
     try {
       const { size, ino } = await handle.stat();

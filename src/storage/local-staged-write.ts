@@ -109,7 +109,11 @@ export class LocalStagedWrite implements StagedWrite {
    */
   static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder, admitReplaced?: (replacedBytes: number) => void): Promise<LocalStagedWrite> {
     const path = join(services.stagingFolder, stagingName());
-    const fd = await openFdAsync(path, 'wx', 0o644).catch((err) => Promise.reject(storageError(err, 'stage', name)));
+    // Made in the staging folder opened and shown to be it: one swapped for a link since the start
+    // would have the upload's bytes written outside the root (hostile pass j).
+    const fd = await inOpenedFolder(services.stagingFolder, path, (inside) => openFdAsync(join(inside, basename(path)), 'wx', 0o644)).catch((err) =>
+      Promise.reject(storageError(err, 'stage', name)),
+    );
     const spot = { path, fd };
     return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder, admitReplaced);
   }

@@ -23,6 +23,17 @@ export const assertOpenedWithin = (fd: number, within: string, name: RemoteName)
   if (!readlinkSync(FD_PATHS + fd).startsWith(within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
 };
 
+/**
+ * Throws ELOOP (after closing nothing: the caller owns `fd`) unless the file open on `fd` is `path`
+ * itself: a folder of the server's own (the staging area, the kept uploads) swapped for a link since
+ * the start would have led the open elsewhere.
+ */
+export const assertOpenedAt = (fd: number, path: string): void => {
+  if (!CAN_CHECK_OPENED) return;
+  const real = readlinkSync(FD_PATHS + fd);
+  if (real !== path) throw Object.assign(new Error(`${path} leads to ${real}`), { code: 'ELOOP' });
+};
+
 /** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
 const PATH_MAX = 4096;
 

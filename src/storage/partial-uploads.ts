@@ -10,6 +10,7 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
 import { storageError } from './storage-errors';
+import { assertOpenedAt } from './opened-paths';
 
 /** What is written beside a partial upload's data, so that it can be found, counted and expired. */
 interface PartialManifest {
@@ -187,6 +188,14 @@ export class PartialUploads {
       await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
       if (replaced > 0) dropped(replaced);
       const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      try {
+        // The kept uploads' folder swapped for a link since the start would keep the bytes outside the root.
+        assertOpenedAt(fd, path);
+      } catch (err) {
+        await closeFd(fd).catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw err;
+      }
       this.kept.add(id);
       return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
     } catch (err) {
@@ -201,6 +210,12 @@ export class PartialUploads {
     const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
     const fd = await openFd(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
     if (fd === undefined) throw mismatch('no interrupted upload of it is kept');
+    try {
+      assertOpenedAt(fd, path);
+    } catch {
+      await closeFd(fd).catch(() => undefined);
+      throw mismatch('no interrupted upload of it is kept');
+    }
     let kept = 0;
     try {
       const stats = await fstatFd(fd);

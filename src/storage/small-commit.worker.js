@@ -28,7 +28,7 @@
 'use strict';
 const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { basename, join } = require('node:path');
+const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
 
 /**
@@ -101,7 +101,9 @@ const stage = (job) => {
   /** @type {StagedFile} */
   const file = { job, fd: undefined, created: false, result: undefined };
   try {
-    const fd = fs.openSync(job.staging, 'wx', 0o644);
+    // In the staging folder opened and shown to be it (stagingFolderFd): one swapped for a link since
+    // the start would have the bytes written outside the root.
+    const fd = fs.openSync(CAN_CHECK_OPENED ? FD_PATHS + stagingFolderFd(dirname(job.staging)) + '/' + basename(job.staging) : job.staging, 'wx', 0o644);
     file.fd = fd;
     file.created = true;
     const data = new Uint8Array(job.data);
@@ -129,6 +131,41 @@ const FD_PATHS = '/proc/self/fd/';
 const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
 /** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
 const PATH_MAX = 4096;
+
+/**
+ * Throws ELOOP unless the file open on `fd` is `path` itself, in the folder `path` names: a folder of
+ * the server's own (the staging area, the digest logs) swapped for a link would lead it elsewhere.
+ * @param {number} fd @param {string} path
+ */
+const assertUnder = (fd, path) => {
+  if (!CAN_CHECK_OPENED) return;
+  const real = fs.readlinkSync(FD_PATHS + fd);
+  if (real !== path) throw Object.assign(new Error(`${path} leads to ${real}`), { code: 'ELOOP' });
+};
+
+/**
+ * The staging folder, opened once per batch and shown to be that folder (commitBatch closes it).
+ * @type {{ path: string, fd: number } | undefined}
+ */
+let stagingFolder;
+/** @param {string} path @returns {number} */
+const stagingFolderFd = (path) => {
+  if (stagingFolder?.path === path) return stagingFolder.fd;
+  closeStagingFolder();
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    assertUnder(fd, path);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  stagingFolder = { path, fd };
+  return fd;
+};
+const closeStagingFolder = () => {
+  if (stagingFolder) try { fs.closeSync(stagingFolder.fd); } catch { /* nothing to lose */ }
+  stagingFolder = undefined;
+};
 
 /**
  * The batch's folders, opened before any rename into them and shown to be the folders that were
@@ -220,6 +257,7 @@ const fail = (file, err) => {
 /** @param {Job[]} jobs */
 const commitBatch = async (jobs) => {
   const files = jobs.map(stage);
+  closeStagingFolder();
   const open = files.filter((file) => file.result === undefined);
   const fsyncErrors = await fsyncEach(open.map((file) => /** @type {number} */ (file.fd)));
   const opened = openFolders(open);
@@ -331,7 +369,10 @@ const appendDigests = (log, lines) => {
   let open = openLogs.get(log);
   try {
     if (!open) {
-      const fd = fs.openSync(log, 'a+', 0o644);
+      // Not through a link planted under the log's name (its path is derived from a folder's name):
+      // ELOOP, and the batch's digests are lost, never written into the file it points at.
+      const fd = fs.openSync(log, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+      assertUnder(fd, log);
       open = { fd, size: fs.fstatSync(fd).size };
       openLogs.set(log, open);
       // A header can say no more than the log holds (one copied from elsewhere would stop its compactions for good).
@@ -401,7 +442,10 @@ const compact = (log, folder) => {
   const temp = `${log}.${process.pid}-${threadId}.tmp`;
   let fd;
   try {
-    fd = fs.openSync(temp, 'w', 0o644);
+    // A fresh file (O_EXCL: never a link planted under the name, nor one left by a lost worker).
+    try { fs.unlinkSync(temp); } catch { /* none */ }
+    fd = fs.openSync(temp, 'wx', 0o644);
+    assertUnder(fd, temp);
     let bytes = writeWhole(fd, compactionHeader(0));
     let chunk = '';
     for (const [name, record] of records) {
@@ -446,7 +490,7 @@ const writeWhole = (fd, text, position) => {
  * @param {string} log @param {(text: string) => void} apply
  */
 const forEachChunkOfLines = (log, apply) => {
-  const fd = fs.openSync(log, 'r');
+  const fd = fs.openSync(log, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     let carry = Buffer.alloc(0);

@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { constants } from 'node:fs';
 
 /** Where uploads' staging files live: `<root>/.rxfer/staging/`, on the root's file system. */
 export const stagingFolderOf = (realRoot: string): string => join(realRoot, '.rxfer', 'staging');
@@ -33,7 +34,9 @@ export const prepareStagingArea = async (realRoot: string): Promise<void> => {
 
 /** The server stopped in order: the next start need not walk the tree. */
 export const markCleanStop = async (realRoot: string): Promise<void> => {
-  await writeFile(cleanStopMarker(realRoot), '').catch(() => undefined);
+  // Never through a link planted under the marker's name (it would truncate the file it points at):
+  // refused, the marker is missing, and the next start sweeps as after a crash.
+  await writeFile(cleanStopMarker(realRoot), '', { flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW }).catch(() => undefined);
 };
 
 const sweepStagingFiles = async (folder: string, isRoot: boolean): Promise<void> => {
