@@ -1,8 +1,9 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { storageError } from './storage-errors';
+import { inOpenedFolder } from './opened-paths';
 
 const FOLDER_CHECK_TTL_MS = 1000;
 
@@ -63,15 +64,20 @@ export class RootPaths {
     }
   }
 
-  private async assertAncestorInside(folderPath: string, name: RemoteName, jail: string): Promise<void> {
+  /**
+   * The deepest folder of `folderPath` that exists, checked inside the jail (or, above the user's own
+   * root not made yet, inside the storage): its path and its real path.
+   */
+  private async existingAncestor(folderPath: string, name: RemoteName, jail: string): Promise<{ path: string; real: string }> {
     const jailPath = jail === '' ? this.realRoot : join(this.realRoot, ...jail.split('/'));
     for (let path = folderPath; ; path = dirname(path)) {
       // An existing folder above the user's own (their root not created yet) must only be inside
-      // the storage; the folders mkdir creates below it cannot be links.
+      // the storage; the folders made below it are made one by one through it (createFolderFor).
       const below = path === jailPath || path.startsWith(jailPath + sep);
       try {
-        this.assertInside(await realpath(path), name, below ? jail : '');
-        return;
+        const real = await realpath(path);
+        this.assertInside(real, name, below ? jail : '');
+        return { path, real };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === this.realRoot || dirname(path) === path) {
@@ -131,11 +137,26 @@ export class RootPaths {
 
   private async createFolderFor(name: RemoteName, jail: string): Promise<string> {
     const folderPath = dirname(this.pathOf(name));
-    // Check the deepest folder that already exists *before* mkdir: mkdir -p through a planted
-    // symlink would otherwise create folders outside the root before any check could refuse.
-    await this.assertAncestorInside(folderPath, name, jail);
+    // Check the deepest folder that already exists *before* any mkdir, then make the missing ones one
+    // at a time, each inside the one above it, opened and shown to be that folder (opened-paths.ts):
+    // mkdir -p by path through a link planted, or swapped in meanwhile, made folders outside the root
+    // before any check could refuse (hostile passes of 2026-11 and j).
+    const { path: existing, real } = await this.existingAncestor(folderPath, name, jail);
+    const missing = relative(existing, folderPath);
     try {
-      await mkdir(folderPath, { recursive: true });
+      // The folder itself exists: it must be one ("a" a file, "a/b" asked for).
+      if (missing === '' && !(await stat(real)).isDirectory()) throw Object.assign(new Error(`${real} is not a folder`), { code: 'ENOTDIR' });
+      let parent = real;
+      for (const segment of missing === '' ? [] : missing.split(sep)) {
+        const folder = join(parent, segment);
+        await inOpenedFolder(parent, folder, async (inside) => {
+          const made = join(inside, segment);
+          // Made meanwhile by another request: fine if it is a folder (a file, or a link, is in the way).
+          const already = await mkdir(made).then(() => false, (err: NodeJS.ErrnoException) => (err.code === 'EEXIST' ? true : Promise.reject(err)));
+          if (already && !(await lstat(made)).isDirectory()) throw Object.assign(new Error(`${folder} is not a folder`), { code: 'ENOTDIR' });
+        });
+        parent = folder;
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // A file where a folder is needed ("a" exists, "a/b" is asked for).

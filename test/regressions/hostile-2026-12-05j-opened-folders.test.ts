@@ -33,9 +33,10 @@ import { type SecureServer, type TestUser, diffSnapshots, makeUser, snapshot, st
  *   - still open (test.failing): LIST is not covered: it realpaths the folder, then walks it by path;
  *     a subfolder swapped for a link to outside between the walk's readdir of its parent and its own
  *     readdir is listed (names and sizes, never contents).
- *   - still open (test.failing): folder creation (RootPaths.createFolderFor: ancestor check, then
- *     mkdir -p by path) is not through an opened folder: a swap between the two makes the missing
- *     folders outside the root (or in another user's root), empty, though the request is refused.
+ *   - fixed in the same session: folder creation (RootPaths.createFolderFor: ancestor check, then
+ *     mkdir -p by path) was not through an opened folder: a swap between the two made the missing
+ *     folders outside the root (or in another user's root), empty, though the request was refused.
+ *     Now each missing folder is made inside the one above it, opened and shown to be that folder.
  *   - fixed in the same session: the server's own metadata folder `<root>/.rxfer` is inside the root
  *     the local user can write: a planted `.rxfer/clean-stop` link made an orderly stop truncate the
  *     file it points at (now O_NOFOLLOW); a planted link as a folder's digest log made every small
@@ -872,7 +873,7 @@ describe('hostile 2026-12-05 (j): folders swapped for links after their check, a
    * outside/f-…/ and outside/n-…/ appear. (Also seen with alice's own root swapped for a link to
    * bob's: a RENAME's target folder `renamed/` was made in bob's root.)
    */
-  test.failing('uploads and MKDIR into new subfolders of a folder swapped for a link to outside, in a loop: no folder is ever made outside', async () => {
+  test('uploads and MKDIR into new subfolders of a folder swapped for a link to outside, in a loop: no folder is ever made outside', async () => {
     const server = await inProcessServer();
     const root = realpathSync(server.root);
     const outside = join(realpathSync(server.scratch), 'outside');
