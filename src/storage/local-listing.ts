@@ -8,6 +8,7 @@ import { type DigestIndex, SMALL_FILE_BYTES } from './digest-index';
 import type { FolderDigests } from './digest-log';
 import type { ListedFile } from './storage-adapter';
 import { type SortedFolders, firstNotBefore } from './sorted-folders';
+import { openFolderForWalk } from './opened-paths';
 
 /**
  * Files looked at between two turns of the event loop. The lstat of each is synchronous (a few µs
@@ -41,7 +42,19 @@ export interface LocalListing {
  * log or a large file's sidecar). Returns true once a page is full (the walk stops there).
  */
 export const walkListing = async (folder: string, prefix: string, after: readonly string[] | undefined, found: ListedFile[], how: LocalListing, counter = { sinceYield: 0 }): Promise<boolean> => {
-  const entries = await how.sorted.entries(folder);
+  // Read and looked into through the folder opened and shown to be `folder`: one swapped for a link
+  // since the walk saw it as a folder is left out (hostile pass j), never listed from outside the root.
+  const opened = openFolderForWalk(folder);
+  if (opened === undefined) return false;
+  try {
+    return await walkOpened(folder, opened.through, prefix, after, found, how, counter);
+  } finally {
+    opened.close();
+  }
+};
+
+const walkOpened = async (folder: string, through: string, prefix: string, after: readonly string[] | undefined, found: ListedFile[], how: LocalListing, counter: { sinceYield: number }): Promise<boolean> => {
+  const entries = await how.sorted.entries(folder, through);
   let cursor = after;
   let known: FolderDigests | undefined;
   // A page starts at its cursor: what is before it in this folder is not even looked at.
@@ -51,7 +64,9 @@ export const walkListing = async (folder: string, prefix: string, after: readonl
     if (how.signal?.aborted) throw new RxferError('SHUTTING_DOWN', 'the listing was abandoned: its connection is gone');
     if (entry.name.toLowerCase().startsWith(RESERVED_PREFIX)) continue;
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    // Its real path (a folder below is opened by it) and the way to look at it, through the opened folder.
     const path = join(folder, entry.name);
+    const inside = join(through, entry.name);
     if (cursor) {
       const rest = cursor.slice(1);
       const onPath = entry.name === cursor[0];
@@ -68,7 +83,7 @@ export const walkListing = async (folder: string, prefix: string, after: readonl
     // Links are not followed (nor listed): what they point at is not the user's to see.
     if (entry.isDirectory()) {
       if (how.folders) {
-        const stats = lstatOrUndefined(path);
+        const stats = lstatOrUndefined(inside);
         if (!stats?.isDirectory()) continue;
         if (admit({ name, size: 0, mtimeMs: stats.mtimeMs, folder: true }, found, how, prefix)) return true;
       }
@@ -76,7 +91,7 @@ export const walkListing = async (folder: string, prefix: string, after: readonl
       continue;
     }
     if (!entry.isFile()) continue;
-    const stats = lstatOrUndefined(path);
+    const stats = lstatOrUndefined(inside);
     if (!stats?.isFile()) continue;
     if (found.length >= how.max && !how.paged) throw tooLarge(how, prefix);
     known ??= await how.digests.folderDigests(prefix);

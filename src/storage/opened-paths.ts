@@ -1,4 +1,4 @@
-import { constants, existsSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
@@ -67,4 +67,37 @@ export const inOpenedFolder = async <T>(folder: string, target: string, work: (i
   } finally {
     await handle.close();
   }
+};
+
+/** A folder held open for a walk: `through` reaches what is inside it, `close` lets it go. */
+export interface OpenedFolder {
+  readonly through: string;
+  close(): void;
+}
+
+/**
+ * `folder` (a real path) opened synchronously and shown to be that folder, for a walk that reads it
+ * and looks at its entries through `through` (LIST: a subfolder swapped for a link mid-walk would
+ * otherwise have names from outside the root listed). Undefined if it is gone, is no folder, or now
+ * leads elsewhere: the walk leaves it out.
+ */
+export const openFolderForWalk = (folder: string): OpenedFolder | undefined => {
+  if (!CAN_CHECK_OPENED) return { through: folder, close: () => undefined };
+  let fd: number;
+  try {
+    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  let real: string | undefined;
+  try {
+    real = readlinkSync(FD_PATHS + fd);
+  } catch {
+    real = undefined;
+  }
+  if (real !== folder) {
+    closeSync(fd);
+    return undefined;
+  }
+  return { through: FD_PATHS + fd, close: () => closeSync(fd) };
 };

@@ -46,11 +46,14 @@ export class SortedFolders {
     this.maxCachedEntries = maxCachedEntries;
   }
 
-  /** The entries of `folder` by name; none if it cannot be read. */
-  async entries(folder: string): Promise<readonly Dirent[]> {
+  /**
+   * The entries of `folder` by name; none if it cannot be read. `readFrom`: where to read it, if not
+   * by its path (a walk's opened folder, /proc/self/fd/<n>: opened-paths.ts); `folder` is the cache's key.
+   */
+  async entries(folder: string, readFrom = folder): Promise<readonly Dirent[]> {
     // Stat first: a change made while readdir runs leaves the cached copy older than the folder.
     const started = Date.now();
-    const before = await stat(folder).catch(() => undefined);
+    const before = await stat(readFrom).catch(() => undefined);
     const known = this.cache.get(folder);
     // ctime too: utimes can set the mtime back (tar, cp -a, rsync -a do), never the ctime.
     if (known && before && known.ino === before.ino && known.mtimeMs === before.mtimeMs && known.ctimeMs === before.ctimeMs) {
@@ -60,7 +63,7 @@ export class SortedFolders {
       return known.entries;
     }
     this.forget(folder);
-    const entries = await readdir(folder, { withFileTypes: true }).catch(() => [] as Dirent[]);
+    const entries = await readdir(readFrom, { withFileTypes: true }).catch(() => [] as Dirent[]);
     entries.sort(byName);
     const settled = before !== undefined && Math.max(before.mtimeMs, before.ctimeMs) < started - this.racyMs;
     if (before && settled && entries.length >= this.cacheFromEntries && entries.length <= this.maxCachedEntries) {

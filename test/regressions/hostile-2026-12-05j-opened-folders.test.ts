@@ -30,9 +30,10 @@ import { type SecureServer, type TestUser, diffSnapshots, makeUser, snapshot, st
  * the commit (by a local user, or RENAME/DELETE over the protocol); names at PATH_MAX and NAME_MAX.
  *
  * Found (outside the change but under the same threat):
- *   - still open (test.failing): LIST is not covered: it realpaths the folder, then walks it by path;
- *     a subfolder swapped for a link to outside between the walk's readdir of its parent and its own
- *     readdir is listed (names and sizes, never contents).
+ *   - fixed in the same session: LIST was not covered: it realpaths the folder, then walked it by
+ *     path; a subfolder swapped for a link to outside between the walk's readdir of its parent and its
+ *     own readdir was listed (names and sizes, never contents). Now each folder of the walk is opened,
+ *     shown to be that folder, and read and looked into through its descriptor.
  *   - fixed in the same session: folder creation (RootPaths.createFolderFor: ancestor check, then
  *     mkdir -p by path) was not through an opened folder: a swap between the two made the missing
  *     folders outside the root (or in another user's root), empty, though the request was refused.
@@ -753,7 +754,7 @@ describe('hostile 2026-12-05 (j): folders swapped for links after their check, a
    * listed, names and sizes (`LIST l` answered `… l/sub/secret-name-0.txt`). Reproduction: this test
    * (a loop renaming a link and the real folder over l/sub while 4 clients pipeline `LIST l`).
    */
-  test.failing('LIST of a folder whose subfolder is swapped for a link to outside the root, in a loop: what is outside is never listed', async () => {
+  test('LIST of a folder whose subfolder is swapped for a link to outside the root, in a loop: what is outside is never listed', async () => {
     const server = await inProcessServer();
     const root = realpathSync(server.root);
     const outside = join(realpathSync(server.scratch), 'outside');
