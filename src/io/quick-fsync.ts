@@ -22,29 +22,24 @@ export class QuickFsync {
   private averageUs = 0;
 
   /** fsync of an open file. */
-  async file(fd: number): Promise<void> {
-    const started = process.hrtime.bigint();
-    try {
-      if (this.averageUs < SLOW_FSYNC_US) fsyncSync(fd);
-      else await fsyncAsync(fd);
-    } finally {
-      this.timed(started);
-    }
+  file(fd: number): Promise<void> {
+    return this.timed(() => fsyncSync(fd), () => fsyncAsync(fd));
   }
 
   /** fsync of a folder (its entries: a rename into it is durable after this). */
-  async folder(path: string): Promise<void> {
-    const started = process.hrtime.bigint();
-    try {
-      if (this.averageUs < SLOW_FSYNC_US) syncFolderNow(path);
-      else await fsyncFolderInPool(path);
-    } finally {
-      this.timed(started);
-    }
+  folder(path: string): Promise<void> {
+    return this.timed(() => syncFolderNow(path), () => fsyncFolderInPool(path));
   }
 
-  private timed(started: bigint): void {
-    this.averageUs = 0.8 * this.averageUs + 0.2 * (Number(process.hrtime.bigint() - started) / 1000);
+  /** `now` while fsyncs are quick, else `inPool`; either way its time joins the average, failed or not. */
+  private async timed(now: () => void, inPool: () => Promise<void>): Promise<void> {
+    const started = process.hrtime.bigint();
+    try {
+      if (this.averageUs < SLOW_FSYNC_US) now();
+      else await inPool();
+    } finally {
+      this.averageUs = 0.8 * this.averageUs + 0.2 * (Number(process.hrtime.bigint() - started) / 1000);
+    }
   }
 }
 

@@ -1,49 +1,38 @@
-import { closeSync, constants, existsSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
+import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openedWithin, pathTooLong } from './fd-paths';
 
 /**
- * Where a name really leads, seen from the descriptor opened for it. The folder of a name is checked
- * with realpath (and the check remembered for a second), the file opened with O_NOFOLLOW on its last
- * segment: a folder swapped for a link by someone with access to the storage, in between, would lead
- * the open, or a commit's rename, out of the root (hostile pass i). Linux shows the path of every open
- * descriptor in /proc/self/fd, and a path through /proc/self/fd/<n>/ stays in the folder opened as
- * <n>, as openat(2) would. Without /proc (not Linux) nothing more is checked.
+ * The folder of a name is checked with realpath (and the check remembered for a second), the file
+ * opened with O_NOFOLLOW on its last segment: a folder swapped for a link by someone with access to
+ * the storage, in between, would lead the open, or a commit's rename, out of the root (hostile pass
+ * i). These check the descriptor instead, or act through the folder's own (fd-paths.js).
  */
-const FD_PATHS = '/proc/self/fd/';
-const CAN_CHECK_OPENED = existsSync(FD_PATHS);
 
 /**
  * Throws NAME_INVALID unless the file open on `fd` lies below `within` (a folder, with its trailing
  * separator). A readlink of /proc, which never waits for the file's own mount.
  */
 export const assertOpenedWithin = (fd: number, within: string, name: RemoteName): void => {
-  if (!CAN_CHECK_OPENED) return;
-  if (!readlinkSync(FD_PATHS + fd).startsWith(within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+  if (!openedWithin(fd, within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
 };
 
 /**
- * Throws ELOOP (after closing nothing: the caller owns `fd`) unless the file open on `fd` is `path`
- * itself: a folder of the server's own (the staging area, the kept uploads) swapped for a link since
- * the start would have led the open elsewhere.
+ * Throws (ELOOP, or ENOENT if it was removed; the caller owns `fd`) unless the file open on `fd` is
+ * `path` itself: a folder of the server's own (the kept uploads) swapped for a link since the start
+ * would have led the open elsewhere.
  */
 export const assertOpenedAt = (fd: number, path: string): void => {
-  if (!CAN_CHECK_OPENED) return;
-  const real = readlinkSync(FD_PATHS + fd);
-  if (real !== path) throw Object.assign(new Error(`${path} leads to ${real}`), { code: 'ELOOP' });
+  const wrong = notOpenedAt(fd, path);
+  if (wrong) throw wrong;
 };
 
-/** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
-const PATH_MAX = 4096;
-
-/**
- * Throws ENAMETOOLONG for a path the system could not take whole. Through /proc/self/fd/<n>/ a name
- * can be created below a folder whose own path is near the limit; nothing could reach it by its path
- * afterwards (a download, a LIST, a DELETE: hostile-names' name at the wire limit).
- */
+/** Throws ENAMETOOLONG for a path the system could not take whole (fd-paths.js). */
 export const assertPathFits = (path: string): void => {
-  if (Buffer.byteLength(path) >= PATH_MAX) throw Object.assign(new Error(`a path of ${Buffer.byteLength(path)} bytes`), { code: 'ENAMETOOLONG' });
+  const tooLong = pathTooLong(path);
+  if (tooLong) throw tooLong;
 };
 
 /**
@@ -58,14 +47,12 @@ export const inOpenedFolder = async <T>(folder: string, target: string, work: (i
   if (!CAN_CHECK_OPENED) return work(folder);
   const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    const real = readlinkSync(FD_PATHS + handle.fd);
-    if (real !== folder) {
-      const gone = real.endsWith(' (deleted)');
-      throw Object.assign(new Error(gone ? `${folder} was removed` : `${folder} now leads to ${real}`), { code: gone ? 'ENOENT' : 'ELOOP' });
-    }
+    assertOpenedAt(handle.fd, folder);
     return await work(FD_PATHS + handle.fd);
   } finally {
-    await handle.close();
+    // A read-only folder descriptor: nothing was written through it, so its close can lose nothing,
+    // and must not turn a rename that took place into a reported failure.
+    await handle.close().catch(() => undefined);
   }
 };
 
@@ -89,15 +76,24 @@ export const openFolderForWalk = (folder: string): OpenedFolder | undefined => {
   } catch {
     return undefined;
   }
-  let real: string | undefined;
+  let wrong: unknown;
   try {
-    real = readlinkSync(FD_PATHS + fd);
-  } catch {
-    real = undefined;
+    wrong = notOpenedAt(fd, folder);
+  } catch (err) {
+    wrong = err;
   }
-  if (real !== folder) {
+  if (wrong) {
     closeSync(fd);
     return undefined;
   }
-  return { through: FD_PATHS + fd, close: () => closeSync(fd) };
+  return {
+    through: FD_PATHS + fd,
+    close: () => {
+      try {
+        closeSync(fd);
+      } catch {
+        // Read-only: nothing to lose.
+      }
+    },
+  };
 };

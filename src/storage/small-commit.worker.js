@@ -30,6 +30,7 @@ const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
+const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, pathTooLong } = require('./fd-paths.js');
 
 /**
  * One small file to commit (SmallCommitJob in small-commits.ts, plus its id), with where its digest goes.
@@ -126,21 +127,15 @@ const stage = (job) => {
  */
 const failFolderFsyncs = new Set(/** @type {{ failFolderFsyncs?: string[] } | undefined} */ (workerData)?.failFolderFsyncs ?? []);
 
-/** Where open descriptors show the path of what they opened (Linux; see opened-paths.ts). */
-const FD_PATHS = '/proc/self/fd/';
-const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
-/** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
-const PATH_MAX = 4096;
-
 /**
- * Throws ELOOP unless the file open on `fd` is `path` itself, in the folder `path` names: a folder of
- * the server's own (the staging area, the digest logs) swapped for a link would lead it elsewhere.
+ * Throws (ELOOP, or ENOENT if it was removed) unless what is open on `fd` is `path` itself: a folder
+ * of the server's own (the staging area, the digest logs) or a user's folder swapped for a link would
+ * lead it elsewhere (fd-paths.js).
  * @param {number} fd @param {string} path
  */
 const assertUnder = (fd, path) => {
-  if (!CAN_CHECK_OPENED) return;
-  const real = fs.readlinkSync(FD_PATHS + fd);
-  if (real !== path) throw Object.assign(new Error(`${path} leads to ${real}`), { code: 'ELOOP' });
+  const wrong = notOpenedAt(fd, path);
+  if (wrong) throw wrong;
 };
 
 /**
@@ -184,14 +179,8 @@ const openFolders = (files) => {
     let fd;
     try {
       fd = fs.openSync(job.folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      if (CAN_CHECK_OPENED) {
-        const real = fs.readlinkSync(FD_PATHS + fd);
-        if (real !== job.folder) {
-          // Removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
-          const gone = real.endsWith(' (deleted)');
-          throw Object.assign(new Error(gone ? `${job.folder} was removed` : `${job.folder} now leads to ${real}`), { code: gone ? 'ENOENT' : 'ELOOP' });
-        }
-      }
+      // Removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
+      assertUnder(fd, job.folder);
       folders.set(job.folder, { fd });
     } catch (err) {
       if (fd !== undefined) try { fs.closeSync(fd); } catch { /* nothing to lose */ }
@@ -211,8 +200,9 @@ const publish = (file, folderFd) => {
   const { job } = file;
   const target = CAN_CHECK_OPENED && folderFd !== undefined ? FD_PATHS + folderFd + '/' + basename(job.target) : job.target;
   try {
-    // A name the system could not reach by its path afterwards is not made (assertPathFits in opened-paths.ts).
-    if (Buffer.byteLength(job.target) >= PATH_MAX) throw Object.assign(new Error(`a path of ${Buffer.byteLength(job.target)} bytes`), { code: 'ENAMETOOLONG' });
+    // A name the system could not reach by its path afterwards is not made.
+    const tooLong = pathTooLong(job.target);
+    if (tooLong) throw tooLong;
     const fd = /** @type {number} */ (file.fd);
     // mtime survives the rename: read it now instead of a stat() afterwards. The size is the last
     // check before the name changes: a write whose failure went unseen never becomes a short file.

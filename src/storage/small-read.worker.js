@@ -19,6 +19,7 @@
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+const { openedWithin } = require('./fd-paths.js');
 
 /**
  * One file to read.
@@ -32,9 +33,6 @@ const fs = require('node:fs');
 if (!parentPort) throw new Error('small-read.worker.js runs as a worker thread (see small-reads.ts)');
 const port = parentPort;
 
-/** Where open descriptors show the path of what they opened (Linux); without it nothing more is checked. */
-const FD_PATHS = '/proc/self/fd/';
-const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
 
 /**
  * Reads one file. What fstat saw is what is read: a file that grows meanwhile is cut there, one that
@@ -47,7 +45,7 @@ const readOne = ({ id, path, within, limit, flags }) => {
   try {
     fd = fs.openSync(path, flags);
     // A folder swapped for a link after its check leads the open out of the root: refused.
-    if (CAN_CHECK_OPENED && !fs.readlinkSync(FD_PATHS + fd).startsWith(within)) return { id, outside: true };
+    if (!openedWithin(fd, within)) return { id, outside: true };
     const stats = fs.fstatSync(fd);
     if (!stats.isFile()) return { id, notFile: true };
     if (stats.size > limit) return { id, large: true };

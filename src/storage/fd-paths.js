@@ -1,0 +1,55 @@
+// @ts-check
+/**
+ * Where a name really leads, seen from the descriptor opened for it: the checks shared by the main
+ * thread (opened-paths.ts) and the storage workers (small-commit.worker.js, small-read.worker.js).
+ * Plain JavaScript for the same reason as small-commit-log.js: the workers load it from src/ and
+ * from dist/ alike.
+ *
+ * Linux shows the path of every open descriptor in /proc/self/fd, and a path through
+ * /proc/self/fd/<n>/ stays in the folder opened as <n>, as openat(2) would. Without /proc (not
+ * Linux) nothing is checked.
+ */
+'use strict';
+const fs = require('node:fs');
+
+const FD_PATHS = '/proc/self/fd/';
+const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
+/** Longest path Linux takes (PATH_MAX, its terminating NUL included). */
+const PATH_MAX = 4096;
+
+/**
+ * ENAMETOOLONG for a path the system could not take whole, else undefined. Through /proc/self/fd/<n>/
+ * a name can be made below a folder whose own path is near the limit, and nothing could reach it by
+ * its path afterwards (a download, a LIST, a DELETE: hostile-names' name at the wire limit).
+ * @param {string} path
+ * @returns {Error | undefined}
+ */
+const pathTooLong = (path) => {
+  const bytes = Buffer.byteLength(path);
+  return bytes >= PATH_MAX ? Object.assign(new Error(`a path of ${bytes} bytes`), { code: 'ENAMETOOLONG' }) : undefined;
+};
+
+/**
+ * Why what is open on `fd` is not `path` itself, or undefined if it is: ENOENT if it was removed
+ * since (the caller may make it again), ELOOP if it leads elsewhere (a folder swapped for a link).
+ * @param {number} fd
+ * @param {string} path
+ * @returns {Error | undefined}
+ */
+const notOpenedAt = (fd, path) => {
+  if (!CAN_CHECK_OPENED) return undefined;
+  const real = fs.readlinkSync(FD_PATHS + fd);
+  if (real === path) return undefined;
+  const gone = real.endsWith(' (deleted)');
+  return Object.assign(new Error(gone ? `${path} was removed` : `${path} now leads to ${real}`), { code: gone ? 'ENOENT' : 'ELOOP' });
+};
+
+/**
+ * Whether what is open on `fd` lies below `within` (a folder, with its trailing separator).
+ * @param {number} fd
+ * @param {string} within
+ * @returns {boolean}
+ */
+const openedWithin = (fd, within) => !CAN_CHECK_OPENED || fs.readlinkSync(FD_PATHS + fd).startsWith(within);
+
+module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin };
