@@ -152,7 +152,7 @@ module.exports = [
     'src/storage/local-small-staged-write.ts:67 StringLiteral',
     // `measureReplaced && replaced === undefined`, its second half → true: with a quota the worker then measures the replaced file
     // again, under the same lock as the measurement just made, and its answer is overridden by that one (line 82). A stat more, no other change.
-    'src/storage/local-small-staged-write.ts:81:96 ConditionalExpression → true',
+    'src/storage/local-small-staged-write.ts:82:96 ConditionalExpression → true',
   ]),
   group('storage-digest-log', ['src/storage/digest-log.ts'], ['unit/storage/digest-log.test.ts', 'unit/storage/digest-log-memory.test.ts', 'unit/storage/digest-log-survivors.test.ts'], [
     // readTail: `size <= cached.bytes` → `<` differs only at size = bytes, a zero-length tail: nothing is read, `end` is 0.
@@ -219,32 +219,35 @@ module.exports = [
   ], [
     // inPlace: the size test is a saving (bytes of another size never compare equal), and the mtime bound's `>=`/`>`
     // differ only for a file written exactly a second before the commit was asked for.
-    'src/storage/small-commits.ts:65 ConditionalExpression',
-    'src/storage/small-commits.ts:65 EqualityOperator',
+    'src/storage/small-commits.ts:66 ConditionalExpression',
+    'src/storage/small-commits.ts:66 EqualityOperator',
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
-    'src/storage/small-commits.ts:200:38 ConditionalExpression → true',
+    'src/storage/small-commits.ts:202:38 ConditionalExpression → true',
     // close(): `queue.length > 0` → true waits one setImmediate with nothing queued too; a turn later, the same close.
-    'src/storage/small-commits.ts:159:9 ConditionalExpression → true',
-    'src/storage/small-commits.ts:125 UpdateOperator',
-    'src/storage/small-commits.ts:129 ConditionalExpression',
-    'src/storage/small-commits.ts:138 ConditionalExpression',
-    'src/storage/small-commits.ts:139 ConditionalExpression',
-    'src/storage/small-commits.ts:139 EqualityOperator',
-    'src/storage/small-commits.ts:159 EqualityOperator',
-    'src/storage/small-commits.ts:167 StringLiteral',
-    'src/storage/small-commits.ts:180 ConditionalExpression',
-    'src/storage/small-commits.ts:180 LogicalOperator',
+    'src/storage/small-commits.ts:161:9 ConditionalExpression → true',
+    'src/storage/small-commits.ts:126 UpdateOperator',
+    'src/storage/small-commits.ts:130 ConditionalExpression',
+    'src/storage/small-commits.ts:140 ConditionalExpression',
+    'src/storage/small-commits.ts:141 ConditionalExpression',
+    'src/storage/small-commits.ts:141 EqualityOperator',
+    'src/storage/small-commits.ts:161 EqualityOperator',
+    'src/storage/small-commits.ts:169 StringLiteral',
+    'src/storage/small-commits.ts:182 ConditionalExpression',
+    'src/storage/small-commits.ts:182 LogicalOperator',
   ], MOSTLY_WAITING),
+  // The opened-folder checks (hostile passes i–k): every look and act inside the folder that was checked. The descriptor
+  // checks themselves (fd-paths.js) are plain JavaScript shared with the workers, outside Stryker's scope.
+  group('storage-opened-paths', ['src/storage/opened-paths.ts'], ['unit/storage/opened-paths.test.ts', 'regressions/hostile-2026-12-05k-looks-by-path.test.ts', 'unit/storage/local-file-ops.test.ts']),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
-    'src/storage/local-fs.storage.ts:107 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:140 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:196 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:196 StringLiteral',
-    'src/storage/local-fs.storage.ts:215 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:215 StringLiteral',
-    'src/storage/local-fs.storage.ts:259 ObjectLiteral',
-    'src/storage/local-fs.storage.ts:259 BooleanLiteral',
-    'src/storage/local-fs.storage.ts:260 BlockStatement',
+    'src/storage/local-fs.storage.ts:108 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:142 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:200 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:200 StringLiteral',
+    'src/storage/local-fs.storage.ts:219 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:219 StringLiteral',
+    'src/storage/local-fs.storage.ts:263 ObjectLiteral',
+    'src/storage/local-fs.storage.ts:263 BooleanLiteral',
+    'src/storage/local-fs.storage.ts:264 BlockStatement',
     'src/storage/read-small-file.ts:48 ConditionalExpression',
     'src/storage/read-small-file.ts:48 EqualityOperator',
   ]),

@@ -3,7 +3,6 @@ import { link, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promise
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
-import { FolderSync } from '../io/folder-sync';
 import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
 import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
@@ -15,13 +14,13 @@ import { basename, join } from 'node:path';
 /**
  * STAT, DELETE, RENAME and MKDIR on the local file system, through the same resolver as transfers:
  * every folder is checked (realpath inside the user's root) before it is touched, and a link is
- * never followed or acted on. Changes are made durable with a folder fsync, as commits are.
+ * never followed or acted on. Changes are made durable with a fsync of the folder they were made
+ * in (through its descriptor), as commits are.
  */
 export class LocalFileOps {
   constructor(
     private readonly paths: RootPaths,
     private readonly digests: DigestIndex,
-    private readonly folders: FolderSync,
     /** Shared with commits: a rename or delete and a commit of the same name take turns. */
     private readonly locks: NameLocks,
   ) {}
@@ -29,11 +28,12 @@ export class LocalFileOps {
   /**
    * `work` on the path of `name` through its folder, opened and shown to be the real `folder` that was
    * checked (opened-paths.ts): a folder swapped for a link since its check cannot lead a look, a
-   * delete, a rename or a mkdir out of the root (hostile pass i).
+   * delete, a rename or a mkdir out of the root (hostile pass i). `syncFolder` fsyncs that same folder,
+   * the one the change was made in, whatever has been renamed or swapped since (hostile pass l).
    */
-  private through<T>(folder: string, name: RemoteName, work: (path: string) => Promise<T>): Promise<T> {
+  private through<T>(folder: string, name: RemoteName, work: (path: string, syncFolder: () => Promise<void>) => Promise<T>): Promise<T> {
     const path = this.paths.pathOf(name);
-    return inOpenedFolder(folder, path, (inside) => work(join(inside, basename(path))));
+    return inOpenedFolder(folder, path, (inside, syncFolder) => work(join(inside, basename(path)), syncFolder));
   }
 
   /** The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. */
@@ -74,20 +74,22 @@ export class LocalFileOps {
 
   private async removeLocked(name: RemoteName, jail: string): Promise<number> {
     const { folder, stats } = await this.entry(name, jail);
+    const removedBytes = stats.isDirectory() ? 0 : stats.size;
     try {
-      if (stats.isDirectory()) {
-        await this.through(folder, name, (path) => rmdir(path));
-        this.paths.forgetFolders();
-      } else {
-        await this.through(folder, name, (path) => unlink(path));
-        if (stats.size > SMALL_FILE_BYTES) await this.digests.forget(name);
-      }
+      await this.through(folder, name, async (path, syncFolder) => {
+        if (stats.isDirectory()) {
+          await rmdir(path);
+          this.paths.forgetFolders();
+        } else {
+          await unlink(path);
+          if (stats.size > SMALL_FILE_BYTES) await this.digests.forget(name);
+        }
+        await syncAfterChange(syncFolder, `${name} is deleted`, { removedBytes });
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') throw new RxferError('NAME_CONFLICT', `${name} is a folder that is not empty`);
       throw storageError(err, 'delete', name);
     }
-    const removedBytes = stats.isDirectory() ? 0 : stats.size;
-    await syncAfterChange(() => this.folders.sync(folder), `${name} is deleted`, { removedBytes });
     return removedBytes;
   }
 
@@ -106,29 +108,33 @@ export class LocalFileOps {
     if (source.stats.isDirectory() && (target + '/').startsWith(source.path + '/')) {
       throw new RxferError('NAME_CONFLICT', `cannot move the folder ${from} into itself`);
     }
-    // Both paths through their checked folders, opened (see `through`).
-    const betweenFolders = <T>(work: (fromPath: string, toPath: string) => Promise<T>) =>
-      this.through(source.folder, from, (fromPath) => this.through(targetFolder, to, (toPath) => work(fromPath, toPath)));
+    // Both paths through their checked folders, opened (see `through`); then both folders fsynced.
+    const betweenFolders = (work: (fromPath: string, toPath: string) => Promise<void>) =>
+      this.through(source.folder, from, (fromPath, syncSource) =>
+        this.through(targetFolder, to, async (toPath, syncTarget) => {
+          await work(fromPath, toPath);
+          await syncAfterChange(() => Promise.all([syncSource(), syncTarget()]).then(() => undefined), `${from} is renamed to ${to}`);
+        }),
+      );
     try {
       if (source.stats.isDirectory()) {
         await betweenFolders(async (fromPath, toPath) => {
           // rename() would replace an empty folder: look first (a folder rename is not atomic here).
           if (await lstat(toPath).catch(() => undefined)) throw new RxferError('EXISTS', `${to} already exists`);
           await rename(fromPath, toPath);
+          this.paths.forgetFolders();
         });
-        this.paths.forgetFolders();
       } else {
         // link() refuses an existing name atomically; then the old name goes.
         await betweenFolders(async (fromPath, toPath) => {
           await link(fromPath, toPath);
           await unlink(fromPath).catch((err: unknown) => this.undoLink(toPath, err, from, to));
+          await this.carryDigests(from, to, source.stats);
         });
-        await this.carryDigests(from, to, source.stats);
       }
     } catch (err) {
       throw storageError(err, 'rename', from);
     }
-    await syncAfterChange(() => Promise.all([this.folders.sync(source.folder), this.folders.sync(targetFolder)]).then(() => undefined), `${from} is renamed to ${to}`);
   }
 
   /**
@@ -165,12 +171,14 @@ export class LocalFileOps {
   private async makeFolderLocked(name: RemoteName, jail: string): Promise<void> {
     const parent = await this.paths.folderFor(name, jail);
     try {
-      await this.through(parent, name, (path) => mkdir(path));
+      await this.through(parent, name, async (path, syncFolder) => {
+        await mkdir(path);
+        await syncAfterChange(syncFolder, `the folder ${name} is created`);
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new RxferError('EXISTS', `${name} already exists`);
       throw storageError(err, 'create', name);
     }
-    await syncAfterChange(() => this.folders.sync(parent), `the folder ${name} is created`);
   }
 }

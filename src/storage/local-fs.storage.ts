@@ -1,10 +1,9 @@
-import { lstatSync, statfsSync } from 'node:fs';
-import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
-import { FolderSync } from '../io/folder-sync';
 import { LocalStagedWrite, StagingServices } from './local-staged-write';
 import { NameLocks } from './name-locks';
 import { markCleanStop, prepareStagingArea, stagingFolderOf } from './staging-area';
@@ -14,13 +13,13 @@ import { RootPaths } from './root-paths';
 import { FileStatus, HashChoice, Jail, ListOptions, ListedFile, PartialUpload, ReadHandle, ReadOptions, StagedWrite, StorageAdapter, WriteOptions } from './storage-adapter';
 import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
-import { DEFAULT_HASH, hashOf } from '../integrity/hash-algorithm';
+import { DEFAULT_HASH, type HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
 import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
 import { READ_FLAGS } from './read-small-file';
-import { assertOpenedWithin } from './opened-paths';
+import { asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder, lookInOpenedFolderSync } from './opened-paths';
 import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 
@@ -43,7 +42,6 @@ export class LocalFsStorage implements StorageAdapter {
   private paths!: RootPaths;
   private partials!: PartialUploads;
   private digests!: DigestIndex;
-  private readonly folders = new FolderSync();
   /** Commits, renames and deletes of one name take turns (see NameLocks). */
   private readonly locks = new NameLocks();
   /** Big folders' entries by name, kept between the pages of their listings. */
@@ -65,8 +63,8 @@ export class LocalFsStorage implements StorageAdapter {
     await this.digests.init();
     this.partials = new PartialUploads(this.paths.realRoot);
     await this.partials.init();
-    this.services = { digests: this.digests, folders: this.folders, locks: this.locks, stagingFolder: stagingFolderOf(this.paths.realRoot) };
-    this.ops = new LocalFileOps(this.paths, this.digests, this.folders, this.locks);
+    this.services = { digests: this.digests, locks: this.locks, stagingFolder: stagingFolderOf(this.paths.realRoot) };
+    this.ops = new LocalFileOps(this.paths, this.digests, this.locks);
   }
 
   async close(): Promise<void> {
@@ -110,7 +108,8 @@ export class LocalFsStorage implements StorageAdapter {
   async sizeOf(name: RemoteName, { jail = '' }: Jail = {}): Promise<number | undefined> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) return undefined;
-    const stats = await lstat(this.paths.pathOf(name)).catch(() => undefined);
+    // Through the checked folder: a swap for a link must not let a quota count a file outside the root.
+    const stats = await lookInOpenedFolder(folder, this.paths.pathOf(name)).catch((err: unknown) => Promise.reject(storageError(err, 'store', name)));
     return stats?.isFile() ? stats.size : undefined;
   }
 
@@ -125,7 +124,12 @@ export class LocalFsStorage implements StorageAdapter {
   async openRead(name: RemoteName, { jail = '', from, hash = DEFAULT_HASH }: ReadOptions = {}): Promise<ReadHandle> {
     const folder = await this.paths.existingFolderOf(name, jail);
     if (folder === undefined) throw new RxferError('NOT_FOUND', `${name} does not exist`);
-    const within = this.paths.prefixOf(jail);
+    // Opened by path (the small reads' worker too): a folder swapped for a link since its check gets one
+    // answer, whatever the open found at the link's end (asSeenFromTheCheck).
+    return this.readIn(name, this.paths.prefixOf(jail), from, hash).catch(async (err: unknown) => Promise.reject(await asSeenFromTheCheck(err, folder, name)));
+  }
+
+  private async readIn(name: RemoteName, within: string, from: ReadOptions['from'], hash: HashAlgorithm): Promise<ReadHandle> {
     const small = await this.smallReads.read(this.paths.pathOf(name), name, within);
     if (small !== undefined) {
       const { body, mtimeMs } = small;
@@ -164,13 +168,15 @@ export class LocalFsStorage implements StorageAdapter {
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
     // The folder is resolved and checked first, so the look below never sees outside the root.
-    await this.paths.folderFor(name, jail);
+    const folder = await this.paths.folderFor(name, jail);
     // This look and the free-space check are synchronous (a few µs each on a local file system): the
     // socket is held until the staging file is open, and each thread-pool round trip before that
     // delayed every upload pipelined behind this one (with the manifest written in the background,
     // 200 × 1 MiB pipelined 332 → 370 files/s: bench/findings.md, "the upload's critical path").
+    // It looks inside the folder that was checked, opened: by path, a folder swapped for a link since
+    // its check had ADDFILE answer EXISTS for a name outside the root (hostile pass k).
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
-      const existing = lstatOrUndefined(target);
+      const existing = lookOrThrow(folder, target, name);
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
@@ -201,10 +207,10 @@ export class LocalFsStorage implements StorageAdapter {
   async list(prefix: string, { jail = '', limit, hash = DEFAULT_HASH, signal, page, folders, shallow }: ListOptions): Promise<ListedFile[]> {
     const name = (prefix === '' ? '' : prefix) as RemoteName;
     const folder = prefix === '' ? this.paths.realRoot : this.paths.pathOf(name);
-    // The folder itself must resolve inside the jail, like any other name (a planted link).
-    const real = await realpath(folder).catch(() => undefined);
+    // The folder itself must resolve inside the jail, like any other name (a planted link); missing
+    // only if it is missing inside (realOrMissing).
+    const real = await this.paths.realOrMissing(folder, name, jail);
     if (real === undefined) return [];
-    this.paths.assertInside(real, name, jail);
     const found: ListedFile[] = [];
     // A page resumes after its cursor's path below the folder (a cursor elsewhere: from the start).
     const after = page?.after !== undefined && (prefix === '' || page.after.startsWith(prefix + '/')) ? page.after.slice(prefix === '' ? 0 : prefix.length + 1).split('/') : undefined;
@@ -260,12 +266,12 @@ const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number
   },
 });
 
-/** lstat, or undefined when there is nothing there (or it cannot be looked at). */
-const lstatOrUndefined = (path: string) => {
+/** What is at `target` in its checked `folder` (lookInOpenedFolderSync), its failure in the client's terms. */
+const lookOrThrow = (folder: string, target: string, name: RemoteName) => {
   try {
-    return lstatSync(path, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
+    return lookInOpenedFolderSync(folder, target);
+  } catch (err) {
+    throw storageError(err, 'store', name);
   }
 };
 

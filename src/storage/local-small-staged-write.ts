@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
@@ -8,6 +7,7 @@ import type { StagingServices } from './local-staged-write';
 import { SmallCommits, isPublishedFailure } from './small-commits';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { notDurable, storageError } from './storage-errors';
+import { sizeReplaced } from './opened-paths';
 
 /**
  * One small upload (size declared up front, at most SMALL_FILE_BYTES): the data is kept in memory
@@ -74,7 +74,8 @@ export class LocalSmallStagedWrite implements StagedWrite {
         this.inFolder(async (folder) => {
           // A quota checks what this commit replaces before it does: measured here, under the name's lock, and then
           // not again by the worker (the name cannot change in between).
-          const replaced = this.admitReplaced && !createOnly ? await stat(target).then((old) => old.size, () => 0) : undefined;
+          // Looked at inside the checked folder, opened (a swap for a link must not size a file outside the root).
+          const replaced = this.admitReplaced && !createOnly ? await sizeReplaced(folder, target) : undefined;
           if (replaced !== undefined) this.admitReplaced!(replaced);
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
           const job = { data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, name: this.name, hash: verified.hash, digest: verified.digest };

@@ -1,12 +1,11 @@
 import { Stats, WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
-import { link, rename, stat, unlink } from 'node:fs/promises';
+import { link, rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
 import { basename, join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
-import { FolderSync } from '../io/folder-sync';
 import { NameLocks } from './name-locks';
 import { writeBackEarly } from '../io/early-writeback';
 import { exactWrites } from '../io/exact-writes';
@@ -15,7 +14,7 @@ import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
-import { inOpenedFolder } from './opened-paths';
+import { inOpenedFolder, sizeReplaced } from './opened-paths';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
@@ -61,7 +60,6 @@ export type InFolder = <T>(work: (folder: string) => Promise<T>) => Promise<T>;
 /** What every staged write of one adapter shares. */
 export interface StagingServices {
   readonly digests: DigestIndex;
-  readonly folders: FolderSync;
   /** Held on the target while the name changes (see NameLocks: a RENAME must not interleave). */
   readonly locks: NameLocks;
   /** Where staging files are made (see staging-area.ts: never in the users' folders). */
@@ -148,14 +146,15 @@ export class LocalStagedWrite implements StagedWrite {
           // before it, another upload of the name could commit in between, and the quota ledger was told
           // the size of a file this commit did not replace (the hostile pass of 2026-12-05).
           if (!this.createOnly && (this.measureReplaced || this.admitReplaced)) {
-            replacedBytes = await stat(this.target).then((old) => old.size, () => 0);
+            replacedBytes = await sizeReplaced(folder, this.target);
             this.admitReplaced?.(replacedBytes);
           }
-          await this.publish(folder);
-          // The file is in place from here: a failing fsync says so (NOT_DURABLE), never "nothing stored";
-          // and inFolder must not take its ENOENT for a vanished folder and publish again.
-          published = stats;
-          await syncAfterChange(() => this.services.folders.sync(folder), `${this.name} is stored`, { replacedBytes });
+          await this.publish(folder, async (syncFolder) => {
+            // The file is in place from here: a failing fsync says so (NOT_DURABLE), never "nothing stored";
+            // and inFolder must not take its ENOENT for a vanished folder and publish again.
+            published = stats;
+            await syncAfterChange(syncFolder, `${this.name} is stored`, { replacedBytes });
+          });
         }),
       );
       await spot.partial?.forget();
@@ -188,14 +187,19 @@ export class LocalStagedWrite implements StagedWrite {
    * such links, and a later claim of the name recreates its path), and must not make a stored file an error.
    * `folder` is the target's real folder (RootPaths.inFolderFor).
    */
-  private async publish(folder: string): Promise<void> {
+  private async publish(folder: string, then: (syncFolder: () => Promise<void>) => Promise<void>): Promise<void> {
     const { path } = this.spot;
-    // Into the folder that was checked, even if a link was swapped in for it since (opened-paths.ts).
-    await inOpenedFolder(folder, this.target, async (inside) => {
+    // Into the folder that was checked, even if a link was swapped in for it since (opened-paths.ts);
+    // `then` runs once the file is in place, with a fsync of that very folder.
+    await inOpenedFolder(folder, this.target, async (inside, syncFolder) => {
       const target = join(inside, basename(this.target));
-      if (!this.createOnly) return rename(path, target);
-      await link(path, target);
-      await unlink(path).catch(() => undefined);
+      if (this.createOnly) {
+        await link(path, target);
+        await unlink(path).catch(() => undefined);
+      } else {
+        await rename(path, target);
+      }
+      await then(syncFolder);
     });
   }
 

@@ -1,8 +1,10 @@
-import { closeSync, constants, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type Stats, closeSync, constants, lstatSync, openSync } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openedWithin, pathTooLong } from './fd-paths';
+import { fsyncFolderInPool } from '../io/folder-sync';
 
 /**
  * The folder of a name is checked with realpath (and the check remembered for a second), the file
@@ -16,7 +18,7 @@ import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openedWithin, pathTooLong } fr
  * separator). A readlink of /proc, which never waits for the file's own mount.
  */
 export const assertOpenedWithin = (fd: number, within: string, name: RemoteName): void => {
-  if (!openedWithin(fd, within)) throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+  if (!openedWithin(fd, within)) throw outsideTheRoot(name);
 };
 
 /**
@@ -35,24 +37,162 @@ export const assertPathFits = (path: string): void => {
   if (tooLong) throw tooLong;
 };
 
+/** The error of a checked real folder that is now a link (or has one above it), whatever it leads to. */
+const nowALink = (folder: string): NodeJS.ErrnoException => Object.assign(new Error(`${folder} is now a link`), { code: 'ELOOP' });
+
+/**
+ * Whether a segment of `realPath` (a path realpath gave, so one with no link in it) is a link now:
+ * an lstat of each from the top, which never follows one. Asked when an open of that path failed: by
+ * then the open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end,
+ * outside the root. The answer is then ELOOP whatever that is (hostile pass l).
+ */
+const linkOnTheWay = async (realPath: string): Promise<boolean> => {
+  let path = '';
+  for (const segment of realPath.split('/').slice(1)) {
+    path += `/${segment}`;
+    const stats = await lstat(path).catch(() => undefined);
+    if (stats === undefined) return false;
+    if (stats.isSymbolicLink()) return true;
+  }
+  return false;
+};
+
+/** linkOnTheWay, synchronously. */
+const linkOnTheWaySync = (realPath: string): boolean => {
+  let path = '';
+  for (const segment of realPath.split('/').slice(1)) {
+    path += `/${segment}`;
+    const stats = lstatSync(path, { throwIfNoEntry: false });
+    if (stats === undefined) return false;
+    if (stats.isSymbolicLink()) return true;
+  }
+  return false;
+};
+
+const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/**
+ * `folder` (a checked real path) opened and shown to be that folder: ELOOP if it, or a folder above
+ * it, is a link now (whether the open reached something at the link's end or not), ENOENT if it was
+ * removed.
+ */
+const openCheckedFolder = async (folder: string) => {
+  const handle = await open(folder, FOLDER_FLAGS).catch(async (err: unknown) => Promise.reject((await linkOnTheWay(folder)) ? nowALink(folder) : err));
+  try {
+    assertOpenedAt(handle.fd, folder);
+    return handle;
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+};
+
+/** openCheckedFolder, synchronously: the descriptor. */
+const openCheckedFolderSync = (folder: string): number => {
+  let fd: number;
+  try {
+    fd = openSync(folder, FOLDER_FLAGS);
+  } catch (err) {
+    throw linkOnTheWaySync(folder) ? nowALink(folder) : err;
+  }
+  try {
+    assertOpenedAt(fd, folder);
+    return fd;
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+};
+
 /**
  * Runs `work` with a path that stays inside `folder` (its real path, as realpath gave it), whatever
  * is swapped in on the way: the folder is opened, shown to be that folder, and `work` gets
- * /proc/self/fd/<n> for it. A folder that is a link now fails with ELOOP (NAME_INVALID), one that was
- * removed with ENOENT, as if it had not been there. `target`: the path `work` makes below it, which
- * must fit (assertPathFits).
+ * /proc/self/fd/<n> for it, and a fsync of that very folder. A folder that is a link now fails with
+ * ELOOP (NAME_INVALID), one that was removed with ENOENT, as if it had not been there. `target`: the
+ * path `work` makes below it, which must fit (assertPathFits).
+ *
+ * The fsync goes through the descriptor the change was made through: by path, a folder swapped for a
+ * link, or renamed away and another made in its place, had another folder synced and the change
+ * answered as durable with nothing making it so (hostile pass l).
  */
-export const inOpenedFolder = async <T>(folder: string, target: string, work: (inside: string) => Promise<T>): Promise<T> => {
+export const inOpenedFolder = async <T>(folder: string, target: string, work: (inside: string, syncFolder: () => Promise<void>) => Promise<T>): Promise<T> => {
   assertPathFits(target);
-  if (!CAN_CHECK_OPENED) return work(folder);
-  const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+  if (!CAN_CHECK_OPENED) return work(folder, () => fsyncFolderInPool(folder));
+  const handle = await openCheckedFolder(folder);
   try {
-    assertOpenedAt(handle.fd, folder);
-    return await work(FD_PATHS + handle.fd);
+    return await work(FD_PATHS + handle.fd, () => handle.sync());
   } finally {
-    // A read-only folder descriptor: nothing was written through it, so its close can lose nothing,
-    // and must not turn a rename that took place into a reported failure.
+    // A read-only folder descriptor: nothing was written through it (an fsync that failed has said
+    // so already), so its close can lose nothing, and must not turn a rename that took place into a
+    // reported failure.
     await handle.close().catch(() => undefined);
+  }
+};
+
+/**
+ * A read's failure to find `name` in its checked real `folder` (NOT_FOUND, NAME_CONFLICT, a link
+ * refused), as the client is to be told it: if a segment of the folder is a link now, NAME_INVALID in
+ * the words of every other refusal of a name outside the root. By path, the read followed the link:
+ * NOT FOUND said a name does not exist out there, the other refusals that it does and what it is
+ * (hostile pass l: DOWNLOAD of a name below a swapped folder).
+ */
+export const asSeenFromTheCheck = async (err: unknown, folder: string, name: RemoteName): Promise<unknown> => {
+  const code = err instanceof RxferError ? err.code : undefined;
+  if ((code === 'NOT_FOUND' || code === 'NAME_CONFLICT' || code === 'NAME_INVALID') && (await linkOnTheWay(folder))) return outsideTheRoot(name);
+  return err;
+};
+
+/** How a name that leads outside the root is refused, whichever check found it. */
+export const outsideTheRoot = (name: string): RxferError => new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+
+/** lstat's "nothing there" (a missing name, or a file where a folder was expected): undefined. */
+const absentAsUndefined = (err: unknown): undefined => {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+  throw err;
+};
+
+/**
+ * What is at `target` now (not followed), looked at inside its folder `folder` (the real path that was
+ * checked) opened and shown to be that folder; undefined if nothing is there. Under a swap of the
+ * folder for a link: ELOOP, never what lies outside (an ADDFILE's EXISTS, a quota's size of the file
+ * replaced, would otherwise tell whether a name exists outside the root, and how large it is).
+ */
+export const lookInOpenedFolder = (folder: string, target: string): Promise<Stats | undefined> =>
+  // A folder removed since its check holds nothing (a commit makes it again: RootPaths.inFolderFor).
+  inOpenedFolder(folder, target, (inside) => lstat(`${inside}/${basename(target)}`)).catch(absentAsUndefined);
+
+/**
+ * The bytes a commit to `target` would replace (0: no file there; a link or a folder holds no
+ * user's bytes), looked at in its checked folder (lookInOpenedFolder): for quotas, under the name's lock.
+ */
+export const sizeReplaced = async (folder: string, target: string): Promise<number> => {
+  const stats = await lookInOpenedFolder(folder, target);
+  return stats?.isFile() ? stats.size : 0;
+};
+
+/** lookInOpenedFolder, synchronously (a few µs on a local file system; see LocalFsStorage.beginWrite). */
+export const lookInOpenedFolderSync = (folder: string, target: string): Stats | undefined => {
+  assertPathFits(target);
+  try {
+    if (!CAN_CHECK_OPENED) return lstatSync(target, { throwIfNoEntry: false });
+    const fd = openCheckedFolderSync(folder);
+    try {
+      return lstatSync(`${FD_PATHS}${fd}/${basename(target)}`, { throwIfNoEntry: false });
+    } finally {
+      closeQuietly(fd);
+    }
+  } catch (err) {
+    return absentAsUndefined(err);
+  }
+};
+
+/** Closes a read-only descriptor: nothing was written through it, so a failing close loses nothing. */
+const closeQuietly = (fd: number): void => {
+  try {
+    closeSync(fd);
+  } catch {
+    // Read-only: nothing to lose.
   }
 };
 
@@ -88,12 +228,6 @@ export const openFolderForWalk = (folder: string): OpenedFolder | undefined => {
   }
   return {
     through: FD_PATHS + fd,
-    close: () => {
-      try {
-        closeSync(fd);
-      } catch {
-        // Read-only: nothing to lose.
-      }
-    },
+    close: () => closeQuietly(fd),
   };
 };

@@ -3,7 +3,7 @@ import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { storageError } from './storage-errors';
-import { inOpenedFolder } from './opened-paths';
+import { inOpenedFolder, outsideTheRoot } from './opened-paths';
 
 const FOLDER_CHECK_TTL_MS = 1000;
 
@@ -39,7 +39,7 @@ export class RootPaths {
   assertInside(path: string, name: RemoteName, jail = ''): void {
     const rel = relative(jail === '' ? this.realRoot : join(this.realRoot, ...jail.split('/')), path);
     if (rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel))) return;
-    throw new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
+    throw outsideTheRoot(name);
   }
 
   /**
@@ -52,16 +52,30 @@ export class RootPaths {
     const folderPath = dirname(this.pathOf(name));
     const recent = this.recentCheck(folderPath, jail);
     if (recent !== undefined) return recent;
+    const folder = await this.realOrMissing(folderPath, name, jail);
+    if (folder !== undefined) this.remember(folderPath, jail, folder);
+    return folder;
+  }
+
+  /**
+   * The real path of `path` (below the storage root), checked inside `jail`; undefined if it does not
+   * exist. Missing is only ever said of a name that is missing *inside*: when realpath fails, the
+   * deepest folder that exists is checked in its turn (existingAncestor), so a link on the way that
+   * leads outside, or nowhere, is NAME_INVALID whatever lies (or does not lie) at its end. Answering
+   * "missing" there told a client which names do not exist outside the root (hostile pass l: LIST of
+   * `d/secret.txt` through a link `d` to outside: NAME_INVALID if it exists there, an empty list if not).
+   */
+  async realOrMissing(path: string, name: RemoteName, jail = ''): Promise<string | undefined> {
     try {
-      const folder = await realpath(folderPath);
-      this.assertInside(folder, name, jail);
-      this.remember(folderPath, jail, folder);
-      return folder;
+      const real = await realpath(path);
+      this.assertInside(real, name, jail);
+      return real;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw storageError(err, 'resolve', name);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
     }
+    await this.existingAncestor(path, name, jail);
+    return undefined;
   }
 
   /**
@@ -83,6 +97,9 @@ export class RootPaths {
         if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === this.realRoot || dirname(path) === path) {
           throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
         }
+        // A link that leads nowhere: refused like one that leads outside, not looked past (where it
+        // points, outside the root, missing or not, must not change the answer).
+        if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) throw outsideTheRoot(name);
       }
     }
   }

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
 import { folderOf } from './digest-log';
 import { digestLogPath } from './small-commit-log';
+import { lookInOpenedFolderSync } from './opened-paths';
 
 /** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
 const WORKER_PATH = join(__dirname, 'small-commit.worker.js');
@@ -131,7 +132,8 @@ export class SmallCommits {
     return new Promise((resolve, reject) => {
       clearTimeout(this.idleTimer);
       const id = this.nextId++;
-      const taken = job.createOnly && lstatSync(job.target, { throwIfNoEntry: false }) !== undefined;
+      // In the checked folder, opened: by path, a folder swapped for a link would have this look outside the root.
+      const taken = job.createOnly && lookInOpenedFolderSync(job.folder, job.target) !== undefined;
       this.pending.set(id, { resolve, reject, target: job.target, data: job.data, since: Date.now(), taken });
       this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());

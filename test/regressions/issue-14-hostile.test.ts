@@ -10,6 +10,7 @@ import { TestServer, eventually, listFiles, startTestServer, stagingFiles } from
 import { fillTo, unfill, withTmpfs, type Tmpfs } from '../helpers/tmpfs';
 import { SecureServer, makeUser, startSecureServer } from '../security/support/server';
 import { realPathOf } from '../promises/support/fd-path';
+import { watchFolderSyncs } from '../helpers/folder-syncs';
 
 /**
  * Issue 14, attacked from outside after the fixes (a hostile or unlucky user; see the report of the
@@ -41,6 +42,11 @@ const MiB = 1024 * KiB;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 const clients: RawClient[] = [];
+/** Folder-fsync watches to undo after each test (watchFolderSyncs patches fs/promises' open). */
+const restoreSyncs: (() => void)[] = [];
+afterEach(() => {
+  for (const restore of restoreSyncs.splice(0)) restore();
+});
 const connect = async (port: number): Promise<RawClient> => {
   const client = await RawClient.connect(port);
   clients.push(client);
@@ -193,19 +199,19 @@ describe('finding B: a folder RENAME between the rename into place and the folde
     await uploader.send(uploadRequest('d/f', old));
     expect(await uploader.readUploadOutcome()).toMatch(/^OK file data recv /);
 
-    // The commit's folder fsync opens d: at that moment another client renames d to e.
+    // Just before the commit's folder fsync of d, another client renames d to e.
     const folder = join(realpathSync(server.root), 'd');
-    const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
-    const realOpen = fsPromises.open;
-    // Sent from inside the fsync's open; not awaited there: a fixed server makes it wait for the commit.
+    // Sent from inside the fsync; not awaited there: a fixed server makes it wait for the commit.
     let renameReply: Promise<string> | undefined;
-    jest.spyOn(fsPromises, 'open').mockImplementation((async (path: Parameters<typeof realOpen>[0], ...rest: unknown[]) => {
-      if (renameReply === undefined && path === folder && rest[0] === 'r') {
-        renameReply = request(server.port, 'RENAME\nd\ne\n');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      return (realOpen as (...args: unknown[]) => ReturnType<typeof realOpen>)(path, ...rest);
-    }) as typeof realOpen);
+    restoreSyncs.push(
+      watchFolderSyncs({
+        before: async (path) => {
+          if (renameReply !== undefined || path !== folder) return;
+          renameReply = request(server.port, 'RENAME\nd\ne\n');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        },
+      }).restore,
+    );
 
     await uploader.send(uploadRequest('d/f', data));
     const outcome = await uploader.readUploadOutcome();
@@ -229,16 +235,16 @@ describe('finding B, for RENAME: its folder renamed away before the folder fsync
     await mkdir(join(server.root, 'd'));
     await writeFile(join(server.root, 'a'), 'moving');
     const folder = join(realpathSync(server.root), 'd');
-    const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
-    const realOpen = fsPromises.open;
     let otherReply: Promise<string> | undefined;
-    jest.spyOn(fsPromises, 'open').mockImplementation((async (path: Parameters<typeof realOpen>[0], ...rest: unknown[]) => {
-      if (otherReply === undefined && path === folder && rest[0] === 'r') {
-        otherReply = request(server.port, 'RENAME\nd\ne\n');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      return (realOpen as (...args: unknown[]) => ReturnType<typeof realOpen>)(path, ...rest);
-    }) as typeof realOpen);
+    restoreSyncs.push(
+      watchFolderSyncs({
+        before: async (path) => {
+          if (otherReply !== undefined || path !== folder) return;
+          otherReply = request(server.port, 'RENAME\nd\ne\n');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        },
+      }).restore,
+    );
     const reply = await request(server.port, 'RENAME\na\nd/b\n');
     expect(await otherReply).toBe('OK renamed');
     const where = { a: await digestAt(join(server.root, 'a')), eB: await digestAt(join(server.root, 'e', 'b')) };

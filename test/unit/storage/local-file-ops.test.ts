@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashOf } from '../../../src/integrity/hash-algorithm';
-import { FolderSync } from '../../../src/io/folder-sync';
+import { recordFolderSyncs } from '../../helpers/folder-syncs';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { LocalFileOps } from '../../../src/storage/local-file-ops';
@@ -18,6 +18,7 @@ describe('LocalFileOps', () => {
   let digests: DigestIndex;
   let locks: NameLocks;
   let synced: string[];
+  let folderSyncs: ReturnType<typeof recordFolderSyncs>;
   let ops: LocalFileOps;
   const name = (text: string) => text as RemoteName;
   const exists = (path: string) => stat(path).then(() => true, () => false);
@@ -30,16 +31,12 @@ describe('LocalFileOps', () => {
     digests = new DigestIndex(root);
     await digests.init();
     locks = new NameLocks();
-    synced = [];
-    const folders = new FolderSync();
-    const sync = folders.sync.bind(folders);
-    folders.sync = (folder: string) => {
-      synced.push(folder);
-      return sync(folder);
-    };
-    ops = new LocalFileOps(paths, digests, folders, locks);
+    folderSyncs = recordFolderSyncs();
+    synced = folderSyncs.synced;
+    ops = new LocalFileOps(paths, digests, locks);
   });
   afterEach(async () => {
+    folderSyncs.restore();
     jest.restoreAllMocks();
     await rm(root, { recursive: true, force: true });
   });

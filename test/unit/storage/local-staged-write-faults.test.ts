@@ -4,7 +4,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FolderSync } from '../../../src/io/folder-sync';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { DigestIndex } from '../../../src/storage/digest-index';
 import { LocalStagedWrite, StagingServices } from '../../../src/storage/local-staged-write';
@@ -31,7 +30,7 @@ describe('LocalStagedWrite on a failing disk', () => {
     await digests.init();
     partials = new PartialUploads(root);
     await partials.init();
-    services = { digests, folders: new FolderSync(), locks: new NameLocks(), stagingFolder: staging() };
+    services = { digests, locks: new NameLocks(), stagingFolder: staging() };
     await writeFile(join(root, 'keep.bin'), 'previous');
     failed.length = 0;
   });

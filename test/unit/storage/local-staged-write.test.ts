@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RemoteName } from '../../../src/protocol/remote-name';
-import { FolderSync } from '../../../src/io/folder-sync';
+import { recordFolderSyncs } from '../../helpers/folder-syncs';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { LocalStagedWrite, StagingServices, assertStagedSize, endStream } from '../../../src/storage/local-staged-write';
 import { Writable } from 'node:stream';
@@ -20,6 +20,7 @@ describe('LocalStagedWrite', () => {
   let services: StagingServices;
   let partials: PartialUploads;
   let synced: string[];
+  let folderSyncs: ReturnType<typeof recordFolderSyncs>;
   const name = (text: string) => text as RemoteName;
   const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
   const verified = (bytes: Buffer | string) => ({ size: Buffer.byteLength(bytes), digest: sha(bytes), hash: 'sha256' as const });
@@ -55,16 +56,14 @@ describe('LocalStagedWrite', () => {
     await digests.init();
     partials = new PartialUploads(root);
     await partials.init();
-    synced = [];
-    const folders = new FolderSync();
-    const sync = folders.sync.bind(folders);
-    folders.sync = (folder: string) => {
-      synced.push(folder);
-      return sync(folder);
-    };
-    services = { digests, folders, locks: new NameLocks(), stagingFolder: staging() };
+    folderSyncs = recordFolderSyncs();
+    synced = folderSyncs.synced;
+    services = { digests, locks: new NameLocks(), stagingFolder: staging() };
   });
-  afterEach(() => rm(root, { recursive: true, force: true }));
+  afterEach(async () => {
+    folderSyncs.restore();
+    await rm(root, { recursive: true, force: true });
+  });
 
   describe('create', () => {
     test('a quota asks at commit, holding the name, what it is about to replace; a refusal publishes nothing (ADDFILE is not asked)', async () => {

@@ -1,0 +1,111 @@
+import { readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inOpenedFolder, lookInOpenedFolder, lookInOpenedFolderSync, sizeReplaced } from '../../../src/storage/opened-paths';
+
+/**
+ * The looks and folder fsyncs of opened-paths.ts, on a real file system: each acts on the folder that
+ * was checked (its real path) and never on what a link swapped in for it leads to.
+ *
+ *   <base>/root/d/         the checked folder: file (5 bytes), sub/ (a folder), link -> file
+ *   <base>/outside/        file (11 bytes), only-outside (3 bytes)
+ */
+describe('opened-paths: looks and fsyncs inside the checked folder', () => {
+  let base: string;
+  let folder: string;
+  let outside: string;
+
+  beforeEach(async () => {
+    base = await realpath(await mkdtemp(join(tmpdir(), 'rxfer-opened-')));
+    folder = join(base, 'root', 'd');
+    outside = join(base, 'outside');
+    await mkdir(join(folder, 'sub'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(folder, 'file'), 'bytes');
+    await symlink(join(folder, 'file'), join(folder, 'link'));
+    await writeFile(join(outside, 'file'), 'outside!!!!');
+    await writeFile(join(outside, 'only-outside'), 'abc');
+  });
+  afterEach(() => rm(base, { recursive: true, force: true }));
+
+  /** The checked folder, now a link to `outside` (the real one parked beside it). */
+  const swapFolder = async () => {
+    await rename(folder, `${folder}.parked`);
+    await symlink(outside, folder);
+  };
+
+  test.each([
+    ['async', (f: string, t: string) => lookInOpenedFolder(f, t)],
+    ['sync', async (f: string, t: string) => lookInOpenedFolderSync(f, t)],
+  ])('%s look: what is there, not followed; undefined for nothing there, and for a folder removed since its check', async (_, look) => {
+    expect((await look(folder, join(folder, 'file')))?.size).toBe(5);
+    expect((await look(folder, join(folder, 'sub')))?.isDirectory()).toBe(true);
+    expect((await look(folder, join(folder, 'link')))?.isSymbolicLink()).toBe(true);
+    expect(await look(folder, join(folder, 'missing'))).toBeUndefined();
+    // A name below a file: nothing there either (ENOTDIR).
+    expect(await look(join(folder, 'file'), join(folder, 'file', 'x'))).toBeUndefined();
+    await rm(folder, { recursive: true });
+    expect(await look(folder, join(folder, 'file'))).toBeUndefined();
+  });
+
+  test.each([
+    ['async', (f: string, t: string) => lookInOpenedFolder(f, t)],
+    ['sync', async (f: string, t: string) => lookInOpenedFolderSync(f, t)],
+  ])('%s look under a folder swapped for a link (or a grandparent swapped): ELOOP, for a name outside and a name nowhere alike', async (_, look) => {
+    await swapFolder();
+    for (const name of ['file', 'only-outside', 'missing']) await expect(Promise.resolve().then(() => look(folder, join(folder, name)))).rejects.toMatchObject({ code: 'ELOOP' });
+    // The grandparent: <base>/root swapped for a link to a copy holding a `d` of its own.
+    await rm(folder);
+    await rename(`${folder}.parked`, folder);
+    const decoy = join(base, 'decoy');
+    await mkdir(join(decoy, 'd'), { recursive: true });
+    await writeFile(join(decoy, 'd', 'file'), 'decoy file, 22 bytes!!');
+    await rename(join(base, 'root'), join(base, 'root.parked'));
+    await symlink(decoy, join(base, 'root'));
+    await expect(Promise.resolve().then(() => look(folder, join(folder, 'file')))).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
+  test('a name whose path the system could not take whole: ENAMETOOLONG, before anything is opened', async () => {
+    const target = join(folder, 'x'.repeat(4096 - folder.length));
+    await expect(lookInOpenedFolder(folder, target)).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+    expect(() => lookInOpenedFolderSync(folder, target)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+  });
+
+  test("sizeReplaced: a file's size; nothing, a link or a folder replace no user's bytes; under a swap it fails rather than size a file outside", async () => {
+    expect(await sizeReplaced(folder, join(folder, 'file'))).toBe(5);
+    expect(await sizeReplaced(folder, join(folder, 'missing'))).toBe(0);
+    expect(await sizeReplaced(folder, join(folder, 'link'))).toBe(0);
+    expect(await sizeReplaced(folder, join(folder, 'sub'))).toBe(0);
+    await swapFolder();
+    await expect(sizeReplaced(folder, join(folder, 'file'))).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
+  test("inOpenedFolder's fsync is of the folder the change was made in, even once it is renamed away and another made in its place", async () => {
+    const seen = await inOpenedFolder(folder, join(folder, 'new'), async (inside, syncFolder) => {
+      await writeFile(join(inside, 'new'), 'made through the descriptor');
+      await rename(folder, `${folder}.parked`);
+      await mkdir(folder);
+      await syncFolder();
+      return readlinkSync(inside);
+    });
+    expect(seen).toBe(`${folder}.parked`);
+    expect(await readFile(join(`${folder}.parked`, 'new'), 'utf8')).toBe('made through the descriptor');
+  });
+
+  test.each([
+    ['a folder outside', async () => outside],
+    ['a file outside', async () => join(outside, 'file')],
+    ['nothing', async () => join(outside, 'no-such-thing')],
+  ])('a checked folder swapped for a link to %s: the same ELOOP from every opened-folder look and act', async (_, target) => {
+    await rename(folder, `${folder}.parked`);
+    await symlink(await target(), folder);
+    const acts: (() => Promise<unknown>)[] = [
+      () => inOpenedFolder(folder, join(folder, 'x'), async () => 'ran'),
+      () => lookInOpenedFolder(folder, join(folder, 'file')),
+      async () => lookInOpenedFolderSync(folder, join(folder, 'file')),
+      () => sizeReplaced(folder, join(folder, 'file')),
+    ];
+    for (const act of acts) await expect(Promise.resolve().then(act)).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+});
