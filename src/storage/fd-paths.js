@@ -52,4 +52,30 @@ const notOpenedAt = (fd, path) => {
  */
 const openedWithin = (fd, within) => !CAN_CHECK_OPENED || fs.readlinkSync(FD_PATHS + fd).startsWith(within);
 
-module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin };
+/**
+ * Whether a segment of `realPath` (a path realpath gave, so one with no link in it) is a link now: an
+ * lstat of each from the top, which never follows one. Asked when an open of that path failed: the
+ * open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end, outside the
+ * root; the answer is then the same whatever that is (nowALink).
+ * @param {string} realPath
+ * @returns {boolean}
+ */
+const linkOnTheWaySync = (realPath) => {
+  let path = '';
+  for (const segment of realPath.split('/').slice(1)) {
+    path += `/${segment}`;
+    const stats = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (stats === undefined) return false;
+    if (stats.isSymbolicLink()) return true;
+  }
+  return false;
+};
+
+/**
+ * The error of a checked real folder that is now a link (or has one above it), whatever it leads to.
+ * @param {string} folder
+ * @returns {Error}
+ */
+const nowALink = (folder) => Object.assign(new Error(`${folder} is now a link`), { code: 'ELOOP' });
+
+module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink };

@@ -113,7 +113,9 @@ export class LocalFileOps {
       this.through(source.folder, from, (fromPath, syncSource) =>
         this.through(targetFolder, to, async (toPath, syncTarget) => {
           await work(fromPath, toPath);
-          await syncAfterChange(() => Promise.all([syncSource(), syncTarget()]).then(() => undefined), `${from} is renamed to ${to}`);
+          // One folder (a rename within it): one fsync.
+          const syncs = source.folder === targetFolder ? [syncSource] : [syncSource, syncTarget];
+          await syncAfterChange(() => Promise.all(syncs.map((sync) => sync())).then(() => undefined), `${from} is renamed to ${to}`);
         }),
       );
     try {

@@ -226,7 +226,10 @@ export class LocalFsStorage implements StorageAdapter {
 
   async usage(prefix: string): Promise<number> {
     const start = prefix === '' ? this.paths.realRoot : this.paths.pathOf(prefix as RemoteName);
-    const [stored, partial] = await Promise.all([folderBytes(start, prefix === ''), this.partials.bytesUnder(prefix)]);
+    // Resolved and checked like any name: a user's own folder that is a link (to outside, to another
+    // user's, to nothing) is refused alike, never walked (its byte count told what lay at its end).
+    const real = prefix === '' ? start : await this.paths.realOrMissing(start, prefix as RemoteName, prefix);
+    const [stored, partial] = await Promise.all([real === undefined ? 0 : folderBytes(real, prefix === ''), this.partials.bytesUnder(prefix)]);
     return stored + partial;
   }
 

@@ -3,7 +3,7 @@ import { lstat, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, linkOnTheWaySync, notOpenedAt, nowALink, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
 
 /**
@@ -37,32 +37,18 @@ export const assertPathFits = (path: string): void => {
   if (tooLong) throw tooLong;
 };
 
-/** The error of a checked real folder that is now a link (or has one above it), whatever it leads to. */
-const nowALink = (folder: string): NodeJS.ErrnoException => Object.assign(new Error(`${folder} is now a link`), { code: 'ELOOP' });
-
 /**
  * Whether a segment of `realPath` (a path realpath gave, so one with no link in it) is a link now:
  * an lstat of each from the top, which never follows one. Asked when an open of that path failed: by
  * then the open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end,
- * outside the root. The answer is then ELOOP whatever that is (hostile pass l).
+ * outside the root. The answer is then ELOOP whatever that is (hostile pass l). The synchronous one,
+ * which the commit worker shares, is in fd-paths.js.
  */
 const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   let path = '';
   for (const segment of realPath.split('/').slice(1)) {
     path += `/${segment}`;
     const stats = await lstat(path).catch(() => undefined);
-    if (stats === undefined) return false;
-    if (stats.isSymbolicLink()) return true;
-  }
-  return false;
-};
-
-/** linkOnTheWay, synchronously. */
-const linkOnTheWaySync = (realPath: string): boolean => {
-  let path = '';
-  for (const segment of realPath.split('/').slice(1)) {
-    path += `/${segment}`;
-    const stats = lstatSync(path, { throwIfNoEntry: false });
     if (stats === undefined) return false;
     if (stats.isSymbolicLink()) return true;
   }

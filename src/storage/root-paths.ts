@@ -72,6 +72,8 @@ export class RootPaths {
       return real;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // A loop of links leads nowhere: refused as one that leads outside, in the same words.
+      if (code === 'ELOOP') throw outsideTheRoot(name);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
     }
     await this.existingAncestor(path, name, jail);
@@ -94,6 +96,7 @@ export class RootPaths {
         return { path, real };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP') throw outsideTheRoot(name);
         if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === this.realRoot || dirname(path) === path) {
           throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
         }

@@ -30,7 +30,7 @@ const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
-const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, pathTooLong } = require('./fd-paths.js');
+const { CAN_CHECK_OPENED, FD_PATHS, linkOnTheWaySync, notOpenedAt, nowALink, pathTooLong } = require('./fd-paths.js');
 
 /**
  * One small file to commit (SmallCommitJob in small-commits.ts, plus its id), with where its digest goes.
@@ -147,7 +147,13 @@ let stagingFolder;
 const stagingFolderFd = (path) => {
   if (stagingFolder?.path === path) return stagingFolder.fd;
   closeStagingFolder();
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  let fd;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    // As for the users' folders (openFolders): one answer whatever a link swapped in leads to.
+    throw linkOnTheWaySync(path) ? nowALink(path) : err;
+  }
   try {
     assertUnder(fd, path);
   } catch (err) {
@@ -178,7 +184,13 @@ const openFolders = (files) => {
     if (folders.has(job.folder)) continue;
     let fd;
     try {
-      fd = fs.openSync(job.folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      try {
+        fd = fs.openSync(job.folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      } catch (err) {
+        // Through a link swapped in since the check, how the open failed (ENOENT, ENOTDIR) told what
+        // lies at its end, outside the root: the same ELOOP whatever that is (hostile pass m).
+        throw linkOnTheWaySync(job.folder) ? nowALink(job.folder) : err;
+      }
       // Removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
       assertUnder(fd, job.folder);
       folders.set(job.folder, { fd });

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, watch } from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -9,6 +8,7 @@ import { type TestServer, startTestServer } from '../helpers/server';
 import { warmSmallReads } from '../helpers/warm-small-reads';
 import { eventually } from '../ops/ops-support';
 import { type SecureServer, type TestUser, diffSnapshots, makeUser, snapshot, startSecureServer } from '../security/support/server';
+import { type Swapper, startSwapper } from './support/link-attack';
 
 /**
  * Hostile pass of 2026-12-05 (j), against the opened-folder checks of c920077, 02a3d9e and eeaca93:
@@ -51,62 +51,6 @@ const GUARD_MS = 20_000;
 const DOWNLOAD_OK = /^OK (\d+) ([0-9a-f]{64})$/;
 const CLEAN_ERR = /^(NOT FOUND|ERR [A-Z_]+) \S/;
 const SECRET = 'SECRET-OUTSIDE-THE-ROOT';
-
-/**
- * The hostile local user: for MS ms, swaps DIR for a link to TARGET and back (the real folder parked
- * beside it as DIR.parked meanwhile), by renames only, never deleting anything: a folder the server
- * made again at DIR while the real one was away is moved to DIR.stray-<n>. Leaves DIR a real folder.
- */
-const SWAPPER = String.raw`
-const fs = require('fs');
-const dir = process.env.DIR, target = process.env.TARGET, end = Date.now() + Number(process.env.MS);
-const parked = dir + '.parked', link = dir + '.link';
-let strays = 0, swaps = 0;
-const stray = () => dir + '.stray-' + strays++;
-const cell = new Int32Array(new SharedArrayBuffer(4));
-const pause = () => { const r = Math.random(); if (r < 0.4) return; Atomics.wait(cell, 0, 0, r < 0.8 ? 1 : 3); };
-const isLink = (p) => { try { return fs.lstatSync(p).isSymbolicLink(); } catch { return false; } };
-const exists = (p) => { try { fs.lstatSync(p); return true; } catch { return false; } };
-try { fs.unlinkSync(link); } catch {}
-fs.symlinkSync(target, link);
-while (Date.now() < end) {
-  try {
-    fs.renameSync(dir, parked);
-    try { fs.renameSync(link, dir); } catch { fs.renameSync(dir, stray()); fs.renameSync(link, dir); }
-    swaps++;
-    pause();
-    fs.renameSync(dir, link);
-    try { fs.renameSync(parked, dir); } catch { fs.renameSync(dir, stray()); fs.renameSync(parked, dir); }
-    pause();
-  } catch (e) {
-    // Back to a known state: the link aside, the real folder in place.
-    if (isLink(dir)) fs.renameSync(dir, link);
-    if (exists(parked)) { if (exists(dir)) fs.renameSync(dir, stray()); fs.renameSync(parked, dir); }
-  }
-}
-if (isLink(dir)) fs.unlinkSync(dir);
-if (exists(parked)) { if (exists(dir)) fs.renameSync(dir, stray()); fs.renameSync(parked, dir); }
-try { fs.unlinkSync(link); } catch {}
-process.stdout.write(String(swaps));
-`;
-
-interface Swapper {
-  readonly child: ChildProcess;
-  /** The number of swaps made, once it is done. */
-  readonly done: Promise<number>;
-}
-
-const startSwapper = (dir: string, target: string, ms: number): Swapper => {
-  const child = spawn(process.execPath, ['-e', SWAPPER], { env: { ...process.env, DIR: dir, TARGET: target, MS: String(ms) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const done = new Promise<number>((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`swapper exited ${code}: ${err}`)))),
-  );
-  return { child, done };
-};
 
 /** Regular files below `folder` (links not followed, `.rxfer` skipped): path relative to it → sha256 of the bytes. */
 const filesBelow = (folder: string): Map<string, string> => {

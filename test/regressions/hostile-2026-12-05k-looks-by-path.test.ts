@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RawClient, destroyAll, uploadRequest } from '../helpers/raw-client';
-import { type SecureServer, type TestUser, diffSnapshots, makeUser, snapshot, startSecureServer } from '../security/support/server';
+import { type RawClient, uploadRequest } from '../helpers/raw-client';
+import { diffSnapshots, makeUser, snapshot } from '../security/support/server';
+import { linkAttackHarness, readReply, swapForLink } from './support/link-attack';
 
 /**
  * The looks that still went by path after the opened-folder fixes of hostile passes i and j (the
@@ -22,47 +23,15 @@ import { type SecureServer, type TestUser, diffSnapshots, makeUser, snapshot, st
 const SWAPPED_REFUSAL = /^ERR NAME_INVALID \S/;
 
 describe('hostile 2026-12-05 (k): looks at a name that went by path, under a folder swapped for a link after its check', () => {
-  const clients: RawClient[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
+  const { serve, connect } = linkAttackHarness();
 
-  afterEach(async () => {
-    destroyAll(clients);
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  const serve = async (users: TestUser[] = []): Promise<SecureServer & { realRoot: string }> => {
-    const server = await startSecureServer(users.length > 0 ? { auth: { users: users.map((user) => user.entry) } } : {});
-    cleanups.push(() => server.close());
-    return { ...server, realRoot: await realpath(server.root) };
-  };
-  const connect = async (port: number, token?: string): Promise<RawClient> => {
-    const client = await RawClient.connect(port);
-    clients.push(client);
-    if (token) {
-      await client.send(`AUTH ${token}\n`);
-      expect(await client.readLine()).toMatch(/^OK auth /);
-    }
-    return client;
-  };
   /** An upload of `d/first` (which checks `folder` and remembers the check), answered OK. */
   const checkFolder = async (client: RawClient, name: string): Promise<void> => {
     await client.send(uploadRequest(name, 'first'));
     expect(await client.readLines(2)).toEqual(['OK file recv', expect.stringMatching(/^OK file data recv 5 /)]);
   };
-  /**
-   * Both replies of an upload whose whole request was sent, as one line: a refusal at the header is
-   * just its ERR; an accepted header reads `OK file recv | <final reply>`. What a client learns from
-   * the header is what these tests are about, so it is kept.
-   */
-  const outcome = async (client: RawClient): Promise<string> => {
-    const header = await client.readLine();
-    return header === 'OK file recv' ? `${header} | ${await client.readLine()}` : header;
-  };
-  /** `folder` (real) becomes a link to `outside`, the real folder parked beside it, by renames. */
-  const swapForLink = async (folder: string, outside: string): Promise<void> => {
-    await rename(folder, `${folder}.parked`);
-    await symlink(outside, folder);
-  };
+  /** Both replies of an upload whose whole request was sent, as one line (readReply). */
+  const outcome = (client: RawClient): Promise<string> => readReply(client, { kind: 'upload', bytes: Buffer.alloc(0) });
 
   test('ADDFILE under a swapped folder: the same refusal for a name that exists outside the root and for one that does not (no EXISTS oracle), and nothing outside changes', async () => {
     const server = await serve();
