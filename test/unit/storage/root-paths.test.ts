@@ -70,10 +70,22 @@ describe('RootPaths', () => {
       await expect(paths.existingFolderOf(name('u1/to-u2/x'), 'u1')).rejects.toMatchObject({ code: 'NAME_INVALID' });
     });
 
-    test('a link loop is a storage error naming the remote file', async () => {
+    test('a link loop is refused in the words of a link out of the root (where links lead is never told apart: hostile pass m)', async () => {
       await symlink(join(root, 'b'), join(root, 'a'));
       await symlink(join(root, 'a'), join(root, 'b'));
-      await expect(paths.existingFolderOf(name('a/x'))).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'a/x is a symbolic link; rxfer does not follow links' });
+      await expect(paths.existingFolderOf(name('a/x'))).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'a/x resolves outside the storage root' });
+      await expect(paths.folderFor(name('a/x/y'))).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'a/x/y resolves outside the storage root' });
+    });
+
+    test('a link that leads nowhere (inside or outside) is refused like one that leads out; a name merely missing inside is missing', async () => {
+      await symlink(join(outside, 'nothing'), join(root, 'gone-out'));
+      await symlink(join(root, 'nothing'), join(root, 'gone-in'));
+      for (const link of ['gone-out', 'gone-in']) {
+        await expect(paths.existingFolderOf(name(`${link}/x`))).rejects.toMatchObject({ code: 'NAME_INVALID', message: `${link}/x resolves outside the storage root` });
+        await expect(paths.realOrMissing(join(root, link, 'deeper'), name(`${link}/deeper`))).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      }
+      expect(await paths.existingFolderOf(name('missing/x'))).toBeUndefined();
+      expect(await paths.realOrMissing(join(root, 'missing', 'deeper'), name('missing/deeper'))).toBeUndefined();
     });
 
     test('a check is reused for a second, per jail; forgetFolders or the second passing voids it', async () => {
