@@ -1,8 +1,10 @@
-import { readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inOpenedFolder, lookInOpenedFolder, lookInOpenedFolderSync, sizeReplaced } from '../../../src/storage/opened-paths';
+import { RxferError } from '../../../src/errors/rxfer-error';
+import type { RemoteName } from '../../../src/protocol/remote-name';
+import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, lookInOpenedFolder, lookInOpenedFolderSync, openFolderForWalk, outsideTheRoot, sizeReplaced } from '../../../src/storage/opened-paths';
 
 /**
  * The looks and folder fsyncs of opened-paths.ts, on a real file system: each acts on the folder that
@@ -66,10 +68,76 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     await expect(Promise.resolve().then(() => look(folder, join(folder, 'file')))).rejects.toMatchObject({ code: 'ELOOP' });
   });
 
-  test('a name whose path the system could not take whole: ENAMETOOLONG, before anything is opened', async () => {
-    const target = join(folder, 'x'.repeat(4096 - folder.length));
+  test('a name whose whole path the system could not take: ENAMETOOLONG, though its look through /proc/self/fd/<n>/ would fit', async () => {
+    // Segments of 200 bytes and a short last one: only the whole path is too long (4,096 bytes or more).
+    const segments = Array.from({ length: Math.ceil(4096 / 201) }, () => 's'.repeat(200));
+    const target = join(folder, ...segments, 'x');
     await expect(lookInOpenedFolder(folder, target)).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
     expect(() => lookInOpenedFolderSync(folder, target)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+    await expect(inOpenedFolder(folder, target, async () => 'ran')).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
+  });
+
+  test('every descriptor a look or an act opens is closed again, whether it finds something, nothing, or a link', async () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    await lookInOpenedFolder(folder, join(folder, 'file'));
+    lookInOpenedFolderSync(folder, join(folder, 'file'));
+    lookInOpenedFolderSync(folder, join(folder, 'missing'));
+    await inOpenedFolder(folder, join(folder, 'x'), async (_, syncFolder) => syncFolder());
+    await expect(inOpenedFolder(folder, join(folder, 'x'), async () => Promise.reject(new Error('work failed')))).rejects.toThrow('work failed');
+    await swapFolder();
+    expect(() => lookInOpenedFolderSync(folder, join(folder, 'file'))).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    await expect(lookInOpenedFolder(folder, join(folder, 'file'))).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(open()).toBe(before);
+  });
+
+  test('assertOpenedWithin: a descriptor below the folder passes; one that leads outside is NAME_INVALID, in the words every such refusal uses', () => {
+    const inside = openSync(join(folder, 'file'), 'r');
+    const elsewhere = openSync(join(outside, 'file'), 'r');
+    try {
+      expect(() => assertOpenedWithin(inside, `${folder}/`, 'd/file' as RemoteName)).not.toThrow();
+      expect(() => assertOpenedWithin(elsewhere, `${folder}/`, 'd/file' as RemoteName)).toThrow(expect.objectContaining({ code: 'NAME_INVALID', message: 'd/file resolves outside the storage root' }));
+      expect(outsideTheRoot('d/file')).toMatchObject({ code: 'NAME_INVALID', message: 'd/file resolves outside the storage root' });
+    } finally {
+      closeSync(inside);
+      closeSync(elsewhere);
+    }
+  });
+
+  test('asSeenFromTheCheck: a read that did not find its name below a folder that is now a link is NAME_INVALID, whatever the read said; otherwise its error stands', async () => {
+    const missing = new RxferError('NOT_FOUND', 'd/x does not exist');
+    const conflict = new RxferError('NAME_CONFLICT', 'd/x is a folder, not a file');
+    const link = new RxferError('NAME_INVALID', 'd/x is a symbolic link; rxfer does not follow links');
+    const failed = new RxferError('STORAGE_FAILED', 'cannot read d/x: EIO');
+    // The folder as checked: every error is the read's own.
+    for (const err of [missing, conflict, link, failed]) expect(await asSeenFromTheCheck(err, folder, 'd/x' as RemoteName)).toBe(err);
+    await swapFolder();
+    for (const err of [missing, conflict, link]) expect(await asSeenFromTheCheck(err, folder, 'd/x' as RemoteName)).toMatchObject({ code: 'NAME_INVALID', message: 'd/x resolves outside the storage root' });
+    // A storage failure is not about the name: it stands.
+    expect(await asSeenFromTheCheck(failed, folder, 'd/x' as RemoteName)).toBe(failed);
+    // A plain error (not a refusal) stands too.
+    const plain = Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    expect(await asSeenFromTheCheck(plain, folder, 'd/x' as RemoteName)).toBe(plain);
+  });
+
+  test("openFolderForWalk: the folder, read and looked into through its descriptor, let go by close; undefined once it is a link, a file, gone, or below a link", async () => {
+    const before = readdirSync('/proc/self/fd').length;
+    const opened = openFolderForWalk(folder)!;
+    expect(readdirSync(opened.through).sort()).toEqual(['file', 'link', 'sub']);
+    expect(readFileSync(join(opened.through, 'file'), 'utf8')).toBe('bytes');
+    opened.close();
+    opened.close();
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
+    expect(openFolderForWalk(join(folder, 'file'))).toBeUndefined();
+    expect(openFolderForWalk(join(folder, 'missing'))).toBeUndefined();
+    expect(openFolderForWalk(join(folder, 'link'))).toBeUndefined();
+    // A grandparent swapped for a link to a tree of the same shape: the folder opens, and is not the one checked.
+    const decoy = join(base, 'decoy');
+    await mkdir(join(decoy, 'd', 'sub'), { recursive: true });
+    await rename(join(base, 'root'), join(base, 'root.parked'));
+    await symlink(decoy, join(base, 'root'));
+    expect(openFolderForWalk(join(folder, 'sub'))).toBeUndefined();
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
   });
 
   test("sizeReplaced: a file's size; nothing, a link or a folder replace no user's bytes; under a swap it fails rather than size a file outside", async () => {
