@@ -171,12 +171,14 @@ export class LocalFileOps {
   }
 
   private async makeFolderLocked(name: RemoteName, jail: string): Promise<void> {
-    const parent = await this.paths.folderFor(name, jail);
     try {
-      await this.through(parent, name, async (path, syncFolder) => {
-        await mkdir(path);
-        await syncAfterChange(syncFolder, `the folder ${name} is created`);
-      });
+      // In its parent, made again if it vanished since its check was remembered (as an upload's folder is).
+      await this.paths.inFolderFor(name, jail, (parent) =>
+        this.through(parent, name, async (path, syncFolder) => {
+          await mkdir(path);
+          await syncAfterChange(syncFolder, `the folder ${name} is created`);
+        }),
+      );
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw new RxferError('EXISTS', `${name} already exists`);

@@ -284,6 +284,13 @@ describe('LocalFileOps', () => {
       await expect(ops.makeFolder(name('f'), '')).rejects.toMatchObject({ code: 'EXISTS' });
     });
 
+    test('its parent removed by other means while the check of it is remembered: made again, as an upload makes it', async () => {
+      await ops.makeFolder(name('p/one'), '');
+      await rm(join(root, 'p'), { recursive: true });
+      await ops.makeFolder(name('p/two'), '');
+      expect((await stat(join(root, 'p', 'two'))).isDirectory()).toBe(true);
+    });
+
     test('a file where a parent folder should be: NAME_CONFLICT; a name too long: NAME_INVALID', async () => {
       await writeFile(join(root, 'f'), 'x');
       await expect(ops.makeFolder(name('f/sub'), '')).rejects.toMatchObject({ code: 'NAME_CONFLICT' });
