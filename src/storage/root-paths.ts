@@ -65,7 +65,7 @@ export class RootPaths {
    * "missing" there told a client which names do not exist outside the root (hostile pass l: LIST of
    * `d/secret.txt` through a link `d` to outside: NAME_INVALID if it exists there, an empty list if not).
    */
-  async realOrMissing(path: string, name: RemoteName, jail = ''): Promise<string | undefined> {
+  async realOrMissing(path: string, name: RemoteName, jail: string): Promise<string | undefined> {
     try {
       const real = await realpath(path);
       this.assertInside(real, name, jail);

@@ -211,6 +211,14 @@ describe('LocalFileOps', () => {
       expect(await readFile(join(root, 'c.txt'), 'utf8')).toBe('other');
     });
 
+    test('a rename within one folder fsyncs that folder, once', async () => {
+      await mkdir(join(root, 'one'));
+      await writeFile(join(root, 'one', 'a.txt'), 'content');
+      await ops.rename(name('one/a.txt'), name('one/b.txt'), '');
+      expect(await readFile(join(root, 'one', 'b.txt'), 'utf8')).toBe('content');
+      expect(synced).toEqual([join(root, 'one')]);
+    });
+
     test('a small file’s digests follow it to the new name', async () => {
       await writeFile(join(root, 's.txt'), 'small');
       const stats = await stat(join(root, 's.txt'));

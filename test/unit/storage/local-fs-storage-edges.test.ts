@@ -331,6 +331,20 @@ describe('LocalFsStorage edges', () => {
       expect(await storage.usage('')).toBe(10);
     });
 
+    test("usage: a user's folder that is a link (outside, to another user's folder, or to nothing) is refused alike, never walked (hostile pass m)", async () => {
+      await mkdir(join(base, 'outside'));
+      await writeFile(join(base, 'outside', 'big'), Buffer.alloc(50));
+      await mkdir(join(root, 'bob'));
+      await writeFile(join(root, 'bob', 'f'), Buffer.alloc(20));
+      for (const target of [join(base, 'outside'), join(root, 'bob'), join(base, 'nothing')]) {
+        await rm(join(root, 'alice'), { force: true });
+        await symlink(target, join(root, 'alice'));
+        await expect(storage.usage('alice')).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'alice resolves outside the storage root' });
+      }
+      // The whole storage is counted as it is: bob's 20 bytes (the link is not followed).
+      expect(await storage.usage('')).toBe(20);
+    });
+
     test('usage: a file gone between the folder read and its lstat counts 0', async () => {
       await writeFile(join(root, 'gone'), Buffer.alloc(5));
       await writeFile(join(root, 'kept'), Buffer.alloc(3));

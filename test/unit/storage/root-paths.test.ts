@@ -82,10 +82,10 @@ describe('RootPaths', () => {
       await symlink(join(root, 'nothing'), join(root, 'gone-in'));
       for (const link of ['gone-out', 'gone-in']) {
         await expect(paths.existingFolderOf(name(`${link}/x`))).rejects.toMatchObject({ code: 'NAME_INVALID', message: `${link}/x resolves outside the storage root` });
-        await expect(paths.realOrMissing(join(root, link, 'deeper'), name(`${link}/deeper`))).rejects.toMatchObject({ code: 'NAME_INVALID' });
+        await expect(paths.realOrMissing(join(root, link, 'deeper'), name(`${link}/deeper`), '')).rejects.toMatchObject({ code: 'NAME_INVALID' });
       }
       expect(await paths.existingFolderOf(name('missing/x'))).toBeUndefined();
-      expect(await paths.realOrMissing(join(root, 'missing', 'deeper'), name('missing/deeper'))).toBeUndefined();
+      expect(await paths.realOrMissing(join(root, 'missing', 'deeper'), name('missing/deeper'), '')).toBeUndefined();
     });
 
     test('a check is reused for a second, per jail; forgetFolders or the second passing voids it', async () => {
