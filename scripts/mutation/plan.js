@@ -134,14 +134,19 @@ module.exports = [
     'src/storage/partial-uploads.ts:331 BlockStatement',
   ]),
   group('storage-local-staged-write', ['src/storage/local-staged-write.ts'], ['unit/storage/local-staged-write.test.ts', 'unit/storage/local-staged-write-faults.test.ts'], [
-    // Remembering a digest for a commit that failed before its rename: `published` undefined, so DigestIndex.remember
-    // rejects on the missing stats, which the catch drops; a cache, and nothing is recorded either way.
-    'src/storage/local-staged-write.ts:163:11 ConditionalExpression → true',
-    'src/storage/local-staged-write.ts:98 StringLiteral',
-    'src/storage/local-staged-write.ts:127 ConditionalExpression',
-    'src/storage/local-staged-write.ts:173 ConditionalExpression',
-    'src/storage/local-staged-write.ts:173 EqualityOperator',
-    'src/storage/local-staged-write.ts:194 BooleanLiteral',
+    // Judged again in the eighteenth session (the lines had moved; same mutants as before).
+    // createWriteStream('', { fd }): with a descriptor the path is not used.
+    'src/storage/local-staged-write.ts:97 StringLiteral',
+    // `if (this.failure) throw this.failure` before endStream: endStream rejects with the same failure.
+    'src/storage/local-staged-write.ts:130 ConditionalExpression',
+    // rememberDigest of a file not published: a cache record for a name whose file is not that one is never read
+    // (digest records are checked against size, mtime and inode).
+    'src/storage/local-staged-write.ts:167:11 ConditionalExpression → true',
+    // A small file's digest in a sidecar too: the digest log is read first; the sidecar is a cache.
+    'src/storage/local-staged-write.ts:177 ConditionalExpression',
+    'src/storage/local-staged-write.ts:177 EqualityOperator',
+    // `this.settled = true` in abort(): a second abort or a commit after it fails on the destroyed sink all the same.
+    'src/storage/local-staged-write.ts:208 BooleanLiteral',
   ]),
   group('storage-staging-area', ['src/storage/staging-area.ts'], ['unit/storage/staging-area.test.ts'], [
     'src/storage/staging-area.ts:29 ArrowFunction',
@@ -165,24 +170,45 @@ module.exports = [
     'src/storage/digest-index.ts:100 BlockStatement',
   ]),
   group('storage-root-paths', ['src/storage/root-paths.ts'], ['unit/storage/root-paths.test.ts', 'unit/storage/root-paths-survivors.test.ts'], [
-    'src/storage/root-paths.ts:34 ConditionalExpression',
-    'src/storage/root-paths.ts:34 StringLiteral',
-    'src/storage/root-paths.ts:35 ConditionalExpression',
-    'src/storage/root-paths.ts:35 StringLiteral',
-    'src/storage/root-paths.ts:62 ConditionalExpression',
-    'src/storage/root-paths.ts:62 StringLiteral',
-    'src/storage/root-paths.ts:72 ConditionalExpression',
-    'src/storage/root-paths.ts:106 EqualityOperator',
+    // Judged again in the eighteenth session.
+    // `jail === '' ? realRoot : join(realRoot, ...jail.split('/'))`: join(realRoot, '') is realRoot.
+    'src/storage/root-paths.ts:40 ConditionalExpression',
+    'src/storage/root-paths.ts:40 StringLiteral',
+    'src/storage/root-paths.ts:88 ConditionalExpression',
+    'src/storage/root-paths.ts:88 StringLiteral',
+    // `rel === '' || …`: '' passes the other three tests too.
+    'src/storage/root-paths.ts:41 ConditionalExpression',
+    'src/storage/root-paths.ts:41 StringLiteral',
+    // Remembering an undefined folder: recentCheck then answers undefined, which is "not remembered".
+    'src/storage/root-paths.ts:56:9 ConditionalExpression → true',
+    // `dirname(path) === path`: the walk up stops at the root first (`path === this.realRoot`).
+    'src/storage/root-paths.ts:100:84 ConditionalExpression → false',
+    // Clearing the remembered checks at 10,000 rather than 10,001: a bound, either way.
+    'src/storage/root-paths.ts:137 EqualityOperator',
+    // `missing === ''` → true: the ancestor found is a folder whenever something is missing below it, or the
+    // loop's opened-folder open fails with the same NAME_CONFLICT.
+    'src/storage/root-paths.ts:168:11 ConditionalExpression → true',
+    // After a successful mkdir: `already` undefined or true, or `already ||` → only an extra lstat of a folder just made.
+    'src/storage/root-paths.ts:175:50 ArrowFunction',
+    'src/storage/root-paths.ts:175:56 BooleanLiteral',
+    'src/storage/root-paths.ts:176:15 LogicalOperator',
+    // 'EEXIST' never reaches the catch (mkdir's EEXIST is handled where it happens).
+    'src/storage/root-paths.ts:183:20 StringLiteral',
   ]),
   group('storage-local-file-ops', ['src/storage/local-file-ops.ts'], ['unit/storage/local-file-ops.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
-    'src/storage/local-file-ops.ts:30 ConditionalExpression',
-    'src/storage/local-file-ops.ts:71 ConditionalExpression',
-    'src/storage/local-file-ops.ts:71 EqualityOperator',
-    'src/storage/local-file-ops.ts:136 ConditionalExpression',
-    'src/storage/local-file-ops.ts:138 ConditionalExpression',
-    'src/storage/local-file-ops.ts:138 EqualityOperator',
-    'src/storage/local-file-ops.ts:152 ConditionalExpression',
-    'src/storage/local-file-ops.ts:152 StringLiteral',
+    // Judged again in the eighteenth session.
+    // entry(): `folder === undefined ? undefined : look` → the look of a missing folder fails and is caught the same.
+    'src/storage/local-file-ops.ts:42:19 ConditionalExpression → false',
+    // STAT hashing a large file whose digest is unknown: the same digest, at the cost of a read.
+    'src/storage/local-file-ops.ts:57:9 ConditionalExpression → true',
+    // Forgetting the sidecar of a deleted or renamed small file: it has none.
+    'src/storage/local-file-ops.ts:85 ConditionalExpression',
+    'src/storage/local-file-ops.ts:85 EqualityOperator',
+    'src/storage/local-file-ops.ts:165 ConditionalExpression',
+    'src/storage/local-file-ops.ts:165 EqualityOperator',
+    // MKDIR's EEXIST → EXISTS: storageError maps EEXIST to EXISTS with the same words.
+    'src/storage/local-file-ops.ts:184 ConditionalExpression',
+    'src/storage/local-file-ops.ts:184 StringLiteral',
   ]),
   group('storage-local-listing', ['src/storage/local-listing.ts'], ['unit/storage/local-listing.test.ts'], [
     'src/storage/local-listing.ts:64 EqualityOperator',
@@ -255,17 +281,25 @@ module.exports = [
     'src/storage/opened-paths.ts:208 BlockStatement',
   ]),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
-    'src/storage/local-fs.storage.ts:108 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:142 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:200 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:200 StringLiteral',
-    'src/storage/local-fs.storage.ts:219 ConditionalExpression',
-    'src/storage/local-fs.storage.ts:219 StringLiteral',
-    'src/storage/local-fs.storage.ts:263 ObjectLiteral',
-    'src/storage/local-fs.storage.ts:263 BooleanLiteral',
-    'src/storage/local-fs.storage.ts:264 BlockStatement',
-    'src/storage/read-small-file.ts:48 ConditionalExpression',
-    'src/storage/read-small-file.ts:48 EqualityOperator',
+    // Judged again in the eighteenth session.
+    // The action word in storageError calls whose errors never reach the words that use it (ENOENT is
+    // "nothing there" before them): sizeOf's and the early look's.
+    'src/storage/local-fs.storage.ts:112:134 StringLiteral',
+    'src/storage/local-fs.storage.ts:277:29 StringLiteral',
+    // A resume offset beyond the file: matchingPrefix answers 0 for it too.
+    'src/storage/local-fs.storage.ts:151:30 ConditionalExpression → true',
+    // `prefix === '' ? realRoot : pathOf(…)`: pathOf('') is realRoot; realOrMissing(realRoot) is realRoot.
+    'src/storage/local-fs.storage.ts:209 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:209 StringLiteral',
+    'src/storage/local-fs.storage.ts:228 ConditionalExpression',
+    'src/storage/local-fs.storage.ts:228 StringLiteral',
+    'src/storage/local-fs.storage.ts:231:18 ConditionalExpression → false',
+    'src/storage/local-fs.storage.ts:231:29 StringLiteral',
+    // folderBytes(undefined): its readdir fails and counts 0, as a missing folder does.
+    'src/storage/local-fs.storage.ts:232:50 ConditionalExpression → false',
+    // readSmallFile: reading until `length >= body.length` or `>`: a read of 0 bytes at the end finishes the same.
+    'src/storage/read-small-file.ts:55 ConditionalExpression',
+    'src/storage/read-small-file.ts:55 EqualityOperator',
   ]),
   group('storage-name-locks', ['src/storage/name-locks.ts'], ['promises/name-locks.test.ts'], [
     'src/storage/name-locks.ts:28 ArrayDeclaration',

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import fs = require('node:fs');
 import fsp = require('node:fs/promises');
 import { appendFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -307,7 +307,52 @@ describe('LocalFsStorage edges', () => {
     });
   });
 
+  describe('a folder swapped for a link to outside after its check (hostile passes k, l): one refusal, whatever lies out there', () => {
+    /** d, checked (a read of d/first remembers the check for a second), then parked and replaced by a link to `outside`. */
+    const swapAfterCheck = async () => {
+      const outside = join(base, 'outside');
+      await mkdir(outside);
+      await writeFile(join(outside, 'there.txt'), 'outside the root');
+      await mkdir(join(root, 'd'));
+      await writeFile(join(root, 'd', 'first'), 'first');
+      await drain((await storage.openRead(name('d/first'))).stream);
+      await rename(join(root, 'd'), join(root, 'd.parked'));
+      await symlink(outside, join(root, 'd'));
+    };
+    const OUTSIDE = { code: 'NAME_INVALID' };
+
+    test('openRead, through the thread pool: the same NAME_INVALID for a name that exists out there and one that does not', async () => {
+      await threadPoolReadsOnly();
+      await swapAfterCheck();
+      for (const file of ['d/there.txt', 'd/nothing.txt']) await expect(storage.openRead(name(file))).rejects.toMatchObject({ code: 'NAME_INVALID', message: `${file} resolves outside the storage root` });
+    });
+
+    test('sizeOf and an ADDFILE\'s early look: refused, never the size or existence of a file out there', async () => {
+      await swapAfterCheck();
+      await expect(storage.sizeOf(name('d/there.txt'))).rejects.toMatchObject(OUTSIDE);
+      await expect(storage.sizeOf(name('d/nothing.txt'))).rejects.toMatchObject(OUTSIDE);
+      await expect(storage.beginWrite(name('d/there.txt'), { size: 5, createOnly: true })).rejects.toMatchObject(OUTSIDE);
+      await expect(storage.beginWrite(name('d/nothing.txt'), { size: 5, createOnly: true })).rejects.toMatchObject(OUTSIDE);
+      expect(await readdir(join(base, 'outside'))).toEqual(['there.txt']);
+    });
+  });
+
   describe('list and usage', () => {
+    test('LIST of a folder that does not exist is empty', async () => {
+      expect(await storage.list('missing', { limit: 10 })).toEqual([]);
+      expect(await storage.list('missing/deeper', { limit: 10, page: {} })).toEqual([]);
+    });
+
+    test('usage: a subfolder removed between its parent\'s read and its own counts 0; the rest is counted', async () => {
+      await mkdir(join(root, 'u', 'gone'), { recursive: true });
+      await writeFile(join(root, 'u', 'gone', 'f'), Buffer.alloc(5));
+      await writeFile(join(root, 'u', 'kept'), Buffer.alloc(3));
+      const realReaddir = fsp.readdir;
+      jest.spyOn(fsp, 'readdir').mockImplementation(((path: fs.PathLike, options?: unknown) =>
+        String(path).endsWith('gone') ? Promise.reject(errno('ENOENT')) : (realReaddir as (...a: unknown[]) => unknown)(path, options)) as typeof fsp.readdir);
+      expect(await storage.usage('u')).toBe(3);
+    });
+
     test('a page cursor in a sibling whose name starts like the folder is not inside it', async () => {
       await mkdir(join(root, 'a'));
       await writeFile(join(root, 'a', 'b'), '1');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { RootPaths } from '../../../src/storage/root-paths';
+import { realPathOf } from '../../promises/support/fd-path';
 
 /**
  * Where a remote name lands on disk, and the containment checks against planted links, on a real
@@ -28,6 +29,12 @@ describe('RootPaths', () => {
   afterEach(async () => {
     jest.restoreAllMocks();
     await rm(base, { recursive: true, force: true });
+  });
+
+  test("prefixOf: what lies below the storage, or below a user's folder, starts with it", () => {
+    expect(paths.prefixOf()).toBe(`${root}/`);
+    expect(paths.prefixOf('')).toBe(`${root}/`);
+    expect(paths.prefixOf('team/u1')).toBe(`${join(root, 'team', 'u1')}/`);
   });
 
   test('open makes the root and keeps its real path; pathOf joins a name under it', async () => {
@@ -112,10 +119,34 @@ describe('RootPaths', () => {
   });
 
   describe('folderFor', () => {
-    test('creates the missing folders of a name and returns the real one', async () => {
+    test('creates the missing folders of a name and returns the real one; an existing folder gets nothing new', async () => {
       expect(await paths.folderFor(name('a/b/c.txt'))).toBe(join(root, 'a', 'b'));
       expect(await exists(join(root, 'a', 'b'))).toBe(true);
       expect(await paths.folderFor(name('top.txt'))).toBe(root);
+      // A fresh resolver (nothing remembered): the folders exist, and are only found.
+      const fresh = await RootPaths.open(root);
+      expect(await fresh.folderFor(name('a/b/d.txt'))).toBe(join(root, 'a', 'b'));
+      expect(await fresh.folderFor(name('e.txt'))).toBe(root);
+      expect((await readdir(root)).filter((entry) => entry !== '.rxfer')).toEqual(['a']);
+      expect(await readdir(join(root, 'a', 'b'))).toEqual([]);
+    });
+
+    test('a folder made by another request at the moment this one makes it (mkdir: EEXIST, and it is a folder): fine', async () => {
+      const realMkdir = fsp.mkdir;
+      jest.spyOn(fsp, 'mkdir').mockImplementationOnce((async (path: string) => {
+        await realMkdir(realPathOf(path));
+        throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${path}'`), { code: 'EEXIST' });
+      }) as unknown as typeof realMkdir);
+      expect(await paths.folderFor(name('both/x'))).toBe(join(root, 'both'));
+    });
+
+    test('a file made in the way at the moment its folder is made (mkdir: EEXIST, and it is no folder): NAME_CONFLICT, not that file as the folder', async () => {
+      const realMkdir = fsp.mkdir;
+      jest.spyOn(fsp, 'mkdir').mockImplementationOnce((async (path: string) => {
+        await writeFile(realPathOf(path), 'a file, made by someone else');
+        throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${path}'`), { code: 'EEXIST' });
+      }) as unknown as typeof realMkdir);
+      await expect(paths.folderFor(name('raced/x'))).rejects.toMatchObject({ code: 'NAME_CONFLICT', message: 'cannot create the folder for raced/x: a file is in the way' });
     });
 
     test('a file in the way: NAME_CONFLICT', async () => {
