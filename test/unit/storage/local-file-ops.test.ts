@@ -230,6 +230,21 @@ describe('LocalFileOps', () => {
       expect(await fresh.lookup('t.txt', stats, 'blake3')).toBe('d-b3');
     });
 
+    test('a digest the server never had stays unknown under the new name (nothing made up for it)', async () => {
+      await writeFile(join(root, 'once.txt'), 'small');
+      const stats = await stat(join(root, 'once.txt'));
+      await digests.remember('once.txt', stats, 'sha256', 'd-sha');
+      await ops.rename(name('once.txt'), name('moved.txt'), '');
+      const fresh = new DigestIndex(root);
+      expect(await fresh.lookup('moved.txt', stats, 'sha256')).toBe('d-sha');
+      expect(await fresh.lookup('moved.txt', stats, 'blake3')).toBeUndefined();
+      // A large file with no record at all: none appears.
+      await writeFile(join(root, 'big-unknown.bin'), large);
+      const bigStats = await stat(join(root, 'big-unknown.bin'));
+      await ops.rename(name('big-unknown.bin'), name('big-moved.bin'), '');
+      expect(await new DigestIndex(root).lookup('big-moved.bin', bigStats, 'sha256')).toBeUndefined();
+    });
+
     test('a large file’s record moves to the new name; the old one goes', async () => {
       await writeFile(join(root, 'big.bin'), large);
       const stats = await stat(join(root, 'big.bin'));
