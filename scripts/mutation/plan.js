@@ -174,32 +174,32 @@ module.exports = [
     // `jail === '' ? realRoot : join(realRoot, ...jail.split('/'))`: join(realRoot, '') is realRoot.
     'src/storage/root-paths.ts:40 ConditionalExpression',
     'src/storage/root-paths.ts:40 StringLiteral',
-    'src/storage/root-paths.ts:88 ConditionalExpression',
+    'src/storage/root-paths.ts:82 ConditionalExpression',
     'src/storage/root-paths.ts:32 ConditionalExpression',
     'src/storage/root-paths.ts:32 StringLiteral',
-    'src/storage/root-paths.ts:88 StringLiteral',
+    'src/storage/root-paths.ts:82 StringLiteral',
     // `rel === '' || …`: '' passes the other three tests too.
     'src/storage/root-paths.ts:41 ConditionalExpression',
     'src/storage/root-paths.ts:41 StringLiteral',
     // Remembering an undefined folder: recentCheck then answers undefined, which is "not remembered".
     'src/storage/root-paths.ts:56:9 ConditionalExpression → true',
     // `dirname(path) === path`: the walk up stops at the root first (`path === this.realRoot`).
-    'src/storage/root-paths.ts:100:84 ConditionalExpression → false',
+    'src/storage/root-paths.ts:95:84 ConditionalExpression → false',
     // Clearing the remembered checks at 10,000 rather than 10,001: a bound, either way.
-    'src/storage/root-paths.ts:137 EqualityOperator',
+    'src/storage/root-paths.ts:132 EqualityOperator',
     // `missing === ''` → true: the ancestor found is a folder whenever something is missing below it, or the
     // loop's opened-folder open fails with the same NAME_CONFLICT.
-    'src/storage/root-paths.ts:168:11 ConditionalExpression → true',
+    'src/storage/root-paths.ts:163:11 ConditionalExpression → true',
     // After a successful mkdir: `already` undefined or true, or `already ||` → only an extra lstat of a folder just made.
-    'src/storage/root-paths.ts:175:50 ArrowFunction → () => undefined',
-    'src/storage/root-paths.ts:175:56 BooleanLiteral → true',
-    'src/storage/root-paths.ts:176:15 LogicalOperator',
+    'src/storage/root-paths.ts:170:50 ArrowFunction → () => undefined',
+    'src/storage/root-paths.ts:170:56 BooleanLiteral → true',
+    'src/storage/root-paths.ts:171:15 LogicalOperator',
     // 'EEXIST' never reaches the catch (mkdir's EEXIST is handled where it happens): its test, false or never true.
-    'src/storage/root-paths.ts:183:11 ConditionalExpression → false',
-    'src/storage/root-paths.ts:183:20 StringLiteral → ""',
+    'src/storage/root-paths.ts:178:11 ConditionalExpression → false',
+    'src/storage/root-paths.ts:178:20 StringLiteral → ""',
     // The words of errors made here to be mapped (ENOTDIR → NAME_CONFLICT): never shown.
-    'src/storage/root-paths.ts:168:94 StringLiteral → ``',
-    'src/storage/root-paths.ts:176:92 StringLiteral → ``',
+    'src/storage/root-paths.ts:163:94 StringLiteral → ``',
+    'src/storage/root-paths.ts:171:92 StringLiteral → ``',
   ]),
   group('storage-local-file-ops', ['src/storage/local-file-ops.ts'], ['unit/storage/local-file-ops.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     // Judged again in the eighteenth session.
@@ -283,20 +283,20 @@ module.exports = [
   // checks themselves (fd-paths.js) are plain JavaScript shared with the workers, outside Stryker's scope.
   group('storage-opened-paths', ['src/storage/opened-paths.ts'], ['unit/storage/opened-paths.test.ts', 'regressions/hostile-2026-12-05k-looks-by-path.test.ts', 'unit/storage/local-file-ops.test.ts'], [
     // `if (!CAN_CHECK_OPENED)`: the branches for a system without /proc/self/fd, never taken on Linux (where the tests run).
-    'src/storage/opened-paths.ts:106 ConditionalExpression',
-    'src/storage/opened-paths.ts:106 ArrowFunction',
-    'src/storage/opened-paths.ts:164 ConditionalExpression',
-    'src/storage/opened-paths.ts:164 ObjectLiteral',
-    'src/storage/opened-paths.ts:164 BooleanLiteral',
-    'src/storage/opened-paths.ts:198 ConditionalExpression',
-    'src/storage/opened-paths.ts:198 ObjectLiteral',
+    'src/storage/opened-paths.ts:90 ConditionalExpression',
+    'src/storage/opened-paths.ts:90 ArrowFunction',
+    'src/storage/opened-paths.ts:148 ConditionalExpression',
+    'src/storage/opened-paths.ts:148 ObjectLiteral',
+    'src/storage/opened-paths.ts:148 BooleanLiteral',
+    'src/storage/opened-paths.ts:182 ConditionalExpression',
+    'src/storage/opened-paths.ts:182 ObjectLiteral',
     // linkOnTheWay without `.slice(1)`: the first segment is '' and its path '/', then '//a', '//a/b': the same lstats.
-    'src/storage/opened-paths.ts:49:25 MethodExpression → realPath.split(\'/\')',
+    'src/storage/opened-paths.ts:50:25 MethodExpression → realPath.split(\'/\')',
     // `lstatSync(…, { throwIfNoEntry: false })` → throwing ENOENT: the catch below takes it for "nothing there" all the same.
-    'src/storage/opened-paths.ts:167 ObjectLiteral',
-    'src/storage/opened-paths.ts:167 BooleanLiteral',
+    'src/storage/opened-paths.ts:151 ObjectLiteral',
+    'src/storage/opened-paths.ts:151 BooleanLiteral',
     // openFolderForWalk: a readlink of /proc/self/fd/<n> for a descriptor just opened does not fail.
-    'src/storage/opened-paths.ts:208 BlockStatement',
+    'src/storage/opened-paths.ts:192 BlockStatement',
   ]),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     // Judged again in the eighteenth session.

@@ -64,7 +64,14 @@ const linkOnTheWaySync = (realPath) => {
   let path = '';
   for (const segment of realPath.split('/').slice(1)) {
     path += `/${segment}`;
-    const stats = fs.lstatSync(path, { throwIfNoEntry: false });
+    let stats;
+    try {
+      stats = fs.lstatSync(path, { throwIfNoEntry: false });
+    } catch {
+      // Nothing to look at there (a file above it: ENOTDIR; no permission): no link found, and the
+      // open's own error stands, as in opened-paths.ts' asynchronous twin.
+      return false;
+    }
     if (stats === undefined) return false;
     if (stats.isSymbolicLink()) return true;
   }
@@ -78,4 +85,31 @@ const linkOnTheWaySync = (realPath) => {
  */
 const nowALink = (folder) => Object.assign(new Error(`${folder} is now a link`), { code: 'ELOOP' });
 
-module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink };
+/**
+ * `folder` (a checked real path) opened read-only and shown to be that folder; the descriptor. Throws
+ * ELOOP if it, or a folder above it, is a link now (whether the open reached something at the link's
+ * end or not), ENOENT if it was removed, and the open's own error otherwise. Shared by the main thread
+ * (opened-paths.ts) and the commit worker (its users' folders and its staging folder).
+ * @param {string} folder
+ * @returns {number}
+ */
+const openCheckedFolderSync = (folder) => {
+  let fd;
+  try {
+    fd = fs.openSync(folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    throw linkOnTheWaySync(folder) ? nowALink(folder) : err;
+  }
+  const wrong = notOpenedAt(fd, folder);
+  if (wrong) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // Read-only: nothing to lose.
+    }
+    throw wrong;
+  }
+  return fd;
+};
+
+module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink, openCheckedFolderSync };

@@ -3,7 +3,7 @@ import { lstat, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, linkOnTheWaySync, notOpenedAt, nowALink, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
 
 /**
@@ -41,8 +41,9 @@ export const assertPathFits = (path: string): void => {
  * Whether a segment of `realPath` (a path realpath gave, so one with no link in it) is a link now:
  * an lstat of each from the top, which never follows one. Asked when an open of that path failed: by
  * then the open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end,
- * outside the root. The answer is then ELOOP whatever that is (hostile pass l). The synchronous one,
- * which the commit worker shares, is in fd-paths.js.
+ * outside the root. The answer is then ELOOP whatever that is (hostile pass l). The synchronous one
+ * (linkOnTheWaySync, with openCheckedFolderSync), which the commit worker shares, is in fd-paths.js;
+ * this one keeps the main thread's failing reads and opens off synchronous lstats.
  */
 const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   let path = '';
@@ -69,23 +70,6 @@ const openCheckedFolder = async (folder: string) => {
     return handle;
   } catch (err) {
     await handle.close().catch(() => undefined);
-    throw err;
-  }
-};
-
-/** openCheckedFolder, synchronously: the descriptor. */
-const openCheckedFolderSync = (folder: string): number => {
-  let fd: number;
-  try {
-    fd = openSync(folder, FOLDER_FLAGS);
-  } catch (err) {
-    throw linkOnTheWaySync(folder) ? nowALink(folder) : err;
-  }
-  try {
-    assertOpenedAt(fd, folder);
-    return fd;
-  } catch (err) {
-    closeQuietly(fd);
     throw err;
   }
 };

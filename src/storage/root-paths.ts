@@ -66,18 +66,12 @@ export class RootPaths {
    * `d/secret.txt` through a link `d` to outside: NAME_INVALID if it exists there, an empty list if not).
    */
   async realOrMissing(path: string, name: RemoteName, jail: string): Promise<string | undefined> {
-    try {
-      const real = await realpath(path);
-      this.assertInside(real, name, jail);
-      return real;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // A loop of links leads nowhere: refused as one that leads outside, in the same words.
-      if (code === 'ELOOP') throw outsideTheRoot(name);
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err instanceof RxferError ? err : storageError(err, 'resolve', name);
-    }
-    await this.existingAncestor(path, name, jail);
-    return undefined;
+    // One walk up from `path` itself: its own realpath is the walk's first step (it was taken twice).
+    const found = await this.existingAncestor(path, name, jail);
+    if (found.path !== path) return undefined;
+    // The walk checks a folder above the user's own against the storage only; `path` itself, against the jail.
+    this.assertInside(found.real, name, jail);
+    return found.real;
   }
 
   /**
@@ -96,6 +90,7 @@ export class RootPaths {
         return { path, real };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
+        // A loop of links leads nowhere: refused as one that leads outside, in the same words.
         if (code === 'ELOOP') throw outsideTheRoot(name);
         if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === this.realRoot || dirname(path) === path) {
           throw err instanceof RxferError ? err : storageError(err, 'resolve', name);

@@ -30,7 +30,7 @@ const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
-const { CAN_CHECK_OPENED, FD_PATHS, linkOnTheWaySync, notOpenedAt, nowALink, pathTooLong } = require('./fd-paths.js');
+const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, pathTooLong } = require('./fd-paths.js');
 
 /**
  * One small file to commit (SmallCommitJob in small-commits.ts, plus its id), with where its digest goes.
@@ -147,19 +147,8 @@ let stagingFolder;
 const stagingFolderFd = (path) => {
   if (stagingFolder?.path === path) return stagingFolder.fd;
   closeStagingFolder();
-  let fd;
-  try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  } catch (err) {
-    // As for the users' folders (openFolders): one answer whatever a link swapped in leads to.
-    throw linkOnTheWaySync(path) ? nowALink(path) : err;
-  }
-  try {
-    assertUnder(fd, path);
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err;
-  }
+  // As for the users' folders (openFolders): one answer whatever a link swapped in leads to.
+  const fd = openCheckedFolderSync(path);
   stagingFolder = { path, fd };
   return fd;
 };
@@ -182,20 +171,11 @@ const openFolders = (files) => {
   const folders = new Map();
   for (const { job } of files) {
     if (folders.has(job.folder)) continue;
-    let fd;
     try {
-      try {
-        fd = fs.openSync(job.folder, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      } catch (err) {
-        // Through a link swapped in since the check, how the open failed (ENOENT, ENOTDIR) told what
-        // lies at its end, outside the root: the same ELOOP whatever that is (hostile pass m).
-        throw linkOnTheWaySync(job.folder) ? nowALink(job.folder) : err;
-      }
-      // Removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
-      assertUnder(fd, job.folder);
-      folders.set(job.folder, { fd });
+      // Through a link swapped in since the check, the same ELOOP whatever it leads to (hostile pass m);
+      // removed meanwhile: ENOENT, which the main thread takes for a vanished folder (made again).
+      folders.set(job.folder, { fd: openCheckedFolderSync(job.folder) });
     } catch (err) {
-      if (fd !== undefined) try { fs.closeSync(fd); } catch { /* nothing to lose */ }
       folders.set(job.folder, { err });
     }
   }
