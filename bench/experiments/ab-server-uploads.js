@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// `node bench/experiments/ab-server-uploads.js A_ROOT B_ROOT [rounds] [sha256] [--n 2000] [--kib 4] [--prof DIR]`
+// `node bench/experiments/ab-server-uploads.js A_ROOT B_ROOT [rounds] [sha256] [--n 2000] [--kib 4] [--batch K] [--prof DIR]`
 // (issue 20): the server's side of `put -r` alone. Each round sends both servers (one per build, A and
 // B alternating, order swapped each round) the same byte stream: N pipelined `UPLOAD`s of KIB KiB
 // (header, name, data, trailer, 20 folders), then QUIT, written at once from a buffer built before the
@@ -9,7 +9,8 @@
 // paired ratio B/A of CPU. Steadier than whole commands for a change on the server's upload path:
 // there the client shares the two cores and its own noise. Every upload must be answered
 // `OK file data recv`. `--prof DIR`: both servers run under --cpu-prof into DIR/A and DIR/B (written
-// when they stop at the end).
+// when they stop at the end). `--batch K`: B is sent the same files as BATCHes of K files (A still
+// as UPLOADs), so that A and B may be one build: what the batch request saves on the server.
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -23,13 +24,19 @@ const opt = (name, def) => { const i = more.indexOf(`--${name}`); return i < 0 ?
 const N = Number(opt('n', 2000));
 const KIB = Number(opt('kib', 4));
 const PROF = opt('prof', undefined);
+const BATCH = Number(opt('batch', 0));
 
-/** N uploads into `remote/d<k>/f<i>`, each with its SHA-256 trailer, then QUIT. */
-const requests = (remote) => {
+/** N uploads into `remote/d<k>/f<i>`, each with its SHA-256 trailer (or in BATCHes of `batch`), then QUIT. */
+const requests = (remote, batch = 0) => {
   const parts = [];
   for (let i = 0; i < N; i++) {
     const data = crypto.randomBytes(KIB * 1024);
-    parts.push(Buffer.from(`UPLOAD ${data.length}\n${remote}/d${i % 20}/f${i}\n`), data, Buffer.from(`SHA256 ${crypto.createHash('sha256').update(data).digest('hex')}\n`));
+    const digest = crypto.createHash('sha256').update(data).digest('hex');
+    if (batch === 0) parts.push(Buffer.from(`UPLOAD ${data.length}\n${remote}/d${i % 20}/f${i}\n`), data, Buffer.from(`SHA256 ${digest}\n`));
+    else {
+      if (i % batch === 0) parts.push(Buffer.from(`BATCH ${Math.min(batch, N - i)}\n`));
+      parts.push(Buffer.from(`${data.length} SHA256 ${digest}\n${remote}/d${i % 20}/f${i}\n`), data);
+    }
   }
   parts.push(Buffer.from('QUIT\n'));
   return Buffer.concat(parts);
@@ -60,9 +67,10 @@ const exchange = (port, bytes) =>
   }
   const runs = { A: [], B: [] };
   for (let round = 0; round < rounds; round++) {
-    const bytes = requests(`r${round}`);
+    const streams = { A: requests(`r${round}`), B: requests(`r${round}`, BATCH) };
     for (const tag of round % 2 ? ['B', 'A'] : ['A', 'B']) {
       const server = servers[tag];
+      const bytes = streams[tag];
       const cpu0 = U.cpuSeconds(server.pid);
       const t = process.hrtime.bigint();
       const replies = await exchange(server.port, bytes);
@@ -77,7 +85,7 @@ const exchange = (port, bytes) =>
   }
   const kept = (tag) => runs[tag].slice(2);
   const ratios = kept('A').map((a, i) => kept('B')[i].cpuMs / a.cpuMs);
-  console.log(`\n${N} × ${KIB} KiB pipelined UPLOADs, ${rounds} rounds (medians of rounds 2+; load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+  console.log(`\n${N} × ${KIB} KiB pipelined UPLOADs${BATCH ? ` (B: BATCHes of ${BATCH})` : ''}, ${rounds} rounds (medians of rounds 2+; load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')})`);
   for (const tag of ['A', 'B']) {
     console.log(`${tag} ${tag === 'A' ? A : B}: wall ${median(kept(tag).map((r) => r.ms)).toFixed(0)} ms, server CPU ${median(kept(tag).map((r) => r.cpuMs)).toFixed(0)} ms`);
   }

@@ -1,4 +1,5 @@
 export { RxferClient } from './rxfer-client';
+export type { BatchLimits } from './batch-queue';
 export type {
   ConnectOptions,
   DownloadOptions,

@@ -12,8 +12,12 @@ import { watchGreeting } from './greeting-watch';
 import { type ListingPage, ListShape, listInPages, listPage, listingPages, shapeFileListing } from './list.request';
 import { fileOp, type RemoteStatus } from './file-op.request';
 import type { ListingEntry } from '../protocol/listing';
-import { RequestLanes } from './request-lanes';
+import { RequestLanes, type RequestTurn } from './request-lanes';
+import { BatchQueue, type BatchLimits, batchLimitsOf } from './batch-queue';
+import { uploadBatch } from './upload-batch.request';
 import { uploadBuffer } from './upload-buffer.request';
+import { wireName } from './request-header';
+import { printableName } from '../protocol/remote-name';
 import { askKept, uploadFile } from './upload-file.request';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -50,12 +54,28 @@ const chooseHash = async (conn: Connection, hash: HashAlgorithm, offered: string
  */
 export class RxferClient {
   private readonly lanes = new RequestLanes();
+  /** Files for the next BATCH; none on a server whose greeting offers no BATCH. */
+  private readonly batches: BatchQueue | undefined;
 
   private constructor(
     private readonly conn: Connection,
     /** The greeting's `key=value` capabilities, e.g. `{ caps: 'upload,…', hash: 'sha256' }`. */
     readonly capabilities: Readonly<Record<string, string>>,
-  ) {}
+  ) {
+    const limits = batchLimitsOf(capabilities);
+    // Straight to the lanes: `run` would flush the queue that is sending.
+    this.batches = limits && new BatchQueue(limits, (files) => this.lanes.run((turn) => uploadBatch(this.conn, turn, files)));
+  }
+
+  /**
+   * Every request but a BATCH takes its lane through here. The open batch goes first: its files were
+   * asked for earlier, and a later request must not overtake them (a DOWNLOAD of a file being
+   * uploaded would read the old version, a DELETE would be undone).
+   */
+  private run<T>(request: (turn: RequestTurn) => Promise<T>): Promise<T> {
+    this.batches?.flush();
+    return this.lanes.run(request);
+  }
 
   static async connect(options: ConnectOptions): Promise<RxferClient> {
     let conn!: Connection;
@@ -101,7 +121,7 @@ export class RxferClient {
    */
   upload(localPath: string, remoteName: string, options: UploadOptions = {}): Promise<TransferResult> {
     const { resumableFromBytes } = this;
-    return this.lanes.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, { ...options, resumableFromBytes }));
+    return this.run((turn) => uploadFile(this.conn, turn, localPath, remoteName, { ...options, resumableFromBytes }));
   }
 
   /** Uploads at least this large are kept by the server when interrupted (undefined: none are). */
@@ -116,17 +136,46 @@ export class RxferClient {
    * `kept` so that it does not ask again.
    */
   keptUpload(remoteName: string): Promise<KeptUpload | null> {
-    return this.lanes.run((turn) => askKept(this.conn, turn, remoteName));
+    return this.run((turn) => askKept(this.conn, turn, remoteName));
   }
 
   /** UPLOAD/ADDFILE from memory, pipelined: many small files go without a round trip each. */
   uploadBuffer(remoteName: string, data: Buffer, options: { mode?: UploadOptions['mode'] } = {}): Promise<TransferResult> {
-    return this.lanes.run((turn) => uploadBuffer(this.conn, turn, remoteName, data, options.mode ?? 'replace'));
+    return this.run((turn) => uploadBuffer(this.conn, turn, remoteName, data, options.mode ?? 'replace'));
+  }
+
+  /**
+   * UPLOAD from memory, many small files to a request (BATCH, issue 20): the file joins the batch
+   * being gathered, which goes out once full, or at the end of this turn of the event loop, or before
+   * any other request of this client. Each file still succeeds or fails on its own, verified and
+   * stored atomically like an UPLOAD. A file too large for a batch, or a server that has no BATCH,
+   * goes by `uploadBuffer`. Always replaces (BATCH has no ADDFILE form).
+   */
+  uploadBatched(remoteName: string, data: Buffer): Promise<TransferResult> {
+    if (this.batches === undefined || !this.batches.takes(data.length)) return this.uploadBuffer(remoteName, data);
+    try {
+      // Refused here, this name fails alone: the batch it would have joined goes on without it.
+      const name = wireName(remoteName);
+      // A line over the server's max-line is LINE_TOO_LONG, which closes the connection: every
+      // other file of the batch would fail with it.
+      const maxLine = Number(this.capabilities['max-line']);
+      if (Number.isSafeInteger(maxLine) && Buffer.byteLength(name) + 1 > maxLine) {
+        throw new RxferError('NAME_INVALID', `${printableName(name)}: its line is longer than the server's max-line of ${maxLine} bytes`);
+      }
+      return this.batches.add({ name, data });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** What one BATCH may carry on this connection; undefined when the server has no BATCH. */
+  get batchLimits(): BatchLimits | undefined {
+    return this.batches?.limits;
   }
 
   /** DOWNLOAD to `localPath`, verified, atomically replacing it; a failure leaves it untouched. */
   download(remoteName: string, localPath: string, options: DownloadOptions = {}): Promise<TransferResult> {
-    return this.lanes.run((turn) => downloadFile(this.conn, turn, remoteName, localPath, options));
+    return this.run((turn) => downloadFile(this.conn, turn, remoteName, localPath, options));
   }
 
   /**
@@ -134,12 +183,12 @@ export class RxferClient {
    * so a failed check cannot take back what was written (the CLI says so). No staging, no resume.
    */
   downloadTo(remoteName: string, sink: Writable, options: DownloadOptions = {}): Promise<TransferResult> {
-    return this.lanes.run((turn) => downloadToStream(this.conn, turn, remoteName, sink, options));
+    return this.run((turn) => downloadToStream(this.conn, turn, remoteName, sink, options));
   }
 
   /** DOWNLOAD into memory, verified. */
   downloadBuffer(remoteName: string): Promise<TransferResult & { data: Buffer }> {
-    return this.lanes.run((turn) => downloadBuffer(this.conn, turn, remoteName));
+    return this.run((turn) => downloadBuffer(this.conn, turn, remoteName));
   }
 
   /**
@@ -154,8 +203,8 @@ export class RxferClient {
     // A server that lists in pages (greeting `list=paged`) has no folder too large to list (issue 17).
     const entries =
       this.capabilities.list === 'paged'
-        ? await listInPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)))
-        : await this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, undefined, wire)).then((page) => page.entries);
+        ? await listInPages((after) => this.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)))
+        : await this.run((turn) => listPage(this.conn, turn, remoteFolder, undefined, wire)).then((page) => page.entries);
     // An older server: the same shape from its file listing, as far as files can tell.
     return asked || !(shape.folders || shape.shallow) ? entries : shapeFileListing(remoteFolder, entries, shape);
   }
@@ -173,12 +222,12 @@ export class RxferClient {
       return;
     }
     const wire = asked ? shape : {};
-    yield* listingPages((after) => this.lanes.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)));
+    yield* listingPages((after) => this.run((turn) => listPage(this.conn, turn, remoteFolder, { after }, wire)));
   }
 
   /** STAT a file or folder; NOT_FOUND if there is none. */
   async stat(remoteName: string): Promise<RemoteStatus> {
-    const reply = await this.lanes.run((turn) => fileOp(this.conn, turn, 'STAT', [remoteName]));
+    const reply = await this.run((turn) => fileOp(this.conn, turn, 'STAT', [remoteName]));
     if (reply.kind !== 'stat') throw new RxferError('PROTOCOL_VIOLATION', `unexpected ${reply.kind} reply to STAT`);
     const { type, size, mtimeMs, digest } = reply;
     return { type, size, mtimeMs, ...(digest && { digest }) };
@@ -186,22 +235,22 @@ export class RxferClient {
 
   /** DELETE a file or an empty folder. */
   async remove(remoteName: string): Promise<void> {
-    await this.lanes.run((turn) => fileOp(this.conn, turn, 'DELETE', [remoteName]));
+    await this.run((turn) => fileOp(this.conn, turn, 'DELETE', [remoteName]));
   }
 
   /** RENAME a file or folder; never replaces an existing name (EXISTS). */
   async rename(from: string, to: string): Promise<void> {
-    await this.lanes.run((turn) => fileOp(this.conn, turn, 'RENAME', [from, to]));
+    await this.run((turn) => fileOp(this.conn, turn, 'RENAME', [from, to]));
   }
 
   /** MKDIR a folder (and its parents). */
   async mkdir(remoteName: string): Promise<void> {
-    await this.lanes.run((turn) => fileOp(this.conn, turn, 'MKDIR', [remoteName]));
+    await this.run((turn) => fileOp(this.conn, turn, 'MKDIR', [remoteName]));
   }
 
   /** QUIT, wait for `OK bye`, then close our side and wait for the socket to close. */
   quit(): Promise<void> {
-    return this.lanes.run(async (turn) => {
+    return this.run(async (turn) => {
       await this.conn.send('QUIT\n').catch((err: unknown) => this.conn.explainLoss(err, turn.receiveTurn));
       turn.doneSending();
       await turn.receiveTurn;

@@ -15,8 +15,19 @@ import { type WalkedFile, walkFiles } from './local-tree-walk';
 import { type FileVersion, localIoError, sameVersion } from './local-io';
 import { type CachedRecord, type DigestCache, type FileState, stateOf } from './digest-cache';
 
-/** Small files in flight at once (read into memory, sent, awaiting replies): bounds memory. */
+/** Files in flight at once (read into memory or streaming, sent, awaiting replies): bounds memory and open files. */
 const WINDOW_FILES = 64;
+
+/**
+ * With BATCH, small files go in flight by the batch, so the window is counted in batches: with 64
+ * files a window and 64 a batch, one batch at a time would be in flight, and every batch would wait
+ * a round trip and the server's commit before the next was sent. The server reads up to 4 batches
+ * ahead on a connection (its request budget), so 4: while it commits one, the next three wait in
+ * its input, and the batch that follows goes out as soon as the first one's replies are in. More
+ * would only wait in the socket buffers, holding the client's memory. Their bytes are still bounded
+ * by WINDOW_BYTES (4 batches of 1 MiB fit).
+ */
+const BATCHES_IN_FLIGHT = 4;
 
 /**
  * …and at most this many bytes of files read whole ahead of their turn: 64 files of 1 MiB held
@@ -26,7 +37,7 @@ const WINDOW_FILES = 64;
 const WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
- * Read ahead of their turn to send (up to WINDOW_FILES at once), synchronously up to
+ * Read ahead of their turn to send (up to the window's files at once), synchronously up to
  * SYNC_READ_MAX_BYTES: in `put -r` of many small files the four thread-pool round trips of an async
  * readFile were most of the client's time (2,000 × 4 KiB to tmpfs: 3,086–3,373 → 4,474 files/s).
  * Read as `upload()` reads a small file: whole, and again if it was written to meanwhile.
@@ -48,7 +59,22 @@ interface PlannedFile extends LocalFile {
 }
 
 /** Files whose already-there check runs together (a few at a time, as identicalFiles does), in walk order. */
-const BATCH_FILES = 256;
+const CHECK_GROUP_FILES = 256;
+
+/**
+ * The windows files wait in before they are sent: files read whole, and streamed ones. Without
+ * BATCH, one window for both, as ever. With it, small files get a window of BATCHES_IN_FLIGHT batches
+ * of their own, while streamed files stay at WINDOW_FILES: each holds an open file until its reply
+ * (256 would pass macOS's default limit of 256 open files).
+ */
+const treeWindows = (client: RxferClient): { readonly whole: FileWindow; readonly streamed: FileWindow } => {
+  const batch = client.batchLimits;
+  if (batch === undefined) {
+    const window = new FileWindow(WINDOW_FILES, WINDOW_BYTES);
+    return { whole: window, streamed: window };
+  }
+  return { whole: new FileWindow(BATCHES_IN_FLIGHT * batch.files, WINDOW_BYTES), streamed: new FileWindow(WINDOW_FILES) };
+};
 
 /** The name `file` gets on the server: NFC, as sent (the server's listing holds NFC names). */
 const remoteNameOf = (folder: string, file: WalkedFile): string => {
@@ -65,8 +91,9 @@ const walkFailure = (localDir: string, err: unknown): RxferError => localIoError
 
 /**
  * `put -r`: uploads every file below `localDir` as `remoteFolder/<relative path>`. All names are
- * checked before anything is sent; small files are pipelined on the one connection (no round trip
- * per file), each still verified and committed atomically by the server; large ones are streamed.
+ * checked before anything is sent; small files go many to a request (BATCH, where the server offers
+ * it; else pipelined, with no round trip per file), each still verified and committed atomically by
+ * the server; large ones are streamed.
  * A file that fails (changed while it was read, refused by the server) does not stop the others; the
  * error that ends it names the ones that failed, once all the others are done.
  *
@@ -99,10 +126,10 @@ export const uploadTree = async (
   let skipped = 0;
   let unsent = 0;
   const failures: FileFailure[] = [];
-  const window = new FileWindow(WINDOW_FILES, WINDOW_BYTES);
+  const windows = treeWindows(client);
   const cache = options.digestCache;
   try {
-    for await (const batch of inBatches(walkFiles(localDir), BATCH_FILES)) {
+    for await (const batch of inBatches(walkFiles(localDir), CHECK_GROUP_FILES)) {
       // Lost: every request after this fails alike. The ones in flight report it; the rest are not sent.
       if (client.isClosed) {
         wanted += batch.length;
@@ -148,7 +175,9 @@ export const uploadTree = async (
           cache?.skip(place);
           continue;
         }
-        const held = file.size <= WHOLE_FILE_MAX_BYTES ? file.size : 0;
+        const whole = file.size <= WHOLE_FILE_MAX_BYTES;
+        const held = whole ? file.size : 0;
+        const window = whole ? windows.whole : windows.streamed;
         await window.free(held);
         if (client.isClosed) {
           unsent++;
@@ -158,8 +187,8 @@ export const uploadTree = async (
         // The version a small file's bytes were read in, checked on the descriptor they were read from.
         let readAs: FileVersion | undefined;
         const sending =
-          file.size <= WHOLE_FILE_MAX_BYTES
-            ? readSmall(file, (version) => (readAs = version)).then((data) => client.uploadBuffer(file.remote, data))
+          whole
+            ? readSmall(file, (version) => (readAs = version)).then((data) => client.uploadBatched(file.remote, data))
             : file.size <= PIPELINED_MAX_BYTES
               ? uploadPipelined(client, file, options.resume !== false)
               : client.upload(file.path, file.remote, { resume: options.resume });
@@ -188,7 +217,8 @@ export const uploadTree = async (
     // A listing page lost with the connection: the files left are not sent, as above.
     if (!client.isClosed || failures.length === 0) throw walkFailure(localDir, err);
   } finally {
-    await window.drained();
+    await windows.whole.drained();
+    await windows.streamed.drained();
     cache?.commit();
   }
   if (failures.length > 0) throw treeFailure('stored', wanted, failures, unsent);

@@ -1,6 +1,6 @@
 import { RxferError } from '../errors/rxfer-error';
 import { HashAlgorithm, isHashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
-import { DIGEST_HEX, parseByteCount } from './protocol-limits';
+import { BATCH_LIMITS, DIGEST_HEX, parseByteCount } from './protocol-limits';
 
 /**
  * Where a resumed transfer starts: the first `offset` bytes are already at the receiving end, and
@@ -33,6 +33,11 @@ export type Command =
   | { readonly verb: 'AUTH'; readonly token: string }
   /** Verify this connection's later transfers with another algorithm (one the greeting's `hash` lists). */
   | { readonly verb: 'HASH'; readonly algorithm: string }
+  /**
+   * Up to `batch-files` small files in one request (greeting `batch-files`, `batch-bytes`): each is an
+   * entry line (`<size> <ALGO> <digest>`), its name line and its bytes, with one reply per file.
+   */
+  | { readonly verb: 'BATCH'; readonly count: number }
   | { readonly verb: 'QUIT' };
 
 /**
@@ -46,8 +51,11 @@ export interface ListShape {
 
 export type Verb = Command['verb'];
 
-/** Verbs whose command line is followed by a name line. */
-export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH' && command.verb !== 'HASH';
+/** Verbs whose command line is followed by a name line (BATCH: one per file, after its entry line). */
+export const takesName = (command: Command): boolean => command.verb !== 'QUIT' && command.verb !== 'AUTH' && command.verb !== 'HASH' && command.verb !== 'BATCH';
+
+/** Requests that touch storage, and so wait for room in the connection's budget (admit-requests). */
+export const isStorageRequest = (command: Command): boolean => takesName(command) || command.verb === 'BATCH';
 
 /** STAT, DELETE, RENAME, MKDIR, RESUME: requests that change or inspect names, with no data. */
 export const isFileOp = (command: Command): boolean =>
@@ -121,6 +129,13 @@ export const parseCommand = (line: string): Command => {
       if (form.length === 0) return { verb, ...shape };
       return { verb, paged: true, after: form[0] === 'AFTER', ...shape };
     }
+    case 'BATCH': {
+      const count = args.length === 1 ? parseByteCount(args[0]!) : undefined;
+      if (count === undefined || count < 1 || count > BATCH_LIMITS.files) {
+        throw badCommand(`BATCH takes the number of files, 1 to ${BATCH_LIMITS.files}: BATCH <count> (each file then follows as "<size> <ALGO> <digest>", its name and its bytes)`);
+      }
+      return { verb, count };
+    }
     case 'STAT':
     case 'RESUME':
     case 'DELETE':
@@ -134,7 +149,7 @@ export const parseCommand = (line: string): Command => {
     default:
       // Echo the word only when it looks like a verb: a line such as `AUTH<tab>alice.<secret>` is one
       // word, and the reply and the server's log must never carry a token.
-      throw badCommand(`unknown command${/^[A-Za-z]{1,12}$/.test(word) ? ` ${JSON.stringify(word)}` : ''}; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`);
+      throw badCommand(`unknown command${/^[A-Za-z]{1,12}$/.test(word) ? ` ${JSON.stringify(word)}` : ''}; expected UPLOAD, ADDFILE, BATCH, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`);
   }
 };
 
@@ -159,3 +174,28 @@ export const parseTrailer = (line: string): Trailer => {
 
 /** The trailer line a sender writes after its data. */
 export const formatTrailer = ({ hash, digest }: Trailer): string => `${hashLabel(hash)} ${digest}\n`;
+
+/** One file of a BATCH: its byte count and the digest its sender declares for those bytes. */
+export interface BatchEntry {
+  readonly size: number;
+  readonly declared: Trailer;
+}
+
+const BATCH_ENTRY = /^(0|[1-9][0-9]{0,15}) ([A-Z0-9]+) ([0-9a-fA-F]{64})$/;
+
+/**
+ * `<size> <ALGO> <digest>`: what follows is the file's name line and then exactly `size` bytes. A line
+ * that is not one cannot be followed (how many bytes come next is unknown): BAD_COMMAND, which closes.
+ */
+export const parseBatchEntry = (line: string): BatchEntry => {
+  const match = BATCH_ENTRY.exec(trimAscii(line));
+  const size = match ? parseByteCount(match[1]!) : undefined;
+  const hash = asciiLower(match?.[2] ?? '');
+  if (!match || size === undefined || !isHashAlgorithm(hash)) {
+    throw badCommand(`a BATCH file starts with "<size> SHA256 <64 hex digits>" (or BLAKE3 after HASH BLAKE3), got ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  return { size, declared: { hash, digest: match[3]!.toLowerCase() } };
+};
+
+/** The entry line a sender writes before a BATCH file's name. */
+export const formatBatchEntry = (size: number, { hash, digest }: Trailer): string => `${size} ${hashLabel(hash)} ${digest}\n`;

@@ -1,12 +1,23 @@
 import { RxferError } from '../errors/rxfer-error';
-import { Command, carriesData, nameLines, owedBytes, parseCommand, parseTrailer } from './command';
+import { BatchEntry, Command, carriesData, nameLines, owedBytes, parseBatchEntry, parseCommand, parseTrailer } from './command';
+import { BATCH_LIMITS } from './protocol-limits';
 import { Frame } from './frame';
 
 /**
  * FAILED (the stream cannot be followed) and CLOSED (the peer said QUIT) are final: nothing after
  * them may become a request, so the rest of the input is read and discarded, never decoded.
  */
-type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'FAILED' | 'CLOSED';
+type State = 'COMMAND' | 'NAME' | 'DATA' | 'TRAILER' | 'ENTRY' | 'BATCH_NAME' | 'BATCH_DATA' | 'FAILED' | 'CLOSED';
+
+/** The BATCH being read: files still to come, the room left in its byte limit, the file being filled. */
+interface BatchInProgress {
+  filesLeft: number;
+  bytesLeft: number;
+  entry?: BatchEntry;
+  raw?: Buffer;
+  bytes?: Buffer;
+  filled: number;
+}
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -23,6 +34,7 @@ export class FrameDecoder {
   private dataLeft = 0;
   private command: Command | undefined;
   private namesLeft = 0;
+  private batch: BatchInProgress | undefined;
 
   constructor(private readonly maxLineBytes: number) {}
 
@@ -45,7 +57,8 @@ export class FrameDecoder {
     const frames: Frame[] = [];
     let offset = 0;
     while (offset < input.length && !this.ended) {
-      offset = this.state === 'DATA' ? this.takeData(input, offset, frames) : this.takeLine(input, offset, frames);
+      offset =
+        this.state === 'DATA' ? this.takeData(input, offset, frames) : this.state === 'BATCH_DATA' ? this.takeBatchData(input, offset, frames) : this.takeLine(input, offset, frames);
     }
     return frames;
   }
@@ -56,6 +69,30 @@ export class FrameDecoder {
     this.dataLeft -= take;
     if (this.dataLeft === 0) this.state = 'TRAILER';
     return offset + take;
+  }
+
+  /** A BATCH file's bytes are copied into one buffer: the file goes on as one frame once it is whole. */
+  private takeBatchData(input: Buffer, offset: number, frames: Frame[]): number {
+    const batch = this.batch!;
+    const file = batch.bytes!;
+    const take = Math.min(file.length - batch.filled, input.length - offset);
+    input.copy(file, batch.filled, offset, offset + take);
+    batch.filled += take;
+    if (batch.filled === file.length) this.endBatchFile(frames);
+    return offset + take;
+  }
+
+  private endBatchFile(frames: Frame[]): void {
+    const batch = this.batch!;
+    frames.push({ type: 'fileInBatch', ...batch.entry!, raw: batch.raw!, bytes: batch.bytes! });
+    batch.entry = batch.raw = batch.bytes = undefined;
+    batch.filled = 0;
+    if (--batch.filesLeft > 0) {
+      this.state = 'ENTRY';
+      return;
+    }
+    this.batch = undefined;
+    this.state = 'COMMAND';
   }
 
   private takeLine(input: Buffer, offset: number, frames: Frame[]): number {
@@ -89,7 +126,28 @@ export class FrameDecoder {
           frames.push({ type: 'command', command });
           this.command = command;
           this.namesLeft = nameLines(command);
-          this.state = command.verb === 'QUIT' ? 'CLOSED' : this.namesLeft > 0 ? 'NAME' : 'COMMAND';
+          if (command.verb === 'BATCH') this.batch = { filesLeft: command.count, bytesLeft: BATCH_LIMITS.bytes, filled: 0 };
+          this.state = command.verb === 'QUIT' ? 'CLOSED' : command.verb === 'BATCH' ? 'ENTRY' : this.namesLeft > 0 ? 'NAME' : 'COMMAND';
+          return;
+        }
+        case 'ENTRY': {
+          const batch = this.batch!;
+          const entry = parseBatchEntry(line.toString('latin1'));
+          if (entry.size > batch.bytesLeft) {
+            throw new RxferError('BAD_COMMAND', `a BATCH holds at most ${BATCH_LIMITS.bytes} bytes of files (greeting batch-bytes); this file of ${entry.size} bytes does not fit in the ${batch.bytesLeft} left`, { limit: BATCH_LIMITS.bytes });
+          }
+          batch.bytesLeft -= entry.size;
+          batch.entry = entry;
+          this.state = 'BATCH_NAME';
+          return;
+        }
+        case 'BATCH_NAME': {
+          const batch = this.batch!;
+          batch.raw = Buffer.from(line);
+          // Not zeroed: every byte is written before the frame leaves (takeBatchData).
+          batch.bytes = Buffer.allocUnsafe(batch.entry!.size);
+          if (batch.entry!.size === 0) this.endBatchFile(frames);
+          else this.state = 'BATCH_DATA';
           return;
         }
         case 'NAME': {
@@ -118,6 +176,7 @@ export class FrameDecoder {
   private fail(frames: Frame[], error: RxferError): void {
     frames.push({ type: 'protocolError', error });
     this.state = 'FAILED';
+    this.batch = undefined;
     this.pending = [];
     this.pendingBytes = 0;
   }

@@ -1,5 +1,5 @@
 import { RxferError } from '../errors/rxfer-error';
-import { Command, Trailer } from './command';
+import { BatchEntry, Command, Trailer } from './command';
 
 /**
  * What the decoder makes of the byte stream. `name` stays raw bytes so that invalid UTF-8 can be
@@ -10,5 +10,7 @@ export type Frame =
   | { readonly type: 'name'; readonly raw: Buffer }
   | { readonly type: 'chunk'; readonly bytes: Buffer }
   | { readonly type: 'trailer'; readonly trailer: Trailer }
+  /** One whole file of a BATCH: its entry line, its name line and its bytes (copied, at most BATCH_LIMITS.bytes). */
+  | ({ readonly type: 'fileInBatch'; readonly raw: Buffer; readonly bytes: Buffer } & BatchEntry)
   /** The byte stream cannot be followed any further; the connection must close. */
   | { readonly type: 'protocolError'; readonly error: RxferError };

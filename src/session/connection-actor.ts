@@ -8,7 +8,7 @@ import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { decodeFrames } from '../protocol/decode-frames';
 import { FrameDecoder } from '../protocol/frame-decoder';
 import { availableHashes } from '../integrity/hash-algorithm';
-import { PROTOCOL_VERSION } from '../protocol/protocol-limits';
+import { BATCH_LIMITS, PROTOCOL_VERSION } from '../protocol/protocol-limits';
 import { formatReply } from '../protocol/reply';
 import { composeStages } from '../pipeline/compose-stages';
 import { buildOnFirstValue } from '../operators/build-on-first-value';
@@ -130,10 +130,13 @@ const greetingFor = (config: RxferConfig, storage: StorageAdapter): ReplyEvent =
     kind: 'greeting',
     version: PROTOCOL_VERSION,
     caps: {
-      caps: 'upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit',
+      caps: 'upload,addfile,batch,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit',
       // The first is the default; HASH chooses another for the connection.
       hash: availableHashes().join(','),
       'max-line': String(config.limits.maxLineBytes),
+      // BATCH: this many small files, and bytes of them, in one request (issue 20).
+      'batch-files': String(BATCH_LIMITS.files),
+      'batch-bytes': String(BATCH_LIMITS.bytes),
       auth: config.auth.anonymous === 'none' ? 'required' : 'optional',
       // Uploads at least this large are kept when interrupted, for RESUME (absent: none are).
       ...(storage.resumableFromBytes !== undefined && { 'resume-min': String(storage.resumableFromBytes) }),

@@ -16,18 +16,24 @@ export const REQUEST_BUDGET = {
   downloads: 32,
   /** Of which LISTs: each walks a folder and holds its whole answer until it is sent. */
   lists: 1,
+  /**
+   * Of which BATCHes: each holds its files (up to BATCH_LIMITS.bytes, 1 MiB) until they are committed.
+   * Four keep a client's batches flowing while the server commits the ones before (4 MiB at most).
+   */
+  batches: 4,
 } as const;
 
 export type BudgetLimits = { readonly [K in keyof typeof REQUEST_BUDGET]: number };
 
-const kindOf = (verb: Verb): 'downloads' | 'lists' | undefined => (verb === 'DOWNLOAD' ? 'downloads' : verb === 'LIST' ? 'lists' : undefined);
+const kindOf = (verb: Verb): 'downloads' | 'lists' | 'batches' | undefined =>
+  verb === 'DOWNLOAD' ? 'downloads' : verb === 'LIST' ? 'lists' : verb === 'BATCH' ? 'batches' : undefined;
 
 /**
  * The counts behind REQUEST_BUDGET for one connection. Requests are admitted one at a time, in
  * order (the admit-requests stage waits on `roomFor`), so at most one waits here at a time.
  */
 export class RequestBudget {
-  private readonly used = { requests: 0, downloads: 0, lists: 0 };
+  private readonly used = { requests: 0, downloads: 0, lists: 0, batches: 0 };
   private waiting: { readonly verb: Verb; readonly admit: () => void } | undefined;
 
   constructor(private readonly limits: BudgetLimits = REQUEST_BUDGET) {}

@@ -6,6 +6,7 @@ import { DEFAULT_HASH, HashAlgorithm } from '../integrity/hash-algorithm';
 import { RxferError } from '../errors/rxfer-error';
 import { Command } from '../protocol/command';
 import { storageError } from '../storage/storage-errors';
+import { inside } from '../storage/name-locks';
 import { withinStorageDeadline } from './storage-deadline';
 import { FlowControl } from './flow-control';
 import { RequestBudget } from './request-budget';
@@ -66,6 +67,18 @@ export class SessionContext {
     return transfer;
   }
 
+  /**
+   * One file of `batch`: a request of its own for ordering, replies, quotas, the audit log and
+   * metrics (an UPLOAD of `size` bytes), while the batch holds the connection's budget for it.
+   */
+  beginBatchFile(batch: Transfer, size: number): Transfer {
+    const file = new Transfer(this.nextTransferId++, { verb: 'UPLOAD', size }, batch.algorithm, batch);
+    this.open.add(file);
+    batch.filesToCome--;
+    batch.filesOpen++;
+    return file;
+  }
+
   /** Aborted once the connection is over (the peer left, QUIT, an error, the server stopped). */
   get signal(): AbortSignal {
     return this.ended.signal;
@@ -92,8 +105,7 @@ export class SessionContext {
     if (storageName !== '') wait(this.pendingByName.get(storageName));
     // And every earlier request below it: a DELETE or RENAME of a folder must see the files being
     // put into it, a LIST the files it lists. (The map holds only requests in flight: a short scan.)
-    const below = storageName === '' ? '' : storageName + '/';
-    for (const [name, pending] of this.pendingByName) if (name !== storageName && name.startsWith(below)) wait(pending);
+    for (const [name, pending] of this.pendingByName) if (storageName === '' ? name !== '' : inside(name, storageName)) wait(pending);
     this.pendingByName.set(storageName, settled);
     void settled.then(() => {
       if (this.pendingByName.get(storageName) === settled) this.pendingByName.delete(storageName);
@@ -149,7 +161,12 @@ export class SessionContext {
     if (!this.open.delete(transfer)) return;
     this.observer.requestEnded(this, transfer, ending);
     void transfer.release();
-    this.budget.give(transfer.command.verb);
+    const { batch } = transfer;
+    if (batch === undefined) this.budget.give(transfer.command.verb);
+    // The batch's last file answered: the batch gives back its budget (and its slot, if it held one).
+    // (Ended with its last reply: the batch's audit line and metric carry that line's outcome; each
+    // file has its own line and metric as an UPLOAD.)
+    else if (--batch.filesOpen === 0 && batch.filesToCome === 0) this.endTransfer(batch, ending);
   }
 
   /**

@@ -19,6 +19,8 @@ export type SessionEvent =
   /** The request's name line (`raw`); RENAME's second name line is `raw2`. */
   | { readonly type: 'named'; readonly transfer: Transfer; readonly raw: Buffer; readonly raw2?: Buffer }
   | { readonly type: 'data'; readonly transfer: Transfer; readonly bytes: Buffer }
+  /** One whole file of a BATCH (`transfer` is the file's own, see SessionContext.beginBatchFile). */
+  | { readonly type: 'batchFile'; readonly transfer: Transfer; readonly raw: Buffer; readonly bytes: Buffer; readonly declared: Trailer }
   | { readonly type: 'dataEnd'; readonly transfer: Transfer; readonly trailer: Trailer }
   | { readonly type: 'accepted'; readonly transfer: Transfer }
   | { readonly type: 'refused'; readonly transfer: Transfer; readonly error: RxferError }

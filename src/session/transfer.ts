@@ -47,13 +47,23 @@ export class Transfer {
   readonly settled: Promise<void>;
   settle!: () => void;
 
+  /**
+   * A BATCH: its files not yet read off the wire, and those read whose last reply is not yet written.
+   * The batch is over (and gives back its share of the connection's budget) when both are 0.
+   */
+  filesToCome = 0;
+  filesOpen = 0;
+
   constructor(
     readonly id: number,
     readonly command: Command,
     /** The algorithm of every digest this request sends or checks: the session's when it was made. */
     readonly algorithm: HashAlgorithm,
+    /** The BATCH this file came in: it holds the connection's budget for it. */
+    readonly batch?: Transfer,
   ) {
-    this.hash = carriesData(command) ? startHash(algorithm) : undefined;
+    // A BATCH's file arrives whole and is hashed in one call (store-batch): no running hash for it.
+    this.hash = carriesData(command) && batch === undefined ? startHash(algorithm) : undefined;
     this.settled = new Promise((resolve) => (this.settle = resolve));
   }
 

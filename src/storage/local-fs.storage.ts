@@ -256,6 +256,7 @@ const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number
     return staged.sink;
   },
   resumed: staged.resumed,
+  ...(staged.writeWhole && { writeWhole: (data: Uint8Array) => staged.writeWhole!(data) }),
   abort: () => staged.abort(),
   suspend: () => staged.suspend(),
   commit: async (verified) => {

@@ -18,9 +18,10 @@ import { sizeReplaced } from './opened-paths';
  * mid-data does for a large file. Their digests go to their folder's digest log (see DigestIndex).
  */
 export class LocalSmallStagedWrite implements StagedWrite {
-  readonly sink: Writable;
+  /** Made on first use: a file handed over whole (`writeWhole`, a BATCH's) needs no stream. */
+  private stream: Writable | undefined;
   /** Exactly the declared size. */
-  private readonly data: Uint8Array;
+  private data: Uint8Array;
   private received = 0;
   private settled = false;
 
@@ -39,7 +40,23 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly admitReplaced?: (replacedBytes: number) => void,
   ) {
     this.data = new Uint8Array(size);
-    this.sink = new Writable({
+  }
+
+  get sink(): Writable {
+    return (this.stream ??= this.makeSink());
+  }
+
+  /** The whole file at once, kept as it is (no copy): the caller hands it over and does not change it. */
+  writeWhole(data: Uint8Array): void {
+    if (this.received !== 0 || data.length !== this.data.length) {
+      throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${data.length} bytes handed over for a declared ${this.data.length}; nothing stored`);
+    }
+    this.data = data;
+    this.received = data.length;
+  }
+
+  private makeSink(): Writable {
+    const sink = new Writable({
       // Above the largest small file, so that write() never asks the socket to wait for a drain.
       highWaterMark: 1024 * 1024,
       write: (chunk: Buffer, _encoding, done) => {
@@ -52,18 +69,19 @@ export class LocalSmallStagedWrite implements StagedWrite {
       },
     });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
-    this.sink.on('error', () => undefined);
+    sink.on('error', () => undefined);
+    return sink;
   }
 
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
     if (this.settled) throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: the upload was aborted before its commit; nothing stored`);
     this.settled = true;
     const { data, target, createOnly, measureReplaced } = this;
-    if (this.sink.errored || this.received !== verified.size || data.length !== verified.size) {
-      this.sink.destroy();
+    if (this.stream?.errored || this.received !== verified.size || data.length !== verified.size) {
+      this.stream?.destroy();
       // The reason in words (storageError of a plain Error would only say UNKNOWN to the client).
       throw storageError(
-        this.sink.errored ?? new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${this.received} of ${verified.size} bytes staged; nothing stored`),
+        this.stream?.errored ?? new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${this.received} of ${verified.size} bytes staged; nothing stored`),
         'store',
         this.name,
       );
@@ -96,7 +114,7 @@ export class LocalSmallStagedWrite implements StagedWrite {
 
   async abort(): Promise<void> {
     this.settled = true;
-    this.sink.destroy();
+    this.stream?.destroy();
   }
 
   /**

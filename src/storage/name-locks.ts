@@ -5,7 +5,13 @@ interface Holder {
 }
 
 /** Whether a lock on `a` and one on `b` exclude each other: the same path, or one inside the other. */
-const overlap = (a: string, b: string): boolean => a === b || a.startsWith(b + '/') || b.startsWith(a + '/');
+const overlap = (a: string, b: string): boolean => a === b || inside(a, b) || inside(b, a);
+
+/**
+ * Whether `path` lies below `folder`, without building `folder + '/'`: a BATCH keeps a few hundred
+ * commits in flight, and each lock compares its path with every one of theirs.
+ */
+export const inside = (path: string, folder: string): boolean => path.length > folder.length && path.charCodeAt(folder.length) === 0x2f && path.startsWith(folder);
 
 /**
  * Mutual exclusion over paths, for the storage calls that change what a name holds (commit, rename,

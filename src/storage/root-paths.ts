@@ -15,6 +15,8 @@ const FOLDER_CHECK_TTL_MS = 1000;
 export class RootPaths {
   /** Folders recently created and checked, by path: real path and when it was checked. */
   private readonly checked = new Map<string, { real: string; at: number }>();
+  /** Folder checks and creations under way, by jail and folder: asked for again, they are shared. */
+  private readonly creating = new Map<string, Promise<string>>();
 
   constructor(readonly realRoot: string) {}
 
@@ -105,6 +107,8 @@ export class RootPaths {
   /** A folder was deleted or renamed: checks remembered for it (and below it) are void. */
   forgetFolders(): void {
     this.checked.clear();
+    // One under way may have looked before the change: those asking from now on look again.
+    this.creating.clear();
   }
 
   /**
@@ -117,9 +121,21 @@ export class RootPaths {
     const folderPath = dirname(this.pathOf(name));
     const recent = this.recentCheck(folderPath, jail);
     if (recent !== undefined) return recent;
-    const real = await this.createFolderFor(name, jail);
-    this.remember(folderPath, jail, real);
-    return real;
+    // Files of one new folder asked for side by side (a BATCH commits its files concurrently) share
+    // one check and creation: each made its own, a walk and a mkdir per file instead of per folder.
+    const key = `${jail}\0${folderPath}`;
+    const under = this.creating.get(key);
+    if (under !== undefined) return under;
+    const creating = this.createFolderFor(name, jail).then((real) => {
+      this.remember(folderPath, jail, real);
+      return real;
+    });
+    this.creating.set(key, creating);
+    try {
+      return await creating;
+    } finally {
+      if (this.creating.get(key) === creating) this.creating.delete(key);
+    }
   }
 
   /** The real path of `folderPath` if it was found inside `jail` less than a second ago. */

@@ -131,6 +131,11 @@ export interface StagedWrite {
    * (`writableLength`, see WriteWindow), so any Writable that completes its writes when done fits.
    */
   readonly sink: Writable;
+  /**
+   * The whole file in one piece, instead of through `sink` (a BATCH's files arrive whole): a write
+   * that keeps small files in memory takes the buffer as it is. Without it, the data goes through `sink`.
+   */
+  writeWhole?(data: Uint8Array): void;
   /** Makes the data durable and visible under its name, atomically. The caller verified size and digest. */
   commit(verified: VerifiedContent): Promise<CommittedFile>;
   abort(): Promise<void>;

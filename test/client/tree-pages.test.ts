@@ -31,10 +31,11 @@ const recordRequests = (client: RxferClient): string[] => {
       yield page;
     }
   };
-  const uploadBuffer = client.uploadBuffer.bind(client);
-  client.uploadBuffer = (name, data, options) => {
+  // put -r sends small files by uploadBatched (one BATCH for many), larger ones by upload.
+  const uploadBatched = client.uploadBatched.bind(client);
+  client.uploadBatched = (name, data) => {
     log.push(`send ${name}`);
-    return uploadBuffer(name, data, options);
+    return uploadBatched(name, data);
   };
   const download = client.download.bind(client);
   client.download = (name, path, options) => {

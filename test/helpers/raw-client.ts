@@ -19,6 +19,25 @@ export const uploadRequest = (name: string | Buffer, data: Buffer | string, opti
   ]);
 };
 
+/** One file of a BATCH as the test wants it sent: a wrong `sha256` or `entry` line makes a bad one. */
+export interface BatchFile {
+  readonly name: string | Buffer;
+  readonly data: Buffer | string;
+  readonly sha256?: string;
+  /** The whole entry line, without its `\n`, in place of `<size> SHA256 <digest>`. */
+  readonly entry?: string;
+}
+
+/** The bytes of one BATCH request: `BATCH <count>`, then each file's entry line, name line and bytes. */
+export const batchRequest = (files: readonly BatchFile[], count = files.length): Buffer =>
+  Buffer.concat([
+    Buffer.from(`BATCH ${count}\n`),
+    ...files.flatMap(({ name, data, sha256: digest, entry }) => {
+      const body = Buffer.isBuffer(data) ? data : Buffer.from(data);
+      return [Buffer.from(`${entry ?? `${body.length} SHA256 ${digest ?? sha256(body)}`}\n`), Buffer.isBuffer(name) ? name : Buffer.from(name), Buffer.from('\n'), body];
+    }),
+  ]);
+
 export const downloadRequest = (name: string | Buffer): Buffer =>
   Buffer.concat([Buffer.from('DOWNLOAD\n'), Buffer.isBuffer(name) ? name : Buffer.from(name), Buffer.from('\n')]);
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { RxferClient, RxferError } from '../../src/client/index';
 import { TOKENS } from '../../src/container/tokens';
 import { MemoryStorage } from '../../src/storage/memory.storage';
-import { RawClient, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
+import { RawClient, batchRequest, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
 import { TestServer, TestServerOptions, startTestServer, storageOf } from '../helpers/server';
 
 const MiB = 1024 * 1024;
@@ -27,6 +27,23 @@ describe.each<[string, () => TestServerOptions]>([
 
   /** The whole temp folder of this server (root and scratch included), as it is on disk. */
   const everythingOnDisk = async () => (await readdir(dirname(server.root), { recursive: true })).sort();
+
+  test('stores the files of a BATCH through its staged writes (no writeWhole), each verified on its own', async () => {
+    const raw = await RawClient.connect(server.port);
+    const files = [
+      { name: 'batch/a', data: randomBytes(1000) },
+      { name: 'batch/b', data: Buffer.from('declared otherwise'), sha256: sha256('something else') },
+      { name: 'batch/c', data: randomBytes(70_000) },
+    ];
+    await raw.send(batchRequest(files));
+    const replies = await raw.readLines(3);
+    raw.destroy();
+    expect(replies[0]).toBe(`OK file data recv 1000 ${sha256(files[0]!.data)}`);
+    expect(replies[1]).toMatch(/^ERR CHECKSUM_MISMATCH /);
+    expect(replies[2]).toBe(`OK file data recv 70000 ${sha256(files[2]!.data)}`);
+    expect((await client.downloadBuffer('batch/c')).data.equals(files[2]!.data)).toBe(true);
+    await expect(client.downloadBuffer('batch/b')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
 
   test('is the storage the server uses', () => {
     expect(storageOf(server)).toBeInstanceOf(MemoryStorage);

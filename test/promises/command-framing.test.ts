@@ -71,8 +71,8 @@ describe('command framing', () => {
     [`DOWNLOAD FROM 1 ${digest} extra`, 'BAD_COMMAND DOWNLOAD: a resumed transfer ends with FROM <offset> <digest of the first offset bytes>'],
     [`DOWNLOAD FROM 1`, 'BAD_COMMAND DOWNLOAD: a resumed transfer ends with FROM <offset> <digest of the first offset bytes>'],
     ['STAT x', 'BAD_COMMAND STAT takes no arguments (the name goes on the next line)'],
-    ['NOPE x', 'BAD_COMMAND unknown command "NOPE"; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT'],
-    [`NOPE${'x'.repeat(50)}`, `BAD_COMMAND unknown command; expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`],
+    ['NOPE x', 'BAD_COMMAND unknown command "NOPE"; expected UPLOAD, ADDFILE, BATCH, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT'],
+    [`NOPE${'x'.repeat(50)}`, `BAD_COMMAND unknown command; expected UPLOAD, ADDFILE, BATCH, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT`],
   ])('%j is refused: %s', (line, expected) => {
     expect(refusal(line)).toBe(expected);
   });

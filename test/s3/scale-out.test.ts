@@ -9,7 +9,7 @@ import { S3Keys } from '../../src/storage/s3/s3-keys';
 import type { UploadManifest } from '../../src/storage/s3/upload-manifest';
 import { ensureBuilt, rxfer, spawnRxfer } from '../helpers/cli';
 import { CountingProxy } from '../helpers/counting-proxy';
-import { RawClient } from '../helpers/raw-client';
+import { RawClient, batchRequest } from '../helpers/raw-client';
 import { TestServer, eventually, startTestServer } from '../helpers/server';
 import { S3_ENDPOINTS, TEST_BUCKET, describeS3, freshPrefix, s3Config, testClient, wipePrefix } from './s3-env';
 
@@ -68,6 +68,27 @@ describeS3(`two rxfer servers, one bucket (${S3_ENDPOINTS.length} gateway(s))`, 
       for (const client of [c1, c2]) expect((await client.list('shared')).map(({ name, size, digest }) => ({ name, size, digest }))).toEqual(expected);
     } finally {
       c1.close();
+      c2.close();
+    }
+  });
+
+  test('a BATCH through server 1: each file verified and stored on its own, seen through server 2', async () => {
+    const files = Array.from({ length: 40 }, (_, i) => ({ name: `batch/f${i}`, data: randomBytes(100 + i * 500) }));
+    const corrupt = { name: 'batch/corrupt', data: randomBytes(300), sha256: sha256(Buffer.from('something else')) };
+    const raw = await RawClient.connect(one.port);
+    const c2 = await connect(two);
+    try {
+      await raw.send(batchRequest([...files.slice(0, 20), corrupt, ...files.slice(20)]));
+      const replies = await raw.readLines(41, 60_000);
+      expect(replies[20]).toMatch(/^ERR CHECKSUM_MISMATCH /);
+      expect(replies.filter((_, i) => i !== 20)).toEqual(files.map((f) => `OK file data recv ${f.data.length} ${sha256(f.data)}`));
+      for (const f of [files[0]!, files[39]!]) expect((await c2.downloadBuffer(f.name)).data.equals(f.data)).toBe(true);
+      const listed = await c2.list('batch');
+      expect(listed.map(({ name, size, digest }) => ({ name, size, digest }))).toEqual(
+        files.map((f) => ({ name: f.name, size: f.data.length, digest: sha256(f.data) })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      );
+    } finally {
+      raw.destroy();
       c2.close();
     }
   });

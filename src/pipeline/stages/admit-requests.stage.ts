@@ -1,6 +1,6 @@
 import { injectable } from 'inversify';
 import { Observable } from 'rxjs';
-import { takesName } from '../../protocol/command';
+import { isStorageRequest } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { concatAsync } from '../concat-async';
@@ -21,7 +21,7 @@ export class AdmitRequestsStage implements Stage {
   apply(event$: Observable<SessionEvent>, ctx: SessionContext): Observable<SessionEvent> {
     return event$.pipe(
       concatAsync(ctx.flow, (event: SessionEvent) => {
-        if (event.type !== 'command' || !takesName(event.command)) return [event];
+        if (event.type !== 'command' || !isStorageRequest(event.command)) return [event];
         // parse-command opens the request (taking its share of the budget) synchronously as the
         // event is passed on, so the next command is measured against the budget with this one in.
         const room = ctx.budget.roomFor(event.command.verb);

@@ -38,7 +38,7 @@ export class AuthenticateStage implements Stage {
               return [reply];
             });
           }
-          if (event.type === 'named') return [this.authorize(event.transfer, ctx) ?? event];
+          if (event.type === 'named' || event.type === 'batchFile') return [this.authorize(event.transfer, ctx) ?? event];
           return [event];
         }),
       );

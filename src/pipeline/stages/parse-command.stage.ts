@@ -65,7 +65,14 @@ export class ParseCommandStage implements Stage {
               if (event.command.verb === 'AUTH') return [{ type: 'login', token: event.command.token }];
               if (event.command.verb === 'HASH') return [chooseHash(event.command.algorithm, ctx)];
               current = ctx.beginTransfer(event.command);
+              if (event.command.verb === 'BATCH') current.filesToCome = event.command.count;
               return [];
+            }
+            case 'fileInBatch': {
+              const batch = current!;
+              const file = ctx.beginBatchFile(batch, event.size);
+              const whole: SessionEvent = { type: 'batchFile', transfer: file, raw: event.raw, bytes: event.bytes, declared: event.declared };
+              return batch.filesToCome > 0 ? [whole] : [whole, ...finishRequest()];
             }
             case 'name': {
               const transfer = current!;

@@ -2,13 +2,14 @@ import { injectable } from 'inversify';
 import { Observable } from 'rxjs';
 import { inUserTerms } from '../../auth/user';
 import { RxferError, toRxferError } from '../../errors/rxfer-error';
-import { hashLabel } from '../../integrity/hash-algorithm';
 import type { Trailer } from '../../protocol/command';
 import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
-import { storageError, unsyncedChange } from '../../storage/storage-errors';
-import type { CommittedFile, StagedWrite, VerifiedContent } from '../../storage/storage-adapter';
+import { storageError } from '../../storage/storage-errors';
+import type { CommittedFile } from '../../storage/storage-adapter';
+import { countedCommit } from '../counted-commit';
+import { assertAsDeclared } from '../as-declared';
 import { isStorageHang } from '../../session/storage-deadline';
 import { WriteWindow } from '../../io/write-window';
 import { concatAsync } from '../concat-async';
@@ -87,32 +88,6 @@ export class WriteFileStage implements Stage {
     return [{ type: 'pending', transfer, outcome }];
   }
 
-  /**
-   * The commit, and the quota told its outcome as one change (QuotaLedger.change): no measurement
-   * falls between the file taking its name and the count, and the count follows the commit even when
-   * the client was told otherwise (the connection gone, or the storage deadline passed first).
-   */
-  private commitAndCount(transfer: Transfer, staged: StagedWrite, verified: VerifiedContent): Promise<CommittedFile> {
-    const { quota } = transfer;
-    const commit = () => staged.commit(verified);
-    if (!quota) return commit();
-    return quota.change(() =>
-      commit().then(
-        (file) => {
-          quota.committed(file.replacedBytes);
-          return file;
-        },
-        (err: unknown) => {
-          // In place although its folder was not synced (NOT_DURABLE): counted as stored.
-          const replaced = unsyncedChange(err, 'replacedBytes');
-          if (replaced === undefined) quota.aborted(0);
-          else quota.committed(replaced);
-          throw err;
-        },
-      ),
-    );
-  }
-
   private async finish(transfer: Transfer, declared: Trailer, ctx: SessionContext): Promise<SessionEvent[]> {
     const staged = transfer.staged!;
     transfer.staged = undefined;
@@ -125,22 +100,10 @@ export class WriteFileStage implements Stage {
       if (transfer.received !== transfer.size) {
         throw new RxferError('INTERNAL', `received ${transfer.received} bytes of a declared ${transfer.size}`);
       }
-      if (declared.hash !== transfer.algorithm) {
-        throw new RxferError(
-          'CHECKSUM_MISMATCH',
-          `the trailer of ${transfer.displayName} gives a ${hashLabel(declared.hash)} digest, but this connection verifies with ${hashLabel(transfer.algorithm)} (send HASH ${hashLabel(declared.hash)} before the request); nothing stored`,
-        );
-      }
-      if (digest !== declared.digest) {
-        throw new RxferError(
-          'CHECKSUM_MISMATCH',
-          `the ${transfer.received} bytes received for ${transfer.displayName} hash to ${digest}, not ${declared.digest} as declared (${hashLabel(transfer.algorithm)}); nothing stored`,
-          { received: transfer.received, computed: digest, declared: declared.digest },
-        );
-      }
+      assertAsDeclared(transfer, declared, digest, 'the trailer');
       // An adapter that breaks its contract (a raw errno) still gives a storage code, never INTERNAL,
       // which would close the connection after later requests had already taken effect.
-      commit = this.commitAndCount(transfer, staged, { size: transfer.size, digest, hash: transfer.algorithm });
+      commit = countedCommit(transfer.quota, () => staged.commit({ size: transfer.size, digest, hash: transfer.algorithm }));
       const file = await ctx.storageCall('store', transfer.displayName, () => commit!);
       return [{ type: 'committed', transfer, file }];
     } catch (err) {

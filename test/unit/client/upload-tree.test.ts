@@ -120,10 +120,12 @@ test('a file gone before it could be looked at fails alone, as LOCAL_IO naming i
 });
 
 test('a file written to between its lstat and its read (no digest cache): the bytes read are sent, counted and told to onFile', async () => {
-  // 70 files: the 64-file window holds the last six back until a first file is done, so onFile's first
-  // call comes after every file's lstat (one batch) and before those six are read.
+  // 70 files of 256 KiB: the window's 16 MiB holds the last six back until a first file is done (with
+  // or without BATCH), so onFile's first call comes after every file's lstat (one group of checks)
+  // and before those six are read.
   const names = Array.from({ length: 70 }, (_, i) => `f-${String(i).padStart(3, '0')}.txt`);
-  writeTree(local, Object.fromEntries(names.map((name) => [name, 'old'])));
+  const old = 'old'.padEnd(256 * 1024, '.');
+  writeTree(local, Object.fromEntries(names.map((name) => [name, old])));
   const late = names.slice(64);
   const told: string[] = [];
   const result = await uploadTree(client, local, 'up', {
@@ -132,7 +134,7 @@ test('a file written to between its lstat and its read (no digest cache): the by
       told.push(name);
     },
   });
-  expect(result).toEqual({ files: 70, bytes: 210, skipped: 0 });
+  expect(result).toEqual({ files: 70, bytes: 64 * old.length + 6 * 3, skipped: 0 });
   expect(told.sort()).toEqual(names.map((name) => `up/${name}`));
   const stored = readTree(join(server.root, 'up'));
   for (const name of late) expect(stored[name]).toBe('new');
@@ -162,8 +164,8 @@ describe('which request each file goes by (the client`s upload calls recorded, n
         }),
       );
     };
-    client.uploadBuffer = (name, data) => {
-      calls.push(['buffer', name]);
+    client.uploadBatched = (name, data) => {
+      calls.push(['batched', name]);
       return answer(data.length);
     };
     client.upload = (path, name, options) => {
@@ -182,7 +184,7 @@ describe('which request each file goes by (the client`s upload calls recorded, n
     truncateSync(join(local, name), size);
   };
 
-  test('up to 1 MiB read whole; up to 64 MiB pipelined, asking what was kept first when resumable; beyond, a plain upload', async () => {
+  test('up to 1 MiB read whole (and batched); up to 64 MiB pipelined, asking what was kept first when resumable; beyond, a plain upload', async () => {
     sized('a-whole', MiB);
     sized('b-pipelined', MiB + 1);
     sized('c-resumable', MiB + 2);
@@ -192,7 +194,7 @@ describe('which request each file goes by (the client`s upload calls recorded, n
     await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 5, bytes: 131 * MiB + 4, skipped: 0 });
     // A file read whole is sent once read: its call may come after the others'.
     expect([...calls].sort(([a, x], [b, y]) => (x === y ? (a! < b! ? -1 : 1) : x! < y! ? -1 : 1))).toEqual([
-      ['buffer', 'up/a-whole'],
+      ['batched', 'up/a-whole'],
       ['upload', 'up/b-pipelined', { resume: true, kept: null, pipelined: true }],
       ['kept?', 'up/c-resumable'],
       ['upload', 'up/c-resumable', { resume: true, kept: null, pipelined: true }],
@@ -232,13 +234,29 @@ describe('which request each file goes by (the client`s upload calls recorded, n
     // than 16 MiB never gets there, and the test ends at its timeout.
     const held: (() => void)[] = [];
     let started = 0;
-    client.uploadBuffer = (_name, data) =>
+    client.uploadBatched = (_name, data) =>
       new Promise<TransferResult>((resolve) => {
         started++;
         held.push(() => resolve({ size: data.length } as unknown as TransferResult));
         if (held.length === 16 || started === 20) for (const release of held.splice(0)) release();
       });
     await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toMatchObject({ files: 20, bytes: 20 * MiB });
+  });
+
+  test('with BATCH, four batches of small files may be in flight at once (a window of 4 × batch-files)', async () => {
+    const { files } = client.batchLimits!;
+    const count = 4 * files + 10;
+    writeTree(local, Object.fromEntries(Array.from({ length: count }, (_, i) => [`small-${String(i).padStart(4, '0')}`, 'x'])));
+    // As above: each upload is held until four batches' worth are in flight; a smaller window never gets there.
+    const held: (() => void)[] = [];
+    let started = 0;
+    client.uploadBatched = (_name, data) =>
+      new Promise<TransferResult>((resolve) => {
+        started++;
+        held.push(() => resolve({ size: data.length } as unknown as TransferResult));
+        if (held.length === 4 * files || started === count) for (const release of held.splice(0)) release();
+      });
+    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toMatchObject({ files: count });
   });
 });
 
@@ -263,7 +281,7 @@ test('the connection lost with no request in flight: the files not sent are an e
   // Found by these tests: put -r returned { files: 70 } with files never sent, when every request in
   // flight had been answered before the loss (no failure to report, only files left unsent).
   writeTree(local, Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`f${String(i).padStart(2, '0')}`, 'x'])));
-  client.uploadBuffer = async (_name, data) => {
+  client.uploadBatched = async (_name, data) => {
     client.close();
     return { size: data.length } as unknown as TransferResult;
   };
@@ -297,7 +315,7 @@ describe('the server`s listing lost with the connection (listPages replaced: pag
     // second asks for page 2.
     writeTree(local, names(300));
     losePage2('up/f255');
-    client.uploadBuffer = async () => {
+    client.uploadBatched = async () => {
       throw new RxferError('NO_SPACE', 'refused');
     };
     const error = await uploadTree(client, local, 'up').catch((err: unknown) => err);
@@ -309,8 +327,10 @@ test('the connection lost while a re-run reads the listing: the later batches ar
   const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${String(i).padStart(3, '0')}`, `file ${i}`]));
   writeTree(local, many);
   await uploadTree(client, local, 'up');
-  writeTree(local, Object.fromEntries(Object.keys(many).map((name) => [name, 'changed'])));
-  // Listing pages of 3: the second batch would read the pages after f255, on a closed connection.
+  // 128 KiB each: the window's 16 MiB holds the rest of the first group back until a file is done, so
+  // the connection is lost before the second group (a window of 256 files would let the walk reach it).
+  writeTree(local, Object.fromEntries(Object.keys(many).map((name) => [name, 'changed'.padEnd(128 * 1024, '.')])));
+  // Listing pages of 3: the second group would read the pages after f255, on a closed connection.
   const error = await uploadTree(client, local, 'up', { onFile: () => client.close() }).catch((err: unknown) => err);
   expect(error).toMatchObject({ code: 'CONNECTION_LOST', detail: { files: 300 } });
 });

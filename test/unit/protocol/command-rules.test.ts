@@ -20,7 +20,7 @@ const replyTo = (line: string): string => {
 };
 
 const digest = '0123456789abcdef'.repeat(4);
-const EXPECTED_VERBS = 'expected UPLOAD, ADDFILE, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT';
+const EXPECTED_VERBS = 'expected UPLOAD, ADDFILE, BATCH, DOWNLOAD, RESUME, LIST, STAT, DELETE, RENAME, MKDIR, AUTH, HASH or QUIT';
 const RESUME_FORM = 'a resumed transfer ends with FROM <offset> <digest of the first offset bytes>';
 const LIST_FORM = 'ERR BAD_COMMAND LIST takes PAGED or AFTER, FOLDERS and SHALLOW, each at most once (the folder, and for AFTER the last name listed, go on the next lines)';
 

@@ -32,6 +32,8 @@ const shape = (frames: readonly Frame[]): string[] =>
         return `chunk:${frame.bytes.toString('latin1')}`;
       case 'trailer':
         return `trailer:${frame.trailer.digest.slice(0, 8)}`;
+      case 'fileInBatch':
+        return `fileInBatch:${frame.raw.toString('latin1')}=${frame.bytes.toString('latin1')}`;
       case 'protocolError':
         return `error:${frame.error.code}`;
     }

@@ -78,7 +78,7 @@ describe('ConnectionActor', () => {
     try {
       await until(() => text().includes('\n'));
       expect(text()).toBe(
-        `OK rxfer/1 caps=upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit hash=${availableHashes().join(',')} max-line=300 auth=required resume-min=1048576 list=paged list-options=folders,shallow\n`,
+        `OK rxfer/1 caps=upload,addfile,batch,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit hash=${availableHashes().join(',')} max-line=300 batch-files=64 batch-bytes=1048576 auth=required resume-min=1048576 list=paged list-options=folders,shallow\n`,
       );
     } finally {
       await close();
@@ -89,7 +89,7 @@ describe('ConnectionActor', () => {
     const { text, close } = await setup();
     try {
       await until(() => text().includes('\n'));
-      expect(text()).toBe(`OK rxfer/1 caps=upload,addfile,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit hash=${availableHashes().join(',')} max-line=300 auth=optional\n`);
+      expect(text()).toBe(`OK rxfer/1 caps=upload,addfile,batch,download,resume,list,stat,delete,rename,mkdir,auth,hash,quit hash=${availableHashes().join(',')} max-line=300 batch-files=64 batch-bytes=1048576 auth=optional\n`);
     } finally {
       await close();
     }
