@@ -13,7 +13,7 @@ import type { Connection } from './connection';
 import { expectFileRecv, expectStored, replyError } from './expect-reply';
 import { FileVersion, changedWhileSent, localIo, localIoError, sameVersion, versionOf } from './local-io';
 import { uploadBuffer } from './upload-buffer.request';
-import { wholeFileBuffer } from './whole-file-buffers';
+import { recycleWholeFileBuffer, wholeFileBuffer } from './whole-file-buffers';
 import type { RequestTurn } from './request-lanes';
 import { resumeQuery, uploadHeader } from './request-header';
 
@@ -110,7 +110,7 @@ export const readWhole = async (source: LocalSource, localPath: string, readAs?:
       const size = Number(before.size);
       const data = await readUpTo(source.fd, size, localPath);
       const after = versionNow(source, localPath);
-      if (sameVersion(before, after)) {
+      if (sameVersion(before, after) && (!changedLately(after) || (await readsAlike(source.fd, data, size, localPath)))) {
         if (data.length > size) throw grew(localPath, size);
         if (data.length < size) throw shrank(localPath, size, data.length);
         readAs?.(after);
@@ -124,6 +124,25 @@ export const readWhole = async (source: LocalSource, localPath: string, readAs?:
     source.open = false;
     closeSync(source.fd);
   }
+};
+
+/**
+ * A write stamps the file's times when it starts, then copies its bytes: a read in the middle of the
+ * copy sees part of the old bytes and part of the new, with the same version before and after it
+ * (hostile pass n: a file rewritten in a loop was stored as a mix that never existed, and put -r
+ * said it was stored). Such a write began moments ago, so a file changed that recently is read a
+ * second time: the same bytes twice are the file as it was between the reads.
+ */
+const CHANGED_LATELY_NS = 2_000_000_000n;
+
+const changedLately = (version: FileVersion): boolean => BigInt(Date.now()) * 1_000_000n - version.ctimeNs < CHANGED_LATELY_NS;
+
+/** Whether a second read of the file gives exactly `data` (see CHANGED_LATELY_NS). */
+const readsAlike = async (fd: number, data: Buffer, size: number, localPath: string): Promise<boolean> => {
+  const again = await readUpTo(fd, size, localPath);
+  const alike = again.equals(data);
+  recycleWholeFileBuffer(again);
+  return alike;
 };
 
 /** The file from its start: `size` bytes and one more if it has them (fewer if it ends sooner). */

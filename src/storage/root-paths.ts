@@ -125,17 +125,22 @@ export class RootPaths {
     // one check and creation: each made its own, a walk and a mkdir per file instead of per folder.
     const key = `${jail}\0${folderPath}`;
     const under = this.creating.get(key);
-    if (under !== undefined) return under;
-    const creating = this.createFolderFor(name, jail).then((real) => {
-      this.remember(folderPath, jail, real);
-      return real;
-    });
+    // A shared creation that failed names the file that started it: each other file then tries on
+    // its own, so that its refusal is its own (hostile pass n).
+    if (under !== undefined) return under.catch(() => this.createAndRemember(name, jail, folderPath));
+    const creating = this.createAndRemember(name, jail, folderPath);
     this.creating.set(key, creating);
     try {
       return await creating;
     } finally {
       if (this.creating.get(key) === creating) this.creating.delete(key);
     }
+  }
+
+  private async createAndRemember(name: RemoteName, jail: string, folderPath: string): Promise<string> {
+    const real = await this.createFolderFor(name, jail);
+    this.remember(folderPath, jail, real);
+    return real;
   }
 
   /** The real path of `folderPath` if it was found inside `jail` less than a second ago. */

@@ -19,16 +19,6 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const sha256 = (data: Buffer) => hashOf('sha256', data);
 
-/** Resolves to the RxferError a promise rejects with (fails the test if it resolves). */
-const failure = async (promise: Promise<unknown>): Promise<RxferError> => {
-  const result = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(result).toBeInstanceOf(RxferError);
-  return result as RxferError;
-};
-
 interface Proxy {
   readonly port: number;
   /** The request lines the client sent that start a request (`BATCH 64`, `UPLOAD 5`, `DOWNLOAD`, …), in order. */
@@ -241,7 +231,7 @@ describe('uploadBatched against the real server', () => {
     await connectThrough();
     const pending = [client.uploadBatched('b/c1', text('c1')), client.uploadBatched('b/c2', text('c2'))];
     client.close();
-    for (const outcome of pending) expect((await failure(outcome)).code).toBe('CONNECTION_LOST');
+    for (const outcome of pending) await expect(outcome).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
   });
 });
 
