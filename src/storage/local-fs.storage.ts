@@ -31,16 +31,14 @@ const SPACE_CHECK_MIN_BYTES = 1024 * 1024;
  */
 const RESUMABLE_FROM_BYTES = 1024 * 1024;
 
+/** What a check that met a folder renamed or removed meanwhile answers (and a true refusal too). */
+const RACING_FOLDER_CODES: ReadonlySet<string> = new Set(['NOT_FOUND', 'NAME_CONFLICT', 'NAME_INVALID']);
+
 /**
  * Files in a folder on the local file system: the default adapter. Never writes to a real name
  * (staging + rename), never follows a symlink out of the root, never trusts a cached digest of a file
  * that changed behind its back.
  */
-/** Tries of an upload's early folder check before its refusal stands (folderForNow). */
-const FOLDER_CHECK_ATTEMPTS = 3;
-/** What a check that met a folder renamed or removed meanwhile answers (and a true refusal too). */
-const RACING_FOLDER_CODES: ReadonlySet<string> = new Set(['NOT_FOUND', 'NAME_CONFLICT', 'NAME_INVALID']);
-
 export class LocalFsStorage implements StorageAdapter {
   readonly kind = 'local';
   readonly resumableFromBytes = RESUMABLE_FROM_BYTES;
@@ -168,19 +166,21 @@ export class LocalFsStorage implements StorageAdapter {
   }
 
   /**
-   * The checked folder for an upload's early look (outside the name's lock). A folder renamed or
-   * removed by another client between the steps of its check fails that check with an answer that is
-   * not true of the name (a link, missing, in conflict): checked again from the start, it is made
-   * anew. A name that fails every time (a link out of the root, a file in the way) fails as it is.
+   * The checked folder for an upload's early look. Taken without the name's lock, as it nearly always
+   * succeeds; but a folder renamed or removed by another client between the steps of the check fails
+   * it with an answer that is not true of the name (a link, missing, in conflict: hostile pass n). So
+   * a check that fails so is taken once more under the name's lock, which a RENAME or DELETE of a
+   * folder above takes too: that answer stands (a link out of the root, a file in the way).
    */
-  private async folderForNow(name: RemoteName, jail: string): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.paths.folderFor(name, jail);
-      } catch (err) {
-        if (attempt === FOLDER_CHECK_ATTEMPTS || !(err instanceof RxferError) || !RACING_FOLDER_CODES.has(err.code)) throw err;
+  private async folderForNow(name: RemoteName, jail: string, target: string): Promise<string> {
+    try {
+      return await this.paths.folderFor(name, jail);
+    } catch (err) {
+      if (!(err instanceof RxferError) || !RACING_FOLDER_CODES.has(err.code)) throw err;
+      return this.locks.with([target], () => {
         this.paths.forgetFolders();
-      }
+        return this.paths.folderFor(name, jail);
+      });
     }
   }
 
@@ -188,25 +188,19 @@ export class LocalFsStorage implements StorageAdapter {
     const target = this.paths.pathOf(name);
     // ADDFILE refuses an existing name before any data moves (link() checks again at commit), and so
     // does a large upload onto a folder. For a small replace the look is not worth its syscall: a
-    // folder in the way fails the rename at commit with the same NAME_CONFLICT. Nor is its folder
-    // checked or made now: its commit does that under the name's lock, which a RENAME or DELETE of a
-    // folder above takes too. Made here, outside the lock, a folder renamed away by another client
-    // meanwhile had the file refused as a link, as missing or as in conflict (hostile pass n).
-    const small = size <= SMALL_FILE_BYTES && !createOnly && !resume;
-    if (!small) {
-      // The folder is resolved and checked first, so the look below never sees outside the root.
-      const folder = await this.folderForNow(name, jail);
-      // This look and the free-space check are synchronous (a few µs each on a local file system): the
-      // socket is held until the staging file is open, and each thread-pool round trip before that
-      // delayed every upload pipelined behind this one (with the manifest written in the background,
-      // 200 × 1 MiB pipelined 332 → 370 files/s: bench/findings.md, "the upload's critical path").
-      // It looks inside the folder that was checked, opened: by path, a folder swapped for a link since
-      // its check had ADDFILE answer EXISTS for a name outside the root (hostile pass k).
-      if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
-        const existing = lookOrThrow(folder, target, name);
-        if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
-        if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
-      }
+    // folder in the way fails the rename at commit with the same NAME_CONFLICT.
+    // The folder is resolved and checked first, so the look below never sees outside the root.
+    const folder = await this.folderForNow(name, jail, target);
+    // This look and the free-space check are synchronous (a few µs each on a local file system): the
+    // socket is held until the staging file is open, and each thread-pool round trip before that
+    // delayed every upload pipelined behind this one (with the manifest written in the background,
+    // 200 × 1 MiB pipelined 332 → 370 files/s: bench/findings.md, "the upload's critical path").
+    // It looks inside the folder that was checked, opened: by path, a folder swapped for a link since
+    // its check had ADDFILE answer EXISTS for a name outside the root (hostile pass k).
+    if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
+      const existing = lookOrThrow(folder, target, name);
+      if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
+      if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
     this.assertSpaceFor(size - (resume?.offset ?? 0), name);
     // Another connection writing the same name keeps its partial; this upload then stages apart.
