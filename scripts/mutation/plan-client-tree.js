@@ -7,6 +7,8 @@
  * (test/unit/client/), against the real server on 127.0.0.1 or a scripted one, on real temp folders.
  */
 module.exports = (group) => [
+  // BATCH on the client (issue 20): the queue that gathers files into batches, and one batch's request and replies.
+  group('client-batch', ['src/client/batch-queue.ts', 'src/client/upload-batch.request.ts'], ['client/upload-batch.test.ts'], []),
   // Where a listed name lands on this machine (get -r's guard against a hostile server), and resolvedPath.
   group('client-local-target', ['src/client/local-target.ts'], ['unit/client/local-target.test.ts', 'unit/client/listed-names.test.ts'], [
     // resolvedPath's test for a path path.resolve would return unchanged: every mutant that takes the
@@ -74,25 +76,25 @@ module.exports = (group) => [
   group('client-tree-upload', ['src/client/upload-tree.ts'], ['unit/client/upload-tree.test.ts', 'unit/client/upload-tree-digest-cache.test.ts'], [
     // A file that failed before it was looked at, or whose digest the cache knows, is given no server entry:
     // identicalFiles answers false without its path (and a cached file's answer is not used).
-    'src/client/upload-tree.ts:131 ObjectLiteral',
-    'src/client/upload-tree.ts:131 StringLiteral',
+    'src/client/upload-tree.ts:158 ObjectLiteral',
+    'src/client/upload-tree.ts:158 StringLiteral',
     // A file the cache knows read and hashed anyway (`|| known[i] !== undefined` dropped): its answer is not used.
-    'src/client/upload-tree.ts:131 ConditionalExpression',
-    'src/client/upload-tree.ts:131 LogicalOperator',
+    'src/client/upload-tree.ts:158 ConditionalExpression',
+    'src/client/upload-tree.ts:158 LogicalOperator',
     // Without the cache (place unused), -1 or +1 alike.
-    'src/client/upload-tree.ts:135 UnaryOperator',
+    'src/client/upload-tree.ts:162 UnaryOperator',
     // A cache hit recorded through `record` (a second lstat) instead of `carry`: the same line; `cache?.` there
     // only ever sees a cache (a record comes from one).
-    'src/client/upload-tree.ts:140 ConditionalExpression',
-    'src/client/upload-tree.ts:140 OptionalChaining',
+    'src/client/upload-tree.ts:167 ConditionalExpression',
+    'src/client/upload-tree.ts:167 OptionalChaining',
     // The version a small file was read in not taken, or not compared: recorded through `record`'s lstat instead,
     // or (`sameVersion` → true) a record of a state the file has left, which no later lstat can give again
     // (ctime only moves forward; digest-cache.ts): never a file skipped that differs.
     'src/client/upload-tree.ts:162 ArrowFunction',
-    'src/client/upload-tree.ts:173 ConditionalExpression',
-    'src/client/upload-tree.ts:174 ConditionalExpression',
+    'src/client/upload-tree.ts:202 ConditionalExpression',
+    'src/client/upload-tree.ts:203 ConditionalExpression',
     // `resumableFromBytes !== undefined`: `size >= undefined` is false as well.
-    'src/client/upload-tree.ts:217 ConditionalExpression',
+    'src/client/upload-tree.ts:247 ConditionalExpression',
   ]),
   group('client-digest-cache', ['src/client/digest-cache.ts'], ['unit/client/digest-cache.test.ts'], [
     // Faster paths of the fourteenth session's rework, each giving what the plain path gives: a state's text made again

@@ -58,6 +58,15 @@ interface PlannedFile extends LocalFile {
   readonly remote: string;
 }
 
+/**
+ * Files up to this size go in BATCHes; larger ones read whole go as pipelined UPLOADs. A batch saves
+ * the server its per-request work, which is most of a 4 KiB file's cost but little of a 1 MiB one's,
+ * and the server holds a batch's files whole in memory until they are committed, where an UPLOAD's
+ * data streams through (200 × 1 MiB as batches of one: the same time on a fresh server, 0.72 → 0.94 s
+ * on the benchmark's, whose heap the 1 MiB buffers churned).
+ */
+const BATCHED_MAX_BYTES = 64 * 1024;
+
 /** Files whose already-there check runs together (a few at a time, as identicalFiles does), in walk order. */
 const CHECK_GROUP_FILES = 256;
 
@@ -188,7 +197,7 @@ export const uploadTree = async (
         let readAs: FileVersion | undefined;
         const sending =
           whole
-            ? readSmall(file, (version) => (readAs = version)).then((data) => client.uploadBatched(file.remote, data))
+            ? readSmall(file, (version) => (readAs = version)).then((data) => (data.length <= BATCHED_MAX_BYTES ? client.uploadBatched(file.remote, data) : client.uploadBuffer(file.remote, data)))
             : file.size <= PIPELINED_MAX_BYTES
               ? uploadPipelined(client, file, options.resume !== false)
               : client.upload(file.path, file.remote, { resume: options.resume });

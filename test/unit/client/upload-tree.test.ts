@@ -168,6 +168,10 @@ describe('which request each file goes by (the client`s upload calls recorded, n
       calls.push(['batched', name]);
       return answer(data.length);
     };
+    client.uploadBuffer = (name, data) => {
+      calls.push(['buffer', name]);
+      return answer(data.length);
+    };
     client.upload = (path, name, options) => {
       calls.push(['upload', name, options]);
       return answer(fs.statSync(path).size);
@@ -184,17 +188,19 @@ describe('which request each file goes by (the client`s upload calls recorded, n
     truncateSync(join(local, name), size);
   };
 
-  test('up to 1 MiB read whole (and batched); up to 64 MiB pipelined, asking what was kept first when resumable; beyond, a plain upload', async () => {
-    sized('a-whole', MiB);
+  test('up to 64 KiB batched; up to 1 MiB read whole and pipelined; up to 64 MiB streamed pipelined, asking what was kept first when resumable; beyond, a plain upload', async () => {
+    sized('0-batched', 64 * 1024);
+    sized('a-whole', 64 * 1024 + 1);
     sized('b-pipelined', MiB + 1);
     sized('c-resumable', MiB + 2);
     sized('d-pipelined-max', 64 * MiB);
     sized('e-plain', 64 * MiB + 1);
     const { calls } = record(MiB + 2);
-    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 5, bytes: 131 * MiB + 4, skipped: 0 });
+    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 6, bytes: 130 * MiB + 128 * 1024 + 5, skipped: 0 });
     // A file read whole is sent once read: its call may come after the others'.
     expect([...calls].sort(([a, x], [b, y]) => (x === y ? (a! < b! ? -1 : 1) : x! < y! ? -1 : 1))).toEqual([
-      ['batched', 'up/a-whole'],
+      ['batched', 'up/0-batched'],
+      ['buffer', 'up/a-whole'],
       ['upload', 'up/b-pipelined', { resume: true, kept: null, pipelined: true }],
       ['kept?', 'up/c-resumable'],
       ['upload', 'up/c-resumable', { resume: true, kept: null, pipelined: true }],
