@@ -59,6 +59,22 @@ describe('LocalSmallStagedWrite', () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  test('writeWhole: the whole file in one piece is committed as it is; a wrong size, or after the stream took bytes, is refused and nothing stored', async () => {
+    const whole = small('whole.txt', 5);
+    whole.writeWhole(Buffer.from('whole'));
+    expect((await whole.commit(verified('whole'))).size).toBe(5);
+    expect(await readFile(join(root, 'whole.txt'), 'utf8')).toBe('whole');
+
+    const short = small('short.txt', 5);
+    expect(() => short.writeWhole(Buffer.from('four'))).toThrow(expect.objectContaining({ code: 'STORAGE_FAILED', message: 'cannot store short.txt: 4 bytes handed over for a declared 5; nothing stored' }));
+    const mixed = small('mixed.txt', 5);
+    await send(mixed, 'wh');
+    expect(() => mixed.writeWhole(Buffer.from('whole'))).toThrow(expect.objectContaining({ code: 'STORAGE_FAILED' }));
+    await expect(mixed.commit(verified('whole'))).rejects.toMatchObject({ code: 'STORAGE_FAILED' });
+    expect(await exists(join(root, 'short.txt'))).toBe(false);
+    expect(await exists(join(root, 'mixed.txt'))).toBe(false);
+  });
+
   test('a quota asks at commit, holding the name, what it is about to replace; a refusal publishes nothing (ADDFILE is not asked)', async () => {
     await writeFile(join(root, 'old.txt'), 'eleven byte');
     const asked: number[] = [];

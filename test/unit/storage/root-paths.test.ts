@@ -37,6 +37,23 @@ describe('RootPaths', () => {
     expect(paths.prefixOf('team/u1')).toBe(`${join(root, 'team', 'u1')}/`);
   });
 
+  test('folderFor: files of one new folder asked for at once share its creation; a failed one is each file\'s own refusal, in its own name', async () => {
+    const made = await Promise.all([paths.folderFor(name('n/a/f1')), paths.folderFor(name('n/a/f2')), paths.folderFor(name('n/a/f3'))]);
+    expect(made).toEqual([join(root, 'n', 'a'), join(root, 'n', 'a'), join(root, 'n', 'a')]);
+    await writeFile(join(root, 'x'), 'a file where a folder is asked for');
+    const refused = await Promise.all(['x/f0', 'x/f1', 'x/f2'].map((file) => paths.folderFor(name(file)).then(() => 'made', (err: RxferError) => `${err.code} ${err.message}`)));
+    expect(refused).toEqual(['x/f0', 'x/f1', 'x/f2'].map((file) => `NAME_CONFLICT cannot create the folder for ${file}: a file is in the way`));
+  });
+
+  test('folderFor: a shared creation is forgotten once done, so a folder removed since is made again after its check expires', async () => {
+    expect(await paths.folderFor(name('gone/f'))).toBe(join(root, 'gone'));
+    await rm(join(root, 'gone'), { recursive: true });
+    // Past the one-second reuse of the check: the folder is looked for, and made, again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await paths.folderFor(name('gone/f'))).toBe(join(root, 'gone'));
+    expect(await exists(join(root, 'gone'))).toBe(true);
+  });
+
   test('open makes the root and keeps its real path; pathOf joins a name under it', async () => {
     expect(paths.realRoot).toBe(root);
     expect(await exists(root)).toBe(true);
