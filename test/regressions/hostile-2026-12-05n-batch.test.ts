@@ -293,7 +293,7 @@ describe.each([
     try {
       const oks: { name: string; data: Buffer }[] = [];
       const refusals: string[] = [];
-      const end = Date.now() + 2500;
+      const end = Date.now() + 1500;
       const writer = (async () => {
         for (let n = 0; Date.now() < end; n++) {
           const files = Array.from({ length: 24 }, (_, i) => ({ name: `r/s${n % 5}/t${i % 3}/f${n}-${i}`, data: randomBytes(i % 6 === 5 ? 70_000 : 50) }));
