@@ -74,7 +74,9 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
     stop,
     close: async () => {
       await stop();
-      await rm(tmp, { recursive: true, force: true });
+      // Retried: a commit its connection outlived (a client that closed with a BATCH in flight) may
+      // still be making its folder when the server has stopped.
+      await rm(tmp, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     },
   };
 };
