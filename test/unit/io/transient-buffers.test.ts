@@ -70,7 +70,9 @@ describe('noteTransientBytes', () => {
     const two = peakArrayBuffers(true, 256, 2);
     const three = peakArrayBuffers(true, 256, 3);
     const v8Alone = peakArrayBuffers(false, 256, 3);
-    expect(two.peak).toBeGreaterThan(one.peak + 4 * MIB);
+    // At least 4 MiB more (ideally 8: one collection in two fewer); CI once saw exactly 4 MiB, when one
+    // of V8's own collections fell between ours.
+    expect(two.peak).toBeGreaterThanOrEqual(one.peak + 4 * MIB);
     expect(two.peak).toBeLessThan(22 * MIB);
     // Every 8 MiB for one, every 16 MiB for two, none of ours for three: left to V8, so about what V8
     // alone lets pile up (its own collections vary by a few MiB from run to run on a loaded machine:
