@@ -398,17 +398,18 @@ module.exports = [
     'src/pipeline/stages/emit-ack.stage.ts:29 StringLiteral',
   ]),
   group('pipeline-file-ops', ['src/pipeline/stages/file-ops.stage.ts'], ['unit/pipeline/file-ops.test.ts'], [
-    'src/pipeline/stages/file-ops.stage.ts:27 StringLiteral',
-    'src/pipeline/stages/file-ops.stage.ts:57 MethodExpression',
+    'src/pipeline/stages/file-ops.stage.ts:28 StringLiteral',
+    'src/pipeline/stages/file-ops.stage.ts:58 MethodExpression',
   ]),
   group('pipeline-parse-command', ['src/pipeline/stages/parse-command.stage.ts'], ['unit/pipeline/parse-command.test.ts'], [
     'src/pipeline/stages/parse-command.stage.ts:15 LogicalOperator',
     'src/pipeline/stages/parse-command.stage.ts:39 StringLiteral',
   ]),
-  group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts', 'unit/pipeline/resolve-filename-survivors.test.ts'], [
-    // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite, and a commit only follows an accepted upload.
-    'src/pipeline/stages/resolve-filename.stage.ts:196:84 OptionalChaining → transfer.quota.admit',
-    'src/pipeline/stages/resolve-filename.stage.ts:34 StringLiteral',
+  group('pipeline-resolve-filename', ['src/pipeline/stages/resolve-filename.stage.ts', 'src/pipeline/upload-write-options.ts', 'src/pipeline/refusal.ts'], ['unit/pipeline/resolve-filename.test.ts', 'unit/pipeline/resolve-filename-late.test.ts', 'unit/pipeline/resolve-filename-survivors.test.ts'], [
+    // `transfer.quota?.admit` → `.admit`: the reservation is set before beginWrite (UPLOAD) or the commit (a BATCH file),
+    // and a commit only follows an accepted upload.
+    'src/pipeline/upload-write-options.ts:19:78 OptionalChaining → transfer.quota.admit',
+    'src/pipeline/stages/resolve-filename.stage.ts:36 StringLiteral',
     // resolveNow's `if (transfer.released) return []` (after the turn wait, after the reservation): what it returns
     // is dropped by resolve(), which gives back and answers nothing for a released transfer; the return stops the work.
     'src/pipeline/stages/resolve-filename.stage.ts:158:37 ArrayDeclaration → ["Stryker was here"]',
@@ -417,10 +418,10 @@ module.exports = [
     // settled)` settles the change one tick later instead of at once; nothing waits on it in between.
     'src/pipeline/stages/resolve-filename.stage.ts:143:11 ConditionalExpression → true',
     // list() is only called when the verb is LIST (apply; Transfer.command is readonly): the guard narrows the type, never returns.
-    'src/pipeline/stages/resolve-filename.stage.ts:75 ArrayDeclaration',
-    'src/pipeline/stages/resolve-filename.stage.ts:75 ConditionalExpression',
+    'src/pipeline/stages/resolve-filename.stage.ts:77 ArrayDeclaration',
+    'src/pipeline/stages/resolve-filename.stage.ts:77 ConditionalExpression',
     // `raw2 === undefined ? undefined : …` → false: with raw2 undefined, afterFolder is false, so the other branch gives undefined too.
-    'src/pipeline/stages/resolve-filename.stage.ts:83 ConditionalExpression',
+    'src/pipeline/stages/resolve-filename.stage.ts:85 ConditionalExpression',
   ]),
   group('pipeline-write-file', ['src/pipeline/stages/write-file.stage.ts'], ['unit/pipeline/write-file.test.ts'], [
     'src/pipeline/stages/write-file.stage.ts:27 StringLiteral',

@@ -51,7 +51,7 @@ export class Transfer {
    * A BATCH: its files not yet read off the wire, and those read whose last reply is not yet written.
    * The batch is over (and gives back its share of the connection's budget) when both are 0.
    */
-  filesToCome = 0;
+  filesToCome: number;
   filesOpen = 0;
 
   constructor(
@@ -64,6 +64,7 @@ export class Transfer {
   ) {
     // A BATCH's file arrives whole and is hashed in one call (store-batch): no running hash for it.
     this.hash = carriesData(command) && batch === undefined ? startHash(algorithm) : undefined;
+    this.filesToCome = command.verb === 'BATCH' ? command.count : 0;
     this.settled = new Promise((resolve) => (this.settle = resolve));
   }
 

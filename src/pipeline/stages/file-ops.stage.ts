@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
 import { Observable, map } from 'rxjs';
 import type { QuotaLedger } from '../../auth/quota-ledger';
-import { type User, inUserTerms, scopedName } from '../../auth/user';
+import { type User, scopedName } from '../../auth/user';
 import { TOKENS } from '../../container/tokens';
-import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { RxferError } from '../../errors/rxfer-error';
 import { isFileOp } from '../../protocol/command';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { Reply } from '../../protocol/reply';
@@ -12,6 +12,7 @@ import { SessionEvent } from '../../session/session-event';
 import { Transfer } from '../../session/transfer';
 import type { HashChoice, Jail, StorageAdapter } from '../../storage/storage-adapter';
 import { unsyncedChange } from '../../storage/storage-errors';
+import { refusal } from '../refusal';
 import { Stage } from '../stage';
 
 /** How a failure of each operation reads: "cannot <action> <name>: EIO (i/o error)". */
@@ -57,9 +58,7 @@ export class FileOpsStage implements Stage {
       transfer.opReply = await ctx.storageCall(ACTIONS[verb] ?? verb.toLowerCase(), name, () => this.operate(verb, name, to, scope, user));
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = inUserTerms(toRxferError(err), user);
-      transfer.refusal = error;
-      return [{ type: 'refused', transfer, error }];
+      return refusal(transfer, err);
     }
   }
 

@@ -65,7 +65,6 @@ export class ParseCommandStage implements Stage {
               if (event.command.verb === 'AUTH') return [{ type: 'login', token: event.command.token }];
               if (event.command.verb === 'HASH') return [chooseHash(event.command.algorithm, ctx)];
               current = ctx.beginTransfer(event.command);
-              if (event.command.verb === 'BATCH') current.filesToCome = event.command.count;
               return [];
             }
             case 'fileInBatch': {

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { Observable } from 'rxjs';
 import { RxferConfig } from '../../config/config.schema';
 import { TOKENS } from '../../container/tokens';
-import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { RxferError } from '../../errors/rxfer-error';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';
 import { formatListingLine } from '../../protocol/listing';
 import { isFileOp } from '../../protocol/command';
@@ -13,9 +13,11 @@ import type { StagedWrite, StorageAdapter, WriteOptions } from '../../storage/st
 import { isStorageHang } from '../../session/storage-deadline';
 import type { TransferSlots } from '../../auth/transfer-slots';
 import type { QuotaLedger } from '../../auth/quota-ledger';
-import { inUserTerms, scopedName } from '../../auth/user';
+import { scopedName } from '../../auth/user';
 import { concatAsync } from '../concat-async';
+import { refusal } from '../refusal';
 import { Stage } from '../stage';
+import { uploadWriteOptions } from '../upload-write-options';
 
 /**
  * Filename: checks the name, maps it into the user's root, takes one of the user's transfer slots,
@@ -93,9 +95,7 @@ export class ResolveFilenameStage implements Stage {
       transfer.listing = { body: Buffer.from(lines.join('')), count: lines.length, ...(more && { more }) };
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = inUserTerms(toRxferError(err), user);
-      transfer.refusal = error;
-      return [{ type: 'refused', transfer, error }];
+      return refusal(transfer, err);
     }
   }
 
@@ -185,16 +185,7 @@ export class ResolveFilenameStage implements Stage {
         // Gone meanwhile: no staging file for an upload that will never come (a fresh claim would
         // delete the name's kept upload, a resume would cut what it keeps beyond its offset).
         if (transfer.released) return [];
-        transfer.staged = await this.openStaging(transfer, name, ctx, {
-          size: transfer.size,
-          createOnly: command.verb === 'ADDFILE',
-          jail: user.root,
-          measureReplaced: user.quotaBytes !== undefined,
-          resume,
-          hash: transfer.algorithm,
-          onKeptDropped: (bytes) => this.quotas.freed(user, bytes),
-          ...(user.quotaBytes !== undefined && { admitReplaced: (bytes: number) => transfer.quota?.admit(bytes) }),
-        });
+        transfer.staged = await this.openStaging(transfer, name, ctx, uploadWriteOptions(transfer, this.quotas, { size: transfer.size, createOnly: command.verb === 'ADDFILE', resume }));
         const { resumed } = transfer.staged;
         if (resumed) {
           // Hashing goes on from the kept prefix: the trailer is checked against the whole file.
@@ -205,9 +196,7 @@ export class ResolveFilenameStage implements Stage {
       }
       return [{ type: 'accepted', transfer }];
     } catch (err) {
-      const error = inUserTerms(toRxferError(err), transfer.user);
-      transfer.refusal = error;
-      return [{ type: 'refused', transfer, error }];
+      return refusal(transfer, err);
     }
   }
 }

@@ -3,10 +3,10 @@ import { inject, injectable } from 'inversify';
 import { Observable } from 'rxjs';
 import type { QuotaLedger } from '../../auth/quota-ledger';
 import type { TransferSlots } from '../../auth/transfer-slots';
-import { inUserTerms, scopedName } from '../../auth/user';
+import { scopedName } from '../../auth/user';
 import { RxferConfig } from '../../config/config.schema';
 import { TOKENS } from '../../container/tokens';
-import { RxferError, toRxferError } from '../../errors/rxfer-error';
+import { RxferError } from '../../errors/rxfer-error';
 import { hashOf } from '../../integrity/hash-algorithm';
 import { flatMapSync } from '../../operators/flat-map-sync';
 import type { Trailer } from '../../protocol/command';
@@ -15,10 +15,12 @@ import { SessionContext } from '../../session/session-context';
 import { SessionEvent } from '../../session/session-event';
 import { isStorageHang } from '../../session/storage-deadline';
 import { Transfer } from '../../session/transfer';
-import type { CommittedFile, StorageAdapter, WriteOptions } from '../../storage/storage-adapter';
+import type { CommittedFile, StorageAdapter } from '../../storage/storage-adapter';
 import { assertAsDeclared } from '../as-declared';
 import { countedCommit } from '../counted-commit';
+import { refusal } from '../refusal';
 import { Stage } from '../stage';
+import { uploadWriteOptions } from '../upload-write-options';
 
 /** What one file of a BATCH brings: its own Transfer, its name line, its bytes and the digest declared for them. */
 interface FileOfBatch {
@@ -72,7 +74,7 @@ export class StoreBatchStage implements Stage {
       // One resolver for every command: the user's name, inside the user's root, checked again.
       name = parseRemoteName(scopedName(transfer.user!, transfer.name));
     } catch (err) {
-      return refused(transfer, err);
+      return refusal(transfer, err);
     }
     await ctx.earlierRequestsOn(name, transfer);
     // The connection ended while this file waited its turn: nothing is done for it.
@@ -109,7 +111,7 @@ export class StoreBatchStage implements Stage {
     } catch (err) {
       // Refused before its commit began: nothing stored (a commit that began counts itself).
       if (!transfer.committing) transfer.quota?.aborted(0);
-      return refused(transfer, err);
+      return refusal(transfer, err);
     }
   }
 
@@ -118,16 +120,7 @@ export class StoreBatchStage implements Stage {
    * so nothing waits between them but storage itself.
    */
   private commit(transfer: Transfer, name: RemoteName, bytes: Buffer, digest: string, ctx: SessionContext): Promise<CommittedFile> {
-    const user = transfer.user!;
-    const options: WriteOptions = {
-      size: bytes.length,
-      createOnly: false,
-      jail: user.root,
-      measureReplaced: user.quotaBytes !== undefined,
-      hash: transfer.algorithm,
-      onKeptDropped: (kept) => this.quotas.freed(user, kept),
-      ...(user.quotaBytes !== undefined && { admitReplaced: (replaced: number) => transfer.quota?.admit(replaced) }),
-    };
+    const options = uploadWriteOptions(transfer, this.quotas, { size: bytes.length, createOnly: false });
     // Set when the deadline passed: a staging write that opens after it is given back, never committed
     // (the client was told nothing was stored), as resolve-filename discards a late one.
     let gaveUp = false;
@@ -157,9 +150,3 @@ export class StoreBatchStage implements Stage {
   }
 }
 
-/** The file's refusal, in the user's terms (storage names it with the user's root in front). */
-const refused = (transfer: Transfer, err: unknown): SessionEvent[] => {
-  const error = inUserTerms(toRxferError(err), transfer.user);
-  transfer.refusal = error;
-  return [{ type: 'refused', transfer, error }];
-};
