@@ -66,8 +66,15 @@ describe('noteTransientBytes', () => {
   });
 
   test('two transfers at once are collected half as often; more are left to V8', () => {
-    const one = peakArrayBuffers(true, 256, 1);
-    const two = peakArrayBuffers(true, 256, 2);
+    // The lowest peak of three runs each, as above: one busy run held 22.6 MiB for two transfers in CI,
+    // which says how loaded the machine was, not what the collections free.
+    const lowest = (transfers: number) => {
+      const runs = [0, 1, 2].map(() => peakArrayBuffers(true, 256, transfers));
+      const counts = runs.map((run) => run.collections);
+      return { peak: Math.min(...runs.map((run) => run.peak)), collections: Math.min(...counts), most: Math.max(...counts) };
+    };
+    const one = lowest(1);
+    const two = lowest(2);
     const three = peakArrayBuffers(true, 256, 3);
     const v8Alone = peakArrayBuffers(false, 256, 3);
     // At least 4 MiB more (ideally 8: one collection in two fewer); CI once saw exactly 4 MiB, when one
@@ -79,7 +86,7 @@ describe('noteTransientBytes', () => {
     // CI once saw them 3.3 MiB apart, so the peak is compared loosely and the count exactly).
     expect(one.collections).toBeGreaterThanOrEqual(30);
     expect(two.collections).toBeGreaterThanOrEqual(14);
-    expect(two.collections).toBeLessThanOrEqual(16);
+    expect(two.most).toBeLessThanOrEqual(16);
     expect(three.collections).toBe(0);
     expect(Math.abs(three.peak - v8Alone.peak)).toBeLessThan(8 * MIB);
   });
