@@ -67,6 +67,13 @@ export interface DownloadOptions {
   readonly resume?: boolean;
   /** Called when the server accepted a resume, before the rest arrives: where it continues, of how much. */
   readonly onResume?: ProgressListener;
+  /**
+   * The caller made the target's folder moments ago (get -r into a new folder), so nothing can be
+   * under the target's name or its kept bytes' name: the looks for them (a directory there, bytes
+   * to resume from) are skipped. Each missing name cost a system call and a thrown error, ≈ 10 µs a
+   * file (bench/findings.md, issue 20). Anything made there meanwhile still fails the rename.
+   */
+  readonly intoNewFolder?: boolean;
 }
 
 /** What the server confirmed (upload) or what was received and verified (download). */

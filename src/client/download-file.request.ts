@@ -144,13 +144,14 @@ export const downloadFile = async (
   options: DownloadOptions,
 ): Promise<TransferResult> => {
   const target = resolvedPath(localPath);
-  refuseDirectory(target);
+  const looked = options.intoNewFolder !== true;
+  if (looked) refuseDirectory(target);
   refuseUnfinishedName(target);
   const resumable = options.resume !== false;
-  if (!resumable) await StagingFile.forgetResumable(target);
+  if (!resumable && looked) await StagingFile.forgetResumable(target);
   // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
   // chosen once the size is known.
-  let staging: StagingFile | SmallStagingFile | undefined = resumable && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
+  let staging: StagingFile | SmallStagingFile | undefined = resumable && looked && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
   let verified = false;
   try {
     const openSink = async (announced: TransferResult, offset: number) => {

@@ -124,11 +124,17 @@ export const downloadTree = async (
     firstPass.page(page);
     onlyPage = ++pages === 1 && !page.more ? page : undefined;
   }
-  await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
+  const madeRoot = await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
   const root = resolve(localDir);
   /** Folders found free of links (refuseLinkBelow), once each. */
   const checkedFolders = new Set<string>();
+  /**
+   * Folders this copy made (all of them when it made the target): only its own files are in them,
+   * so their files need no look for a local copy, a directory or kept bytes under their names.
+   */
+  const newFolders = new Set<string>();
+  const isNew = (folder: string) => madeRoot !== undefined || newFolders.has(folder);
   let unfinishedCount = 0;
   const unfinishedNames: string[] = [];
   // At most WINDOW_FILES downloads queued at once: thousands of pending requests, each with its
@@ -156,16 +162,19 @@ export const downloadTree = async (
       for (const folder of new Set(pairs.map(({ localPath }) => dirname(localPath)))) {
         if (!checkedFolders.has(folder)) refuseLinkBelow(root, folder);
         checkedFolders.add(folder);
-        await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
+        // mkdir -p says the first folder it made: that one and each below it on the way are new.
+        const made = await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
+        for (let path = folder; made !== undefined && path.length >= made.length; path = dirname(path)) newFolders.add(path);
       }
       // The listing gives size and digest for free: a file already here costs no request at all.
-      const identical = options.skipIdentical === false ? [] : await identicalFiles(pairs, client.hash);
+      const compared = options.skipIdentical === false ? [] : pairs.map((pair) => (isNew(dirname(pair.localPath)) ? { localPath: pair.localPath } : pair));
+      const identical = await identicalFiles(compared, client.hash);
       for (const [i, { localPath: target, remote: entry }] of pairs.entries()) {
         if (identical[i]) continue;
         const index = wanted++;
         await window.free();
         window.add(
-          client.download(entry.name, target, { resume: options.resume }).then(
+          client.download(entry.name, target, { resume: options.resume, intoNewFolder: isNew(dirname(target)) }).then(
             (result) => {
               bytes += result.size;
               options.onFile?.(entry, result);

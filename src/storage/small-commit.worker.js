@@ -31,6 +31,7 @@ const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
 const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, pathTooLong } = require('./fd-paths.js');
+const { FsyncPace } = require('../io/fsync-pace.js');
 
 /**
  * One small file to commit (SmallCommitJob in small-commits.ts, plus its id), with where its digest goes.
@@ -48,33 +49,27 @@ const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, pathTooL
 if (!parentPort) throw new Error('small-commit.worker.js runs as a worker thread (see small-commits.ts)');
 const port = parentPort;
 
-// fsync duration (µs, moving average) above which fsyncs run side by side: tmpfs takes ~1 µs.
-const SLOW_FSYNC_US = 100;
-let fsyncUs = 0;
-/** @param {bigint} started */
-const timed = (started) => {
-  fsyncUs = 0.8 * fsyncUs + 0.2 * (Number(process.hrtime.bigint() - started) / 1000);
-};
-/** @param {number} fd @returns {Promise<void>} */
-const fsyncAsync = (fd) => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+/** Synchronous fsyncs while they are quick, side by side in the pool once they wait for a device (fsync-pace.js). */
+const pace = new FsyncPace();
+/** @param {number} fd @returns {Promise<unknown>} its error, undefined when it succeeded */
+const fsyncInPool = (fd) => new Promise((resolve) => fs.fsync(fd, (err) => resolve(err ?? undefined)));
 
 /**
- * fsyncs each fd; returns the error of each (undefined where it succeeded).
+ * fsyncs each fd; returns the error of each (undefined where it succeeded). One by one while the pace
+ * says so (a probe among pooled ones included), the rest of the batch side by side in the pool.
  * @param {number[]} fds
  * @returns {Promise<unknown[]>}
  */
 const fsyncEach = async (fds) => {
-  if (fsyncUs < SLOW_FSYNC_US) {
-    return fds.map((fd) => {
-      const started = process.hrtime.bigint();
-      try { fs.fsyncSync(fd); } catch (err) { return err; } finally { timed(started); }
-      return undefined;
-    });
+  const errors = new Array(fds.length).fill(undefined);
+  let next = 0;
+  for (; next < fds.length && pace.nextIsSync(); next++) {
+    const fd = /** @type {number} */ (fds[next]);
+    errors[next] = pace.timedSync(() => fs.fsyncSync(fd));
   }
-  return Promise.all(fds.map((fd) => {
-    const started = process.hrtime.bigint();
-    return fsyncAsync(fd).then(() => timed(started), (err) => err);
-  }));
+  const pooled = fds.slice(next).map((fd, i) => fsyncInPool(fd).then((err) => void (errors[next + i] = err)));
+  await Promise.all(pooled);
+  return errors;
 };
 
 /** @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string }} */

@@ -247,6 +247,21 @@ describe('RxferClient against the real server', () => {
     expect(await stagingFiles(server.local)).toEqual([]);
   });
 
+  test.each([
+    ['small (held in memory)', 4],
+    ['large (streamed to a staging file)', 2 * MiB],
+  ])('intoNewFolder (no looks first): a directory made under the name meanwhile still fails the %s download, and is left alone', async (_label, size) => {
+    await client.uploadBuffer('d', randomBytes(size));
+    const folder = join(server.local, 'made-meanwhile');
+    await mkdir(folder);
+    await writeFile(join(folder, 'keep'), 'keep');
+    const error = await failure(client.download('d', folder, { intoNewFolder: true }));
+    expect(error.code).toBe('LOCAL_IO');
+    expect(await readdir(folder)).toEqual(['keep']);
+    expect(await stagingFiles(server.local)).toEqual([]);
+    await expect(client.downloadBuffer('d')).resolves.toMatchObject({ size });
+  });
+
   test('a download that does not match the announced digest: CHECKSUM_MISMATCH, old target untouched', async () => {
     const data = randomBytes(2 * MiB);
     await client.uploadBuffer('victim.bin', data);

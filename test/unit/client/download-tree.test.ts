@@ -120,7 +120,32 @@ describe('downloadTree against the real server', () => {
       return download(name, path, options);
     };
     await expect(downloadTree(client, 'tree', local, { skipIdentical: false, resume: false })).resolves.toEqual({ files: 4, bytes: 10, skipped: 0 });
-    expect(asked).toEqual([{ resume: false }, { resume: false }, { resume: false }, { resume: false }]);
+    // The target and its folders were there before this copy: every file's name is looked at.
+    expect(asked).toEqual(Array(4).fill({ resume: false, intoNewFolder: false }));
+  });
+
+  test('files of folders this copy made skip the looks for what is under their names; those of folders already there do not', async () => {
+    const asked = (into: string) => {
+      const seen: [string, boolean | undefined][] = [];
+      const download = client.download.bind(client);
+      client.download = (name, path, options) => {
+        seen.push([name, options?.intoNewFolder]);
+        return download(name, path, options);
+      };
+      return downloadTree(client, 'tree', into).then((result) => ({ result, seen: seen.sort() }));
+    };
+    // A new target: all of it.
+    const fresh = await asked(local);
+    expect(fresh.result).toEqual({ files: 4, bytes: 10, skipped: 0 });
+    expect(fresh.seen).toEqual([['tree/a.txt', true], ['tree/sub/b.txt', true], ['tree/sub/deep/c.txt', true], ['tree/z.txt', true]]);
+    // The target there, sub/ gone: sub/ and sub/deep/ are made again, the target's own files are looked at.
+    rmSync(join(local, 'sub'), { recursive: true });
+    writeFileSync(join(local, 'a.txt'), 'changed here');
+    client.download = RxferClient.prototype.download.bind(client);
+    const again = await asked(local);
+    expect(again.result).toEqual({ files: 3, bytes: 6, skipped: 1 });
+    expect(again.seen).toEqual([['tree/a.txt', false], ['tree/sub/b.txt', true], ['tree/sub/deep/c.txt', true]]);
+    expect(readTree(local)).toEqual(TREE);
   });
 
   test('a target that cannot be made: LOCAL_IO, nothing asked for but the listing', async () => {

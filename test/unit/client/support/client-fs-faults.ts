@@ -181,7 +181,8 @@ wrap(fs, 'lstatSync', (original) => (path: fs.PathLike, ...rest: unknown[]) => {
 export const nextFsyncBy = (call: FaultyCall): void => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { clientFsync } = require('../../../../src/io/quick-fsync') as typeof import('../../../../src/io/quick-fsync');
-  (clientFsync as unknown as { averageUs: number }).averageUs = call === 'fsyncSync' ? 0 : 1000;
+  // Pooled with no probe for a long while, or synchronous (FsyncPace, src/io/fsync-pace.js).
+  Object.assign((clientFsync as unknown as { pace: object }).pace, { pooled: call === 'fsync', slowInARow: 0, sinceProbe: 0, probeEvery: 1024 });
 };
 
 /** Puts the real functions back (afterAll). */
