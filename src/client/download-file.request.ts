@@ -19,6 +19,16 @@ export interface KeptPrefix {
   readonly hash: RunningHash;
 }
 
+/** How a download receives its body: into a file to write through, or held in memory. */
+export interface ReceiveOptions extends DownloadOptions {
+  kept?: KeptPrefix;
+  /** A file to write through (Writable), or one held in memory (InMemorySink: SmallStagingFile). */
+  openSink: (announced: TransferResult, offset: number) => Promise<Writable | InMemorySink>;
+}
+
+/** The DOWNLOAD request for `remoteName`, with `FROM` when part of the file is kept. */
+const requestFor = (remoteName: string, kept: KeptPrefix | undefined): string => downloadHeader(remoteName, kept && { offset: kept.bytes, digest: kept.hash.hex() });
+
 /**
  * Sends DOWNLOAD (with `FROM` when part of the file is kept) and receives the announced body into
  * the sink `openSink` gives for the offset the server accepted (0 if it did not: the kept bytes did
@@ -30,23 +40,22 @@ export const receiveDownload = async (
   conn: Connection,
   turn: RequestTurn,
   remoteName: string,
-  options: DownloadOptions & {
-    kept?: KeptPrefix;
-    /** A file to write through (Writable), or one held in memory (InMemorySink: SmallStagingFile). */
-    openSink: (announced: TransferResult, offset: number) => Promise<Writable | InMemorySink>;
-  },
+  options: ReceiveOptions,
 ): Promise<{ announced: TransferResult; received: TransferResult }> => {
-  const { kept } = options;
-  const resume = kept && { offset: kept.bytes, digest: kept.hash.hex() };
-  const header = downloadHeader(remoteName, resume);
-  await conn.send(header).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
+  await conn.send(requestFor(remoteName, options.kept)).catch((err: unknown) => conn.explainLoss(err, turn.receiveTurn));
   turn.doneSending();
   await turn.receiveTurn;
+  return receiveReply(conn, remoteName, options);
+};
+
+/** receiveDownload once the request is sent and it is this download's turn to read. */
+const receiveReply = async (conn: Connection, remoteName: string, options: ReceiveOptions): Promise<{ announced: TransferResult; received: TransferResult }> => {
+  const { kept } = options;
   const request = `DOWNLOAD ${printableName(remoteName)}`;
   const reply = await conn.readReply();
   const announced = expectDownloadReady(conn, reply, request);
   const offset = reply.kind === 'downloadReady' ? (reply.offset ?? 0) : 0;
-  if (offset !== 0 && offset !== resume?.offset) {
+  if (offset !== 0 && offset !== kept?.bytes) {
     const error = new RxferError('PROTOCOL_VIOLATION', `${request}: the server resumed at ${offset}, which was not asked for`);
     conn.abandon(error);
     throw error;
@@ -128,6 +137,78 @@ const refuseUnfinishedName = (target: string): void => {
  */
 const RESUMABLE_FROM_BYTES = 1024 * 1024;
 
+/** One file of downloadFiles. */
+export interface DownloadItem {
+  readonly remoteName: string;
+  readonly localPath: string;
+  /** DownloadOptions.intoNewFolder, for this file. */
+  readonly intoNewFolder?: boolean;
+}
+
+/** A download whose target was checked and whose kept bytes (if any) were found: ready to be sent. */
+interface PreparedDownload {
+  readonly remoteName: string;
+  readonly target: string;
+  readonly resumable: boolean;
+  /** The staging file: the kept one of an interrupted download now, otherwise chosen once the size is known. */
+  staging: StagingFile | SmallStagingFile | undefined;
+}
+
+/** The checks made before a download is sent (see downloadFile), and the bytes kept to resume from. */
+const prepareDownload = async (conn: Connection, { remoteName, localPath, intoNewFolder }: DownloadItem, options: DownloadOptions): Promise<PreparedDownload> => {
+  const target = resolvedPath(localPath);
+  const looked = (intoNewFolder ?? options.intoNewFolder) !== true;
+  if (looked) refuseDirectory(target);
+  refuseUnfinishedName(target);
+  const resumable = options.resume !== false;
+  if (!resumable && looked) await StagingFile.forgetResumable(target);
+  // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
+  // chosen once the size is known.
+  const staging = resumable && looked && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
+  return { remoteName, target, resumable, staging };
+};
+
+/** How a prepared download receives its body: its staging file, chosen once the size is known. */
+const receiveOptionsOf = (conn: Connection, prepared: PreparedDownload, options: DownloadOptions): ReceiveOptions => ({
+  ...options,
+  kept: prepared.staging?.kept,
+  openSink: async (announced, offset) => {
+    const { target } = prepared;
+    checkFreeSpace(dirname(target), announced.size - offset);
+    // A small file is held in memory and written at commit (small-staging-file.ts, issue 20).
+    prepared.staging ??=
+      prepared.resumable && announced.size >= RESUMABLE_FROM_BYTES
+        ? await StagingFile.resumable(target, conn.hash)
+        : announced.size <= SMALL_DOWNLOAD_MAX_BYTES
+          ? new SmallStagingFile(target)
+          : await StagingFile.create(target);
+    return prepared.staging.startAt(offset);
+  },
+});
+
+/**
+ * Verifies what arrived and commits it, or, when `outcome` is a failure (or verification fails), gives
+ * the staging file up: interrupted, it keeps what arrived for the next attempt; wrong bytes, a refusal
+ * or a failed write on this machine leave nothing to keep. A local failure is what the user must fix,
+ * so it is the one reported (the connection it cut, or the body left unread, are its consequences).
+ */
+const finishDownload = async (prepared: PreparedDownload, outcome: { announced: TransferResult; received: TransferResult } | { error: unknown }): Promise<TransferResult> => {
+  let verified = false;
+  try {
+    if ('error' in outcome) throw outcome.error;
+    const { announced, received } = outcome;
+    verifyDownload(prepared.remoteName, announced, received);
+    verified = true;
+    await prepared.staging!.commit(received.size);
+    return received;
+  } catch (err) {
+    const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);
+    const localFailure = await prepared.staging?.giveUp(interrupted);
+    if (localFailure && !(err instanceof RxferError && err.code === 'LOCAL_IO')) throw localFailure;
+    throw toRxferError(err);
+  }
+};
+
 /**
  * DOWNLOAD into `localPath` through a staging file in the same folder, verified (count and digest),
  * fsynced, checked to hold exactly the verified size, and renamed into place; whatever was at
@@ -143,44 +224,48 @@ export const downloadFile = async (
   localPath: string,
   options: DownloadOptions,
 ): Promise<TransferResult> => {
-  const target = resolvedPath(localPath);
-  const looked = options.intoNewFolder !== true;
-  if (looked) refuseDirectory(target);
-  refuseUnfinishedName(target);
-  const resumable = options.resume !== false;
-  if (!resumable && looked) await StagingFile.forgetResumable(target);
-  // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
-  // chosen once the size is known.
-  let staging: StagingFile | SmallStagingFile | undefined = resumable && looked && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
-  let verified = false;
-  try {
-    const openSink = async (announced: TransferResult, offset: number) => {
-      checkFreeSpace(dirname(target), announced.size - offset);
-      // A small file is held in memory and written at commit (small-staging-file.ts, issue 20).
-      staging ??=
-        resumable && announced.size >= RESUMABLE_FROM_BYTES
-          ? await StagingFile.resumable(target, conn.hash)
-          : announced.size <= SMALL_DOWNLOAD_MAX_BYTES
-            ? new SmallStagingFile(target)
-            : await StagingFile.create(target);
-      return staging.startAt(offset);
-    };
-    const { announced, received } = await receiveDownload(conn, turn, remoteName, { ...options, kept: staging?.kept, openSink });
-    // Every reply of this request is read: the next one may read its own while this file is fsynced.
-    turn.doneReceiving();
-    verifyDownload(remoteName, announced, received);
-    verified = true;
-    await staging!.commit(received.size);
-    return received;
-  } catch (err) {
-    // Interrupted: keep what arrived for the next attempt. Wrong bytes, a refusal or a failed write
-    // on this machine: nothing to keep. A local failure is what the user must fix, so it is the one
-    // reported (the connection it cut, or the body left unread, are its consequences).
-    const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);
-    const localFailure = await staging?.giveUp(interrupted);
-    if (localFailure && !(err instanceof RxferError && err.code === 'LOCAL_IO')) throw localFailure;
-    throw toRxferError(err);
+  const prepared = await prepareDownload(conn, { remoteName, localPath }, options);
+  const outcome = await receiveDownload(conn, turn, remoteName, receiveOptionsOf(conn, prepared, options)).catch((error: unknown) => ({ error }));
+  // Every reply of this request is read: the next one may read its own while this file is fsynced.
+  turn.doneReceiving();
+  return finishDownload(prepared, outcome);
+};
+
+
+/**
+ * downloadFile for many files as one request of the client (`get -r`'s small files, issue 20): the
+ * DOWNLOADs are sent in one write and their replies read in turn, each file checked, received,
+ * verified and committed exactly as downloadFile does it, and each succeeding or failing on its own
+ * (a refusal, NOT FOUND, a local failure). What it saves is the client's own per-request work:
+ * a turn on the connection, a write, and the window's bookkeeping for each file. A failure that ends
+ * the connection fails the files after it with that loss. Settles once every file has.
+ */
+export const downloadFiles = async (
+  conn: Connection,
+  turn: RequestTurn,
+  items: readonly DownloadItem[],
+  options: DownloadOptions,
+): Promise<PromiseSettledResult<TransferResult>[]> => {
+  const prepared = await Promise.allSettled(items.map((item) => prepareDownload(conn, item, options)));
+  const ready = prepared.flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []));
+  const receiving = ready.map((p) => receiveOptionsOf(conn, p, options));
+  const sent = ready.length === 0 ? Promise.resolve() : conn.send(ready.map((p, i) => requestFor(p.remoteName, receiving[i]!.kept)).join(''));
+  const sending = await sent.then(
+    () => undefined,
+    (err: unknown) => conn.explainLoss(err, turn.receiveTurn).catch((lost: unknown) => lost),
+  );
+  turn.doneSending();
+  await turn.receiveTurn;
+  // Each file is committed as soon as it is verified, while the next one's reply is read.
+  const finishing: Promise<TransferResult>[] = [];
+  for (const [i, p] of ready.entries()) {
+    const outcome = sending !== undefined ? { error: sending } : await receiveReply(conn, p.remoteName, receiving[i]!).catch((error: unknown) => ({ error }));
+    finishing.push(finishDownload(p, outcome));
   }
+  turn.doneReceiving();
+  const finished = await Promise.allSettled(finishing);
+  let next = 0;
+  return prepared.map((p) => (p.status === 'rejected' ? { status: 'rejected', reason: toRxferError(p.reason) } : finished[next++]!));
 };
 
 /** Failures after which the bytes received so far are still good. */

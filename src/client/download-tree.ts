@@ -11,6 +11,7 @@ import { identicalFiles } from './identical';
 import { FileWindow } from './file-window';
 import { localIo } from './local-io';
 import { isUnfinishedDownloadName } from './staging-file';
+import { SMALL_DOWNLOAD_MAX_BYTES } from './small-staging-file';
 
 export interface TreeResult {
   /** Files copied, and their bytes (skipped files not included). */
@@ -41,6 +42,12 @@ export interface FileFailure {
 
 /** Downloads queued at once (the server answers 32 at a time per connection anyway). */
 const WINDOW_FILES = 64;
+
+/**
+ * Small files (as listed) go to the server in groups of this many, one request of the client each
+ * (RxferClient.downloadFiles): a request per 4 KiB file cost the client more than the file did.
+ */
+const GROUP_FILES = 16;
 
 /** Unfinished downloads' names a tree copy's result gives (isUnfinishedDownloadName); the rest are counted. */
 const UNFINISHED_NAMED = 3;
@@ -143,7 +150,31 @@ export const downloadTree = async (
   let wanted = 0;
   let listed = 0;
   const failures: FileFailure[] = [];
-  const window = new FileWindow(WINDOW_FILES);
+  // Weighed in files: a group of small ones counts as its files, so as many are queued either way.
+  const window = new FileWindow(WINDOW_FILES, WINDOW_FILES);
+  const fetched = (entry: ListingEntry, result: TransferResult) => {
+    bytes += result.size;
+    options.onFile?.(entry, result);
+  };
+  /** Small files waiting for their group to fill (sendGroup). */
+  let group: { index: number; entry: ListingEntry; target: string }[] = [];
+  const sendGroup = async () => {
+    const files = group;
+    group = [];
+    if (files.length === 0) return;
+    await window.free(files.length);
+    const items = files.map(({ entry, target }) => ({ remoteName: entry.name, localPath: target, intoNewFolder: isNew(dirname(target)) }));
+    window.add(
+      client.downloadFiles(items, { resume: options.resume }).then((outcomes) =>
+        outcomes.forEach((outcome, k) => {
+          const { index, entry, target } = files[k]!;
+          if (outcome.status === 'fulfilled') fetched(entry, outcome.value);
+          else failures.push({ index, name: target, error: toRxferError(outcome.reason) });
+        }),
+      ),
+      files.length,
+    );
+  };
   try {
     for await (const page of onlyPage === undefined ? client.listPages(remoteFolder) : [onlyPage]) {
       const targets = secondPass.page(page);
@@ -171,24 +202,30 @@ export const downloadTree = async (
       const identical = await identicalFiles(compared, client.hash);
       for (const [i, { localPath: target, remote: entry }] of pairs.entries()) {
         if (identical[i]) continue;
-        const index = wanted++;
-        await window.free();
+        const file = { index: wanted++, entry, target };
+        if (entry.size <= SMALL_DOWNLOAD_MAX_BYTES) {
+          if (group.push(file) === GROUP_FILES) await sendGroup();
+          continue;
+        }
+        await window.free(1);
         window.add(
           client.download(entry.name, target, { resume: options.resume, intoNewFolder: isNew(dirname(target)) }).then(
-            (result) => {
-              bytes += result.size;
-              options.onFile?.(entry, result);
-            },
-            (err: unknown) => void failures.push({ index, name: target, error: toRxferError(err) }),
+            (result) => fetched(entry, result),
+            (err: unknown) => void failures.push({ index: file.index, name: target, error: toRxferError(err) }),
           ),
+          1,
         );
       }
+      await sendGroup();
     }
   } catch (err) {
     // A page lost with the connection: the downloads in flight say so, as when no page was due.
     if (!client.isClosed || failures.length === 0) throw err;
   } finally {
-    // Downloads in flight clean up (staging files) before anything, success or not, is reported.
+    // Small files still waiting for their group are asked for too (failing with the connection if it
+    // was lost): each file counted as wanted gets its outcome. Downloads in flight clean up (staging
+    // files) before anything, success or not, is reported.
+    await sendGroup();
     await window.drained();
   }
   if (failures.length > 0) throw treeFailure('downloaded', wanted, failures);

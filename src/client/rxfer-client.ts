@@ -5,7 +5,7 @@ import type { ConnectOptions, DownloadOptions, KeptUpload, TransferResult, Uploa
 import { Connection } from './connection';
 import { downloadBuffer } from './download-buffer.request';
 import type { Writable } from 'node:stream';
-import { downloadFile, downloadToStream } from './download-file.request';
+import { type DownloadItem, downloadFile, downloadFiles, downloadToStream } from './download-file.request';
 import { replyError } from './expect-reply';
 import { openSocket } from './open-socket';
 import { watchGreeting } from './greeting-watch';
@@ -176,6 +176,16 @@ export class RxferClient {
   /** DOWNLOAD to `localPath`, verified, atomically replacing it; a failure leaves it untouched. */
   download(remoteName: string, localPath: string, options: DownloadOptions = {}): Promise<TransferResult> {
     return this.run((turn) => downloadFile(this.conn, turn, remoteName, localPath, options));
+  }
+
+  /**
+   * `download` for many files as one request of this client: their DOWNLOADs leave in one write and
+   * their replies are read in turn, each file verified and committed as `download` does it, and each
+   * settling on its own. For many small files (`get -r`), where the client's own work per request
+   * costs more than the file (downloadFiles).
+   */
+  downloadFiles(items: readonly DownloadItem[], options: DownloadOptions = {}): Promise<PromiseSettledResult<TransferResult>[]> {
+    return this.run((turn) => downloadFiles(this.conn, turn, items, options));
   }
 
   /**

@@ -37,10 +37,16 @@ const recordRequests = (client: RxferClient): string[] => {
     log.push(`send ${name}`);
     return uploadBatched(name, data);
   };
+  // get -r asks for small files in groups (downloadFiles), larger ones one by one (download).
   const download = client.download.bind(client);
   client.download = (name, path, options) => {
     log.push(`fetch ${name}`);
     return download(name, path, options);
+  };
+  const downloadFiles = client.downloadFiles.bind(client);
+  client.downloadFiles = (items, options) => {
+    for (const { remoteName } of items) log.push(`fetch ${remoteName}`);
+    return downloadFiles(items, options);
   };
   return log;
 };

@@ -114,10 +114,10 @@ describe('downloadTree against the real server', () => {
     await expect(downloadTree(client, 'tree', local)).resolves.toEqual({ files: 1, bytes: 4, skipped: 3 });
     expect(readTree(local)).toEqual(TREE);
     const asked: unknown[] = [];
-    const download = client.download.bind(client);
-    client.download = (name, path, options) => {
-      asked.push(options);
-      return download(name, path, options);
+    const downloadFiles = client.downloadFiles.bind(client);
+    client.downloadFiles = (items, options) => {
+      for (const { intoNewFolder } of items) asked.push({ ...options, intoNewFolder });
+      return downloadFiles(items, options);
     };
     await expect(downloadTree(client, 'tree', local, { skipIdentical: false, resume: false })).resolves.toEqual({ files: 4, bytes: 10, skipped: 0 });
     // The target and its folders were there before this copy: every file's name is looked at.
@@ -127,10 +127,10 @@ describe('downloadTree against the real server', () => {
   test('files of folders this copy made skip the looks for what is under their names; those of folders already there do not', async () => {
     const asked = (into: string) => {
       const seen: [string, boolean | undefined][] = [];
-      const download = client.download.bind(client);
-      client.download = (name, path, options) => {
-        seen.push([name, options?.intoNewFolder]);
-        return download(name, path, options);
+      const downloadFiles = client.downloadFiles.bind(client);
+      client.downloadFiles = (items, options) => {
+        for (const { remoteName, intoNewFolder } of items) seen.push([remoteName, intoNewFolder]);
+        return downloadFiles(items, options);
       };
       return downloadTree(client, 'tree', into).then((result) => ({ result, seen: seen.sort() }));
     };
@@ -141,7 +141,7 @@ describe('downloadTree against the real server', () => {
     // The target there, sub/ gone: sub/ and sub/deep/ are made again, the target's own files are looked at.
     rmSync(join(local, 'sub'), { recursive: true });
     writeFileSync(join(local, 'a.txt'), 'changed here');
-    client.download = RxferClient.prototype.download.bind(client);
+    client.downloadFiles = RxferClient.prototype.downloadFiles.bind(client);
     const again = await asked(local);
     expect(again.result).toEqual({ files: 3, bytes: 6, skipped: 1 });
     expect(again.seen).toEqual([['tree/a.txt', false], ['tree/sub/b.txt', true], ['tree/sub/deep/c.txt', true]]);
