@@ -74,6 +74,12 @@ export interface DownloadOptions {
    * file (bench/findings.md, issue 20). Anything made there meanwhile still fails the rename.
    */
   readonly intoNewFolder?: boolean;
+  /**
+   * The real path of the target's folder as the caller checked it (get -r: no link inside the
+   * target). The file is renamed into that folder and no other: one swapped for a symbolic link
+   * meanwhile fails the download (LOCAL_IO) instead of being written through (renameIntoFolder).
+   */
+  readonly checkedFolder?: string;
 }
 
 /** What the server confirmed (upload) or what was received and verified (download). */

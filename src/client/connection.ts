@@ -18,6 +18,8 @@ const MAX_REPLY_LINE_BYTES = 64 * 1024;
 export class Connection {
   private readonly reader: ReplyReader;
   private closedReason: RxferError | undefined;
+  /** Set by `abandon`: the stream is out of step, and nothing more is read. */
+  private abandoned = false;
   /** The algorithm of every digest on this connection: chosen once, right after the greeting. */
   hash: HashAlgorithm = DEFAULT_HASH;
 
@@ -63,6 +65,7 @@ export class Connection {
 
   /** The next reply. A line outside the protocol means we no longer know where we stand: close. */
   async readReply(): Promise<Reply> {
+    if (this.abandoned) throw this.closedError();
     const line = await this.reader.readLine(MAX_REPLY_LINE_BYTES);
     try {
       return parseReply(line);
@@ -73,12 +76,14 @@ export class Connection {
   }
 
   readBody(size: number, sink: Writable, options?: BodyReadOptions): Promise<void> {
+    if (this.abandoned) return Promise.reject(this.closedError());
     if (sink.destroyed || sink.writableEnded) return Promise.reject(new Error('the sink is already closed'));
     return this.reader.readBody(size, sink, options);
   }
 
   /** A body kept in memory by its reader: every byte to `onChunk`, in order (ReplyReader.readBodyInMemory). */
   readBodyInMemory(size: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+    if (this.abandoned) return Promise.reject(this.closedError());
     return this.reader.readBodyInMemory(size, onChunk);
   }
 
@@ -98,9 +103,16 @@ export class Connection {
     throw err;
   }
 
-  /** Ends the connection because the byte stream is (or would be) out of step with the server. */
+  /**
+   * Ends the connection because the byte stream is (or would be) out of step with the server. Nothing
+   * more is read from it, not even what is already buffered: after a reply out of step, the bytes
+   * behind it are another file's (hostile pass o: the downloads queued behind committed their
+   * predecessors' bytes, each verified against the digest announced for them). A server's FIN is not
+   * this: the replies it sent before it are still read.
+   */
   abandon(reason?: RxferError): void {
     this.closedReason ??= reason ?? new RxferError('CONNECTION_LOST', 'the connection was closed');
+    this.abandoned = true;
     this.socket.destroy();
   }
 

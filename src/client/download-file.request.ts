@@ -7,7 +7,7 @@ import type { DownloadOptions, TransferResult } from './client-options';
 import type { Connection } from './connection';
 import { expectDownloadReady } from './expect-reply';
 import type { RequestTurn } from './request-lanes';
-import { downloadHeader } from './request-header';
+import { downloadHeader, wireName } from './request-header';
 import { resolvedPath } from './local-target';
 import { StagingFile, isUnfinishedDownloadName, refuseDirectory } from './staging-file';
 import { type InMemorySink, SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from './small-staging-file';
@@ -141,21 +141,26 @@ const RESUMABLE_FROM_BYTES = 1024 * 1024;
 export interface DownloadItem {
   readonly remoteName: string;
   readonly localPath: string;
-  /** DownloadOptions.intoNewFolder, for this file. */
+  /** DownloadOptions.intoNewFolder and checkedFolder, for this file. */
   readonly intoNewFolder?: boolean;
+  readonly checkedFolder?: string;
 }
 
 /** A download whose target was checked and whose kept bytes (if any) were found: ready to be sent. */
 interface PreparedDownload {
   readonly remoteName: string;
   readonly target: string;
+  readonly checkedFolder: string | undefined;
   readonly resumable: boolean;
   /** The staging file: the kept one of an interrupted download now, otherwise chosen once the size is known. */
   staging: StagingFile | SmallStagingFile | undefined;
 }
 
 /** The checks made before a download is sent (see downloadFile), and the bytes kept to resume from. */
-const prepareDownload = async (conn: Connection, { remoteName, localPath, intoNewFolder }: DownloadItem, options: DownloadOptions): Promise<PreparedDownload> => {
+const prepareDownload = async (conn: Connection, { remoteName, localPath, intoNewFolder, checkedFolder }: DownloadItem, options: DownloadOptions): Promise<PreparedDownload> => {
+  // A name this client refuses (NAME_INVALID) fails before anything is taken: building the request
+  // later cannot fail, and a group's other files go on (hostile pass o).
+  wireName(remoteName);
   const target = resolvedPath(localPath);
   const looked = (intoNewFolder ?? options.intoNewFolder) !== true;
   if (looked) refuseDirectory(target);
@@ -165,7 +170,7 @@ const prepareDownload = async (conn: Connection, { remoteName, localPath, intoNe
   // Bytes kept from an interrupted download are offered to the server; otherwise the staging file is
   // chosen once the size is known.
   const staging = resumable && looked && StagingFile.hasKept(target) ? await StagingFile.resumable(target, conn.hash) : undefined;
-  return { remoteName, target, resumable, staging };
+  return { remoteName, target, checkedFolder: checkedFolder ?? options.checkedFolder, resumable, staging };
 };
 
 /** How a prepared download receives its body: its staging file, chosen once the size is known. */
@@ -199,7 +204,7 @@ const finishDownload = async (prepared: PreparedDownload, outcome: { announced: 
     const { announced, received } = outcome;
     verifyDownload(prepared.remoteName, announced, received);
     verified = true;
-    await prepared.staging!.commit(received.size);
+    await prepared.staging!.commit(received.size, prepared.checkedFolder);
     return received;
   } catch (err) {
     const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);

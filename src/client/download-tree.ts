@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { basename, dirname, resolve, sep } from 'node:path';
+import { mkdir, realpath } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import type { ListingEntry } from '../protocol/listing';
 import type { ListingPage } from './list.request';
@@ -134,6 +134,10 @@ export const downloadTree = async (
   const madeRoot = await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
   const root = resolve(localDir);
+  // Where each checked folder really is (the target itself may be a link, followed as cp does): every
+  // file is renamed into exactly that folder, so one swapped for a link after its check is not written through.
+  const realRoot = await localIo('resolve', localDir, () => realpath(root));
+  const checkedFolderOf = (folder: string) => join(realRoot, relative(root, folder));
   /** Folders found free of links (refuseLinkBelow), once each. */
   const checkedFolders = new Set<string>();
   /**
@@ -163,14 +167,17 @@ export const downloadTree = async (
     group = [];
     if (files.length === 0) return;
     await window.free(files.length);
-    const items = files.map(({ entry, target }) => ({ remoteName: entry.name, localPath: target, intoNewFolder: isNew(dirname(target)) }));
+    const items = files.map(({ entry, target }) => ({ remoteName: entry.name, localPath: target, intoNewFolder: isNew(dirname(target)), checkedFolder: checkedFolderOf(dirname(target)) }));
     window.add(
-      client.downloadFiles(items, { resume: options.resume }).then((outcomes) =>
-        outcomes.forEach((outcome, k) => {
-          const { index, entry, target } = files[k]!;
-          if (outcome.status === 'fulfilled') fetched(entry, outcome.value);
-          else failures.push({ index, name: target, error: toRxferError(outcome.reason) });
-        }),
+      client.downloadFiles(items, { resume: options.resume }).then(
+        (outcomes) =>
+          outcomes.forEach((outcome, k) => {
+            const { index, entry, target } = files[k]!;
+            if (outcome.status === 'fulfilled') fetched(entry, outcome.value);
+            else failures.push({ index, name: target, error: toRxferError(outcome.reason) });
+          }),
+        // Not expected (each file settles on its own), but then none of them is counted as copied.
+        (err: unknown) => files.forEach(({ index, target }) => failures.push({ index, name: target, error: toRxferError(err) })),
       ),
       files.length,
     );
@@ -209,7 +216,7 @@ export const downloadTree = async (
         }
         await window.free(1);
         window.add(
-          client.download(entry.name, target, { resume: options.resume, intoNewFolder: isNew(dirname(target)) }).then(
+          client.download(entry.name, target, { resume: options.resume, intoNewFolder: isNew(dirname(target)), checkedFolder: checkedFolderOf(dirname(target)) }).then(
             (result) => fetched(entry, result),
             (err: unknown) => void failures.push({ index: file.index, name: target, error: toRxferError(err) }),
           ),
@@ -219,7 +226,13 @@ export const downloadTree = async (
       await sendGroup();
     }
   } catch (err) {
-    // A page lost with the connection: the downloads in flight say so, as when no page was due.
+    // A page lost with the connection: the downloads in flight say so, as when no page was due. They
+    // are waited for first: a group's failures are known once all its files have settled (hostile
+    // pass o: a loss in a page's last group answered with the bare loss of the next LIST).
+    if (client.isClosed) {
+      await sendGroup();
+      await window.drained();
+    }
     if (!client.isClosed || failures.length === 0) throw err;
   } finally {
     // Small files still waiting for their group are asked for too (failing with the connection if it

@@ -1,9 +1,10 @@
-import { closeSync, constants, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { clientFolders, clientFsync } from '../io/quick-fsync';
 import { localIoError, removeQuietly } from './local-io';
 import { assertStagedSize, stagingPathFor } from './staging-file';
+import { renameIntoFolder } from './checked-rename';
 
 /** Where a download held in memory puts its bytes as they arrive (after they were hashed). */
 export interface InMemorySink {
@@ -49,7 +50,8 @@ export class SmallStagingFile implements InMemorySink {
     return undefined;
   }
 
-  async commit(verifiedSize: number): Promise<void> {
+  /** `realFolder`: the target's folder as the caller checked it, which the rename must go into (renameIntoFolder). */
+  async commit(verifiedSize: number, realFolder?: string): Promise<void> {
     const outcome = `${this.target} was not changed`;
     const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
     this.chunks.length = 0;
@@ -74,7 +76,7 @@ export class SmallStagingFile implements InMemorySink {
       fd = undefined;
       closeSync(closing);
       step = 'rename';
-      renameSync(path, this.target);
+      renameIntoFolder(path, this.target, realFolder);
     } catch (err) {
       if (fd !== undefined) {
         try {

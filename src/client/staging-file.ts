@@ -1,5 +1,5 @@
 import type { HashAlgorithm, RunningHash } from '../integrity/hash-algorithm';
-import { close, constants, createWriteStream, fstat, ftruncate, lstatSync, open, openSync, promises as fsp, statSync, type Stats, type WriteStream } from 'node:fs';
+import { close, constants, createWriteStream, fstat, ftruncate, lstatSync, open, openSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { stagingName } from '../io/staging-name';
 import { finishWriting } from '../io/finish-writing';
 import { exactWrites } from '../io/exact-writes';
 import { localIo, localIoError, removeQuietly } from './local-io';
+import { renameIntoFolder } from './checked-rename';
 import { ResumeLock } from './resume-lock';
 
 const openFd = promisify(open);
@@ -219,7 +220,8 @@ export class StagingFile {
    * Any failure removes the staging file at once (its content cannot be trusted for a resume either)
    * and renames nothing.
    */
-  async commit(verifiedSize: number): Promise<void> {
+  /** `realFolder`: the target's folder as the caller checked it, which the rename must go into (renameIntoFolder). */
+  async commit(verifiedSize: number, realFolder?: string): Promise<void> {
     const outcome = this.unchanged;
     let staged: Stats;
     try {
@@ -248,7 +250,7 @@ export class StagingFile {
       throw new RxferError('LOCAL_IO', message, { path: this.path });
     }
     try {
-      await localIo('rename', `${this.path} to ${this.target}`, () => fsp.rename(this.path, this.target), outcome);
+      await localIo('rename', `${this.path} to ${this.target}`, async () => renameIntoFolder(this.path, this.target, realFolder), outcome);
     } catch (err) {
       await this.discard();
       throw err;

@@ -661,15 +661,11 @@ describe('links in the target (refuseLinkBelow)', () => {
     }
   });
 
-  // Found, a limit rather than a regression: refuseLinkBelow is a look before the writes. A folder
-  // made and checked for page 1 of the second pass, replaced by a link to elsewhere (by anyone who can
-  // write in the target) while the copy runs, is written through: page 2's file lands outside, and so
-  // does page 1's, whose staging file is only written at its commit, after the swap. Checking each
-  // folder again per page (not once, checkedFolders) would not catch page 1's; only writing below a
-  // held folder descriptor (openat, O_NOFOLLOW on each step) would close the race. Left as a known
-  // limit: it needs a local program writing into the target during the copy (the local machine is
-  // trusted; the server cannot make links). Marked failing so that closing it shows here.
-  test.failing('a checked folder replaced by a link between two pages of the second pass: nothing lands where the link points', async () => {
+  // Found as a limit: refuseLinkBelow is a look before the writes, and a folder made and checked for
+  // page 1 of the second pass, replaced by a link to elsewhere (by anyone who can write in the target)
+  // while the copy ran, was written through. Closed by hostile pass o: each file is renamed into the
+  // folder that was checked, through its opened descriptor (renameIntoFolder, src/client/checked-rename.ts).
+  test('a checked folder replaced by a link between two pages of the second pass: nothing lands where the link points', async () => {
     const target = join(base, 't');
     const outside = join(base, 'outside');
     mkdirSync(outside);

@@ -265,7 +265,7 @@ describe('StagingFile.create and commit', () => {
     writeFileSync(target, 'old');
     const file = await create();
     await write(await file.startAt(0), 'abcd');
-    failNext('rename', (path) => path === file.path);
+    failNext('renameSync', (path) => path === file.path);
     const err = await failureOf(file.commit(4));
     expect(err.message).toBe(`cannot rename ${file.path} to ${target}: EIO injected failure; ${target} was not changed`);
     expect(readFileSync(target, 'utf8')).toBe('old');
