@@ -7,6 +7,14 @@
  * (test/unit/client/), against the real server on 127.0.0.1 or a scripted one, on real temp folders.
  */
 module.exports = (group) => [
+  // A download, alone or many to a request (get -r's small files, issue 20), and the checked rename
+  // that puts a tree's file into the folder that was checked (hostile pass o).
+  group(
+    'client-downloads',
+    ['src/client/download-file.request.ts', 'src/client/checked-rename.ts'],
+    ['client/download-files.test.ts', 'unit/client/checked-rename.test.ts', 'client/rxfer-client.test.ts', 'unit/client/download-tree.test.ts'],
+    [],
+  ),
   // BATCH on the client (issue 20): the queue that gathers files into batches, and one batch's request and replies.
   group('client-batch', ['src/client/batch-queue.ts', 'src/client/upload-batch.request.ts'], ['client/upload-batch.test.ts'], []),
   // Where a listed name lands on this machine (get -r's guard against a hostile server), and resolvedPath.
