@@ -13,7 +13,26 @@ module.exports = (group) => [
     'client-downloads',
     ['src/client/download-file.request.ts', 'src/client/checked-rename.ts'],
     ['client/download-files.test.ts', 'unit/client/checked-rename.test.ts', 'client/rxfer-client.test.ts', 'unit/client/download-tree.test.ts'],
-    [],
+    [
+      // The looks skipped for a file of a new folder are a saving only: looking anyway (`!== true` → true,
+      // `??` → `&&`, `true` → `false`, refuseDirectory always) gives the same answers, with more system calls.
+      'src/client/download-file.request.ts:165 ConditionalExpression',
+      'src/client/download-file.request.ts:165 LogicalOperator',
+      'src/client/download-file.request.ts:165 BooleanLiteral',
+      'src/client/download-file.request.ts:166 ConditionalExpression',
+      // In memory or a staging file for a file of up to 64 KiB: either lands the same bytes, verified.
+      'src/client/download-file.request.ts:187 ConditionalExpression',
+      'src/client/download-file.request.ts:187 EqualityOperator',
+      // `!verified && …` → `||`: a verified file fails only in its commit, with LOCAL_IO, never an interruption.
+      'src/client/download-file.request.ts:210 LogicalOperator',
+      // A group of none sends an empty write (`=== 0` → false): nothing on the wire.
+      'src/client/download-file.request.ts:257 ConditionalExpression',
+      // A failed send: explained (explainLoss), swallowed, or not looked at, the replies read next fail
+      // with the same lost connection; explainLoss adds the server's last ERR line when it sent one.
+      'src/client/download-file.request.ts:45 ArrowFunction',
+      'src/client/download-file.request.ts:260 ArrowFunction',
+      'src/client/download-file.request.ts:267 ConditionalExpression',
+    ],
   ),
   // BATCH on the client (issue 20): the queue that gathers files into batches, and one batch's request and replies.
   group('client-batch', ['src/client/batch-queue.ts', 'src/client/upload-batch.request.ts'], ['client/upload-batch.test.ts'], []),
@@ -175,15 +194,26 @@ module.exports = (group) => [
     // Not listed (not covered, so not judged): the catch blocks of a header that cannot be read (:176), a temporary file that
     // cannot be opened (:183), a find that throws (:227), a write that fails midway (:307, :309).
   ]),
-  group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts'], [
+  group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts', 'regressions/hostile-2026-12-06o-grouped-downloads.test.ts'], [
     // Checking a folder again on a later page (the set is a saving only): the same answer.
-    'src/client/download-tree.ts:157 ConditionalExpression',
+    'src/client/download-tree.ts:201 ConditionalExpression',
+    // Grouping is a saving only (twentieth session): an empty group sent (`files.length === 0` → false) is
+    // downloadFiles([]), which settles at once; every file grouped (`<=` → true), the boundary (`<`), or a
+    // group sent at every file but the 16th (`!==`): each file is still downloaded, verified and told.
+    'src/client/download-tree.ts:168 ConditionalExpression',
+    'src/client/download-tree.ts:213 ConditionalExpression',
+    'src/client/download-tree.ts:213 EqualityOperator',
+    'src/client/download-tree.ts:214 EqualityOperator',
+    // A group's rejection handler: downloadFiles settles each file and never rejects (a safety net).
+    'src/client/download-tree.ts:180 ArrowFunction',
+    // The step's name in the message of a realpath that failed (LOCAL_IO either way).
+    'src/client/download-tree.ts:139 StringLiteral',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,
     // so `||` and `true` stop at root just the same.
     // `root.startsWith(sep)` for `endsWith`: root is absolute, so `inside` is root itself, and every folder
     // checked is below it all the same ("/" is covered: it ends in the separator too).
-    'src/client/download-tree.ts:82 MethodExpression',
-    'src/client/download-tree.ts:83 LogicalOperator',
-    'src/client/download-tree.ts:83 ConditionalExpression',
+    'src/client/download-tree.ts:89 MethodExpression',
+    'src/client/download-tree.ts:90 LogicalOperator',
+    'src/client/download-tree.ts:90 ConditionalExpression',
   ]),
 ];

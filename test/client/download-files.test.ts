@@ -96,6 +96,16 @@ describe('downloadFiles against the real server', () => {
     expect(await staging(server.local)).toEqual([]);
   });
 
+  test('resume: false lets go of the kept bytes of an interrupted download, and fetches the whole file', async () => {
+    const data = randomBytes(2 * MiB);
+    await client.uploadBuffer('big', data);
+    // What an interrupted download left: the first MiB, kept beside the target.
+    await writeFile(join(server.local, '.big.rxfer-resume'), data.subarray(0, MiB));
+    const [outcome] = await client.downloadFiles([{ remoteName: 'big', localPath: join(server.local, 'big') }], { resume: false });
+    expect(outcome).toEqual({ status: 'fulfilled', value: { size: data.length, digest: sha256(data) } });
+    expect(await readdir(server.local)).toEqual(['big']);
+  });
+
   test('none to send: settles at once, and the connection is untouched', async () => {
     await expect(client.downloadFiles([])).resolves.toEqual([]);
     const folder = join(server.local, 'dir');
@@ -162,6 +172,19 @@ describe('downloadFiles against a server that lies or cuts', () => {
     expect(await readFile(join(local, 'two'), 'utf8')).toBe('before');
     expect(await readFile(join(local, 'three'), 'utf8')).toBe('before');
     expect(await staging(local)).toEqual([]);
+  });
+
+  test('a resume nobody asked for ends the connection: that file and the ones after it fail, the ones before it stand', async () => {
+    const { outcomes, closed } = await run((socket) => {
+      const { data } = files[1]!;
+      socket.write(Buffer.concat([answerOf(files[0]!), Buffer.from(`OK ${data.length} ${sha256(data)} from 3\n`), data.subarray(3), answerOf(files[2]!)]));
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'fulfilled' });
+    expect(reasonOf(outcomes[1]!)).toMatchObject({ code: 'PROTOCOL_VIOLATION', message: expect.stringContaining('which was not asked for') });
+    expect(reasonOf(outcomes[2]!).code).toBe('CONNECTION_LOST');
+    expect(closed).toBe(true);
+    expect(await readFile(join(local, 'two'), 'utf8')).toBe('before');
+    expect(await readFile(join(local, 'three'), 'utf8')).toBe('before');
   });
 
   test('a reply out of the protocol ends the connection: the files after it fail, the ones before it stand', async () => {

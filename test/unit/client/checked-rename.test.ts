@@ -49,6 +49,18 @@ describe('renameIntoFolder', () => {
     expect(readdirSync(join(dir, 'sub.parked'))).toEqual(['.x.part']);
   });
 
+  test('the folder is opened and closed for each rename, whatever becomes of it: no descriptor left behind', () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 20; i++) {
+      writeFileSync(join(sub, `.f${i}.part`), 'x');
+      renameIntoFolder(join(sub, `.f${i}.part`), join(sub, `f${i}`), sub);
+    }
+    swapForLink();
+    for (let i = 0; i < 20; i++) expect(() => renameIntoFolder(join(sub, '.g.part'), join(sub, 'g'), sub)).toThrow();
+    expect(open()).toBe(before);
+  });
+
   test('without a checked folder: a plain rename by path (a single download into a folder the user named)', () => {
     swapForLink();
     writeFileSync(join(elsewhere, '.x.part'), 'new');
