@@ -23,7 +23,9 @@ module.exports = (group) => [
       // In memory or a staging file for a file of up to 64 KiB: either lands the same bytes, verified.
       'src/client/download-file.request.ts:187 ConditionalExpression',
       'src/client/download-file.request.ts:187 EqualityOperator',
-      // `!verified && …` → `||`: a verified file fails only in its commit, with LOCAL_IO, never an interruption.
+      // `!verified && …` → `||`, or `verified = true` → false: a verified file fails only in its commit,
+      // with LOCAL_IO, never an interruption.
+      'src/client/download-file.request.ts:206 BooleanLiteral',
       'src/client/download-file.request.ts:210 LogicalOperator',
       // A group of none sends an empty write (`=== 0` → false): nothing on the wire.
       'src/client/download-file.request.ts:257 ConditionalExpression',
@@ -206,6 +208,9 @@ module.exports = (group) => [
     'src/client/download-tree.ts:214 EqualityOperator',
     // A group's rejection handler: downloadFiles settles each file and never rejects (a safety net).
     'src/client/download-tree.ts:180 ArrowFunction',
+    // Waiting for the downloads in flight when the connection is not closed (`isClosed` → true): the
+    // finally waits for them anyway before the error is thrown.
+    'src/client/download-tree.ts:232 ConditionalExpression',
     // The step's name in the message of a realpath that failed (LOCAL_IO either way).
     'src/client/download-tree.ts:139 StringLiteral',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,

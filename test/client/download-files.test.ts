@@ -187,6 +187,19 @@ describe('downloadFiles against a server that lies or cuts', () => {
     expect(await readFile(join(local, 'three'), 'utf8')).toBe('before');
   });
 
+  test('a large file cut mid-body keeps what arrived for the next attempt (its .rxfer-resume), and the files after it fail', async () => {
+    const big = randomBytes(2 * MiB);
+    const { outcomes } = await run((socket) => {
+      socket.write(Buffer.concat([answerOf(files[0]!), Buffer.from(`OK ${big.length} ${sha256(big)}\n`), big.subarray(0, MiB + 5)]), () => socket.destroy());
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'fulfilled' });
+    expect(reasonOf(outcomes[1]!).code).toBe('CONNECTION_LOST');
+    expect(reasonOf(outcomes[2]!).code).toBe('CONNECTION_LOST');
+    expect(await readFile(join(local, 'two'), 'utf8')).toBe('before');
+    // Kept exactly as received, so that the next download of `two` offers them to the server.
+    expect((await readFile(join(local, '.two.rxfer-resume'))).equals(big.subarray(0, MiB + 5))).toBe(true);
+  });
+
   test('a reply out of the protocol ends the connection: the files after it fail, the ones before it stand', async () => {
     const { outcomes, closed } = await run((socket) => socket.write(Buffer.concat([answerOf(files[0]!), Buffer.from('WHAT is this\n')])));
     expect(outcomes[0]).toMatchObject({ status: 'fulfilled' });

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -122,6 +122,28 @@ describe('downloadTree against the real server', () => {
     await expect(downloadTree(client, 'tree', local, { skipIdentical: false, resume: false })).resolves.toEqual({ files: 4, bytes: 10, skipped: 0 });
     // The target and its folders were there before this copy: every file's name is looked at.
     expect(asked).toEqual(Array(4).fill({ resume: false, intoNewFolder: false }));
+  });
+
+  test('a folder swapped for a link mid-copy is not written through, for a file too large to be grouped as for a small one', async () => {
+    const big = randomBytes(100 * 1024);
+    await client.uploadBuffer('swap/sub/big.bin', big);
+    await client.uploadBuffer('swap/sub/small.txt', Buffer.from('small'));
+    const elsewhere = mkdtempSync(join(server.scratch, 'elsewhere-'));
+    let swapped = false;
+    // Another program, once get -r made and checked sub: mv sub sub.parked; ln -s elsewhere sub.
+    const swap = () => {
+      if (swapped) return;
+      swapped = true;
+      renameSync(join(local, 'sub'), join(local, 'sub.parked'));
+      symlinkSync(elsewhere, join(local, 'sub'));
+    };
+    const download = client.download.bind(client);
+    client.download = (name, path, options) => (swap(), download(name, path, options));
+    const downloadFiles = client.downloadFiles.bind(client);
+    client.downloadFiles = (items, options) => (swap(), downloadFiles(items, options));
+    const error = await downloadTree(client, 'swap', local).then(() => undefined, (err: unknown) => err);
+    expect(error).toMatchObject({ code: 'LOCAL_IO', detail: { failed: 2, files: 2 } });
+    expect(readdirSync(elsewhere)).toEqual([]);
   });
 
   test('files of folders this copy made skip the looks for what is under their names; those of folders already there do not', async () => {
