@@ -55,19 +55,19 @@ const pace = new FsyncPace();
 const fsyncInPool = (fd) => new Promise((resolve) => fs.fsync(fd, (err) => resolve(err ?? undefined)));
 
 /**
- * fsyncs each fd; returns the error of each (undefined where it succeeded). One by one while the pace
- * says so (a probe among pooled ones included), the rest of the batch side by side in the pool.
+ * fsyncs each fd; returns the error of each (undefined where it succeeded). Each fd asks the pace: the
+ * synchronous ones (a probe among pooled ones included) are made at once, one by one, and the others
+ * side by side in the pool. Asked once a batch, the pace counted batches, not fsyncs, between probes.
  * @param {number[]} fds
  * @returns {Promise<unknown[]>}
  */
 const fsyncEach = async (fds) => {
   const errors = new Array(fds.length).fill(undefined);
-  let next = 0;
-  for (; next < fds.length && pace.nextIsSync(); next++) {
-    const fd = /** @type {number} */ (fds[next]);
-    errors[next] = pace.timedSync(() => fs.fsyncSync(fd));
+  const pooled = [];
+  for (const [i, fd] of fds.entries()) {
+    if (pace.nextIsSync()) errors[i] = pace.timedSync(() => fs.fsyncSync(fd));
+    else pooled.push(fsyncInPool(fd).then((err) => void (errors[i] = err)));
   }
-  const pooled = fds.slice(next).map((fd, i) => fsyncInPool(fd).then((err) => void (errors[next + i] = err)));
   await Promise.all(pooled);
   return errors;
 };
