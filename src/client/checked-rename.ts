@@ -24,6 +24,12 @@ export const renameIntoFolder = (from: string, target: string, realFolder: strin
     }
     renameSync(`${FD_PATHS}${fd}/${basename(from)}`, `${FD_PATHS}${fd}/${basename(target)}`);
   } finally {
-    closeSync(fd);
+    // A folder opened only to be looked through holds nothing to lose: a failing close must not turn a
+    // rename that was made into a reported failure, nor hide the error of one that was not.
+    try {
+      closeSync(fd);
+    } catch {
+      // Nothing to report (see above).
+    }
   }
 };
