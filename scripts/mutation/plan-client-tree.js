@@ -198,19 +198,19 @@ module.exports = (group) => [
   ]),
   group('client-tree-download', ['src/client/download-tree.ts'], ['unit/client/download-tree.test.ts', 'regressions/hostile-2026-12-06o-grouped-downloads.test.ts'], [
     // Checking a folder again on a later page (the set is a saving only): the same answer.
-    'src/client/download-tree.ts:201 ConditionalExpression',
+    'src/client/download-tree.ts:206 ConditionalExpression',
     // Grouping is a saving only (twentieth session): an empty group sent (`files.length === 0` → false) is
     // downloadFiles([]), which settles at once; every file grouped (`<=` → true), the boundary (`<`), or a
     // group sent at every file but the 16th (`!==`): each file is still downloaded, verified and told.
-    'src/client/download-tree.ts:168 ConditionalExpression',
-    'src/client/download-tree.ts:213 ConditionalExpression',
-    'src/client/download-tree.ts:213 EqualityOperator',
-    'src/client/download-tree.ts:214 EqualityOperator',
+    'src/client/download-tree.ts:173 ConditionalExpression',
+    'src/client/download-tree.ts:218 ConditionalExpression',
+    'src/client/download-tree.ts:218 EqualityOperator',
+    'src/client/download-tree.ts:219 EqualityOperator',
     // A group's rejection handler: downloadFiles settles each file and never rejects (a safety net).
-    'src/client/download-tree.ts:180 ArrowFunction',
+    'src/client/download-tree.ts:185 ArrowFunction',
     // Waiting for the downloads in flight when the connection is not closed (`isClosed` → true): the
     // finally waits for them anyway before the error is thrown.
-    'src/client/download-tree.ts:232 ConditionalExpression',
+    'src/client/download-tree.ts:237 ConditionalExpression',
     // The step's name in the message of a realpath that failed (LOCAL_IO either way).
     'src/client/download-tree.ts:139 StringLiteral',
     // refuseLinkBelow's loop guard `path.startsWith(root + sep)` is a safety net: every folder is below root,

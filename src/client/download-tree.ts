@@ -137,7 +137,11 @@ export const downloadTree = async (
   // Where each checked folder really is (the target itself may be a link, followed as cp does): every
   // file is renamed into exactly that folder, so one swapped for a link after its check is not written through.
   const realRoot = await localIo('resolve', localDir, () => realpath(root));
-  const checkedFolderOf = (folder: string) => join(realRoot, relative(root, folder));
+  /** How a file of the tree is downloaded into its folder: looked at or not, and the folder it must land in. */
+  const placeOf = (target: string) => {
+    const folder = dirname(target);
+    return { intoNewFolder: isNew(folder), checkedFolder: join(realRoot, relative(root, folder)) };
+  };
   /** Folders found free of links (refuseLinkBelow), once each. */
   const checkedFolders = new Set<string>();
   /**
@@ -160,6 +164,7 @@ export const downloadTree = async (
     bytes += result.size;
     options.onFile?.(entry, result);
   };
+  const failed = ({ index, target }: { index: number; target: string }, err: unknown) => void failures.push({ index, name: target, error: toRxferError(err) });
   /** Small files waiting for their group to fill (sendGroup). */
   let group: { index: number; entry: ListingEntry; target: string }[] = [];
   const sendGroup = async () => {
@@ -167,17 +172,17 @@ export const downloadTree = async (
     group = [];
     if (files.length === 0) return;
     await window.free(files.length);
-    const items = files.map(({ entry, target }) => ({ remoteName: entry.name, localPath: target, intoNewFolder: isNew(dirname(target)), checkedFolder: checkedFolderOf(dirname(target)) }));
+    const items = files.map(({ entry, target }) => ({ remoteName: entry.name, localPath: target, ...placeOf(target) }));
     window.add(
       client.downloadFiles(items, { resume: options.resume }).then(
         (outcomes) =>
           outcomes.forEach((outcome, k) => {
-            const { index, entry, target } = files[k]!;
-            if (outcome.status === 'fulfilled') fetched(entry, outcome.value);
-            else failures.push({ index, name: target, error: toRxferError(outcome.reason) });
+            const file = files[k]!;
+            if (outcome.status === 'fulfilled') fetched(file.entry, outcome.value);
+            else failed(file, outcome.reason);
           }),
         // Not expected (each file settles on its own), but then none of them is counted as copied.
-        (err: unknown) => files.forEach(({ index, target }) => failures.push({ index, name: target, error: toRxferError(err) })),
+        (err: unknown) => files.forEach((file) => failed(file, err)),
       ),
       files.length,
     );
@@ -216,9 +221,9 @@ export const downloadTree = async (
         }
         await window.free(1);
         window.add(
-          client.download(entry.name, target, { resume: options.resume, intoNewFolder: isNew(dirname(target)), checkedFolder: checkedFolderOf(dirname(target)) }).then(
+          client.download(entry.name, target, { resume: options.resume, ...placeOf(target) }).then(
             (result) => fetched(entry, result),
-            (err: unknown) => void failures.push({ index: file.index, name: target, error: toRxferError(err) }),
+            (err: unknown) => failed(file, err),
           ),
           1,
         );

@@ -218,9 +218,9 @@ export class StagingFile {
    * Flushes, fsyncs, checks that the file holds exactly the `verifiedSize` bytes that were received
    * and verified, renames it over the target, then fsyncs the folder so the rename is durable too.
    * Any failure removes the staging file at once (its content cannot be trusted for a resume either)
-   * and renames nothing.
+   * and renames nothing. `realFolder`: the target's folder as the caller checked it, which the rename
+   * must go into (renameIntoFolder).
    */
-  /** `realFolder`: the target's folder as the caller checked it, which the rename must go into (renameIntoFolder). */
   async commit(verifiedSize: number, realFolder?: string): Promise<void> {
     const outcome = this.unchanged;
     let staged: Stats;
