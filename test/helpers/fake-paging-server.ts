@@ -19,7 +19,10 @@ export interface FakeRequest {
  * carries two lines after its command, every other request one.
  */
 export const fakePagingServer = async (connected: () => (request: FakeRequest, socket: Socket) => void) => {
+  const sockets = new Set<Socket>();
   const server = createServer((socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     socket.write('OK rxfer/1 caps=upload,addfile,download,list,auth,quit hash=sha256 max-line=4096 auth=optional list=paged\n');
     const answer = connected();
     let buffered = '';
@@ -44,7 +47,12 @@ export const fakePagingServer = async (connected: () => (request: FakeRequest, s
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // Connections a test left open are cut: the server stops by itself.
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 };
 

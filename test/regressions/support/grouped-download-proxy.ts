@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, connect as tcp, type AddressInfo, type Server, type Socket } from 'node:net';
 import { formatListingLine } from '../../../src/protocol/listing';
+import { fakePagingServer } from '../../helpers/fake-paging-server';
 
 /**
  * Helpers for the hostile pass on grouped downloads (get -r's small files in groups of 16,
@@ -155,7 +156,6 @@ export const treeServer = async (files: readonly FakeFile[], script: DownloadScr
   const requests: string[] = [];
   const byName = new Map(files.map((file) => [file.name, file]));
   const sorted = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-  const sockets = new Set<Socket>();
   let downloads = 0;
   const listPage = (after: string | undefined): string => {
     const from = after === undefined ? 0 : sorted.findIndex((f) => Buffer.compare(Buffer.from(f.name), Buffer.from(after)) > 0);
@@ -165,47 +165,19 @@ export const treeServer = async (files: readonly FakeFile[], script: DownloadScr
     const body = page.map((f) => formatListingLine({ name: f.name, size: f.listedSize ?? f.data.length, digest: f.listedDigest ?? sha256(f.data), mtimeMs: 0 })).join('');
     return `OK list ${Buffer.byteLength(body)} ${page.length}${more ? ' more' : ''}\n${body}`;
   };
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.write('OK rxfer/1 caps=upload,addfile,download,list,auth,quit hash=sha256 max-line=4096 auth=optional list=paged\n');
-    let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (;;) {
-        const lines = buffered.split('\n');
-        const verb = lines[0]!;
-        const wants = verb === 'QUIT' ? 1 : verb.startsWith('LIST AFTER') ? 3 : 2;
-        if (lines.length <= wants) return;
-        buffered = lines.slice(wants).join('\n');
-        if (verb === 'QUIT') {
-          socket.end('OK bye\n');
-          return;
-        }
-        const name = lines[1]!;
-        requests.push(`${verb} ${name}`);
-        if (verb.startsWith('LIST')) socket.write(listPage(verb.startsWith('LIST AFTER') ? lines[2] : undefined));
-        else if (verb.startsWith('DOWNLOAD')) {
-          const file = byName.get(name);
-          const n = downloads++;
-          if (script(name, socket, n, file) === 'serve') {
-            if (file) socket.write(downloadAnswer(file.data));
-            else socket.write(`NOT FOUND ${name} does not exist\n`);
-          }
-        } else socket.write('ERR BAD_COMMAND not in this test\n');
-        if (socket.destroyed || socket.writableEnded) return;
+  // The framing, greeting and QUIT are fakePagingServer's; this answers LIST pages and DOWNLOADs.
+  const server = await fakePagingServer(() => ({ verb, args }, socket) => {
+    const name = args[0]!;
+    requests.push(`${verb} ${name}`);
+    if (verb.startsWith('LIST')) socket.write(listPage(verb.startsWith('LIST AFTER') ? args[1] : undefined));
+    else if (verb.startsWith('DOWNLOAD')) {
+      const file = byName.get(name);
+      const n = downloads++;
+      if (script(name, socket, n, file) === 'serve') {
+        if (file) socket.write(downloadAnswer(file.data));
+        else socket.write(`NOT FOUND ${name} does not exist\n`);
       }
-    });
+    } else socket.write('ERR BAD_COMMAND not in this test\n');
   });
-  const port = await listen(server);
-  return {
-    port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { port: server.port, requests, close: server.close };
 };
