@@ -1,5 +1,5 @@
-import { Stats, WriteStream, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
-import { link, rename, unlink } from 'node:fs/promises';
+import { Stats, WriteStream, closeSync, constants, createWriteStream, fstatSync, fsync, linkSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
 import { basename, join } from 'node:path';
@@ -19,9 +19,26 @@ import { inOpenedFolder, sizeReplaced } from './opened-paths';
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 
-const openFdAsync = promisify(openFd);
 const fsyncFd = promisify(fsync);
-const fstatFd = promisify(fstat);
+
+/**
+ * Node's fs for the staging file's stream, except that its close is synchronous: a close never waits
+ * for a device on a local file system, and the thread-pool round trip cost the main thread more than
+ * the call (issue 20). An error it reports (a write the file system deferred, NFS) still reaches the
+ * stream as an 'error' before its 'close'.
+ */
+const stagingWrites = {
+  ...exactWrites,
+  close: (fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void => {
+    let failure: NodeJS.ErrnoException | null = null;
+    try {
+      closeSync(fd);
+    } catch (err) {
+      failure = err as NodeJS.ErrnoException;
+    }
+    process.nextTick(callback, failure);
+  },
+};
 
 /**
  * Flushes and ends a staging file's write stream, failing if any write, the flush or the end failed
@@ -40,6 +57,9 @@ export const assertStagedSize = (onDisk: number, verified: number, name: string)
   if (onDisk === verified) return;
   throw new RxferError('STORAGE_FAILED', `${name}: ${onDisk} bytes reached the disk of the ${verified} verified; nothing stored`, { onDisk, verified });
 };
+
+/** A fresh staging file, never one found under the name (`wx`). */
+const STAGING_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 /** Where an upload's bytes go until commit: an open file and what to do with it afterwards. */
 interface StagingSpot {
@@ -94,7 +114,7 @@ export class LocalStagedWrite implements StagedWrite {
   ) {
     const start = spot.partial?.offset ?? 0;
     // exactWrites: Node 20 retries a short writev at the wrong offset (a hole of zeros, right size).
-    this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false, fs: exactWrites });
+    this.sink = createWriteStream('', { fd: spot.fd, start, highWaterMark: WRITE_HIGH_WATER_MARK, autoClose: false, fs: stagingWrites });
     // Errors surface through commit(); an unhandled 'error' event would crash the process.
     this.sink.on('error', (err) => this.failedWrite(err));
     writeBackEarly(this.sink, spot.fd);
@@ -108,8 +128,9 @@ export class LocalStagedWrite implements StagedWrite {
   static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder, admitReplaced?: (replacedBytes: number) => void): Promise<LocalStagedWrite> {
     const path = join(services.stagingFolder, stagingName());
     // Made in the staging folder opened and shown to be it: one swapped for a link since the start
-    // would have the upload's bytes written outside the root (hostile pass j).
-    const fd = await inOpenedFolder(services.stagingFolder, path, (inside) => openFdAsync(join(inside, basename(path)), 'wx', 0o644)).catch((err) =>
+    // would have the upload's bytes written outside the root (hostile pass j). Synchronous, as
+    // beginWrite's look is: the socket waits for this open, and it never waits for a device.
+    const fd = await inOpenedFolder(services.stagingFolder, path, async (inside) => openSync(join(inside, basename(path)), STAGING_FLAGS, 0o644)).catch((err) =>
       Promise.reject(storageError(err, 'stage', name)),
     );
     const spot = { path, fd };
@@ -129,9 +150,11 @@ export class LocalStagedWrite implements StagedWrite {
     try {
       if (this.failure) throw this.failure;
       await endStream(this.sink);
+      // The one call here that may wait for a device goes to the thread pool; the others are synchronous
+      // (an fstat, a close, a rename: a few µs each on a local file system; see stagingWrites).
       await fsyncFd(spot.fd);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
-      const stats = await fstatFd(spot.fd);
+      const stats = fstatSync(spot.fd);
       assertStagedSize(stats.size, verified.size, this.name);
       await this.closeFile();
       // A close can report a write the file system deferred (NFS), as an 'error' before the 'close'
@@ -194,10 +217,14 @@ export class LocalStagedWrite implements StagedWrite {
     await inOpenedFolder(folder, this.target, async (inside, syncFolder) => {
       const target = join(inside, basename(this.target));
       if (this.createOnly) {
-        await link(path, target);
-        await unlink(path).catch(() => undefined);
+        linkSync(path, target);
+        try {
+          unlinkSync(path);
+        } catch {
+          // The second link this leaves is described above.
+        }
       } else {
-        await rename(path, target);
+        renameSync(path, target);
       }
       await then(syncFolder);
     });
@@ -220,7 +247,7 @@ export class LocalStagedWrite implements StagedWrite {
     this.settled = true;
     try {
       await endStream(this.sink);
-      const { size } = await fstatFd(this.spot.fd);
+      const { size } = fstatSync(this.spot.fd);
       await this.closeFile();
       // Without its manifest (written in the background, and it failed) a partial could not be found.
       if (size === 0 || !(await partial.recorded)) {

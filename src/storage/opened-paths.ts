@@ -1,9 +1,9 @@
-import { type Stats, closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { type Stats, closeSync, constants, fsync, lstatSync, openSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
 
 /**
@@ -42,8 +42,8 @@ export const assertPathFits = (path: string): void => {
  * an lstat of each from the top, which never follows one. Asked when an open of that path failed: by
  * then the open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end,
  * outside the root. The answer is then ELOOP whatever that is (hostile pass l). The synchronous one
- * (linkOnTheWaySync, with openCheckedFolderSync), which the commit worker shares, is in fd-paths.js;
- * this one keeps the main thread's failing reads and opens off synchronous lstats.
+ * (linkOnTheWaySync, with openCheckedFolderSync), which inOpenedFolder and the commit worker use, is
+ * in fd-paths.js; this one keeps the main thread's failing reads off synchronous lstats.
  */
 const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   let path = '';
@@ -56,24 +56,6 @@ const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   return false;
 };
 
-const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
-
-/**
- * `folder` (a checked real path) opened and shown to be that folder: ELOOP if it, or a folder above
- * it, is a link now (whether the open reached something at the link's end or not), ENOENT if it was
- * removed.
- */
-const openCheckedFolder = async (folder: string) => {
-  const handle = await open(folder, FOLDER_FLAGS).catch(async (err: unknown) => Promise.reject((await linkOnTheWay(folder)) ? nowALink(folder) : err));
-  try {
-    assertOpenedAt(handle.fd, folder);
-    return handle;
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    throw err;
-  }
-};
-
 /**
  * Runs `work` with a path that stays inside `folder` (its real path, as realpath gave it), whatever
  * is swapped in on the way: the folder is opened, shown to be that folder, and `work` gets
@@ -83,21 +65,27 @@ const openCheckedFolder = async (folder: string) => {
  *
  * The fsync goes through the descriptor the change was made through: by path, a folder swapped for a
  * link, or renamed away and another made in its place, had another folder synced and the change
- * answered as durable with nothing making it so (hostile pass l).
+ * answered as durable with nothing making it so (hostile pass l). It runs in the thread pool, as it
+ * may wait for a device; the open, its check and the close are synchronous (a few µs on a local file
+ * system, like beginWrite's look), where three thread-pool round trips cost the main thread more
+ * than the calls (issue 20: a streamed upload made ≈ 20 of them, bench/findings.md).
  */
 export const inOpenedFolder = async <T>(folder: string, target: string, work: (inside: string, syncFolder: () => Promise<void>) => Promise<T>): Promise<T> => {
   assertPathFits(target);
   if (!CAN_CHECK_OPENED) return work(folder, () => fsyncFolderInPool(folder));
-  const handle = await openCheckedFolder(folder);
+  const fd = openCheckedFolderSync(folder);
   try {
-    return await work(FD_PATHS + handle.fd, () => handle.sync());
+    return await work(FD_PATHS + fd, () => fsyncInPool(fd));
   } finally {
     // A read-only folder descriptor: nothing was written through it (an fsync that failed has said
     // so already), so its close can lose nothing, and must not turn a rename that took place into a
     // reported failure.
-    await handle.close().catch(() => undefined);
+    closeQuietly(fd);
   }
 };
+
+/** fsync of an open descriptor in the thread pool (`fsync` looked up at each call: tests wrap it). */
+const fsyncInPool = (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 
 /**
  * A read's failure to find `name` in its checked real `folder` (NOT_FOUND, NAME_CONFLICT, a link

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { close, fstat, ftruncate, open as openCallback } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
+import { close, closeSync, constants, fstat, ftruncate, open as openCallback, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstat, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
@@ -55,6 +54,25 @@ const openFd = promisify(openCallback);
 const fstatFd = promisify(fstat);
 const ftruncateFd = promisify(ftruncate);
 const closeFd = promisify(close);
+
+/** Writes a kept upload's manifest; false if it could not be written (the upload is then not kept). */
+const writeManifest = (path: string, manifest: PartialManifest): boolean => {
+  try {
+    writeFileSync(path, JSON.stringify(manifest));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Runs a clean-up whose failure changes nothing (a file already gone, a read-only descriptor). */
+const quietly = (cleanUp: () => void): void => {
+  try {
+    cleanUp();
+  } catch {
+    // See above.
+  }
+};
 
 /**
  * Interrupted uploads kept for RESUME, in `<root>/.rxfer/partials/`: `<id>` holds the bytes that
@@ -176,31 +194,33 @@ export class PartialUploads {
     // A kept upload of the name is replaced (PROTOCOL.md: a plain upload starts over): its bytes go.
     const replaced = this.kept.has(id) && (await this.counted(id)) ? ((await lstat(path).catch(() => undefined))?.size ?? 0) : 0;
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
-    // The socket waits only for the data file: the manifest (open, write, close: three thread-pool
-    // round trips) matters once the upload is kept or dropped, and both wait for it (`recorded`).
-    const recorded = writeFile(this.manifestPath(id), JSON.stringify(manifest)).then(
-      () => true,
-      () => false,
-    );
+    // Synchronous, the manifest and the data file alike: calls of a few µs that never wait for a
+    // device (no fsync: a manifest lost to a crash costs only that upload's resume), where each
+    // thread-pool round trip cost the main thread more than its call (issue 20; the socket waits for
+    // the open). `recorded` stays a promise: callers wait for it before they drop or keep the upload.
+    const recorded = Promise.resolve(writeManifest(this.manifestPath(id), manifest));
     try {
       // A new file, never the old one truncated: the old path may be a second link to a committed
       // file (see init), and O_TRUNC would empty that file and write this upload into it.
-      await unlink(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
       if (replaced > 0) dropped(replaced);
-      const fd = await openFd(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
       try {
         // The kept uploads' folder swapped for a link since the start would keep the bytes outside the root.
         assertOpenedAt(fd, path);
       } catch (err) {
-        await closeFd(fd).catch(() => undefined);
-        await unlink(path).catch(() => undefined);
+        quietly(() => closeSync(fd));
+        quietly(() => unlinkSync(path));
         throw err;
       }
       this.kept.add(id);
       return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
     } catch (err) {
-      await recorded;
-      await unlink(this.manifestPath(id)).catch(() => undefined);
+      quietly(() => unlinkSync(this.manifestPath(id)));
       throw err;
     }
   }
@@ -250,7 +270,8 @@ export class PartialUploads {
   private async forget(id: string): Promise<void> {
     this.hashed.delete(id);
     this.kept.delete(id);
-    await unlink(this.manifestPath(id)).catch(() => undefined);
+    // Synchronous, as it was written (see create).
+    quietly(() => unlinkSync(this.manifestPath(id)));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
+import { fstatSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RawClient, downloadRequest, uploadRequest } from '../helpers/raw-client';
@@ -175,13 +175,13 @@ describe('hostile 2026-12-05 (l): attacks on the looks and fsyncs through opened
       let swapped = false;
       restores.push(
         watchFolderSyncs({
-          before: async (path, handle) => {
+          before: (path, fd) => {
             if (path !== folder) return;
             if (!swapped) {
               swapped = true;
               swap();
             }
-            synced.push((await handle.stat()).ino);
+            synced.push(fstatSync(fd).ino);
           },
         }).restore,
       );

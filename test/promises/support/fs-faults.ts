@@ -13,7 +13,10 @@ import fs = require('node:fs');
 import fsp = require('node:fs/promises');
 import { pathOfFd, realPathOf } from './fd-path';
 
-/** `folder-sync`: the fsync of a folder (FolderSync opens it with fs/promises and syncs the handle). */
+/**
+ * `folder-sync`: the fsync of a folder (FolderSync opens it with fs/promises and syncs the handle; a
+ * commit syncs the folder it renamed into through its descriptor, opened-paths.ts).
+ */
 export type FaultyCall = 'fsync' | 'rename' | 'link' | 'unlink' | 'close' | 'folder-sync';
 
 interface Armed {
@@ -51,14 +54,27 @@ const take = (call: FaultyCall, path: string): NodeJS.ErrnoException | undefined
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;
 const realFsync = fs.fsync;
+const realRenameSync = fs.renameSync;
+const realLinkSync = fs.linkSync;
+const realUnlinkSync = fs.unlinkSync;
+const realCloseSync = fs.closeSync;
 const realRename = fsp.rename;
 const realLink = fsp.link;
 const realUnlink = fsp.unlink;
 const realClose = fs.close;
 const realOpen = fsp.open;
 
+/** Whether `fd` is open on a folder: its fsync is a 'folder-sync' (opened-paths.ts syncs folders so). */
+const isFolder = (fd: number): boolean => {
+  try {
+    return fs.fstatSync(fd).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
 (fs as { fsync: unknown }).fsync = (fd: number, callback: Callback): void => {
-  const fault = take('fsync', pathOfFd(fd));
+  const fault = take(isFolder(fd) ? 'folder-sync' : 'fsync', pathOfFd(fd));
   if (fault) return void setImmediate(() => callback(fault));
   realFsync(fd, callback);
 };
@@ -66,6 +82,28 @@ const realOpen = fsp.open;
 (fs as { close: unknown }).close = (fd: number, callback?: Callback): void => {
   const fault = take('close', pathOfFd(fd));
   realClose(fd, (err) => callback?.(fault ?? err));
+};
+// The synchronous calls a commit makes on the main thread (a few µs each: local-staged-write.ts), alike.
+// A folder's descriptor (closed quietly after a look or a rename through it) is not the file's 'close'.
+(fs as { closeSync: unknown }).closeSync = (fd: number): void => {
+  const fault = isFolder(fd) ? undefined : take('close', pathOfFd(fd));
+  realCloseSync(fd);
+  if (fault) throw fault;
+};
+(fs as { renameSync: unknown }).renameSync = (from: fs.PathLike, to: fs.PathLike): void => {
+  const fault = take('rename', realPathOf(from));
+  if (fault) throw fault;
+  realRenameSync(from, to);
+};
+(fs as { linkSync: unknown }).linkSync = (from: fs.PathLike, to: fs.PathLike): void => {
+  const fault = take('link', realPathOf(from));
+  if (fault) throw fault;
+  realLinkSync(from, to);
+};
+(fs as { unlinkSync: unknown }).unlinkSync = (path: fs.PathLike): void => {
+  const fault = take('unlink', realPathOf(path));
+  if (fault) throw fault;
+  realUnlinkSync(path);
 };
 (fsp as { rename: typeof fsp.rename }).rename = async (from, to) => {
   const fault = take('rename', realPathOf(from));
@@ -100,6 +138,10 @@ export const restoreFs = (): void => {
   armed = [];
   (fs as { fsync: unknown }).fsync = realFsync;
   (fs as { close: unknown }).close = realClose;
+  (fs as { closeSync: unknown }).closeSync = realCloseSync;
+  (fs as { renameSync: unknown }).renameSync = realRenameSync;
+  (fs as { linkSync: unknown }).linkSync = realLinkSync;
+  (fs as { unlinkSync: unknown }).unlinkSync = realUnlinkSync;
   (fsp as { rename: typeof fsp.rename }).rename = realRename;
   (fsp as { link: typeof fsp.link }).link = realLink;
   (fsp as { open: typeof fsp.open }).open = realOpen;

@@ -1,6 +1,7 @@
 /**
- * A journal of the durability calls this process makes: fsync of a descriptor, fsync of a
- * FileHandle (how folders are synced), rename and link. A crash cannot be simulated in a test, so
+ * A journal of the durability calls this process makes: fsync of a descriptor (a file's, or a
+ * folder's, as a commit syncs the folder it renamed into), fsync of a FileHandle (how FolderSync
+ * syncs folders), rename and link, asynchronous or synchronous. A crash cannot be simulated in a test, so
  * this is the one honest way to see *that* and *in which order* the server makes a commit durable:
  * it wraps the real `node:fs` functions (they still run) and notes each call with the path behind
  * its descriptor (/proc/self/fd, Linux).
@@ -23,6 +24,8 @@ type Callback = (err: NodeJS.ErrnoException | null) => void;
 const realFsync = fs.fsync;
 const realRename = fsp.rename;
 const realLink = fsp.link;
+const realRenameSync = fs.renameSync;
+const realLinkSync = fs.linkSync;
 
 // Noted when the call succeeded: only a finished fsync makes anything durable.
 const journaledFsync = (fd: number, callback: Callback): void => {
@@ -41,6 +44,17 @@ const journaledFsync = (fd: number, callback: Callback): void => {
 (fsp as { link: typeof fsp.link }).link = async (from, to) => {
   const target = realPathOf(to);
   await realLink(from, to);
+  journal.push({ op: 'link', from: String(from), to: target });
+};
+// A large upload's commit renames (or links) synchronously on the main thread (local-staged-write.ts).
+(fs as { renameSync: unknown }).renameSync = (from: fs.PathLike, to: fs.PathLike): void => {
+  const target = realPathOf(to);
+  realRenameSync(from, to);
+  journal.push({ op: 'rename', from: String(from), to: target });
+};
+(fs as { linkSync: unknown }).linkSync = (from: fs.PathLike, to: fs.PathLike): void => {
+  const target = realPathOf(to);
+  realLinkSync(from, to);
   journal.push({ op: 'link', from: String(from), to: target });
 };
 
@@ -65,5 +79,7 @@ export const restoreFs = (): void => {
   (fs as { fsync: unknown }).fsync = realFsync;
   (fsp as { rename: typeof fsp.rename }).rename = realRename;
   (fsp as { link: typeof fsp.link }).link = realLink;
+  (fs as { renameSync: unknown }).renameSync = realRenameSync;
+  (fs as { linkSync: unknown }).linkSync = realLinkSync;
   if (handleProto && realHandleSync) handleProto.sync = realHandleSync;
 };

@@ -8,8 +8,8 @@ import { DigestIndex } from '../../../src/storage/digest-index';
 
 /**
  * DigestIndex cases written for mutants that survived the digest-index group (test/MUTATION.md): the
- * init sweep of temporary files, the exact bound of the recent records, and the bookkeeping of
- * sidecar writes in flight. Real temp folders and files throughout.
+ * init sweep of temporary files, the exact bound of the recent records, and sidecar writes (whole
+ * when remember returns, none left half-written). Real temp folders and files throughout.
  */
 describe('DigestIndex (mutation survivors)', () => {
   let root: string;
@@ -73,38 +73,38 @@ describe('DigestIndex (mutation survivors)', () => {
     expect(await index.lookup('f4096', stats, 'sha256')).toBe('digest-f4096');
   });
 
-  test('forget waits for the newest write of a name even when an older write of it finished first', async () => {
+  test('a sidecar is whole on disk when remember returns, with no temporary file beside it', async () => {
     await index.init();
     await writeFile(join(root, 'big.bin'), Buffer.alloc(70_000, 1));
     const stats = await stat(join(root, 'big.bin'));
-    // The second sidecar write is held until `release` (a slow disk), the first goes through.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const realWriteFile = fsp.writeFile;
-    let calls = 0;
-    jest.spyOn(fsp, 'writeFile').mockImplementation(async (...args: Parameters<typeof fsp.writeFile>) => {
-      if (++calls === 2) await held;
-      return realWriteFile(...args);
-    });
-    const first = index.remember('big.bin', stats, 'sha256', 'd1');
-    const second = index.remember('big.bin', stats, 'sha256', 'd2');
-    await first;
-    // Let the first write's clean-up run (it must leave the second write's entry alone).
-    await new Promise((resolve) => setImmediate(resolve));
-    const forgetting = index.forget('big.bin');
-    release();
-    await second;
-    await forgetting;
-    // Forgotten after the second write landed: no sidecar comes back.
-    expect(await exists(sidecar('big.bin'))).toBe(false);
+    const remembering = index.remember('big.bin', stats, 'sha256', 'd1');
+    // Written before remember returned (synchronously): nothing is left in flight for a DELETE to race.
+    expect(JSON.parse(await fsp.readFile(sidecar('big.bin'), 'utf8'))).toMatchObject({ name: 'big.bin', size: 70_000, ino: stats.ino, digests: { sha256: 'd1' } });
+    await remembering;
+    expect((await readdir(sums())).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('a finished sidecar write leaves no entry behind (one per large-file name ever written would pile up)', async () => {
+  test('forget right after remember, not awaited in between: the sidecar is gone and stays gone', async () => {
+    await index.init();
+    await writeFile(join(root, 'big.bin'), Buffer.alloc(70_000, 1));
+    const stats = await stat(join(root, 'big.bin'));
+    const remembering = index.remember('big.bin', stats, 'sha256', 'd1');
+    const forgetting = index.forget('big.bin');
+    await Promise.all([remembering, forgetting]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await exists(sidecar('big.bin'))).toBe(false);
+    expect(await index.lookup('big.bin', stats, 'sha256')).toBeUndefined();
+  });
+
+  test('a sidecar write that fails (a folder holds its name) rejects and leaves no temporary file', async () => {
     await index.init();
     const stats = { ...(await stat(root)), size: 100_000 } as Stats;
-    for (let i = 0; i < 20; i++) await index.remember(`f${i}`, stats, 'sha256', 'd');
-    await new Promise((resolve) => setImmediate(resolve));
-    // Private bookkeeping, read here because nothing else shows it: it must drain as writes finish.
-    expect(index['writing'].size).toBe(0);
+    await rm(sums(), { recursive: true });
+    await mkdir(sums());
+    // The record's own name is a folder: the rename fails after the temporary file was written.
+    await mkdir(sidecar('big.bin'));
+    await writeFile(join(sidecar('big.bin'), 'x'), 'not empty');
+    await expect(index.remember('big.bin', stats, 'sha256', 'd1')).rejects.toThrow();
+    expect((await readdir(sums())).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 });
