@@ -82,6 +82,10 @@ describe('DigestIndex (mutation survivors)', () => {
     expect(JSON.parse(await fsp.readFile(sidecar('big.bin'), 'utf8'))).toMatchObject({ name: 'big.bin', size: 70_000, ino: stats.ino, digests: { sha256: 'd1' } });
     await remembering;
     expect((await readdir(sums())).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    // Nor a descriptor left open on it (the temporary file's is closed before the rename).
+    const open = await readdir('/proc/self/fd');
+    const leading = await Promise.all(open.map((fd) => fsp.readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+    expect(leading.filter((path) => path.startsWith(sums()))).toEqual([]);
   });
 
   test('forget right after remember, not awaited in between: the sidecar is gone and stays gone', async () => {

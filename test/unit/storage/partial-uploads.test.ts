@@ -1,8 +1,9 @@
 // fs-faults wraps fs/promises' unlink (looked up at call time): a kept upload that cannot be deleted.
 import { failNext, failed, restoreFs } from '../../promises/support/fs-faults';
 import { createHash } from 'node:crypto';
+import fs = require('node:fs');
 import { closeSync, writeSync } from 'node:fs';
-import { link, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
@@ -234,6 +235,54 @@ describe('PartialUploads', () => {
       expect(await exists(manifestOf('blocked.bin'))).toBe(false);
       await rm(dataOf('blocked.bin'), { recursive: true });
       expect(await claim('blocked.bin', 100, 'sha256')).toBeDefined();
+    });
+
+    test('an open that fails for another reason (too many open files): that error, no manifest left, the old bytes reported gone', async () => {
+      await keep('full.bin', 'old!!');
+      const fresh = new PartialUploads(root);
+      await fresh.init();
+      // The storage's own descriptor table full at that moment: EMFILE, once (fs looked up at call time).
+      const realOpen = fs.openSync;
+      let failures = 0;
+      jest.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {
+        if (String(args[0]) === dataOf('full.bin') && failures++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+        return realOpen(...args);
+      });
+      const dropped: number[] = [];
+      await expect(fresh.claim('full.bin', 100, 'sha256', undefined, (bytes) => dropped.push(bytes))).rejects.toMatchObject({ code: 'EMFILE' });
+      jest.restoreAllMocks();
+      expect(failures).toBe(1);
+      // The old file was removed all the same (a new one is never the old truncated), and the ledger is told.
+      expect(await exists(dataOf('full.bin'))).toBe(false);
+      expect(await exists(manifestOf('full.bin'))).toBe(false);
+      expect(dropped).toEqual([5]);
+      const again = (await fresh.claim('full.bin', 100, 'sha256'))!;
+      claimed.push(again);
+      expect(again).toBeDefined();
+    });
+
+    test('an open that fails with nothing in the way: its own error, not the clean-up unlink\'s ENOENT', async () => {
+      const realOpen = fs.openSync;
+      jest.spyOn(fs, 'openSync').mockImplementationOnce((...args: Parameters<typeof fs.openSync>) => {
+        if (String(args[0]) === dataOf('none.bin')) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return realOpen(...args);
+      });
+      await expect(partials.claim('none.bin', 100, 'sha256')).rejects.toMatchObject({ code: 'ENOSPC' });
+      jest.restoreAllMocks();
+      expect(await readdir(folder())).toEqual([]);
+    });
+
+    test('the kept uploads\' folder swapped for a link since the start: refused, nothing left at the link\'s end, no descriptor left open', async () => {
+      const elsewhere = join(root, 'elsewhere');
+      await mkdir(elsewhere);
+      await rm(folder(), { recursive: true });
+      await symlink(elsewhere, folder());
+      await expect(partials.claim('swapped.bin', 100, 'sha256')).rejects.toMatchObject({ code: 'ELOOP' });
+      // The data file opened through the link is removed again, and so is the manifest written through it.
+      expect(await readdir(elsewhere)).toEqual([]);
+      const open = await readdir('/proc/self/fd');
+      const leading = await Promise.all(open.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      expect(leading.filter((path) => path.startsWith(elsewhere))).toEqual([]);
     });
 
     test('a manifest that cannot be written: recorded says so', async () => {
