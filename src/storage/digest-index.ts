@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Stats, closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { FileHandle, appendFile, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
 import { DigestLog, FolderDigests, folderOf } from './digest-log';
+import { inServerFolderSync } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -130,28 +131,32 @@ export class DigestIndex {
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };
     this.keep(record);
-    const target = this.recordPath(name);
-    // Unique per process without a CSPRNG call per record (as staging files are named). Written
-    // synchronously: four calls of a few µs that never wait for a device (no fsync), where four
-    // thread-pool round trips cost the main thread more (issue 20). So no record is ever in flight.
-    const temp = `${target}${stagingName()}.tmp`;
-    try {
-      const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+    // In the records' folder opened and shown to be it (inServerFolderSync: one swapped for a link
+    // must not have a record made outside the root; hostile pass p). Written synchronously: calls of
+    // a few µs that never wait for a device (no fsync), where four thread-pool round trips cost the
+    // main thread more (issue 20); so no record is ever in flight. The temporary name is unique per
+    // process without a CSPRNG call per record (as staging files are named).
+    const file = basename(this.recordPath(name));
+    const temp = `${file}${stagingName()}.tmp`;
+    inServerFolderSync(this.folder, (inside) => {
       try {
-        writeFileSync(fd, JSON.stringify(record));
-      } finally {
-        closeSync(fd);
+        const fd = openSync(join(inside, temp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+        try {
+          writeFileSync(fd, JSON.stringify(record));
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(join(inside, temp), join(inside, file));
+      } catch (err) {
+        // A full disk must not leave half-written records behind, one per commit.
+        try {
+          unlinkSync(join(inside, temp));
+        } catch {
+          // Never made.
+        }
+        throw err;
       }
-      renameSync(temp, target);
-    } catch (err) {
-      // A full disk must not leave half-written records behind, one per commit.
-      try {
-        unlinkSync(temp);
-      } catch {
-        // Never made.
-      }
-      throw err;
-    }
+    });
   }
 
   /**

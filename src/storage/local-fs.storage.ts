@@ -19,7 +19,7 @@ import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
 import { READ_FLAGS } from './read-small-file';
-import { asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder, lookInOpenedFolderSync } from './opened-paths';
+import { asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder } from './opened-paths';
 import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 
@@ -191,14 +191,13 @@ export class LocalFsStorage implements StorageAdapter {
     // folder in the way fails the rename at commit with the same NAME_CONFLICT.
     // The folder is resolved and checked first, so the look below never sees outside the root.
     const folder = await this.folderForNow(name, jail, target);
-    // This look and the free-space check are synchronous (a few µs each on a local file system): the
-    // socket is held until the staging file is open, and each thread-pool round trip before that
-    // delayed every upload pipelined behind this one (with the manifest written in the background,
-    // 200 × 1 MiB pipelined 332 → 370 files/s: bench/findings.md, "the upload's critical path").
     // It looks inside the folder that was checked, opened: by path, a folder swapped for a link since
-    // its check had ADDFILE answer EXISTS for a name outside the root (hostile pass k).
+    // its check had ADDFILE answer EXISTS for a name outside the root (hostile pass k). Through the
+    // thread pool: the user's folder may be on a mount that stops answering, which must hold this
+    // request only (its deadline answers it), never the main thread (hostile pass p; synchronous, as it
+    // was, it froze the server). The free-space check is of the root's own file system: synchronous.
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
-      const existing = lookOrThrow(folder, target, name);
+      const existing = await lookInOpenedFolder(folder, target).catch((err: unknown) => Promise.reject(storageError(err, 'store', name)));
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);
     }
@@ -291,15 +290,6 @@ const dropKeptOnCommit = (staged: StagedWrite, discardKept: () => Promise<number
     return { ...file, replacedBytes: file.replacedBytes + (await dropKept()) };
   },
 });
-
-/** What is at `target` in its checked `folder` (lookInOpenedFolderSync), its failure in the client's terms. */
-const lookOrThrow = (folder: string, target: string, name: RemoteName) => {
-  try {
-    return lookInOpenedFolderSync(folder, target);
-  } catch (err) {
-    throw storageError(err, 'store', name);
-  }
-};
 
 /** Sum of file sizes below `folder` (links not followed); the server's own metadata folder is skipped. */
 const folderBytes = async (folder: string, isRoot: boolean): Promise<number> => {

@@ -1,5 +1,5 @@
-import { Stats, WriteStream, closeSync, constants, createWriteStream, fstatSync, fsync, linkSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { Stats, WriteStream, closeSync, constants, createWriteStream, fstatSync, fsync, openSync } from 'node:fs';
+import { link, rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
 import { basename, join } from 'node:path';
@@ -14,7 +14,7 @@ import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
-import { inOpenedFolder, sizeReplaced } from './opened-paths';
+import { inOpenedFolder, inServerFolderSync, sizeReplaced } from './opened-paths';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
@@ -128,11 +128,14 @@ export class LocalStagedWrite implements StagedWrite {
   static async create(name: RemoteName, target: string, createOnly: boolean, services: StagingServices, measureReplaced: boolean, inFolder: InFolder, admitReplaced?: (replacedBytes: number) => void): Promise<LocalStagedWrite> {
     const path = join(services.stagingFolder, stagingName());
     // Made in the staging folder opened and shown to be it: one swapped for a link since the start
-    // would have the upload's bytes written outside the root (hostile pass j). Synchronous, as
-    // beginWrite's look is: the socket waits for this open, and it never waits for a device.
-    const fd = await inOpenedFolder(services.stagingFolder, path, async (inside) => openSync(join(inside, basename(path)), STAGING_FLAGS, 0o644)).catch((err) =>
-      Promise.reject(storageError(err, 'stage', name)),
-    );
+    // would have the upload's bytes written outside the root (hostile pass j). Synchronously: the
+    // server's own folder, on the root's file system, and the socket waits for this open.
+    let fd: number;
+    try {
+      fd = inServerFolderSync(services.stagingFolder, (inside) => openSync(join(inside, basename(path)), STAGING_FLAGS, 0o644));
+    } catch (err) {
+      throw storageError(err, 'stage', name);
+    }
     const spot = { path, fd };
     return new LocalStagedWrite(name, target, spot, createOnly, services, measureReplaced, inFolder, admitReplaced);
   }
@@ -150,8 +153,8 @@ export class LocalStagedWrite implements StagedWrite {
     try {
       if (this.failure) throw this.failure;
       await endStream(this.sink);
-      // The one call here that may wait for a device goes to the thread pool; the others are synchronous
-      // (an fstat, a close, a rename: a few µs each on a local file system; see stagingWrites).
+      // The calls that may wait for a device, or reach a user's folder (publish), go to the thread pool;
+      // those on the staging file alone are synchronous (an fstat, a close: see stagingWrites).
       await fsyncFd(spot.fd);
       // mtime and inode survive the rename: read them now instead of a stat() afterwards.
       const stats = fstatSync(spot.fd);
@@ -216,15 +219,12 @@ export class LocalStagedWrite implements StagedWrite {
     // `then` runs once the file is in place, with a fsync of that very folder.
     await inOpenedFolder(folder, this.target, async (inside, syncFolder) => {
       const target = join(inside, basename(this.target));
+      // Through the thread pool: the users' folder may be on a mount that stops answering (inOpenedFolder).
       if (this.createOnly) {
-        linkSync(path, target);
-        try {
-          unlinkSync(path);
-        } catch {
-          // The second link this leaves is described above.
-        }
+        await link(path, target);
+        await unlink(path).catch(() => undefined);
       } else {
-        renameSync(path, target);
+        await rename(path, target);
       }
       await then(syncFolder);
     });
@@ -249,8 +249,10 @@ export class LocalStagedWrite implements StagedWrite {
       await endStream(this.sink);
       const { size } = fstatSync(this.spot.fd);
       await this.closeFile();
-      // Without its manifest (written in the background, and it failed) a partial could not be found.
-      if (size === 0 || !(await partial.recorded)) {
+      // A close that reported an error (a write the file system deferred) has had what was staged
+      // deleted (failedWrite): nothing is kept, so nothing may be counted (hostile pass p: a quota
+      // then counted 1.1 MB that no longer existed). Without its manifest a partial could not be found.
+      if (this.failure || size === 0 || !(await partial.recorded)) {
         await this.discard();
         return 0;
       }

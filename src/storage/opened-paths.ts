@@ -1,9 +1,9 @@
-import { type Stats, closeSync, constants, fsync, lstatSync, openSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { type Stats, closeSync, constants, openSync } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
 
 /**
@@ -42,8 +42,8 @@ export const assertPathFits = (path: string): void => {
  * an lstat of each from the top, which never follows one. Asked when an open of that path failed: by
  * then the open followed the link, and how it failed (ENOENT, ENOTDIR) told what lies at its end,
  * outside the root. The answer is then ELOOP whatever that is (hostile pass l). The synchronous one
- * (linkOnTheWaySync, with openCheckedFolderSync), which inOpenedFolder and the commit worker use, is
- * in fd-paths.js; this one keeps the main thread's failing reads off synchronous lstats.
+ * (linkOnTheWaySync, with openCheckedFolderSync), which the commit worker and inServerFolderSync use,
+ * is in fd-paths.js; this one keeps the main thread's failing opens and reads off synchronous lstats.
  */
 const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   let path = '';
@@ -56,6 +56,24 @@ const linkOnTheWay = async (realPath: string): Promise<boolean> => {
   return false;
 };
 
+const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+
+/**
+ * `folder` (a checked real path) opened and shown to be that folder: ELOOP if it, or a folder above
+ * it, is a link now (whether the open reached something at the link's end or not), ENOENT if it was
+ * removed.
+ */
+const openCheckedFolder = async (folder: string) => {
+  const handle = await open(folder, FOLDER_FLAGS).catch(async (err: unknown) => Promise.reject((await linkOnTheWay(folder)) ? nowALink(folder) : err));
+  try {
+    assertOpenedAt(handle.fd, folder);
+    return handle;
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+};
+
 /**
  * Runs `work` with a path that stays inside `folder` (its real path, as realpath gave it), whatever
  * is swapped in on the way: the folder is opened, shown to be that folder, and `work` gets
@@ -65,27 +83,46 @@ const linkOnTheWay = async (realPath: string): Promise<boolean> => {
  *
  * The fsync goes through the descriptor the change was made through: by path, a folder swapped for a
  * link, or renamed away and another made in its place, had another folder synced and the change
- * answered as durable with nothing making it so (hostile pass l). It runs in the thread pool, as it
- * may wait for a device; the open, its check and the close are synchronous (a few µs on a local file
- * system, like beginWrite's look), where three thread-pool round trips cost the main thread more
- * than the calls (issue 20: a streamed upload made ≈ 20 of them, bench/findings.md).
+ * answered as durable with nothing making it so (hostile pass l).
+ *
+ * For the users' folders: every call that reaches the folder's file system goes through the thread
+ * pool, so that a mount under the root that stops answering (a dead NFS server, a stuck FUSE daemon)
+ * holds that one request, which its deadline then answers, never the main thread and every other
+ * client (hostile pass p: a synchronous open froze the server). The check is a readlink of /proc,
+ * which never reaches the mount.
  */
 export const inOpenedFolder = async <T>(folder: string, target: string, work: (inside: string, syncFolder: () => Promise<void>) => Promise<T>): Promise<T> => {
   assertPathFits(target);
   if (!CAN_CHECK_OPENED) return work(folder, () => fsyncFolderInPool(folder));
-  const fd = openCheckedFolderSync(folder);
+  const handle = await openCheckedFolder(folder);
   try {
-    return await work(FD_PATHS + fd, () => fsyncInPool(fd));
+    return await work(FD_PATHS + handle.fd, () => handle.sync());
   } finally {
     // A read-only folder descriptor: nothing was written through it (an fsync that failed has said
     // so already), so its close can lose nothing, and must not turn a rename that took place into a
     // reported failure.
-    closeQuietly(fd);
+    await handle.close().catch(() => undefined);
   }
 };
 
-/** fsync of an open descriptor in the thread pool (`fsync` looked up at each call: tests wrap it). */
-const fsyncInPool = (fd: number): Promise<void> => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+/**
+ * Runs `work` synchronously with a path that stays inside `folder`, one of the server's own folders
+ * under `<root>/.rxfer` (kept uploads, digest records, staging): opened and shown to be that folder
+ * (ELOOP if it, or a folder above it, is a link now), so that one swapped for a link by someone with
+ * access to the storage never has a file made, written or removed outside the root (hostile pass p).
+ * Synchronous on purpose: these folders are on the root's own file system, every call a few µs, where
+ * a thread-pool round trip each cost the main thread more than the calls (issue 20; a streamed upload
+ * made ≈ 20 of them). Without /proc (not Linux) the path is used as it is.
+ */
+export const inServerFolderSync = <T>(folder: string, work: (inside: string) => T): T => {
+  if (!CAN_CHECK_OPENED) return work(folder);
+  const fd = openCheckedFolderSync(folder);
+  try {
+    return work(FD_PATHS + fd);
+  } finally {
+    closeQuietly(fd);
+  }
+};
 
 /**
  * A read's failure to find `name` in its checked real `folder` (NOT_FOUND, NAME_CONFLICT, a link
@@ -127,22 +164,6 @@ export const lookInOpenedFolder = (folder: string, target: string): Promise<Stat
 export const sizeReplaced = async (folder: string, target: string): Promise<number> => {
   const stats = await lookInOpenedFolder(folder, target);
   return stats?.isFile() ? stats.size : 0;
-};
-
-/** lookInOpenedFolder, synchronously (a few µs on a local file system; see LocalFsStorage.beginWrite). */
-export const lookInOpenedFolderSync = (folder: string, target: string): Stats | undefined => {
-  assertPathFits(target);
-  try {
-    if (!CAN_CHECK_OPENED) return lstatSync(target, { throwIfNoEntry: false });
-    const fd = openCheckedFolderSync(folder);
-    try {
-      return lstatSync(`${FD_PATHS}${fd}/${basename(target)}`, { throwIfNoEntry: false });
-    } finally {
-      closeQuietly(fd);
-    }
-  } catch (err) {
-    return absentAsUndefined(err);
-  }
 };
 
 /** Closes a read-only descriptor: nothing was written through it, so a failing close loses nothing. */

@@ -9,7 +9,7 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
 import { storageError } from './storage-errors';
-import { assertOpenedAt } from './opened-paths';
+import { assertOpenedAt, inServerFolderSync } from './opened-paths';
 
 /** What is written beside a partial upload's data, so that it can be found, counted and expired. */
 interface PartialManifest {
@@ -55,28 +55,20 @@ const fstatFd = promisify(fstat);
 const ftruncateFd = promisify(ftruncate);
 const closeFd = promisify(close);
 
-/** Writes a kept upload's manifest; false if it could not be written (the upload is then not kept). */
-const writeManifest = (path: string, manifest: PartialManifest): boolean => {
-  try {
-    writeFileSync(path, JSON.stringify(manifest));
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 const FRESH_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
- * Opens a new file at `path`, never an old one truncated: the old path may be a second link to a
- * committed file (see init), and O_TRUNC would empty that file and write this upload into it. An old
- * file there is unlinked first. `gone` is told once no old file is there (before the open, as the
- * bytes are gone even if the open then fails). The open comes first: nearly always nothing is there,
- * and an unlink that fails with ENOENT costs a thrown error each (≈ 50 µs of the main thread, issue 20).
+ * Opens a new file at `path` (O_EXCL, O_NOFOLLOW), never an old one truncated: the old path may be a
+ * second link to a committed file (see init), and O_TRUNC would empty that file and write this upload
+ * into it; nor through a link, nor a FIFO planted under the name (an open that would wait for a reader,
+ * on the main thread: hostile pass p). What is there is unlinked first (the link or FIFO itself).
+ * `gone` is told once nothing old is there (before the open, as the bytes are gone even if the open
+ * then fails). The open comes first: nearly always nothing is there, and an unlink that fails with
+ * ENOENT costs a thrown error each (≈ 50 µs of the main thread, issue 20).
  */
-const openFresh = (path: string, gone: () => void): number => {
+const openFresh = (path: string, flags: number, gone: () => void): number => {
   try {
-    const fd = openSync(path, FRESH_FLAGS, 0o644);
+    const fd = openSync(path, flags, 0o644);
     gone();
     return fd;
   } catch (err) {
@@ -88,7 +80,25 @@ const openFresh = (path: string, gone: () => void): number => {
     gone();
     // Nothing was in the way: the open's own failure (no space, no permission) stands.
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return openSync(path, FRESH_FLAGS, 0o644);
+    return openSync(path, flags, 0o644);
+  }
+};
+
+/**
+ * Writes a kept upload's manifest as a new file (openFresh); false if it could not be written whole
+ * (the upload is then not kept). A manifest cut short by a full disk reads as none (parseManifest).
+ */
+const writeManifest = (path: string, manifest: PartialManifest): boolean => {
+  try {
+    const fd = openFresh(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, () => undefined);
+    try {
+      writeFileSync(fd, JSON.stringify(manifest));
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch {
+    return false;
   }
 };
 
@@ -221,27 +231,23 @@ export class PartialUploads {
     // A kept upload of the name is replaced (PROTOCOL.md: a plain upload starts over): its bytes go.
     const replaced = this.kept.has(id) && (await this.counted(id)) ? ((await lstat(path).catch(() => undefined))?.size ?? 0) : 0;
     const manifest: PartialManifest = { name, size, startedAt: new Date().toISOString() };
-    // Synchronous, the manifest and the data file alike: calls of a few µs that never wait for a
-    // device (no fsync: a manifest lost to a crash costs only that upload's resume), where each
-    // thread-pool round trip cost the main thread more than its call (issue 20; the socket waits for
-    // the open). `recorded` stays a promise: callers wait for it before they drop or keep the upload.
-    const recorded = Promise.resolve(writeManifest(this.manifestPath(id), manifest));
-    try {
-      const fd = openFresh(path, () => replaced > 0 && dropped(replaced));
+    // Synchronous, the manifest and the data file alike, in the kept uploads' folder opened and shown
+    // to be it (inServerFolderSync: one swapped for a link must not have either made, or an old file
+    // removed, outside the root; hostile pass p): calls of a few µs that never wait for a device (no
+    // fsync: a manifest lost to a crash costs only that upload's resume), where each thread-pool round
+    // trip cost the main thread more than its call (issue 20; the socket waits for the open).
+    // `recorded` stays a promise: callers wait for it before they drop or keep the upload.
+    return inServerFolderSync(this.folder, (inside) => {
+      const recorded = Promise.resolve(writeManifest(join(inside, `${id}.json`), manifest));
       try {
-        // The kept uploads' folder swapped for a link since the start would keep the bytes outside the root.
-        assertOpenedAt(fd, path);
+        const fd = openFresh(join(inside, id), FRESH_FLAGS, () => replaced > 0 && dropped(replaced));
+        this.kept.add(id);
+        return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
       } catch (err) {
-        quietly(() => closeSync(fd));
-        quietly(() => unlinkSync(path));
+        quietly(() => unlinkSync(join(inside, `${id}.json`)));
         throw err;
       }
-      this.kept.add(id);
-      return { path, fd, offset: 0, hash: startHash(algorithm), recorded };
-    } catch (err) {
-      quietly(() => unlinkSync(this.manifestPath(id)));
-      throw err;
-    }
+    });
   }
 
   private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm, dropped: (bytes: number) => void): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
@@ -289,8 +295,8 @@ export class PartialUploads {
   private async forget(id: string): Promise<void> {
     this.hashed.delete(id);
     this.kept.delete(id);
-    // Synchronous, as it was written (see create).
-    quietly(() => unlinkSync(this.manifestPath(id)));
+    // Synchronously, where it was written (see create).
+    quietly(() => inServerFolderSync(this.folder, (inside) => unlinkSync(join(inside, `${id}.json`))));
   }
 
   /**

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
 import { folderOf } from './digest-log';
 import { digestLogPath } from './small-commit-log';
-import { lookInOpenedFolderSync } from './opened-paths';
+import { lookInOpenedFolder } from './opened-paths';
 
 /** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
 const WORKER_PATH = join(__dirname, 'small-commit.worker.js');
@@ -113,6 +113,8 @@ export class SmallCommits {
   private queue: WorkerJob[] = [];
   private readonly logs = new Map<string, string>();
   private nextId = 0;
+  /** Create-only commits looking at their name before they queue (commit). */
+  private readonly looking = new Set<Promise<unknown>>();
   /** Compactions the worker is running: it is not stopped (idle or closing) in the middle of one. */
   private compacting = 0;
 
@@ -127,17 +129,29 @@ export class SmallCommits {
     private readonly faults: { readonly failFolderFsyncs?: readonly string[] } = {},
   ) {}
 
-  commit({ name, hash, digest, ...job }: SmallCommitJob): Promise<SmallCommitResult> {
+  async commit({ name, hash, digest, ...job }: SmallCommitJob): Promise<SmallCommitResult> {
     const sum = name !== undefined && hash && digest ? this.sumFor(name, hash, digest) : undefined;
+    // In the checked folder, opened: by path, a folder swapped for a link would have this look outside
+    // the root. Through the thread pool: a user's folder on a mount that stops answering must hold this
+    // commit only, never the main thread (hostile pass p). Counted, so that close() waits for it.
+    const taken = job.createOnly ? await this.arriving(lookInOpenedFolder(job.folder, job.target).then((found) => found !== undefined)) : false;
     return new Promise((resolve, reject) => {
       clearTimeout(this.idleTimer);
       const id = this.nextId++;
-      // In the checked folder, opened: by path, a folder swapped for a link would have this look outside the root.
-      const taken = job.createOnly && lookInOpenedFolderSync(job.folder, job.target) !== undefined;
       this.pending.set(id, { resolve, reject, target: job.target, data: job.data, since: Date.now(), taken });
       this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
+  }
+
+  /** `look`, counted among the commits on their way to the queue (close() waits for them). */
+  private async arriving<T>(look: Promise<T>): Promise<T> {
+    this.looking.add(look);
+    try {
+      return await look;
+    } finally {
+      this.looking.delete(look);
+    }
   }
 
   /** Where a file's digest goes; the log of a folder is looked up once per burst (a hash of its name). */
@@ -164,6 +178,8 @@ export class SmallCommits {
   /** Ends the worker once the commits in progress are done (the server is stopping). */
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
+    // Commits still looking at their name queue once the look is done: wait for them to be queued.
+    while (this.looking.size > 0) await Promise.allSettled([...this.looking]);
     // Commits made this turn reach the worker on the next (flush, scheduled before this): without
     // waiting for it, close would find no worker yet and return with them still to be done.
     if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,43 +1,30 @@
-import fs = require('node:fs');
-
-type Callback = (err: NodeJS.ErrnoException | null) => void;
-
-/** The folder open on `fd`, or undefined for any other descriptor. */
-const folderOf = (fd: number): string | undefined => {
-  try {
-    return fs.fstatSync(fd).isDirectory() ? fs.readlinkSync(`/proc/self/fd/${fd}`) : undefined;
-  } catch {
-    return undefined;
-  }
-};
+import { constants } from 'node:fs';
+import fsp = require('node:fs/promises');
+import type { FileHandle } from 'node:fs/promises';
 
 /**
- * Runs `before(folder, fd)` ahead of every folder fsync the server's storage makes from now on (it
- * opens a folder, O_DIRECTORY, in opened-paths.ts, and fsyncs that very descriptor in the thread pool
- * after the change made through it), and `after(folder)` once one succeeded; `folder` is the path
- * the descriptor was open on when the fsync was asked for (`before` also gets the descriptor about to
- * be synced). `restore` puts fs' own `fsync` back.
+ * Runs `before(folder)` ahead of every folder fsync the server's storage makes from now on (it opens
+ * a folder through fs/promises, O_DIRECTORY, in opened-paths.ts, and fsyncs that very descriptor after
+ * the change made through it), and `after(folder)` once one succeeded; `folder` is the path the
+ * folder was opened by (`before` also gets the handle about to be synced). `restore` puts fs/promises' own `open` back.
  */
-export const watchFolderSyncs = (hooks: { before?: (folder: string, fd: number) => Promise<void> | void; after?: (folder: string) => void }): { restore(): void } => {
-  const realFsync = fs.fsync;
-  (fs as { fsync: unknown }).fsync = (fd: number, callback: Callback): void => {
-    const folder = folderOf(fd);
-    if (folder === undefined) return realFsync(fd, callback);
-    void (async () => {
-      try {
-        await hooks.before?.(folder, fd);
-      } catch (err) {
-        return callback(err as NodeJS.ErrnoException);
-      }
-      realFsync(fd, (err) => {
-        if (!err) hooks.after?.(folder);
-        callback(err);
-      });
-    })();
+export const watchFolderSyncs = (hooks: { before?: (folder: string, handle: FileHandle) => Promise<void> | void; after?: (folder: string) => void }): { restore(): void } => {
+  const realOpen = fsp.open;
+  (fsp as { open: typeof fsp.open }).open = async (path, flags, mode) => {
+    const handle = await realOpen(path, flags, mode);
+    if (typeof flags === 'number' && (flags & constants.O_DIRECTORY) !== 0) {
+      const realSync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        await hooks.before?.(String(path), handle);
+        await realSync();
+        hooks.after?.(String(path));
+      };
+    }
+    return handle;
   };
   return {
     restore: () => {
-      (fs as { fsync: unknown }).fsync = realFsync;
+      (fsp as { open: typeof fsp.open }).open = realOpen;
     },
   };
 };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { fstatSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RawClient, downloadRequest, uploadRequest } from '../helpers/raw-client';
@@ -175,13 +175,13 @@ describe('hostile 2026-12-05 (l): attacks on the looks and fsyncs through opened
       let swapped = false;
       restores.push(
         watchFolderSyncs({
-          before: (path, fd) => {
+          before: async (path, handle) => {
             if (path !== folder) return;
             if (!swapped) {
               swapped = true;
               swap();
             }
-            synced.push(fstatSync(fd).ino);
+            synced.push((await handle.stat()).ino);
           },
         }).restore,
       );

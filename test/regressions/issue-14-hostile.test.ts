@@ -161,11 +161,10 @@ describe('finding A with a quota (one user, no crash, stores what the quota refu
 
   test("a failed commit's message names the file in the user's terms (x, not bob/x)", async () => {
     // A storage failure at the rename into place (EIO), once: the reply is STORAGE_FAILED.
-    // (The commit renames synchronously on the main thread: local-staged-write.ts.)
-    const fs = require('node:fs') as typeof import('node:fs');
-    const realRename = fs.renameSync;
+    const fsPromises = require('node:fs/promises') as typeof import('node:fs/promises');
+    const realRename = fsPromises.rename;
     let failed = false;
-    jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
+    jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
       if (!failed && realPathOf(to).endsWith(join('bob', 'x'))) {
         failed = true;
         throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });

@@ -13,10 +13,7 @@ import fs = require('node:fs');
 import fsp = require('node:fs/promises');
 import { pathOfFd, realPathOf } from './fd-path';
 
-/**
- * `folder-sync`: the fsync of a folder (FolderSync opens it with fs/promises and syncs the handle; a
- * commit syncs the folder it renamed into through its descriptor, opened-paths.ts).
- */
+/** `folder-sync`: the fsync of a folder (opened-paths.ts and FolderSync open it with fs/promises and sync the handle). */
 export type FaultyCall = 'fsync' | 'rename' | 'link' | 'unlink' | 'close' | 'folder-sync';
 
 interface Armed {
@@ -64,7 +61,7 @@ const realUnlink = fsp.unlink;
 const realClose = fs.close;
 const realOpen = fsp.open;
 
-/** Whether `fd` is open on a folder: its fsync is a 'folder-sync' (opened-paths.ts syncs folders so). */
+/** Whether `fd` is open on a folder (closed quietly after a look through it: not a file's 'close'). */
 const isFolder = (fd: number): boolean => {
   try {
     return fs.fstatSync(fd).isDirectory();
@@ -74,7 +71,7 @@ const isFolder = (fd: number): boolean => {
 };
 
 (fs as { fsync: unknown }).fsync = (fd: number, callback: Callback): void => {
-  const fault = take(isFolder(fd) ? 'folder-sync' : 'fsync', pathOfFd(fd));
+  const fault = take('fsync', pathOfFd(fd));
   if (fault) return void setImmediate(() => callback(fault));
   realFsync(fd, callback);
 };
@@ -83,7 +80,7 @@ const isFolder = (fd: number): boolean => {
   const fault = take('close', pathOfFd(fd));
   realClose(fd, (err) => callback?.(fault ?? err));
 };
-// The synchronous calls a commit makes on the main thread (a few µs each: local-staged-write.ts), alike.
+// The synchronous calls made in the server's own folders (a few µs each: opened-paths.ts, inServerFolderSync), alike.
 // A folder's descriptor (closed quietly after a look or a rename through it) is not the file's 'close'.
 (fs as { closeSync: unknown }).closeSync = (fd: number): void => {
   const fault = isFolder(fd) ? undefined : take('close', pathOfFd(fd));

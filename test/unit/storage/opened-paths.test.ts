@@ -1,10 +1,10 @@
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
-import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, lookInOpenedFolder, lookInOpenedFolderSync, openFolderForWalk, outsideTheRoot, sizeReplaced } from '../../../src/storage/opened-paths';
+import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, inServerFolderSync, lookInOpenedFolder, openFolderForWalk, outsideTheRoot, sizeReplaced } from '../../../src/storage/opened-paths';
 
 /**
  * The looks and folder fsyncs of opened-paths.ts, on a real file system: each acts on the folder that
@@ -39,7 +39,6 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
 
   test.each([
     ['async', (f: string, t: string) => lookInOpenedFolder(f, t)],
-    ['sync', async (f: string, t: string) => lookInOpenedFolderSync(f, t)],
   ])('%s look: what is there, not followed; undefined for nothing there, and for a folder removed since its check', async (_, look) => {
     expect((await look(folder, join(folder, 'file')))?.size).toBe(5);
     expect((await look(folder, join(folder, 'sub')))?.isDirectory()).toBe(true);
@@ -53,7 +52,6 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
 
   test.each([
     ['async', (f: string, t: string) => lookInOpenedFolder(f, t)],
-    ['sync', async (f: string, t: string) => lookInOpenedFolderSync(f, t)],
   ])('%s look under a folder swapped for a link (or a grandparent swapped): ELOOP, for a name outside and a name nowhere alike', async (_, look) => {
     await swapFolder();
     for (const name of ['file', 'only-outside', 'missing']) await expect(Promise.resolve().then(() => look(folder, join(folder, name)))).rejects.toMatchObject({ code: 'ELOOP' });
@@ -68,12 +66,31 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     await expect(Promise.resolve().then(() => look(folder, join(folder, 'file')))).rejects.toMatchObject({ code: 'ELOOP' });
   });
 
+  test('inServerFolderSync: work gets a path that stays in the folder opened; its result or its error comes back', () => {
+    expect(inServerFolderSync(folder, (inside) => readFileSync(join(inside, 'file'), 'utf8'))).toBe('bytes');
+    writeFileSync(join(folder, 'made'), 'x');
+    inServerFolderSync(folder, (inside) => renameSync(join(inside, 'made'), join(inside, 'moved')));
+    expect(readFileSync(join(folder, 'moved'), 'utf8')).toBe('x');
+    expect(() => inServerFolderSync(folder, () => { throw new Error('work failed'); })).toThrow('work failed');
+  });
+
+  test('inServerFolderSync under a folder swapped for a link after the work began: the work stays in the folder opened', () => {
+    const made = inServerFolderSync(folder, (inside) => {
+      renameSync(folder, `${folder}.parked`);
+      symlinkSync(outside, folder);
+      writeFileSync(join(inside, 'late'), 'in the parked folder');
+      return 'done';
+    });
+    expect(made).toBe('done');
+    expect(readFileSync(join(`${folder}.parked`, 'late'), 'utf8')).toBe('in the parked folder');
+    expect(existsSync(join(outside, 'late'))).toBe(false);
+  });
+
   test('a name whose whole path the system could not take: ENAMETOOLONG, though its look through /proc/self/fd/<n>/ would fit', async () => {
     // Segments of 200 bytes and a short last one: only the whole path is too long (4,096 bytes or more).
     const segments = Array.from({ length: Math.ceil(4096 / 201) }, () => 's'.repeat(200));
     const target = join(folder, ...segments, 'x');
     await expect(lookInOpenedFolder(folder, target)).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
-    expect(() => lookInOpenedFolderSync(folder, target)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
     await expect(inOpenedFolder(folder, target, async () => 'ran')).rejects.toMatchObject({ code: 'ENAMETOOLONG' });
   });
 
@@ -81,12 +98,12 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     const open = () => readdirSync('/proc/self/fd').length;
     const before = open();
     await lookInOpenedFolder(folder, join(folder, 'file'));
-    lookInOpenedFolderSync(folder, join(folder, 'file'));
-    lookInOpenedFolderSync(folder, join(folder, 'missing'));
+    inServerFolderSync(folder, (inside) => lstatSync(join(inside, 'file')));
+    expect(() => inServerFolderSync(folder, (inside) => lstatSync(join(inside, 'missing')))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     await inOpenedFolder(folder, join(folder, 'x'), async (_, syncFolder) => syncFolder());
     await expect(inOpenedFolder(folder, join(folder, 'x'), async () => Promise.reject(new Error('work failed')))).rejects.toThrow('work failed');
     await swapFolder();
-    expect(() => lookInOpenedFolderSync(folder, join(folder, 'file'))).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    expect(() => inServerFolderSync(folder, () => 'ran')).toThrow(expect.objectContaining({ code: 'ELOOP' }));
     await expect(lookInOpenedFolder(folder, join(folder, 'file'))).rejects.toMatchObject({ code: 'ELOOP' });
     expect(open()).toBe(before);
   });
@@ -171,7 +188,7 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     const acts: (() => Promise<unknown>)[] = [
       () => inOpenedFolder(folder, join(folder, 'x'), async () => 'ran'),
       () => lookInOpenedFolder(folder, join(folder, 'file')),
-      async () => lookInOpenedFolderSync(folder, join(folder, 'file')),
+      async () => inServerFolderSync(folder, () => 'ran'),
       () => sizeReplaced(folder, join(folder, 'file')),
     ];
     for (const act of acts) await expect(Promise.resolve().then(act)).rejects.toMatchObject({ code: 'ELOOP' });

@@ -245,7 +245,7 @@ describe('PartialUploads', () => {
       const realOpen = fs.openSync;
       let failures = 0;
       jest.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {
-        if (String(args[0]) === dataOf('full.bin') && failures++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+        if (String(args[0]).endsWith(`/${idOf('full.bin')}`) && failures++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
         return realOpen(...args);
       });
       const dropped: number[] = [];
@@ -263,8 +263,8 @@ describe('PartialUploads', () => {
 
     test('an open that fails with nothing in the way: its own error, not the clean-up unlink\'s ENOENT', async () => {
       const realOpen = fs.openSync;
-      jest.spyOn(fs, 'openSync').mockImplementationOnce((...args: Parameters<typeof fs.openSync>) => {
-        if (String(args[0]) === dataOf('none.bin')) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      jest.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {
+        if (String(args[0]).endsWith(`/${idOf('none.bin')}`)) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
         return realOpen(...args);
       });
       await expect(partials.claim('none.bin', 100, 'sha256')).rejects.toMatchObject({ code: 'ENOSPC' });

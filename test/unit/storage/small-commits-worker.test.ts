@@ -11,6 +11,16 @@ import { SmallCommitJob, SmallCommits, inPlace } from '../../../src/storage/smal
  * SmallCommits beyond the file system (small-commits.test.ts): the digest log lines it asks the
  * worker for, closing with commits pending, and a worker that dies under pending commits.
  */
+/**
+ * Until every commit asked for is posted to the worker: create-only ones first look at their name
+ * (in the thread pool: SmallCommits.commit), then each batch goes out at the next turn.
+ */
+const posted = async (commits: SmallCommits): Promise<void> => {
+  const looking = (commits as unknown as { looking: Set<unknown> }).looking;
+  while (looking.size > 0) await Promise.allSettled([...looking]);
+  await new Promise((resolve) => setImmediate(resolve));
+};
+
 describe('SmallCommits, digests and the worker’s life', () => {
   let dir: string;
   let sums: string;
@@ -186,9 +196,10 @@ describe('SmallCommits, digests and the worker’s life', () => {
       // New names, names that hold other bytes (replaced), and create-only commits (ADDFILE) of new names.
       for (let i = 1; i < 50; i += 3) await writeFile(join(dir, `placed${i}`), 'old bytes');
       const pending = Array.from({ length: 50 }, (_, i) => commits.commit(job(dir, `placed${i}`, `p${i}`, { createOnly: i % 3 === 2 })));
-      // The batch goes out at the next turn; the worker renames the files, then replies. Wait here,
-      // synchronously, for the renames, so that the reply cannot be read before the loss is seen.
-      await new Promise((resolve) => setImmediate(resolve));
+      // The batch goes out at the next turn (create-only ones once their name was looked at, in the
+      // thread pool); the worker renames the files, then replies. Wait here, synchronously, for the
+      // renames, so that the reply cannot be read before the loss is seen.
+      await posted(commits);
       const deadline = Date.now() + 10_000;
       const placed = (i: number) => existsSync(join(dir, `placed${i}`)) && readFileSync(join(dir, `placed${i}`), 'utf8') === `p${i}`;
       while (!pending.every((_, i) => placed(i)) && Date.now() < deadline);
@@ -211,7 +222,7 @@ describe('SmallCommits, digests and the worker’s life', () => {
       await writeFile(join(dir, 'taken'), 'same');
       const addfile = commits.commit(job(dir, 'taken', 'same', { createOnly: true }));
       // Lost as soon as the batch is posted: whatever the thread does with it is not read.
-      await new Promise((resolve) => setImmediate(resolve));
+      await posted(commits);
       worker.emit('exit', 1);
       const [added] = await Promise.allSettled([addfile]);
       expect(added).toMatchObject({ status: 'rejected', reason: { code: 'EWORKER' } });
