@@ -231,6 +231,16 @@ describe('LocalFsStorage edges', () => {
       expect(await staging()).toEqual([]);
     });
 
+    test('the header\'s look at the name of an ADDFILE or a large upload failing (an I/O error): STORAGE_FAILED naming the file, never a path', async () => {
+      for (const [target, options] of [['added.bin', { size: 5, createOnly: true }], ['large.bin', { size: 2 * MiB, createOnly: false }]] as const) {
+        jest.spyOn(fsp, 'lstat').mockRejectedValueOnce(errno('EIO'));
+        const failing = storage.beginWrite(name(target), options);
+        await expect(failing).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: expect.stringMatching(new RegExp(`^cannot store ${target}: `)) });
+        await expect(failing).rejects.not.toMatchObject({ message: expect.stringContaining('/secret/path') });
+      }
+      expect(await staging()).toEqual([]);
+    });
+
     test('a small replace onto a folder is not looked at up front: the commit refuses it', async () => {
       await mkdir(join(root, 'folder'));
       const write = await storage.beginWrite(name('folder'), { size: 5, createOnly: false });

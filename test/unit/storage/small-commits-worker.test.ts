@@ -121,6 +121,18 @@ describe('SmallCommits, digests and the worker’s life', () => {
     for (let i = 0; i < 20; i++) expect(await readFile(join(dir, `f${i}`), 'utf8')).toBe(`data ${i}`);
   });
 
+  test('close waits for create-only commits still looking at their name (in the thread pool): stored, and no worker left running', async () => {
+    const commits = new SmallCommits(sums);
+    let done = 0;
+    // Asked for this turn: each looks at its name first, so none is queued yet when close is called.
+    const pending = Array.from({ length: 5 }, (_, i) => commits.commit(job(dir, `a${i}`, `added ${i}`, { createOnly: true })).then(() => done++));
+    await commits.close();
+    expect(done).toBe(5);
+    expect((commits as unknown as { worker?: Worker }).worker).toBeUndefined();
+    await Promise.all(pending);
+    for (let i = 0; i < 5; i++) expect(await readFile(join(dir, `a${i}`), 'utf8')).toBe(`added ${i}`);
+  });
+
   // The cap that keeps a compaction from taking the server's memory (issue 17: 64 MB, measured to
   // hold a 16 MiB log's compaction): the running thread's own limits, as Node reports them.
   test('the worker runs with its heap capped (young 2 MB, old 64 MB), not with V8 defaults', async () => {
