@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, constants, fstat, ftruncate, open as openCallback, openSync, unlinkSync, writeFileSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
+import { close, closeSync, constants, fstat, fstatSync, ftruncate, open as openCallback, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstat, mkdir, readFile, readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
@@ -143,7 +143,7 @@ export class PartialUploads {
     for (const id of await this.ids()) {
       const data = await lstat(this.dataPath(id)).catch(() => undefined);
       if (data && (!data.isFile() || data.nlink > 1)) {
-        await unlink(this.dataPath(id)).catch(() => undefined);
+        quietly(() => this.removeData(id));
         await this.forget(id);
         continue;
       }
@@ -176,18 +176,24 @@ export class PartialUploads {
   async probe(name: string, algorithm: HashAlgorithm): Promise<PartialUpload | undefined> {
     const id = this.idOf(name);
     if (this.writing.has(id)) throw this.busy(name);
-    const handle = await open(this.dataPath(id), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
-    if (!handle) return undefined;
+    // In the folder opened and checked (a swapped one must not have a file outside hashed and its
+    // digest told), and O_NONBLOCK: a FIFO planted under the name opens at once and is refused below.
+    let fd: number;
     try {
-      const stats = await handle.stat();
+      fd = inServerFolderSync(this.folder, (inside) => openSync(join(inside, id), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK));
+    } catch {
+      return undefined;
+    }
+    try {
+      const stats = fstatSync(fd);
       // A second link is a committed file left by a crash (see init): nothing to resume from.
       if (!stats.isFile() || stats.size === 0 || stats.nlink > 1) return undefined;
-      const hash = await hashPrefix(handle, stats.size, algorithm);
+      const hash = await hashPrefix(readerOf(fd), stats.size, algorithm);
       if (!hash) return undefined;
       this.rememberPrefix(id, { bytes: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, hash });
       return { bytes: stats.size, digest: hash.hex() };
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
@@ -284,10 +290,31 @@ export class PartialUploads {
       // Kept bytes the uploader cannot use are not worth keeping: its next upload starts from 0.
       if (err instanceof RxferError && err.code === 'RESUME_MISMATCH') {
         const counted = await this.counted(id);
-        const gone = await unlink(path).then(() => true, () => false);
+        let gone = false;
+        try {
+          gone = this.removeData(id) === 'removed';
+        } catch {
+          // Stays, not counted as freed.
+        }
         await this.forget(id);
         if (gone && counted) dropped(kept);
       }
+      throw err;
+    }
+  }
+
+  /**
+   * Removes the kept data file `id` ('absent' if it was gone already; any other failure throws), in
+   * the folder opened and checked (inServerFolderSync): through the folder swapped for a link, an
+   * unlink by path deleted a file of that name outside the root (hostile pass p). Synchronous, as
+   * the files are made (see create).
+   */
+  private removeData(id: string): 'removed' | 'absent' {
+    try {
+      inServerFolderSync(this.folder, (inside) => unlinkSync(join(inside, id)));
+      return 'removed';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
       throw err;
     }
   }
@@ -324,9 +351,11 @@ export class PartialUploads {
       const data = await lstat(this.dataPath(id)).catch(() => undefined);
       if (!data) return 0;
       const counted = await this.counted(id);
-      await unlink(this.dataPath(id)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw storageError(err, 'delete the kept upload of', name);
-      });
+      try {
+        this.removeData(id);
+      } catch (err) {
+        throw storageError(err, 'delete the kept upload of', name);
+      }
       await this.forget(id);
       return counted ? data.size : 0;
     } finally {
@@ -347,8 +376,11 @@ export class PartialUploads {
         if (now - lastWrite < maxAgeMs) continue;
         const counted = await this.counted(id);
         // One that cannot be deleted stays, counted, and is tried again at the next sweep.
-        const gone = await unlink(this.dataPath(id)).then(() => true, (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
-        if (!gone) continue;
+        try {
+          this.removeData(id);
+        } catch {
+          continue;
+        }
         await this.forget(id);
         if (counted) freed += data?.size ?? 0;
       } finally {

@@ -3,7 +3,7 @@ import { failNext, failed, restoreFs } from '../../promises/support/fs-faults';
 import { createHash } from 'node:crypto';
 import fs = require('node:fs');
 import { closeSync, writeSync } from 'node:fs';
-import { link, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
@@ -283,6 +283,25 @@ describe('PartialUploads', () => {
       const open = await readdir('/proc/self/fd');
       const leading = await Promise.all(open.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
       expect(leading.filter((path) => path.startsWith(elsewhere))).toEqual([]);
+    });
+
+    test('the kept uploads\' folder swapped for a link to a folder holding a file of the kept name: probe, discard and expire neither hash nor delete it', async () => {
+      await keep('x.bin', 'kept bytes');
+      const fresh = new PartialUploads(root);
+      await fresh.init();
+      // The victim: a file outside the root under the very name of the kept upload, with a manifest.
+      const elsewhere = join(root, 'elsewhere');
+      await mkdir(elsewhere);
+      await writeFile(join(elsewhere, idOf('x.bin')), 'not the server\'s');
+      await writeFile(join(elsewhere, `${idOf('x.bin')}.json`), JSON.stringify({ name: 'x.bin', size: 1000, startedAt: new Date(0).toISOString() }));
+      await rename(folder(), `${folder()}.parked`);
+      await symlink(elsewhere, folder());
+      expect(await fresh.probe('x.bin', 'sha256')).toBeUndefined();
+      await expect(fresh.discard('x.bin')).rejects.toMatchObject({ code: 'NAME_INVALID' });
+      await fresh.expire(0);
+      expect(await readFile(join(elsewhere, idOf('x.bin')), 'utf8')).toBe('not the server\'s');
+      // And the kept upload itself, in the folder parked, is untouched.
+      expect(await readFile(join(`${folder()}.parked`, idOf('x.bin')), 'utf8')).toBe('kept bytes');
     });
 
     test('a manifest that cannot be written: recorded says so', async () => {
