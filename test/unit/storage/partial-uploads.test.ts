@@ -389,6 +389,16 @@ describe('PartialUploads', () => {
       expect(await exists(dataOf('wrong.bin'))).toBe(false);
     });
 
+    test('a digest that does not match and kept bytes that cannot be deleted (an I/O error): RESUME_MISMATCH, the bytes stay and are not reported freed', async () => {
+      await keep('stuck.bin', 'abcdef');
+      const dropped: number[] = [];
+      failNext('unlink', (path) => path === dataOf('stuck.bin'));
+      await expect(partials.claim('stuck.bin', 100, 'sha256', { offset: 3, digest: sha('xyz') }, (bytes) => dropped.push(bytes))).rejects.toMatchObject({ code: 'RESUME_MISMATCH' });
+      expect(failed.map((entry) => entry.path)).toContain(dataOf('stuck.bin'));
+      expect(dropped).toEqual([]);
+      expect(await readFile(dataOf('stuck.bin'), 'utf8')).toBe('abcdef');
+    });
+
     test('a resume failing for another reason (a read error) keeps the kept bytes for a later try', async () => {
       await keep('io.bin', 'abcdef');
       const dropped: number[] = [];
