@@ -4,18 +4,21 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
- * A FUSE file system of one file, `hung.bin` (its size the second argument), whose reads are never answered: a dead mount (an
- * NFS server gone, a FUSE daemon stuck). Raw /dev/fuse protocol (7.12), so nothing needs installing.
+ * A raw /dev/fuse (protocol 7.12) file system in Python, so nothing needs installing: it mounts
+ * itself on argv[1] as `label` and answers INIT, RELEASE/RELEASEDIR/FLUSH and DESTROY; `dispatch`
+ * holds the `elif` branches for the rest (`opcode`, `unique`, `nodeid`, `body`, `attr`, `reply`
+ * are in scope; an unknown opcode gets ENOSYS, and the kernel then asks what it can do without).
+ * `preamble`: Python run before the mount (argument parsing).
  */
-const HUNG_FS = String.raw`
+export const fuseScript = (label: string, dispatch: string, preamble = ''): string => String.raw`
 import ctypes, os, struct, sys
-SIZE = int(sys.argv[2])
+${preamble}
 fd = os.open('/dev/fuse', os.O_RDWR)
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.mount(b'rxfer-hung', sys.argv[1].encode(), b'fuse', 0, f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()) != 0:
+if libc.mount(b'${label}', sys.argv[1].encode(), b'fuse', 0, f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()) != 0:
     sys.exit('mount failed: errno %d' % ctypes.get_errno())
-def attr(ino, mode, size):
-    return struct.pack('<QQQQQQIIIIIIIIII', ino, size, 1, 0, 0, 0, 0, 0, 0, mode, 1, 0, 0, 0, 4096, 0)
+def attr(ino, mode, size, nlink=1):
+    return struct.pack('<QQQQQQIIIIIIIIII', ino, size, 1, 0, 0, 0, 0, 0, 0, mode, nlink, 0, 0, 0, 4096, 0)
 def reply(unique, payload=b'', error=0):
     os.write(fd, struct.pack('<IiQ', 16 + len(payload), error, unique) + payload)
 while True:
@@ -27,7 +30,22 @@ while True:
     body = req[40:]
     if opcode == 26:
         reply(unique, struct.pack('<IIIIHHI', 7, 12, 0, 0, 0, 0, 4096))
-    elif opcode == 1:
+    elif opcode in (18, 25, 29):
+        reply(unique)
+    elif opcode == 38:
+        break
+${dispatch}
+    else:
+        reply(unique, error=-38)
+`;
+
+/**
+ * A FUSE file system of one file, `hung.bin` (its size the second argument), whose reads are never answered: a dead mount (an
+ * NFS server gone, a FUSE daemon stuck).
+ */
+const HUNG_FS = fuseScript(
+  'rxfer-hung',
+  String.raw`    elif opcode == 1:
         if body.split(b'\0')[0] == b'hung.bin':
             reply(unique, struct.pack('<QQQQII', 2, 0, 0, 0, 0, 0) + attr(2, 0o100644, SIZE))
         else:
@@ -37,14 +55,9 @@ while True:
     elif opcode in (14, 27):
         reply(unique, struct.pack('<QII', 0, 0, 0))
     elif opcode in (15, 2, 42, 36):
-        pass  # READ never answered; FORGET and INTERRUPT take no reply
-    elif opcode in (18, 25, 29):
-        reply(unique)
-    elif opcode == 38:
-        break
-    else:
-        reply(unique, error=-38)
-`;
+        pass  # READ never answered; FORGET and INTERRUPT take no reply`,
+  'SIZE = int(sys.argv[2])',
+);
 
 export const mounted = (target: string): boolean => readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === target);
 

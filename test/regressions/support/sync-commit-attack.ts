@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mounted } from './hung-mount';
+import { fuseScript, mounted } from './hung-mount';
 
 /**
  * A FUSE file system that looks alive and never answers: its root is a folder (GETATTR answered) in
@@ -11,40 +11,18 @@ import { mounted } from './hung-mount';
  * answered, as on an NFS mount whose server went away. Raw /dev/fuse protocol (7.12), as
  * hung-mount.ts (whose file system answers OPENDIR, and hangs only READ).
  */
-const DEAD_FOLDER_FS = String.raw`
-import ctypes, os, struct, sys
-fd = os.open('/dev/fuse', os.O_RDWR)
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.mount(b'rxfer-dead-folder', sys.argv[1].encode(), b'fuse', 0, f'fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other'.encode()) != 0:
-    sys.exit('mount failed: errno %d' % ctypes.get_errno())
-# OPENDIR, OPEN, CREATE, MKDIR, MKNOD, RENAME, RENAME2, LINK, UNLINK, RMDIR, SYMLINK, FSYNC, FSYNCDIR,
-# READ, WRITE, READDIR, READDIRPLUS, SETATTR
-HUNG = (27, 14, 35, 9, 8, 12, 45, 13, 10, 11, 6, 20, 30, 15, 16, 28, 44, 4)
-def attr(ino, mode, size):
-    return struct.pack('<QQQQQQIIIIIIIIII', ino, size, 1, 0, 0, 0, 0, 0, 0, mode, 2, 0, 0, 0, 4096, 0)
-def reply(unique, payload=b'', error=0):
-    os.write(fd, struct.pack('<IiQ', 16 + len(payload), error, unique) + payload)
-while True:
-    try:
-        req = os.read(fd, 1 << 20)
-    except OSError:
-        break
-    length, opcode, unique, nodeid = struct.unpack_from('<IIQQ', req)
-    if opcode == 26:
-        reply(unique, struct.pack('<IIIIHHI', 7, 12, 0, 0, 0, 0, 4096))
-    elif opcode == 1:
+const DEAD_FOLDER_FS = fuseScript(
+  'rxfer-dead-folder',
+  // OPENDIR, OPEN, CREATE, MKDIR, MKNOD, RENAME, RENAME2, LINK, UNLINK, RMDIR, SYMLINK, FSYNC,
+  // FSYNCDIR, READ, WRITE, READDIR, READDIRPLUS, SETATTR never answered; FORGET, INTERRUPT and
+  // BATCH_FORGET take no reply. STATX gets ENOSYS (the kernel then asks GETATTR).
+  String.raw`    elif opcode == 1:
         reply(unique, error=-2)
     elif opcode == 3:
-        reply(unique, struct.pack('<QII', 0, 0, 0) + attr(1, 0o40755, 0))
-    elif opcode in (18, 25, 29):
-        reply(unique)
-    elif opcode == 38:
-        break
-    elif opcode in HUNG or opcode in (2, 36, 42):
-        pass  # never answered; FORGET, INTERRUPT and BATCH_FORGET take no reply
-    else:
-        reply(unique, error=-38)  # ENOSYS: STATX (the kernel then asks GETATTR), xattrs, ACCESS…
-`;
+        reply(unique, struct.pack('<QII', 0, 0, 0) + attr(1, 0o40755, 0, 2))
+    elif opcode in (27, 14, 35, 9, 8, 12, 45, 13, 10, 11, 6, 20, 30, 15, 16, 28, 44, 4, 2, 36, 42):
+        pass`,
+);
 
 /** Why this machine cannot mount the dead folder, or undefined if it can (root, /dev/fuse, python3). */
 export const cannotMountDeadFolder = (): string | undefined => {
