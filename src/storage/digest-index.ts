@@ -18,6 +18,9 @@ interface DigestRecord {
   readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
 
+/** Reads of the server's own small files: never through a link, never waiting on a FIFO. */
+const READ_NONBLOCK = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
 /** Records kept in memory (≈ 300 bytes each). */
 const RECENT_RECORDS = 4096;
 
@@ -92,7 +95,8 @@ export class DigestIndex {
       return known;
     }
     try {
-      const record = JSON.parse(await readFile(this.recordPath(name), 'utf8')) as DigestRecord;
+      // O_NONBLOCK: a FIFO planted under the record's name reads as nothing, never holds a thread for good (hostile pass q).
+      const record = JSON.parse(await readFile(this.recordPath(name), { encoding: 'utf8', flag: READ_NONBLOCK })) as DigestRecord;
       if (!describes(record, name, stats) || typeof record.digests !== 'object') return undefined;
       this.keep(record);
       return record;
@@ -166,7 +170,13 @@ export class DigestIndex {
    */
   async forget(name: string): Promise<void> {
     this.recent.delete(name);
-    await unlink(this.recordPath(name)).catch(() => undefined);
+    // In the records' folder checked (inServerFolderSync): through one swapped for a link, an unlink
+    // by path deleted a file outside the root (hostile pass q).
+    try {
+      inServerFolderSync(this.folder, (inside) => unlinkSync(join(inside, basename(this.recordPath(name)))));
+    } catch {
+      // None kept, or the folder is not the one checked: nothing of the root's to remove.
+    }
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */

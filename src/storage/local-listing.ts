@@ -44,7 +44,7 @@ export interface LocalListing {
 export const walkListing = async (folder: string, prefix: string, after: readonly string[] | undefined, found: ListedFile[], how: LocalListing, counter = { sinceYield: 0 }): Promise<boolean> => {
   // Read and looked into through the folder opened and shown to be `folder`: one swapped for a link
   // since the walk saw it as a folder is left out (hostile pass j), never listed from outside the root.
-  const opened = openFolderForWalk(folder);
+  const opened = await openFolderForWalk(folder);
   if (opened === undefined) return false;
   try {
     return await walkOpened(folder, opened.through, prefix, after, found, how, counter);

@@ -1,8 +1,8 @@
-import { Stats, WriteStream, closeSync, constants, createWriteStream, fstatSync, fsync, openSync } from 'node:fs';
+import { Stats, WriteStream, closeSync, constants, createWriteStream, fstatSync, fsync, openSync, unlinkSync } from 'node:fs';
 import { link, rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Writable } from 'node:stream';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from './digest-index';
@@ -14,7 +14,7 @@ import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
-import { inOpenedFolder, inServerFolderSync, sizeReplaced } from './opened-paths';
+import { inOpenedFolder, inServerFolder, inServerFolderSync, sizeReplaced } from './opened-paths';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
@@ -214,20 +214,23 @@ export class LocalStagedWrite implements StagedWrite {
    * `folder` is the target's real folder (RootPaths.inFolderFor).
    */
   private async publish(folder: string, then: (syncFolder: () => Promise<void>) => Promise<void>): Promise<void> {
-    const { path } = this.spot;
-    // Into the folder that was checked, even if a link was swapped in for it since (opened-paths.ts);
-    // `then` runs once the file is in place, with a fsync of that very folder.
-    await inOpenedFolder(folder, this.target, async (inside, syncFolder) => {
-      const target = join(inside, basename(this.target));
-      // Through the thread pool: the users' folder may be on a mount that stops answering (inOpenedFolder).
-      if (this.createOnly) {
-        await link(path, target);
-        await unlink(path).catch(() => undefined);
-      } else {
-        await rename(path, target);
-      }
-      await then(syncFolder);
-    });
+    // From the staging folder that was checked, into the folder that was checked, even if a link was
+    // swapped in for either since (opened-paths.ts); `then` runs once the file is in place, with a
+    // fsync of that very folder.
+    await inServerFolder(dirname(this.spot.path), (staging) =>
+      inOpenedFolder(folder, this.target, async (inside, syncFolder) => {
+        const path = join(staging, basename(this.spot.path));
+        const target = join(inside, basename(this.target));
+        // Through the thread pool: the users' folder may be on a mount that stops answering (inOpenedFolder).
+        if (this.createOnly) {
+          await link(path, target);
+          await unlink(path).catch(() => undefined);
+        } else {
+          await rename(path, target);
+        }
+        await then(syncFolder);
+      }),
+    );
   }
 
   async abort(): Promise<void> {
@@ -283,7 +286,12 @@ export class LocalStagedWrite implements StagedWrite {
   private discard(): Promise<void> {
     this.discarded ??= (async () => {
       await this.closeFile();
-      await unlink(this.spot.path).catch(() => undefined);
+      // In the staging folder checked: through one swapped for a link, a file outside would go.
+      try {
+        inServerFolderSync(dirname(this.spot.path), (staging) => unlinkSync(join(staging, basename(this.spot.path))));
+      } catch {
+        // Gone already (renamed into place, or never made), or its folder is not the one checked.
+      }
       await this.spot.partial?.forget();
       this.spot.partial?.release();
     })();

@@ -1,5 +1,5 @@
-import { type Stats, closeSync, constants, openSync } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { type Stats, closeSync, constants, open } from 'node:fs';
+import { lstat, open as openHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
@@ -64,7 +64,7 @@ const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
  * removed.
  */
 const openCheckedFolder = async (folder: string) => {
-  const handle = await open(folder, FOLDER_FLAGS).catch(async (err: unknown) => Promise.reject((await linkOnTheWay(folder)) ? nowALink(folder) : err));
+  const handle = await openHandle(folder, FOLDER_FLAGS).catch(async (err: unknown) => Promise.reject((await linkOnTheWay(folder)) ? nowALink(folder) : err));
   try {
     assertOpenedAt(handle.fd, folder);
     return handle;
@@ -102,6 +102,22 @@ export const inOpenedFolder = async <T>(folder: string, target: string, work: (i
     // so already), so its close can lose nothing, and must not turn a rename that took place into a
     // reported failure.
     await handle.close().catch(() => undefined);
+  }
+};
+
+/**
+ * inServerFolderSync for work that awaits (a rename from the staging folder into a user's folder,
+ * which goes through the thread pool): the folder's descriptor is held until the work settles, so
+ * that the staging file is taken from the folder checked, never from one swapped for a link since
+ * (hostile pass q: the commit renamed a file from outside the root into place, and answered OK).
+ */
+export const inServerFolder = async <T>(folder: string, work: (inside: string) => Promise<T>): Promise<T> => {
+  if (!CAN_CHECK_OPENED) return work(folder);
+  const fd = openCheckedFolderSync(folder);
+  try {
+    return await work(FD_PATHS + fd);
+  } finally {
+    closeQuietly(fd);
   }
 };
 
@@ -175,6 +191,8 @@ const closeQuietly = (fd: number): void => {
   }
 };
 
+const WALK_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
 /** A folder held open for a walk: `through` reaches what is inside it, `close` lets it go. */
 export interface OpenedFolder {
   readonly through: string;
@@ -182,19 +200,17 @@ export interface OpenedFolder {
 }
 
 /**
- * `folder` (a real path) opened synchronously and shown to be that folder, for a walk that reads it
+ * `folder` (a real path) opened and shown to be that folder, for a walk that reads it
  * and looks at its entries through `through` (LIST: a subfolder swapped for a link mid-walk would
  * otherwise have names from outside the root listed). Undefined if it is gone, is no folder, or now
  * leads elsewhere: the walk leaves it out.
  */
-export const openFolderForWalk = (folder: string): OpenedFolder | undefined => {
+export const openFolderForWalk = async (folder: string): Promise<OpenedFolder | undefined> => {
   if (!CAN_CHECK_OPENED) return { through: folder, close: () => undefined };
-  let fd: number;
-  try {
-    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
+  // Through the thread pool: a folder on a mount that stops answering holds this LIST (its deadline
+  // answers it), never the main thread (hostile pass q: a synchronous open froze the server).
+  const fd = await new Promise<number | undefined>((resolve) => open(folder, WALK_FLAGS, (err, opened) => resolve(err ? undefined : opened)));
+  if (fd === undefined) return undefined;
   let wrong: unknown;
   try {
     wrong = notOpenedAt(fd, folder);

@@ -58,6 +58,12 @@ const closeFd = promisify(close);
 const FRESH_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
+ * A manifest is read never through a link, and O_NONBLOCK: a FIFO planted under its name reads as
+ * nothing (no manifest) instead of holding a thread-pool thread for good (hostile pass q).
+ */
+const MANIFEST_READ = { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK } as const;
+
+/**
  * Opens a new file at `path` (O_EXCL, O_NOFOLLOW), never an old one truncated: the old path may be a
  * second link to a committed file (see init), and O_TRUNC would empty that file and write this upload
  * into it; nor through a link, nor a FIFO planted under the name (an open that would wait for a reader,
@@ -332,7 +338,7 @@ export class PartialUploads {
    * unlink, a manifest never written) frees nothing when it goes: the ledger never held it.
    */
   private async counted(id: string): Promise<boolean> {
-    return (await readFile(this.manifestPath(id), 'utf8').then(parseManifest, () => undefined)) !== undefined;
+    return (await readFile(this.manifestPath(id), MANIFEST_READ).then(parseManifest, () => undefined)) !== undefined;
   }
 
   /**
@@ -399,7 +405,7 @@ export class PartialUploads {
     let total = 0;
     for (const id of await this.ids()) {
       if (this.writing.has(id)) continue;
-      const manifest = await readFile(this.manifestPath(id), 'utf8').then(parseManifest, () => undefined);
+      const manifest = await readFile(this.manifestPath(id), MANIFEST_READ).then(parseManifest, () => undefined);
       if (!manifest || (prefix !== '' && !manifest.name.startsWith(prefix + '/'))) continue;
       total += (await lstat(this.dataPath(id)).catch(() => undefined))?.size ?? 0;
     }

@@ -38,13 +38,15 @@ const journaledFsync = (fd: number, callback: Callback): void => {
 (fs as { fsync: unknown }).fsync = journaledFsync;
 (fsp as { rename: typeof fsp.rename }).rename = async (from, to) => {
   const target = realPathOf(to);
+  const source = realPathOf(from);
   await realRename(from, to);
-  journal.push({ op: 'rename', from: String(from), to: target });
+  journal.push({ op: 'rename', from: source, to: target });
 };
 (fsp as { link: typeof fsp.link }).link = async (from, to) => {
   const target = realPathOf(to);
+  const source = realPathOf(from);
   await realLink(from, to);
-  journal.push({ op: 'link', from: String(from), to: target });
+  journal.push({ op: 'link', from: source, to: target });
 };
 // A large upload's commit renames (or links) synchronously on the main thread (local-staged-write.ts).
 (fs as { renameSync: unknown }).renameSync = (from: fs.PathLike, to: fs.PathLike): void => {

@@ -139,21 +139,21 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
 
   test("openFolderForWalk: the folder, read and looked into through its descriptor, let go by close; undefined once it is a link, a file, gone, or below a link", async () => {
     const before = readdirSync('/proc/self/fd').length;
-    const opened = openFolderForWalk(folder)!;
+    const opened = (await openFolderForWalk(folder))!;
     expect(readdirSync(opened.through).sort()).toEqual(['file', 'link', 'sub']);
     expect(readFileSync(join(opened.through, 'file'), 'utf8')).toBe('bytes');
     opened.close();
     opened.close();
     expect(readdirSync('/proc/self/fd').length).toBe(before);
-    expect(openFolderForWalk(join(folder, 'file'))).toBeUndefined();
-    expect(openFolderForWalk(join(folder, 'missing'))).toBeUndefined();
-    expect(openFolderForWalk(join(folder, 'link'))).toBeUndefined();
+    expect(await openFolderForWalk(join(folder, 'file'))).toBeUndefined();
+    expect(await openFolderForWalk(join(folder, 'missing'))).toBeUndefined();
+    expect(await openFolderForWalk(join(folder, 'link'))).toBeUndefined();
     // A grandparent swapped for a link to a tree of the same shape: the folder opens, and is not the one checked.
     const decoy = join(base, 'decoy');
     await mkdir(join(decoy, 'd', 'sub'), { recursive: true });
     await rename(join(base, 'root'), join(base, 'root.parked'));
     await symlink(decoy, join(base, 'root'));
-    expect(openFolderForWalk(join(folder, 'sub'))).toBeUndefined();
+    expect(await openFolderForWalk(join(folder, 'sub'))).toBeUndefined();
     expect(readdirSync('/proc/self/fd').length).toBe(before);
   });
 
