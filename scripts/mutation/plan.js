@@ -286,13 +286,14 @@ module.exports = [
     // (Lines mapped again in the twenty-first session: lookInOpenedFolderSync is gone, inServerFolderSync came.)
     'src/storage/opened-paths.ts:96 ConditionalExpression',
     'src/storage/opened-paths.ts:96 ArrowFunction',
-    'src/storage/opened-paths.ts:118 ConditionalExpression',
-    'src/storage/opened-paths.ts:191 ConditionalExpression',
-    'src/storage/opened-paths.ts:191 ObjectLiteral',
+    'src/storage/opened-paths.ts:115:7 ConditionalExpression → false',
+    'src/storage/opened-paths.ts:134 ConditionalExpression',
+    'src/storage/opened-paths.ts:209 ConditionalExpression',
+    'src/storage/opened-paths.ts:209 ObjectLiteral',
     // linkOnTheWay without `.slice(1)`: the first segment is '' and its path '/', then '//a', '//a/b': the same lstats.
     'src/storage/opened-paths.ts:50:25 MethodExpression → realPath.split(\'/\')',
     // openFolderForWalk: a readlink of /proc/self/fd/<n> for a descriptor just opened does not fail.
-    'src/storage/opened-paths.ts:201 BlockStatement',
+    'src/storage/opened-paths.ts:217 BlockStatement',
   ]),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     // Judged again in the eighteenth session.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
-import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, inServerFolderSync, lookInOpenedFolder, openFolderForWalk, outsideTheRoot, sizeReplaced } from '../../../src/storage/opened-paths';
+import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, inServerFolder, inServerFolderSync, lookInOpenedFolder, openFolderForWalk, outsideTheRoot, sizeReplaced } from '../../../src/storage/opened-paths';
 
 /**
  * The looks and folder fsyncs of opened-paths.ts, on a real file system: each acts on the folder that
@@ -84,6 +84,22 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     expect(made).toBe('done');
     expect(readFileSync(join(`${folder}.parked`, 'late'), 'utf8')).toBe('in the parked folder');
     expect(existsSync(join(outside, 'late'))).toBe(false);
+  });
+
+  test('inServerFolder: work that awaits stays in the folder opened, a link swapped in for it meanwhile', async () => {
+    writeFileSync(join(folder, 'staged'), 'staged bytes');
+    writeFileSync(join(outside, 'staged'), 'outside bytes');
+    const moved = await inServerFolder(folder, async (inside) => {
+      await rename(folder, `${folder}.parked`);
+      await symlink(outside, folder);
+      await rename(join(inside, 'staged'), join(inside, 'moved'));
+      return 'moved';
+    });
+    expect(moved).toBe('moved');
+    expect(readFileSync(join(`${folder}.parked`, 'moved'), 'utf8')).toBe('staged bytes');
+    expect(readFileSync(join(outside, 'staged'), 'utf8')).toBe('outside bytes');
+    // And once it is a link: refused before any work.
+    await expect(inServerFolder(folder, async () => 'ran')).rejects.toMatchObject({ code: 'ELOOP' });
   });
 
   test('a name whose whole path the system could not take: ENAMETOOLONG, though its look through /proc/self/fd/<n>/ would fit', async () => {
