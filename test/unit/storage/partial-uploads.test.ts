@@ -304,6 +304,29 @@ describe('PartialUploads', () => {
       expect(await readFile(join(`${folder()}.parked`, idOf('x.bin')), 'utf8')).toBe('kept bytes');
     });
 
+    test('a claim leaves no descriptor open on the manifest (only the data file\'s, which the upload owns)', async () => {
+      const partial = (await claim('fd.bin', 100, 'sha256'))!;
+      const open = await readdir('/proc/self/fd');
+      const leading = await Promise.all(open.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      expect(leading.filter((path) => path === manifestOf('fd.bin'))).toEqual([]);
+      expect(leading.filter((path) => path === dataOf('fd.bin'))).toHaveLength(1);
+      done(partial);
+    });
+
+    test('a resume with the kept uploads\' folder swapped for a link to a folder holding that id with the digest given: RESUME_MISMATCH, nothing written outside', async () => {
+      const elsewhere = join(root, 'elsewhere');
+      await mkdir(elsewhere);
+      await writeFile(join(elsewhere, idOf('r.bin')), 'outside prefix');
+      await writeFile(join(elsewhere, `${idOf('r.bin')}.json`), JSON.stringify({ name: 'r.bin', size: 100, startedAt: new Date(0).toISOString() }));
+      await rm(folder(), { recursive: true });
+      await symlink(elsewhere, folder());
+      await expect(partials.claim('r.bin', 100, 'sha256', { offset: 14, digest: sha('outside prefix') })).rejects.toMatchObject({
+        code: 'RESUME_MISMATCH',
+        message: expect.stringContaining('no interrupted upload of it is kept'),
+      });
+      expect(await readFile(join(elsewhere, idOf('r.bin')), 'utf8')).toBe('outside prefix');
+    });
+
     test('a manifest that cannot be written: recorded says so', async () => {
       await mkdir(manifestOf('m.bin'));
       const partial = (await claim('m.bin', 100, 'sha256'))!;
@@ -590,6 +613,15 @@ describe('PartialUploads', () => {
       await utimes(dataOf(name), when, when);
       await utimes(manifestOf(name), when, when);
     };
+
+    test('a manifest whose data file is gone (an orphan) goes once it is old, and frees nothing', async () => {
+      const now = Date.now();
+      await writeFile(manifestOf('orphan.bin'), JSON.stringify({ name: 'orphan.bin', size: 1000, startedAt: new Date(0).toISOString() }));
+      const when = new Date(now - 120_000);
+      await utimes(manifestOf('orphan.bin'), when, when);
+      expect(await partials.expire(60_000, now)).toBe(0);
+      expect(await exists(manifestOf('orphan.bin'))).toBe(false);
+    });
 
     test('deletes uploads with no write for maxAge (exactly maxAge too), keeps younger ones, returns the bytes freed', async () => {
       const now = Date.now();
