@@ -435,19 +435,24 @@ describe('hostile 2026-12-06q: the kept uploads\' and staging folders swapped fo
     expect(await readFile(victim, 'utf8')).toBe('do not touch');
   });
 
+  /** A 300 KiB upload of `name`: its reply true, and a DOWNLOAD of it gives back exactly its bytes. */
+  const storedAndServedBack = async (port: number, name: string): Promise<void> => {
+    const data = randomBytes(300 * KiB);
+    const client = await connectTo(port);
+    await client.send(uploadRequest(name, data));
+    expect(await client.readUploadOutcome(REPLY_MS)).toBe(`OK file data recv ${data.length} ${sha256(data)}`);
+    await client.send(downloadRequest(name));
+    expect(await client.readLine(REPLY_MS)).toBe(`OK ${data.length} ${sha256(data)}`);
+    expect(sha256(await client.readBytes(data.length, REPLY_MS))).toBe(sha256(data));
+  };
+
   /** Held: a link planted as a large file's digest record is replaced by the rename, never written through. */
   test('a link to a file outside the root planted as a large upload\'s digest record: the file stays, the upload and its DOWNLOAD true', async () => {
     const { server, root, outside } = await serve();
     const victim = join(outside, 'victim.txt');
     await writeFile(victim, 'do not touch');
     await symlink(victim, join(root, '.rxfer', 'sums', `${sha256('rec.bin')}.json`));
-    const data = randomBytes(300 * KiB);
-    const client = await connectTo(server.port);
-    await client.send(uploadRequest('rec.bin', data));
-    expect(await client.readUploadOutcome(REPLY_MS)).toBe(`OK file data recv ${data.length} ${sha256(data)}`);
-    await client.send(downloadRequest('rec.bin'));
-    expect(await client.readLine(REPLY_MS)).toBe(`OK ${data.length} ${sha256(data)}`);
-    expect(sha256(await client.readBytes(data.length, REPLY_MS))).toBe(sha256(data));
+    await storedAndServedBack(server.port, 'rec.bin');
     expect(await readFile(victim, 'utf8')).toBe('do not touch');
   });
 
@@ -455,12 +460,6 @@ describe('hostile 2026-12-06q: the kept uploads\' and staging folders swapped fo
   test('a folder planted as a large upload\'s digest record: the upload is stored, its reply and DOWNLOAD true', async () => {
     const { server, root } = await serve();
     await mkdir(join(root, '.rxfer', 'sums', `${sha256('rec.bin')}.json`), { recursive: true });
-    const data = randomBytes(300 * KiB);
-    const client = await connectTo(server.port);
-    await client.send(uploadRequest('rec.bin', data));
-    expect(await client.readUploadOutcome(REPLY_MS)).toBe(`OK file data recv ${data.length} ${sha256(data)}`);
-    await client.send(downloadRequest('rec.bin'));
-    expect(await client.readLine(REPLY_MS)).toBe(`OK ${data.length} ${sha256(data)}`);
-    expect(sha256(await client.readBytes(data.length, REPLY_MS))).toBe(sha256(data));
+    await storedAndServedBack(server.port, 'rec.bin');
   });
 });
