@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Stats, closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { FileHandle, appendFile, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
 import { DigestLog, FolderDigests, folderOf } from './digest-log';
-import { inServerFolderSync } from './opened-paths';
+import { READ_FLAGS, inServerFolderSync, quietly } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
 interface DigestRecord {
@@ -17,9 +17,6 @@ interface DigestRecord {
   /** One digest per algorithm a client asked for (an upload computes only its own). */
   readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
-
-/** Reads of the server's own small files: never through a link, never waiting on a FIFO. */
-const READ_NONBLOCK = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** Records kept in memory (≈ 300 bytes each). */
 const RECENT_RECORDS = 4096;
@@ -84,8 +81,9 @@ export class DigestIndex {
     return this.logs.folder(folderName);
   }
 
-  private recordPath(name: string): string {
-    return join(this.folder, createHash('sha256').update(name).digest('hex') + '.json');
+  /** A large file's record, in the records' folder. */
+  private recordFile(name: string): string {
+    return createHash('sha256').update(name).digest('hex') + '.json';
   }
 
   private async read(name: string, stats: Stats): Promise<DigestRecord | undefined> {
@@ -96,7 +94,7 @@ export class DigestIndex {
     }
     try {
       // O_NONBLOCK: a FIFO planted under the record's name reads as nothing, never holds a thread for good (hostile pass q).
-      const record = JSON.parse(await readFile(this.recordPath(name), { encoding: 'utf8', flag: READ_NONBLOCK })) as DigestRecord;
+      const record = JSON.parse(await readFile(join(this.folder, this.recordFile(name)), { encoding: 'utf8', flag: READ_FLAGS })) as DigestRecord;
       if (!describes(record, name, stats) || typeof record.digests !== 'object') return undefined;
       this.keep(record);
       return record;
@@ -140,7 +138,7 @@ export class DigestIndex {
     // a few µs that never wait for a device (no fsync), where four thread-pool round trips cost the
     // main thread more (issue 20); so no record is ever in flight. The temporary name is unique per
     // process without a CSPRNG call per record (as staging files are named).
-    const file = basename(this.recordPath(name));
+    const file = this.recordFile(name);
     const temp = `${file}${stagingName()}.tmp`;
     inServerFolderSync(this.folder, (inside) => {
       try {
@@ -152,12 +150,8 @@ export class DigestIndex {
         }
         renameSync(join(inside, temp), join(inside, file));
       } catch (err) {
-        // A full disk must not leave half-written records behind, one per commit.
-        try {
-          unlinkSync(join(inside, temp));
-        } catch {
-          // Never made.
-        }
+        // A full disk must not leave half-written records behind, one per commit (never made: nothing to remove).
+        quietly(() => unlinkSync(join(inside, temp)));
         throw err;
       }
     });
@@ -171,12 +165,9 @@ export class DigestIndex {
   async forget(name: string): Promise<void> {
     this.recent.delete(name);
     // In the records' folder checked (inServerFolderSync): through one swapped for a link, an unlink
-    // by path deleted a file outside the root (hostile pass q).
-    try {
-      inServerFolderSync(this.folder, (inside) => unlinkSync(join(inside, basename(this.recordPath(name)))));
-    } catch {
-      // None kept, or the folder is not the one checked: nothing of the root's to remove.
-    }
+    // by path deleted a file outside the root (hostile pass q). None kept, or the folder is not the one
+    // checked: nothing of the root's to remove.
+    quietly(() => inServerFolderSync(this.folder, (inside) => unlinkSync(join(inside, this.recordFile(name)))));
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */

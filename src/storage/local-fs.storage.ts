@@ -18,8 +18,7 @@ import { LocalFileOps } from './local-file-ops';
 import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
-import { READ_FLAGS } from './read-small-file';
-import { asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder } from './opened-paths';
+import { READ_FLAGS, asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder } from './opened-paths';
 import { SmallReads } from './small-reads';
 import { InMemoryBody } from '../io/in-memory-body';
 

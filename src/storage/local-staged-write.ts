@@ -14,7 +14,7 @@ import type { ClaimedPartial } from './partial-uploads';
 import { CommittedFile, VerifiedContent, StagedWrite } from './storage-adapter';
 import { storageError, syncAfterChange } from './storage-errors';
 import { stagingName } from '../io/staging-name';
-import { inOpenedFolder, inServerFolder, inServerFolderSync, sizeReplaced } from './opened-paths';
+import { inOpenedFolder, inServerFolder, inServerFolderSync, quietly, sizeReplaced } from './opened-paths';
 
 /** fs write buffer: ≥ 256 KiB so that 64 KiB socket chunks coalesce into few large writes. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
@@ -286,12 +286,9 @@ export class LocalStagedWrite implements StagedWrite {
   private discard(): Promise<void> {
     this.discarded ??= (async () => {
       await this.closeFile();
-      // In the staging folder checked: through one swapped for a link, a file outside would go.
-      try {
-        inServerFolderSync(dirname(this.spot.path), (staging) => unlinkSync(join(staging, basename(this.spot.path))));
-      } catch {
-        // Gone already (renamed into place, or never made), or its folder is not the one checked.
-      }
+      // In the staging folder checked: through one swapped for a link, a file outside would go. Gone
+      // already (renamed into place, or never made), or its folder not the one checked: nothing to do.
+      quietly(() => inServerFolderSync(dirname(this.spot.path), (staging) => unlinkSync(join(staging, basename(this.spot.path)))));
       await this.spot.partial?.forget();
       this.spot.partial?.release();
     })();

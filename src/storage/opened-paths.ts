@@ -112,12 +112,11 @@ export const inOpenedFolder = async <T>(folder: string, target: string, work: (i
  * (hostile pass q: the commit renamed a file from outside the root into place, and answered OK).
  */
 export const inServerFolder = async <T>(folder: string, work: (inside: string) => Promise<T>): Promise<T> => {
-  if (!CAN_CHECK_OPENED) return work(folder);
-  const fd = openCheckedFolderSync(folder);
+  const opened = openServerFolder(folder);
   try {
-    return await work(FD_PATHS + fd);
+    return await work(opened.inside);
   } finally {
-    closeQuietly(fd);
+    opened.close();
   }
 };
 
@@ -131,13 +130,19 @@ export const inServerFolder = async <T>(folder: string, work: (inside: string) =
  * made ≈ 20 of them). Without /proc (not Linux) the path is used as it is.
  */
 export const inServerFolderSync = <T>(folder: string, work: (inside: string) => T): T => {
-  if (!CAN_CHECK_OPENED) return work(folder);
-  const fd = openCheckedFolderSync(folder);
+  const opened = openServerFolder(folder);
   try {
-    return work(FD_PATHS + fd);
+    return work(opened.inside);
   } finally {
-    closeQuietly(fd);
+    opened.close();
   }
+};
+
+/** One of the server's own folders opened and checked (inServerFolderSync): the path inside it, and its close. */
+const openServerFolder = (folder: string): { readonly inside: string; close(): void } => {
+  if (!CAN_CHECK_OPENED) return { inside: folder, close: () => undefined };
+  const fd = openCheckedFolderSync(folder);
+  return { inside: FD_PATHS + fd, close: () => closeQuietly(fd) };
 };
 
 /**
@@ -182,14 +187,24 @@ export const sizeReplaced = async (folder: string, target: string): Promise<numb
   return stats?.isFile() ? stats.size : 0;
 };
 
-/** Closes a read-only descriptor: nothing was written through it, so a failing close loses nothing. */
-const closeQuietly = (fd: number): void => {
+/** Runs a clean-up whose failure changes nothing (a file already gone, a read-only descriptor). */
+export const quietly = (cleanUp: () => void): void => {
   try {
-    closeSync(fd);
+    cleanUp();
   } catch {
-    // Read-only: nothing to lose.
+    // See above.
   }
 };
+
+/** Closes a read-only descriptor: nothing was written through it, so a failing close loses nothing. */
+const closeQuietly = (fd: number): void => quietly(() => closeSync(fd));
+
+/**
+ * Opens a file for reading, refusing a link in its last segment (O_NOFOLLOW: the folder was checked
+ * by realpath, or is opened and checked) and never waiting for a writer: O_NONBLOCK makes a FIFO
+ * planted under the name open at once (it then reads as nothing, or its fstat refuses it as not a file).
+ */
+export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 const WALK_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 

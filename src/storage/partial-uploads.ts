@@ -9,7 +9,7 @@ import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
 import { storageError } from './storage-errors';
-import { assertOpenedAt, inServerFolderSync } from './opened-paths';
+import { READ_FLAGS, assertOpenedAt, inServerFolderSync, quietly } from './opened-paths';
 
 /** What is written beside a partial upload's data, so that it can be found, counted and expired. */
 interface PartialManifest {
@@ -61,7 +61,7 @@ const FRESH_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | co
  * A manifest is read never through a link, and O_NONBLOCK: a FIFO planted under its name reads as
  * nothing (no manifest) instead of holding a thread-pool thread for good (hostile pass q).
  */
-const MANIFEST_READ = { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK } as const;
+const MANIFEST_READ = { encoding: 'utf8', flag: READ_FLAGS } as const;
 
 /**
  * Opens a new file at `path` (O_EXCL, O_NOFOLLOW), never an old one truncated: the old path may be a
@@ -105,15 +105,6 @@ const writeManifest = (path: string, manifest: PartialManifest): boolean => {
     return true;
   } catch {
     return false;
-  }
-};
-
-/** Runs a clean-up whose failure changes nothing (a file already gone, a read-only descriptor). */
-const quietly = (cleanUp: () => void): void => {
-  try {
-    cleanUp();
-  } catch {
-    // See above.
   }
 };
 
@@ -186,7 +177,7 @@ export class PartialUploads {
     // digest told), and O_NONBLOCK: a FIFO planted under the name opens at once and is refused below.
     let fd: number;
     try {
-      fd = inServerFolderSync(this.folder, (inside) => openSync(join(inside, id), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK));
+      fd = inServerFolderSync(this.folder, (inside) => openSync(join(inside, id), READ_FLAGS));
     } catch {
       return undefined;
     }

@@ -1,22 +1,15 @@
-import { close, constants, fstat, open, read } from 'node:fs';
+import { close, fstat, open, read } from 'node:fs';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
 import { storageError } from './storage-errors';
-import { assertOpenedWithin } from './opened-paths';
+import { READ_FLAGS, assertOpenedWithin } from './opened-paths';
 
 /** A small file read whole: its bytes as fstat found it, and its mtime. */
 export interface SmallFile {
   readonly body: Buffer;
   readonly mtimeMs: number;
 }
-
-/**
- * Opens `path` for reading, refusing a link in its last segment (O_NOFOLLOW: the folder was checked
- * by realpath) and never waiting for a writer: O_NONBLOCK makes a FIFO planted under the name open at
- * once, and the fstat that follows refuses it as not a file.
- */
-export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * A file of at most SMALL_FILE_BYTES read whole in one pass: open, fstat, read, close, through Node's

@@ -3,7 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
-import { READ_FLAGS, SmallFile, readSmallFile } from './read-small-file';
+import { SmallFile, readSmallFile } from './read-small-file';
+import { READ_FLAGS } from './opened-paths';
 import { storageError } from './storage-errors';
 
 /** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
