@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawClient, destroyAll, downloadRequest, sha256 } from '../helpers/raw-client';
 import { ServeProcess } from '../ops/ops-support';
-import { cannotRun, mountHung, unmountHung } from './support/hung-mount';
+import { cannotRun, mountHung, serveWithDeadline, unmountHung } from './support/hung-mount';
 
 /**
  * README (limits): "Every storage call a request awaits (open, …) has a deadline of one stall window:
@@ -45,18 +45,8 @@ describe('hostile 2026-12-04: a small file on a dead mount', () => {
     await mkdir(root, { recursive: true });
     await writeFile(join(root, 'ok.txt'), 'fine');
     fs = await mountHung(join(root, 'hung'), size, tmp);
-    const config = join(tmp, 'rxfer.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
-        storage: { root },
-        limits: { stallTimeoutMs: 1000 },
-        metrics: { host: '127.0.0.1', port: 0 },
-      }),
-    );
-    serve = ServeProcess.start(['--config', config]);
-    const { port } = await serve.ports();
+    let port: number;
+    ({ serve, port } = await serveWithDeadline(root, tmp));
 
     const stuck = await RawClient.connect(port);
     clients.push(stuck);

@@ -11,7 +11,7 @@ import { RawClient, destroyAll, downloadRequest, sha256, uploadRequest } from '.
 import { type TestServer, eventually, stagingFiles, startTestServer, userFiles } from '../helpers/server';
 import { fillToSync, hookWrites } from '../helpers/tmpfs';
 import { ServeProcess } from '../ops/ops-support';
-import { unmountHung } from './support/hung-mount';
+import { serveWithDeadline, unmountHung } from './support/hung-mount';
 import { startSwapper } from './support/link-attack';
 import { makeUser, startSecureServer } from '../security/support/server';
 import { type TinyTmpfs, cannotMountDeadFolder, giveBack, mountDeadFolder, mountTinyTmpfs, useUpInodes } from './support/sync-commit-attack';
@@ -102,18 +102,9 @@ describe('hostile 2026-12-06p: a call that never returns, on the server\'s only 
     const root = join(tmp, 'root');
     await mkdir(join(root, 'dead'), { recursive: true });
     await writeFile(join(root, 'ok.txt'), 'fine');
-    const config = join(tmp, 'rxfer.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
-        storage: { root },
-        limits: { stallTimeoutMs: 1000 },
-        metrics: { host: '127.0.0.1', port: 0 },
-      }),
-    );
-    serve = ServeProcess.start(['--config', config]);
-    return (await serve.ports()).port;
+    let port: number;
+    ({ serve, port } = await serveWithDeadline(root, tmp));
+    return port;
   };
 
   /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { RawClient, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
 import { type TestServer, eventually, startTestServer } from '../helpers/server';
 import { ServeProcess } from '../ops/ops-support';
-import { unmountHung } from './support/hung-mount';
+import { serveWithDeadline, unmountHung } from './support/hung-mount';
 import { cannotMountDeadFolder, mountDeadFolder } from './support/sync-commit-attack';
 
 /**
@@ -102,18 +102,9 @@ describe('hostile 2026-12-06q: FIFOs under .rxfer and a dead mount, against a se
     await mkdir(join(root(), '.rxfer', 'sums', 'folders'), { recursive: true });
     await writeFile(join(root(), 'ok.txt'), 'fine');
     await before();
-    const config = join(tmp, 'rxfer.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
-        storage: { root: root() },
-        limits: { stallTimeoutMs: 1000 },
-        metrics: { host: '127.0.0.1', port: 0 },
-      }),
-    );
-    serve = ServeProcess.start(['--config', config]);
-    return (await serve.ports()).port;
+    let port: number;
+    ({ serve, port } = await serveWithDeadline(root(), tmp));
+    return port;
   };
 
   /** Another client is greeted and its STAT of ok.txt answered. */

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ServeProcess } from '../../ops/ops-support';
 
 /**
  * A raw /dev/fuse (protocol 7.12) file system in Python, so nothing needs installing: it mounts
@@ -103,4 +104,24 @@ export const unmountHung = async (fs: ChildProcess | undefined, folder: string):
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
+};
+
+/**
+ * `rxfer serve` as a process of its own on `root` (a call that hangs must hang it, never the test
+ * runner), with a deadline of 1 s for every storage call; its config goes to `dir`. Resolves with
+ * the process and its port.
+ */
+export const serveWithDeadline = async (root: string, dir: string): Promise<{ serve: ServeProcess; port: number }> => {
+  const config = join(dir, 'rxfer.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0 },
+      storage: { root },
+      limits: { stallTimeoutMs: 1000 },
+      metrics: { host: '127.0.0.1', port: 0 },
+    }),
+  );
+  const serve = ServeProcess.start(['--config', config]);
+  return { serve, port: (await serve.ports()).port };
 };
