@@ -281,17 +281,18 @@ module.exports = [
   // checks themselves (fd-paths.js) are plain JavaScript shared with the workers, outside Stryker's scope.
   group('storage-opened-paths', ['src/storage/opened-paths.ts'], ['unit/storage/opened-paths.test.ts', 'regressions/hostile-2026-12-05k-looks-by-path.test.ts', 'unit/storage/local-file-ops.test.ts'], [
     // `if (!CAN_CHECK_OPENED)`: the branches for a system without /proc/self/fd, never taken on Linux (where the tests run).
-    // (Lines mapped again in the twenty-first session: lookInOpenedFolderSync is gone, inServerFolderSync came.)
+    // (Lines mapped again in the twenty-first session: lookInOpenedFolderSync is gone, openServerFolder came.)
     'src/storage/opened-paths.ts:96 ConditionalExpression',
     'src/storage/opened-paths.ts:96 ArrowFunction',
-    'src/storage/opened-paths.ts:115:7 ConditionalExpression → false',
-    'src/storage/opened-paths.ts:134 ConditionalExpression',
-    'src/storage/opened-paths.ts:209 ConditionalExpression',
-    'src/storage/opened-paths.ts:209 ObjectLiteral',
+    'src/storage/opened-paths.ts:143:7 ConditionalExpression → false',
+    'src/storage/opened-paths.ts:143 ObjectLiteral',
+    'src/storage/opened-paths.ts:143 ArrowFunction',
+    'src/storage/opened-paths.ts:224 ConditionalExpression',
+    'src/storage/opened-paths.ts:224 ObjectLiteral',
     // linkOnTheWay without `.slice(1)`: the first segment is '' and its path '/', then '//a', '//a/b': the same lstats.
     'src/storage/opened-paths.ts:50:25 MethodExpression → realPath.split(\'/\')',
     // openFolderForWalk: a readlink of /proc/self/fd/<n> for a descriptor just opened does not fail.
-    'src/storage/opened-paths.ts:217 BlockStatement',
+    'src/storage/opened-paths.ts:232 BlockStatement',
   ]),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     // Judged again in the eighteenth session.
