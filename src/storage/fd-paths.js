@@ -40,9 +40,19 @@ const notOpenedAt = (fd, path) => {
   if (!CAN_CHECK_OPENED) return undefined;
   const real = fs.readlinkSync(FD_PATHS + fd);
   if (real === path) return undefined;
-  const gone = real.endsWith(' (deleted)');
-  return Object.assign(new Error(gone ? `${path} was removed` : `${path} now leads to ${real}`), { code: gone ? 'ENOENT' : 'ELOOP' });
+  if (real.endsWith(' (deleted)')) return Object.assign(new Error(`${path} was removed`), { code: 'ENOENT' });
+  return linkOnTheWayError(`${path} now leads to ${real}`);
 };
+
+/**
+ * ELOOP for a folder on a name's way that is a link now (not the name itself, which an O_NOFOLLOW open
+ * refuses with a plain ELOOP): marked, so that the client is told it in the words of the folder check
+ * that meets the same link first ("resolves outside the storage root", storage-errors.ts), whichever
+ * check met it; which one does depends on timing alone.
+ * @param {string} message
+ * @returns {Error}
+ */
+const linkOnTheWayError = (message) => Object.assign(new Error(message), { code: 'ELOOP', linkOnTheWay: true });
 
 /**
  * Whether what is open on `fd` lies below `within` (a folder, with its trailing separator).
@@ -83,7 +93,7 @@ const linkOnTheWaySync = (realPath) => {
  * @param {string} folder
  * @returns {Error}
  */
-const nowALink = (folder) => Object.assign(new Error(`${folder} is now a link`), { code: 'ELOOP' });
+const nowALink = (folder) => linkOnTheWayError(`${folder} is now a link`);
 
 /**
  * `folder` (a checked real path) opened read-only and shown to be that folder; the descriptor. Throws

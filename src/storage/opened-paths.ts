@@ -5,6 +5,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
+import { outsideTheRoot } from './storage-errors';
 
 /**
  * The folder of a name is checked with realpath (and the check remembered for a second), the file
@@ -158,8 +159,6 @@ export const asSeenFromTheCheck = async (err: unknown, folder: string, name: Rem
   return err;
 };
 
-/** How a name that leads outside the root is refused, whichever check found it. */
-export const outsideTheRoot = (name: string): RxferError => new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
 
 /** lstat's "nothing there" (a missing name, or a file where a folder was expected): undefined. */
 const absentAsUndefined = (err: unknown): undefined => {

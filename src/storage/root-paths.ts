@@ -2,8 +2,8 @@ import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { storageError } from './storage-errors';
-import { inOpenedFolder, outsideTheRoot } from './opened-paths';
+import { outsideTheRoot, storageError } from './storage-errors';
+import { inOpenedFolder } from './opened-paths';
 
 const FOLDER_CHECK_TTL_MS = 1000;
 

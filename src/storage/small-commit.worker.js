@@ -39,7 +39,7 @@ const { FsyncPace } = require('../io/fsync-pace.js');
  */
 /**
  * What the main thread gets back for it.
- * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string, published?: boolean, mtimeMs?: number, replacedBytes?: number }} Reply
+ * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string, linkOnTheWay?: true, published?: boolean, mtimeMs?: number, replacedBytes?: number }} Reply
  */
 /**
  * A job on its way through a batch; `line` is its digest record once it is committed.
@@ -72,10 +72,14 @@ const fsyncEach = async (fds) => {
   return errors;
 };
 
-/** @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string }} */
+/**
+ * A file's failure as the main thread is to map it (storageError), with the mark of a folder on the
+ * way that is a link now (fd-paths.js), which a message between threads would otherwise drop.
+ * @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string, linkOnTheWay?: true }}
+ */
 const failure = (file, err) => {
-  const { code, message } = /** @type {{ code?: string, message?: string }} */ (err ?? {});
-  return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err) };
+  const { code, message, linkOnTheWay } = /** @type {{ code?: string, message?: string, linkOnTheWay?: boolean }} */ (err ?? {});
+  return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err), ...(linkOnTheWay === true && { linkOnTheWay: true }) };
 };
 
 /**

@@ -5,7 +5,7 @@ import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
 import { SmallFile, readSmallFile } from './read-small-file';
 import { READ_FLAGS } from './opened-paths';
-import { storageError } from './storage-errors';
+import { outsideTheRoot, storageError } from './storage-errors';
 
 /** Beside this file in src/ and in dist/ alike (see the worker's own comment). */
 const WORKER_PATH = join(__dirname, 'small-read.worker.js');
@@ -198,7 +198,7 @@ export class SmallReads {
         if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), mtimeMs: result.mtimeMs });
         else if ('large' in result) waiting.resolve(undefined);
         else if ('notFile' in result) waiting.reject(new RxferError('NAME_CONFLICT', `${waiting.name} is a folder, not a file`));
-        else if ('outside' in result) waiting.reject(new RxferError('NAME_INVALID', `${waiting.name} resolves outside the storage root`));
+        else if ('outside' in result) waiting.reject(outsideTheRoot(waiting.name));
         else waiting.reject(storageError(Object.assign(new Error(result.message), { code: result.code }), 'read', waiting.name));
       });
     }

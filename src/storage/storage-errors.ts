@@ -24,6 +24,8 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
     case 'ENOTEMPTY':
       return new RxferError('NAME_CONFLICT', `cannot ${action} ${name}: a folder and a file would share a name`, { errno: code });
     case 'ELOOP':
+      // A folder on the way that is a link now (fd-paths.js): told as the folder check tells it.
+      if ((err as { linkOnTheWay?: unknown }).linkOnTheWay === true) return outsideTheRoot(name);
       return new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`, { errno: code });
     case 'ENAMETOOLONG':
       return new RxferError('NAME_INVALID', `${name} is too long for this file system`, { errno: code });
@@ -31,6 +33,12 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
       return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${describeErrno(err, code)}`, { errno: code });
   }
 };
+
+/**
+ * How a name that leads outside the root is refused, whichever check found it: the folder check (its
+ * real path leads outside, or nowhere), or an open that found a folder on the way swapped for a link.
+ */
+export const outsideTheRoot = (name: string): RxferError => new RxferError('NAME_INVALID', `${name} resolves outside the storage root`);
 
 /**
  * A change that took effect (a rename, link, unlink or mkdir done) whose folder fsync then failed. The

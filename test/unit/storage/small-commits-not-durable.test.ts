@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
@@ -8,6 +8,7 @@ import { DigestLog } from '../../../src/storage/digest-log';
 import { LocalSmallStagedWrite } from '../../../src/storage/local-small-staged-write';
 import { NameLocks } from '../../../src/storage/name-locks';
 import { SmallCommitJob, SmallCommits, isPublishedFailure } from '../../../src/storage/small-commits';
+import { outsideTheRoot, storageError } from '../../../src/storage/storage-errors';
 
 /**
  * A small file renamed into place whose folder could not be fsynced afterwards (the folder `unsynced`,
@@ -92,6 +93,22 @@ describe('a small commit whose folder fsync fails after the rename', () => {
     expect(gone).toMatchObject({ code: 'ENOENT' });
     expect(await readFile(join(dir, 'kept.txt'), 'utf8')).toBe('kept');
     expect(await readdir(join(dir, 'staging'))).toEqual([]);
+  });
+
+  test('a folder swapped for a link since its check: the worker\'s ELOOP reaches the main thread marked as a link on the way, told as the folder check tells it; a plain failure is not marked', async () => {
+    const folder = join(dir, 'swapped');
+    await mkdir(folder);
+    await mkdir(join(dir, 'elsewhere'));
+    await rename(folder, `${folder}.parked`);
+    await symlink(join(dir, 'elsewhere'), folder);
+    const err = await commits.commit(job('swapped/x', 'x', { folder })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ELOOP', linkOnTheWay: true });
+    expect(storageError(err, 'store', 'swapped/x')).toEqual(outsideTheRoot('swapped/x'));
+    expect(await readdir(join(dir, 'elsewhere'))).toEqual([]);
+    await mkdir(join(dir, 'a-folder'));
+    const plain = await commits.commit(job('a-folder', 'x')).catch((e: unknown) => e);
+    expect(plain).toHaveProperty('code');
+    expect((plain as { linkOnTheWay?: unknown }).linkOnTheWay).toBeUndefined();
   });
 
   describe('LocalSmallStagedWrite', () => {

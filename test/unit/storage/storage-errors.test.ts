@@ -1,5 +1,5 @@
 import { RxferError } from '../../../src/errors/rxfer-error';
-import { isUnsynced, notDurable, storageError, syncAfterChange, unsyncedChange, unsyncedWithMore } from '../../../src/storage/storage-errors';
+import { isUnsynced, notDurable, outsideTheRoot, storageError, syncAfterChange, unsyncedChange, unsyncedWithMore } from '../../../src/storage/storage-errors';
 
 /** errno → storage code, with messages that name the remote file and never a server path. */
 describe('storageError', () => {
@@ -35,6 +35,14 @@ describe('storageError', () => {
     expect(storageError(errno('ENAMETOOLONG'), 'store', 'x').detail).toEqual({ errno: 'ENAMETOOLONG' });
     expect(storageError(errno('ENOENT'), 'store', 'x').detail).toEqual({ errno: 'ENOENT' });
     expect(storageError(errno('EIO'), 'store', 'x').detail).toEqual({ errno: 'EIO' });
+  });
+
+  test('ELOOP of a folder on the way that is a link now (fd-paths.js marks it) is told in the folder check\'s words, not as the name being a link', () => {
+    const onTheWay = Object.assign(errno('ELOOP'), { linkOnTheWay: true });
+    expect(storageError(onTheWay, 'store', 'd/x')).toMatchObject({ code: 'NAME_INVALID', message: 'd/x resolves outside the storage root' });
+    expect(storageError(onTheWay, 'store', 'd/x')).toEqual(outsideTheRoot('d/x'));
+    // Only the mark itself: a truthy look-alike is not it.
+    expect(storageError(Object.assign(errno('ELOOP'), { linkOnTheWay: 'yes' }), 'store', 'd/x').message).toBe('d/x is a symbolic link; rxfer does not follow links');
   });
 
   test('ENOENT outside a store is NOT_FOUND', () => {
