@@ -137,7 +137,7 @@ async function measure(m) {
   const rec = {
     ts: new Date().toISOString(), mode: MODE, case: caseId, variant, tool: tool.id, toolLabel: tool.label, kind: tool.kind,
     round, warmup: !!warm, seconds, clientSeconds: r.seconds, syncSeconds: syncS, ...units,
-    clientCpuS: clientCpuAll, clientInternalMs: r.json?.ms,
+    clientCpuS: clientCpuAll, clientInternalMs: r.json?.ms, runnerCpuS: selfS,
     otherCpuS, otherLoadPct: (100 * otherCpuS) / (seconds * os.cpus().length), quietWaitS: quiet.waitedS, otherCoresBefore: quiet.otherCores,
     server: server ? { cpuS: serverCpuS, hwmKiB: mem.hwmKiB, peakTreeKiB: mem.peakTreeKiB, startRssKiB: mem.startRssKiB, endRssKiB: mem.endRssKiB, exact: mem.resetOk !== false && server.single !== false } : undefined,
   };
