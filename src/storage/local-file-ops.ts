@@ -7,7 +7,7 @@ import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
 import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
 import { FileStatus } from './storage-adapter';
-import { storageError, syncAfterChange } from './storage-errors';
+import { isLinkOnTheWay, storageError, syncAfterChange } from './storage-errors';
 import { inOpenedFolder } from './opened-paths';
 import { basename, join } from 'node:path';
 
@@ -36,10 +36,22 @@ export class LocalFileOps {
     return inOpenedFolder(folder, path, (inside, syncFolder) => work(join(inside, basename(path)), syncFolder));
   }
 
-  /** The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. */
+  /**
+   * The entry itself (not followed); NOT_FOUND if missing, NAME_INVALID if it is a link. A folder on
+   * its way swapped for a link since its cached check is checked again (as RootPaths.inFolderFor does):
+   * the answer is then the one an uncached check gives, never NOT_FOUND for it (hostile pass r).
+   */
   private async entry(name: RemoteName, jail: string) {
-    const folder = await this.paths.existingFolderOf(name, jail);
-    const stats = folder === undefined ? undefined : await this.through(folder, name, (path) => lstat(path)).catch(() => undefined);
+    const look = async () => {
+      const folder = await this.paths.existingFolderOf(name, jail);
+      const stats = folder === undefined ? undefined : await this.through(folder, name, (path) => lstat(path)).catch((err: unknown) => (isLinkOnTheWay(err) ? Promise.reject(err) : undefined));
+      return { folder, stats };
+    };
+    const { folder, stats } = await look().catch(async (err: unknown) => {
+      if (!isLinkOnTheWay(err)) throw err;
+      this.paths.forgetFolders();
+      return look().catch((again: unknown) => Promise.reject(storageError(again, 'look at', name)));
+    });
     if (!stats) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     if (stats.isSymbolicLink()) throw new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`);
     return { folder: folder!, stats, path: this.paths.pathOf(name) };
@@ -109,6 +121,8 @@ export class LocalFileOps {
       throw new RxferError('NAME_CONFLICT', `cannot move the folder ${from} into itself`);
     }
     // Both paths through their checked folders, opened (see `through`); then both folders fsynced.
+    // A folder swapped for a link since its check is told under the name whose folder it is (hostile pass r).
+    const onItsWay = (name: RemoteName) => (err: unknown) => Promise.reject(isLinkOnTheWay(err) ? storageError(err, 'rename', name) : err);
     const betweenFolders = (work: (fromPath: string, toPath: string) => Promise<void>) =>
       this.through(source.folder, from, (fromPath, syncSource) =>
         this.through(targetFolder, to, async (toPath, syncTarget) => {
@@ -116,8 +130,8 @@ export class LocalFileOps {
           // One folder (a rename within it): one fsync.
           const syncs = source.folder === targetFolder ? [syncSource] : [syncSource, syncTarget];
           await syncAfterChange(() => Promise.all(syncs.map((sync) => sync())).then(() => undefined), `${from} is renamed to ${to}`);
-        }),
-      );
+        }).catch(onItsWay(to)),
+      ).catch(onItsWay(from));
     try {
       if (source.stats.isDirectory()) {
         await betweenFolders(async (fromPath, toPath) => {
@@ -135,7 +149,8 @@ export class LocalFileOps {
         });
       }
     } catch (err) {
-      throw storageError(err, 'rename', from);
+      // The name taken is the target's (link() refuses it), not the source's.
+      throw storageError(err, 'rename', (err as NodeJS.ErrnoException).code === 'EEXIST' ? to : from);
     }
   }
 

@@ -2,7 +2,7 @@ import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { outsideTheRoot, storageError } from './storage-errors';
+import { isLinkOnTheWay, outsideTheRoot, storageError } from './storage-errors';
 import { inOpenedFolder } from './opened-paths';
 
 const FOLDER_CHECK_TTL_MS = 1000;
@@ -158,6 +158,9 @@ export class RootPaths {
    * Runs `work` in the folder for `name` (folderFor). The folder check is cached for a second, so the
    * folder may have been deleted by other means meanwhile: if `work` finds it missing (ENOENT, or
    * NOT_FOUND from storageError), the folder is checked and created again and `work` runs once more.
+   * The same if it finds the folder swapped for a link since (isLinkOnTheWay): the check made again
+   * answers as it would have without the cached one (a link out of the root refused, one into another
+   * folder of the root followed), so the reply never depends on whether a check was cached (hostile pass r).
    */
   async inFolderFor<T>(name: RemoteName, jail: string, work: (folder: string) => Promise<T>): Promise<T> {
     const folder = await this.folderFor(name, jail);
@@ -165,7 +168,7 @@ export class RootPaths {
       return await work(folder);
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof RxferError && err.code === 'NOT_FOUND');
-      if (!missing) throw err;
+      if (!missing && !isLinkOnTheWay(err)) throw err;
       this.forgetFolders();
       return work(await this.folderFor(name, jail));
     }

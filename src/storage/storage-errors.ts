@@ -25,7 +25,7 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
       return new RxferError('NAME_CONFLICT', `cannot ${action} ${name}: a folder and a file would share a name`, { errno: code });
     case 'ELOOP':
       // A folder on the way that is a link now (fd-paths.js): told as the folder check tells it.
-      if ((err as { linkOnTheWay?: unknown }).linkOnTheWay === true) return outsideTheRoot(name);
+      if (isLinkOnTheWay(err)) return outsideTheRoot(name);
       return new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`, { errno: code });
     case 'ENAMETOOLONG':
       return new RxferError('NAME_INVALID', `${name} is too long for this file system`, { errno: code });
@@ -33,6 +33,13 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
       return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${describeErrno(err, code)}`, { errno: code });
   }
 };
+
+/**
+ * Whether `err` is the ELOOP of a folder on a name's way that is a link now (marked in fd-paths.js),
+ * not of the name itself: the folder changed since its check, so a check made again may answer (a
+ * link into another folder of the root is followed as the folder check follows it).
+ */
+export const isLinkOnTheWay = (err: unknown): boolean => (err as { linkOnTheWay?: unknown } | undefined)?.linkOnTheWay === true;
 
 /**
  * How a name that leads outside the root is refused, whichever check found it: the folder check (its

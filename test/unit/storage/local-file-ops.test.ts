@@ -276,11 +276,11 @@ describe('LocalFileOps', () => {
       expect(await exists(join(root, 'empty'))).toBe(true);
     });
 
-    test('a missing source is NOT_FOUND; a failure names the source', async () => {
+    test('a missing source is NOT_FOUND; a target taken is told under its own name, not the source\'s (hostile pass r)', async () => {
       await expect(ops.rename(name('missing'), name('x'), '')).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await writeFile(join(root, 'f'), 'x');
       await mkdir(join(root, 'dir'));
-      await expect(ops.rename(name('f'), name('dir'), '')).rejects.toMatchObject({ code: 'EXISTS', message: 'f already exists' });
+      await expect(ops.rename(name('f'), name('dir'), '')).rejects.toMatchObject({ code: 'EXISTS', message: 'dir already exists' });
     });
 
     test('waits for the locks of both names', async () => {
