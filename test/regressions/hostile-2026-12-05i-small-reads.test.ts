@@ -130,15 +130,18 @@ const startMutator = (root: string, outside: string, ms: number): { child: Child
   return { child, done: new Promise((resolve) => child.once('exit', () => resolve())) };
 };
 
-/** `rxfer serve` on 127.0.0.1 over `root`, with a config of its own in `tmp`. */
-const serveOver = async (tmp: string, root: string, server: Record<string, unknown> = {}): Promise<{ serve: ServeProcess; port: number }> => {
+/**
+ * `rxfer serve` on 127.0.0.1 over `root`, with a config of its own in `tmp`. Its storage deadline is
+ * 1 s (a dead mount's requests are answered soon) unless `stallTimeoutMs` says otherwise.
+ */
+const serveOver = async (tmp: string, root: string, server: Record<string, unknown> = {}, stallTimeoutMs = 1000): Promise<{ serve: ServeProcess; port: number }> => {
   const config = join(tmp, 'rxfer.json');
   await writeFile(
     config,
     JSON.stringify({
       server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 0, ...server },
       storage: { root },
-      limits: { stallTimeoutMs: 1000 },
+      limits: { stallTimeoutMs },
       metrics: { host: '127.0.0.1', port: 0 },
     }),
   );
@@ -174,8 +177,8 @@ describe('hostile 2026-12-05 (i): the small-read worker', () => {
     return server;
   };
   /** `beforeKill`: what must go before the server is killed (a dead mount, whose end frees its hung reads). */
-  const processServer = async (tmp: string, root: string, server: Record<string, unknown> = {}, beforeKill?: () => Promise<void>) => {
-    const started = await serveOver(tmp, root, server);
+  const processServer = async (tmp: string, root: string, server: Record<string, unknown> = {}, beforeKill?: () => Promise<void>, stallTimeoutMs?: number) => {
+    const started = await serveOver(tmp, root, server, stallTimeoutMs);
     cleanups.push(async () => {
       await beforeKill?.();
       started.serve.kill();
@@ -328,7 +331,9 @@ describe('hostile 2026-12-05 (i): the small-read worker', () => {
     await mkdir(root);
     const bodies = Array.from({ length: 20 }, (_, k) => randomBytes(1 + k * 3000));
     for (const [k, body] of bodies.entries()) await writeFile(join(root, `f${k}.bin`), body);
-    const { serve, port } = await processServer(tmp, root, { maxConnectionsPerIp: 100 });
+    // No dead mount here: a deadline of 1 s only measured how loaded the machine was (CI on a slower
+    // host, 2026-12-06: 173 reads and uploads answered "did not … within 1000 ms", all correct alone).
+    const { serve, port } = await processServer(tmp, root, { maxConnectionsPerIp: 100 }, undefined, 30_000);
     await warmProcess(serve, port);
     const pid = serve.child.pid!;
     const baseline = descriptorsOf(pid);
@@ -585,9 +590,12 @@ describe('hostile 2026-12-05 (i): the small-read worker', () => {
     await rename(join(server.root, 'd'), join(server.root, 'd-old'));
     await symlink(outside, join(server.root, 'd'));
     const codeOf = (promise: Promise<unknown>) => promise.then(() => 'done', (err: unknown) => (err instanceof RxferError ? err.code : String(err)));
-    expect(await codeOf(client.stat('d/victim.txt'))).toBe('NOT_FOUND');
-    expect(await codeOf(client.remove('d/victim.txt'))).toBe('NOT_FOUND');
-    expect(await codeOf(client.rename('d/movable.txt', 'moved.txt'))).toBe('NOT_FOUND');
+    // Refused as a check made afresh refuses them (hostile pass r: the remembered check had them
+    // answered NOT_FOUND, which timing alone chose over NAME_INVALID).
+    const refusal = (promise: Promise<unknown>) => promise.then(() => 'done', (err: unknown) => (err instanceof RxferError ? `${err.code} ${err.message}` : String(err)));
+    expect(await refusal(client.stat('d/victim.txt'))).toBe('NAME_INVALID d/victim.txt resolves outside the storage root');
+    expect(await refusal(client.remove('d/victim.txt'))).toBe('NAME_INVALID d/victim.txt resolves outside the storage root');
+    expect(await refusal(client.rename('d/movable.txt', 'moved.txt'))).toBe('NAME_INVALID d/movable.txt resolves outside the storage root');
     expect(await codeOf(client.mkdir('d/made'))).not.toBe('done');
     expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('do not touch');
     expect(readFileSync(join(outside, 'movable.txt'), 'utf8')).toBe('do not move');
