@@ -345,6 +345,64 @@ describe('LocalFsStorage edges', () => {
       await expect(storage.beginWrite(name('d/nothing.txt'), { size: 5, createOnly: true })).rejects.toMatchObject(OUTSIDE);
       expect(await readdir(join(base, 'outside'))).toEqual(['there.txt']);
     });
+
+    test('STAT, DELETE and RENAME: refused as a fresh check refuses them (NAME_INVALID, resolves outside), never NOT FOUND (hostile pass r)', async () => {
+      await swapAfterCheck();
+      for (const file of ['d/there.txt', 'd/nothing.txt']) {
+        const said = { code: 'NAME_INVALID', message: `${file} resolves outside the storage root` };
+        await expect(storage.stat(name(file))).rejects.toMatchObject(said);
+        await expect(storage.remove(name(file))).rejects.toMatchObject(said);
+        await expect(storage.rename(name(file), name('moved.txt'))).rejects.toMatchObject(said);
+      }
+      // And a RENAME onto a name in it is told under the target's name, not the source's.
+      await writeFile(join(root, 'src.txt'), 'src');
+      await drain((await storage.openRead(name('src.txt'))).stream);
+      await expect(storage.rename(name('src.txt'), name('d/x'))).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'd/x resolves outside the storage root' });
+      expect(await readdir(join(base, 'outside'))).toEqual(['there.txt']);
+    });
+  });
+
+  describe('a folder swapped for a link into another folder of the root after its check (hostile pass r): answered as a fresh check answers', () => {
+    /** d checked and remembered, then parked and replaced by a link to `inside`, a folder of the root. */
+    const swapIntoRoot = async () => {
+      await mkdir(join(root, 'inside'));
+      await writeFile(join(root, 'inside', 'there.txt'), 'inside the root');
+      await mkdir(join(root, 'd'));
+      await writeFile(join(root, 'd', 'first'), 'first');
+      await drain((await storage.openRead(name('d/first'))).stream);
+      await rename(join(root, 'd'), join(root, 'd.parked'));
+      await symlink(join(root, 'inside'), join(root, 'd'));
+    };
+
+    test('STAT and DELETE find the file in the folder the link leads to, as they do without a cached check', async () => {
+      await swapIntoRoot();
+      expect(await storage.stat(name('d/there.txt'))).toMatchObject({ type: 'file', size: 15 });
+      await storage.remove(name('d/there.txt'));
+      expect(await readdir(join(root, 'inside'))).toEqual([]);
+    });
+
+    test.each([
+      ['an ADDFILE\'s early look and its commit', 'd/new.txt', Buffer.from('small'), true],
+      ['a large upload\'s look and its commit', 'd/large.bin', Buffer.alloc(2 * MiB, 7), false],
+    ])('%s: accepted, the file lands in the linked folder', async (_, file, body, createOnly) => {
+      await swapIntoRoot();
+      const write = await storage.beginWrite(name(file), { size: body.length, createOnly });
+      write.sink.write(body);
+      await write.commit({ size: body.length, digest: sha(body), hash: 'sha256' });
+      expect((await fsp.readFile(join(root, 'inside', file.slice(2)))).equals(body)).toBe(true);
+      expect(await readdir(join(root, 'd.parked'))).toEqual(['first']);
+    });
+
+    test('a failure that is no link on the way checks nothing again (a missing name: NOT FOUND, the cached checks kept)', async () => {
+      await mkdir(join(root, 'd'));
+      await writeFile(join(root, 'd', 'first'), 'first');
+      const paths = (storage as unknown as { paths: { forgetFolders(): void } }).paths;
+      const forget = jest.spyOn(paths, 'forgetFolders');
+      await expect(storage.stat(name('d/missing'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(storage.beginWrite(name('d/first'), { size: 5, createOnly: true })).rejects.toMatchObject({ code: 'EXISTS' });
+      expect(forget).not.toHaveBeenCalled();
+      forget.mockRestore();
+    });
   });
 
   describe('list and usage', () => {
