@@ -393,13 +393,18 @@ describe('LocalFsStorage edges', () => {
       expect(await readdir(join(root, 'd.parked'))).toEqual(['first']);
     });
 
-    test('a failure that is no link on the way checks nothing again (a missing name: NOT FOUND, the cached checks kept)', async () => {
+    test('a failure that is no link on the way checks nothing again (a missing name: NOT FOUND; a folder a fresh check finds outside: NAME_INVALID; the cached checks kept)', async () => {
       await mkdir(join(root, 'd'));
       await writeFile(join(root, 'd', 'first'), 'first');
       const paths = (storage as unknown as { paths: { forgetFolders(): void } }).paths;
       const forget = jest.spyOn(paths, 'forgetFolders');
       await expect(storage.stat(name('d/missing'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await expect(storage.beginWrite(name('d/first'), { size: 5, createOnly: true })).rejects.toMatchObject({ code: 'EXISTS' });
+      // A folder that a fresh check finds leading outside: refused by that check, not looked at twice.
+      await mkdir(join(base, 'elsewhere'));
+      await symlink(join(base, 'elsewhere'), join(root, 'out'));
+      await expect(storage.stat(name('out/x'))).rejects.toMatchObject({ code: 'NAME_INVALID', message: 'out/x resolves outside the storage root' });
+      await expect(storage.remove(name('out/x'))).rejects.toMatchObject({ code: 'NAME_INVALID' });
       expect(forget).not.toHaveBeenCalled();
       forget.mockRestore();
     });
