@@ -292,12 +292,12 @@ module.exports = [
     'src/storage/opened-paths.ts:144:7 ConditionalExpression → false',
     'src/storage/opened-paths.ts:144 ObjectLiteral',
     'src/storage/opened-paths.ts:144 ArrowFunction',
-    'src/storage/opened-paths.ts:223 ConditionalExpression',
-    'src/storage/opened-paths.ts:223 ObjectLiteral',
+    'src/storage/opened-paths.ts:222 ConditionalExpression',
+    'src/storage/opened-paths.ts:222 ObjectLiteral',
     // linkOnTheWay without `.slice(1)`: the first segment is '' and its path '/', then '//a', '//a/b': the same lstats.
     'src/storage/opened-paths.ts:51:25 MethodExpression → realPath.split(\'/\')',
     // openFolderForWalk: a readlink of /proc/self/fd/<n> for a descriptor just opened does not fail.
-    'src/storage/opened-paths.ts:231 BlockStatement',
+    'src/storage/opened-paths.ts:230 BlockStatement',
   ]),
   group('storage-local-fs', ['src/storage/local-fs.storage.ts', 'src/storage/read-small-file.ts'], ['unit/storage/local-fs-storage.test.ts', 'unit/storage/local-fs-storage-edges.test.ts', 'unit/storage/local-file-ops-not-durable.test.ts'], [
     // Judged again in the eighteenth session.

@@ -159,7 +159,6 @@ export const asSeenFromTheCheck = async (err: unknown, folder: string, name: Rem
   return err;
 };
 
-
 /** lstat's "nothing there" (a missing name, or a file where a folder was expected): undefined. */
 const absentAsUndefined = (err: unknown): undefined => {
   const code = (err as NodeJS.ErrnoException).code;
