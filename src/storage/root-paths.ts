@@ -200,6 +200,10 @@ export class RootPaths {
       const code = (err as NodeJS.ErrnoException).code;
       // A file where a folder is needed ("a" exists, "a/b" is asked for).
       if (code === 'EEXIST' || code === 'ENOTDIR') throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}: a file is in the way`);
+      // A folder above removed or moved while it was made: as a conflict, which a caller may check again
+      // under the name's lock (folderForNow), never "NOT FOUND <name> does not exist", which an upload
+      // or MKDIR must not be told (hostile pass p on 6b667cc, a folder swapped in a loop).
+      if (code === 'ENOENT') throw new RxferError('NAME_CONFLICT', `cannot create the folder for ${name}: a folder above it was removed or moved meanwhile`);
       throw storageError(err, 'create the folder for', name);
     }
     const folder = await this.existingFolderOf(name, jail);

@@ -275,6 +275,11 @@ describe('RootPaths', () => {
       await expect(paths.folderFor(name('new/x'))).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot create the folder for new/x: EIO (i/o error)' });
     });
 
+    test('a folder above removed while it was made: NAME_CONFLICT saying so, never NOT FOUND for the name (hostile pass p on 6b667cc)', async () => {
+      jest.spyOn(fsp, 'mkdir').mockRejectedValueOnce(Object.assign(new Error('ENOENT: no such file or directory, mkdir'), { code: 'ENOENT' }));
+      await expect(paths.folderFor(name('new/x'))).rejects.toMatchObject({ code: 'NAME_CONFLICT', message: 'cannot create the folder for new/x: a folder above it was removed or moved meanwhile' });
+    });
+
     test('a folder gone again right after it was made', async () => {
       jest.spyOn(paths, 'existingFolderOf').mockResolvedValueOnce(undefined);
       await expect(paths.folderFor(name('new/x'))).rejects.toMatchObject({ code: 'NAME_CONFLICT', message: 'cannot create the folder for new/x' });
