@@ -42,16 +42,14 @@ export class LocalFileOps {
    * the answer is then the one an uncached check gives, never NOT_FOUND for it (hostile pass r).
    */
   private async entry(name: RemoteName, jail: string) {
-    const look = async () => {
-      const folder = await this.paths.existingFolderOf(name, jail);
-      const stats = folder === undefined ? undefined : await this.through(folder, name, (path) => lstat(path)).catch((err: unknown) => (isLinkOnTheWay(err) ? Promise.reject(err) : undefined));
-      return { folder, stats };
-    };
-    const { folder, stats } = await look().catch(async (err: unknown) => {
-      if (!isLinkOnTheWay(err)) throw err;
-      this.paths.forgetFolders();
-      return look().catch((again: unknown) => Promise.reject(storageError(again, 'look at', name)));
+    // lstat's failures but a link on the way are "nothing there"; that one is checked again, and if
+    // met again told as the folder check tells it (storageError).
+    const look = async (folder: string | undefined) => ({
+      folder,
+      stats: folder === undefined ? undefined : await this.through(folder, name, (path) => lstat(path)).catch((err: unknown) => (isLinkOnTheWay(err) ? Promise.reject(err) : undefined)),
     });
+    const checkAgain = () => this.paths.existingFolderOf(name, jail);
+    const { folder, stats } = await this.paths.inCheckedAgain(await checkAgain(), checkAgain, look).catch((err: unknown) => Promise.reject(storageError(err, 'look at', name)));
     if (!stats) throw new RxferError('NOT_FOUND', `${name} does not exist`);
     if (stats.isSymbolicLink()) throw new RxferError('NAME_INVALID', `${name} is a symbolic link; rxfer does not follow links`);
     return { folder: folder!, stats, path: this.paths.pathOf(name) };

@@ -15,7 +15,7 @@ import { PartialUploads } from './partial-uploads';
 import { bufferHasPrefix, matchingPrefix } from '../integrity/hash-prefix';
 import { DEFAULT_HASH, type HashAlgorithm, hashOf } from '../integrity/hash-algorithm';
 import { LocalFileOps } from './local-file-ops';
-import { isLinkOnTheWay, isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
+import { isUnsynced, storageError, unsyncedWithMore } from './storage-errors';
 import { walkListing } from './local-listing';
 import { SortedFolders } from './sorted-folders';
 import { READ_FLAGS, asSeenFromTheCheck, assertOpenedWithin, lookInOpenedFolder } from './opened-paths';
@@ -198,12 +198,8 @@ export class LocalFsStorage implements StorageAdapter {
     if (createOnly || size >= SPACE_CHECK_MIN_BYTES) {
       // A folder swapped for a link since its cached check is checked again (as inFolderFor does at
       // commit): the answer is the one an uncached check gives (hostile pass r).
-      const existing = await lookInOpenedFolder(folder, target)
-        .catch(async (err: unknown) => {
-          if (!isLinkOnTheWay(err)) throw err;
-          this.paths.forgetFolders();
-          return lookInOpenedFolder(await this.folderForNow(name, jail, target), target);
-        })
+      const existing = await this.paths
+        .inCheckedAgain(folder, () => this.folderForNow(name, jail, target), (where) => lookInOpenedFolder(where, target))
         .catch((err: unknown) => Promise.reject(storageError(err, 'store', name)));
       if (existing?.isDirectory()) throw new RxferError('NAME_CONFLICT', `${name} is a folder`);
       if (existing && createOnly) throw new RxferError('EXISTS', `${name} already exists`);

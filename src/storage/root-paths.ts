@@ -163,14 +163,22 @@ export class RootPaths {
    * folder of the root followed), so the reply never depends on whether a check was cached (hostile pass r).
    */
   async inFolderFor<T>(name: RemoteName, jail: string, work: (folder: string) => Promise<T>): Promise<T> {
-    const folder = await this.folderFor(name, jail);
+    const missing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof RxferError && err.code === 'NOT_FOUND');
+    return this.inCheckedAgain(await this.folderFor(name, jail), () => this.folderFor(name, jail), work, (err) => missing(err) || isLinkOnTheWay(err));
+  }
+
+  /**
+   * Runs `work` in `folder`, a check's answer (perhaps the cached one); if `work` finds the folder
+   * changed since (`changedSince`: by default swapped for a link, isLinkOnTheWay), every cached check
+   * is forgotten and `work` runs once more, in what `checkAgain` answers now (hostile pass r).
+   */
+  async inCheckedAgain<F, T>(folder: F, checkAgain: () => Promise<F>, work: (folder: F) => Promise<T>, changedSince: (err: unknown) => boolean = isLinkOnTheWay): Promise<T> {
     try {
       return await work(folder);
     } catch (err) {
-      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof RxferError && err.code === 'NOT_FOUND');
-      if (!missing && !isLinkOnTheWay(err)) throw err;
+      if (!changedSince(err)) throw err;
       this.forgetFolders();
-      return work(await this.folderFor(name, jail));
+      return work(await checkAgain());
     }
   }
 
