@@ -4,8 +4,9 @@ import { RxferError } from '../../../src/errors/rxfer-error';
 
 /**
  * put -r's merge join of its walk with the server's listing (src/client/listing-cursor.ts): the
- * edges test/client/listing-cursor.test.ts leaves out. A page is read only when the walk has gone
- * past the one before; a name on a page boundary is still found; an empty page moves nothing.
+ * edges test/client/listing-cursor.test.ts leaves out. The first page is asked for at start(), the
+ * next once half of the page in hand has been found (so the server builds it while the walk goes
+ * on), never more than one ahead; a name on a page boundary is still found; an empty page moves nothing.
  */
 
 const entry = (name: string) => ({ name, size: name.length, mtimeMs: 0 });
@@ -23,14 +24,74 @@ const pagesOf = (pages: readonly (readonly string[])[], after?: () => never) => 
 };
 
 test('the last name of a page is found on it, without reading the next page', async () => {
-  const { pages, read } = pagesOf([['a', 'b'], ['c']]);
+  const { pages, read } = pagesOf([['a', 'b', 'c', 'd'], ['e']]);
   const cursor = new ListingCursor(pages);
-  expect(await cursor.find('b')).toMatchObject({ name: 'b', size: 1 });
+  expect(await cursor.find('d')).toMatchObject({ name: 'd', size: 1 });
   expect(read.count).toBe(1);
-  expect(await cursor.find('c')).toMatchObject({ name: 'c' });
+  expect(await cursor.find('e')).toMatchObject({ name: 'e' });
 });
 
-test('no page is read before the first name is asked for; the first is read then', async () => {
+test('start() asks for the first page at once, before any name', async () => {
+  const { pages, read } = pagesOf([['m']]);
+  const cursor = new ListingCursor(pages).start();
+  await Promise.resolve();
+  expect(read.count).toBe(1);
+  expect(await cursor.find('m')).toBeDefined();
+  expect(read.count).toBe(1);
+});
+
+test('the next page is asked for once half of the page in hand is found, one page ahead at most', async () => {
+  const { pages, read } = pagesOf([['a', 'b', 'c', 'd'], ['e', 'f'], ['g', 'h']]);
+  const cursor = new ListingCursor(pages).start();
+  expect(await cursor.find('a')).toBeDefined();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(read.count).toBe(1);
+  expect(await cursor.find('b')).toBeDefined();
+  await new Promise((resolve) => setImmediate(resolve));
+  // Half of ['a'..'d'] found: the second page is on its way; the third is not asked for yet.
+  expect(read.count).toBe(2);
+  expect(await cursor.find('c')).toBeDefined();
+  expect(await cursor.find('d')).toBeDefined();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(read.count).toBe(2);
+  expect(await cursor.find('e')).toMatchObject({ name: 'e' });
+  await new Promise((resolve) => setImmediate(resolve));
+  // One of two found on the second page: the third is asked for.
+  expect(read.count).toBe(3);
+  expect(await cursor.find('h')).toMatchObject({ name: 'h' });
+  expect(await cursor.find('z')).toBeUndefined();
+});
+
+test('names not on the page in hand ask for nothing ahead (a small tree into a big folder)', async () => {
+  const { pages, read } = pagesOf([['a', 'b', 'c', 'd'], ['x', 'y']]);
+  const cursor = new ListingCursor(pages).start();
+  expect(await cursor.find('a0')).toBeUndefined();
+  expect(await cursor.find('a1')).toBeUndefined();
+  expect(await cursor.find('a2')).toBeUndefined();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(read.count).toBe(1);
+});
+
+test('a page asked for ahead that fails is the caller`s only when the walk reaches it, and an abandoned one ends nothing', async () => {
+  const { pages } = pagesOf([['a', 'b']], () => {
+    throw new RxferError('CONNECTION_LOST', 'gone');
+  });
+  const cursor = new ListingCursor(pages).start();
+  expect(await cursor.find('a')).toBeDefined();
+  // The failing page was asked for ahead (half found); nothing is reported until the walk needs it.
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(await cursor.find('b')).toBeDefined();
+  await expect(cursor.find('c')).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+
+  // Given up at once: its failed first page must not be an unhandled rejection (jest fails the run on one).
+  async function* fails(): AsyncGenerator<ListingPage> {
+    throw new RxferError('CONNECTION_LOST', 'gone');
+  }
+  new ListingCursor(fails()).start();
+  await new Promise((resolve) => setImmediate(resolve));
+});
+
+test('without start(), no page is read before the first name is asked for; the first is read then', async () => {
   const { pages, read } = pagesOf([['m']]);
   const cursor = new ListingCursor(pages);
   expect(read.count).toBe(0);

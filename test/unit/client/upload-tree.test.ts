@@ -79,6 +79,9 @@ test('one name the server would refuse: NAME_INVALID naming the file, and nothin
   const error = await uploadTree(client, local, 'up').catch((err: unknown) => err);
   expect(error).toMatchObject({ code: 'NAME_INVALID', message: expect.stringContaining(`${join(local, 'sub', 'bad.')} cannot be sent: `) });
   expect(readTree(join(server.root, 'up'))).toEqual({});
+  // The listing asked for before the walk was answered and read in its turn: the connection goes on in step.
+  await client.uploadBuffer('up/after.txt', Buffer.from('after'));
+  expect(readTree(join(server.root, 'up'))).toEqual({ 'after.txt': 'after' });
 });
 
 test('a folder that is not there: LOCAL_IO naming it', async () => {
@@ -88,12 +91,14 @@ test('a folder that is not there: LOCAL_IO naming it', async () => {
 
 test('a file with a bad name added between the two walks fails alone; the others are sent', async () => {
   writeTree(local, TREE);
-  // listPages is asked for between the walks (the second reads the listing alongside it).
-  const listPages = client.listPages.bind(client);
-  client.listPages = (folder, shape) => {
-    writeFileSync(join(local, 'sub', 'late.'), 'late');
-    return listPages(folder, shape);
-  };
+  // batchLimits is read between the walks (to size the windows the second one fills), once.
+  const limits = client.batchLimits;
+  Object.defineProperty(client, 'batchLimits', {
+    get: () => {
+      writeFileSync(join(local, 'sub', 'late.'), 'late');
+      return limits;
+    },
+  });
   const error = await uploadTree(client, local, 'up').catch((err: unknown) => err);
   expect(error).toMatchObject({ code: 'NAME_INVALID', detail: { failed: 1, files: 5 } });
   expect((error as Error).message).toMatch(/^1 of 5 files were not stored: .*late\. cannot be sent/);
@@ -301,10 +306,10 @@ test('the connection lost with no request in flight: the files not sent are an e
 describe('the server`s listing lost with the connection (listPages replaced: page 2 closes the client and fails)', () => {
   const LOST = () => new RxferError('CONNECTION_LOST', 'the listing page was lost');
   const names = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`f${String(i).padStart(3, '0')}`, 'x']));
-  /** Page 1 ends at `last` with more after it; asking for page 2 closes the client and fails. */
-  const losePage2 = (last: string) => {
+  /** Page 1 holds `names` with more after them; asking for page 2 (ahead, once half of page 1 is found) closes the client and fails. */
+  const losePage2 = (...names: string[]) => {
     client.listPages = async function* () {
-      yield { entries: [{ name: last, size: 5, mtimeMs: 0 }], more: true };
+      yield { entries: names.map((name) => ({ name, size: 5, mtimeMs: 0 })), more: true };
       client.close();
       throw LOST();
     };
@@ -318,9 +323,9 @@ describe('the server`s listing lost with the connection (listPages replaced: pag
 
   test('after files failed: those failures are the error, the loss only ends the copy', async () => {
     // The first batch (256 files) is checked against page 1 alone and fails on the wire; the
-    // second asks for page 2.
+    // second finds the rest of page 1 (so page 2 is asked for ahead) and then needs page 2.
     writeTree(local, names(300));
-    losePage2('up/f255');
+    losePage2('up/f255', 'up/f256', 'up/f257');
     client.uploadBatched = async () => {
       throw new RxferError('NO_SPACE', 'refused');
     };
