@@ -41,7 +41,8 @@ export class ListingCursor {
   async find(name: string): Promise<ListingEntry | undefined> {
     while (this.more && (this.last === undefined || compareSegments(name, this.last) > 0)) await this.next();
     const entry = this.page.get(name);
-    if (entry !== undefined && --this.untilAhead === 0 && this.more && this.ahead === undefined) this.askAhead();
+    // Reaches 0 once a page, after next() took the page asked for ahead: nothing else is on its way then.
+    if (entry !== undefined && --this.untilAhead === 0 && this.more) this.askAhead();
     return entry;
   }
 

@@ -40,6 +40,20 @@ test('start() asks for the first page at once, before any name', async () => {
   expect(read.count).toBe(1);
 });
 
+test('start() asks once: again, or after the first page was taken, it asks for nothing more', async () => {
+  const { pages, read } = pagesOf([['a', 'b', 'c', 'd'], ['e']]);
+  const cursor = new ListingCursor(pages).start().start();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(read.count).toBe(1);
+  expect(await cursor.find('a')).toMatchObject({ name: 'a' });
+  cursor.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(read.count).toBe(1);
+  // The page in hand is still the first: its names are found on it.
+  expect(await cursor.find('d')).toMatchObject({ name: 'd' });
+  expect(await cursor.find('e')).toMatchObject({ name: 'e' });
+});
+
 test('the next page is asked for once half of the page in hand is found, one page ahead at most', async () => {
   const { pages, read } = pagesOf([['a', 'b', 'c', 'd'], ['e', 'f'], ['g', 'h']]);
   const cursor = new ListingCursor(pages).start();
