@@ -95,8 +95,14 @@ const remoteNameOf = (folder: string, file: WalkedFile): string => {
   }
 };
 
-/** What a failed walk ends with (an RxferError as it is: a name refused). */
-const walkFailure = (localDir: string, err: unknown): RxferError => localIoError(err, 'read', localDir);
+/**
+ * What a failed walk ends with: an RxferError as it is (a name refused); else a folder that could not
+ * be read, named by the path its error gives (a folder deep in the tree, not the top one: hostile pass s).
+ */
+const walkFailure = (localDir: string, err: unknown): RxferError => {
+  const failed = (err as NodeJS.ErrnoException | undefined)?.path;
+  return localIoError(err, 'read', typeof failed === 'string' ? printableName(failed) : localDir);
+};
 
 /**
  * `put -r`: uploads every file below `localDir` as `remoteFolder/<relative path>`. All names are
