@@ -10,8 +10,16 @@ export class FolderSync {
   private readonly running = new Map<string, Promise<void>>();
   private readonly queued = new Map<string, Promise<void>>();
 
-  /** `fsyncFolder`: how one folder is fsynced (the client's may do it synchronously: QuickFsync). */
-  constructor(private readonly fsyncFolder: (folder: string) => Promise<void> = fsyncFolderInPool) {}
+  /**
+   * `fsyncFolder`: how one folder is fsynced (the client's may do it synchronously: QuickFsync).
+   * `gather`: what a queued fsync waits for before it starts, so that more renames can join it. A
+   * synchronous fsync starts at once otherwise, and files committed one after another (each in a
+   * microtask of the same turn, as `get -r` commits the small files of one socket read) had one each.
+   */
+  constructor(
+    private readonly fsyncFolder: (folder: string) => Promise<void> = fsyncFolderInPool,
+    private readonly gather: () => Promise<void> = () => Promise.resolve(),
+  ) {}
 
   sync(folder: string): Promise<void> {
     const waiting = this.queued.get(folder);
@@ -19,6 +27,7 @@ export class FolderSync {
     const before = this.running.get(folder) ?? Promise.resolve();
     const next = before
       .catch(() => undefined)
+      .then(this.gather)
       .then(() => {
         this.queued.delete(folder);
         this.running.set(folder, next);

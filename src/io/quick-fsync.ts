@@ -53,4 +53,10 @@ export const clientFsync = new QuickFsync();
  * Folder fsyncs shared by every download of the client's process (group commit: files committed into
  * one folder at about the same time, `get -r` or pipelined downloads, share one fsync of it).
  */
-export const clientFolders = new FolderSync((folder) => clientFsync.folder(folder));
+export const clientFolders = new FolderSync(
+  (folder) => clientFsync.folder(folder),
+  // Until the turn's I/O callbacks are done: the small files of one socket read, committed one after
+  // another, then share one fsync of their folder (`get -r` of 2,000 × 4 KiB: 1,359 folder fsyncs, each
+  // an open, fsync and close, against one per read of the socket).
+  () => new Promise((resolve) => setImmediate(resolve)),
+);
