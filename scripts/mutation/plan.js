@@ -484,7 +484,7 @@ module.exports = [
 
   // --- io (the exact-write loop every staging file goes through)
   // When an fsync is synchronous and when pooled (the client's downloads, the server's small-commit worker).
-  group('io-fsync-pace', ['src/io/fsync-pace.js', 'src/io/quick-fsync.ts'], ['unit/io/fsync-pace.test.ts', 'unit/io/quick-fsync.test.ts'], []),
+  group('io-fsync-pace', ['src/io/fsync-pace.js', 'src/io/quick-fsync.ts', 'src/io/folder-sync.ts'], ['unit/io/fsync-pace.test.ts', 'unit/io/quick-fsync.test.ts', 'unit/io/folder-sync.test.ts'], []),
   group('io-exact-writes', ['src/io/exact-writes.ts'], ['promises/exact-writes.test.ts'], [
     'src/io/exact-writes.ts:28 ConditionalExpression',
     'src/io/exact-writes.ts:28 EqualityOperator',

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FolderSync } from '../../../src/io/folder-sync';
+import { clientFolders, clientFsync } from '../../../src/io/quick-fsync';
 
 /**
  * FolderSync's group commit (src/io/folder-sync.ts): a rename is durable once its folder is fsynced
@@ -98,4 +102,20 @@ test('folders are synced apart; a failed fsync fails every sync it served, and t
   expect(calls.length).toBe(3);
   calls[2]!.settle();
   await expect(again).resolves.toBeUndefined();
+});
+
+test('the client`s folder syncs (get -r`s commits) asked for in one turn share one real fsync of the folder', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'rxfer-folder-sync-'));
+  const fsyncs = jest.spyOn(clientFsync, 'folder');
+  try {
+    const asks = [0, 1, 2, 3].map(async (i) => {
+      for (let k = 0; k < i * 3; k++) await Promise.resolve();
+      await clientFolders.sync(folder);
+    });
+    await Promise.all(asks);
+    expect(fsyncs.mock.calls).toEqual([[folder]]);
+  } finally {
+    fsyncs.mockRestore();
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
