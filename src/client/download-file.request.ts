@@ -207,6 +207,9 @@ const finishDownload = async (prepared: PreparedDownload, outcome: { announced: 
     await prepared.staging!.commit(received.size, prepared.checkedFolder);
     return received;
   } catch (err) {
+    // Renamed into place, its folder not synced: nothing to give up. The staging file's name is free
+    // again, and a resume file of that name may already be another download's.
+    if (verified && err instanceof RxferError && err.code === 'NOT_DURABLE') throw err;
     const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);
     const localFailure = await prepared.staging?.giveUp(interrupted);
     if (localFailure && !(err instanceof RxferError && err.code === 'LOCAL_IO')) throw localFailure;

@@ -9,7 +9,8 @@ import type { TransferResult } from './client-options';
 import type { RxferClient } from './rxfer-client';
 import { identicalFiles } from './identical';
 import { FileWindow } from './file-window';
-import { localIo } from './local-io';
+import { cannotSyncAFolder, localIo, localIoError } from './local-io';
+import { clientFolders } from '../io/quick-fsync';
 import { isUnfinishedDownloadName } from './staging-file';
 import { SMALL_DOWNLOAD_MAX_BYTES } from './small-staging-file';
 
@@ -100,6 +101,31 @@ export const refuseLinkBelow = (root: string, folder: string): void => {
   }
 };
 
+/** The folders `mkdir -p folder` made, deepest last: from `made` (the first it made, undefined for none) down to `folder`. */
+const madeOnTheWay = (folder: string, made: string | undefined): string[] => {
+  const paths: string[] = [];
+  for (let path = folder; made !== undefined && path.length >= made.length; path = dirname(path)) paths.unshift(path);
+  return paths;
+};
+
+/**
+ * fsyncs the parents of folders just made, before any file is renamed into them: each file's own
+ * folder is fsynced after its rename, but a folder's entry lives in its parent, and without this a
+ * crash could take a new folder with every file reported saved in it. The fsyncs are gathered
+ * (clientFolders): one per parent, once per page. A failure stops the copy before anything lands
+ * there (LOCAL_IO); a file system that cannot fsync a folder at all is let through (cannotSyncAFolder).
+ */
+const syncParentsOf = async (made: readonly string[]): Promise<void> => {
+  const parents = new Set(made.map((folder) => dirname(folder)));
+  await Promise.all(
+    [...parents].map((parent) =>
+      clientFolders.sync(parent).catch((err: unknown) => {
+        if (!cannotSyncAFolder(err)) throw localIoError(err, 'fsync the folder', parent, 'nothing was downloaded into the folders made in it');
+      }),
+    ),
+  );
+};
+
 /**
  * `get -r`: checks **every** name the server lists before anything is written (one hostile name and
  * nothing is downloaded), then downloads all files pipelined on the one connection, each verified
@@ -132,6 +158,8 @@ export const downloadTree = async (
     onlyPage = ++pages === 1 && !page.more ? page : undefined;
   }
   const madeRoot = await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
+  /** Folders made since their parents were last fsynced (syncParentsOf): the target and its new parents first. */
+  let madeNow = madeOnTheWay(localDir, madeRoot);
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
   const root = resolve(localDir);
   // Where each checked folder really is (the target itself may be a link, followed as cp does): every
@@ -207,8 +235,13 @@ export const downloadTree = async (
         checkedFolders.add(folder);
         // mkdir -p says the first folder it made: that one and each below it on the way are new.
         const made = await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
-        for (let path = folder; made !== undefined && path.length >= made.length; path = dirname(path)) newFolders.add(path);
+        for (const path of madeOnTheWay(folder, made)) {
+          newFolders.add(path);
+          madeNow.push(path);
+        }
       }
+      await syncParentsOf(madeNow);
+      madeNow = [];
       // The listing gives size and digest for free: a file already here costs no request at all.
       const compared = options.skipIdentical === false ? [] : pairs.map((pair) => (isNew(dirname(pair.localPath)) ? { localPath: pair.localPath } : pair));
       const identical = await identicalFiles(compared, client.hash);

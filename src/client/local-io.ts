@@ -43,12 +43,49 @@ const PLAIN_ACTIONS: Readonly<Record<string, string>> = {
 export const localIoError = (err: unknown, action: string, path: string, outcome?: string): RxferError => {
   if (err instanceof RxferError) return err;
   const errno = errnoOf(err as NodeJS.ErrnoException | undefined);
-  const raw = err instanceof Error ? err.message : String(err);
-  // Node's messages repeat the code and the path ("ENOENT: no such file or directory, open 'x'").
-  const reason = (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '')}`;
-  const message = `cannot ${PLAIN_ACTIONS[action] ?? action} ${path}: ${reason}${outcome ? `; ${outcome}` : ''}`;
+  const message = `cannot ${PLAIN_ACTIONS[action] ?? action} ${path}: ${reasonOf(err, errno)}${outcome ? `; ${outcome}` : ''}`;
   return new RxferError('LOCAL_IO', message, errno ? { path, errno } : { path }, { cause: err });
 };
+
+/** A failure in words: IN_WORDS, or Node's message without the code and path it repeats ("ENOENT: no such file or directory, open 'x'"). */
+const reasonOf = (err: unknown, errno: string | undefined): string => {
+  const raw = err instanceof Error ? err.message : String(err);
+  return (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '')}`;
+};
+
+/**
+ * What some file systems answer for a folder they cannot fsync at all (EINVAL; ENOTSUP, EOPNOTSUPP
+ * from some FUSE and network ones), and Windows for a folder opened as a file (EISDIR): nothing failed
+ * there that another try could mend, and the rename is as durable as that file system makes any.
+ */
+const CANNOT_SYNC_A_FOLDER = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR']);
+
+/** A folder fsync's failure that says the file system cannot fsync folders (CANNOT_SYNC_A_FOLDER), not that one failed. */
+export const cannotSyncAFolder = (err: unknown): boolean => {
+  const errno = errnoOf(err as NodeJS.ErrnoException | undefined);
+  return errno !== undefined && CANNOT_SYNC_A_FOLDER.has(errno);
+};
+
+/**
+ * A download renamed into place whose folder's fsync then failed (EIO, ENOSPC, EACCES on a folder it
+ * may write but not read): the file is there, whole and verified, but a crash of this machine could
+ * still undo the rename. Told as NOT_DURABLE, the server's code for the same case, never as "not
+ * changed" (the target was changed) and never not at all (the README promises a failed fsync is
+ * reported). Undefined for a file system that cannot fsync a folder (CANNOT_SYNC_A_FOLDER).
+ */
+export const downloadNotDurable = (err: unknown, target: string): RxferError | undefined => {
+  if (cannotSyncAFolder(err)) return undefined;
+  const errno = errnoOf(err as NodeJS.ErrnoException | undefined);
+  const message = `${target} is saved, whole and verified, but its folder could not be synced (${reasonOf(err, errno)}): a crash of this machine could still undo that`;
+  return new RxferError('NOT_DURABLE', message, errno ? { path: target, errno } : { path: target }, { cause: err });
+};
+
+/** The folder fsync that makes a download's rename durable; its failure is NOT_DURABLE (downloadNotDurable). */
+export const syncAfterDownload = (sync: Promise<void>, target: string): Promise<void> =>
+  sync.catch((err: unknown) => {
+    const failure = downloadNotDurable(err, target);
+    if (failure) throw failure;
+  });
 
 export const localIo = <T>(action: string, path: string, work: () => Promise<T>, outcome?: string): Promise<T> =>
   work().catch((err: unknown) => {

@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { clientFolders, clientFsync } from '../io/quick-fsync';
-import { localIoError, removeQuietly } from './local-io';
+import { localIoError, removeQuietly, syncAfterDownload } from './local-io';
 import { assertStagedSize, stagingPathFor } from './staging-file';
 import { renameIntoFolder } from './checked-rename';
 
@@ -88,8 +88,8 @@ export class SmallStagingFile implements InMemorySink {
       await removeQuietly(path);
       throw localIoError(err, step, step === 'create a staging file in' ? folder : step === 'rename' ? `${path} to ${this.target}` : path, outcome);
     }
-    // Best effort, as for StagingFile: some file systems cannot fsync a folder; the data is safe already.
-    await clientFolders.sync(folder).catch(() => undefined);
+    // The rename is made: a failure now is NOT_DURABLE, the file in place (syncAfterDownload).
+    await syncAfterDownload(clientFolders.sync(folder), this.target);
   }
 
   /** Nothing was written before the commit; nothing to keep or remove. */

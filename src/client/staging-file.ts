@@ -10,7 +10,7 @@ import { writeBackEarly } from '../io/early-writeback';
 import { stagingName } from '../io/staging-name';
 import { finishWriting } from '../io/finish-writing';
 import { exactWrites } from '../io/exact-writes';
-import { localIo, localIoError, removeQuietly } from './local-io';
+import { localIo, localIoError, removeQuietly, syncAfterDownload } from './local-io';
 import { renameIntoFolder } from './checked-rename';
 import { ResumeLock } from './resume-lock';
 
@@ -219,7 +219,8 @@ export class StagingFile {
    * and verified, renames it over the target, then fsyncs the folder so the rename is durable too.
    * Any failure removes the staging file at once (its content cannot be trusted for a resume either)
    * and renames nothing. `realFolder`: the target's folder as the caller checked it, which the rename
-   * must go into (renameIntoFolder).
+   * must go into (renameIntoFolder). A folder fsync that fails after the rename is NOT_DURABLE: the
+   * file is in place, and the staging file (its name free again) is no longer this download's.
    */
   async commit(verifiedSize: number, realFolder?: string): Promise<void> {
     const outcome = this.unchanged;
@@ -256,8 +257,8 @@ export class StagingFile {
       throw err;
     }
     this.lock?.release();
-    // Best effort: some platforms and file systems cannot fsync a folder, and the data is safe already.
-    await clientFolders.sync(dirname(this.target)).catch(() => undefined);
+    // The rename is made: a failure now is NOT_DURABLE, the file in place (syncAfterDownload).
+    await syncAfterDownload(clientFolders.sync(dirname(this.target)), this.target);
   }
 
   /**

@@ -19,7 +19,8 @@ export const ERROR_CODES = [
   'STORAGE_FAILED',
   /**
    * The change was made (the file is in place, deleted or renamed) but its folder's fsync failed, so
-   * a crash could still undo it: unlike STORAGE_FAILED, not "nothing committed".
+   * a crash could still undo it: unlike STORAGE_FAILED, not "nothing committed". The client raises it
+   * too, for a download renamed into place whose folder's fsync failed (local-io.ts).
    */
   'NOT_DURABLE',
   'IDLE_TIMEOUT',

@@ -1,4 +1,4 @@
-import { disarm, failNext, nextFsyncBy, openFds, restoreFs, shortWriteNext } from './support/client-fs-faults';
+import { disarm, failNext, failed, nextFsyncBy, openFds, restoreFs, shortWriteNext } from './support/client-fs-faults';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -130,6 +130,35 @@ describe('SmallStagingFile', () => {
     expect(readFileSync(target, 'utf8')).toBe('old');
     expect(leftovers()).toEqual([]);
     expect(openFds()).toBe(before);
+  });
+
+  test.each([
+    ['synchronous: fsyncs were quick', 'fsyncSync', 'fsyncSync', 'EIO', 'EIO injected failure'],
+    ['in the thread pool: fsyncs were slow', 'fsync', 'handleSync', 'EIO', 'EIO injected failure'],
+    ['a folder it may write but not read', 'fsyncSync', 'openSync', 'EACCES', 'permission denied (EACCES)'],
+  ] as const)('a folder fsync that fails after the rename (%s): NOT_DURABLE, saying the file is in place, whole', async (_label, pace, call, code, reason) => {
+    writeFileSync(target, 'old');
+    const file = await received(['new ', 'bytes']);
+    const before = openFds();
+    nextFsyncBy(pace);
+    failNext(call, (path) => path === dir, code);
+    const err = await failureOf(file.commit(9));
+    expect(failed.at(-1)).toEqual({ call, path: dir });
+    expect(err.code).toBe('NOT_DURABLE');
+    expect(err.message).toBe(`${target} is saved, whole and verified, but its folder could not be synced (${reason}): a crash of this machine could still undo that`);
+    expect(err.detail).toEqual({ path: target, errno: code });
+    expect(readFileSync(target, 'utf8')).toBe('new bytes');
+    expect(leftovers()).toEqual([]);
+    expect(openFds()).toBe(before);
+  });
+
+  test.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR'])('a file system that cannot fsync a folder (%s): the commit succeeds', async (code) => {
+    const file = await received(['abc']);
+    nextFsyncBy('fsyncSync');
+    failNext('fsyncSync', (path) => path === dir, code);
+    await file.commit(3);
+    expect(failed.at(-1)).toEqual({ call: 'fsyncSync', path: dir });
+    expect(readFileSync(target, 'utf8')).toBe('abc');
   });
 
   test('a failed rename: LOCAL_IO naming both paths, target unchanged, nothing left', async () => {

@@ -1,4 +1,4 @@
-import { disarm, failNext, nextFsyncBy, openFds, restoreFs } from './support/client-fs-faults';
+import { disarm, failNext, failed, nextFsyncBy, openFds, restoreFs } from './support/client-fs-faults';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -331,6 +331,42 @@ describe('StagingFile.create and commit', () => {
     await file.discard();
     expect(fdIsOpenOn(fd, file.path)).toBe(false);
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe('the folder fsync after the rename', () => {
+  test.each([
+    ['an ordinary staging file, fsyncs quick', create, 'fsyncSync', 'fsyncSync'],
+    ['an ordinary staging file, fsyncs slow', create, 'fsync', 'handleSync'],
+    ['a resume file, fsyncs quick', resumable, 'fsyncSync', 'fsyncSync'],
+    ['a resume file, fsyncs slow', resumable, 'fsync', 'handleSync'],
+  ] as const)('fails (%s): NOT_DURABLE, the file in place and whole, no lock or staging file left', async (_label, make, pace, call) => {
+    writeFileSync(target, 'old');
+    const before = openFds();
+    const file = await make();
+    await write(await file.startAt(0), 'new content');
+    nextFsyncBy(pace);
+    failNext(call, (path) => path === dir);
+    const err = await failureOf(file.commit(11));
+    expect(failed.at(-1)).toEqual({ call, path: dir });
+    expect(err.code).toBe('NOT_DURABLE');
+    expect(err.message).toBe(`${target} is saved, whole and verified, but its folder could not be synced (EIO injected failure): a crash of this machine could still undo that`);
+    expect(readFileSync(target, 'utf8')).toBe('new content');
+    expect(leftovers()).toEqual([]);
+    expect(openFds()).toBe(before);
+    // The resume file's lock went with the rename: the next download of the target may take the name.
+    const next = await resumable();
+    expect(next.path).toBe(partialPathFor(target));
+  });
+
+  test.each(['EINVAL', 'ENOTSUP', 'EISDIR'])('on a file system that cannot fsync a folder (%s): the commit succeeds', async (code) => {
+    const file = await create();
+    await write(await file.startAt(0), 'abc');
+    nextFsyncBy('fsyncSync');
+    failNext('fsyncSync', (path) => path === dir, code);
+    await file.commit(3);
+    expect(failed.at(-1)).toEqual({ call: 'fsyncSync', path: dir });
+    expect(readFileSync(target, 'utf8')).toBe('abc');
   });
 });
 

@@ -25,6 +25,9 @@ export type FaultyCall =
   | 'openSync'
   | 'readSync'
   | 'handleRead'
+  | 'handleSync'
+  /** A folder's fsync, either way the client makes it: 'fsyncSync' on the folder's descriptor or 'handleSync'. */
+  | 'folderSync'
   | 'writeSync'
   | 'closeSync'
   | 'renameSync'
@@ -68,12 +71,14 @@ const pathOfFd = (fd: number): string => {
 
 /** The armed fault if it is for this call; the path is looked up only while something is armed. */
 const take = (call: FaultyCall, where: () => string): Armed | undefined => {
-  if (armed?.call !== call) return undefined;
+  if (armed === undefined) return undefined;
+  const folderSync = armed.call === 'folderSync' && (call === 'fsyncSync' || call === 'handleSync');
+  if (armed.call !== call && !folderSync) return undefined;
   const path = where();
   if (!armed.matches(path)) return undefined;
   const hit = armed;
   armed = undefined;
-  failed.push({ call, path });
+  failed.push({ call: hit.call, path });
   return hit;
 };
 
@@ -133,6 +138,13 @@ wrap(fsp, 'open', (original) => async (path: fs.PathLike, ...rest: unknown[]) =>
   const handle = await original(path, ...rest);
   const hit = take('handleRead', () => String(path));
   if (hit) handle.read = async () => Promise.reject(errorOf(hit, 'read', String(path)));
+  // A folder's fsync in the thread pool (fsyncFolderInPool) syncs a handle: armed when it is called.
+  const realSync = handle.sync.bind(handle);
+  handle.sync = async () => {
+    const failing = take('handleSync', () => String(path));
+    if (failing) throw errorOf(failing, 'fsync', String(path));
+    return realSync();
+  };
   return handle;
 });
 wrap(fs, 'writeSync', (original) => (fd: number, buffer: Buffer, ...rest: unknown[]) => {

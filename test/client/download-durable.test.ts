@@ -1,0 +1,141 @@
+// Must come first: it wraps node:fs before src/ takes its functions (see the module's comment).
+import { disarm, failNext, failed, nextFsyncBy, restoreFs } from '../unit/client/support/client-fs-faults';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RxferClient, RxferError, downloadTree } from '../../src/client/index';
+import { partialPathFor } from '../../src/client/staging-file';
+import { startTestServer, type TestServer } from './real-server';
+
+/**
+ * Promise (README, "Downloads"): a download is reported saved only once its rename is durable. The
+ * fsync of the folder it was renamed into, and for `get -r` of each folder it made, fails for real
+ * here (support/client-fs-faults wraps node:fs under the client's own code, against the real server on
+ * 127.0.0.1): the file in place is then reported NOT_DURABLE ("saved, … but a crash could still undo
+ * that"), never success and never "not changed"; a folder whose entry cannot be synced gets no file.
+ * Before, both were dropped in silence ("best effort").
+ */
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
+  const outcome = await call.then(
+    () => new Error('expected a failure, but the call succeeded'),
+    (err: unknown) => err,
+  );
+  if (!(outcome instanceof RxferError)) throw outcome;
+  return outcome;
+};
+
+describe('a download whose folder cannot be synced after the rename', () => {
+  let server: TestServer;
+  let client: RxferClient;
+
+  beforeEach(async () => {
+    server = await startTestServer();
+    client = await RxferClient.connect({ host: server.host, port: server.port });
+    failed.length = 0;
+  });
+  afterEach(async () => {
+    disarm();
+    client.close();
+    await server.close();
+  });
+  afterAll(restoreFs);
+
+  test.each([
+    ['small (held in memory)', 4 * KiB, 'fsyncSync'],
+    ['mid-sized (a staging file)', 200 * KiB, 'fsync'],
+    ['large (the resume file)', 2 * MiB, 'fsyncSync'],
+  ] as const)('%s: NOT_DURABLE, the file in place and whole; the connection goes on', async (_label, size, pace) => {
+    const data = randomBytes(size);
+    await client.uploadBuffer('f.bin', data);
+    const target = join(server.local, 'f.bin');
+    writeFileSync(target, 'the previous version');
+    nextFsyncBy(pace);
+    failNext('folderSync', (path) => path === server.local);
+    const err = await failureOf(client.download('f.bin', target));
+    expect(failed).toEqual([{ call: 'folderSync', path: server.local }]);
+    expect(err.code).toBe('NOT_DURABLE');
+    expect(err.message).toBe(`${target} is saved, whole and verified, but its folder could not be synced (EIO injected failure): a crash of this machine could still undo that`);
+    expect(sha256(readFileSync(target))).toBe(sha256(data));
+    expect(readdirSync(server.local)).toEqual(['f.bin']);
+    // The same file again: here, identical, and this time synced.
+    expect(await client.download('f.bin', target)).toEqual({ size, digest: sha256(data) });
+  });
+
+  test("the resume file's name, free once renamed, taken by another download before the fsync failed: that one's bytes are not removed", async () => {
+    const data = randomBytes(2 * MiB);
+    await client.uploadBuffer('big.bin', data);
+    const target = join(server.local, 'big.bin');
+    const resumeFile = partialPathFor(target);
+    nextFsyncBy('fsyncSync');
+    // The fault strikes at the folder's fsync, after the rename and the lock's release: another download
+    // of the same target (a second process) has just begun in the resume file's name.
+    failNext('folderSync', (path) => {
+      if (path !== server.local) return false;
+      writeFileSync(resumeFile, 'bytes of another download');
+      return true;
+    });
+    const err = await failureOf(client.download('big.bin', target));
+    expect(err.code).toBe('NOT_DURABLE');
+    expect(sha256(readFileSync(target))).toBe(sha256(data));
+    expect(readFileSync(resumeFile, 'utf8')).toBe('bytes of another download');
+  });
+
+  test('get -r: the file whose folder fsync failed is named NOT_DURABLE, "downloaded but not made durable"; the others are saved', async () => {
+    const files = { 'a/one.txt': randomBytes(3 * KiB), 'b/two.txt': randomBytes(5 * KiB), 'c/three.txt': randomBytes(70 * KiB) };
+    for (const [name, data] of Object.entries(files)) await client.uploadBuffer(`t/${name}`, data);
+    const into = join(server.local, 'copy');
+    await mkdir(join(into, 'b'), { recursive: true });
+    await writeFile(join(into, 'b', 'two.txt'), 'old');
+    nextFsyncBy('fsyncSync');
+    // b existed (its entry in copy needs no fsync): the one fsync of b is the one after two.txt's rename.
+    failNext('folderSync', (path) => path === join(into, 'b'));
+    const err = await failureOf(downloadTree(client, 't', into));
+    expect(failed).toEqual([{ call: 'folderSync', path: join(into, 'b') }]);
+    expect(err.code).toBe('NOT_DURABLE');
+    expect(err.message).toBe(
+      `1 of 3 files were downloaded but not made durable: ${join(into, 'b', 'two.txt')} is saved, whole and verified, but its folder could not be synced (EIO injected failure): a crash of this machine could still undo that`,
+    );
+    for (const [name, data] of Object.entries(files)) expect(sha256(readFileSync(join(into, name)))).toBe(sha256(data));
+  });
+
+  test.each([
+    ['the target folder itself new: its parent', [], (local: string) => local],
+    ['a new folder inside an existing target: the target', ['copy'], (local: string) => join(local, 'copy')],
+    ['a new folder two deep: the one above it, also new', ['copy'], (local: string) => join(local, 'copy', 'n')],
+  ])('get -r, %s cannot be synced after the mkdir: LOCAL_IO, and no file is put in the folders made', async (_label, existing, parentOf) => {
+    await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
+    await client.uploadBuffer('t/top.txt', Buffer.from('top'));
+    for (const folder of existing) await mkdir(join(server.local, folder));
+    const into = join(server.local, 'copy');
+    const parent = parentOf(server.local);
+    nextFsyncBy('fsyncSync');
+    failNext('folderSync', (path) => path === parent);
+    const err = await failureOf(downloadTree(client, 't', into));
+    expect(failed).toEqual([{ call: 'folderSync', path: parent }]);
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`cannot fsync the folder ${parent}: EIO injected failure; nothing was downloaded into the folders made in it`);
+    // Nothing of the page was written: its files wait for the fsyncs of the folders it made.
+    expect(existsSync(join(into, 'n', 'm', 'deep.txt'))).toBe(false);
+    expect(existsSync(join(into, 'top.txt'))).toBe(false);
+  });
+
+  test('get -r into new folders: each is synced into its parent before any file lands in it', async () => {
+    await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
+    const into = join(server.local, 'copy');
+    const synced: string[] = [];
+    // Records each folder fsync (either way it is made) with what the folder held then, and lets it through.
+    failNext('folderSync', (path) => {
+      synced.push(`${path}: ${readdirSync(path).join(',')}`);
+      return false;
+    });
+    await downloadTree(client, 't', into);
+    expect(synced).toEqual([`${server.local}: copy`, `${into}: n`, `${join(into, 'n')}: m`, `${join(into, 'n', 'm')}: deep.txt`]);
+    expect(readFileSync(join(into, 'n', 'm', 'deep.txt'), 'utf8')).toBe('deep');
+  });
+});
