@@ -39,7 +39,7 @@ const FOCUSED_TESTS = {
   'src/storage/': ['unit/storage', 'promises', 'storage-contract', 'integration/resume.test.ts', 'integration/file-ops.test.ts', 'integration/transfer.test.ts', 'security/symlinks.test.ts', 'reliability/storage-faults.test.ts', 'regressions/issue-14-commit-races.test.ts', 'regressions/issue-14-disk-full.test.ts'],
   'src/pipeline/': ['promises', 'integration', 'security/limits.test.ts', 'regressions/issue-14-session.test.ts', 'regressions/issue-16-list.test.ts'],
   'src/session/': ['promises', 'integration', 'security/limits.test.ts', 'regressions/issue-14-session.test.ts', 'regressions/issue-16-exhaustion.test.ts'],
-  'src/client/': ['integration/resume.test.ts', 'regressions/issue-14-client-disk-full.test.ts', 'security/get-recursive.test.ts'],
+  'src/client/': ['integration/resume.test.ts', 'regressions/issue-14-client-disk-full.test.ts', 'security/get-recursive.test.ts', 'client/download-durable.test.ts'],
 };
 
 const args = process.argv.slice(2);
