@@ -330,7 +330,7 @@ module.exports = [
 
   // --- client: what happens before a download's name changes (staging, fsync, size check, resume lock)
   // Local failures in words, and a download's folder fsync after the rename (NOT_DURABLE, or let through where folders cannot be synced).
-  group('client-local-io', ['src/client/local-io.ts'], ['unit/client/small-staging-file.test.ts', 'unit/client/staging-file.test.ts', 'client/download-durable.test.ts', 'regressions/issue-14-client-disk-full.test.ts']),
+  group('client-local-io', ['src/client/local-io.ts'], ['unit/client/local-io.test.ts', 'unit/client/small-staging-file.test.ts', 'unit/client/staging-file.test.ts', 'client/download-durable.test.ts', 'regressions/issue-14-client-disk-full.test.ts']),
   group('client-staging-resume', ['src/client/staging-file.ts', 'src/client/resume-lock.ts'], ['unit/client/staging-file.test.ts', 'unit/client/resume-lock.test.ts'], [
     // The path still names the verified file: the same inode number on another device would need a mount
     // swapped in under the folder mid-download; the inode test alone catches every replacement tried.

@@ -207,9 +207,10 @@ const finishDownload = async (prepared: PreparedDownload, outcome: { announced: 
     await prepared.staging!.commit(received.size, prepared.checkedFolder);
     return received;
   } catch (err) {
-    // Renamed into place, its folder not synced: nothing to give up. The staging file's name is free
-    // again, and a resume file of that name may already be another download's.
-    if (verified && err instanceof RxferError && err.code === 'NOT_DURABLE') throw err;
+    // A commit cleans up after itself, and leaves alone what is no longer its own: a resume file
+    // another program put under its name, or, after the rename (NOT_DURABLE), the name itself, which
+    // may already be another download's resume file. Giving up would remove those.
+    if (verified) throw toRxferError(err);
     const interrupted = !verified && err instanceof RxferError && INTERRUPTIONS.has(err.code);
     const localFailure = await prepared.staging?.giveUp(interrupted);
     if (localFailure && !(err instanceof RxferError && err.code === 'LOCAL_IO')) throw localFailure;

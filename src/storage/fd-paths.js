@@ -11,6 +11,7 @@
  */
 'use strict';
 const fs = require('node:fs');
+const { basename } = require('node:path');
 
 const FD_PATHS = '/proc/self/fd/';
 const CAN_CHECK_OPENED = fs.existsSync(FD_PATHS);
@@ -122,4 +123,22 @@ const openCheckedFolderSync = (folder) => {
   return fd;
 };
 
-module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink, openCheckedFolderSync };
+/**
+ * openCheckedFolderSync for one of the server's own folders under <root>/.rxfer (the staging area,
+ * kept uploads, digest records). Its failure is the server's, not a name's: marked `serverFolder`
+ * (the folder's name under .rxfer, for the message) and never taken for a link on a name's way, which
+ * the client would be told as its name resolving outside the root, and which the folder check of the
+ * name would retry (storage-errors.ts).
+ * @param {string} folder
+ * @returns {number}
+ */
+const openServerFolderSync = (folder) => {
+  try {
+    return openCheckedFolderSync(folder);
+  } catch (err) {
+    // An object, not `instanceof Error`: under Jest, fs throws errors of another realm.
+    throw Object.assign(typeof err === 'object' && err !== null ? err : new Error(String(err)), { linkOnTheWay: false, serverFolder: `.rxfer/${basename(folder)}` });
+  }
+};
+
+module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink, openCheckedFolderSync, openServerFolderSync };

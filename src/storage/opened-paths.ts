@@ -3,7 +3,7 @@ import { lstat, open as openHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openCheckedFolderSync, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openServerFolderSync, openedWithin, pathTooLong } from './fd-paths';
 import { fsyncFolderInPool } from '../io/folder-sync';
 import { outsideTheRoot } from './storage-errors';
 
@@ -142,7 +142,7 @@ export const inServerFolderSync = <T>(folder: string, work: (inside: string) => 
 /** One of the server's own folders opened and checked (inServerFolderSync): the path inside it, and its close. */
 const openServerFolder = (folder: string): { readonly inside: string; close(): void } => {
   if (!CAN_CHECK_OPENED) return { inside: folder, close: () => undefined };
-  const fd = openCheckedFolderSync(folder);
+  const fd = openServerFolderSync(folder);
   return { inside: FD_PATHS + fd, close: () => closeQuietly(fd) };
 };
 

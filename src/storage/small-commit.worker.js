@@ -30,7 +30,7 @@ const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
-const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, pathTooLong } = require('./fd-paths.js');
+const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
 const { FsyncPace } = require('../io/fsync-pace.js');
 
 /**
@@ -39,7 +39,7 @@ const { FsyncPace } = require('../io/fsync-pace.js');
  */
 /**
  * What the main thread gets back for it.
- * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string, linkOnTheWay?: true, published?: boolean, mtimeMs?: number, replacedBytes?: number }} Reply
+ * @typedef {{ id: number, mtimeMs: number, replacedBytes: number, code?: undefined } | { id: number, code: string, message: string, linkOnTheWay?: true, serverFolder?: string, published?: boolean, mtimeMs?: number, replacedBytes?: number }} Reply
  */
 /**
  * A job on its way through a batch; `line` is its digest record once it is committed.
@@ -73,13 +73,14 @@ const fsyncEach = async (fds) => {
 };
 
 /**
- * A file's failure as the main thread is to map it (storageError), with the mark of a folder on the
- * way that is a link now (fd-paths.js), which a message between threads would otherwise drop.
- * @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string, linkOnTheWay?: true }}
+ * A file's failure as the main thread is to map it (storageError), with the marks of a folder on the
+ * way that is a link now and of the server's own folder failing (fd-paths.js), which a message
+ * between threads would otherwise drop.
+ * @param {StagedFile} file @param {unknown} err @returns {{ id: number, code: string, message: string, linkOnTheWay?: true, serverFolder?: string }}
  */
 const failure = (file, err) => {
-  const { code, message, linkOnTheWay } = /** @type {{ code?: string, message?: string, linkOnTheWay?: boolean }} */ (err ?? {});
-  return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err), ...(linkOnTheWay === true && { linkOnTheWay: true }) };
+  const { code, message, linkOnTheWay, serverFolder } = /** @type {{ code?: string, message?: string, linkOnTheWay?: boolean, serverFolder?: string }} */ (err ?? {});
+  return { id: file.job.id, code: code || 'UNKNOWN', message: String(message || err), ...(linkOnTheWay === true && { linkOnTheWay: true }), ...(serverFolder !== undefined && { serverFolder }) };
 };
 
 /**
@@ -146,8 +147,8 @@ let stagingFolder;
 const stagingFolderFd = (path) => {
   if (stagingFolder?.path === path) return stagingFolder.fd;
   closeStagingFolder();
-  // As for the users' folders (openFolders): one answer whatever a link swapped in leads to.
-  const fd = openCheckedFolderSync(path);
+  // As for the users' folders (openFolders): one answer whatever a link swapped in leads to, but the server's (serverFolder).
+  const fd = openServerFolderSync(path);
   stagingFolder = { path, fd };
   return fd;
 };

@@ -73,7 +73,7 @@ export const inPlace = ({ target, data, since }: Pick<Pending, 'target' | 'data'
 
 type Reply =
   | { id: number; mtimeMs: number; replacedBytes: number; code?: undefined }
-  | { id: number; code: string; message: string; linkOnTheWay?: true; published?: boolean; mtimeMs?: number; replacedBytes?: number };
+  | { id: number; code: string; message: string; linkOnTheWay?: true; serverFolder?: string; published?: boolean; mtimeMs?: number; replacedBytes?: number };
 
 /**
  * A commit that failed after its file was renamed into place (its folder fsync failed): the error
@@ -221,7 +221,7 @@ export class SmallCommits {
         const waiting = this.pending.get(reply.id);
         this.pending.delete(reply.id);
         if (reply.code === undefined) waiting?.resolve(reply);
-        else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code, linkOnTheWay: reply.linkOnTheWay }, reply.published && { published: { mtimeMs: reply.mtimeMs ?? 0, replacedBytes: reply.replacedBytes ?? 0 } }));
+        else waiting?.reject(Object.assign(new Error(reply.message), { code: reply.code, linkOnTheWay: reply.linkOnTheWay, serverFolder: reply.serverFolder }, reply.published && { published: { mtimeMs: reply.mtimeMs ?? 0, replacedBytes: reply.replacedBytes ?? 0 } }));
       }
       if (this.pending.size === 0 && this.queue.length === 0 && this.compacting === 0) {
         worker.unref();

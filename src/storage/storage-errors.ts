@@ -8,6 +8,15 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
   if (err instanceof RxferError) return err;
   // Whatever was thrown: a promise may even reject with undefined.
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'UNKNOWN';
+  const serverFolder = serverFolderOf(err);
+  if (serverFolder !== undefined) {
+    // Nothing about the name: the server's storage is what the operator must look at.
+    const storing = action === 'store' || action === 'stage';
+    // openCheckedFolderSync's ELOOP: swapped for a link (whatever it leads to), as hostile passes j and p did.
+    const why = code === 'ELOOP' ? 'it, or a folder above it, is a symbolic link now: ELOOP' : describeErrno(err, code);
+    const message = `cannot ${storing ? 'store' : action} ${name}: the server's own folder ${serverFolder} cannot be used (${why})${storing ? '; nothing stored' : ''}`;
+    return new RxferError('STORAGE_FAILED', message, { errno: code });
+  }
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
@@ -32,6 +41,12 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
     default:
       return new RxferError('STORAGE_FAILED', `cannot ${action} ${name}: ${describeErrno(err, code)}`, { errno: code });
   }
+};
+
+/** The server's own folder (`.rxfer/staging`, …) whose open failed (fd-paths.js, openServerFolderSync), if that is the failure. */
+const serverFolderOf = (err: unknown): string | undefined => {
+  const folder = (err as { serverFolder?: unknown } | undefined)?.serverFolder;
+  return typeof folder === 'string' ? folder : undefined;
 };
 
 /**

@@ -1,7 +1,7 @@
 // Must come first: it wraps node:fs before src/ takes its functions (see the module's comment).
 import { disarm, failNext, failed, nextFsyncBy, restoreFs } from '../unit/client/support/client-fs-faults';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferClient, RxferError, downloadTree } from '../../src/client/index';
@@ -86,6 +86,27 @@ describe('a download whose folder cannot be synced after the rename', () => {
     expect(readFileSync(resumeFile, 'utf8')).toBe('bytes of another download');
   });
 
+  test('a resume file replaced by another program before the commit: nothing renamed, and that file left alone', async () => {
+    const data = randomBytes(2 * MiB);
+    await client.uploadBuffer('big.bin', data);
+    const target = join(server.local, 'big.bin');
+    writeFileSync(target, 'the previous version');
+    const resumeFile = partialPathFor(target);
+    // At the commit's look at the resume file (the first while it holds bytes), another program has
+    // just renamed a file of its own over it.
+    failNext('lstatSync', (path) => {
+      if (path !== resumeFile || !existsSync(path) || readFileSync(path).length === 0) return false;
+      writeFileSync(`${resumeFile}.theirs`, 'their own file');
+      renameSync(`${resumeFile}.theirs`, resumeFile);
+      return false;
+    });
+    const err = await failureOf(client.download('big.bin', target));
+    expect(err.code).toBe('LOCAL_IO');
+    expect(err.message).toBe(`${resumeFile} was replaced or removed while the download ran (by another program); nothing was renamed; ${target} was not changed`);
+    expect(readFileSync(target, 'utf8')).toBe('the previous version');
+    expect(readFileSync(resumeFile, 'utf8')).toBe('their own file');
+  });
+
   test('get -r: the file whose folder fsync failed is named NOT_DURABLE, "downloaded but not made durable"; the others are saved', async () => {
     const files = { 'a/one.txt': randomBytes(3 * KiB), 'b/two.txt': randomBytes(5 * KiB), 'c/three.txt': randomBytes(70 * KiB) };
     for (const [name, data] of Object.entries(files)) await client.uploadBuffer(`t/${name}`, data);
@@ -123,6 +144,15 @@ describe('a download whose folder cannot be synced after the rename', () => {
     // Nothing of the page was written: its files wait for the fsyncs of the folders it made.
     expect(existsSync(join(into, 'n', 'm', 'deep.txt'))).toBe(false);
     expect(existsSync(join(into, 'top.txt'))).toBe(false);
+  });
+
+  test('get -r into a new folder on a file system that cannot fsync folders (EINVAL): copied, no error', async () => {
+    await client.uploadBuffer('t/n/f.txt', Buffer.from('f'));
+    const into = join(server.local, 'copy');
+    failNext('folderSync', (path) => path === server.local, 'EINVAL');
+    expect(await downloadTree(client, 't', into)).toEqual({ files: 1, bytes: 1, skipped: 0 });
+    expect(failed).toEqual([{ call: 'folderSync', path: server.local }]);
+    expect(readFileSync(join(into, 'n', 'f.txt'), 'utf8')).toBe('f');
   });
 
   test('get -r into new folders: each is synced into its parent before any file lands in it', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { recordFolderSyncs } from '../../helpers/folder-syncs';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
@@ -101,12 +101,12 @@ describe('LocalStagedWrite', () => {
       expect(services.locks.size).toBe(0);
     });
 
-    test('a staging folder that is not a folder: the error names the action and the remote file', async () => {
+    test("a staging folder that is not a folder: STORAGE_FAILED naming the server's folder, not the remote name's", async () => {
       await rm(staging(), { recursive: true });
       await writeFile(staging(), '');
       await expect(LocalStagedWrite.create(name('x.txt'), join(root, 'x.txt'), false, services, false, inRoot)).rejects.toMatchObject({
-        code: 'NAME_CONFLICT',
-        message: 'cannot stage x.txt: a folder and a file would share a name',
+        code: 'STORAGE_FAILED',
+        message: `cannot store x.txt: the server's own folder .rxfer/${basename(staging())} cannot be used (ENOTDIR (not a directory)); nothing stored`,
       });
     });
 

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { asSeenFromTheCheck, assertOpenedWithin, inOpenedFolder, inServerFolder, inServerFolderSync, lookInOpenedFolder, openFolderForWalk, sizeReplaced } from '../../../src/storage/opened-paths';
@@ -205,9 +205,12 @@ describe('opened-paths: looks and fsyncs inside the checked folder', () => {
     const acts: (() => Promise<unknown>)[] = [
       () => inOpenedFolder(folder, join(folder, 'x'), async () => 'ran'),
       () => lookInOpenedFolder(folder, join(folder, 'file')),
-      async () => inServerFolderSync(folder, () => 'ran'),
       () => sizeReplaced(folder, join(folder, 'file')),
     ];
     for (const act of acts) await expect(Promise.resolve().then(act)).rejects.toMatchObject({ code: 'ELOOP', linkOnTheWay: true });
+    // One of the server's own folders: the server's failure, not a link on a name's way (storage-errors.ts words it).
+    const serverFolder = { code: 'ELOOP', linkOnTheWay: false, serverFolder: `.rxfer/${basename(folder)}` };
+    await expect(Promise.resolve().then(() => inServerFolderSync(folder, () => 'ran'))).rejects.toMatchObject(serverFolder);
+    await expect(inServerFolder(folder, async () => 'ran')).rejects.toMatchObject(serverFolder);
   });
 });
