@@ -159,6 +159,8 @@ const runOne = async (client: RxferClient, kind: TransferKind, plan: Plan, flags
   const comparable = kind === 'put' || (kind === 'get' && localStats(localPath)?.isFile());
   if (comparable && flags.skipExisting !== false) {
     const skipped = await alreadyThere(client, plan, localPath);
+    // Said "already there" only once its folder is synced (local-io.ts, syncFolderOf).
+    if (skipped && kind === 'get') await (require('../client/local-io') as typeof import('../client/local-io')).syncFolderOf(localPath);
     if (skipped) return skipped;
   }
   const onResume = (offset: number, total: number) => {

@@ -101,29 +101,71 @@ export const refuseLinkBelow = (root: string, folder: string): void => {
   }
 };
 
-/** The folders `mkdir -p folder` made, deepest last: from `made` (the first it made, undefined for none) down to `folder`. */
+/** The folders `mkdir -p folder` made: from `made` (the first it made, undefined for none) down to `folder`. */
 const madeOnTheWay = (folder: string, made: string | undefined): string[] => {
   const paths: string[] = [];
-  for (let path = folder; made !== undefined && path.length >= made.length; path = dirname(path)) paths.unshift(path);
+  if (made === undefined) return paths;
+  // mkdir gives `made` in the form `folder` was given in; `.` and `/` are their own dirname, so the walk
+  // also stops at the top (a relative `x` made from `.`: hostile pass t, a loop that never ended).
+  for (let path = folder; path.length >= made.length; path = dirname(path)) {
+    paths.push(path);
+    if (path === made || dirname(path) === path) break;
+  }
   return paths;
 };
 
 /**
- * fsyncs the parents of folders just made, before any file is renamed into them: each file's own
- * folder is fsynced after its rename, but a folder's entry lives in its parent, and without this a
- * crash could take a new folder with every file reported saved in it. The fsyncs are gathered
- * (clientFolders): one per parent, once per page. A failure stops the copy before anything lands
- * there (LOCAL_IO); a file system that cannot fsync a folder at all is let through (cannotSyncAFolder).
+ * The fsyncs that make a tree copy's folders durable, each made once per copy: a folder's own entries
+ * (its files: skipped ones too, which an earlier run may have renamed into place without a sync; its
+ * folders), and above it each folder up to the target's parent, in which its entry lives. A file's
+ * own folder is fsynced again after its rename (the download's commit); these come before any file
+ * of the page is asked for, so a crash can never take a folder with files reported saved in it, nor
+ * can a run again report "already there" of a file whose rename or folder was never made durable
+ * (hostile pass t). A folder made since its parent's sync has that parent synced again. Gathered
+ * (clientFolders), so one fsync serves every file of a folder. A failure stops the copy (LOCAL_IO)
+ * before anything more is downloaded into that folder or below it. A file system that cannot fsync a
+ * folder at all is let through (cannotSyncAFolder).
  */
-const syncParentsOf = async (made: readonly string[]): Promise<void> => {
-  const parents = new Set(made.map((folder) => dirname(folder)));
-  await Promise.all(
-    [...parents].map((parent) =>
-      clientFolders.sync(parent).catch((err: unknown) => {
-        if (!cannotSyncAFolder(err)) throw localIoError(err, 'fsync the folder', parent, 'nothing was downloaded into the folders made in it');
-      }),
-    ),
-  );
+class TreeSyncs {
+  private readonly synced = new Set<string>();
+  private readonly top: string;
+
+  /** `root`: the target folder, as an absolute path. */
+  constructor(root: string) {
+    this.top = dirname(root);
+  }
+
+  /** Folders just made (`mkdir -p`): their parents hold a new entry, and need a sync again. */
+  made(folders: Iterable<string>): void {
+    for (const folder of folders) this.synced.delete(dirname(resolve(folder)));
+  }
+
+  /** Syncs each of `folders` (absolute, inside the target) and the folders above it, those not synced since their last change. */
+  async sync(folders: Iterable<string>): Promise<void> {
+    const wanted: string[] = [];
+    for (const folder of folders) {
+      for (let path = folder; !this.synced.has(path); path = dirname(path)) {
+        this.synced.add(path);
+        wanted.push(path);
+        if (path === this.top || dirname(path) === path) break;
+      }
+    }
+    await Promise.all(
+      wanted.map((folder) =>
+        clientFolders.sync(folder).catch((err: unknown) => {
+          if (!cannotSyncAFolder(err)) throw localIoError(err, 'fsync the folder', folder, 'the copy stopped there: nothing more was downloaded into it or below it');
+        }),
+      ),
+    );
+  }
+}
+
+/** The page's stop (a local failure, a lost listing), with the failures of files before it: none may go unreported (hostile pass t). */
+const stoppedAfter = (stop: unknown, failures: readonly FileFailure[], wanted: number): RxferError => {
+  const stopped = toRxferError(stop);
+  if (failures.length === 0) return stopped;
+  const before = treeFailure('downloaded', wanted, failures);
+  return new RxferError(stopped.code, `${stopped.message}; before that, ${before.message}`, { ...stopped.detail, ...before.detail }, { cause: stopped });
 };
 
 /**
@@ -158,10 +200,11 @@ export const downloadTree = async (
     onlyPage = ++pages === 1 && !page.more ? page : undefined;
   }
   const madeRoot = await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
-  /** Folders made since their parents were last fsynced (syncParentsOf): the target and its new parents first. */
-  let madeNow = madeOnTheWay(localDir, madeRoot);
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
   const root = resolve(localDir);
+  const syncs = new TreeSyncs(root);
+  // The target and its parent, even for a folder with nothing in it.
+  await syncs.sync([root]);
   // Where each checked folder really is (the target itself may be a link, followed as cp does): every
   // file is renamed into exactly that folder, so one swapped for a link after its check is not written through.
   const realRoot = await localIo('resolve', localDir, () => realpath(root));
@@ -186,6 +229,8 @@ export const downloadTree = async (
   let wanted = 0;
   let listed = 0;
   const failures: FileFailure[] = [];
+  /** What stopped the copy before its end (a local failure, a listing lost), if anything did. */
+  let stop: { err: unknown } | undefined;
   // Weighed in files: a group of small ones counts as its files, so as many are queued either way.
   const window = new FileWindow(WINDOW_FILES, WINDOW_FILES);
   const fetched = (entry: ListingEntry, result: TransferResult) => {
@@ -235,13 +280,11 @@ export const downloadTree = async (
         checkedFolders.add(folder);
         // mkdir -p says the first folder it made: that one and each below it on the way are new.
         const made = await localIo('create the folder', folder, () => mkdir(folder, { recursive: true }));
-        for (const path of madeOnTheWay(folder, made)) {
-          newFolders.add(path);
-          madeNow.push(path);
-        }
+        const madeHere = madeOnTheWay(folder, made);
+        for (const path of madeHere) newFolders.add(path);
+        syncs.made(madeHere);
       }
-      await syncParentsOf(madeNow);
-      madeNow = [];
+      await syncs.sync(new Set(pairs.map(({ localPath }) => dirname(resolve(localPath)))));
       // The listing gives size and digest for free: a file already here costs no request at all.
       const compared = options.skipIdentical === false ? [] : pairs.map((pair) => (isNew(dirname(pair.localPath)) ? { localPath: pair.localPath } : pair));
       const identical = await identicalFiles(compared, client.hash);
@@ -264,21 +307,19 @@ export const downloadTree = async (
       await sendGroup();
     }
   } catch (err) {
-    // A page lost with the connection: the downloads in flight say so, as when no page was due. They
-    // are waited for first: a group's failures are known once all its files have settled (hostile
-    // pass o: a loss in a page's last group answered with the bare loss of the next LIST).
-    if (client.isClosed) {
-      await sendGroup();
-      await window.drained();
-    }
-    if (!client.isClosed || failures.length === 0) throw err;
+    stop = { err };
   } finally {
     // Small files still waiting for their group are asked for too (failing with the connection if it
     // was lost): each file counted as wanted gets its outcome. Downloads in flight clean up (staging
-    // files) before anything, success or not, is reported.
+    // files) before anything, success or not, is reported: a group's failures are known once all its
+    // files have settled (hostile pass o: a loss in a page's last group answered with the bare loss of
+    // the next LIST).
     await sendGroup();
     await window.drained();
   }
+  // A page lost with the connection: the downloads in flight say so, as when no page was due. Any
+  // other stop is told with the failures before it (files saved but not durable among them).
+  if (stop !== undefined && !(client.isClosed && failures.length > 0)) throw stoppedAfter(stop.err, failures, wanted);
   if (failures.length > 0) throw treeFailure('downloaded', wanted, failures);
   const unfinished = unfinishedCount > 0 ? { unfinished: { count: unfinishedCount, names: unfinishedNames } } : {};
   return { files: wanted, bytes, skipped: listed - wanted - unfinishedCount, ...unfinished };

@@ -1,6 +1,8 @@
 import { promises as fsp, type BigIntStats } from 'node:fs';
 import { constants } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
+import { clientFolders } from '../io/quick-fsync';
 
 /**
  * libuv has no name for EDQUOT (Node reports it as UNKNOWN with errno -122 on Linux), and "no space
@@ -86,6 +88,13 @@ export const syncAfterDownload = (sync: Promise<void>, target: string): Promise<
     const failure = downloadNotDurable(err, target);
     if (failure) throw failure;
   });
+
+/**
+ * A `get` that finds its target already there, identical, fsyncs the target's folder before it says
+ * so: the file may be an earlier run's whose folder fsync failed (NOT_DURABLE), and a run again must
+ * not turn that into a success with nothing made durable (hostile pass t). Fails as that run did.
+ */
+export const syncFolderOf = (target: string): Promise<void> => syncAfterDownload(clientFolders.sync(dirname(resolve(target))), target);
 
 export const localIo = <T>(action: string, path: string, work: () => Promise<T>, outcome?: string): Promise<T> =>
   work().catch((err: unknown) => {

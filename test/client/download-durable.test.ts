@@ -114,8 +114,10 @@ describe('a download whose folder cannot be synced after the rename', () => {
     await mkdir(join(into, 'b'), { recursive: true });
     await writeFile(join(into, 'b', 'two.txt'), 'old');
     nextFsyncBy('fsyncSync');
-    // b existed (its entry in copy needs no fsync): the one fsync of b is the one after two.txt's rename.
-    failNext('folderSync', (path) => path === join(into, 'b'));
+    // b is synced before the page's downloads (it may hold an earlier run's files), then after two.txt's
+    // rename: that second one fails.
+    const newTwo = files['b/two.txt'];
+    failNext('folderSync', (path) => path === join(into, 'b') && readFileSync(join(into, 'b', 'two.txt')).equals(newTwo));
     const err = await failureOf(downloadTree(client, 't', into));
     expect(failed).toEqual([{ call: 'folderSync', path: join(into, 'b') }]);
     expect(err.code).toBe('NOT_DURABLE');
@@ -129,7 +131,7 @@ describe('a download whose folder cannot be synced after the rename', () => {
     ['the target folder itself new: its parent', [], (local: string) => local],
     ['a new folder inside an existing target: the target', ['copy'], (local: string) => join(local, 'copy')],
     ['a new folder two deep: the one above it, also new', ['copy'], (local: string) => join(local, 'copy', 'n')],
-  ])('get -r, %s cannot be synced after the mkdir: LOCAL_IO, and no file is put in the folders made', async (_label, existing, parentOf) => {
+  ])('get -r, %s cannot be synced after the mkdir: LOCAL_IO, and no file is put in it or below it', async (_label, existing, parentOf) => {
     await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
     await client.uploadBuffer('t/top.txt', Buffer.from('top'));
     for (const folder of existing) await mkdir(join(server.local, folder));
@@ -140,7 +142,7 @@ describe('a download whose folder cannot be synced after the rename', () => {
     const err = await failureOf(downloadTree(client, 't', into));
     expect(failed).toEqual([{ call: 'folderSync', path: parent }]);
     expect(err.code).toBe('LOCAL_IO');
-    expect(err.message).toBe(`cannot fsync the folder ${parent}: EIO injected failure; nothing was downloaded into the folders made in it`);
+    expect(err.message).toBe(`cannot fsync the folder ${parent}: EIO injected failure; the copy stopped there: nothing more was downloaded into it or below it`);
     // Nothing of the page was written: its files wait for the fsyncs of the folders it made.
     expect(existsSync(join(into, 'n', 'm', 'deep.txt'))).toBe(false);
     expect(existsSync(join(into, 'top.txt'))).toBe(false);
@@ -155,7 +157,7 @@ describe('a download whose folder cannot be synced after the rename', () => {
     expect(readFileSync(join(into, 'n', 'f.txt'), 'utf8')).toBe('f');
   });
 
-  test('get -r into new folders: each is synced into its parent before any file lands in it', async () => {
+  test('get -r into new folders: each is synced, and synced into its parent, before any file lands in it', async () => {
     await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
     const into = join(server.local, 'copy');
     const synced: string[] = [];
@@ -165,7 +167,8 @@ describe('a download whose folder cannot be synced after the rename', () => {
       return false;
     });
     await downloadTree(client, 't', into);
-    expect(synced).toEqual([`${server.local}: copy`, `${into}: n`, `${join(into, 'n')}: m`, `${join(into, 'n', 'm')}: deep.txt`]);
+    // The target and its parent first, then each new folder and the one above it, then m after deep.txt's rename.
+    expect(synced).toEqual([`${into}: `, `${server.local}: copy`, `${join(into, 'n', 'm')}: `, `${join(into, 'n')}: m`, `${into}: n`, `${join(into, 'n', 'm')}: deep.txt`]);
     expect(readFileSync(join(into, 'n', 'm', 'deep.txt'), 'utf8')).toBe('deep');
   });
 });
