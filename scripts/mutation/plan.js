@@ -239,7 +239,7 @@ module.exports = [
     'src/storage/sorted-folders.ts:56 ConditionalExpression',
     'src/storage/sorted-folders.ts:65 EqualityOperator',
   ]),
-  group('storage-storage-errors', ['src/storage/storage-errors.ts'], ['unit/storage/storage-errors.test.ts'], [
+  group('storage-storage-errors', ['src/storage/storage-errors.ts'], ['unit/storage/storage-errors.test.ts', 'regressions/server-folder-swapped.test.ts'], [
     // `?.message ?? ''`: an error without a message; the pattern then matches neither '' nor any other text without "CODE: ".
     'src/storage/storage-errors.ts:95 OptionalChaining',
     'src/storage/storage-errors.ts:95 StringLiteral',

@@ -5,6 +5,17 @@ import { isUnsynced, notDurable, outsideTheRoot, storageError, syncAfterChange, 
 describe('storageError', () => {
   const errno = (code: string | undefined, message = `${code}: some words, open '/srv/secret/path'`) => Object.assign(new Error(message), { code });
 
+  test.each([
+    ['ELOOP', 'store', "cannot store a/b.txt: the server's own folder .rxfer/staging cannot be used (it, or a folder above it, is a symbolic link now: ELOOP); nothing stored"],
+    ['ELOOP', 'stage', "cannot store a/b.txt: the server's own folder .rxfer/staging cannot be used (it, or a folder above it, is a symbolic link now: ELOOP); nothing stored"],
+    ['ENOENT', 'store', "cannot store a/b.txt: the server's own folder .rxfer/staging cannot be used (ENOENT (some words)); nothing stored"],
+    ['ENOTDIR', 'delete the kept upload of', "cannot delete the kept upload of a/b.txt: the server's own folder .rxfer/staging cannot be used (ENOTDIR (some words))"],
+  ])("one of the server's own folders failing (%s, %s): STORAGE_FAILED about that folder, never about the name", (code, action, message) => {
+    // Marked by openServerFolderSync (fd-paths.js), ELOOP's link mark cleared: not a link on the name's way.
+    const failure = Object.assign(errno(code), { linkOnTheWay: false, serverFolder: '.rxfer/staging' });
+    expect(storageError(failure, action, 'a/b.txt')).toMatchObject({ code: 'STORAGE_FAILED', message, detail: { errno: code } });
+  });
+
   test('an RxferError passes through unchanged', () => {
     const err = new RxferError('BUSY', 'busy');
     expect(storageError(err, 'store', 'x')).toBe(err);
