@@ -130,9 +130,18 @@ class TreeSyncs {
   private readonly synced = new Set<string>();
   private readonly top: string;
 
-  /** `root`: the target folder, as an absolute path. */
-  constructor(root: string) {
-    this.top = dirname(root);
+  /**
+   * `root`: the target folder, as an absolute path; `madeRoot`: the first folder `mkdir -p` made for
+   * it, if any (its parent holds its entry: the syncs reach up to there, hostile pass t).
+   * `isNew`: whether this copy made a folder, which is then empty until its files are renamed into
+   * it (each rename syncs it): only its parent needs a sync before them.
+   */
+  constructor(
+    root: string,
+    madeRoot: string | undefined,
+    private readonly isNew: (folder: string) => boolean,
+  ) {
+    this.top = dirname(madeRoot === undefined ? root : resolve(madeRoot));
   }
 
   /** Folders just made (`mkdir -p`): their parents hold a new entry, and need a sync again. */
@@ -140,11 +149,15 @@ class TreeSyncs {
     for (const folder of folders) this.synced.delete(dirname(resolve(folder)));
   }
 
-  /** Syncs each of `folders` (absolute, inside the target) and the folders above it, those not synced since their last change. */
+  /**
+   * Syncs each of `folders` (the target or inside it, as the tree's paths are written) and the
+   * folders above it, those not synced since their last change.
+   */
   async sync(folders: Iterable<string>): Promise<void> {
     const wanted: string[] = [];
     for (const folder of folders) {
-      for (let path = folder; !this.synced.has(path); path = dirname(path)) {
+      const real = resolve(folder);
+      for (let path = this.isNew(folder) ? dirname(real) : real; !this.synced.has(path); path = dirname(path)) {
         this.synced.add(path);
         wanted.push(path);
         if (path === this.top || dirname(path) === path) break;
@@ -153,7 +166,7 @@ class TreeSyncs {
     await Promise.all(
       wanted.map((folder) =>
         clientFolders.sync(folder).catch((err: unknown) => {
-          if (!cannotSyncAFolder(err)) throw localIoError(err, 'fsync the folder', folder, 'the copy stopped there: nothing more was downloaded into it or below it');
+          if (!cannotSyncAFolder(err)) throw localIoError(err, 'fsync the folder', folder, 'the copy stopped: files listed from there on were not downloaded');
         }),
       ),
     );
@@ -165,7 +178,7 @@ const stoppedAfter = (stop: unknown, failures: readonly FileFailure[], wanted: n
   const stopped = toRxferError(stop);
   if (failures.length === 0) return stopped;
   const before = treeFailure('downloaded', wanted, failures);
-  return new RxferError(stopped.code, `${stopped.message}; before that, ${before.message}`, { ...stopped.detail, ...before.detail }, { cause: stopped });
+  return new RxferError(stopped.code, `${stopped.message}; also, ${before.message}`, { ...stopped.detail, ...before.detail }, { cause: stopped });
 };
 
 /**
@@ -202,9 +215,6 @@ export const downloadTree = async (
   const madeRoot = await localIo('create the folder', localDir, () => mkdir(localDir, { recursive: true }));
   const secondPass = new ListedNameCheck(localDir, remoteFolder);
   const root = resolve(localDir);
-  const syncs = new TreeSyncs(root);
-  // The target and its parent, even for a folder with nothing in it.
-  await syncs.sync([root]);
   // Where each checked folder really is (the target itself may be a link, followed as cp does): every
   // file is renamed into exactly that folder, so one swapped for a link after its check is not written through.
   const realRoot = await localIo('resolve', localDir, () => realpath(root));
@@ -221,6 +231,9 @@ export const downloadTree = async (
    */
   const newFolders = new Set<string>();
   const isNew = (folder: string) => madeRoot !== undefined || newFolders.has(folder);
+  const syncs = new TreeSyncs(root, madeRoot, isNew);
+  // The target and the folders above it it was made in, even for a remote folder with nothing in it.
+  await syncs.sync([localDir]);
   let unfinishedCount = 0;
   const unfinishedNames: string[] = [];
   // At most WINDOW_FILES downloads queued at once: thousands of pending requests, each with its
@@ -284,7 +297,7 @@ export const downloadTree = async (
         for (const path of madeHere) newFolders.add(path);
         syncs.made(madeHere);
       }
-      await syncs.sync(new Set(pairs.map(({ localPath }) => dirname(resolve(localPath)))));
+      await syncs.sync(new Set(pairs.map(({ localPath }) => dirname(localPath))));
       // The listing gives size and digest for free: a file already here costs no request at all.
       const compared = options.skipIdentical === false ? [] : pairs.map((pair) => (isNew(dirname(pair.localPath)) ? { localPath: pair.localPath } : pair));
       const identical = await identicalFiles(compared, client.hash);

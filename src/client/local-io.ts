@@ -49,18 +49,27 @@ export const localIoError = (err: unknown, action: string, path: string, outcome
   return new RxferError('LOCAL_IO', message, errno ? { path, errno } : { path }, { cause: err });
 };
 
-/** A failure in words: IN_WORDS, or Node's message without the code and path it repeats ("ENOENT: no such file or directory, open 'x'"). */
+/**
+ * A failure in words: IN_WORDS, or Node's message without the code, the system call and the path it
+ * repeats ("ENOENT: no such file or directory, open 'x'"; "EIO: i/o error, fsync" of a descriptor).
+ */
 const reasonOf = (err: unknown, errno: string | undefined): string => {
   const raw = err instanceof Error ? err.message : String(err);
-  return (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '')}`;
+  const syscall = (err as NodeJS.ErrnoException | undefined)?.syscall;
+  const words = raw.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '');
+  const bare = syscall !== undefined && words.endsWith(`, ${syscall}`) ? words.slice(0, -syscall.length - 2) : words;
+  return (errno && IN_WORDS[errno]) ?? `${errno ? `${errno} ` : ''}${bare}`;
 };
 
 /**
  * What some file systems answer for a folder they cannot fsync at all (EINVAL; ENOTSUP, EOPNOTSUPP
- * from some FUSE and network ones), and Windows for a folder opened as a file (EISDIR): nothing failed
- * there that another try could mend, and the rename is as durable as that file system makes any.
+ * from some FUSE and network ones), Windows for a folder opened as a file (EISDIR), and the system
+ * for a folder this user may write into but not open (EACCES, EPERM: a drop box, mode 0733): no fsync
+ * was made that could have failed, nothing another try could mend, and the rename is as durable as
+ * the file system makes one without it (as cp and rsync leave every file). A drop box copied into
+ * without an error before (hostile pass t) must not fail every download now.
  */
-const CANNOT_SYNC_A_FOLDER = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR']);
+const CANNOT_SYNC_A_FOLDER = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EACCES', 'EPERM']);
 
 /** A folder fsync's failure that says the file system cannot fsync folders (CANNOT_SYNC_A_FOLDER), not that one failed. */
 export const cannotSyncAFolder = (err: unknown): boolean => {
@@ -69,11 +78,11 @@ export const cannotSyncAFolder = (err: unknown): boolean => {
 };
 
 /**
- * A download renamed into place whose folder's fsync then failed (EIO, ENOSPC, EACCES on a folder it
- * may write but not read): the file is there, whole and verified, but a crash of this machine could
- * still undo the rename. Told as NOT_DURABLE, the server's code for the same case, never as "not
- * changed" (the target was changed) and never not at all (the README promises a failed fsync is
- * reported). Undefined for a file system that cannot fsync a folder (CANNOT_SYNC_A_FOLDER).
+ * A download renamed into place whose folder's fsync then failed (EIO, ENOSPC, EROFS): the file is
+ * there, whole and verified, but a crash of this machine could still undo the rename. Told as
+ * NOT_DURABLE, the server's code for the same case, never as "not changed" (the target was changed)
+ * and never not at all (the README promises a failed fsync is reported). Undefined for a folder that
+ * cannot be fsynced (CANNOT_SYNC_A_FOLDER).
  */
 export const downloadNotDurable = (err: unknown, target: string): RxferError | undefined => {
   if (cannotSyncAFolder(err)) return undefined;
@@ -94,7 +103,7 @@ export const syncAfterDownload = (sync: Promise<void>, target: string): Promise<
  * so: the file may be an earlier run's whose folder fsync failed (NOT_DURABLE), and a run again must
  * not turn that into a success with nothing made durable (hostile pass t). Fails as that run did.
  */
-export const syncFolderOf = (target: string): Promise<void> => syncAfterDownload(clientFolders.sync(dirname(resolve(target))), target);
+export const syncFolderOf = (target: string): Promise<void> => syncAfterDownload(clientFolders.sync(dirname(resolve(target))), resolve(target));
 
 export const localIo = <T>(action: string, path: string, work: () => Promise<T>, outcome?: string): Promise<T> =>
   work().catch((err: unknown) => {

@@ -17,6 +17,13 @@ describe('localIoError', () => {
     expect(localIoError(errno('EIO', "EIO: i/o error, fsync '/dl/.x.rxfer-part-1'"), 'fsync', '/dl/.x.rxfer-part-1').message).toBe('cannot fsync /dl/.x.rxfer-part-1: EIO i/o error');
   });
 
+  test("the system call a descriptor's failure ends with is left out (Node: 'EIO: i/o error, fsync')", () => {
+    const err = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', syscall: 'fsync' });
+    expect(localIoError(err, 'fsync', '/dl/x').message).toBe('cannot fsync /dl/x: EIO i/o error');
+    // Only the call's own name, at the end.
+    expect(localIoError(Object.assign(new Error('EIO: i/o error, fsync now'), { code: 'EIO', syscall: 'fsync' }), 'fsync', '/x').message).toBe('cannot fsync /x: EIO i/o error, fsync now');
+  });
+
   test('a message without a code in front or a path at the end is kept whole', () => {
     const err = localIoError(new Error('the device said ABC: no'), 'read', '/x');
     expect(err.message).toBe('cannot read /x: the device said ABC: no');
@@ -49,13 +56,13 @@ describe('a download renamed into place whose folder fsync failed', () => {
     expect(err.detail).toEqual({ path: '/dl/a.bin' });
   });
 
-  test.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR'])('%s: a file system that cannot fsync a folder, no error', async (code) => {
+  test.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EACCES', 'EPERM'])('%s: a folder that cannot be fsynced, no error', async (code) => {
     expect(cannotSyncAFolder(errno(code, code))).toBe(true);
     expect(downloadNotDurable(errno(code, code), '/dl/a.bin')).toBeUndefined();
     await expect(syncAfterDownload(Promise.reject(errno(code, code)), '/dl/a.bin')).resolves.toBeUndefined();
   });
 
-  test.each(['EIO', 'ENOSPC', 'EACCES', 'EROFS'])('%s is a failure to report', async (code) => {
+  test.each(['EIO', 'ENOSPC', 'EROFS', 'EBADF'])('%s is a failure to report', async (code) => {
     expect(cannotSyncAFolder(errno(code, code))).toBe(false);
     expect(cannotSyncAFolder(undefined)).toBe(false);
     await expect(syncAfterDownload(Promise.reject(errno(code, code)), '/dl/a.bin')).rejects.toMatchObject({ code: 'NOT_DURABLE', detail: { path: '/dl/a.bin', errno: code } });

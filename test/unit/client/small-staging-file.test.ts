@@ -135,7 +135,7 @@ describe('SmallStagingFile', () => {
   test.each([
     ['synchronous: fsyncs were quick', 'fsyncSync', 'fsyncSync', 'EIO', 'EIO injected failure'],
     ['in the thread pool: fsyncs were slow', 'fsync', 'handleSync', 'EIO', 'EIO injected failure'],
-    ['a folder it may write but not read', 'fsyncSync', 'openSync', 'EACCES', 'permission denied (EACCES)'],
+    ['a full disk', 'fsyncSync', 'fsyncSync', 'ENOSPC', 'the disk is full (ENOSPC, no space left on device)'],
   ] as const)('a folder fsync that fails after the rename (%s): NOT_DURABLE, saying the file is in place, whole', async (_label, pace, call, code, reason) => {
     writeFileSync(target, 'old');
     const file = await received(['new ', 'bytes']);
@@ -158,6 +158,15 @@ describe('SmallStagingFile', () => {
     failNext('fsyncSync', (path) => path === dir, code);
     await file.commit(3);
     expect(failed.at(-1)).toEqual({ call: 'fsyncSync', path: dir });
+    expect(readFileSync(target, 'utf8')).toBe('abc');
+  });
+
+  test.each(['EACCES', 'EPERM'])('a folder it may write into but not open (%s, a drop box): the commit succeeds', async (code) => {
+    const file = await received(['abc']);
+    nextFsyncBy('fsyncSync');
+    failNext('openSync', (path) => path === dir, code);
+    await file.commit(3);
+    expect(failed.at(-1)).toEqual({ call: 'openSync', path: dir });
     expect(readFileSync(target, 'utf8')).toBe('abc');
   });
 
