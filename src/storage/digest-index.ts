@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Stats, closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { FileHandle, appendFile, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { FileHandle, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
@@ -127,8 +127,22 @@ export class DigestIndex {
       // A log line joins the other algorithms' digests of the same version by itself. (Commits'
       // lines come from the small-commit worker; this is for files hashed on demand.)
       const { log, line } = this.logs.lineFor(name, stats, algorithm, digest);
-      // Never through a link planted under the log's name (it would append to the file it points at).
-      return appendFile(log, line, { flag: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW });
+      // Never through a link planted under the log's name (it would append to the file it points at),
+      // nor through the logs' folder swapped for one (inServerFolderSync: an append of a few µs made
+      // the log's line in a folder outside the root; hostile pass u).
+      try {
+        inServerFolderSync(dirname(log), (inside) => {
+          const fd = openSync(join(inside, basename(log)), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+          try {
+            writeFileSync(fd, line);
+          } finally {
+            closeSync(fd);
+          }
+        });
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };

@@ -43,7 +43,7 @@ const { FsyncPace } = require('../io/fsync-pace.js');
  */
 /**
  * A job on its way through a batch; `line` is its digest record once it is committed.
- * @typedef {{ job: Job, fd: number | undefined, created: boolean, result: Reply | undefined, line?: string }} StagedFile
+ * @typedef {{ job: Job, fd: number | undefined, created: boolean, result: Reply | undefined, line?: string, stagingFd: number | undefined }} StagedFile
  */
 
 if (!parentPort) throw new Error('small-commit.worker.js runs as a worker thread (see small-commits.ts)');
@@ -96,15 +96,25 @@ const notSynced = (file, err) => {
 /**
  * Creates the staging file and writes the data.
  * @param {Job} job
+ * @param {StagingFolders} stagingFolders
  * @returns {StagedFile}
  */
-const stage = (job) => {
+const stage = (job, stagingFolders) => {
   /** @type {StagedFile} */
-  const file = { job, fd: undefined, created: false, result: undefined };
+  const file = { job, fd: undefined, created: false, result: undefined, stagingFd: undefined };
   try {
-    // In the staging folder opened and shown to be it (stagingFolderFd): one swapped for a link since
-    // the start would have the bytes written outside the root.
-    const fd = fs.openSync(CAN_CHECK_OPENED ? FD_PATHS + stagingFolderFd(dirname(job.staging)) + '/' + basename(job.staging) : job.staging, 'wx', 0o644);
+    // In the staging folder opened and shown to be it (stagedPath): one swapped for a link since the
+    // start would have the bytes written outside the root.
+    if (CAN_CHECK_OPENED) {
+      const folder = dirname(job.staging);
+      let folderFd = stagingFolders.get(folder);
+      if (folderFd === undefined) {
+        folderFd = openServerFolderSync(folder);
+        stagingFolders.set(folder, folderFd);
+      }
+      file.stagingFd = folderFd;
+    }
+    const fd = fs.openSync(stagedPath(file), 'wx', 0o644);
     file.fd = fd;
     file.created = true;
     const data = new Uint8Array(job.data);
@@ -139,22 +149,25 @@ const assertUnder = (fd, path) => {
 };
 
 /**
- * The staging folder, opened once per batch and shown to be that folder (commitBatch closes it).
- * @type {{ path: string, fd: number } | undefined}
+ * The staging folders of one batch, each opened once and shown to be that folder (openServerFolderSync),
+ * held from its first staging file's creation to the last rename out of it, then closed (commitBatch).
+ * Per batch, not per worker: two batches overlap while one waits for its fsyncs.
+ * @typedef {Map<string, number>} StagingFolders
  */
-let stagingFolder;
-/** @param {string} path @returns {number} */
-const stagingFolderFd = (path) => {
-  if (stagingFolder?.path === path) return stagingFolder.fd;
-  closeStagingFolder();
-  // As for the users' folders (openFolders): one answer whatever a link swapped in leads to, but the server's (serverFolder).
-  const fd = openServerFolderSync(path);
-  stagingFolder = { path, fd };
-  return fd;
-};
-const closeStagingFolder = () => {
-  if (stagingFolder) try { fs.closeSync(stagingFolder.fd); } catch { /* nothing to lose */ }
-  stagingFolder = undefined;
+
+/**
+ * The path of a staged file through the staging folder it was created in, for every call that reaches
+ * it: the create, the rename or link into place, the unlink. By its path, a staging folder swapped for
+ * a link mid-batch had the commit move a file of that name from outside the root into place and answer
+ * OK with the digest of the bytes received (hostile pass u: staging names are guessable). Without
+ * /proc (not Linux) the path as it is.
+ * @param {StagedFile} file
+ * @returns {string}
+ */
+const stagedPath = (file) => {
+  if (!CAN_CHECK_OPENED) return file.job.staging;
+  if (file.stagingFd === undefined) throw Object.assign(new Error('the staging folder is not open'), { code: 'EBADF' });
+  return FD_PATHS + file.stagingFd + '/' + basename(file.job.staging);
 };
 
 /**
@@ -212,10 +225,11 @@ const publish = (file, folderFd) => {
       // link() fails if the name exists: the atomic create-only that rename() cannot give. Once it
       // succeeded the file is in place: a failing unlink leaves a second link in the staging folder
       // (emptied at every start), never an error for a stored file.
-      fs.linkSync(job.staging, target);
-      try { fs.unlinkSync(job.staging); } catch { /* see above */ }
+      const staged = stagedPath(file);
+      fs.linkSync(staged, target);
+      try { fs.unlinkSync(staged); } catch { /* see above */ }
     } else {
-      fs.renameSync(job.staging, target);
+      fs.renameSync(stagedPath(file), target);
     }
     file.result = { id: job.id, mtimeMs, replacedBytes };
     if (job.sum) file.line = formatDigestLine(basename(job.target), size, mtimeMs, ino, job.sum.hash, job.sum.digest);
@@ -232,14 +246,15 @@ const publish = (file, folderFd) => {
 const fail = (file, err) => {
   if (file.fd !== undefined) try { fs.closeSync(file.fd); } catch { /* already gone */ }
   file.fd = undefined;
-  if (file.created) try { fs.unlinkSync(file.job.staging); } catch { /* renamed, or already gone */ }
+  if (file.created) try { fs.unlinkSync(stagedPath(file)); } catch { /* renamed, or already gone */ }
   file.result = failure(file, err);
 };
 
 /** @param {Job[]} jobs */
 const commitBatch = async (jobs) => {
-  const files = jobs.map(stage);
-  closeStagingFolder();
+  /** @type {StagingFolders} */
+  const stagingFolders = new Map();
+  const files = jobs.map((job) => stage(job, stagingFolders));
   const open = files.filter((file) => file.result === undefined);
   const fsyncErrors = await fsyncEach(open.map((file) => /** @type {number} */ (file.fd)));
   const opened = openFolders(open);
@@ -249,6 +264,8 @@ const commitBatch = async (jobs) => {
     else if (folder.err !== undefined) fail(file, folder.err);
     else publish(file, folder.fd);
   });
+  // Held from the first staging file's creation to the last rename out of it (stagedPath).
+  for (const fd of stagingFolders.values()) try { fs.closeSync(fd); } catch { /* read-only: nothing to lose */ }
   // One fsync per folder, after every rename of the batch into it, makes them all durable.
   /** @type {Map<string, StagedFile[]>} */
   const folders = new Map();
@@ -352,8 +369,10 @@ const appendDigests = (log, lines) => {
   try {
     if (!open) {
       // Not through a link planted under the log's name (its path is derived from a folder's name):
-      // ELOOP, and the batch's digests are lost, never written into the file it points at.
-      const fd = fs.openSync(log, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+      // ELOOP, and the batch's digests are lost, never written into the file it points at. Nor made
+      // through the logs' folder swapped for a link: opened through that folder, opened and checked
+      // (an empty log was made outside the root before the check below found it; hostile pass u).
+      const fd = openInServerFolder(dirname(log), basename(log), fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW);
       assertUnder(fd, log);
       open = { fd, size: fs.fstatSync(fd).size };
       openLogs.set(log, open);
@@ -368,6 +387,21 @@ const appendDigests = (log, lines) => {
   }
   const base = compactedSize.get(log) ?? 0;
   return open.size > COMPACT_FROM_BYTES && open.size > 2 * base;
+};
+
+/**
+ * Opens `name` in `folder`, one of the server's own, through that folder opened and shown to be it
+ * (openServerFolderSync); the folder's descriptor is closed again. Without /proc, by path.
+ * @param {string} folder @param {string} name @param {number} flags @returns {number}
+ */
+const openInServerFolder = (folder, name, flags) => {
+  if (!CAN_CHECK_OPENED) return fs.openSync(folder + '/' + name, flags, 0o644);
+  const folderFd = openServerFolderSync(folder);
+  try {
+    return fs.openSync(FD_PATHS + folderFd + '/' + name, flags, 0o644);
+  } finally {
+    try { fs.closeSync(folderFd); } catch { /* read-only: nothing to lose */ }
+  }
 };
 
 /**

@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants } from 'node:fs';
+import { RxferError } from '../errors/rxfer-error';
 
 /** Where uploads' staging files live: `<root>/.rxfer/staging/`, on the root's file system. */
 export const stagingFolderOf = (realRoot: string): string => join(realRoot, '.rxfer', 'staging');
@@ -22,6 +23,7 @@ const STAGING_PREFIX = '.rxfer-part-';
  * file) loses nothing.
  */
 export const prepareStagingArea = async (realRoot: string): Promise<void> => {
+  await refuseLinkedOwnFolders(realRoot);
   const staging = stagingFolderOf(realRoot);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
@@ -30,6 +32,23 @@ export const prepareStagingArea = async (realRoot: string): Promise<void> => {
     () => false,
   );
   if (!cleanStop) await sweepStagingFiles(realRoot, true);
+};
+
+/**
+ * The server's own folders that a start reaches by path (emptied, swept, made): `.staging` itself is
+ * a link removed and made again by prepareStagingArea, but through `.rxfer` a link, the start deleted
+ * what the folder at its end held in `staging/` and made its folders there, and through `sums` (or
+ * `sums/folders`) a link it deleted the `.tmp` files out there (hostile pass u). Refused before any of it.
+ */
+const OWN_FOLDERS = ['.rxfer', '.rxfer/partials', '.rxfer/sums', '.rxfer/sums/folders'];
+
+const refuseLinkedOwnFolders = async (realRoot: string): Promise<void> => {
+  for (const folder of OWN_FOLDERS) {
+    const stats = await lstat(join(realRoot, folder)).catch(() => undefined);
+    if (stats?.isSymbolicLink()) {
+      throw new RxferError('STORAGE_FAILED', `${join(realRoot, folder)} is a symbolic link: the server keeps its own files there and does not follow it out of the storage root; move it away and start again`);
+    }
+  }
 };
 
 /** The server stopped in order: the next start need not walk the tree. */

@@ -90,7 +90,10 @@ const quoted = (text: string): string => JSON.stringify(text);
   const from = /\b(?:rename|link)\("([^"]+)"/.exec(lines[at]!)?.[1] ?? /\b(?:renameat2?|linkat)\(\w+(?:<[^>]*>)?, "([^"]+)"/.exec(lines[at]!)?.[1];
   expect(from).toBeDefined();
   const fsyncOf = (line: string): string | undefined => /\b(?:fsync|fdatasync)\(\d+<([^>]+)>/.exec(line)?.[1];
-  const dataSyncedBefore = lines.slice(0, at).some((line) => fsyncOf(line) === from);
+  // The staging file is renamed through the staging folder opened for the batch ("/proc/self/fd/<n>/.rxfer-part-…"),
+  // and strace -y names the fsynced descriptor by its real path: staging names are unique, so the name decides.
+  const stagedName = from!.split('/').pop()!;
+  const dataSyncedBefore = lines.slice(0, at).some((line) => fsyncOf(line)?.endsWith(`/${stagedName}`) === true);
   const folderSyncedAfter = lines.slice(at + 1).some((line) => fsyncOf(line) === folder);
   expect({ dataSyncedBefore, folderSyncedAfter }).toEqual({ dataSyncedBefore: true, folderSyncedAfter: true });
 }, 120_000);
