@@ -1,5 +1,5 @@
 // Must come first: it wraps node:fs before src/ takes its functions (see the module's comment).
-import { disarm, failNext, failed, nextFsyncBy, restoreFs } from '../unit/client/support/client-fs-faults';
+import { disarm, failEvery, failNext, failed, nextFsyncBy, restoreFs } from '../unit/client/support/client-fs-faults';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { RxferClient, RxferError, downloadTree } from '../../src/client/index';
 import { partialPathFor } from '../../src/client/staging-file';
 import { startTestServer, type TestServer } from './real-server';
+import { startTestServer as startServerWith } from '../helpers/server';
 
 /**
  * Promise (README, "Downloads"): a download is reported saved only once its rename is durable. The
@@ -157,6 +158,35 @@ describe('a download whose folder cannot be synced after the rename', () => {
     expect(readFileSync(join(into, 'n', 'f.txt'), 'utf8')).toBe('f');
   });
 
+  test('get -r into an existing target: a folder made in it has the target synced again (its new entry) before any file lands below', async () => {
+    await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
+    const into = join(server.local, 'copy');
+    await mkdir(into);
+    const synced: string[] = [];
+    failNext('folderSync', (path) => {
+      synced.push(`${path}: ${readdirSync(path).join(',')}`);
+      return false;
+    });
+    await downloadTree(client, 't', into);
+    // The target (existing: it may hold an earlier run's files) and its parent; then, n and m made, n and
+    // the target again (m's and n's entries); then m after deep.txt's rename.
+    expect(synced).toEqual([`${into}: `, `${server.local}: copy`, `${join(into, 'n')}: m`, `${into}: n`, `${join(into, 'n', 'm')}: deep.txt`]);
+  });
+
+  test('get -r into a one-letter relative target, made with its parent: ends (it looped for ever on ".")', async () => {
+    await client.uploadBuffer('t/f.txt', Buffer.from('f'));
+    const cwd = process.cwd();
+    process.chdir(server.local);
+    try {
+      expect(await downloadTree(client, 't', 'x')).toEqual({ files: 1, bytes: 1, skipped: 0 });
+      expect(await downloadTree(client, 't', 'y/z')).toEqual({ files: 1, bytes: 1, skipped: 0 });
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(readFileSync(join(server.local, 'x', 'f.txt'), 'utf8')).toBe('f');
+    expect(readFileSync(join(server.local, 'y', 'z', 'f.txt'), 'utf8')).toBe('f');
+  });
+
   test('get -r into new folders: each is synced, and synced into its parent, before any file lands in it', async () => {
     await client.uploadBuffer('t/n/m/deep.txt', Buffer.from('deep'));
     const into = join(server.local, 'copy');
@@ -171,5 +201,32 @@ describe('a download whose folder cannot be synced after the rename', () => {
     // itself: its files' renames sync it), then m after deep.txt's rename.
     expect(synced).toEqual([`${server.local}: copy`, `${join(into, 'n')}: m`, `${into}: n`, `${join(into, 'n', 'm')}: deep.txt`]);
     expect(readFileSync(join(into, 'n', 'm', 'deep.txt'), 'utf8')).toBe('deep');
+  });
+
+  test('get -r over two pages: files of page 1 NOT_DURABLE, then page 2 stops on a folder fsync: the stop names them too', async () => {
+    const paged = await startServerWith({ config: { limits: { maxListEntries: 2 } } });
+    const pagedClient = await RxferClient.connect({ host: '127.0.0.1', port: paged.port });
+    try {
+      // Listed two a page, depth first: [a/1.txt, a/2.txt], [b/3.txt].
+      for (const name of ['p/a/1.txt', 'p/a/2.txt', 'p/b/3.txt']) await pagedClient.uploadBuffer(name, Buffer.from(name));
+      const into = join(paged.scratch, 'p');
+      const a = join(into, 'a');
+      // a fails once its files are in it (NOT_DURABLE each); p fails once page 2 made b in it (the stop).
+      failEvery('folderSync', (path) => (path === a && readdirSync(a).includes('2.txt')) || (path === into && readdirSync(into).includes('b')));
+      const err = await failureOf(downloadTree(pagedClient, 'p', into));
+      disarm();
+      const notDurable = (name: string) => `${join(a, name)} is saved, whole and verified, but its folder could not be synced (EIO injected failure): a crash of this machine could still undo that`;
+      expect(err.code).toBe('LOCAL_IO');
+      expect(err.message).toBe(
+        `cannot fsync the folder ${into}: EIO injected failure; the copy stopped: files listed from there on were not downloaded; also, 2 of 2 files were downloaded but not made durable: ${notDurable('1.txt')}; ${notDurable('2.txt')}`,
+      );
+      expect(err.detail).toEqual({ path: into, errno: 'EIO', failed: 2, files: 2 });
+      expect(err.cause).toMatchObject({ code: 'LOCAL_IO', message: expect.stringMatching(/^cannot fsync the folder /) });
+      expect(readFileSync(join(a, '1.txt'), 'utf8')).toBe('p/a/1.txt');
+      expect(existsSync(join(into, 'b', '3.txt'))).toBe(false);
+    } finally {
+      pagedClient.close();
+      await paged.close();
+    }
   });
 });

@@ -41,6 +41,8 @@ interface Armed {
   readonly code: string;
   /** writeSync only: write this many bytes for real and report them, instead of failing. */
   readonly shortTo?: number;
+  /** Stays armed after a hit (failEvery). */
+  readonly persistent?: boolean;
 }
 
 let armed: Armed | undefined;
@@ -50,6 +52,11 @@ export const failed: { call: FaultyCall; path: string }[] = [];
 /** The next `call` on a path `matches` accepts fails with `code` (EIO by default). */
 export const failNext = (call: FaultyCall, matches: (path: string) => boolean, code = 'EIO'): void => {
   armed = { call, matches, code };
+};
+
+/** Every `call` on a path `matches` accepts fails with `code` until disarm(): a disk that keeps failing. */
+export const failEvery = (call: FaultyCall, matches: (path: string) => boolean, code = 'EIO'): void => {
+  armed = { call, matches, code, persistent: true };
 };
 
 /** The next writeSync on a matching path writes only `bytes` bytes (a short write, no error). */
@@ -77,7 +84,7 @@ const take = (call: FaultyCall, where: () => string): Armed | undefined => {
   const path = where();
   if (!armed.matches(path)) return undefined;
   const hit = armed;
-  armed = undefined;
+  if (!hit.persistent) armed = undefined;
   failed.push({ call: hit.call, path });
   return hit;
 };
