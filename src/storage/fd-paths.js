@@ -137,7 +137,10 @@ const openServerFolderSync = (folder) => {
     return openCheckedFolderSync(folder);
   } catch (err) {
     // An object, not `instanceof Error`: under Jest, fs throws errors of another realm.
-    throw Object.assign(typeof err === 'object' && err !== null ? err : new Error(String(err)), { linkOnTheWay: false, serverFolder: `.rxfer/${basename(folder)}` });
+    // Named from `.rxfer` down (`.rxfer/sums/folders`): the root's path is none of a client's business.
+    const at = folder.lastIndexOf('/.rxfer/');
+    const serverFolder = at >= 0 ? folder.slice(at + 1) : `.rxfer/${basename(folder)}`;
+    throw Object.assign(typeof err === 'object' && err !== null ? err : new Error(String(err)), { linkOnTheWay: false, serverFolder });
   }
 };
 

@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DigestIndex } from '../../../src/storage/digest-index';
@@ -44,6 +44,22 @@ describe('DigestIndex', () => {
     // The first few were pushed out of memory (and their sidecars are gone now); the last ones remain.
     expect(await index.lookup('f0', stats, 'sha256')).toBeUndefined();
     expect(await index.lookup('f4099', stats, 'sha256')).toBe('digest-f4099');
+  });
+
+  test('the logs’ folder swapped for a link to a folder outside: a small file’s digest is not recorded there (the append fails)', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'rxfer-digests-outside-'));
+    try {
+      await mkdir(join(root, 'dir'));
+      await writeFile(join(root, 'dir', 's.txt'), 'small');
+      const stats = await stat(join(root, 'dir', 's.txt'));
+      const logs = join(sums(), 'folders');
+      await rm(logs, { recursive: true });
+      await symlink(outside, logs);
+      await expect(index.remember('dir/s.txt', stats, 'sha256', 'd-sha')).rejects.toMatchObject({ code: 'ELOOP', serverFolder: '.rxfer/sums/folders' });
+      expect(await readdir(outside)).toEqual([]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   test('small files’ digests go to their folder’s log: found again by a fresh index, not once the file changed', async () => {

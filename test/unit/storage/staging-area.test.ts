@@ -40,6 +40,25 @@ describe('staging area', () => {
     expect(await readdir(stagingFolderOf(root))).toEqual([]);
   });
 
+  test.each(['.rxfer', '.rxfer/partials', '.rxfer/sums', '.rxfer/sums/folders'])('%s a symbolic link to a folder outside: the start is refused, nothing there touched', async (own) => {
+    const outside = await mkdtemp(join(tmpdir(), 'rxfer-staging-area-outside-'));
+    try {
+      await mkdir(join(outside, 'staging'), { recursive: true });
+      await writeFile(join(outside, 'staging', 'keep'), 'not the server’s');
+      await writeFile(join(outside, 'x.tmp'), 'not the server’s');
+      await mkdir(join(root, own, '..'), { recursive: true });
+      await symlink(outside, join(root, own));
+      await expect(prepareStagingArea(root)).rejects.toMatchObject({
+        code: 'STORAGE_FAILED',
+        message: `${join(root, own)} is a symbolic link: the server keeps its own files there and does not follow it out of the storage root; move it away and start again`,
+      });
+      expect((await readdir(outside)).sort()).toEqual(['staging', 'x.tmp']);
+      expect(await readdir(join(outside, 'staging'))).toEqual(['keep']);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
   test('a start after a crash sweeps staging files out of the users’ folders, and nothing else', async () => {
     await plantLeftovers();
     await prepareStagingArea(root);
