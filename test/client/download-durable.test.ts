@@ -4,10 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RxferClient, RxferError, downloadTree } from '../../src/client/index';
+import { RxferClient, downloadTree } from '../../src/client/index';
 import { partialPathFor } from '../../src/client/staging-file';
 import { startTestServer, type TestServer } from './real-server';
 import { startTestServer as startServerWith } from '../helpers/server';
+import { failureOf } from '../helpers/failure-of';
 
 /**
  * Promise (README, "Downloads"): a download is reported saved only once its rename is durable. The
@@ -21,15 +22,6 @@ import { startTestServer as startServerWith } from '../helpers/server';
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
-  const outcome = await call.then(
-    () => new Error('expected a failure, but the call succeeded'),
-    (err: unknown) => err,
-  );
-  if (!(outcome instanceof RxferError)) throw outcome;
-  return outcome;
-};
 
 describe('a download whose folder cannot be synced after the rename', () => {
   let server: TestServer;

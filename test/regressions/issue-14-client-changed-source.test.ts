@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { RxferClient, RxferError, uploadTree } from '../../src/client/index';
 import { ensureBuilt, rxfer } from '../helpers/cli';
 import { TestServer, startTestServer, stagingFiles } from '../helpers/server';
+import { failureOf } from '../helpers/failure-of';
 
 /**
  * Issue 14, item 6: a local file edited in place while `rxfer put` sends it (same size, bytes
@@ -38,15 +39,6 @@ const connect = async (port = server.port): Promise<RxferClient> => {
   const client = await RxferClient.connect({ host: '127.0.0.1', port });
   clients.push(client);
   return client;
-};
-
-const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
-  const outcome = await call.then(
-    () => new Error('expected a failure, but the call succeeded'),
-    (err: unknown) => err,
-  );
-  if (!(outcome instanceof RxferError)) throw outcome;
-  return outcome;
 };
 
 /** A local file whose last change is an hour old, so that the edit the test makes moves its mtime on any kernel. */

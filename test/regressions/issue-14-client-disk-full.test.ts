@@ -8,6 +8,7 @@ import { ResumeLock } from '../../src/client/resume-lock';
 import { StagingFile, assertStagedSize } from '../../src/client/staging-file';
 import { TestServer, eventually, startTestServer } from '../helpers/server';
 import { Tmpfs, emptyTmpfs, fillTo, fillToSync, freeBytes, unfill, withTmpfs, tmpfsTest } from '../helpers/tmpfs';
+import { failureOf } from '../helpers/failure-of';
 
 /**
  * Issue 14, the client's own disk: `rxfer get` into a nearly full local disk committed a short file
@@ -62,15 +63,6 @@ const connect = async (): Promise<RxferClient> => {
 /** `data` stored on the server as `name` (its root is on the ordinary disk). */
 const serve = async (name: string, data: Buffer): Promise<void> => {
   await (await connect()).uploadBuffer(name, data);
-};
-
-const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
-  const outcome = await call.then(
-    () => new Error('expected a failure, but the call succeeded'),
-    (err: unknown) => err,
-  );
-  if (!(outcome instanceof RxferError)) throw outcome;
-  return outcome;
 };
 
 /** Every byte the failed download wrote is given back (a deleted file still open would hold it). */

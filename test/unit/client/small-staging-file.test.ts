@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type InMemorySink, SMALL_DOWNLOAD_MAX_BYTES, SmallStagingFile } from '../../../src/client/small-staging-file';
-import { RxferError } from '../../../src/errors/rxfer-error';
+import { failureOf } from '../../helpers/failure-of';
 
 /**
  * A small download's staging (src/client/small-staging-file.ts), on real files in a temp folder: the
@@ -36,15 +36,6 @@ const received = async (parts: string[]): Promise<SmallStagingFile> => {
 
 const leftovers = () => readdirSync(dir).filter((name) => name !== basename(target));
 const isStaging = (path: string) => basename(path).startsWith(`.${basename(target)}.rxfer-part-`);
-
-const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
-  const outcome = await call.then(
-    () => new Error('expected a failure, but the call succeeded'),
-    (err: unknown) => err,
-  );
-  if (!(outcome instanceof RxferError)) throw outcome;
-  return outcome;
-};
 
 describe('SmallStagingFile', () => {
   test('small means up to 64 KiB', () => {

@@ -10,6 +10,7 @@ import type { WriteStream } from 'node:fs';
 import { ResumeLock } from '../../../src/client/resume-lock';
 import { StagingFile, assertStagedSize, isUnfinishedDownloadName, partialPathFor, refuseDirectory, stagingPathFor } from '../../../src/client/staging-file';
 import { RxferError } from '../../../src/errors/rxfer-error';
+import { failureOf } from '../../helpers/failure-of';
 
 /**
  * What the client does before a download's name changes (src/client/staging-file.ts), on real files
@@ -45,15 +46,6 @@ const write = (stream: WriteStream, data: Buffer | string): Promise<void> =>
 
 /** Names in the folder other than the target: staging, resume and lock files. */
 const leftovers = () => readdirSync(dir).filter((name) => name !== basename(target));
-
-const failureOf = async (call: Promise<unknown>): Promise<RxferError> => {
-  const outcome = await call.then(
-    () => new Error('expected a failure, but the call succeeded'),
-    (err: unknown) => err,
-  );
-  if (!(outcome instanceof RxferError)) throw outcome;
-  return outcome;
-};
 
 /** Whether descriptor `fd` still refers to `path`, removed or not (closed, or reused for another file: no). */
 const fdIsOpenOn = (fd: number, path: string): boolean => {
