@@ -8,7 +8,7 @@ import { HashAlgorithm, RunningHash, startHash } from '../integrity/hash-algorit
 import { hashPrefix, readerOf } from '../integrity/hash-prefix';
 import type { ResumePoint } from '../protocol/command';
 import type { PartialUpload } from './storage-adapter';
-import { storageError } from './storage-errors';
+import { serverFolderOf, storageError } from './storage-errors';
 import { READ_FLAGS, assertOpenedAt, inServerFolderSync, quietly } from './opened-paths';
 
 /** What is written beside a partial upload's data, so that it can be found, counted and expired. */
@@ -178,7 +178,10 @@ export class PartialUploads {
     let fd: number;
     try {
       fd = inServerFolderSync(this.folder, (inside) => openSync(join(inside, id), READ_FLAGS));
-    } catch {
+    } catch (err) {
+      // The kept uploads' folder itself unusable (removed, swapped for a link): not "nothing is kept",
+      // which would be untrue once it is back (hostile pass u); said as the server's failure.
+      if (serverFolderOf(err) !== undefined) throw storageError(err, 'look for the kept upload of', name);
       return undefined;
     }
     try {
@@ -253,16 +256,29 @@ export class PartialUploads {
     });
   }
 
+  /**
+   * Why a kept upload could not be opened: its folder unusable (removed, swapped for a link), the
+   * server's failure (STORAGE_FAILED naming the folder, as for any upload then), or else nothing kept.
+   */
+  private keptGone(name: string, mismatch: (why: string) => RxferError): RxferError {
+    try {
+      inServerFolderSync(this.folder, () => undefined);
+    } catch (err) {
+      if (serverFolderOf(err) !== undefined) return storageError(err, 'resume', name);
+    }
+    return mismatch('no interrupted upload of it is kept');
+  }
+
   private async reopen(id: string, name: string, { offset, digest }: ResumePoint, algorithm: HashAlgorithm, dropped: (bytes: number) => void): Promise<Omit<ClaimedPartial, 'release' | 'forget'>> {
     const path = this.dataPath(id);
     const mismatch = (why: string) => new RxferError('RESUME_MISMATCH', `cannot resume ${name} at ${offset} bytes: ${why}; upload it from the start`, { offset });
     const fd = await openFd(path, constants.O_RDWR | constants.O_NOFOLLOW).catch(() => undefined);
-    if (fd === undefined) throw mismatch('no interrupted upload of it is kept');
+    if (fd === undefined) throw this.keptGone(name, mismatch);
     try {
       assertOpenedAt(fd, path);
     } catch {
       await closeFd(fd).catch(() => undefined);
-      throw mismatch('no interrupted upload of it is kept');
+      throw this.keptGone(name, mismatch);
     }
     let kept = 0;
     try {

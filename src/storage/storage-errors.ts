@@ -44,7 +44,7 @@ export const storageError = (err: unknown, action: string, name: string): RxferE
 };
 
 /** The server's own folder (`.rxfer/staging`, …) whose open failed (fd-paths.js, openServerFolderSync), if that is the failure. */
-const serverFolderOf = (err: unknown): string | undefined => {
+export const serverFolderOf = (err: unknown): string | undefined => {
   const folder = (err as { serverFolder?: unknown } | undefined)?.serverFolder;
   return typeof folder === 'string' ? folder : undefined;
 };

@@ -296,7 +296,8 @@ describe('PartialUploads', () => {
       await writeFile(join(elsewhere, `${idOf('x.bin')}.json`), JSON.stringify({ name: 'x.bin', size: 1000, startedAt: new Date(0).toISOString() }));
       await rename(folder(), `${folder()}.parked`);
       await symlink(elsewhere, folder());
-      expect(await fresh.probe('x.bin', 'sha256')).toBeUndefined();
+      // Not "nothing kept" (it is, in the folder parked): the server's folder is named.
+      await expect(fresh.probe('x.bin', 'sha256')).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: "cannot look for the kept upload of x.bin: the server's own folder .rxfer/partials cannot be used (it, or a folder above it, is a symbolic link now: ELOOP)" });
       await expect(fresh.discard('x.bin')).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: expect.stringContaining("the server's own folder .rxfer/") });
       await fresh.expire(0);
       expect(await readFile(join(elsewhere, idOf('x.bin')), 'utf8')).toBe('not the server\'s');
@@ -313,7 +314,7 @@ describe('PartialUploads', () => {
       done(partial);
     });
 
-    test('a resume with the kept uploads\' folder swapped for a link to a folder holding that id with the digest given: RESUME_MISMATCH, nothing written outside', async () => {
+    test('a resume with the kept uploads\' folder swapped for a link to a folder holding that id with the digest given: STORAGE_FAILED naming the folder, nothing written outside', async () => {
       const elsewhere = join(root, 'elsewhere');
       await mkdir(elsewhere);
       await writeFile(join(elsewhere, idOf('r.bin')), 'outside prefix');
@@ -321,8 +322,8 @@ describe('PartialUploads', () => {
       await rm(folder(), { recursive: true });
       await symlink(elsewhere, folder());
       await expect(partials.claim('r.bin', 100, 'sha256', { offset: 14, digest: sha('outside prefix') })).rejects.toMatchObject({
-        code: 'RESUME_MISMATCH',
-        message: expect.stringContaining('no interrupted upload of it is kept'),
+        code: 'STORAGE_FAILED',
+        message: "cannot resume r.bin: the server's own folder .rxfer/partials cannot be used (it, or a folder above it, is a symbolic link now: ELOOP)",
       });
       expect(await readFile(join(elsewhere, idOf('r.bin')), 'utf8')).toBe('outside prefix');
     });
