@@ -262,9 +262,10 @@ export class PartialUploads {
    */
   private keptGone(name: string, mismatch: (why: string) => RxferError): RxferError {
     try {
+      // Only the folder's own open can fail here (marked serverFolder: storageError names the folder).
       inServerFolderSync(this.folder, () => undefined);
     } catch (err) {
-      if (serverFolderOf(err) !== undefined) return storageError(err, 'resume', name);
+      return storageError(err, 'resume', name);
     }
     return mismatch('no interrupted upload of it is kept');
   }
