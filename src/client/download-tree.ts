@@ -122,9 +122,9 @@ const madeOnTheWay = (folder: string, made: string | undefined): string[] => {
  * of the page is asked for, so a crash can never take a folder with files reported saved in it, nor
  * can a run again report "already there" of a file whose rename or folder was never made durable
  * (hostile pass t). A folder made since its parent's sync has that parent synced again. Gathered
- * (clientFolders), so one fsync serves every file of a folder. A failure stops the copy (LOCAL_IO)
- * before anything more is downloaded into that folder or below it. A file system that cannot fsync a
- * folder at all is let through (cannotSyncAFolder).
+ * (clientFolders), so one fsync serves every file of a folder. A failure stops the copy (LOCAL_IO):
+ * no file listed from there on is asked for (downloads of earlier pages still under way end as they
+ * end). A folder that cannot be fsynced at all is let through (cannotSyncAFolder).
  */
 class TreeSyncs {
   private readonly synced = new Set<string>();
