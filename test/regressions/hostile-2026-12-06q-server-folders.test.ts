@@ -340,26 +340,29 @@ describe('hostile 2026-12-06q: the kept uploads\' and staging folders swapped fo
     return data;
   };
 
-  /** Held (a71ae5b): the probe opens through the folder opened and checked. */
-  test('RESUME with the kept uploads\' folder swapped for a link to a folder holding a file of that id: NOT FOUND, never the outside file\'s digest', async () => {
+  /**
+   * Held (a71ae5b): the probe opens through the folder opened and checked. Since c923a68 the reply names
+   * the server's folder (it said NOT FOUND, untrue of the upload kept in the folder moved aside).
+   */
+  test('RESUME with the kept uploads\' folder swapped for a link to a folder holding a file of that id: STORAGE_FAILED naming the folder, never the outside file\'s digest', async () => {
     const { server, root, outside } = await serve();
     await keepOneMiB(server, root);
     await writeFile(join(outside, sha256('big.bin')), 'outside bytes');
     await swapForLink(root, 'partials', outside);
     const client = await connectTo(server.port);
     await client.send('RESUME\nbig.bin\n');
-    expect(await client.readLine(REPLY_MS)).toMatch(/^NOT FOUND/);
+    expect(await client.readLine(REPLY_MS)).toBe("ERR STORAGE_FAILED cannot look for the kept upload of big.bin: the server's own folder .rxfer/partials cannot be used (it, or a folder above it, is a symbolic link now: ELOOP)");
   });
 
-  /** Held: the resume's open is checked (assertOpenedAt), its removal goes through the checked folder. */
-  test('a resumed UPLOAD whose prefix is the outside file\'s, the folder swapped for a link: RESUME_MISMATCH, the outside file stays', async () => {
+  /** Held: the resume's open is checked (assertOpenedAt), its removal goes through the checked folder. The reply names the folder (c923a68). */
+  test('a resumed UPLOAD whose prefix is the outside file\'s, the folder swapped for a link: STORAGE_FAILED naming the folder, the outside file stays', async () => {
     const { server, root, outside } = await serve();
     const data = await keepOneMiB(server, root);
     await writeFile(join(outside, sha256('big.bin')), 'outside bytes');
     await swapForLink(root, 'partials', outside);
     const client = await connectTo(server.port);
     await client.send(`UPLOAD ${data.length} FROM 13 ${sha256('outside bytes')}\nbig.bin\n`);
-    expect(await client.readLine(REPLY_MS)).toMatch(/^ERR RESUME_MISMATCH /);
+    expect(await client.readLine(REPLY_MS)).toBe("ERR STORAGE_FAILED cannot resume big.bin: the server's own folder .rxfer/partials cannot be used (it, or a folder above it, is a symbolic link now: ELOOP)");
     expect(await readFile(join(outside, sha256('big.bin')), 'utf8')).toBe('outside bytes');
   });
 
