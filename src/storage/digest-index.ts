@@ -130,19 +130,15 @@ export class DigestIndex {
       // Never through a link planted under the log's name (it would append to the file it points at),
       // nor through the logs' folder swapped for one (inServerFolderSync: an append of a few µs made
       // the log's line in a folder outside the root; hostile pass u).
-      try {
-        inServerFolderSync(dirname(log), (inside) => {
-          const fd = openSync(join(inside, basename(log)), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
-          try {
-            writeFileSync(fd, line);
-          } finally {
-            closeSync(fd);
-          }
-        });
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      inServerFolderSync(dirname(log), (inside) => {
+        const fd = openSync(join(inside, basename(log)), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+        try {
+          writeFileSync(fd, line);
+        } finally {
+          closeSync(fd);
+        }
+      });
+      return;
     }
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;
     const record: DigestRecord = { name, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digests: { ...others, [algorithm]: digest } };

@@ -144,4 +144,48 @@ const openServerFolderSync = (folder) => {
   }
 };
 
-module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink, openCheckedFolderSync, openServerFolderSync };
+/**
+ * One of the server's own folders opened and checked (openServerFolderSync): the path inside it, and
+ * its close (quiet: a read-only descriptor, nothing written through it to lose). Without /proc (not
+ * Linux) the folder's own path, nothing to close.
+ * @param {string} folder
+ * @returns {{ readonly inside: string, close(): void }}
+ */
+const openServerFolder = (folder) => {
+  if (!CAN_CHECK_OPENED) return { inside: folder, close: () => undefined };
+  const fd = openServerFolderSync(folder);
+  return {
+    inside: FD_PATHS + fd,
+    close: () => {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // Read-only: nothing to lose.
+      }
+    },
+  };
+};
+
+/**
+ * Runs `work` synchronously with a path that stays inside `folder`, one of the server's own folders
+ * under `<root>/.rxfer` (kept uploads, digest records, staging): opened and shown to be that folder
+ * (ELOOP if it, or a folder above it, is a link now), so that one swapped for a link by someone with
+ * access to the storage never has a file made, written or removed outside the root (hostile pass p).
+ * Synchronous on purpose: these folders are on the root's own file system, every call a few µs, where
+ * a thread-pool round trip each cost the main thread more than the calls (issue 20; a streamed upload
+ * made ≈ 20 of them). Shared by the main thread (opened-paths.ts) and the commit worker.
+ * @template T
+ * @param {string} folder
+ * @param {(inside: string) => T} work
+ * @returns {T}
+ */
+const inServerFolderSync = (folder, work) => {
+  const opened = openServerFolder(folder);
+  try {
+    return work(opened.inside);
+  } finally {
+    opened.close();
+  }
+};
+
+module.exports = { FD_PATHS, CAN_CHECK_OPENED, pathTooLong, notOpenedAt, openedWithin, linkOnTheWaySync, nowALink, openCheckedFolderSync, openServerFolderSync, openServerFolder, inServerFolderSync };

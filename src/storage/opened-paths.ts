@@ -3,7 +3,10 @@ import { lstat, open as openHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
-import { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, nowALink, openServerFolderSync, openedWithin, pathTooLong } from './fd-paths';
+import { CAN_CHECK_OPENED, FD_PATHS, inServerFolderSync, notOpenedAt, nowALink, openServerFolder, openedWithin, pathTooLong } from './fd-paths';
+
+/** fd-paths.js's, shared with the commit worker; here beside the rest of the checked-folder calls. */
+export { inServerFolderSync };
 import { fsyncFolderInPool } from '../io/folder-sync';
 import { outsideTheRoot } from './storage-errors';
 
@@ -119,31 +122,6 @@ export const inServerFolder = async <T>(folder: string, work: (inside: string) =
   } finally {
     opened.close();
   }
-};
-
-/**
- * Runs `work` synchronously with a path that stays inside `folder`, one of the server's own folders
- * under `<root>/.rxfer` (kept uploads, digest records, staging): opened and shown to be that folder
- * (ELOOP if it, or a folder above it, is a link now), so that one swapped for a link by someone with
- * access to the storage never has a file made, written or removed outside the root (hostile pass p).
- * Synchronous on purpose: these folders are on the root's own file system, every call a few µs, where
- * a thread-pool round trip each cost the main thread more than the calls (issue 20; a streamed upload
- * made ≈ 20 of them). Without /proc (not Linux) the path is used as it is.
- */
-export const inServerFolderSync = <T>(folder: string, work: (inside: string) => T): T => {
-  const opened = openServerFolder(folder);
-  try {
-    return work(opened.inside);
-  } finally {
-    opened.close();
-  }
-};
-
-/** One of the server's own folders opened and checked (inServerFolderSync): the path inside it, and its close. */
-const openServerFolder = (folder: string): { readonly inside: string; close(): void } => {
-  if (!CAN_CHECK_OPENED) return { inside: folder, close: () => undefined };
-  const fd = openServerFolderSync(folder);
-  return { inside: FD_PATHS + fd, close: () => closeQuietly(fd) };
 };
 
 /**

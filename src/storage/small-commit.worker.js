@@ -30,7 +30,7 @@ const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
 const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
-const { CAN_CHECK_OPENED, FD_PATHS, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
+const { CAN_CHECK_OPENED, FD_PATHS, inServerFolderSync, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
 const { FsyncPace } = require('../io/fsync-pace.js');
 
 /**
@@ -372,7 +372,8 @@ const appendDigests = (log, lines) => {
       // ELOOP, and the batch's digests are lost, never written into the file it points at. Nor made
       // through the logs' folder swapped for a link: opened through that folder, opened and checked
       // (an empty log was made outside the root before the check below found it; hostile pass u).
-      const fd = openInServerFolder(dirname(log), basename(log), fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW);
+      const flags = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+      const fd = inServerFolderSync(dirname(log), (inside) => fs.openSync(join(inside, basename(log)), flags, 0o644));
       assertUnder(fd, log);
       open = { fd, size: fs.fstatSync(fd).size };
       openLogs.set(log, open);
@@ -387,21 +388,6 @@ const appendDigests = (log, lines) => {
   }
   const base = compactedSize.get(log) ?? 0;
   return open.size > COMPACT_FROM_BYTES && open.size > 2 * base;
-};
-
-/**
- * Opens `name` in `folder`, one of the server's own, through that folder opened and shown to be it
- * (openServerFolderSync); the folder's descriptor is closed again. Without /proc, by path.
- * @param {string} folder @param {string} name @param {number} flags @returns {number}
- */
-const openInServerFolder = (folder, name, flags) => {
-  if (!CAN_CHECK_OPENED) return fs.openSync(folder + '/' + name, flags, 0o644);
-  const folderFd = openServerFolderSync(folder);
-  try {
-    return fs.openSync(FD_PATHS + folderFd + '/' + name, flags, 0o644);
-  } finally {
-    try { fs.closeSync(folderFd); } catch { /* read-only: nothing to lose */ }
-  }
 };
 
 /**
