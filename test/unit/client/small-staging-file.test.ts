@@ -143,21 +143,19 @@ describe('SmallStagingFile', () => {
     expect(openFds()).toBe(before);
   });
 
-  test.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR'])('a file system that cannot fsync a folder (%s): the commit succeeds', async (code) => {
+  test.each([
+    ['a file system that cannot fsync a folder', 'EINVAL', 'fsyncSync'],
+    ['a file system that cannot fsync a folder', 'ENOTSUP', 'fsyncSync'],
+    ['a file system that cannot fsync a folder', 'EOPNOTSUPP', 'fsyncSync'],
+    ['a file system that cannot fsync a folder', 'EISDIR', 'fsyncSync'],
+    ['a folder it may write into but not open (a drop box)', 'EACCES', 'openSync'],
+    ['a folder it may write into but not open (a drop box)', 'EPERM', 'openSync'],
+  ] as const)('%s (%s from %s): the commit succeeds', async (_what, code, call) => {
     const file = await received(['abc']);
     nextFsyncBy('fsyncSync');
-    failNext('fsyncSync', (path) => path === dir, code);
+    failNext(call, (path) => path === dir, code);
     await file.commit(3);
-    expect(failed.at(-1)).toEqual({ call: 'fsyncSync', path: dir });
-    expect(readFileSync(target, 'utf8')).toBe('abc');
-  });
-
-  test.each(['EACCES', 'EPERM'])('a folder it may write into but not open (%s, a drop box): the commit succeeds', async (code) => {
-    const file = await received(['abc']);
-    nextFsyncBy('fsyncSync');
-    failNext('openSync', (path) => path === dir, code);
-    await file.commit(3);
-    expect(failed.at(-1)).toEqual({ call: 'openSync', path: dir });
+    expect(failed.at(-1)).toEqual({ call, path: dir });
     expect(readFileSync(target, 'utf8')).toBe('abc');
   });
 
