@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { close, closeSync, constants, fstat, fstatSync, ftruncate, open as openCallback, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, close, closeSync, constants, fstat, fstatSync, ftruncate, lstatSync, open as openCallback, openSync, unlinkSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -361,8 +361,15 @@ export class PartialUploads {
     // 2026-12-05). Such a claim now waits its turn: BUSY for a resume, a staging file of its own otherwise.
     this.writing.add(id);
     try {
-      // DELETE asks for every name: a name with nothing kept costs one lstat.
-      const data = await lstat(this.dataPath(id)).catch(() => undefined);
+      // DELETE asks for every name: a name with nothing kept costs one lstat, through the folder
+      // opened and checked. By path it went through a folder swapped for a link, and with the folder
+      // unusable a DELETE said NOT FOUND of a name whose kept upload is there once it is back.
+      let data: Stats | undefined;
+      try {
+        data = inServerFolderSync(this.folder, (inside) => lstatSync(join(inside, id)));
+      } catch (err) {
+        if (serverFolderOf(err) !== undefined || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(err, 'delete the kept upload of', name);
+      }
       if (!data) return 0;
       const counted = await this.counted(id);
       try {
