@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { Stats, closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { FileHandle, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
-import { DigestLog, FolderDigests, folderOf } from './digest-log';
+import { DigestLog, FileVersion, FolderDigests } from './digest-log';
 import { READ_FLAGS, inServerFolderSync, quietly } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
@@ -18,11 +18,23 @@ interface DigestRecord {
   readonly digests: Partial<Record<HashAlgorithm, string>>;
 }
 
+/**
+ * How old a file's mtime must be for a digest the server hashed on demand to be recorded. File times
+ * come from a coarse clock (a tick of a few ms; a second or two on some file systems), so another
+ * program's write in the same tick as the version hashed leaves size, mtime and inode as they were:
+ * recorded, the digest would be told of bytes it is not of, and a re-run would skip a changed file.
+ * As git's racy-index rule: a file changed in the last seconds is hashed again next time instead.
+ */
+const SETTLED_MS = 2000;
+
+/** Whether `version` was last changed long enough ago for its digest to be recorded (SETTLED_MS). */
+const settled = (version: FileVersion): boolean => Date.now() - version.mtimeMs > SETTLED_MS;
+
 /** Records kept in memory (≈ 300 bytes each). */
 const RECENT_RECORDS = 4096;
 
 /** Whether `record` is about the file as `stats` describe it now (changed by other means: not). */
-const describes = (record: DigestRecord, name: string, stats: Stats): boolean =>
+const describes = (record: DigestRecord, name: string, stats: FileVersion): boolean =>
   record.name === name && record.size === stats.size && record.mtimeMs === stats.mtimeMs && record.ino === stats.ino;
 
 /**
@@ -86,7 +98,7 @@ export class DigestIndex {
     return createHash('sha256').update(name).digest('hex') + '.json';
   }
 
-  private async read(name: string, stats: Stats): Promise<DigestRecord | undefined> {
+  private async read(name: string, stats: FileVersion): Promise<DigestRecord | undefined> {
     const known = this.recent.get(name);
     if (known && describes(known, name, stats)) {
       this.keep(known);
@@ -110,11 +122,8 @@ export class DigestIndex {
     if (this.recent.size > RECENT_RECORDS) this.recent.delete(this.recent.keys().next().value!);
   }
 
-  async lookup(name: string, stats: Stats, algorithm: HashAlgorithm): Promise<string | undefined> {
-    if (stats.size <= SMALL_FILE_BYTES) {
-      const folder = folderOf(name);
-      return (await this.logs.folder(folder)).get(folder === '' ? name : name.slice(folder.length + 1), stats, algorithm);
-    }
+  async lookup(name: string, stats: FileVersion, algorithm: HashAlgorithm): Promise<string | undefined> {
+    if (stats.size <= SMALL_FILE_BYTES) return (await this.logs.recordOf(name, stats))?.d[algorithm];
     return (await this.read(name, stats))?.digests[algorithm];
   }
 
@@ -122,7 +131,7 @@ export class DigestIndex {
    * Records `digest` for the file as `stats` describe it. `alongside`: keep the other algorithms'
    * digests of a record that is still fresh (a file hashed again for another client, not replaced).
    */
-  async remember(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string, alongside = false): Promise<void> {
+  async remember(name: string, stats: FileVersion, algorithm: HashAlgorithm, digest: string, alongside = false): Promise<void> {
     if (stats.size <= SMALL_FILE_BYTES) {
       // A log line joins the other algorithms' digests of the same version by itself. (Commits'
       // lines come from the small-commit worker; this is for files hashed on demand.)
@@ -181,12 +190,29 @@ export class DigestIndex {
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */
-  async digestOf(name: string, handle: FileHandle, stats: Stats, algorithm: HashAlgorithm): Promise<string> {
+  async digestOf(name: string, handle: FileHandle, stats: FileVersion, algorithm: HashAlgorithm): Promise<string> {
     const known = await this.lookup(name, stats, algorithm);
     if (known !== undefined) return known;
     const digest = await this.hashing.run(() => hashHandle(handle, stats.size, algorithm));
-    await this.remember(name, stats, algorithm, digest, true).catch(() => undefined);
+    await this.rememberHashed(name, stats, algorithm, digest).catch(() => undefined);
     return digest;
+  }
+
+  /**
+   * Records the digest of a file the server hashed as it found it (a DOWNLOAD, a STAT; not a commit,
+   * whose worker records what it wrote), so that LISTs show it from then on: a `get -r` run again
+   * over files put there by other means compares instead of fetching each again. A version the
+   * server has a record of already (its commit's, in another algorithm) is rxfer's own and gets the
+   * digest at once; any other only once its mtime is SETTLED_MS old. A small file whose folder's log
+   * has the digest already (most downloads: the LIST before read the log) costs no system call.
+   */
+  async rememberHashed(name: string, version: FileVersion, algorithm: HashAlgorithm, digest: string): Promise<void> {
+    const small = version.size <= SMALL_FILE_BYTES;
+    if (small && this.logs.hasInMemory(name, version, algorithm, digest)) return;
+    const known = small ? (await this.logs.recordOf(name, version))?.d : (await this.read(name, version))?.digests;
+    if (known?.[algorithm] === digest) return;
+    if (known === undefined && !settled(version)) return;
+    await this.remember(name, version, algorithm, digest, true);
   }
 }
 

@@ -1,8 +1,11 @@
-import { Stats, constants } from 'node:fs';
+import { type Stats, constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
 import { type DigestRecord, applyDigestLines, digestLogPath, formatDigestLine } from './small-commit-log';
+
+/** The version of a file a digest is of: valid only while its size, mtime and inode are unchanged. */
+export type FileVersion = Pick<Stats, 'size' | 'mtimeMs' | 'ino'>;
 
 /** Records kept in memory across all folders (≈ 200 bytes each); the least recently used folders go first. */
 const MAX_CACHED_RECORDS = 100_000;
@@ -12,10 +15,14 @@ export class FolderDigests {
   constructor(private readonly records: ReadonlyMap<string, DigestRecord>) {}
 
   /** The digest of the file `name` in this folder, if the log describes it as `stats` show it now. */
-  get(name: string, stats: Stats, algorithm: HashAlgorithm): string | undefined {
+  get(name: string, stats: FileVersion, algorithm: HashAlgorithm): string | undefined {
+    return this.recordOf(name, stats)?.d[algorithm];
+  }
+
+  /** The log's record of the file `name` in this folder, if it describes it as `stats` show it now. */
+  recordOf(name: string, stats: FileVersion): DigestRecord | undefined {
     const record = this.records.get(name);
-    if (!record || record.s !== stats.size || record.m !== stats.mtimeMs || record.i !== stats.ino) return undefined;
-    return record.d[algorithm];
+    return record && record.s === stats.size && record.m === stats.mtimeMs && record.i === stats.ino ? record : undefined;
   }
 }
 
@@ -47,9 +54,25 @@ export class DigestLog {
   }
 
   /** A record line for `name` (a storage name) as `stats` describe it, and the log it goes to. */
-  lineFor(name: string, stats: Stats, algorithm: HashAlgorithm, digest: string): { log: string; line: string } {
+  /**
+   * Whether the log of `name`'s folder, as last read or appended to here, has `digest` for the file
+   * as `version` describes it. No system call: false for a folder not read yet (or evicted).
+   */
+  hasInMemory(name: string, version: FileVersion, algorithm: HashAlgorithm, digest: string): boolean {
     const folder = folderOf(name);
-    const base = folder === '' ? name : name.slice(folder.length + 1);
+    const records = this.cache.get(folder)?.records;
+    return records !== undefined && new FolderDigests(records).get(baseOf(name, folder), version, algorithm) === digest;
+  }
+
+  /** The record of the file `name` (a storage name) as `version` describes it, from its folder's log read now. */
+  async recordOf(name: string, version: FileVersion): Promise<DigestRecord | undefined> {
+    const folder = folderOf(name);
+    return (await this.folder(folder)).recordOf(baseOf(name, folder), version);
+  }
+
+  lineFor(name: string, stats: FileVersion, algorithm: HashAlgorithm, digest: string): { log: string; line: string } {
+    const folder = folderOf(name);
+    const base = baseOf(name, folder);
     const line = formatDigestLine(base, stats.size, stats.mtimeMs, stats.ino, algorithm, digest);
     // Known at once here too: the worker appends it a moment later.
     const cached = this.cache.get(folder);
@@ -130,6 +153,9 @@ export class DigestLog {
     }
   }
 }
+
+/** A storage name's last part, in its folder `folder` (folderOf). */
+const baseOf = (name: string, folder: string): string => (folder === '' ? name : name.slice(folder.length + 1));
 
 /** The storage name of a name's folder ('' for the root). */
 export const folderOf = (name: string): string => {

@@ -58,7 +58,8 @@ export class LocalFileOps {
   /**
    * A file's digest comes from what the server knows (the folder's digest log for a small file, a
    * sidecar for a large one). A small file it knows nothing of (put there by other means, or changed)
-   * is hashed once and remembered, so STATs pipelined over many files do not read each every time.
+   * is hashed once and remembered, so STATs pipelined over many files do not read each every time
+   * (one changed in the last seconds is hashed each time until then: DigestIndex.rememberHashed).
    */
   async stat(name: RemoteName, jail: string, algorithm: HashAlgorithm): Promise<FileStatus> {
     const { folder, stats } = await this.entry(name, jail);
@@ -70,7 +71,7 @@ export class LocalFileOps {
         const now = await handle.stat();
         digest = await hashHandle(handle, stats.size, algorithm);
         // Remembered only for the version looked at: a file being changed right now is not.
-        if (now.size === stats.size && now.mtimeMs === stats.mtimeMs && now.ino === stats.ino) this.digests.remember(name, stats, algorithm, digest).catch(() => undefined);
+        if (now.size === stats.size && now.mtimeMs === stats.mtimeMs && now.ino === stats.ino) this.digests.rememberHashed(name, stats, algorithm, digest).catch(() => undefined);
       } finally {
         await handle.close();
       }

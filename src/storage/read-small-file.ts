@@ -5,10 +5,15 @@ import { SMALL_FILE_BYTES } from './digest-index';
 import { storageError } from './storage-errors';
 import { READ_FLAGS, assertOpenedWithin } from './opened-paths';
 
-/** A small file read whole: its bytes as fstat found it, and its mtime. */
+/**
+ * A small file read whole: its bytes as fstat found it, and the version fstat saw (`body` is shorter
+ * than `size` if the file shrank meanwhile).
+ */
 export interface SmallFile {
   readonly body: Buffer;
+  readonly size: number;
   readonly mtimeMs: number;
+  readonly ino: number;
 }
 
 /**
@@ -45,10 +50,10 @@ export const readSmallFile = (path: string, name: RemoteName, within: string): P
         if (stats.size > SMALL_FILE_BYTES) return finish(undefined);
         const body = Buffer.allocUnsafe(stats.size);
         const readFrom = (length: number): void => {
-          if (length >= body.length) return finish(undefined, { body, mtimeMs: stats.mtimeMs });
+          if (length >= body.length) return finish(undefined, { body, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
           read(fd, body, length, body.length - length, length, (readErr, n) => {
             if (readErr) return finish(readErr);
-            if (n === 0) return finish(undefined, { body: body.subarray(0, length), mtimeMs: stats.mtimeMs });
+            if (n === 0) return finish(undefined, { body: body.subarray(0, length), size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
             readFrom(length + n);
           });
         };

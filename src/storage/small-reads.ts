@@ -43,7 +43,7 @@ const CLOSE_WAIT_MS = 1000;
 const BATCH_FILES = 128;
 
 type Result =
-  | { id: number; mtimeMs: number; body: Uint8Array }
+  | { id: number; size: number; mtimeMs: number; ino: number; body: Uint8Array }
   | { id: number; large: true }
   | { id: number; notFile: true }
   | { id: number; outside: true }
@@ -195,7 +195,7 @@ export class SmallReads {
     this.stuck = false;
     for (const result of results) {
       this.settle(result.id, (waiting) => {
-        if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), mtimeMs: result.mtimeMs });
+        if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), size: result.size, mtimeMs: result.mtimeMs, ino: result.ino });
         else if ('large' in result) waiting.resolve(undefined);
         else if ('notFile' in result) waiting.reject(new RxferError('NAME_CONFLICT', `${waiting.name} is a folder, not a file`));
         else if ('outside' in result) waiting.reject(outsideTheRoot(waiting.name));

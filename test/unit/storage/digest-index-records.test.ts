@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
@@ -29,6 +29,21 @@ describe('DigestIndex records', () => {
   const file = async (name: string, bytes: Buffer | string) => {
     await writeFile(join(root, name), bytes);
     return stat(join(root, name));
+  };
+  /** A file put there by other means a minute ago: old enough for a digest hashed on demand to be recorded. */
+  const settledFile = async (name: string, bytes: Buffer | string) => {
+    await writeFile(join(root, name), bytes);
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(join(root, name), aMinuteAgo, aMinuteAgo);
+    return stat(join(root, name));
+  };
+  const digestOfFile = async (name: string, stats: Stats, algorithm: 'sha256' | 'blake3') => {
+    const handle = await open(join(root, name));
+    try {
+      return await index.digestOf(name, handle, stats, algorithm);
+    } finally {
+      await handle.close();
+    }
   };
 
   test('init makes the sums and folder-log folders', async () => {
@@ -118,7 +133,7 @@ describe('DigestIndex records', () => {
 
   describe('digestOf', () => {
     test('hashes a file it knows nothing of, remembers it, and answers from memory next time', async () => {
-      const stats = await file('big.bin', large);
+      const stats = await settledFile('big.bin', large);
       const handle = await open(join(root, 'big.bin'));
       try {
         const hashing = jest.spyOn(hashPrefixModule, 'hashUpTo');
@@ -135,7 +150,7 @@ describe('DigestIndex records', () => {
 
     test('a small file hashed on demand goes to its folder’s log', async () => {
       await mkdir(join(root, 'd'));
-      const stats = await file('d/s.txt', 'small');
+      const stats = await settledFile('d/s.txt', 'small');
       const handle = await open(join(root, 'd', 's.txt'));
       try {
         expect(await index.digestOf('d/s.txt', handle, stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
@@ -143,6 +158,44 @@ describe('DigestIndex records', () => {
         await handle.close();
       }
       expect(await new DigestIndex(root).lookup('d/s.txt', stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
+    });
+
+    // A write by another program in the same tick of the file system's clock leaves size, mtime and
+    // inode as they were: a digest recorded for such a version could be told of other bytes.
+    test.each([
+      ['large', 'big.bin', large],
+      ['small', 's.txt', Buffer.from('small')],
+    ])('a %s file changed in the last seconds, of which nothing is known: hashed each time, never recorded', async (_size, name, bytes) => {
+      const stats = await file(name, bytes);
+      const hashing = jest.spyOn(hashPrefixModule, 'hashUpTo');
+      expect(await digestOfFile(name, stats, 'sha256')).toBe(hashOf('sha256', bytes));
+      expect(await digestOfFile(name, stats, 'sha256')).toBe(hashOf('sha256', bytes));
+      expect(hashing).toHaveBeenCalledTimes(2);
+      expect(await new DigestIndex(root).lookup(name, stats, 'sha256')).toBeUndefined();
+      if (bytes.length > SMALL_FILE_BYTES) expect(await sidecars()).toEqual([]);
+      else expect(await readdir(join(sums(), 'folders'))).toEqual([]);
+    });
+
+    test.each([
+      ['large', 'big.bin', large],
+      ['small', 's.txt', Buffer.from('small')],
+    ])('a %s file changed in the last seconds with a record of its version (its commit): another algorithm joins it at once', async (_size, name, bytes) => {
+      const stats = await file(name, bytes);
+      await index.remember(name, stats, 'blake3', hashOf('blake3', bytes));
+      expect(await digestOfFile(name, stats, 'sha256')).toBe(hashOf('sha256', bytes));
+      const fresh = new DigestIndex(root);
+      expect(await fresh.lookup(name, stats, 'sha256')).toBe(hashOf('sha256', bytes));
+      expect(await fresh.lookup(name, stats, 'blake3')).toBe(hashOf('blake3', bytes));
+    });
+
+    test('a small file already in its folder’s log is not appended again', async () => {
+      const stats = await settledFile('s.txt', 'small');
+      await index.remember('s.txt', stats, 'sha256', hashOf('sha256', Buffer.from('small')));
+      const log = join(sums(), 'folders', (await readdir(join(sums(), 'folders')))[0]!);
+      const before = await readFile(log, 'utf8');
+      expect(await digestOfFile('s.txt', stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
+      expect(await digestOfFile('s.txt', stats, 'sha256')).toBe(hashOf('sha256', Buffer.from('small')));
+      expect(await readFile(log, 'utf8')).toBe(before);
     });
 
     test('a record that cannot be written does not fail the download', async () => {

@@ -55,6 +55,9 @@ describe('LocalFileOps', () => {
 
     test('a small file nothing is known of is hashed once and remembered', async () => {
       await writeFile(join(root, 's.txt'), 'small');
+      // Put there a minute ago (DigestIndex.rememberHashed records no version changed in the last seconds).
+      const aMinuteAgo = new Date(Date.now() - 60_000);
+      await utimes(join(root, 's.txt'), aMinuteAgo, aMinuteAgo);
       const stats = await stat(join(root, 's.txt'));
       expect(await ops.stat(name('s.txt'), '', 'sha256')).toEqual({ type: 'file', size: 5, mtimeMs: stats.mtimeMs, digest: hashOf('sha256', Buffer.from('small')) });
       await new Promise((resolve) => setTimeout(resolve, 50)); // remembered in the background
