@@ -201,17 +201,20 @@ export class DigestIndex {
   /**
    * Records the digest of a file the server hashed as it found it (a DOWNLOAD, a STAT; not a commit,
    * whose worker records what it wrote), so that LISTs show it from then on: a `get -r` run again
-   * over files put there by other means compares instead of fetching each again. A version the
-   * server has a record of already (its commit's, in another algorithm) is rxfer's own and gets the
-   * digest at once; any other only once its mtime is SETTLED_MS old. A small file whose folder's log
-   * has the digest already (most downloads: the LIST before read the log) costs no system call.
+   * over files put there by other means compares instead of fetching each again. A version changed
+   * in the last SETTLED_MS is recorded only beside a record of its own (a large file's commit, in
+   * another algorithm: rxfer's own version). A small one is not even then: hashing it again costs less
+   * than a look at its folder's log on every download of a file just uploaded. A small file whose
+   * log has the digest already (most downloads: the LIST before read the log) costs no system call.
    */
   async rememberHashed(name: string, version: FileVersion, algorithm: HashAlgorithm, digest: string): Promise<void> {
-    const small = version.size <= SMALL_FILE_BYTES;
-    if (small && this.logs.hasInMemory(name, version, algorithm, digest)) return;
-    const known = small ? (await this.logs.recordOf(name, version))?.d : (await this.read(name, version))?.digests;
-    if (known?.[algorithm] === digest) return;
-    if (known === undefined && !settled(version)) return;
+    if (version.size <= SMALL_FILE_BYTES) {
+      if (!settled(version) || this.logs.hasInMemory(name, version, algorithm, digest)) return;
+      if ((await this.lookup(name, version, algorithm)) === digest) return;
+    } else {
+      const known = (await this.read(name, version))?.digests;
+      if (known?.[algorithm] === digest || (known === undefined && !settled(version))) return;
+    }
     await this.remember(name, version, algorithm, digest, true);
   }
 }
