@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
-import { DigestLog, FileVersion, FolderDigests } from './digest-log';
+import { DigestLog, FileVersion, FolderDigests, SteadyVersion, steadyAcross } from './digest-log';
 import { READ_FLAGS, inServerFolderSync, quietly } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
@@ -27,8 +27,11 @@ interface DigestRecord {
  */
 const SETTLED_MS = 2000;
 
-/** Whether `version` was last changed long enough ago for its digest to be recorded (SETTLED_MS). */
-const settled = (version: FileVersion): boolean => Date.now() - version.mtimeMs > SETTLED_MS;
+/**
+ * Whether `version` was last changed long enough ago for its digest to be recorded (SETTLED_MS): by
+ * its ctime, which every write and utimes moves to now; an mtime any writer can set back.
+ */
+const settled = (version: SteadyVersion): boolean => Date.now() - version.ctimeMs > SETTLED_MS;
 
 /** Records kept in memory (≈ 300 bytes each). */
 const RECENT_RECORDS = 4096;
@@ -190,24 +193,27 @@ export class DigestIndex {
   }
 
   /** The digest for an open file: remembered if still valid, otherwise computed (once) and remembered. */
-  async digestOf(name: string, handle: FileHandle, stats: FileVersion, algorithm: HashAlgorithm): Promise<string> {
+  async digestOf(name: string, handle: FileHandle, stats: SteadyVersion, algorithm: HashAlgorithm): Promise<string> {
     const known = await this.lookup(name, stats, algorithm);
     if (known !== undefined) return known;
     const digest = await this.hashing.run(() => hashHandle(handle, stats.size, algorithm));
-    await this.rememberHashed(name, stats, algorithm, digest).catch(() => undefined);
+    // Recorded only if the file is the version `stats` saw after the hash too (see steadyAcross).
+    const steady = steadyAcross(stats, await handle.stat());
+    if (steady) await this.rememberHashed(name, steady, algorithm, digest).catch(() => undefined);
     return digest;
   }
 
   /**
    * Records the digest of a file the server hashed as it found it (a DOWNLOAD, a STAT; not a commit,
-   * whose worker records what it wrote), so that LISTs show it from then on: a `get -r` run again
+   * whose worker records what it wrote), read whole with nothing changed meanwhile (steadyAcross),
+   * so that LISTs show it from then on: a `get -r` run again
    * over files put there by other means compares instead of fetching each again. A version changed
    * in the last SETTLED_MS is recorded only beside a record of its own (a large file's commit, in
    * another algorithm: rxfer's own version). A small one is not even then: hashing it again costs less
    * than a look at its folder's log on every download of a file just uploaded. A small file whose
    * log has the digest already (most downloads: the LIST before read the log) costs no system call.
    */
-  async rememberHashed(name: string, version: FileVersion, algorithm: HashAlgorithm, digest: string): Promise<void> {
+  async rememberHashed(name: string, version: SteadyVersion, algorithm: HashAlgorithm, digest: string): Promise<void> {
     if (version.size <= SMALL_FILE_BYTES) {
       if (!settled(version) || this.logs.hasInMemory(name, version, algorithm, digest)) return;
       if ((await this.lookup(name, version, algorithm)) === digest) return;

@@ -2,10 +2,14 @@ import { type Stats, constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HashAlgorithm } from '../integrity/hash-algorithm';
-import { type DigestRecord, applyDigestLines, digestLogPath, formatDigestLine } from './small-commit-log';
+import { type DigestRecord, applyDigestLines, digestLogPath, formatDigestLine, steadyAcross } from './small-commit-log';
 
 /** The version of a file a digest is of: valid only while its size, mtime and inode are unchanged. */
 export type FileVersion = Pick<Stats, 'size' | 'mtimeMs' | 'ino'>;
+
+/** A version read whole with nothing changed meanwhile, ctime included: see steadyAcross. */
+export type SteadyVersion = FileVersion & Pick<Stats, 'ctimeMs'>;
+export { steadyAcross };
 
 /** Records kept in memory across all folders (≈ 200 bytes each); the least recently used folders go first. */
 const MAX_CACHED_RECORDS = 100_000;

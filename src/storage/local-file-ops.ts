@@ -3,6 +3,7 @@ import { link, lstat, mkdir, open, rename, rmdir, unlink } from 'node:fs/promise
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from './digest-index';
+import { steadyAcross } from './digest-log';
 import { NameLocks } from './name-locks';
 import { RootPaths } from './root-paths';
 import { HASH_ALGORITHMS, HashAlgorithm } from '../integrity/hash-algorithm';
@@ -68,10 +69,12 @@ export class LocalFileOps {
     if (digest === undefined && stats.size <= SMALL_FILE_BYTES) {
       const handle = await this.through(folder, name, (path) => open(path, constants.O_RDONLY | constants.O_NOFOLLOW));
       try {
-        const now = await handle.stat();
+        const opened = steadyAcross(stats, await handle.stat());
         digest = await hashHandle(handle, stats.size, algorithm);
-        // Remembered only for the version looked at: a file being changed right now is not.
-        if (now.size === stats.size && now.mtimeMs === stats.mtimeMs && now.ino === stats.ino) this.digests.rememberHashed(name, stats, algorithm, digest).catch(() => undefined);
+        // Remembered only for the version looked at, the same from the look to after the hash: a file
+        // being changed right now is not (its bytes may mix two versions: hostile pass v).
+        const steady = opened && steadyAcross(opened, await handle.stat());
+        if (steady) this.digests.rememberHashed(name, steady, algorithm, digest).catch(() => undefined);
       } finally {
         await handle.close();
       }

@@ -134,12 +134,12 @@ export class LocalFsStorage implements StorageAdapter {
   private async readIn(name: RemoteName, within: string, from: ReadOptions['from'], hash: HashAlgorithm): Promise<ReadHandle> {
     const small = await this.smallReads.read(this.paths.pathOf(name), name, within);
     if (small !== undefined) {
-      const { body, size, mtimeMs, ino } = small;
-      // One read serves both the digest and the data, and the digest is recorded for the version read
-      // whole (one that shrank meanwhile is not): a re-run of `get -r` over files put here by other
-      // means then finds it in the listing, where before it fetched each of them again.
+      const { body, mtimeMs, steady } = small;
+      // One read serves both the digest and the data, and the digest is recorded for the version read,
+      // if nothing changed it meanwhile: a re-run of `get -r` over files put here by other means then
+      // finds it in the listing, where before it fetched each of them again.
       const digest = hashOf(hash, body);
-      if (body.length === size) this.digests.rememberHashed(name, { size, mtimeMs, ino }, hash, digest).catch(() => undefined);
+      if (steady) this.digests.rememberHashed(name, steady, hash, digest).catch(() => undefined);
       const offset = from && bufferHasPrefix(body, from, hash) ? from.offset : 0;
       return { file: { name, size: body.length, digest, mtimeMs }, stream: new InMemoryBody(body.subarray(offset)), offset };
     }

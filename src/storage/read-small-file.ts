@@ -3,17 +3,19 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
 import { storageError } from './storage-errors';
+import { type SteadyVersion, steadyAcross } from './digest-log';
 import { READ_FLAGS, assertOpenedWithin } from './opened-paths';
 
-/**
- * A small file read whole: its bytes as fstat found it, and the version fstat saw (`body` is shorter
- * than `size` if the file shrank meanwhile).
- */
+/** A small file read whole: its bytes as fstat found it, and its mtime. */
 export interface SmallFile {
   readonly body: Buffer;
-  readonly size: number;
   readonly mtimeMs: number;
-  readonly ino: number;
+  /**
+   * The version read, if fstat saw the same one (size, mtime, inode, ctime) before and after a whole
+   * read: only then are the bytes that version's, and its digest may be recorded. Another program's
+   * write meanwhile may have left a mix of two versions (hostile pass v).
+   */
+  readonly steady: SteadyVersion | undefined;
 }
 
 /**
@@ -49,11 +51,16 @@ export const readSmallFile = (path: string, name: RemoteName, within: string): P
         if (!stats.isFile()) return finish(new RxferError('NAME_CONFLICT', `${name} is a folder, not a file`));
         if (stats.size > SMALL_FILE_BYTES) return finish(undefined);
         const body = Buffer.allocUnsafe(stats.size);
+        // Looked at again after the read (see SmallFile.steady); a failing look only costs the record.
+        const done = (length: number): void =>
+          fstat(fd, (afterErr, after) =>
+            finish(undefined, { body: body.subarray(0, length), mtimeMs: stats.mtimeMs, steady: !afterErr && length === stats.size ? steadyAcross(stats, after) : undefined }),
+          );
         const readFrom = (length: number): void => {
-          if (length >= body.length) return finish(undefined, { body, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
+          if (length >= body.length) return done(length);
           read(fd, body, length, body.length - length, length, (readErr, n) => {
             if (readErr) return finish(readErr);
-            if (n === 0) return finish(undefined, { body: body.subarray(0, length), size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino });
+            if (n === 0) return done(length);
             readFrom(length + n);
           });
         };

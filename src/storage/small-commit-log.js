@@ -63,4 +63,24 @@ const applyDigestLines = (text, records) => {
   return applied;
 };
 
-module.exports = { digestLogPath, formatDigestLine, applyDigestLines };
+/**
+ * A version of a file as fstat shows it: what a record keys (size, mtime, inode), and its ctime.
+ * @typedef {{ size: number, mtimeMs: number, ino: number, ctimeMs: number }} SteadyVersion
+ */
+
+/**
+ * The version \`before\` (fstat before a read), if \`after\` (fstat after it) shows the same one: ctime
+ * too, which every write and every utimes moves and no writer can set back. Otherwise undefined: the
+ * bytes read may mix two versions, and a digest of them must not be recorded for either (hostile
+ * pass v: a writer that set mtime back after each rewrite had mixes recorded, a large file's for
+ * good). Shared by the main thread and the small-read worker.
+ * @param {SteadyVersion} before
+ * @param {SteadyVersion} after
+ * @returns {SteadyVersion | undefined}
+ */
+const steadyAcross = (before, after) =>
+  before.size === after.size && before.mtimeMs === after.mtimeMs && before.ino === after.ino && before.ctimeMs === after.ctimeMs
+    ? { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino, ctimeMs: before.ctimeMs }
+    : undefined;
+
+module.exports = { digestLogPath, formatDigestLine, applyDigestLines, steadyAcross };

@@ -7,8 +7,8 @@
  * it (the flags it is given: no link followed, never waiting for a FIFO's writer), checks that what it
  * opened lies below `within` (as assertOpenedWithin in read-small-file.ts), fstats it and, if it is a
  * regular file of at most `limit` bytes, reads it whole into a buffer of its own, then closes it. It
- * replies once per batch with one result per file, in order: `{ id, size, mtimeMs, ino, body }` (the
- * version fstat saw, the body's
+ * replies once per batch with one result per file, in order: `{ id, mtimeMs, steady, body }` (`steady`:
+ * the version read, if fstat saw the same one before and after a whole read; the body's
  * ArrayBuffer transferred, not copied), `{ id, large: true }`, `{ id, notFile: true }`,
  * `{ id, outside: true }` or `{ id, code, message }`.
  *
@@ -21,6 +21,7 @@
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { openedWithin } = require('./fd-paths.js');
+const { steadyAcross } = require('./small-commit-log.js');
 
 /**
  * One file to read.
@@ -28,7 +29,7 @@ const { openedWithin } = require('./fd-paths.js');
  */
 /**
  * What the main thread gets back for it.
- * @typedef {{ id: number, size: number, mtimeMs: number, ino: number, body: Uint8Array } | { id: number, large: true } | { id: number, notFile: true } | { id: number, outside: true } | { id: number, code: string, message: string }} Result
+ * @typedef {{ id: number, mtimeMs: number, steady: import('./small-commit-log.js').SteadyVersion | undefined, body: Uint8Array } | { id: number, large: true } | { id: number, notFile: true } | { id: number, outside: true } | { id: number, code: string, message: string }} Result
  */
 
 if (!parentPort) throw new Error('small-read.worker.js runs as a worker thread (see small-reads.ts)');
@@ -58,7 +59,16 @@ const readOne = ({ id, path, within, limit, flags }) => {
       if (n === 0) break;
       length += n;
     }
-    return { id, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, body: length === body.length ? body : body.subarray(0, length) };
+    // The same version after the read as before (ctime too, which no writer can set back): the bytes
+    // are that version's, and its digest may be recorded; otherwise another program wrote meanwhile,
+    // and what was read may mix two versions (hostile pass v).
+    let steady;
+    try {
+      steady = length === stats.size ? steadyAcross(stats, fs.fstatSync(fd)) : undefined;
+    } catch {
+      // A look that fails after a complete read costs only the record: the bytes are in hand.
+    }
+    return { id, mtimeMs: stats.mtimeMs, steady, body: length === body.length ? body : body.subarray(0, length) };
   } catch (err) {
     const { code, message } = /** @type {{ code?: string, message?: string }} */ (err ?? {});
     return { id, code: code || 'UNKNOWN', message: String(message || err) };

@@ -4,6 +4,7 @@ import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
 import { SMALL_FILE_BYTES } from './digest-index';
 import { SmallFile, readSmallFile } from './read-small-file';
+import type { SteadyVersion } from './digest-log';
 import { READ_FLAGS } from './opened-paths';
 import { outsideTheRoot, storageError } from './storage-errors';
 
@@ -43,7 +44,7 @@ const CLOSE_WAIT_MS = 1000;
 const BATCH_FILES = 128;
 
 type Result =
-  | { id: number; size: number; mtimeMs: number; ino: number; body: Uint8Array }
+  | { id: number; mtimeMs: number; steady: SteadyVersion | undefined; body: Uint8Array }
   | { id: number; large: true }
   | { id: number; notFile: true }
   | { id: number; outside: true }
@@ -195,7 +196,7 @@ export class SmallReads {
     this.stuck = false;
     for (const result of results) {
       this.settle(result.id, (waiting) => {
-        if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), size: result.size, mtimeMs: result.mtimeMs, ino: result.ino });
+        if ('body' in result) waiting.resolve({ body: Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength), mtimeMs: result.mtimeMs, steady: result.steady });
         else if ('large' in result) waiting.resolve(undefined);
         else if ('notFile' in result) waiting.reject(new RxferError('NAME_CONFLICT', `${waiting.name} is a folder, not a file`));
         else if ('outside' in result) waiting.reject(outsideTheRoot(waiting.name));

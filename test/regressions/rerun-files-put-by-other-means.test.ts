@@ -11,9 +11,11 @@ import { eventually, startTestServer, type TestServer } from '../helpers/server'
  * Before: no LIST ever had their digests (the server recorded a digest on a commit, a STAT, or a
  * large file's DOWNLOAD, not a small file's), so each re-run fetched every small file again, the
  * server reading and sending all of it. Now a DOWNLOAD records the digest it computed, for a version
- * whose last change is two seconds old (a write in the same tick of the file system's clock would
- * leave size, mtime and inode as recorded: DigestIndex.rememberHashed), and the re-run compares.
+ * whose last change (ctime) is two seconds old (a write in the same tick of the file system's clock
+ * would leave size, mtime and inode as recorded: DigestIndex.rememberHashed), and the re-run compares.
  */
+/** Just over the two seconds a version must be left alone to be recorded. */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2100));
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const KiB = 1024;
 
@@ -52,6 +54,7 @@ describe('get -r run again over files put there by other means', () => {
     files.set('t/sub/mid.bin', randomBytes(200 * KiB));
     files.set('t/sub/edge.bin', randomBytes(64 * KiB));
     for (const [name, data] of files) putByOtherMeans(name, data, 60_000);
+    await settle();
     expect(Object.values(await digestsListed('t')).filter((digest) => digest !== undefined)).toEqual([]);
 
     expect(await downloadTree(client, 't', local)).toEqual({ files: files.size, bytes: [...files.values()].reduce((sum, data) => sum + data.length, 0), skipped: 0 });
@@ -74,8 +77,10 @@ describe('get -r run again over files put there by other means', () => {
   test('a file changed in the last seconds is sent, never recorded: each run fetches it again until its time settles', async () => {
     const fresh = randomBytes(3 * KiB);
     const settled = randomBytes(3 * KiB);
-    putByOtherMeans('f/fresh.bin', fresh, 0);
     putByOtherMeans('f/settled.bin', settled, 60_000);
+    await settle();
+    // Its mtime set a minute back, as a restore does: its ctime says it changed just now.
+    putByOtherMeans('f/fresh.bin', fresh, 60_000);
     expect(await downloadTree(client, 'f', local)).toEqual({ files: 2, bytes: 6 * KiB, skipped: 0 });
     await eventually(async () => (await digestsListed('f'))['f/settled.bin'] === sha256(settled), 5000, 'the settled file’s digest');
     expect((await digestsListed('f'))['f/fresh.bin']).toBeUndefined();

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import fs = require('node:fs');
 import { statSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import { RxferError } from '../../../src/errors/rxfer-error';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
 import { BURST_FILES, SmallReads } from '../../../src/storage/small-reads';
+import { readSmallFile } from '../../../src/storage/read-small-file';
+import { steadyAcross } from '../../../src/storage/digest-log';
 
 /**
  * SmallReads on a real file system: what the worker reads is what the thread-pool path reads (bodies,
@@ -38,6 +41,56 @@ describe('SmallReads', () => {
       () => 'resolved',
       (err: unknown) => (err instanceof RxferError ? err.code : `raw ${String(err)}`),
     );
+
+  /** What a digest record would key for `path` now (SmallFile.steady of an unchanged read). */
+  const versionOf = (path: string) => {
+    const { size, mtimeMs, ino, ctimeMs } = statSync(path);
+    return { size, mtimeMs, ino, ctimeMs };
+  };
+
+  test.each([
+    ['through the worker', true],
+    ['through the thread pool', false],
+  ])('%s: a file nothing changed while it was read is steady, as the version fstat saw', async (_path, worker) => {
+    const path = join(dir, 's.bin');
+    await writeFile(path, randomBytes(5000));
+    if (worker) expect(await reads.whenReady()).toBe(true);
+    const file = worker ? await reads.read(path, name('s.bin'), within) : await readSmallFile(path, name('s.bin'), within);
+    if (worker) expect(workerOf(reads)).toBeDefined();
+    expect(file?.steady).toEqual(versionOf(path));
+  });
+
+  test('a file rewritten while it is read (same size, its mtime set back): not steady, so its digest is never recorded', async () => {
+    const path = join(dir, 's.bin');
+    const before = randomBytes(5000);
+    await writeFile(path, before);
+    // A whole second, so that the rewrite can put it back exactly.
+    const t = Math.floor(Date.now() / 1000) - 60;
+    fs.utimesSync(path, t, t);
+    const seen = statSync(path);
+    const read = fs.read;
+    // Another program's rewrite lands between the fstat and the read, and puts the mtime back.
+    const spy = jest.spyOn(fs, 'read').mockImplementationOnce(((...args: Parameters<typeof fs.read>) => {
+      fs.writeFileSync(path, randomBytes(5000));
+      fs.utimesSync(path, t, t);
+      return (read as (...a: unknown[]) => void)(...args);
+    }) as typeof fs.read);
+    try {
+      const file = await readSmallFile(path, name('s.bin'), within);
+      expect(spy).toHaveBeenCalled();
+      expect(statSync(path).mtimeMs).toBe(seen.mtimeMs);
+      expect(file?.body.equals(before)).toBe(false);
+      expect(file?.steady).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('steadyAcross: the version before, only if size, mtime, inode and ctime are all the same after', () => {
+    const before = { size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 };
+    expect(steadyAcross(before, { ...before })).toEqual(before);
+    for (const field of ['size', 'mtimeMs', 'ino', 'ctimeMs'] as const) expect(steadyAcross(before, { ...before, [field]: before[field] + 1 })).toBeUndefined();
+  });
 
   test('through the worker: a burst of files read whole, each its own bytes and mtime', async () => {
     expect(await reads.whenReady()).toBe(true);
