@@ -11,6 +11,7 @@ const config: Config = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(inversify|@inversifyjs)/)'],
   testTimeout: 30_000,
+  globalSetup: '<rootDir>/test/global-setup.ts',
   // Three test files at a time on this 2-core machine: most of the suite waits on real server and CLI
   // processes, sockets, timers and disks, so they overlap well (measured: one worker 622 s, two 332 s;
   // without Ceph, two 268 s, three 214–236 s, two full runs each clean). Jest's default here is one

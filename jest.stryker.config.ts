@@ -25,6 +25,8 @@ const config: Config = {
   ...base,
   // src/ too: Jest's --findRelatedTests (which Stryker uses) only follows imports into its roots.
   roots: ['<rootDir>/test', '<rootDir>/src'],
+  // No dist/ build before the run: no suite here runs the CLI (and src/ holds the mutants).
+  globalSetup: undefined,
   testMatch: roots.map((path) => (path.endsWith('.test.ts') ? `<rootDir>/test/${path}` : `<rootDir>/test/${path}/**/*.test.ts`)),
   testPathIgnorePatterns: ['/node_modules/', ...SPAWNS_THE_CLI.map((name) => `/${name}\\.test\\.ts$`)],
   // A file stops at its first failing test: one is all Stryker needs to call a mutant killed.

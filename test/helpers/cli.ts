@@ -1,27 +1,12 @@
-import { type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const PROJECT = join(__dirname, '..', '..');
 export const BIN = join(PROJECT, 'bin', 'rxfer.js');
 export const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
-
-const newestSource = (folder: string): number =>
-  Math.max(
-    0,
-    ...readdirSync(folder, { withFileTypes: true }).map((entry) => {
-      const path = join(folder, entry.name);
-      return entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs;
-    }),
-  );
-
-/** The CLI runs from dist/ as users run it; build it when it is missing or older than src/. */
-export const ensureBuilt = (): void => {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(join(PROJECT, 'src'))) return;
-  const tsc = require.resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
-};
+export { ensureBuilt } from './build';
 
 export interface CliResult {
   readonly code: number | null;

@@ -494,10 +494,13 @@ describe('hostile 2026-12-06t: downloads made durable (the real CLI, folder fsyn
      * Tried: `get -r u` over two pages ([a/1, a/2], [a/3, a/s/4]) into a new folder: page 1 downloads
      * into u/a, then page 2 makes s in u/a, whose fsync (once s is in it) fails EIO. Must hold: exit 1,
      * one line, `rxfer: ERR LOCAL_IO cannot fsync the folder <u/a>: …; the copy stopped there: nothing
-     * more was downloaded into it or below it`, and after it, if and only if some of page 1's files
+     * more was downloaded into it or below it`, and after it, at least when some of page 1's files
      * had no successful fsync of u/a after their rename (that fsync may be the very one that failed:
      * page 2's joins page 1's while it waits, FolderSync), `; also, N of 2 files were downloaded
-     * but not made durable: …` naming exactly those (checked against the fsyncs the preload saw); page
+     * but not made durable: …` naming at least those (checked against the fsyncs the preload saw). A
+     * file may be named too that a successful fsync did see: renamed while an fsync of u/a was already
+     * under way (in its open, in the thread pool), FolderSync cannot count that fsync for it, and its
+     * follow-up is the one that failed; a false alarm on the safe side (a flakiness sweep saw it); page
      * 1's files whole; nothing of page 2 downloaded (a/3.txt, s/4.txt absent); a re-run completes and
      * fsyncs u/a.
      */
@@ -508,7 +511,10 @@ describe('hostile 2026-12-06t: downloads made durable (the real CLI, folder fsyn
       const run = await cli(['get', '-r', 'u', dl, '-p', pagedPort], { log, watch: dl, faults: [{ path: a, has: ['s'], code: 'EIO' }] });
       const records = recordsOf(log);
       const undurable = ['1.txt', '2.txt'].filter((name) => !records.some((r) => r.path === a && r.failed === null && r.names.includes(name)));
-      const before = undurable.length === 0 ? '' : `; also, ${undurable.length} of 2 files were downloaded but not made durable: ${undurable.map((name) => notDurable(join(a, name))).join('; ')}`;
+      // Must be told: those no successful fsync saw; may be told too: one renamed during an fsync's open (above).
+      const told = ['1.txt', '2.txt'].filter((name) => run.stderr.includes(notDurable(join(a, name))));
+      expect(told).toEqual(expect.arrayContaining(undurable));
+      const before = told.length === 0 ? '' : `; also, ${told.length} of 2 files were downloaded but not made durable: ${told.map((name) => notDurable(join(a, name))).join('; ')}`;
       expect(run).toMatchObject({ code: 1, stdout: '', stderr: `rxfer: ERR LOCAL_IO ${cannotSync(a)}${before}\n` });
       expect(filesUnder(a).filter((path) => !isUnfinishedDownloadName(basename(path)))).toEqual(['1.txt', '2.txt']);
       for (const name of ['1.txt', '2.txt']) expect(sha256(readFileSync(join(a, name)))).toBe(sha256(files.get(`u/a/${name}`)!));

@@ -111,7 +111,8 @@ describe('LocalFsStorage edges', () => {
       const real = fs.fstat;
       const grown = jest.fn();
       // fstat says 15 bytes for this 5-byte file (as if it shrank after the fstat): a later read finds the end.
-      jest.spyOn(fs, 'fstat').mockImplementation(((fd: number, done: (err: NodeJS.ErrnoException | null, stats: fs.Stats) => void) =>
+      // (Only the first: the look after the read sees the file as it is.)
+      jest.spyOn(fs, 'fstat').mockImplementationOnce(((fd: number, done: (err: NodeJS.ErrnoException | null, stats: fs.Stats) => void) =>
         real(fd, (err, stats) => {
           if (!err && stats.isFile() && stats.size === 5) {
             grown();
