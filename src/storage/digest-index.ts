@@ -69,6 +69,13 @@ export class DigestIndex {
    * added ≈ 40 MiB to the server's peak. The work is CPU-bound, so more at once than cores gains nothing.
    */
   private readonly hashing = new Gate(2);
+  /**
+   * Hashes under way, by algorithm, name and version (ctime too): downloads of one file the server
+   * has no record of, asked for at once, share one read of it. A file just put there by other means is
+   * not recorded for two seconds (rememberHashed), so without this each of ten downloads read all of
+   * it again, and the last ones overran the storage deadline (slow-peers, under load).
+   */
+  private readonly hashingNow = new Map<string, Promise<string>>();
   /** The small files' digests, one log per folder. */
   readonly logs: DigestLog;
 
@@ -196,7 +203,13 @@ export class DigestIndex {
   async digestOf(name: string, handle: FileHandle, stats: SteadyVersion, algorithm: HashAlgorithm): Promise<string> {
     const known = await this.lookup(name, stats, algorithm);
     if (known !== undefined) return known;
-    const digest = await this.hashing.run(() => hashHandle(handle, stats.size, algorithm));
+    const key = `${algorithm} ${stats.size} ${stats.mtimeMs} ${stats.ino} ${stats.ctimeMs} ${name}`;
+    let hashing = this.hashingNow.get(key);
+    if (hashing === undefined) {
+      hashing = this.hashing.run(() => hashHandle(handle, stats.size, algorithm)).finally(() => this.hashingNow.delete(key));
+      this.hashingNow.set(key, hashing);
+    }
+    const digest = await hashing;
     // Recorded only if the file is the version `stats` saw after the hash too (see steadyAcross).
     const steady = steadyAcross(stats, await handle.stat());
     if (steady) await this.rememberHashed(name, steady, algorithm, digest).catch(() => undefined);

@@ -271,6 +271,8 @@ describe('RxferClient against the real server', () => {
     const stored = join(server.root, 'victim.bin');
     const when = 1_700_000_000;
     await utimes(stored, when, when);
+    // A digest hashed on demand is recorded once the file was left alone for two seconds (its ctime).
+    await new Promise((resolve) => setTimeout(resolve, 2100));
     await client.downloadBuffer('victim.bin');
     const handle = await open(stored, 'r+');
     await handle.write(Buffer.from('CORRUPT'), 0, 7, MiB);

@@ -456,7 +456,7 @@ describe('the CLI killed (SIGKILL) at each step of a put -r of 20,000 files', ()
     expect(await wholeFiles('full', old)).toEqual([]);
     expect(await wholeFiles('fresh', () => undefined)).toEqual([]);
     expect(troubles(logs.lines)).toEqual([]);
-  }, 40_000);
+  }, 120_000);
 
   test('a re-run killed at its first LIST AFTER (a page asked ahead): whole files only, then a full re-run sends only what is missing', async () => {
     const put = await rxfer(['put', '-r', local, 'fresh', '-p', String(server.port), '--json']);
@@ -481,7 +481,7 @@ describe('the CLI killed (SIGKILL) at each step of a put -r of 20,000 files', ()
     const wrong = Object.entries(files).filter(([key, content]) => onServer[key] !== sha(content));
     expect(wrong).toEqual([]);
     expect(troubles(logs.lines)).toEqual([]);
-  }, 40_000);
+  }, 120_000);
 });
 
 describe('a user who may only read', () => {

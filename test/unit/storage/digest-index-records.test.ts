@@ -205,6 +205,25 @@ describe('DigestIndex records', () => {
       expect(await fresh.lookup('s.txt', stats, 'blake3')).toBe(hashOf('blake3', bytes));
     });
 
+    test('downloads of one unrecorded version asked for at once share one hash; a later one hashes again', async () => {
+      const stats = await file('big.bin', large);
+      const handles = await Promise.all([1, 2, 3].map(() => open(join(root, 'big.bin'))));
+      try {
+        const hashing = jest.spyOn(hashPrefixModule, 'hashUpTo');
+        const digests = await Promise.all(handles.map((handle) => index.digestOf('big.bin', handle, stats, 'sha256')));
+        expect(digests).toEqual([1, 2, 3].map(() => hashOf('sha256', large)));
+        expect(hashing).toHaveBeenCalledTimes(1);
+        // Not recorded (changed in the last seconds): the next one reads it again.
+        expect(await index.digestOf('big.bin', handles[0]!, stats, 'sha256')).toBe(hashOf('sha256', large));
+        expect(hashing).toHaveBeenCalledTimes(2);
+        // Another algorithm is another hash.
+        expect(await index.digestOf('big.bin', handles[0]!, stats, 'blake3')).toBe(hashOf('blake3', large));
+        expect(hashing).toHaveBeenCalledTimes(3);
+      } finally {
+        await Promise.all(handles.map((handle) => handle.close()));
+      }
+    });
+
     test('a small file already in its folder’s log is not appended again', async () => {
       const stats = await settledFile('s.txt', 'small');
       await index.remember('s.txt', stats, 'sha256', hashOf('sha256', Buffer.from('small')));
