@@ -19,11 +19,12 @@ interface DigestRecord {
 }
 
 /**
- * How old a file's mtime must be for a digest the server hashed on demand to be recorded. File times
- * come from a coarse clock (a tick of a few ms; a second or two on some file systems), so another
- * program's write in the same tick as the version hashed leaves size, mtime and inode as they were:
- * recorded, the digest would be told of bytes it is not of, and a re-run would skip a changed file.
- * As git's racy-index rule: a file changed in the last seconds is hashed again next time instead.
+ * How old a file's last change (its ctime) must be for a digest the server hashed on demand to be
+ * recorded. File times come from a coarse clock (a tick of a few ms; a second or two on some file
+ * systems), so another program's write in the same tick as the version hashed leaves size, mtime and
+ * inode as they were: recorded, the digest would be told of bytes it is not of, and a re-run would
+ * skip a changed file. As git's racy-index rule: a file changed in the last seconds is hashed again
+ * next time instead.
  */
 const SETTLED_MS = 2000;
 
@@ -210,8 +211,10 @@ export class DigestIndex {
       this.hashingNow.set(key, hashing);
     }
     const digest = await hashing;
-    // Recorded only if the file is the version `stats` saw after the hash too (see steadyAcross).
-    const steady = steadyAcross(stats, await handle.stat());
+    // Recorded only if the file is the version `stats` saw after the hash too (see steadyAcross); a
+    // look that fails costs only the record, never the download.
+    const after = await handle.stat().catch(() => undefined);
+    const steady = after && steadyAcross(stats, after);
     if (steady) await this.rememberHashed(name, steady, algorithm, digest).catch(() => undefined);
     return digest;
   }
@@ -219,8 +222,8 @@ export class DigestIndex {
   /**
    * Records the digest of a file the server hashed as it found it (a DOWNLOAD, a STAT; not a commit,
    * whose worker records what it wrote), read whole with nothing changed meanwhile (steadyAcross),
-   * so that LISTs show it from then on: a `get -r` run again
-   * over files put there by other means compares instead of fetching each again. A version changed
+   * so that LISTs show it from then on: a `get -r` run again over files put there by other means
+   * compares instead of fetching each again. A version changed
    * in the last SETTLED_MS is recorded only beside a record of its own (a large file's commit, in
    * another algorithm: rxfer's own version). A small one is not even then: hashing it again costs less
    * than a look at its folder's log on every download of a file just uploaded. A small file whose

@@ -72,8 +72,10 @@ export class LocalFileOps {
         const opened = steadyAcross(stats, await handle.stat());
         digest = await hashHandle(handle, stats.size, algorithm);
         // Remembered only for the version looked at, the same from the look to after the hash: a file
-        // being changed right now is not (its bytes may mix two versions: hostile pass v).
-        const steady = opened && steadyAcross(opened, await handle.stat());
+        // being changed right now is not (its bytes may mix two versions: hostile pass v). A look
+        // that fails costs only the record, never the STAT.
+        const after = opened && (await handle.stat().catch(() => undefined));
+        const steady = after && steadyAcross(opened, after);
         if (steady) this.digests.rememberHashed(name, steady, algorithm, digest).catch(() => undefined);
       } finally {
         await handle.close();

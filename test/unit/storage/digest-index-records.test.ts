@@ -224,6 +224,22 @@ describe('DigestIndex records', () => {
       }
     });
 
+    test('the look after the hash fails: the digest is still given, only not recorded', async () => {
+      const stats = await settledFile('big.bin', large);
+      const handle = await open(join(root, 'big.bin'));
+      try {
+        const look = jest.spyOn(handle, 'stat').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' }));
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+        expect(look).toHaveBeenCalledTimes(1);
+        expect(await new DigestIndex(root).lookup('big.bin', stats, 'sha256')).toBeUndefined();
+        // The next look succeeds: recorded (so the one above was kept from it by the failure alone).
+        expect(await index.digestOf('big.bin', handle, stats, 'sha256')).toBe(hashOf('sha256', large));
+        expect(await new DigestIndex(root).lookup('big.bin', stats, 'sha256')).toBe(hashOf('sha256', large));
+      } finally {
+        await handle.close();
+      }
+    });
+
     test('a small file already in its folder’s log is not appended again', async () => {
       const stats = await settledFile('s.txt', 'small');
       await index.remember('s.txt', stats, 'sha256', hashOf('sha256', Buffer.from('small')));

@@ -132,6 +132,30 @@ describe('LocalFileOps', () => {
         ).toBeUndefined();
       });
 
+      test('the look after the hash fails: the STAT still answers with the digest, only nothing is recorded', async () => {
+        const path = join(root, 'c.txt');
+        await writeFile(path, 'abcdef');
+        await new Promise((resolve) => setTimeout(resolve, 2100));
+        const before = await stat(path);
+        const probe = await fsp.open(path);
+        const proto = Object.getPrototypeOf(probe) as { stat: (...args: unknown[]) => Promise<unknown> };
+        await probe.close();
+        const real = proto.stat;
+        let looks = 0;
+        const spy = jest.spyOn(proto, 'stat').mockImplementation(function (this: unknown, ...args: unknown[]) {
+          looks++;
+          return looks === 2 ? Promise.reject(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' })) : real.apply(this, args);
+        });
+        try {
+          expect(await ops.stat(name('c.txt'), '', 'sha256')).toEqual({ type: 'file', size: 6, mtimeMs: before.mtimeMs, digest: createHash('sha256').update('abcdef').digest('hex') });
+          expect(looks).toBe(2);
+        } finally {
+          spy.mockRestore();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100)); // a record would be written by now
+        expect(await new DigestIndex(root).lookup('c.txt', before, 'sha256')).toBeUndefined();
+      });
+
       test('control: unchanged, it is recorded', async () => {
         expect(await changedDuringStat(async () => undefined)).toBe(createHash('sha256').update('abcdef').digest('hex'));
       });
