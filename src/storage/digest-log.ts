@@ -25,10 +25,15 @@ export class FolderDigests {
 
   /** The log's record of the file `name` in this folder, if it describes it as `stats` show it now. */
   recordOf(name: string, stats: FileVersion): DigestRecord | undefined {
-    const record = this.records.get(name);
-    return record && record.s === stats.size && record.m === stats.mtimeMs && record.i === stats.ino ? record : undefined;
+    return recordIn(this.records, name, stats);
   }
 }
+
+/** `records`' record of the file `name` (in their folder), if it describes it as `stats` show it now. */
+const recordIn = (records: ReadonlyMap<string, DigestRecord>, name: string, stats: FileVersion): DigestRecord | undefined => {
+  const record = records.get(name);
+  return record && record.s === stats.size && record.m === stats.mtimeMs && record.i === stats.ino ? record : undefined;
+};
 
 interface CachedLog {
   ino: number;
@@ -65,7 +70,7 @@ export class DigestLog {
   hasInMemory(name: string, version: FileVersion, algorithm: HashAlgorithm, digest: string): boolean {
     const folder = folderOf(name);
     const records = this.cache.get(folder)?.records;
-    return records !== undefined && new FolderDigests(records).get(baseOf(name, folder), version, algorithm) === digest;
+    return records !== undefined && recordIn(records, baseOf(name, folder), version)?.d[algorithm] === digest;
   }
 
   /** The record of the file `name` (a storage name) as `version` describes it, from its folder's log read now. */
