@@ -26,7 +26,7 @@ interface DigestRecord {
  * skip a changed file. As git's racy-index rule: a file changed in the last seconds is hashed again
  * next time instead.
  */
-const SETTLED_MS = 2000;
+export const SETTLED_MS = 2000;
 
 /**
  * Whether `version` was last changed long enough ago for its digest to be recorded (SETTLED_MS): by

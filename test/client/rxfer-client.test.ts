@@ -7,6 +7,7 @@ import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { RxferClient, RxferError, uploadTree } from '../../src/client/index';
 import { startTestServer, TestServer } from './real-server';
+import { untilSettled } from '../helpers/settled';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const MiB = 1024 * 1024;
@@ -272,7 +273,7 @@ describe('RxferClient against the real server', () => {
     const when = 1_700_000_000;
     await utimes(stored, when, when);
     // A digest hashed on demand is recorded once the file was left alone for two seconds (its ctime).
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await untilSettled();
     await client.downloadBuffer('victim.bin');
     const handle = await open(stored, 'r+');
     await handle.write(Buffer.from('CORRUPT'), 0, 7, MiB);

@@ -6,6 +6,7 @@ import { copyFile, mkdir, readFile, readdir, rename, rm, stat, symlink, truncate
 import { join } from 'node:path';
 import { RawClient, destroyAll, downloadRequest, sha256 } from '../helpers/raw-client';
 import { type TestServer, startTestServer } from '../helpers/server';
+import { untilSettled } from '../helpers/settled';
 import { ensureBuilt, rxfer } from '../helpers/cli';
 import { hashOf } from '../../src/integrity/hash-algorithm';
 import { makeUser, startSecureServer } from '../security/support/server';
@@ -149,11 +150,7 @@ const logSize = (real: string, folder: string): number => (existsSync(logPath(re
 
 /** Waits a moment for background records (not a timing assertion: only lets them land). */
 const settle = (ms = 100): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-/**
- * Waits just over the two seconds a file must be left alone (by its ctime, which utimes cannot set
- * back: f4a35a8's follow-up) before a digest hashed for it is recorded.
- */
-const untilSettled = (): Promise<void> => settle(2100);
+
 
 /** A whole number of seconds `agoS` before now (so mtimeMs is exact). */
 const secondsAgo = (agoS: number): number => Math.floor(Date.now() / 1000) - agoS;

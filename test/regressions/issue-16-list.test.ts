@@ -3,6 +3,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SecureServer, startSecureServer } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256, uploadBytes } from '../security/support/wire';
+import { untilSettled } from '../helpers/settled';
 
 /**
  * Issue 16, finding 4 (what LIST shows): LIST reads no file. Small files' digests come from what the
@@ -49,7 +50,7 @@ describe('issue 16: LIST reads no file; the server knows its small files’ dige
 
     await writeFile(join(server.root, 'lo', 'direct.txt'), 'put there by other means\n');
     // Left alone for two seconds: a version changed in the last seconds is hashed, not recorded (DigestIndex.rememberHashed).
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await untilSettled();
     // Same size, new content: the record no longer describes the file.
     await writeFile(join(server.root, 'lo', 'f3'), randomBytes(files[3]!.length));
     const listed = await list(wire, 'lo');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { downloadTree } from '../../src/client/download-tree';
 import { RxferClient } from '../../src/client/rxfer-client';
 import { eventually, startTestServer, type TestServer } from '../helpers/server';
+import { untilSettled } from '../helpers/settled';
 
 /**
  * `get -r` run again over files put into the storage folder by other means (cp, rsync, a restore).
@@ -14,8 +15,7 @@ import { eventually, startTestServer, type TestServer } from '../helpers/server'
  * whose last change (ctime) is two seconds old (a write in the same tick of the file system's clock
  * would leave size, mtime and inode as recorded: DigestIndex.rememberHashed), and the re-run compares.
  */
-/** Just over the two seconds a version must be left alone to be recorded. */
-const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2100));
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const KiB = 1024;
 
@@ -54,7 +54,7 @@ describe('get -r run again over files put there by other means', () => {
     files.set('t/sub/mid.bin', randomBytes(200 * KiB));
     files.set('t/sub/edge.bin', randomBytes(64 * KiB));
     for (const [name, data] of files) putByOtherMeans(name, data, 60_000);
-    await settle();
+    await untilSettled();
     expect(Object.values(await digestsListed('t')).filter((digest) => digest !== undefined)).toEqual([]);
 
     expect(await downloadTree(client, 't', local)).toEqual({ files: files.size, bytes: [...files.values()].reduce((sum, data) => sum + data.length, 0), skipped: 0 });
@@ -78,7 +78,7 @@ describe('get -r run again over files put there by other means', () => {
     const fresh = randomBytes(3 * KiB);
     const settled = randomBytes(3 * KiB);
     putByOtherMeans('f/settled.bin', settled, 60_000);
-    await settle();
+    await untilSettled();
     // Its mtime set a minute back, as a restore does: its ctime says it changed just now.
     putByOtherMeans('f/fresh.bin', fresh, 60_000);
     expect(await downloadTree(client, 'f', local)).toEqual({ files: 2, bytes: 6 * KiB, skipped: 0 });

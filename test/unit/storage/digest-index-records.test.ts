@@ -2,13 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 
-/** Just over DigestIndex's two seconds (SETTLED_MS). */
-const SETTLE_MS = 2100;
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
 import { hashOf } from '../../../src/integrity/hash-algorithm';
 import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from '../../../src/storage/digest-index';
+import { untilSettled } from '../../helpers/settled';
 
 /** DigestIndex's sidecars, the small/large split, and hashing on demand (digest-index.test.ts has the basics). */
 describe('DigestIndex records', () => {
@@ -39,7 +38,7 @@ describe('DigestIndex records', () => {
    */
   const settledFile = async (name: string, bytes: Buffer | string) => {
     await writeFile(join(root, name), bytes);
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    await untilSettled();
     return stat(join(root, name));
   };
   const digestOfFile = async (name: string, stats: Stats, algorithm: 'sha256' | 'blake3') => {

@@ -7,6 +7,7 @@ import { hashOf } from '../../../src/integrity/hash-algorithm';
 import { recordFolderSyncs } from '../../helpers/folder-syncs';
 import type { RemoteName } from '../../../src/protocol/remote-name';
 import { DigestIndex, SMALL_FILE_BYTES } from '../../../src/storage/digest-index';
+import { untilSettled } from '../../helpers/settled';
 import { LocalFileOps } from '../../../src/storage/local-file-ops';
 import { NameLocks } from '../../../src/storage/name-locks';
 import { RootPaths } from '../../../src/storage/root-paths';
@@ -56,7 +57,7 @@ describe('LocalFileOps', () => {
     test('a small file nothing is known of is hashed once and remembered', async () => {
       await writeFile(join(root, 's.txt'), 'small');
       // Left alone for two seconds (DigestIndex.rememberHashed records no version changed in the last seconds).
-      await new Promise((resolve) => setTimeout(resolve, 2100));
+      await untilSettled();
       const stats = await stat(join(root, 's.txt'));
       expect(await ops.stat(name('s.txt'), '', 'sha256')).toEqual({ type: 'file', size: 5, mtimeMs: stats.mtimeMs, digest: hashOf('sha256', Buffer.from('small')) });
       await new Promise((resolve) => setTimeout(resolve, 50)); // remembered in the background
@@ -85,7 +86,7 @@ describe('LocalFileOps', () => {
         await writeFile(path, 'abcdef');
         await utimes(path, SEEN, SEEN);
         // Left alone long enough to be recorded (the control shows it would be).
-        await new Promise((resolve) => setTimeout(resolve, 2100));
+        await untilSettled();
         const before = await stat(path);
         jest.spyOn(digests, 'lookup').mockImplementationOnce(async () => {
           await change(path);
@@ -135,7 +136,7 @@ describe('LocalFileOps', () => {
       test('the look after the hash fails: the STAT still answers with the digest, only nothing is recorded', async () => {
         const path = join(root, 'c.txt');
         await writeFile(path, 'abcdef');
-        await new Promise((resolve) => setTimeout(resolve, 2100));
+        await untilSettled();
         const before = await stat(path);
         const probe = await fsp.open(path);
         const proto = Object.getPrototypeOf(probe) as { stat: (...args: unknown[]) => Promise<unknown> };
