@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as hashPrefixModule from '../../../src/integrity/hash-prefix';
 import { hashOf } from '../../../src/integrity/hash-algorithm';
-import { DigestIndex, SMALL_FILE_BYTES, hashHandle } from '../../../src/storage/digest-index';
+import { DigestIndex, SETTLED_MS, SMALL_FILE_BYTES, hashHandle } from '../../../src/storage/digest-index';
 import { untilSettled } from '../../helpers/settled';
 
 /** DigestIndex's sidecars, the small/large split, and hashing on demand (digest-index.test.ts has the basics). */
@@ -307,6 +307,60 @@ describe('DigestIndex records', () => {
       } finally {
         await handle.close();
       }
+    });
+  });
+
+  describe('rememberHashed: what a DOWNLOAD or a STAT records of a small file it hashed', () => {
+    const logLines = async () => {
+      const logs = await readdir(join(sums(), 'folders'));
+      const texts = await Promise.all(logs.map((log) => readFile(join(sums(), 'folders', log), 'utf8')));
+      return texts.join('').split('\n').filter((line) => line !== '').length;
+    };
+
+    test('settled: recorded once; asked again (in memory, or by a fresh server that reads its log), the log does not grow; exactly SMALL_FILE_BYTES is small', async () => {
+      const edge = Buffer.alloc(SMALL_FILE_BYTES, 7);
+      const [tiny, atEdge] = [await file('tiny.txt', 'tiny'), await file('edge.bin', edge)];
+      await untilSettled();
+      const [tinyNow, edgeNow] = [await stat(join(root, 'tiny.txt')), await stat(join(root, 'edge.bin'))];
+      expect(tinyNow.ino).toBe(tiny.ino);
+      expect(edgeNow.ino).toBe(atEdge.ino);
+      await index.rememberHashed('tiny.txt', tinyNow, 'sha256', hashOf('sha256', Buffer.from('tiny')));
+      await index.rememberHashed('edge.bin', edgeNow, 'sha256', hashOf('sha256', edge));
+      expect(await logLines()).toBe(2);
+      expect(await sidecars()).toEqual([]);
+      // Known in memory: not even looked up.
+      const lookups = jest.spyOn(index, 'lookup');
+      await index.rememberHashed('tiny.txt', tinyNow, 'sha256', hashOf('sha256', Buffer.from('tiny')));
+      expect(lookups).not.toHaveBeenCalled();
+      // A fresh server reads the log and finds the digest there: nothing appended, for either size.
+      const fresh = new DigestIndex(root);
+      await fresh.rememberHashed('tiny.txt', tinyNow, 'sha256', hashOf('sha256', Buffer.from('tiny')));
+      await fresh.rememberHashed('edge.bin', edgeNow, 'sha256', hashOf('sha256', edge));
+      await index.rememberHashed('edge.bin', edgeNow, 'sha256', hashOf('sha256', edge));
+      expect(await logLines()).toBe(2);
+      expect(await sidecars()).toEqual([]);
+      expect(await new DigestIndex(root).lookup('edge.bin', edgeNow, 'sha256')).toBe(hashOf('sha256', edge));
+    });
+
+    test('changed in the last seconds: not recorded, nor looked up', async () => {
+      const stats = await file('fresh.txt', 'fresh');
+      const lookups = jest.spyOn(index, 'lookup');
+      await index.rememberHashed('fresh.txt', stats, 'sha256', hashOf('sha256', Buffer.from('fresh')));
+      expect(lookups).not.toHaveBeenCalled();
+      expect(await readdir(join(sums(), 'folders'))).toEqual([]);
+      expect(await new DigestIndex(root).lookup('fresh.txt', stats, 'sha256')).toBeUndefined();
+    });
+
+    test('settled means changed more than SETTLED_MS ago: at exactly SETTLED_MS it is not yet', async () => {
+      const stats = await file('edge.txt', 'edge');
+      const digest = hashOf('sha256', Buffer.from('edge'));
+      const now = jest.spyOn(Date, 'now').mockReturnValue(stats.ctimeMs + SETTLED_MS);
+      await index.rememberHashed('edge.txt', stats, 'sha256', digest);
+      expect(await readdir(join(sums(), 'folders'))).toEqual([]);
+      now.mockReturnValue(stats.ctimeMs + SETTLED_MS + 1);
+      await index.rememberHashed('edge.txt', stats, 'sha256', digest);
+      now.mockRestore();
+      expect(await new DigestIndex(root).lookup('edge.txt', stats, 'sha256')).toBe(digest);
     });
   });
 

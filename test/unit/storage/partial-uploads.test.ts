@@ -601,6 +601,24 @@ describe('PartialUploads', () => {
       expect(await exists(manifestOf('raced.bin'))).toBe(false);
     });
 
+    test('the look for kept data that fails (an I/O error, not "nothing there"): STORAGE_FAILED saying so, never 0', async () => {
+      await keep('unseen.bin', 'twelve bytes');
+      const lstat = fs.lstatSync;
+      const look = jest.spyOn(fs, 'lstatSync').mockImplementation(((path: fs.PathLike, options?: fs.StatSyncOptions) => {
+        if (String(path).endsWith(idOf('unseen.bin'))) throw Object.assign(new Error('EIO: i/o error, lstat'), { code: 'EIO' });
+        return lstat(path, options);
+      }) as typeof fs.lstatSync);
+      try {
+        await expect(partials.discard('unseen.bin')).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot delete the kept upload of unseen.bin: EIO (i/o error)' });
+        expect(look).toHaveBeenCalled();
+      } finally {
+        look.mockRestore();
+      }
+      // Nothing was deleted: the kept upload is still there, and the next DELETE frees it.
+      expect(await exists(dataOf('unseen.bin'))).toBe(true);
+      expect(await partials.discard('unseen.bin')).toBe(12);
+    });
+
     test('nothing kept: 0, and a manifest without data stays', async () => {
       await writeFile(manifestOf('m.bin'), '{}');
       expect(await partials.discard('m.bin')).toBe(0);

@@ -86,6 +86,71 @@ describe('SmallReads', () => {
     }
   });
 
+  test('through the thread pool: the look after the read fails: the bytes all the same, only not steady', async () => {
+    const path = join(dir, 's.bin');
+    const bytes = randomBytes(5000);
+    await writeFile(path, bytes);
+    const fstat = fs.fstat;
+    let looks = 0;
+    // The first fstat (before the read) succeeds; the one after fails.
+    const spy = jest.spyOn(fs, 'fstat').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      looks += 1;
+      const callback = rest[rest.length - 1] as (err: NodeJS.ErrnoException | null, stats?: fs.Stats) => void;
+      if (looks === 2) return process.nextTick(() => callback(Object.assign(new Error('EIO: i/o error, fstat'), { code: 'EIO' })));
+      return (fstat as (...a: unknown[]) => void)(fd, ...rest);
+    }) as typeof fs.fstat);
+    try {
+      const file = await readSmallFile(path, name('s.bin'), within);
+      expect(looks).toBe(2);
+      expect(file?.body.equals(bytes)).toBe(true);
+      expect(file?.steady).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('through the thread pool: a read that ends early with the file unchanged (a file system that gives fewer bytes than fstat said): the bytes read, never steady', async () => {
+    const path = join(dir, 's.bin');
+    const bytes = randomBytes(5000);
+    await writeFile(path, bytes);
+    const read = fs.read;
+    // The first read gives 1,000 bytes; the next says end of file, although nothing changed.
+    let calls = 0;
+    const spy = jest.spyOn(fs, 'read').mockImplementation(((fd: number, buffer: Buffer, offset: number, _length: number, position: number, callback: (err: NodeJS.ErrnoException | null, n: number, b: Buffer) => void) => {
+      calls += 1;
+      if (calls > 1) return process.nextTick(() => callback(null, 0, buffer));
+      return (read as (...a: unknown[]) => void)(fd, buffer, offset, 1000, position, callback);
+    }) as unknown as typeof fs.read);
+    try {
+      const file = await readSmallFile(path, name('s.bin'), within);
+      expect(file?.body.equals(bytes.subarray(0, 1000))).toBe(true);
+      expect(statSync(path).size).toBe(5000);
+      // Steady would have the digest of these 1,000 bytes recorded for the 5,000-byte version.
+      expect(file?.steady).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('through the thread pool: a file is read in one read when it gives all of it; an empty one in none', async () => {
+    const path = join(dir, 's.bin');
+    const bytes = randomBytes(5000);
+    await writeFile(path, bytes);
+    await writeFile(join(dir, 'empty'), '');
+    const reads = jest.spyOn(fs, 'read');
+    try {
+      expect((await readSmallFile(path, name('s.bin'), within))?.body.equals(bytes)).toBe(true);
+      expect(reads).toHaveBeenCalledTimes(1);
+      reads.mockClear();
+      const empty = await readSmallFile(join(dir, 'empty'), name('empty'), within);
+      expect(empty?.body.length).toBe(0);
+      expect(empty?.steady).toEqual(versionOf(join(dir, 'empty')));
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   test('steadyAcross: the version before, only if size, mtime, inode and ctime are all the same after', () => {
     const before = { size: 5, mtimeMs: 1000, ino: 7, ctimeMs: 2000 };
     expect(steadyAcross(before, { ...before })).toEqual(before);
