@@ -47,6 +47,21 @@ export class Connection {
     return this.drained();
   }
 
+  /**
+   * Writes `parts` as one request, without copying them into one buffer first: corked, so that they
+   * leave in one writev. (A BATCH of 64 × 4 KiB concatenated was a fresh 256 KiB buffer per batch,
+   * each page faulted in by the copy: 11 % of `put -r`'s client CPU, issue 20.) The caller must not
+   * change or reuse a part until the server has confirmed it: until then the socket may hold it.
+   */
+  sendAll(parts: readonly Buffer[]): Promise<void> {
+    if (this.isClosed) return Promise.reject(this.closedError());
+    this.socket.cork();
+    let room = true;
+    for (const part of parts) room = this.socket.write(part);
+    this.socket.uncork();
+    return room ? Promise.resolve() : this.drained();
+  }
+
   /** Resolves on `drain`; rejects if the connection closes first, so a dead peer never hangs us. */
   drained(): Promise<void> {
     return new Promise((resolve, reject) => {

@@ -18,14 +18,14 @@ export interface BatchFile {
 /** What became of one file of a batch: what the server confirmed, or why it is not stored. */
 export type BatchOutcome = TransferResult | RxferError;
 
-/** The whole request as one buffer, and the digest each file is declared with. */
-const batchRequest = (conn: Connection, files: readonly BatchFile[]): { bytes: Buffer; digests: string[] } => {
+/** The request's parts in order (its line, then each file's line and bytes), and each file's digest. */
+const batchRequest = (conn: Connection, files: readonly BatchFile[]): { parts: Buffer[]; digests: string[] } => {
   const digests = files.map((file) => hashOf(conn.hash, file.data));
   const parts: Buffer[] = [Buffer.from(`BATCH ${files.length}\n`)];
   for (const [i, file] of files.entries()) {
     parts.push(Buffer.from(`${formatBatchEntry(file.data.length, { hash: conn.hash, digest: digests[i]! })}${file.name}\n`), file.data);
   }
-  return { bytes: Buffer.concat(parts), digests };
+  return { parts, digests };
 };
 
 /**
@@ -38,8 +38,8 @@ const batchRequest = (conn: Connection, files: readonly BatchFile[]): { bytes: B
  * connection, the files still unanswered are CONNECTION_LOST.
  */
 export const uploadBatch = async (conn: Connection, turn: RequestTurn, files: readonly BatchFile[]): Promise<BatchOutcome[]> => {
-  const { bytes, digests } = batchRequest(conn, files);
-  const sending = conn.send(bytes).then(() => turn.doneSending());
+  const { parts, digests } = batchRequest(conn, files);
+  const sending = conn.sendAll(parts).then(() => turn.doneSending());
   // Half a batch on the wire leaves the server waiting for bytes that never come: out of step.
   // Marked handled at once, as it may fail while we wait for our turn to read.
   sending.catch(() => conn.abandon());
@@ -59,7 +59,7 @@ export const uploadBatch = async (conn: Connection, turn: RequestTurn, files: re
     }
     try {
       outcomes.push(expectStored(conn, reply, request, { size: file.data.length, digest: digests[i]! }));
-      // Stored. The batch was copied into one buffer (batchRequest), so nothing refers to these bytes now.
+      // Stored: the server has all of its bytes, so the socket has written them and holds them no more.
       recycleWholeFileBuffer(file.data);
     } catch (err) {
       const error = toRxferError(err);

@@ -104,8 +104,11 @@ export class SessionContext {
     for (let slash = storageName.indexOf('/'); slash !== -1; slash = storageName.indexOf('/', slash + 1)) wait(this.pendingByName.get(storageName.slice(0, slash)));
     if (storageName !== '') wait(this.pendingByName.get(storageName));
     // And every earlier request below it: a DELETE or RENAME of a folder must see the files being
-    // put into it, a LIST the files it lists. (The map holds only requests in flight: a short scan.)
-    for (const [name, pending] of this.pendingByName) if (storageName === '' ? name !== '' : inside(name, storageName)) wait(pending);
+    // put into it, a LIST the files it lists. (The map holds only requests in flight: a short scan,
+    // but a BATCH keeps a few hundred in flight, and `for…of` over entries made an array for each.)
+    this.pendingByName.forEach((pending, name) => {
+      if (storageName === '' ? name !== '' : inside(name, storageName)) wait(pending);
+    });
     this.pendingByName.set(storageName, settled);
     void settled.then(() => {
       if (this.pendingByName.get(storageName) === settled) this.pendingByName.delete(storageName);

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { sep } from 'node:path';
 import { Writable } from 'node:stream';
 import { RxferError } from '../errors/rxfer-error';
 import { RemoteName } from '../protocol/remote-name';
@@ -20,15 +20,19 @@ import { sizeReplaced } from './opened-paths';
 export class LocalSmallStagedWrite implements StagedWrite {
   /** Made on first use: a file handed over whole (`writeWhole`, a BATCH's) needs no stream. */
   private stream: Writable | undefined;
-  /** Exactly the declared size. */
-  private data: Uint8Array;
+  /**
+   * The file's bytes, exactly the declared size: handed over whole (writeWhole), or made for the
+   * stream on first use. Not made up front: a BATCH's file is whole in hand already, and a zeroed
+   * buffer per file that it then replaced was garbage the size of every file (issue 20).
+   */
+  private data: Uint8Array | undefined;
   private received = 0;
   private settled = false;
 
   constructor(
     private readonly name: RemoteName,
     private readonly target: string,
-    size: number,
+    private readonly size: number,
     private readonly createOnly: boolean,
     private readonly commits: SmallCommits,
     private readonly measureReplaced: boolean,
@@ -38,9 +42,7 @@ export class LocalSmallStagedWrite implements StagedWrite {
     private readonly services: Pick<StagingServices, 'locks' | 'stagingFolder'>,
     /** WriteOptions.admitReplaced: under the name's lock, with the size about to be replaced; throwing stops the commit. */
     private readonly admitReplaced?: (replacedBytes: number) => void,
-  ) {
-    this.data = new Uint8Array(size);
-  }
+  ) {}
 
   get sink(): Writable {
     return (this.stream ??= this.makeSink());
@@ -48,22 +50,23 @@ export class LocalSmallStagedWrite implements StagedWrite {
 
   /** The whole file at once, kept as it is (no copy): the caller hands it over and does not change it. */
   writeWhole(data: Uint8Array): void {
-    if (this.received !== 0 || data.length !== this.data.length) {
-      throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${data.length} bytes handed over for a declared ${this.data.length}; nothing stored`);
+    if (this.received !== 0 || data.length !== this.size) {
+      throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: ${data.length} bytes handed over for a declared ${this.size}; nothing stored`);
     }
     this.data = data;
     this.received = data.length;
   }
 
   private makeSink(): Writable {
+    const data = (this.data ??= new Uint8Array(this.size));
     const sink = new Writable({
       // Above the largest small file, so that write() never asks the socket to wait for a drain.
       highWaterMark: 1024 * 1024,
       write: (chunk: Buffer, _encoding, done) => {
-        if (this.received + chunk.length > this.data.length) {
-          return done(new RxferError('STORAGE_FAILED', `cannot store ${this.name}: more than the declared ${this.data.length} bytes arrived; nothing stored`));
+        if (this.received + chunk.length > data.length) {
+          return done(new RxferError('STORAGE_FAILED', `cannot store ${this.name}: more than the declared ${data.length} bytes arrived; nothing stored`));
         }
-        this.data.set(chunk, this.received);
+        data.set(chunk, this.received);
         this.received += chunk.length;
         done();
       },
@@ -76,7 +79,9 @@ export class LocalSmallStagedWrite implements StagedWrite {
   async commit(verified: VerifiedContent): Promise<CommittedFile> {
     if (this.settled) throw new RxferError('STORAGE_FAILED', `cannot store ${this.name}: the upload was aborted before its commit; nothing stored`);
     this.settled = true;
-    const { data, target, createOnly, measureReplaced } = this;
+    const { target, createOnly, measureReplaced } = this;
+    // Nothing handed over and no stream: only an empty file has all of its bytes.
+    const data = this.data ?? new Uint8Array(0);
     if (this.stream?.errored || this.received !== verified.size || data.length !== verified.size) {
       this.stream?.destroy();
       // The reason in words (storageError of a plain Error would only say UNKNOWN to the client).
@@ -96,8 +101,9 @@ export class LocalSmallStagedWrite implements StagedWrite {
           const replaced = this.admitReplaced && !createOnly ? await sizeReplaced(folder, target) : undefined;
           if (replaced !== undefined) this.admitReplaced!(replaced);
           // The digest goes to the folder's digest log in the same batch, so LIST and STAT need not read the file.
-          const job = { data, staging: join(this.services.stagingFolder, stagingName()), target, folder, createOnly, name: this.name, hash: verified.hash, digest: verified.digest };
-          const done = await this.commits.commit({ ...job, measureReplaced: measureReplaced && replaced === undefined }).catch((err: unknown) => {
+          const staging = `${this.services.stagingFolder}${sep}${stagingName()}`;
+          const job = { data, staging, target, folder, createOnly, measureReplaced: measureReplaced && replaced === undefined, name: this.name, hash: verified.hash, digest: verified.digest };
+          const done = await this.commits.commit(job).catch((err: unknown) => {
             // In place, its folder not synced: NOT_DURABLE, with what it replaced. Here, so that inFolder does
             // not take the folder's ENOENT for a vanished folder and commit again.
             if (isPublishedFailure(err)) throw notDurable(err, `${this.name} is stored`, { replacedBytes: replaced ?? err.published.replacedBytes });

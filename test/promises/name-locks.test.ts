@@ -133,6 +133,7 @@ describe('NameLocks: overlapping names take turns, others do not wait', () => {
     next.finish();
     await expect(next.result).resolves.toBe('next');
     expect(locks.size).toBe(0);
+    expect(locks.isEmpty).toBe(true);
   });
 
   it('work that throws at once lets go too', async () => {
@@ -140,6 +141,69 @@ describe('NameLocks: overlapping names take turns, others do not wait', () => {
     await expect(locks.with(['n'], () => Promise.reject(new Error('at once')))).rejects.toThrow('at once');
     expect(locks.size).toBe(0);
     await expect(locks.with(['n'], async () => 'free')).resolves.toBe('free');
+  });
+
+  it('absolute paths, as the server locks them: a folder waits for its files, siblings and look-alikes do not', async () => {
+    const locks = new NameLocks();
+    const file = gated(locks, ['/srv/root/up/a/f.bin'], 'file');
+    const sibling = gated(locks, ['/srv/root/up/a/g.bin'], 'sibling');
+    const lookAlike = gated(locks, ['/srv/root/up/ab'], 'look-alike');
+    await Promise.all([file.started, sibling.started, lookAlike.started]);
+    const folder = gated(locks, ['/srv/root/up/a'], 'folder');
+    const root = gated(locks, ['/srv/root'], 'root');
+    await settle();
+    expect(folder.hasStarted()).toBe(false);
+    expect(root.hasStarted()).toBe(false);
+    file.finish();
+    lookAlike.finish();
+    await settle();
+    // Still one file inside it in progress.
+    expect(folder.hasStarted()).toBe(false);
+    sibling.finish();
+    await folder.started;
+    // The root waits for the folder as well as for everything below it.
+    await settle();
+    expect(root.hasStarted()).toBe(false);
+    folder.finish();
+    await root.started;
+    root.finish();
+    await Promise.all([file.result, sibling.result, lookAlike.result, folder.result, root.result]);
+    expect(locks.size).toBe(0);
+    expect(locks.isEmpty).toBe(true);
+  });
+
+  it('a folder waits for every request below it, not only the first one found', async () => {
+    const locks = new NameLocks();
+    const files = ['x/1', 'x/deep/2', 'x/deep/er/3'].map((name) => gated(locks, [name], name));
+    await Promise.all(files.map((file) => file.started));
+    const folder = gated(locks, ['x'], 'x');
+    for (const file of files) {
+      await settle();
+      expect(folder.hasStarted()).toBe(false);
+      file.finish();
+    }
+    await folder.started;
+    folder.finish();
+    await Promise.all([...files.map((file) => file.result), folder.result]);
+    expect(locks.isEmpty).toBe(true);
+  });
+
+  it('hundreds in flight: unrelated names run at once, and every one lets go of what it held', async () => {
+    const locks = new NameLocks();
+    const files = Array.from({ length: 300 }, (_, i) => gated(locks, [`/root/d${i % 7}/f${i}`], `f${i}`));
+    await Promise.all(files.map((file) => file.started));
+    expect(locks.size).toBe(300);
+    // A RENAME between two of the folders waits for the files of both, and nothing else.
+    const rename = gated(locks, ['/root/d1', '/root/d2'], 'rename');
+    for (const [i, file] of files.entries()) if (i % 7 !== 1 && i % 7 !== 2) file.finish();
+    await settle();
+    expect(rename.hasStarted()).toBe(false);
+    for (const [i, file] of files.entries()) if (i % 7 === 1 || i % 7 === 2) file.finish();
+    await rename.started;
+    rename.finish();
+    await Promise.all([...files.map((file) => file.result), rename.result]);
+    expect(locks.size).toBe(0);
+    expect(locks.isEmpty).toBe(true);
   });
 
   it('an uncontended lock runs its work and gives back its value', async () => {

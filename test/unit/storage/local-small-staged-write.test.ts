@@ -166,6 +166,15 @@ describe('LocalSmallStagedWrite', () => {
     expect(await readFile(join(root, 'exact.txt'), 'utf8')).toBe('abcd');
   });
 
+  test('nothing handed over and no stream: an empty file is stored empty; a declared size with no bytes is refused, nothing stored', async () => {
+    const empty = small('empty.txt', 0);
+    expect((await empty.commit(verified(''))).size).toBe(0);
+    expect(await readFile(join(root, 'empty.txt'), 'utf8')).toBe('');
+    const none = small('none.txt', 3);
+    await expect(none.commit(verified('abc'))).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: 'cannot store none.txt: 0 of 3 bytes staged; nothing stored' });
+    expect(await exists(join(root, 'none.txt'))).toBe(false);
+  });
+
   test('fewer bytes than verified, or a verified size other than the declared one: nothing stored', async () => {
     const short = small('short.txt', 3);
     await send(short, 'ab');

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RxferError } from '../../../src/errors/rxfer-error';
-import type { RemoteName } from '../../../src/protocol/remote-name';
+import { parseRemoteName, type RemoteName } from '../../../src/protocol/remote-name';
 import { RootPaths } from '../../../src/storage/root-paths';
 import { realPathOf } from '../../promises/support/fd-path';
 
@@ -60,6 +60,15 @@ describe('RootPaths', () => {
     expect(paths.pathOf(name('a/b/c.txt'))).toBe(join(root, 'a', 'b', 'c.txt'));
     await symlink(root, join(base, 'link-to-root'));
     expect((await RootPaths.open(join(base, 'link-to-root'))).realRoot).toBe(root);
+  });
+
+  test('pathOf: every name parseRemoteName accepts lands where path.join puts it; the root itself for ""; a root of "/"', () => {
+    const names = ['x', 'a/b/c.txt', 'deep/er/and/deeper/f0001', 'sp ace/ü.bin', '.hidden', 'a.b/..c', 'x/...y'].map((text) => parseRemoteName(text));
+    for (const accepted of names) expect(paths.pathOf(accepted)).toBe(join(root, ...accepted.split('/')));
+    expect(paths.pathOf(name(''))).toBe(root);
+    const atSlash = new RootPaths('/');
+    expect(atSlash.pathOf(parseRemoteName('srv/f.bin'))).toBe('/srv/f.bin');
+    expect(atSlash.pathOf(name(''))).toBe('/');
   });
 
   test('assertInside: the root and below pass; above, beside and another user’s folder do not', () => {
