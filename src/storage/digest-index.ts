@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { FileHandle, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
-import { DigestLog, FileVersion, FolderDigests, SteadyVersion, steadyAcross } from './digest-log';
+import { DigestLog, FileVersion, FolderDigests, SteadyVersion, folderOf, steadyAcross } from './digest-log';
+import { COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, readCompactedSize } from './small-commit-log';
 import { READ_FLAGS, inServerFolderSync, quietly } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
@@ -79,6 +80,13 @@ export class DigestIndex {
   private readonly hashingNow = new Map<string, Promise<string>>();
   /** The small files' digests, one log per folder. */
   readonly logs: DigestLog;
+  /**
+   * Told when a record made here (a small file hashed on demand) grew its folder's log enough for a
+   * compaction: `folderName` is the folder's storage name, `size` the log's. The commit worker's own
+   * appends compact there; without this, a folder whose files are only ever put there by other means
+   * and downloaded grew a line per new version for good.
+   */
+  onLogGrown?: (log: string, folderName: string, size: number) => void;
 
   constructor(realRoot: string) {
     this.folder = join(realRoot, '.rxfer', 'sums');
@@ -150,14 +158,22 @@ export class DigestIndex {
       // Never through a link planted under the log's name (it would append to the file it points at),
       // nor through the logs' folder swapped for one (inServerFolderSync: an append of a few µs made
       // the log's line in a folder outside the root; hostile pass u).
-      inServerFolderSync(dirname(log), (inside) => {
-        const fd = openSync(join(inside, basename(log)), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      const size = inServerFolderSync(dirname(log), (inside) => {
+        // Non-blocking, and only a regular file written to: a FIFO planted under the log's name would
+        // otherwise hold this thread, the server's main one, at its open or once its buffer is full.
+        const fd = openSync(join(inside, basename(log)), constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
         try {
+          const found = fstatSync(fd);
+          if (!found.isFile()) throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
           writeFileSync(fd, line);
+          const now = found.size + Buffer.byteLength(line);
+          // Due for a compaction (its header tells its size after the last one), as the worker's appends are.
+          return now <= COMPACT_UP_TO_BYTES && grownForCompaction(now, now > COMPACT_FROM_BYTES ? readCompactedSize(fd) : 0) ? now : undefined;
         } finally {
           closeSync(fd);
         }
       });
+      if (size !== undefined) this.onLogGrown?.(log, folderOf(name), size);
       return;
     }
     const others = alongside ? (await this.read(name, stats))?.digests : undefined;

@@ -62,6 +62,8 @@ export class LocalFsStorage implements StorageAdapter {
     this.digests = new DigestIndex(this.paths.realRoot);
     // The worker that commits small files also writes their digests to the folders' logs.
     this.smallCommits = new SmallCommits(this.digests.logs.directory);
+    // Records of files hashed on demand grow the logs too: compacted by the same worker.
+    this.digests.onLogGrown = (log, folderName, size) => this.smallCommits!.compactLog(log, this.paths.pathOf(folderName as RemoteName), size);
     await this.digests.init();
     this.partials = new PartialUploads(this.paths.realRoot);
     await this.partials.init();

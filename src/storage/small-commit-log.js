@@ -14,6 +14,7 @@
  */
 'use strict';
 const { createHash } = require('node:crypto');
+const { readSync } = require('node:fs');
 const { join } = require('node:path');
 
 /**
@@ -83,4 +84,42 @@ const steadyAcross = (before, after) =>
     ? { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino, ctimeMs: before.ctimeMs }
     : undefined;
 
-module.exports = { digestLogPath, formatDigestLine, applyDigestLines, steadyAcross };
+/** A log is compacted once it has grown past this, and past twice its size after the last compaction. */
+const COMPACT_FROM_BYTES = 64 * 1024;
+/**
+ * Nor beyond this (≈ 110,000 records): a compaction holds one record per name in the log, about two
+ * bytes of heap per byte of log (a 16 MiB log compacts in a 40 MB heap, a 40 MiB one not in 64 MB:
+ * measured), the commit worker's heap is capped (small-commits.ts), and the commits wait while it
+ * runs (≈ 3 s for 16 MiB on a loaded 2-core machine). A bigger log only grows: its stale lines cost
+ * disk bytes, never a wrong digest (a record counts only while the file's stat matches it).
+ */
+const COMPACT_UP_TO_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Whether a log of `size` bytes, `base` bytes after its last compaction, is due for one.
+ * @param {number} size @param {number} base
+ * @returns {boolean}
+ */
+const grownForCompaction = (size, base) => size > COMPACT_FROM_BYTES && size > 2 * base;
+
+/**
+ * The first line of a compacted log: its size then, so that any worker knows when it has doubled.
+ * Fixed width, written last over its place. Readers skip it (it is not a record: applyDigestLines).
+ * @param {number} bytes
+ */
+const compactionHeader = (bytes) => `{"compacted":${String(bytes).padStart(15, ' ')}}\n`;
+const HEADER_BYTES = compactionHeader(0).length;
+
+/**
+ * The log's size after its last compaction, from its header; 0 if it has none. `fd` must be readable.
+ * @param {number} fd
+ * @returns {number}
+ */
+const readCompactedSize = (fd) => {
+  const head = Buffer.alloc(HEADER_BYTES);
+  const read = readSync(fd, head, 0, HEADER_BYTES, 0);
+  const m = /^\{"compacted": *(\d+)\}\n$/.exec(head.subarray(0, read).toString('latin1'));
+  return m ? Number(m[1]) : 0;
+};
+
+module.exports = { digestLogPath, formatDigestLine, applyDigestLines, steadyAcross, COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize };

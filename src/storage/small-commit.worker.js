@@ -29,7 +29,7 @@
 const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
-const { applyDigestLines, formatDigestLine } = require('./small-commit-log.js');
+const { applyDigestLines, formatDigestLine, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize } = require('./small-commit-log.js');
 const { CAN_CHECK_OPENED, FD_PATHS, inServerFolderSync, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
 const { FsyncPace } = require('../io/fsync-pace.js');
 
@@ -311,16 +311,6 @@ const commitBatch = async (jobs) => {
 
 // ---- digest logs -------------------------------------------------------------------------------
 
-/** A log is compacted once it has grown past this, and past twice its size after the last compaction. */
-const COMPACT_FROM_BYTES = 64 * 1024;
-/**
- * Nor beyond this (≈ 110,000 records): a compaction holds one record per name in the log, about two
- * bytes of heap per byte of log (a 16 MiB log compacts in a 40 MB heap, a 40 MiB one not in 64 MB:
- * measured), this thread's heap is capped (small-commits.ts), and the commits wait while it runs
- * (≈ 3 s for 16 MiB on a loaded 2-core machine). A bigger log only grows: its stale lines cost disk
- * bytes, never a wrong digest (a record counts only while the file's stat matches it).
- */
-const COMPACT_UP_TO_BYTES = 16 * 1024 * 1024;
 /**
  * Nor once it names more files than this: its records are what a compaction holds, and a log of
  * short records (not the server's: another tool's, or garbage) packs 300,000 names into 15 MiB,
@@ -372,10 +362,17 @@ const appendDigests = (log, lines) => {
       // ELOOP, and the batch's digests are lost, never written into the file it points at. Nor made
       // through the logs' folder swapped for a link: opened through that folder, opened and checked
       // (an empty log was made outside the root before the check below found it; hostile pass u).
-      const flags = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+      // Non-blocking, and only a regular file: a FIFO planted under the log's name is refused at its
+      // open, not left to a read of its header to fail (ESPIPE) after a write into it.
+      const flags = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
       const fd = inServerFolderSync(dirname(log), (inside) => fs.openSync(join(inside, basename(log)), flags, 0o644));
+      const found = fs.fstatSync(fd);
+      if (!found.isFile()) {
+        fs.closeSync(fd);
+        throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
+      }
       assertUnder(fd, log);
-      open = { fd, size: fs.fstatSync(fd).size };
+      open = { fd, size: found.size };
       openLogs.set(log, open);
       // A header can say no more than the log holds (one copied from elsewhere would stop its compactions for good).
       if (!compactedSize.has(log)) compactedSize.set(log, Math.min(readCompactedSize(fd), open.size));
@@ -386,17 +383,17 @@ const appendDigests = (log, lines) => {
     closeLog(log);
     return false;
   }
-  const base = compactedSize.get(log) ?? 0;
-  return open.size > COMPACT_FROM_BYTES && open.size > 2 * base;
+  return grownForCompaction(open.size, compactedSize.get(log) ?? 0);
 };
 
 /**
- * Compacts a log that appendDigests found grown, unless it is too big to hold; either way its new
- * base is remembered, so a failed or skipped compaction is tried again only once it doubles.
- * @param {string} log @param {string} folder
+ * Compacts a log that appendDigests (or the main thread: compactAsked) found grown, unless it is too
+ * big to hold; either way its new base is remembered, so a failed or skipped compaction is tried
+ * again only once it doubles.
+ * @param {string} log @param {string} folder @param {number} [knownSize] its size as the asker saw it
  */
-const compactGrown = (log, folder) => {
-  const size = openLogs.get(log)?.size ?? 0;
+const compactGrown = (log, folder, knownSize = 0) => {
+  const size = Math.max(openLogs.get(log)?.size ?? 0, knownSize);
   closeLog(log);
   if (size > COMPACT_UP_TO_BYTES) {
     compactedSize.set(log, size);
@@ -407,22 +404,6 @@ const compactGrown = (log, folder) => {
   } catch {
     compactedSize.set(log, size);
   }
-};
-
-/**
- * The first line of a compacted log: its size then, so that any worker knows when it has doubled.
- * Fixed width, written last over its place. Readers skip it (it is not a record: applyDigestLines).
- * @param {number} bytes
- */
-const compactionHeader = (bytes) => `{"compacted":${String(bytes).padStart(15, ' ')}}\n`;
-const HEADER_BYTES = compactionHeader(0).length;
-
-/** @param {number} fd @returns {number} the log's size after its last compaction, 0 if it has no header */
-const readCompactedSize = (fd) => {
-  const head = Buffer.alloc(HEADER_BYTES);
-  const read = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
-  const m = /^\{"compacted": *(\d+)\}\n$/.exec(head.subarray(0, read).toString('latin1'));
-  return m ? Number(m[1]) : 0;
 };
 
 /**
@@ -510,10 +491,26 @@ const forEachChunkOfLines = (log, apply) => {
   }
 };
 
+/**
+ * A log the main thread grew (digests of files hashed on demand: DigestIndex.remember) and found due
+ * for a compaction; compacted here, where this thread's capped heap bounds what a compaction holds.
+ * Not again until it has doubled since the last try here, whatever the asker saw.
+ * @param {{ log: string, folder: string, size: number }} asked
+ */
+const compactAsked = ({ log, folder, size }) => {
+  if (size <= COMPACT_UP_TO_BYTES && grownForCompaction(size, compactedSize.get(log) ?? 0)) compactGrown(log, folder, size);
+  port.postMessage({ replies: [], compactionsStarted: 0, compactionsFinished: 1, compacted: log });
+};
+
 // Files that arrived together are committed together: more renames share each folder fsync.
 /** @type {Job[]} */
 let batch = [];
-port.on('message', (/** @type {Job[]} */ jobs) => {
+port.on('message', (/** @type {Job[] | { compact: { log: string, folder: string, size: number } }} */ message) => {
+  if (!Array.isArray(message)) {
+    setImmediate(() => compactAsked(message.compact));
+    return;
+  }
+  const jobs = message;
   if (batch.length === 0) setImmediate(() => {
     const jobs = batch;
     batch = [];

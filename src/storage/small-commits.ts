@@ -90,7 +90,7 @@ export const isPublishedFailure = (err: unknown): err is PublishedFailure => typ
  * One message of the worker: the replies of a batch, and how many digest-log compactions it then
  * started or finished (it compacts after replying: small-commit.worker.js).
  */
-type WorkerMessage = { replies: Reply[]; compactionsStarted: number; compactionsFinished: number };
+type WorkerMessage = { replies: Reply[]; compactionsStarted: number; compactionsFinished: number; compacted?: string };
 
 /**
  * Group commit of small files: write, fsync, close and rename each staging file, then fsync each
@@ -117,6 +117,8 @@ export class SmallCommits {
   private readonly looking = new Set<Promise<unknown>>();
   /** Compactions the worker is running: it is not stopped (idle or closing) in the middle of one. */
   private compacting = 0;
+  /** Logs whose compaction was asked for (compactLog) and is not done yet: asked once. */
+  private readonly compactionsAsked = new Set<string>();
 
   /**
    * `sumsFolder`: where the folders' digest logs are (undefined: keep none). `faults`: folders whose
@@ -142,6 +144,22 @@ export class SmallCommits {
       this.queue.push({ ...job, id, ...(sum && { sum }) });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
+  }
+
+  /**
+   * Compacts the digest log `log` of the real folder `folder`, which the main thread grew past
+   * COMPACT_FROM_BYTES (digests of files hashed on demand, DigestIndex.remember): in the worker, as
+   * its own appends are, so that a folder that only ever has files put there by other means and
+   * downloaded does not grow its log without end. `size`: the log's size as the asker saw it.
+   */
+  compactLog(log: string, folder: string, size: number): void {
+    if (this.compactionsAsked.has(log)) return;
+    this.compactionsAsked.add(log);
+    clearTimeout(this.idleTimer);
+    this.compacting += 1;
+    const worker = (this.worker ??= this.start());
+    worker.ref();
+    worker.postMessage({ compact: { log, folder, size } });
   }
 
   /** `look`, counted among the commits on their way to the queue (close() waits for them). */
@@ -215,8 +233,9 @@ export class SmallCommits {
     // reservation: the thread costs ≈ 10 MiB of RSS otherwise; it starts with the first small upload.
     const resourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
     const worker = new Worker(WORKER_PATH, { resourceLimits, workerData: { failFolderFsyncs: this.faults.failFolderFsyncs ?? [] } });
-    worker.on('message', ({ replies, compactionsStarted, compactionsFinished }: WorkerMessage) => {
+    worker.on('message', ({ replies, compactionsStarted, compactionsFinished, compacted }: WorkerMessage) => {
       this.compacting += compactionsStarted - compactionsFinished;
+      if (compacted !== undefined) this.compactionsAsked.delete(compacted);
       for (const reply of replies) {
         const waiting = this.pending.get(reply.id);
         this.pending.delete(reply.id);
@@ -236,6 +255,7 @@ export class SmallCommits {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.compacting = 0;
+      this.compactionsAsked.clear();
       for (const [id, waiting] of this.pending) {
         if (this.queue.some((job) => job.id === id)) continue;
         this.pending.delete(id);
