@@ -417,7 +417,7 @@ const compactGrown = (log, folder, knownSize = 0) => {
 const compact = (log, folder) => {
   /** @type {Map<string, import('./small-commit-log.js').DigestRecord>} */
   const records = new Map();
-  forEachChunkOfLines(log, (text) => {
+  forEachChunkOfLines(openLogToCompact(log), (text) => {
     applyDigestLines(text, records);
     // Given up before the temporary file exists; compactGrown then waits for the log to double.
     if (records.size > COMPACT_UP_TO_NAMES) throw Object.assign(new Error(`more than ${COMPACT_UP_TO_NAMES} names to compact`), { code: 'E2BIG' });
@@ -468,23 +468,58 @@ const writeWhole = (fd, text, position) => {
 };
 
 /**
- * Calls `apply` with the log's complete lines, READ_CHUNK_BYTES at a time (a line cut by the chunk's
- * end goes with the next; one cut by a crash at the very end is left, as applyDigestLines would).
- * @param {string} log @param {(text: string) => void} apply
+ * The log, opened to be compacted: what is there now under its name, which may not be what grew (the
+ * main thread's request waits in the queue meanwhile, and someone with a shell on the storage may
+ * have put anything there). Only a regular file of at most COMPACT_UP_TO_BYTES is read: a FIFO held
+ * this thread, and every small commit with it, at its open; a huge file (sparse: free to make) had it
+ * read for minutes (hostile pass w). Opened non-blocking, and the descriptor checked is the one read.
+ * @param {string} log
+ * @returns {number} the open descriptor (forEachChunkOfLines closes it)
  */
-const forEachChunkOfLines = (log, apply) => {
-  const fd = fs.openSync(log, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+const openLogToCompact = (log) => {
+  const fd = fs.openSync(log, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    const found = fs.fstatSync(fd);
+    if (!found.isFile()) throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
+    if (found.size > COMPACT_UP_TO_BYTES) throw Object.assign(new Error(`${log} is larger than ${COMPACT_UP_TO_BYTES} bytes`), { code: 'EFBIG' });
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+};
+
+/** Longer than any record (≈ 150 bytes): a line this long is not one, and is not carried further. */
+const MAX_LINE_BYTES = 64 * 1024;
+
+/**
+ * Calls `apply` with the complete lines read from `fd` (then closed), READ_CHUNK_BYTES at a time (a
+ * line cut by the chunk's end goes with the next; one cut by a crash at the very end is left, as
+ * applyDigestLines would). A line longer than MAX_LINE_BYTES is dropped as it is read, not carried:
+ * carried whole, a log without newlines was copied again for every chunk.
+ * @param {number} fd @param {(text: string) => void} apply
+ */
+const forEachChunkOfLines = (fd, apply) => {
   try {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     let carry = Buffer.alloc(0);
+    // Inside a line too long to be a record: what comes up to the next newline is dropped.
+    let skipping = false;
     for (let at = 0; ; ) {
       const read = fs.readSync(fd, buffer, 0, buffer.length, at);
       if (read === 0) break;
       at += read;
-      const data = carry.length > 0 ? Buffer.concat([carry, buffer.subarray(0, read)]) : buffer.subarray(0, read);
+      let data = carry.length > 0 ? Buffer.concat([carry, buffer.subarray(0, read)]) : buffer.subarray(0, read);
+      if (skipping) {
+        const newline = data.indexOf(0x0a);
+        if (newline < 0) continue;
+        data = data.subarray(newline + 1);
+        skipping = false;
+      }
       const end = data.lastIndexOf(0x0a) + 1;
       apply(data.subarray(0, end).toString('utf8'));
-      carry = Buffer.from(data.subarray(end));
+      skipping = data.length - end > MAX_LINE_BYTES;
+      carry = skipping ? Buffer.alloc(0) : Buffer.from(data.subarray(end));
     }
   } finally {
     fs.closeSync(fd);

@@ -5,7 +5,7 @@ import { hashOf } from '../../../src/integrity/hash-algorithm';
 import { DigestIndex } from '../../../src/storage/digest-index';
 import { LocalFsStorage } from '../../../src/storage/local-fs.storage';
 import type { Worker } from 'node:worker_threads';
-import { COMPACT_FROM_BYTES } from '../../../src/storage/small-commit-log';
+import { COMPACT_FROM_BYTES, digestLogPath, formatDigestLine } from '../../../src/storage/small-commit-log';
 import { SmallCommits } from '../../../src/storage/small-commits';
 
 /**
@@ -63,6 +63,24 @@ describe('digest logs grown by records made on demand', () => {
     await commits.close();
     // gone.txt is not in the folder: every record dropped, the header left.
     expect(await readFile(grown!.log, 'utf8')).toMatch(/^\{"compacted": *\d+\}\n$/);
+  });
+
+  test('a line far longer than any record (2 MiB of garbage) is dropped as it is read; the records around it are kept', async () => {
+    await mkdir(join(root, 'g'));
+    await writeFile(join(root, 'g', 'a.txt'), 'aaa');
+    await writeFile(join(root, 'g', 'b.txt'), 'bbb');
+    const [a, b] = [await stat(join(root, 'g', 'a.txt')), await stat(join(root, 'g', 'b.txt'))];
+    const index = new DigestIndex(root);
+    await index.init();
+    const log = digestLogPath(index.logs.directory, 'g');
+    const line = (name: string, version: { size: number; mtimeMs: number; ino: number }, text: string) => formatDigestLine(name, version.size, version.mtimeMs, version.ino, 'sha256', hashOf('sha256', Buffer.from(text)));
+    const text = line('a.txt', a, 'aaa') + 'x'.repeat(2 * 1024 * 1024) + '\n' + line('b.txt', b, 'bbb');
+    await writeFile(log, text);
+    const commits = new SmallCommits(index.logs.directory);
+    commits.compactLog(log, join(root, 'g'), text.length);
+    await commits.close();
+    const kept = (await readFile(log, 'utf8')).split('\n').filter((entry) => entry !== '' && !entry.startsWith('{"compacted"'));
+    expect(kept.map((entry) => (JSON.parse(entry) as { n: string }).n).sort()).toEqual(['a.txt', 'b.txt']);
   });
 
   test('LocalFsStorage: the worker compacts such a log; only the record of the file as it is stays', async () => {
