@@ -206,6 +206,44 @@ describe('NameLocks: overlapping names take turns, others do not wait', () => {
     expect(locks.isEmpty).toBe(true);
   });
 
+  it('a request that started after the one before it finished is still seen by the next: one leaving does not hide another on its name', async () => {
+    const locks = new NameLocks();
+    const first = gated(locks, ['/r/x'], 'first');
+    await first.started;
+    const second = gated(locks, ['/r/x'], 'second');
+    first.finish();
+    await second.started;
+    // Only the second holds /r/x now; a third must wait for it.
+    const third = gated(locks, ['/r/x'], 'third');
+    const inside = gated(locks, ['/r/x/y'], 'inside');
+    await settle();
+    expect(third.hasStarted()).toBe(false);
+    expect(inside.hasStarted()).toBe(false);
+    second.finish();
+    await third.started;
+    third.finish();
+    await inside.started;
+    inside.finish();
+    await Promise.all([first.result, second.result, third.result, inside.result]);
+    expect(locks.isEmpty).toBe(true);
+  });
+
+  it('isEmpty is false while anything is held: a name with no folder above it, and one with', async () => {
+    const locks = new NameLocks();
+    const flat = gated(locks, ['x'], 'flat');
+    await flat.started;
+    expect(locks.isEmpty).toBe(false);
+    flat.finish();
+    await flat.result;
+    expect(locks.isEmpty).toBe(true);
+    const deep = gated(locks, ['/a/b'], 'deep');
+    await deep.started;
+    expect(locks.isEmpty).toBe(false);
+    deep.finish();
+    await deep.result;
+    expect(locks.isEmpty).toBe(true);
+  });
+
   it('an uncontended lock runs its work and gives back its value', async () => {
     const locks = new NameLocks();
     await expect(locks.with(['a', 'b'], async () => 42)).resolves.toBe(42);

@@ -1,11 +1,12 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashOf } from '../../../src/integrity/hash-algorithm';
 import { DigestIndex } from '../../../src/storage/digest-index';
 import { LocalFsStorage } from '../../../src/storage/local-fs.storage';
 import type { Worker } from 'node:worker_threads';
-import { COMPACT_FROM_BYTES, digestLogPath, formatDigestLine } from '../../../src/storage/small-commit-log';
+import { COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, compactionHeader, digestLogPath, formatDigestLine } from '../../../src/storage/small-commit-log';
 import { SmallCommits } from '../../../src/storage/small-commits';
 
 /**
@@ -46,6 +47,48 @@ describe('digest logs grown by records made on demand', () => {
     asked.length = 0;
     for (let j = 0; asked.length === 0 && j < 10_000; j++) await index.remember('top.txt', stale(j), 'sha256', hashOf('sha256', Buffer.from(`t${j}`)));
     expect(asked[0]?.folderName).toBe('');
+  });
+
+  describe('when an append asks for a compaction', () => {
+    let index: DigestIndex;
+    let asked: number[];
+    let log: string;
+    const digest = hashOf('sha256', Buffer.from('v'));
+    const line = formatDigestLine('f.txt', stale(0).size, stale(0).mtimeMs, stale(0).ino, 'sha256', digest);
+
+    beforeEach(async () => {
+      index = new DigestIndex(root);
+      await index.init();
+      asked = [];
+      index.onLogGrown = (_log, _folder, size) => asked.push(size);
+      log = digestLogPath(index.logs.directory, 'd');
+    });
+
+    test('a log compacted to 100 KiB (its header says so) and grown to 110 KiB: not yet; past 200 KiB: asked', async () => {
+      const base = 100 * 1024;
+      await writeFile(log, compactionHeader(base) + 'x'.repeat(base - compactionHeader(base).length - 1) + '\n' + 'y'.repeat(10 * 1024) + '\n');
+      await index.remember('d/f.txt', stale(0), 'sha256', digest);
+      expect(asked).toEqual([]);
+      await writeFile(log, compactionHeader(base) + 'x'.repeat(2 * base) + '\n');
+      await index.remember('d/f.txt', stale(0), 'sha256', digest);
+      expect(asked).toEqual([(await stat(log)).size]);
+    });
+
+    test('up to COMPACT_UP_TO_BYTES it is asked; beyond, never (a log too big to hold only grows)', async () => {
+      // One append from exactly the limit.
+      await writeFile(log, '');
+      await truncate(log, COMPACT_UP_TO_BYTES - line.length);
+      await index.remember('d/f.txt', stale(0), 'sha256', digest);
+      expect(asked).toEqual([COMPACT_UP_TO_BYTES]);
+      await index.remember('d/f.txt', stale(0), 'sha256', digest);
+      expect(asked).toEqual([COMPACT_UP_TO_BYTES]);
+    });
+
+    test('a FIFO planted as the log: refused at once (never written into, never waited on), nothing asked', async () => {
+      execFileSync('mkfifo', [log]);
+      await expect(index.remember('d/f.txt', stale(0), 'sha256', digest)).rejects.toMatchObject({ code: 'EINVAL', message: `${log} is not a regular file` });
+      expect(asked).toEqual([]);
+    });
   });
 
   test('SmallCommits.compactLog: asked again before it is done, one compaction; close waits for it', async () => {
