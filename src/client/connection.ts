@@ -49,8 +49,8 @@ export class Connection {
 
   /**
    * Writes `parts` as one request, without copying them into one buffer first: corked, so that they
-   * leave in one writev. (A BATCH of 64 × 4 KiB concatenated was a fresh 256 KiB buffer per batch,
-   * each page faulted in by the copy: 11 % of `put -r`'s client CPU, issue 20.) The caller must not
+   * leave in one writev. (A BATCH of 64 × 4 KiB concatenated was a fresh 256 KiB buffer and a copy per
+   * batch; gone, it changed no whole command measurably: bench/findings.md.) The caller must not
    * change or reuse a part until the server has confirmed it: until then the socket may hold it.
    */
   sendAll(parts: readonly Buffer[]): Promise<void> {
