@@ -166,8 +166,8 @@ module.exports = [
   group('storage-digest-index', ['src/storage/digest-index.ts'], ['unit/storage/digest-index-records.test.ts', 'unit/storage/digest-index.test.ts', 'unit/storage/digest-index-survivors.test.ts', 'unit/storage/digest-log-growth.test.ts'], [
     // remember(): the header is read only once the log is past COMPACT_FROM_BYTES; read always (→ true), or also at exactly
     // that size (`>=`), its answer changes nothing: grownForCompaction is false at or below COMPACT_FROM_BYTES whatever the base.
-    'src/storage/digest-index.ts:171:72 ConditionalExpression → true',
-    'src/storage/digest-index.ts:171:72 EqualityOperator → now >= COMPACT_FROM_BYTES',
+    'src/storage/digest-index.ts:170:72 ConditionalExpression → true',
+    'src/storage/digest-index.ts:170:72 EqualityOperator → now >= COMPACT_FROM_BYTES',
     // The catch block of read() emptied: the function then falls off its end and returns undefined all the same.
     'src/storage/digest-index.ts:108 BlockStatement',
   ]),
@@ -270,27 +270,27 @@ module.exports = [
     'src/storage/small-commits.ts:66 EqualityOperator',
     // Judged again in the eighteenth session (the lines had moved).
     // The idle test `pending.size === 0 && queue.length === 0 && …`: `queue.length === 0` → true; every queued id is pending too.
-    'src/storage/small-commits.ts:228:38 ConditionalExpression → true',
+    'src/storage/small-commits.ts:229:38 ConditionalExpression → true',
     // close(): `queue.length > 0` → true (or >= 0) waits one setImmediate with nothing queued too; a turn later, the same close.
-    'src/storage/small-commits.ts:187 ConditionalExpression',
-    'src/storage/small-commits.ts:187 EqualityOperator',
+    'src/storage/small-commits.ts:188 ConditionalExpression',
+    'src/storage/small-commits.ts:188 EqualityOperator',
     // close()'s listeners taken off by event name ('' takes off none): the worker is terminated right after.
-    'src/storage/small-commits.ts:195 StringLiteral',
+    'src/storage/small-commits.ts:196 StringLiteral',
     // Ids counted down instead of up: still unique.
     'src/storage/small-commits.ts:136 UpdateOperator',
     // A flush scheduled for every commit, not only the first of a turn: the later ones find the queue empty
     // and post an empty batch, which the worker answers with no replies.
     'src/storage/small-commits.ts:141 ConditionalExpression',
     // The digest log's path looked up again each time, or the cache cleared at 1,023: a cache either way.
-    'src/storage/small-commits.ts:166 ConditionalExpression',
     'src/storage/small-commits.ts:167 ConditionalExpression',
-    'src/storage/small-commits.ts:167 EqualityOperator',
+    'src/storage/small-commits.ts:168 ConditionalExpression',
+    'src/storage/small-commits.ts:168 EqualityOperator',
     // stop()'s guard: its idle timer is set only once nothing is pending, queued or compacting, and every
     // commit clears it first (one thread: no commit can arrive between the timer firing and stop running).
-    'src/storage/small-commits.ts:208 ConditionalExpression',
-    'src/storage/small-commits.ts:208 LogicalOperator',
+    'src/storage/small-commits.ts:209 ConditionalExpression',
+    'src/storage/small-commits.ts:209 LogicalOperator',
     // The worker's fault list (tests only) `?? []` → a folder named "Stryker was here", which no commit uses.
-    'src/storage/small-commits.ts:219:126 ArrayDeclaration → ["Stryker was here"]',
+    'src/storage/small-commits.ts:220:126 ArrayDeclaration → ["Stryker was here"]',
   ], MOSTLY_WAITING),
   // The opened-folder checks (hostile passes i–k): every look and act inside the folder that was checked. The descriptor
   // checks themselves (fd-paths.js) are plain JavaScript shared with the workers, outside Stryker's scope.

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { FileHandle, mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HashAlgorithm } from '../integrity/hash-algorithm';
 import { hashUpTo } from '../integrity/hash-prefix';
 import { stagingName } from '../io/staging-name';
 import { DigestLog, FileVersion, FolderDigests, SteadyVersion, folderOf, steadyAcross } from './digest-log';
-import { COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, readCompactedSize } from './small-commit-log';
+import { COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, readCompactedSize, regularLogStats } from './small-commit-log';
 import { READ_FLAGS, inServerFolderSync, quietly } from './opened-paths';
 
 /** What we remember of a file's content: valid only while size, mtime and inode are unchanged. */
@@ -163,8 +163,7 @@ export class DigestIndex {
         // otherwise hold this thread, the server's main one, at its open or once its buffer is full.
         const fd = openSync(join(inside, basename(log)), constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
         try {
-          const found = fstatSync(fd);
-          if (!found.isFile()) throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
+          const found = regularLogStats(fd, log);
           writeFileSync(fd, line);
           const now = found.size + Buffer.byteLength(line);
           // Due for a compaction (its header tells its size after the last one), as the worker's appends are.

@@ -14,7 +14,7 @@
  */
 'use strict';
 const { createHash } = require('node:crypto');
-const { readSync } = require('node:fs');
+const { fstatSync, readSync } = require('node:fs');
 const { join } = require('node:path');
 
 /**
@@ -122,4 +122,17 @@ const readCompactedSize = (fd) => {
   return m ? Number(m[1]) : 0;
 };
 
-module.exports = { digestLogPath, formatDigestLine, applyDigestLines, steadyAcross, COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize };
+/**
+ * The stats of the log open on `fd`, which must be a regular file: a FIFO (or anything else) planted
+ * under a log's name is refused, never written into or read from (it would hold the thread; logs are
+ * opened O_NONBLOCK so that the open itself does not). Throws EINVAL; the caller closes `fd`.
+ * @param {number} fd @param {string} log
+ * @returns {import('node:fs').Stats}
+ */
+const regularLogStats = (fd, log) => {
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
+  return stats;
+};
+
+module.exports = { digestLogPath, formatDigestLine, applyDigestLines, steadyAcross, COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize, regularLogStats };

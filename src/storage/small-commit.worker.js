@@ -29,7 +29,7 @@
 const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
-const { applyDigestLines, formatDigestLine, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize } = require('./small-commit-log.js');
+const { applyDigestLines, formatDigestLine, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize, regularLogStats } = require('./small-commit-log.js');
 const { CAN_CHECK_OPENED, FD_PATHS, inServerFolderSync, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
 const { FsyncPace } = require('../io/fsync-pace.js');
 
@@ -366,10 +366,12 @@ const appendDigests = (log, lines) => {
       // open, not left to a read of its header to fail (ESPIPE) after a write into it.
       const flags = fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
       const fd = inServerFolderSync(dirname(log), (inside) => fs.openSync(join(inside, basename(log)), flags, 0o644));
-      const found = fs.fstatSync(fd);
-      if (!found.isFile()) {
+      let found;
+      try {
+        found = regularLogStats(fd, log);
+      } catch (err) {
         fs.closeSync(fd);
-        throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
+        throw err;
       }
       assertUnder(fd, log);
       open = { fd, size: found.size };
@@ -479,9 +481,7 @@ const writeWhole = (fd, text, position) => {
 const openLogToCompact = (log) => {
   const fd = fs.openSync(log, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
-    const found = fs.fstatSync(fd);
-    if (!found.isFile()) throw Object.assign(new Error(`${log} is not a regular file`), { code: 'EINVAL' });
-    if (found.size > COMPACT_UP_TO_BYTES) throw Object.assign(new Error(`${log} is larger than ${COMPACT_UP_TO_BYTES} bytes`), { code: 'EFBIG' });
+    if (regularLogStats(fd, log).size > COMPACT_UP_TO_BYTES) throw Object.assign(new Error(`${log} is larger than ${COMPACT_UP_TO_BYTES} bytes`), { code: 'EFBIG' });
     return fd;
   } catch (err) {
     fs.closeSync(fd);
@@ -533,7 +533,7 @@ const forEachChunkOfLines = (fd, apply) => {
  * @param {{ log: string, folder: string, size: number }} asked
  */
 const compactAsked = ({ log, folder, size }) => {
-  if (size <= COMPACT_UP_TO_BYTES && grownForCompaction(size, compactedSize.get(log) ?? 0)) compactGrown(log, folder, size);
+  if (grownForCompaction(size, compactedSize.get(log) ?? 0)) compactGrown(log, folder, size);
   port.postMessage({ replies: [], compactionsStarted: 0, compactionsFinished: 1, compacted: log });
 };
 

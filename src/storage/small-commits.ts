@@ -154,10 +154,11 @@ export class SmallCommits {
    */
   compactLog(log: string, folder: string, size: number): void {
     if (this.compactionsAsked.has(log)) return;
+    // Started first: a worker that cannot start leaves nothing counted that no reply would end.
+    const worker = (this.worker ??= this.start());
     this.compactionsAsked.add(log);
     clearTimeout(this.idleTimer);
     this.compacting += 1;
-    const worker = (this.worker ??= this.start());
     worker.ref();
     worker.postMessage({ compact: { log, folder, size } });
   }
