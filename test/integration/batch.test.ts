@@ -42,10 +42,9 @@ describe('BATCH', () => {
     await client.send(batchRequest(files));
     expect(await client.readLines(64)).toEqual(files.map((f) => stored(f.data)));
     for (const f of files) expect((await readFile(join(server.root, f.name))).equals(f.data)).toBe(true);
-    await client.send('LIST\nb\n');
-    const header = await client.readLine();
-    const listing = (await client.readBytes(Number(/^OK list (\d+) 64$/.exec(header)![1]))).toString();
-    for (const f of files) expect(listing).toContain(`${f.data.length} ${sha256(f.data)}`);
+    const listing = await client.list('b');
+    expect(listing.count).toBe(64);
+    for (const f of files) expect(listing.files).toContainEqual(expect.objectContaining({ size: f.data.length, digest: sha256(f.data) }));
     expect(await stagingFiles(server.root)).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { RawClient, destroyAll, sha256, uploadRequest } from '../helpers/raw-client';
+import { RawClient, destroyAll, parseListHeader, readListAnswer, sha256, uploadRequest } from '../helpers/raw-client';
 import { TestServer, startTestServer } from '../helpers/server';
 
 /**
@@ -16,11 +16,9 @@ const list = async (client: RawClient, folder: string): Promise<{ head: string; 
 };
 const readList = async (client: RawClient): Promise<{ head: string; names: string[] }> => {
   const head = await client.readLine();
-  const match = /^OK list (\d+) (\d+)$/.exec(head);
-  if (!match) return { head, names: [] };
-  const body = (await client.readBytes(Number(match[1]))).toString();
-  const names = body.split('\n').filter(Boolean).map((line) => line.split(' ').slice(3).join(' '));
-  return { head, names: names.sort() };
+  if (!parseListHeader(head)) return { head, names: [] };
+  const { files } = await readListAnswer(client, { header: head });
+  return { head, names: files.map((file) => file.name).sort() };
 };
 
 describe('LIST: its limit, and its place among the requests', () => {

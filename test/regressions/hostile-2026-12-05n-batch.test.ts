@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashOf } from '../../src/integrity/hash-algorithm';
 import { rxfer } from '../helpers/cli';
-import { RawClient, batchRequest, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
+import { RawClient, batchRequest, destroyAll, downloadRequest, parseListHeader, readListAnswer, sha256, uploadRequest } from '../helpers/raw-client';
 import { TestServer, eventually, stagingFiles, startTestServer, userFiles } from '../helpers/server';
 import { startServerProcess } from '../helpers/server-process';
 import { fillTo, withTmpfs } from '../helpers/tmpfs';
@@ -182,9 +182,7 @@ describe('BATCH on one server', () => {
     const client = await connect();
     const list = async () => {
       const header = await client.readLine();
-      const m = /^OK list (\d+) (\d+)/.exec(header);
-      if (m) await client.readBytes(Number(m[1]));
-      return m ? `list ${m[2]}` : header;
+      return parseListHeader(header) ? `list ${(await readListAnswer(client, { header })).count}` : header;
     };
     const body = async () => {
       const header = await client.readLine();

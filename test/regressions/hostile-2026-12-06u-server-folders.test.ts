@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stagingName } from '../../src/io/staging-name';
-import { RawClient, batchRequest, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
+import { RawClient, batchRequest, destroyAll, downloadRequest, listRequest, parseListHeader, readListAnswer, sha256, uploadRequest } from '../helpers/raw-client';
 import { type TestServer, eventually, startTestServer, userFiles } from '../helpers/server';
 import { startSwapper } from './support/link-attack';
 
@@ -141,11 +141,11 @@ const download = async (client: RawClient, name: string): Promise<string> => {
   const size = /^OK (\d+) /.exec(first);
   return size ? `${first} | bytes ${sha256(await client.readBytes(Number(size[1]), REPLY_MS))}` : first;
 };
+/** A LIST's answer as one label: its header and listing lines, or its refusal. */
 const list = async (client: RawClient, folder: string): Promise<string> => {
-  await client.send(`LIST\n${folder}\n`);
+  await client.send(listRequest(folder));
   const first = await client.readLine(REPLY_MS);
-  const size = /^OK list (\d+) /.exec(first);
-  return size ? `${first} | ${(await client.readBytes(Number(size[1]), REPLY_MS)).toString()}` : first;
+  return parseListHeader(first) ? `${first} | ${(await readListAnswer(client, { header: first, timeoutMs: REPLY_MS })).body.toString()}` : first;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RawClient, destroyAll, downloadRequest, sha256 } from '../helpers/raw-client';
+import { type ListedFile, RawClient, destroyAll, downloadRequest, sha256 } from '../helpers/raw-client';
 import { type TestServer, startTestServer } from '../helpers/server';
 import { untilSettled } from '../helpers/settled';
 import { ensureBuilt, rxfer } from '../helpers/cli';
@@ -99,26 +99,9 @@ const downloads = async (client: RawClient, name: string, count: number): Promis
   return out;
 };
 
-interface Listed {
-  readonly size: string;
-  readonly digest: string;
-  readonly mtime: string;
-}
-
-/** A LIST answer as { name: { size, digest, mtime } } ('-' where no digest is given). */
-const list = async (client: RawClient, folder: string): Promise<Record<string, Listed>> => {
-  await client.send(`LIST\n${folder}\n`);
-  const header = await client.readLine(REPLY_MS);
-  const match = /^OK list (\d+) (\d+)$/.exec(header);
-  if (!match) throw new Error(`LIST ${folder}: ${header}`);
-  const body = (await client.readBytes(Number(match[1]), REPLY_MS)).toString('utf8');
-  const out: Record<string, Listed> = {};
-  for (const line of body.split('\n').filter(Boolean)) {
-    const [size, digest, mtime, ...name] = line.split(' ');
-    out[name.join(' ')] = { size: size!, digest: digest!, mtime: mtime! };
-  }
-  return out;
-};
+/** A LIST answer as { name: its entry } ('-' where no digest is given). */
+const list = async (client: RawClient, folder: string): Promise<Record<string, ListedFile>> =>
+  Object.fromEntries((await client.list(folder, { timeoutMs: REPLY_MS })).files.map((file) => [file.name, file]));
 
 const ask = async (client: RawClient, request: string): Promise<string> => {
   await client.send(request);
@@ -356,7 +339,7 @@ describe('hostile 2026-12-06v (2): the file truncated, grown, replaced, or made 
       const bytes = await readFile(join(server.real, name));
       const digest = listed[name]!.digest;
       expect({ name, digest: digest === '-' || digest === sha256(bytes) ? 'true or none' : digest }).toEqual({ name, digest: 'true or none' });
-      expect(listed[name]!.size).toBe(String(bytes.length));
+      expect(listed[name]!.size).toBe(bytes.length);
     }
   }, 30_000);
 
@@ -531,8 +514,8 @@ describe('hostile 2026-12-06v (6): jailed users download same-named files in the
     expect(logLines(real, 'home/alice/d').map(({ n, d }) => ({ n, d }))).toEqual([{ n: 'x.bin', d: sha256(mine) }]);
     expect(logLines(real, 'home/bob/d')).toEqual([]);
     expect(logLines(real, 'd')).toEqual([]);
-    expect(await list(a, 'd')).toEqual({ 'd/x.bin': { size: String(mine.length), digest: sha256(mine), mtime: String(t * 1000) } });
-    expect(await list(b, 'd')).toEqual({ 'd/x.bin': { size: String(his.length), digest: '-', mtime: String(t * 1000) } });
+    expect(await list(a, 'd')).toEqual({ 'd/x.bin': { kind: 'file', name: 'd/x.bin', size: mine.length, digest: sha256(mine), mtimeMs: t * 1000 } });
+    expect(await list(b, 'd')).toEqual({ 'd/x.bin': { kind: 'file', name: 'd/x.bin', size: his.length, digest: '-', mtimeMs: t * 1000 } });
     expect((await download(b, 'd/x.bin')).line).toBe(`OK ${his.length} ${sha256(his)}`);
     await settle();
     expect((await list(b, 'd'))['d/x.bin']!.digest).toBe(sha256(his));

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, symlink, writeFile, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { RawClient, batchRequest, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
+import { type ListedFile, RawClient, batchRequest, destroyAll, downloadRequest, sha256, uploadRequest } from '../helpers/raw-client';
 import { type TestServer, startTestServer, type ServerOverrides } from '../helpers/server';
 import { untilSettled } from '../helpers/settled';
 import { makeUser, startSecureServer } from '../security/support/server';
@@ -92,29 +92,12 @@ const checkDownloads = (got: readonly Downloaded[]): string[] =>
     return line.startsWith('NOT FOUND') ? [] : [`${name}: ${line}`];
   });
 
-interface Listed {
-  readonly size: string;
-  readonly digest: string;
-}
-
-/** A LIST answer as { name: { size, digest } } (files only). */
-const list = async (client: RawClient, folder: string): Promise<Record<string, Listed>> => {
-  await client.send(`LIST\n${folder}\n`);
-  const header = await client.readLine(REPLY_MS);
-  const match = /^OK list (\d+) (\d+)$/.exec(header);
-  if (!match) throw new Error(`LIST ${folder}: ${header}`);
-  const body = (await client.readBytes(Number(match[1]), REPLY_MS)).toString('utf8');
-  const out: Record<string, Listed> = {};
-  for (const line of body.split('\n').filter(Boolean)) {
-    const [size, digest, , ...name] = line.split(' ');
-    if (size === '-') continue;
-    out[name.join(' ')] = { size: size!, digest: digest! };
-  }
-  return out;
-};
+/** A LIST answer as { name: its entry }. */
+const list = async (client: RawClient, folder: string): Promise<Record<string, ListedFile>> =>
+  Object.fromEntries((await client.list(folder, { timeoutMs: REPLY_MS })).files.map((file) => [file.name, file]));
 
 /** Every digest LIST shows is the SHA-256 of the file's bytes on disk now (`prefix`: the user's folder). */
-const untrueDigests = (listed: Record<string, Listed>, real: string, prefix = ''): string[] =>
+const untrueDigests = (listed: Record<string, ListedFile>, real: string, prefix = ''): string[] =>
   Object.entries(listed).flatMap(([name, { size, digest }]) => {
     const path = join(real, prefix, name);
     if (!existsSync(path)) return [`${name}: listed but gone`];

@@ -144,10 +144,7 @@ describe('finding A with a quota (one user, no crash, stores what the quota refu
     // DELETE, outside the quota. Now staging files never live in users' folders.
     expect(await strayStaging(server.root)).toEqual([]);
     const files = (await listFiles(join(server.root, 'bob'))).sort();
-    await renamer.send('LIST\n\n');
-    const header = await renamer.readLine();
-    const count = Number(/^OK list \d+ (\d+)$/.exec(header)?.[1]);
-    const listed = (await renamer.readLines(count)).map((line) => line.split(' ').at(-1)).sort();
+    const listed = (await renamer.list('')).files.map((file) => file.name).sort();
     expect(listed).toEqual(files);
     for (const file of files) {
       await renamer.send(`DELETE\n${file}\n`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SecureServer, startSecureServer } from '../security/support/server';
 import { Wire, destroyAll, eventually, sha256, uploadBytes } from '../security/support/wire';
 import { untilSettled } from '../helpers/settled';
+import { listRequest, readListAnswer, replySource } from '../helpers/raw-client';
 
 /**
  * Issue 16, finding 4 (what LIST shows): LIST reads no file. Small files' digests come from what the
@@ -15,17 +16,8 @@ import { untilSettled } from '../helpers/settled';
 
 /** A LIST answer as { name: digest } ('-' where none is given). */
 const list = async (wire: Wire, folder: string): Promise<Record<string, string>> => {
-  await wire.send(`LIST\n${folder}\n`);
-  const header = await wire.line();
-  const match = /^OK list (\d+) (\d+)$/.exec(header);
-  if (!match) throw new Error(`LIST ${folder}: ${header}`);
-  const body = (await wire.bytes(Number(match[1]))).toString('utf8');
-  const out: Record<string, string> = {};
-  for (const line of body.split('\n').filter(Boolean)) {
-    const [, digest, , ...name] = line.split(' ');
-    out[name.join(' ')] = digest!;
-  }
-  return out;
+  await wire.send(listRequest(folder));
+  return Object.fromEntries((await readListAnswer(replySource(wire))).files.map((file) => [file.name, file.digest]));
 };
 
 describe('issue 16: LIST reads no file; the server knows its small files’ digests', () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ensureBuilt, rxfer, type CliResult } from '../helpers/cli';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { Wire, destroyAll } from '../security/support/wire';
+import { type ListOptions, listRequest, readListAnswer, replySource } from '../helpers/raw-client';
 
 /**
  * Issue 19: empty folders were invisible. LIST gave files only, so `rxfer mkdir x` did not show in
@@ -56,19 +57,18 @@ describe('issue 19: empty folders show in ls and go with rm -r', () => {
     expect(wire.greeting).toMatch(/ list-options=folders,shallow( |$)/);
     await wire.send('MKDIR\nw/empty\n');
     expect(await wire.line()).toBe('OK created');
-    const listing = async (request: string) => {
-      await wire.send(request);
-      const header = await wire.line();
-      const match = /^OK list (\d+) (\d+)( more)?$/.exec(header);
-      if (!match) throw new Error(`${JSON.stringify(request)}: ${header}`);
-      return { body: (await wire.bytes(Number(match[1]))).toString('utf8'), count: Number(match[2]), more: match[3] !== undefined };
+    /** The answer's bytes as sent (readListAnswer has checked every line of them). */
+    const listing = async (options: ListOptions = {}) => {
+      await wire.send(listRequest('w', options));
+      const { body, count, more } = await readListAnswer(replySource(wire), options);
+      return { body: body.toString('utf8'), count, more };
     };
-    expect(await listing('LIST\nw\n')).toEqual({ body: '', count: 0, more: false });
-    const folders = await listing('LIST FOLDERS\nw\n');
+    expect(await listing()).toEqual({ body: '', count: 0, more: false });
+    const folders = await listing({ folders: true });
     expect(folders.body).toMatch(/^- - \d+ w\/empty\/\n$/);
-    expect((await listing('LIST PAGED FOLDERS SHALLOW\nw\n')).body).toBe(folders.body);
+    expect((await listing({ paged: true, folders: true, shallow: true })).body).toBe(folders.body);
     // After the folder's line: nothing more (it is empty), whether or not the page goes inside.
-    expect(await listing('LIST AFTER FOLDERS\nw\nw/empty/\n')).toEqual({ body: '', count: 0, more: false });
+    expect(await listing({ after: 'w/empty/', folders: true })).toEqual({ body: '', count: 0, more: false });
     await wire.send('LIST SHALLOW SHALLOW\nw\n');
     expect(await wire.line()).toMatch(/^ERR BAD_COMMAND /);
   }, 60_000);
