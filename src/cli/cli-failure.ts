@@ -10,6 +10,17 @@ export const EXIT_INTERRUPTED = 130;
 /** 128 + SIGTERM. */
 export const EXIT_TERMINATED = 143;
 
+/** The exit status of a command a signal stopped, as a shell reports one that the signal killed. */
+export const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
+
+/** Says on stderr that a signal stopped the command (with --json as one JSON object, as every failure) and gives its exit code. */
+export const noteInterrupted = (signal: NodeJS.Signals, what: string, json: boolean): number => {
+  const exit = SIGNAL_EXIT_CODES[signal] ?? EXIT_INTERRUPTED;
+  const message = `interrupted (${signal}), ${what}`;
+  process.stderr.write(json ? JSON.stringify({ code: 'INTERRUPTED', message, exit, signal }) + '\n' : `rxfer: ${message}\n`);
+  return exit;
+};
+
 /** How the failing command was run: `--json` wants errors as JSON, `--tls` changes the hints. */
 export interface FailureContext {
   readonly json?: boolean;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { ProgressListener, RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
-import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, reportFailure } from './cli-failure';
+import { EXIT_FAILED, EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
@@ -188,16 +188,6 @@ const summary = (kind: TransferKind, plan: Plan, result: Outcome, ms: number, ha
 
 const jsonResult = (kind: TransferKind, plan: Plan, result: Outcome, hash: HashAlgorithm): string =>
   JSON.stringify({ kind, from: plan.from, to: plan.to, size: result.size, hash, digest: result.digest, ...(result.skipped && { skipped: true }), ...(result.resumedAt && { resumedAt: result.resumedAt }) });
-
-const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
-
-/** Says on stderr that a signal stopped the command (with --json as one JSON object, as every failure) and gives its exit code. */
-const noteInterrupted = (signal: NodeJS.Signals, what: string, json: boolean): number => {
-  const exit = SIGNAL_EXIT_CODES[signal] ?? EXIT_INTERRUPTED;
-  const message = `interrupted (${signal}), ${what}`;
-  process.stderr.write(json ? JSON.stringify({ code: 'INTERRUPTED', message, exit, signal }) + '\n' : `rxfer: ${message}\n`);
-  return exit;
-};
 
 /**
  * The transfers on one connection, one after the other; one that fails does not stop the others

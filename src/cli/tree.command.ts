@@ -107,6 +107,7 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
   const { DigestCache } = require('../client/digest-cache') as typeof import('../client/digest-cache');
   const startedAt = Date.now();
   let gets: TreePlan[] = [];
+  let current: TreePlan | undefined;
   return withClient(
     flags,
     async (client) => {
@@ -114,6 +115,7 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
       const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false };
       let output = '';
       for (const plan of plans) {
+        current = plan;
         let result: TreeResult;
         let folders = 0;
         let unfinished = 0;
@@ -142,6 +144,13 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
     },
     () => {
       if (kind === 'get') gets = planGets(args);
+    },
+    () => {
+      if (current === undefined) return `before any file was ${kind === 'get' ? 'written' : 'sent'}`;
+      const [from, to] = kind === 'get' ? [current.remote || '/', current.local] : [current.local, current.remote || '/'];
+      // Each file is committed whole or not at all, on either side: what is there stays, and a re-run skips it.
+      const skips = flags.skipExisting !== false ? ' (the files already there are skipped)' : '';
+      return `${kind} -r ${printableName(from)} → ${printableName(to)} abandoned; each file copied so far is whole, the others are as they were; run the same command again to finish${skips}`;
     },
   );
 };

@@ -1,5 +1,5 @@
 import type { RxferClient } from '../client/index';
-import { EXIT_OK, reportFailure } from './cli-failure';
+import { EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 
 /** What the work prints, and the exit status when some of it failed and was reported already (several names, one failing). */
@@ -13,14 +13,28 @@ export interface WorkOutcome {
  * Any failure closes the connection and becomes the `rxfer: ERR <CODE> …` line (with --json, one
  * JSON object) and exit status. `before` runs first, without a connection: local checks that make
  * a typo cost no connection.
+ *
+ * With `interrupted` (a command that writes files: put -r, get -r), SIGINT or SIGTERM closes the
+ * connection instead of killing the process where it stands: the client library then fails every
+ * request in flight and removes its staging files, the work ends, and the command says
+ * `rxfer: interrupted (SIGINT), <interrupted()>` and exits 130 (143). A second signal kills at once.
  */
 export const withClient = async (
   flags: ConnectionFlags & { json?: boolean },
   work: (client: RxferClient) => Promise<string | WorkOutcome>,
   before?: () => void,
+  interrupted?: () => string,
 ): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
   let client: RxferClient | undefined;
+  let signal: NodeJS.Signals | undefined;
+  const onSignal = (received: NodeJS.Signals) => {
+    signal = received;
+    // Nothing written yet, nothing to clean up.
+    if (client === undefined) process.exit(SIGNAL_EXIT_CODES[received]);
+    client.close();
+  };
+  if (interrupted) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     before?.();
     client = await RxferClient.connect(connectOptions(flags));
@@ -31,6 +45,9 @@ export const withClient = async (
     return exit;
   } catch (err) {
     client?.close();
+    if (signal !== undefined && interrupted) return noteInterrupted(signal, interrupted(), flags.json === true);
     return reportFailure(err, { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined });
+  } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
   }
 };

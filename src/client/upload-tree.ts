@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { closeSync, lstatSync } from 'node:fs';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
 import { wireName } from './request-header';
@@ -37,13 +37,24 @@ const BATCHES_IN_FLIGHT = 4;
 const WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
- * Read ahead of their turn to send (up to the window's files at once), synchronously up to
- * SYNC_READ_MAX_BYTES: in `put -r` of many small files the four thread-pool round trips of an async
- * readFile were most of the client's time (2,000 × 4 KiB to tmpfs: 3,086–3,373 → 4,474 files/s).
- * Read as `upload()` reads a small file: whole, and again if it was written to meanwhile.
+ * A file the walk saw small enough to read whole: read ahead of its turn to send (up to the window's
+ * files at once), synchronously up to SYNC_READ_MAX_BYTES (in `put -r` of many small files the four
+ * thread-pool round trips of an async readFile were most of the client's time: 2,000 × 4 KiB to
+ * tmpfs, 3,086–3,373 → 4,474 files/s), as `upload()` reads one: whole, and again if it was written
+ * to meanwhile. Then sent in a BATCH, or as one UPLOAD when larger. One that grew past
+ * WHOLE_FILE_MAX_BYTES since the walk's lstat is streamed from its path instead: read whole, it
+ * took a buffer the size of whatever it had become (hostile pass x).
  */
-const readSmall = (file: LocalFile, readAs: (version: FileVersion) => void): Promise<Buffer> =>
-  Promise.resolve().then(() => readWhole(openSource(file.path), file.path, readAs));
+const sendWhole = async (client: RxferClient, file: PlannedFile, resume: boolean, readAs: (version: FileVersion) => void): Promise<TransferResult> => {
+  const source = openSource(file.path);
+  if (source.size > WHOLE_FILE_MAX_BYTES) {
+    source.open = false;
+    closeSync(source.fd);
+    return client.upload(file.path, file.remote, { resume });
+  }
+  const data = await readWhole(source, file.path, readAs);
+  return data.length <= BATCHED_MAX_BYTES ? client.uploadBatched(file.remote, data) : client.uploadBuffer(file.remote, data);
+};
 
 interface LocalFile {
   readonly path: string;
@@ -206,7 +217,7 @@ export const uploadTree = async (
         let readAs: FileVersion | undefined;
         const sending =
           whole
-            ? readSmall(file, (version) => (readAs = version)).then((data) => (data.length <= BATCHED_MAX_BYTES ? client.uploadBatched(file.remote, data) : client.uploadBuffer(file.remote, data)))
+            ? sendWhole(client, file, options.resume !== false, (version) => (readAs = version))
             : file.size <= PIPELINED_MAX_BYTES
               ? uploadPipelined(client, file, options.resume !== false)
               : client.upload(file.path, file.remote, { resume: options.resume });

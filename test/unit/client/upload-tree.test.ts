@@ -1,5 +1,5 @@
 import fs = require('node:fs');
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RxferClient } from '../../../src/client/rxfer-client';
@@ -143,6 +143,33 @@ test('a file written to between its lstat and its read (no digest cache): the by
   expect(told.sort()).toEqual(names.map((name) => `up/${name}`));
   const stored = readTree(join(server.root, 'up'));
   for (const name of late) expect(stored[name]).toBe('new');
+});
+
+test('a small file grown past 1 MiB between its lstat and its read is streamed from its path, not read into a buffer of its new size', async () => {
+  // Hostile pass x: read whole, such a file took a buffer the size of whatever it had become (a log
+  // grown to gigabytes, a file swapped for a big one). Grown here right after the walk looked at it.
+  writeTree(local, TREE);
+  const grows = join(local, 'sub', 'b.txt');
+  const big = Buffer.alloc(3 * MiB, 'g');
+  const lstatSync = fs.lstatSync;
+  const spy = jest.spyOn(fs, 'lstatSync').mockImplementation(((path: fs.PathLike, options?: fs.StatSyncOptions) => {
+    const seen = lstatSync(path, options);
+    if (String(path) === grows) writeFileSync(grows, big);
+    return seen;
+  }) as typeof fs.lstatSync);
+  const sent: string[] = [];
+  const { upload, uploadBatched } = client;
+  client.upload = (path, remote, options) => (sent.push(`upload ${remote}`), upload.call(client, path, remote, options));
+  client.uploadBatched = (remote, data) => (sent.push(`batched ${remote}`), uploadBatched.call(client, remote, data));
+  try {
+    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 4, bytes: 3 + 1 + 4 + big.length, skipped: 0 });
+  } finally {
+    spy.mockRestore();
+  }
+  expect(sent).toContain('upload up/sub/b.txt');
+  expect(sent).not.toContain('batched up/sub/b.txt');
+  expect(readFileSync(join(server.root, 'up', 'sub', 'b.txt')).equals(big)).toBe(true);
+  expect(readTree(join(server.root, 'up'))).toMatchObject({ 'a.txt': 'aaa', 'sub/deep/c.txt': 'c', 'z.txt': 'zzzz' });
 });
 
 test('a file the server refuses fails alone, with the server`s code; the others are stored', async () => {
