@@ -13,6 +13,27 @@ export const EXIT_TERMINATED = 143;
 /** The exit status of a command a signal stopped, as a shell reports one that the signal killed. */
 export const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED };
 
+/**
+ * Calls `first` on the first SIGINT or SIGTERM; the second, of either kind (even one that came in the
+ * same instant), ends the process as that signal does by default (a shell sees it killed by it).
+ * Returns the function that takes the handling away again.
+ */
+export const onInterrupt = (first: (signal: NodeJS.Signals) => void): (() => void) => {
+  let seen = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (seen) {
+      stop();
+      process.kill(process.pid, signal);
+      return;
+    }
+    seen = true;
+    first(signal);
+  };
+  const stop = () => void process.removeListener('SIGINT', handle).removeListener('SIGTERM', handle);
+  process.on('SIGINT', handle).on('SIGTERM', handle);
+  return stop;
+};
+
 /** Says on stderr that a signal stopped the command (with --json as one JSON object, as every failure) and gives its exit code. */
 export const noteInterrupted = (signal: NodeJS.Signals, what: string, json: boolean): number => {
   const exit = SIGNAL_EXIT_CODES[signal] ?? EXIT_INTERRUPTED;

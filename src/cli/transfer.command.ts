@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { ProgressListener, RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
-import { EXIT_FAILED, EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, reportFailure } from './cli-failure';
+import { EXIT_FAILED, EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
@@ -203,16 +203,14 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
   let current: Plan | undefined;
   let stdin: StdinFile | undefined;
   const spooling = new AbortController();
-  const onInterrupt = (signal: NodeJS.Signals) => {
+  const stopHandling = onInterrupt((signal) => {
     interrupted = signal;
     progress.stop();
     spooling.abort();
     // Nothing to clean up before the connection exists.
     if (client === undefined) process.exit(SIGNAL_EXIT_CODES[signal]);
     client.close();
-  };
-  process.once('SIGINT', onInterrupt);
-  process.once('SIGTERM', onInterrupt);
+  });
   let failed = false;
   try {
     // Local targets are checked before connecting: a typo costs no connection.
@@ -260,7 +258,6 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
     return reportFailure(err, context);
   } finally {
     await stdin?.dispose();
-    process.removeListener('SIGINT', onInterrupt);
-    process.removeListener('SIGTERM', onInterrupt);
+    stopHandling();
   }
 };

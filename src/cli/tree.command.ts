@@ -110,9 +110,9 @@ export const runTree = (kind: 'put' | 'get', args: readonly string[], flags: Tra
   let current: TreePlan | undefined;
   return withClient(
     flags,
-    async (client) => {
+    async (client, interruption) => {
       const plans = kind === 'get' ? gets : await planPuts(client, args);
-      const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false };
+      const options = { resume: flags.resume !== false, skipIdentical: flags.skipExisting !== false, signal: interruption };
       let output = '';
       for (const plan of plans) {
         current = plan;

@@ -1,5 +1,5 @@
 import type { RxferClient } from '../client/index';
-import { EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, reportFailure } from './cli-failure';
+import { EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 
 /** What the work prints, and the exit status when some of it failed and was reported already (several names, one failing). */
@@ -17,28 +17,32 @@ export interface WorkOutcome {
  * With `interrupted` (a command that writes files: put -r, get -r), SIGINT or SIGTERM closes the
  * connection instead of killing the process where it stands: the client library then fails every
  * request in flight and removes its staging files, the work ends, and the command says
- * `rxfer: interrupted (SIGINT), <interrupted()>` and exits 130 (143). A second signal kills at once.
+ * `rxfer: interrupted (SIGINT), <interrupted()>` and exits 130 (143). `work` is told through its
+ * AbortSignal. A second signal, of either kind, kills at once.
  */
 export const withClient = async (
   flags: ConnectionFlags & { json?: boolean },
-  work: (client: RxferClient) => Promise<string | WorkOutcome>,
+  work: (client: RxferClient, interruption: AbortSignal) => Promise<string | WorkOutcome>,
   before?: () => void,
   interrupted?: () => string,
 ): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
   let client: RxferClient | undefined;
   let signal: NodeJS.Signals | undefined;
-  const onSignal = (received: NodeJS.Signals) => {
-    signal = received;
-    // Nothing written yet, nothing to clean up.
-    if (client === undefined) process.exit(SIGNAL_EXIT_CODES[received]);
-    client.close();
-  };
-  if (interrupted) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const interruption = new AbortController();
+  const stopHandling = interrupted
+    ? onInterrupt((received) => {
+        signal = received;
+        // Nothing written yet, nothing to clean up.
+        if (client === undefined) process.exit(SIGNAL_EXIT_CODES[received]);
+        interruption.abort();
+        client.close();
+      })
+    : undefined;
   try {
     before?.();
     client = await RxferClient.connect(connectOptions(flags));
-    const done = await work(client);
+    const done = await work(client, interruption.signal);
     await client.quit().catch(() => client?.close());
     const { output, exit } = typeof done === 'string' ? { output: done, exit: EXIT_OK } : done;
     process.stdout.write(output);
@@ -48,6 +52,6 @@ export const withClient = async (
     if (signal !== undefined && interrupted) return noteInterrupted(signal, interrupted(), flags.json === true);
     return reportFailure(err, { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined });
   } finally {
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    stopHandling?.();
   }
 };

@@ -32,6 +32,12 @@ export interface TreeOptions {
   readonly skipIdentical?: boolean;
   /** Continue interrupted transfers of large files (default true; see UploadOptions.resume). */
   readonly resume?: boolean;
+  /**
+   * Abandons the copy (the CLI's Ctrl-C, which also closes the connection): put -r stops walking the
+   * local tree at once instead of going through the rest of it only to count what it did not send,
+   * and its error then counts only the files it reached.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A file of a tree that was not copied, and why; `index`: its place in the tree, for the report's order. */

@@ -106,6 +106,10 @@ const remoteNameOf = (folder: string, file: WalkedFile): string => {
   }
 };
 
+/** The error of a copy abandoned through TreeOptions.signal, with what it stored before. */
+const abandoned = (stored: number, bytes: number): RxferError =>
+  new RxferError('CONNECTION_LOST', `put -r abandoned: ${stored} files stored before it, each whole; the rest not sent`, { stored, bytes });
+
 /**
  * What a failed walk ends with: an RxferError as it is (a name refused); else a folder that could not
  * be read, named by the path its error gives (a folder deep in the tree, not the top one: hostile pass s).
@@ -145,8 +149,12 @@ export const uploadTree = async (
   const remote = options.skipIdentical === false ? undefined : new ListingCursor(client.listPages(folder)).start();
   // First walk: names only. One the server would refuse, and no file is sent.
   try {
-    for await (const file of walkFiles(localDir)) remoteNameOf(folder, file);
+    for await (const file of walkFiles(localDir)) {
+      if (options.signal?.aborted) throw abandoned(0, 0);
+      remoteNameOf(folder, file);
+    }
   } catch (err) {
+    if (options.signal?.aborted) throw abandoned(0, 0);
     throw walkFailure(localDir, err);
   }
   let bytes = 0;
@@ -158,6 +166,8 @@ export const uploadTree = async (
   const cache = options.digestCache;
   try {
     for await (const batch of inBatches(walkFiles(localDir), CHECK_GROUP_FILES)) {
+      // Abandoned: what was not reached is neither counted nor walked.
+      if (options.signal?.aborted) break;
       // Lost: every request after this fails alike. The ones in flight report it; the rest are not sent.
       if (client.isClosed) {
         wanted += batch.length;
@@ -250,6 +260,7 @@ export const uploadTree = async (
     await windows.streamed.drained();
     cache?.commit();
   }
+  if (options.signal?.aborted) throw abandoned(wanted - failures.length - unsent, bytes);
   if (failures.length > 0) throw treeFailure('stored', wanted, failures, unsent);
   // Lost while no request was in flight (between two files): none failed, yet some were never sent.
   if (unsent > 0) {

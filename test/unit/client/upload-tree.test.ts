@@ -172,6 +172,48 @@ test('a small file grown past 1 MiB between its lstat and its read is streamed f
   expect(readTree(join(server.root, 'up'))).toMatchObject({ 'a.txt': 'aaa', 'sub/deep/c.txt': 'c', 'z.txt': 'zzzz' });
 });
 
+describe('abandoned through options.signal (the CLI`s Ctrl-C, which also closes the connection)', () => {
+  // 2,000 files in 20 folders: more than the 256 small files in flight at once, so the walk waits for replies.
+  const FILES = 2000;
+  const twentyFolders = () => writeTree(local, Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`d${String(Math.floor(i / 100)).padStart(2, '0')}/f${String(i).padStart(4, '0')}`, `file ${i}`])));
+
+  test('mid-way: the rest of the tree is not walked; the error says what was stored, and each stored file is whole', async () => {
+    twentyFolders();
+    const fsp = require('node:fs/promises') as typeof import('node:fs/promises');
+    const readdir = fsp.readdir;
+    let folderReads = 0;
+    const spy = jest.spyOn(fsp, 'readdir').mockImplementation(((...args: Parameters<typeof readdir>) => (folderReads++, readdir(...args))) as typeof readdir);
+    const abandon = new AbortController();
+    let error: unknown;
+    try {
+      const onFile = () => {
+        abandon.abort();
+        client.close();
+      };
+      error = await uploadTree(client, local, 'up', { skipIdentical: false, signal: abandon.signal, onFile }).catch((err: unknown) => err);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(error).toMatchObject({ code: 'CONNECTION_LOST', message: expect.stringMatching(/^put -r abandoned: \d+ files stored before it, each whole; the rest not sent$/) });
+    const { stored } = (error as { detail: { stored: number } }).detail;
+    expect(stored).toBeGreaterThan(0);
+    expect(stored).toBeLessThan(FILES);
+    // Both walks read 21 folders each when they went to the end (the second only to count what it did not send).
+    expect(folderReads).toBeLessThan(2 * 21);
+    const landed = readTree(join(server.root, 'up'));
+    expect(Object.keys(landed).length).toBeGreaterThanOrEqual(stored);
+    for (const [name, text] of Object.entries(landed)) expect(text).toBe(`file ${Number(/f(\d+)$/.exec(name)![1])}`);
+  });
+
+  test('before anything is sent: abandoned at once, nothing stored', async () => {
+    twentyFolders();
+    const abandon = new AbortController();
+    abandon.abort();
+    await expect(uploadTree(client, local, 'up', { signal: abandon.signal })).rejects.toMatchObject({ code: 'CONNECTION_LOST', detail: { stored: 0, bytes: 0 } });
+    expect(readTree(join(server.root, 'up'))).toEqual({});
+  });
+});
+
 test('a file the server refuses fails alone, with the server`s code; the others are stored', async () => {
   writeTree(join(server.root, 'up'), { 'x/inner': 'a folder on the server where a file is sent' });
   writeTree(local, { 'a.txt': 'a', x: 'x', 'z.txt': 'z' });
