@@ -105,25 +105,25 @@ module.exports = (group) => [
   group('client-tree-upload', ['src/client/upload-tree.ts'], ['unit/client/upload-tree.test.ts', 'unit/client/upload-tree-digest-cache.test.ts'], [
     // A file that failed before it was looked at, or whose digest the cache knows, is given no server entry:
     // identicalFiles answers false without its path (and a cached file's answer is not used).
-    'src/client/upload-tree.ts:158 ObjectLiteral',
-    'src/client/upload-tree.ts:158 StringLiteral',
+    'src/client/upload-tree.ts:195 ObjectLiteral',
+    'src/client/upload-tree.ts:195 StringLiteral',
     // A file the cache knows read and hashed anyway (`|| known[i] !== undefined` dropped): its answer is not used.
-    'src/client/upload-tree.ts:158 ConditionalExpression',
-    'src/client/upload-tree.ts:158 LogicalOperator',
+    'src/client/upload-tree.ts:195 ConditionalExpression',
+    'src/client/upload-tree.ts:195 LogicalOperator',
     // Without the cache (place unused), -1 or +1 alike.
-    'src/client/upload-tree.ts:162 UnaryOperator',
+    'src/client/upload-tree.ts:199 UnaryOperator',
     // A cache hit recorded through `record` (a second lstat) instead of `carry`: the same line; `cache?.` there
     // only ever sees a cache (a record comes from one).
-    'src/client/upload-tree.ts:167 ConditionalExpression',
-    'src/client/upload-tree.ts:167 OptionalChaining',
+    'src/client/upload-tree.ts:204 ConditionalExpression',
+    'src/client/upload-tree.ts:204 OptionalChaining',
     // The version a small file was read in not taken, or not compared: recorded through `record`'s lstat instead,
     // or (`sameVersion` → true) a record of a state the file has left, which no later lstat can give again
     // (ctime only moves forward; digest-cache.ts): never a file skipped that differs.
-    'src/client/upload-tree.ts:162 ArrowFunction',
-    'src/client/upload-tree.ts:202 ConditionalExpression',
-    'src/client/upload-tree.ts:203 ConditionalExpression',
+    'src/client/upload-tree.ts:228 ArrowFunction',
+    'src/client/upload-tree.ts:239 ConditionalExpression',
+    'src/client/upload-tree.ts:240 ConditionalExpression',
     // `resumableFromBytes !== undefined`: `size >= undefined` is false as well.
-    'src/client/upload-tree.ts:247 ConditionalExpression',
+    'src/client/upload-tree.ts:285 ConditionalExpression',
   ]),
   group('client-digest-cache', ['src/client/digest-cache.ts'], ['unit/client/digest-cache.test.ts'], [
     // Faster paths of the fourteenth session's rework, each giving what the plain path gives: a state's text made again

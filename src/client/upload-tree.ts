@@ -48,7 +48,6 @@ const WINDOW_BYTES = 16 * 1024 * 1024;
 const sendWhole = async (client: RxferClient, file: PlannedFile, resume: boolean, readAs: (version: FileVersion) => void): Promise<TransferResult> => {
   const source = openSource(file.path);
   if (source.size > WHOLE_FILE_MAX_BYTES) {
-    source.open = false;
     closeSync(source.fd);
     return client.upload(file.path, file.remote, { resume });
   }
@@ -154,7 +153,6 @@ export const uploadTree = async (
       remoteNameOf(folder, file);
     }
   } catch (err) {
-    if (options.signal?.aborted) throw abandoned(0, 0);
     throw walkFailure(localDir, err);
   }
   let bytes = 0;

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUnfinishedDownloadName } from '../../src/client/staging-file';
 import { spawnRxfer, spawnServe, rxfer } from '../helpers/cli';
 import { CountingProxy } from '../helpers/counting-proxy';
+import { filesBelow } from '../helpers/files-below';
 
 /**
  * Ctrl-C (SIGINT) or SIGTERM during `rxfer put -r` and `rxfer get -r` (hostile pass x found that the
@@ -23,17 +24,8 @@ let serve: Awaited<ReturnType<typeof spawnServe>>;
 let proxy: CountingProxy;
 let source: string;
 
-/** Every regular file below `dir`, by its path relative to it (folders walked, `.rxfer` left out). */
-const filesBelow = (dir: string, prefix = ''): Map<string, Buffer> => {
-  const found = new Map<string, Buffer>();
-  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true })) {
-    const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) {
-      if (name !== '.rxfer') for (const [below, data] of filesBelow(dir, name)) found.set(below, data);
-    } else found.set(name, readFileSync(join(dir, name)));
-  }
-  return found;
-};
+/** Every file below `dir` with its bytes, by relative path (the server's `.rxfer` left out). */
+const filesWithBytes = (dir: string): Map<string, Buffer> => new Map(filesBelow(dir).map((name) => [name, readFileSync(join(dir, name))]));
 
 /**
  * The command, held by the proxy once `limit` bytes went `direction` and the server's replies to it
@@ -80,8 +72,8 @@ test('put -r interrupted mid-way: exit 130, it says so; what the server has is w
   expect(stderr).toBe(
     `rxfer: interrupted (SIGINT), put -r ${source} → up abandoned; each file copied so far is whole, the others are as they were; run the same command again to finish (the files already there are skipped)\n`,
   );
-  const wanted = filesBelow(source);
-  const stored = filesBelow(join(folder, 'root', 'up'));
+  const wanted = filesWithBytes(source);
+  const stored = filesWithBytes(join(folder, 'root', 'up'));
   // Some went, not all: the proxy held the rest.
   expect(stored.size).toBeGreaterThan(0);
   expect(stored.size).toBeLessThan(FILES);
@@ -89,7 +81,7 @@ test('put -r interrupted mid-way: exit 130, it says so; what the server has is w
   const again = await rxfer(['put', '-r', source, 'up', '-p', serve.port]);
   expect(again.code).toBe(0);
   expect(again.stdout).toContain(`(${stored.size} already there, skipped)`);
-  expect(filesBelow(join(folder, 'root', 'up'))).toEqual(wanted);
+  expect(filesWithBytes(join(folder, 'root', 'up'))).toEqual(wanted);
 });
 
 test('get -r terminated mid-way (--json): exit 143 and a JSON line; local files whole, no staging file left; the re-run finishes', async () => {
@@ -98,8 +90,8 @@ test('get -r terminated mid-way (--json): exit 143 and a JSON line; local files 
   expect(code).toBe(143);
   expect(JSON.parse(stderr)).toMatchObject({ code: 'INTERRUPTED', exit: 143, signal: 'SIGTERM' });
   expect(JSON.parse(stderr).message).toMatch(/^interrupted \(SIGTERM\), get -r up → .* abandoned; /);
-  const wanted = filesBelow(source);
-  const got = filesBelow(join(target, 'up'));
+  const wanted = filesWithBytes(source);
+  const got = filesWithBytes(join(target, 'up'));
   expect(got.size).toBeGreaterThan(0);
   expect(got.size).toBeLessThan(FILES);
   // No download's staging file stays behind: each was removed when its request failed.
@@ -107,5 +99,5 @@ test('get -r terminated mid-way (--json): exit 143 and a JSON line; local files 
   for (const [name, data] of got) expect({ name, equal: data.equals(wanted.get(name) ?? Buffer.alloc(0)) }).toEqual({ name, equal: true });
   const again = await rxfer(['get', '-r', 'up', target, '-p', serve.port]);
   expect(again.code).toBe(0);
-  expect(filesBelow(join(target, 'up'))).toEqual(wanted);
+  expect(filesWithBytes(join(target, 'up'))).toEqual(wanted);
 });

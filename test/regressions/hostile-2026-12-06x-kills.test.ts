@@ -8,6 +8,7 @@ import { type ServerProcess, startServerProcess } from '../helpers/server-proces
 import { BIN } from '../helpers/cli';
 import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
 import { isUnfinishedDownloadName } from '../../src/client/staging-file';
+import { filesBelow } from '../helpers/files-below';
 
 /**
  * Hostile pass of 2026-12-06 (x): whole processes killed, as a user suffers it.
@@ -84,23 +85,8 @@ const until = async (what: string, check: () => boolean, guardMs = GUARD_MS): Pr
   }
 };
 
-/** Every file below `dir` (relative "a/b" paths), leaving out the server's own `.rxfer` at the top. */
-const walk = (dir: string, prefix = ''): string[] => {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const entry of entries) {
-    if (prefix === '' && entry.name === '.rxfer') continue;
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...walk(join(dir, entry.name), rel));
-    else out.push(rel);
-  }
-  return out.sort();
-};
+/** Every file below `dir` (relative paths, the server's `.rxfer` left out): test/helpers/files-below.ts. */
+const walk = filesBelow;
 
 const countFiles = (dir: string): number => {
   let n = 0;

@@ -9,6 +9,7 @@ import { BIN, spawnServe } from '../helpers/cli';
 import { CountingProxy } from '../helpers/counting-proxy';
 import { RawClient, uploadRequest } from '../helpers/raw-client';
 import { isUnfinishedDownloadName } from '../../src/client/staging-file';
+import { filesBelow } from '../helpers/files-below';
 
 /**
  * Hostile pass of 2026-12-06 (y): SIGINT and SIGTERM at every phase of `rxfer put -r` and
@@ -117,23 +118,8 @@ const runCli = (args: readonly string[], cacheDir: string): CliRun => {
 /** Runs to the end (no signal). */
 const run = (args: readonly string[], cacheDir: string): Promise<Ended> => runCli(args, cacheDir).done;
 
-/** Every file below `dir` (relative "a/b" paths), leaving out the server's own `.rxfer` at the top. */
-const walk = (dir: string, prefix = ''): string[] => {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const entry of entries) {
-    if (prefix === '' && entry.name === '.rxfer') continue;
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...walk(join(dir, entry.name), rel));
-    else out.push(rel);
-  }
-  return out.sort();
-};
+/** Every file below `dir` (relative paths, the server's `.rxfer` left out): test/helpers/files-below.ts. */
+const walk = filesBelow;
 
 /** Every folder below `dir`, relative. */
 const foldersBelow = (dir: string, prefix = ''): string[] => {

@@ -159,30 +159,38 @@ test('a small file grown past 1 MiB between its lstat and its read is streamed f
   }) as typeof fs.lstatSync);
   const sent: string[] = [];
   const { upload, uploadBatched } = client;
-  client.upload = (path, remote, options) => (sent.push(`upload ${remote}`), upload.call(client, path, remote, options));
+  client.upload = (path, remote, options) => (sent.push(`upload ${remote} ${JSON.stringify(options)}`), upload.call(client, path, remote, options));
   client.uploadBatched = (remote, data) => (sent.push(`batched ${remote}`), uploadBatched.call(client, remote, data));
   try {
     await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 4, bytes: 3 + 1 + 4 + big.length, skipped: 0 });
+    // resume: false is passed on to the streamed upload as to any other.
+    writeFileSync(grows, 'b');
+    await expect(uploadTree(client, local, 'up2', { skipIdentical: false, resume: false })).resolves.toMatchObject({ files: 4 });
   } finally {
     spy.mockRestore();
   }
-  expect(sent).toContain('upload up/sub/b.txt');
-  expect(sent).not.toContain('batched up/sub/b.txt');
+  expect(sent.filter((line) => line.includes('/sub/b.txt'))).toEqual(['upload up/sub/b.txt {"resume":true}', 'upload up2/sub/b.txt {"resume":false}']);
+  await rm(join(server.root, 'up2'), { recursive: true, force: true });
   expect(readFileSync(join(server.root, 'up', 'sub', 'b.txt')).equals(big)).toBe(true);
   expect(readTree(join(server.root, 'up'))).toMatchObject({ 'a.txt': 'aaa', 'sub/deep/c.txt': 'c', 'z.txt': 'zzzz' });
 });
 
 describe('abandoned through options.signal (the CLI`s Ctrl-C, which also closes the connection)', () => {
+  /** Counts the folders the walk reads (readdir, as local-tree-walk.ts calls it). */
+  const countingFolderReads = () => {
+    const fsp = require('node:fs/promises') as typeof import('node:fs/promises');
+    const readdir = fsp.readdir;
+    const counter = { count: 0, restore: () => spy.mockRestore() };
+    const spy = jest.spyOn(fsp, 'readdir').mockImplementation(((...args: Parameters<typeof readdir>) => (counter.count++, readdir(...args))) as typeof readdir);
+    return counter;
+  };
   // 2,000 files in 20 folders: more than the 256 small files in flight at once, so the walk waits for replies.
   const FILES = 2000;
   const twentyFolders = () => writeTree(local, Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`d${String(Math.floor(i / 100)).padStart(2, '0')}/f${String(i).padStart(4, '0')}`, `file ${i}`])));
 
   test('mid-way: the rest of the tree is not walked; the error says what was stored, and each stored file is whole', async () => {
     twentyFolders();
-    const fsp = require('node:fs/promises') as typeof import('node:fs/promises');
-    const readdir = fsp.readdir;
-    let folderReads = 0;
-    const spy = jest.spyOn(fsp, 'readdir').mockImplementation(((...args: Parameters<typeof readdir>) => (folderReads++, readdir(...args))) as typeof readdir);
+    const folderReads = countingFolderReads();
     const abandon = new AbortController();
     let error: unknown;
     try {
@@ -192,24 +200,31 @@ describe('abandoned through options.signal (the CLI`s Ctrl-C, which also closes 
       };
       error = await uploadTree(client, local, 'up', { skipIdentical: false, signal: abandon.signal, onFile }).catch((err: unknown) => err);
     } finally {
-      spy.mockRestore();
+      folderReads.restore();
     }
     expect(error).toMatchObject({ code: 'CONNECTION_LOST', message: expect.stringMatching(/^put -r abandoned: \d+ files stored before it, each whole; the rest not sent$/) });
     const { stored } = (error as { detail: { stored: number } }).detail;
     expect(stored).toBeGreaterThan(0);
     expect(stored).toBeLessThan(FILES);
     // Both walks read 21 folders each when they went to the end (the second only to count what it did not send).
-    expect(folderReads).toBeLessThan(2 * 21);
+    expect(folderReads.count).toBeLessThan(2 * 21);
     const landed = readTree(join(server.root, 'up'));
     expect(Object.keys(landed).length).toBeGreaterThanOrEqual(stored);
     for (const [name, text] of Object.entries(landed)) expect(text).toBe(`file ${Number(/f(\d+)$/.exec(name)![1])}`);
   });
 
-  test('before anything is sent: abandoned at once, nothing stored', async () => {
+  test('before anything is sent: abandoned at once, its first walk stopped at the first file, nothing stored', async () => {
     twentyFolders();
     const abandon = new AbortController();
     abandon.abort();
-    await expect(uploadTree(client, local, 'up', { signal: abandon.signal })).rejects.toMatchObject({ code: 'CONNECTION_LOST', detail: { stored: 0, bytes: 0 } });
+    const folderReads = countingFolderReads();
+    try {
+      await expect(uploadTree(client, local, 'up', { signal: abandon.signal })).rejects.toMatchObject({ code: 'CONNECTION_LOST', detail: { stored: 0, bytes: 0 } });
+    } finally {
+      folderReads.restore();
+    }
+    // The top folder and the first of its 20, to find the first file; none of the others.
+    expect(folderReads.count).toBe(2);
     expect(readTree(join(server.root, 'up'))).toEqual({});
   });
 });
@@ -265,16 +280,18 @@ describe('which request each file goes by (the client`s upload calls recorded, n
   test('up to 64 KiB batched; up to 1 MiB read whole and pipelined; up to 64 MiB streamed pipelined, asking what was kept first when resumable; beyond, a plain upload', async () => {
     sized('0-batched', 64 * 1024);
     sized('a-whole', 64 * 1024 + 1);
+    sized('a-whole-max', MiB);
     sized('b-pipelined', MiB + 1);
     sized('c-resumable', MiB + 2);
     sized('d-pipelined-max', 64 * MiB);
     sized('e-plain', 64 * MiB + 1);
     const { calls } = record(MiB + 2);
-    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 6, bytes: 130 * MiB + 128 * 1024 + 5, skipped: 0 });
+    await expect(uploadTree(client, local, 'up', { skipIdentical: false })).resolves.toEqual({ files: 7, bytes: 131 * MiB + 128 * 1024 + 5, skipped: 0 });
     // A file read whole is sent once read: its call may come after the others'.
     expect([...calls].sort(([a, x], [b, y]) => (x === y ? (a! < b! ? -1 : 1) : x! < y! ? -1 : 1))).toEqual([
       ['batched', 'up/0-batched'],
       ['buffer', 'up/a-whole'],
+      ['buffer', 'up/a-whole-max'],
       ['upload', 'up/b-pipelined', { resume: true, kept: null, pipelined: true }],
       ['kept?', 'up/c-resumable'],
       ['upload', 'up/c-resumable', { resume: true, kept: null, pipelined: true }],
