@@ -1,5 +1,5 @@
 import type { RxferClient } from '../client/index';
-import { EXIT_OK, SIGNAL_EXIT_CODES, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
+import { EXIT_OK, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 
 /** What the work prints, and the exit status when some of it failed and was reported already (several names, one failing). */
@@ -33,8 +33,8 @@ export const withClient = async (
   const stopHandling = interrupted
     ? onInterrupt((received) => {
         signal = received;
-        // Nothing written yet, nothing to clean up.
-        if (client === undefined) process.exit(SIGNAL_EXIT_CODES[received]);
+        // Nothing written yet, nothing to clean up: said, and ended now.
+        if (client === undefined) process.exit(noteInterrupted(received, 'before the connection was made; nothing was transferred', flags.json === true));
         interruption.abort();
         client.close();
       })

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,4 +101,25 @@ test('get -r terminated mid-way (--json): exit 143 and a JSON line; local files 
   const again = await rxfer(['get', '-r', 'up', target, '-p', serve.port]);
   expect(again.code).toBe(0);
   expect(filesWithBytes(join(target, 'up'))).toEqual(wanted);
+});
+
+test('put (one file), SIGINT while the server has not greeted yet: 130 and it says nothing was transferred', async () => {
+  // A server that accepts and never greets: the command waits in connect when the signal comes.
+  const accepted: Socket[] = [];
+  const silent = createServer((socket) => accepted.push(socket.on('error', () => undefined)));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  try {
+    const child = spawnRxfer(['put', join(source, 'd0', 'f000.bin'), 'one.bin', '-p', String((silent.address() as AddressInfo).port)]);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    while (accepted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+    expect({ code, stderr }).toEqual({ code: 130, stderr: 'rxfer: interrupted (SIGINT), before the connection was made; nothing was transferred\n' });
+  } finally {
+    for (const socket of accepted) socket.destroy();
+    silent.close();
+  }
 });

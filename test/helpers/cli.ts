@@ -23,11 +23,13 @@ export interface CliResult {
 export const CLI_CACHE_DIR = join(tmpdir(), `rxfer-test-cache-${process.pid}`);
 afterAll(() => rmSync(CLI_CACHE_DIR, { recursive: true, force: true }));
 
+/** The developer's own settings that would change what a command does (the server, the token, TLS, the algorithm). */
+const DEVELOPER_SETTINGS = ['RXFER_HOST', 'RXFER_PORT', 'RXFER_TOKEN', 'RXFER_HASH', 'RXFER_TLS', 'RXFER_CA'];
+
 /** The environment the CLI runs with: the developer's own RXFER_* settings must not leak into the tests. */
-const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env, RXFER_CACHE_DIR: CLI_CACHE_DIR };
-  delete env['RXFER_HOST'];
-  delete env['RXFER_PORT'];
+  for (const key of DEVELOPER_SETTINGS) delete env[key];
   return Object.assign(env, extra);
 };
 

@@ -5,7 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { RawClient, batchRequest, downloadRequest, uploadRequest } from '../helpers/raw-client';
 import { type ServerProcess, startServerProcess } from '../helpers/server-process';
-import { BIN } from '../helpers/cli';
+import { BIN, cliEnv } from '../helpers/cli';
 import { digestLogPath, formatDigestLine } from '../../src/storage/small-commit-log';
 import { isUnfinishedDownloadName } from '../../src/client/staging-file';
 import { filesBelow } from '../helpers/files-below';
@@ -385,9 +385,7 @@ interface CliRun {
 
 /** `node bin/rxfer.js ARGS` with the digest cache in `cacheDir` and none of the developer's RXFER_* settings. */
 const runCli = (args: readonly string[], cacheDir: string): CliRun => {
-  const env: NodeJS.ProcessEnv = { ...process.env, RXFER_CACHE_DIR: cacheDir };
-  for (const key of ['RXFER_HOST', 'RXFER_PORT', 'RXFER_TOKEN', 'RXFER_HASH', 'RXFER_TLS', 'RXFER_CA']) delete env[key];
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv({ RXFER_CACHE_DIR: cacheDir }), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, spawnServe } from '../helpers/cli';
+import { BIN, cliEnv, spawnServe } from '../helpers/cli';
 import { CountingProxy } from '../helpers/counting-proxy';
 import { RawClient, uploadRequest } from '../helpers/raw-client';
 import { isUnfinishedDownloadName } from '../../src/client/staging-file';
@@ -84,9 +84,7 @@ interface CliRun {
 
 /** `node bin/rxfer.js ARGS`, digest cache in `cacheDir`, none of the developer's RXFER_* settings. */
 const runCli = (args: readonly string[], cacheDir: string): CliRun => {
-  const env: NodeJS.ProcessEnv = { ...process.env, RXFER_CACHE_DIR: cacheDir };
-  for (const key of ['RXFER_HOST', 'RXFER_PORT', 'RXFER_TOKEN', 'RXFER_HASH', 'RXFER_TLS', 'RXFER_CA']) delete env[key];
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv({ RXFER_CACHE_DIR: cacheDir }), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -233,7 +231,7 @@ describe('a signal before the connection exists (a server that accepts and never
   test.each([
     ['put', 'SIGINT', 130, []],
     ['get', 'SIGTERM', 143, ['--json']],
-  ] as const)('%s -r, %s while waiting for the greeting: ends at once with %d, nothing on stdout', async (kind, signal, exit, extra) => {
+  ] as const)('%s -r, %s while waiting for the greeting: ends at once with %d, says so (JSON with --json), nothing on stdout', async (kind, signal, exit, extra) => {
     const source = join(base, `silent-${kind}`);
     smallFiles(source, 'a', 3);
     const args = kind === 'put' ? ['put', '-r', source, 'dst'] : ['get', '-r', 'dst', join(base, `silent-${kind}-out`) + '/'];
@@ -245,7 +243,10 @@ describe('a signal before the connection exists (a server that accepts and never
     const ended = await cli.done;
     note(`${kind} -r ${signal} waiting for the greeting`, ended);
     expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout }).toEqual({ code: exit, signal: null, stdout: '' });
-    timings.push(`  (it said: ${JSON.stringify(ended.stderr)})`);
+    // Seen first: nothing said at all, even with --json; now the line (one JSON object with --json).
+    const said = `interrupted (${signal}), before the connection was made; nothing was transferred`;
+    if (extra.length > 0) expect(JSON.parse(ended.stderr)).toEqual({ code: 'INTERRUPTED', message: said, exit, signal });
+    else expect(ended.stderr).toBe(`rxfer: ${said}\n`);
     if (kind === 'get') expect(readdirSync(join(base, `silent-${kind}-out`))).toEqual([]);
   });
 });
