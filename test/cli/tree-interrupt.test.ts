@@ -20,6 +20,8 @@ import { filesBelow } from '../helpers/files-below';
  */
 
 const FILES = 600;
+// Guards, not timings: whole processes on a machine the rest of the suite keeps busy (CI runs two test files at once).
+jest.setTimeout(120_000);
 let folder: string;
 let serve: Awaited<ReturnType<typeof spawnServe>>;
 let proxy: CountingProxy;

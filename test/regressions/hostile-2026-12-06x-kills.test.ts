@@ -371,7 +371,7 @@ skipUnlessBuilt('rxfer serve SIGKILLed while a folder digest log grows and is co
     expect(findings).toEqual([]);
     // The long log was read: the last round's kill did land inside its compaction.
     expect(hits[hits.length - 1]).toContain('caught running');
-  }, 60_000);
+  }, 180_000);
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -592,7 +592,7 @@ skipUnlessBuilt('rxfer put -r killed part way (SIGKILL, SIGINT), the source chan
     }
     process.stdout.write(`put -r kills: A ${a.signal}, B ${b.signal} (${keptAfterB} kept upload(s): ${cutBig.join(', ')}), C exit ${c.code} signal ${c.signal} stderr ${JSON.stringify(c.stderr)}; ${afterC.size} files on the server after C\n`);
     expect(findings).toEqual([]);
-  }, 60_000);
+  }, 180_000);
 });
 
 skipUnlessBuilt('rxfer get -r killed part way (SIGKILL, SIGINT), both sides changed, run again', () => {
@@ -691,5 +691,5 @@ skipUnlessBuilt('rxfer get -r killed part way (SIGKILL, SIGINT), both sides chan
         `unfinished-download files after C: ${leftovers.length} (${leftovers.slice(0, 3).join(', ')}; new with the SIGINT: ${leftBySigint.join(', ')}); after the complete run: ${stray.length} (${stray.slice(0, 3).join(', ')})\n`,
     );
     expect(findings).toEqual([]);
-  }, 60_000);
+  }, 180_000);
 });

@@ -38,6 +38,8 @@ import { filesBelow } from '../helpers/files-below';
  */
 
 const GUARD_MS = 20_000;
+// Guards, not timings: whole processes on a machine the rest of the suite keeps busy (CI runs two test files at once).
+jest.setTimeout(120_000);
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');

@@ -71,7 +71,8 @@ describeIfProc(`issue 17: ${CLIENTS} concurrent clients against one server proce
     await warmSmallReads(server.port);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     baseline = await server.probe();
-  }, 60_000);
+    // A guard, not a timing: it passed 60 s once in CI, with other test processes on the two cores.
+  }, 180_000);
   afterAll(async () => {
     await server?.stop();
     await rm(base, { recursive: true, force: true });
