@@ -34,6 +34,9 @@ export const onInterrupt = (first: (signal: NodeJS.Signals) => void): (() => voi
   return stop;
 };
 
+/** What a command stopped before its connection existed says (put, get, put -r, get -r alike). */
+export const BEFORE_CONNECTING = 'before the connection was made; nothing was transferred';
+
 /** Says on stderr that a signal stopped the command (with --json as one JSON object, as every failure) and gives its exit code. */
 export const noteInterrupted = (signal: NodeJS.Signals, what: string, json: boolean): number => {
   const exit = SIGNAL_EXIT_CODES[signal] ?? EXIT_INTERRUPTED;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { ProgressListener, RxferClient, TransferResult } from '../client/index';
 import { RxferError } from '../errors/rxfer-error';
 import { printableName } from '../protocol/remote-name';
-import { EXIT_FAILED, EXIT_OK, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
+import { BEFORE_CONNECTING, EXIT_FAILED, EXIT_OK, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 import { type HashAlgorithm, hashLabel } from '../integrity/hash-algorithm';
 import { formatBytes, formatRate, formatSeconds, shortDigest } from './format-units';
@@ -208,7 +208,7 @@ export const runTransfer = async (kind: TransferKind, args: readonly string[], f
     progress.stop();
     spooling.abort();
     // Nothing to clean up before the connection exists: said, and ended now.
-    if (client === undefined) process.exit(noteInterrupted(signal, 'before the connection was made; nothing was transferred', context.json));
+    if (client === undefined) process.exit(noteInterrupted(signal, BEFORE_CONNECTING, context.json));
     client.close();
   });
   let failed = false;

@@ -1,5 +1,5 @@
 import type { RxferClient } from '../client/index';
-import { EXIT_OK, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
+import { BEFORE_CONNECTING, EXIT_OK, noteInterrupted, onInterrupt, reportFailure } from './cli-failure';
 import { connectOptions, type ConnectionFlags } from './connection-options';
 
 /** What the work prints, and the exit status when some of it failed and was reported already (several names, one failing). */
@@ -28,14 +28,13 @@ export const withClient = async (
 ): Promise<number> => {
   const { RxferClient } = require('../client/index') as typeof import('../client/index');
   let client: RxferClient | undefined;
-  let signal: NodeJS.Signals | undefined;
+  // Aborted with the signal that came (its reason).
   const interruption = new AbortController();
   const stopHandling = interrupted
-    ? onInterrupt((received) => {
-        signal = received;
+    ? onInterrupt((signal) => {
         // Nothing written yet, nothing to clean up: said, and ended now.
-        if (client === undefined) process.exit(noteInterrupted(received, 'before the connection was made; nothing was transferred', flags.json === true));
-        interruption.abort();
+        if (client === undefined) process.exit(noteInterrupted(signal, BEFORE_CONNECTING, flags.json === true));
+        interruption.abort(signal);
         client.close();
       })
     : undefined;
@@ -49,7 +48,7 @@ export const withClient = async (
     return exit;
   } catch (err) {
     client?.close();
-    if (signal !== undefined && interrupted) return noteInterrupted(signal, interrupted(), flags.json === true);
+    if (interruption.signal.aborted && interrupted) return noteInterrupted(interruption.signal.reason as NodeJS.Signals, interrupted(), flags.json === true);
     return reportFailure(err, { json: flags.json === true, tls: flags.tls === true || flags.ca !== undefined });
   } finally {
     stopHandling?.();
