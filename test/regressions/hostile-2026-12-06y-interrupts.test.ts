@@ -211,6 +211,36 @@ const note = (what: string, ended: Ended): void => {
   timings.push(`${what}: ${ended.afterSignalMs} ms (exit ${ended.code}, signal ${ended.signal})`);
 };
 
+/**
+ * `args` run through `proxy` (its port appended), held once `limit` bytes went `direction`; once
+ * `ready` says the phase wanted is reached (or the command ended by itself), SIGINT. What it ended
+ * with, its time noted under `what`.
+ */
+const sigintWhenHeld = async (run: {
+  proxy: CountingProxy;
+  direction: 'up' | 'down';
+  limit: number;
+  args: readonly string[];
+  cacheDir: string;
+  ready: [what: string, check: () => boolean];
+  what: string;
+}): Promise<Ended> => {
+  const held = run.proxy.holdAfterBytes(run.direction, run.limit);
+  const cli = runCli([...run.args, '-p', String(run.proxy.port)], run.cacheDir);
+  await Promise.race([held, cli.done]);
+  const [readyWhat, ready] = run.ready;
+  await until(readyWhat, () => ready() || cli.exited());
+  cli.kill('SIGINT');
+  const ended = await cli.done;
+  note(run.what, ended);
+  return ended;
+};
+
+/** Exit 130 by the handler (not killed by the signal), nothing on stdout, and exactly `line` on stderr. */
+const expectInterrupted = (ended: Ended, line: string): void => {
+  expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({ code: 130, signal: null, stdout: '', stderr: line });
+};
+
 // ---------------------------------------------------------------------------------------------------
 
 describe('a signal before the connection exists (a server that accepts and never greets)', () => {
@@ -286,12 +316,7 @@ describe('put -r of a big local tree, the LIST held (its first walk, its wait fo
     cli.kill('SIGINT');
     const ended = await cli.done;
     note('put -r 20,000 files, SIGINT in the first walk / LIST held', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'put', source, 'dst'),
-    });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'put', source, 'dst'));
     expect(walk(join(server.root, 'dst'))).toEqual([]);
   });
 
@@ -365,21 +390,18 @@ describe('put -r interrupted mid-BATCH and inside a large upload, then run again
     const aBytes = [...want].filter(([name]) => name.startsWith('a/')).reduce((n, [, data]) => n + data.length, 0);
     const put = (port: number) => ['put', '-r', source, 'dst', '-p', String(port)];
 
-    // Cut inside big.bin: a's batches up, and 3 MiB of the large file.
-    const held = server.proxy.holdAfterBytes('up', aBytes + 64 * KiB + 3 * MiB);
-    const cli = runCli(put(server.proxy.port), cache);
-    await Promise.race([held, cli.done]);
-    // a's files stored (their replies came down), and the server writing big.bin's kept bytes.
-    await until('a stored', () => walk(join(server.root, 'dst', 'a')).length === 300 || cli.exited());
-    cli.kill('SIGINT');
-    const ended = await cli.done;
-    note('put -r SIGINT inside a large upload (proxy holding up)', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'put', source, 'dst'),
+    // Cut inside big.bin: a's batches up, and 3 MiB of the large file; SIGINT once a's files are stored
+    // (their replies came down), with the server writing big.bin's kept bytes.
+    const ended = await sigintWhenHeld({
+      proxy: server.proxy,
+      direction: 'up',
+      limit: aBytes + 64 * KiB + 3 * MiB,
+      args: ['put', '-r', source, 'dst'],
+      cacheDir: cache,
+      ready: ['a stored', () => walk(join(server.root, 'dst', 'a')).length === 300],
+      what: 'put -r SIGINT inside a large upload (proxy holding up)',
     });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'put', source, 'dst'));
     expect(notWhole(want, join(server.root, 'dst'))).toEqual([]);
     expect(existsSync(join(server.root, 'dst', 'b', 'big.bin'))).toBe(false);
     expect(await listLies(server.port, server.root, 'dst')).toEqual([]);
@@ -431,19 +453,16 @@ describe('put -r interrupted among the MKDIRs of empty folders, and in the secon
     for (let i = 0; i < 300; i++) mkdirSync(join(source, `empty${String(i).padStart(4, '0')}`, 'inner'), { recursive: true });
     const cache = join(base, 'cache-mkdirs');
     const whole = await dryRun(['put', '-r', source, 'dryA'], cache);
-    const held = server.proxy.holdAfterBytes('up', Math.floor(whole * 0.6));
-    const cli = runCli(['put', '-r', source, 'dstA', '-p', String(server.proxy.port)], cache);
-    await Promise.race([held, cli.done]);
-    await until('the MKDIR in flight answered', () => foldersBelow(join(server.root, 'dstA')).length > 20 || cli.exited());
-    cli.kill('SIGINT');
-    const ended = await cli.done;
-    note('put -r SIGINT among MKDIRs (proxy holding up)', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'put', source, 'dstA'),
+    const ended = await sigintWhenHeld({
+      proxy: server.proxy,
+      direction: 'up',
+      limit: Math.floor(whole * 0.6),
+      args: ['put', '-r', source, 'dstA'],
+      cacheDir: cache,
+      ready: ['the MKDIR in flight answered', () => foldersBelow(join(server.root, 'dstA')).length > 20],
+      what: 'put -r SIGINT among MKDIRs (proxy holding up)',
     });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'put', source, 'dstA'));
     const made = foldersBelow(join(server.root, 'dstA')).length;
     expect(made).toBeLessThan(foldersBelow(source).length);
     server.proxy.reset();
@@ -458,19 +477,16 @@ describe('put -r interrupted among the MKDIRs of empty folders, and in the secon
     for (const dir of sources) smallFiles(dir, 's', 400, 8 * KiB);
     const cache = join(base, 'cache-multi');
     const whole = await dryRun(['put', '-r', ...sources, 'dryM/'], cache);
-    const held = server.proxy.holdAfterBytes('up', Math.floor(whole * 0.5));
-    const cli = runCli(['put', '-r', ...sources, 'dstM/', '-p', String(server.proxy.port)], cache);
-    await Promise.race([held, cli.done]);
-    await until('pa stored', () => walk(join(server.root, 'dstM', 'pa')).length === 400 || cli.exited());
-    cli.kill('SIGINT');
-    const ended = await cli.done;
-    note('put -r a b c remote/, SIGINT in b', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'put', sources[1]!, 'dstM/pb'),
+    const ended = await sigintWhenHeld({
+      proxy: server.proxy,
+      direction: 'up',
+      limit: Math.floor(whole * 0.5),
+      args: ['put', '-r', ...sources, 'dstM/'],
+      cacheDir: cache,
+      ready: ['pa stored', () => walk(join(server.root, 'dstM', 'pa')).length === 400],
+      what: 'put -r a b c remote/, SIGINT in b',
     });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'put', sources[1]!, 'dstM/pb'));
     for (const dir of sources) expect(notWhole(treeOf(dir), join(server.root, 'dstM', dir.split('/').pop()!))).toEqual([]);
     expect(await listLies(server.port, server.root, 'dstM')).toEqual([]);
     const again = await run(['put', '-r', ...sources, 'dstM/', '-p', String(server.port)], cache);
@@ -509,12 +525,7 @@ describe('get -r interrupted: while checking the remote folder, mid small files 
     cli.kill('SIGINT');
     const ended = await cli.done;
     note('get -r SIGINT in assertRemoteFolder (replies held)', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'get', 'tree', join(into, 'tree')),
-    });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'get', 'tree', join(into, 'tree')));
     expect(readdirSync(into)).toEqual([]);
   });
 
@@ -523,20 +534,17 @@ describe('get -r interrupted: while checking the remote folder, mid small files 
     mkdirSync(into);
     const target = join(into, 'tree');
     const aBytes = [...want].filter(([name]) => name.startsWith('a/')).reduce((n, [, data]) => n + data.length, 0);
-    const held = server.proxy.holdAfterBytes('down', aBytes + 128 * KiB + 3 * MiB);
-    const cli = runCli(['get', '-r', 'tree', into, '-p', String(server.proxy.port)], cache());
-    await Promise.race([held, cli.done]);
     const resume = join(target, 'b', '.big.bin.rxfer-resume');
-    await until('the large download past 2 MiB', () => (existsSync(resume) && statSync(resume).size >= 2 * MiB) || cli.exited());
-    cli.kill('SIGINT');
-    const ended = await cli.done;
-    note('get -r SIGINT inside a large download (proxy holding down)', ended);
-    expect({ code: ended.code, signal: ended.signal, stdout: ended.stdout, stderr: ended.stderr }).toEqual({
-      code: 130,
-      signal: null,
-      stdout: '',
-      stderr: interruptedLine('SIGINT', 'get', 'tree', target),
+    const ended = await sigintWhenHeld({
+      proxy: server.proxy,
+      direction: 'down',
+      limit: aBytes + 128 * KiB + 3 * MiB,
+      args: ['get', '-r', 'tree', into],
+      cacheDir: cache(),
+      ready: ['the large download past 2 MiB', () => existsSync(resume) && statSync(resume).size >= 2 * MiB],
+      what: 'get -r SIGINT inside a large download (proxy holding down)',
     });
+    expectInterrupted(ended, interruptedLine('SIGINT', 'get', 'tree', target));
     const left = walk(target).filter((name) => isUnfinishedDownloadName(name.split('/').pop()!));
     expect(left).toEqual(['b/.big.bin.rxfer-resume']);
     const keptBytes = statSync(resume).size;
