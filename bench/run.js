@@ -551,7 +551,11 @@ function machineInfo() {
   };
   const distAge = (() => {
     const newest = U.sh(`find '${RXFER_ROOT}/src' -name '*.ts' -newer '${RXFER_ROOT}/dist/cli/main.js' 2>/dev/null | head -3`);
-    return newest ? `dist/ is OLDER than ${newest.split('\n').join(', ')}: run npm run build` : 'dist/ is newer than every src/*.ts';
+    if (newest) return `dist/ is OLDER than ${newest.split('\n').join(', ')}: run npm run build`;
+    // bin/rxfer.js runs client commands from the bundle only when it is not older than dist/ (scripts/bundle-cli.js).
+    const mtime = (file) => fs.statSync(path.join(RXFER_ROOT, 'dist/cli', file), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+    const bundled = mtime('client-bundle.js') >= mtime('main.js');
+    return `dist/ is newer than every src/*.ts; the client commands run ${bundled ? 'bundled' : 'UNBUNDLED (no current dist/cli/client-bundle.js): run npm run build'}`;
   })();
   return {
     date: new Date().toISOString(),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// `node bench/experiments/ab-server-uploads.js A_ROOT B_ROOT [rounds] [sha256] [--n 2000] [--kib 4] [--batch K] [--prof DIR]`
+// `node bench/experiments/ab-server-uploads.js A_ROOT B_ROOT [rounds] [sha256] [--n 2000] [--kib 4] [--batch K] [--both-batch] [--prof DIR]`
 // (issue 20): the server's side of `put -r` alone. Each round sends both servers (one per build, A and
 // B alternating, order swapped each round) the same byte stream: N pipelined `UPLOAD`s of KIB KiB
 // (header, name, data, trailer, 20 folders), then QUIT, written at once from a buffer built before the
@@ -11,6 +11,7 @@
 // `OK file data recv`. `--prof DIR`: both servers run under --cpu-prof into DIR/A and DIR/B (written
 // when they stop at the end). `--batch K`: B is sent the same files as BATCHes of K files (A still
 // as UPLOADs), so that A and B may be one build: what the batch request saves on the server.
+// `--both-batch`: A is sent the BATCHes too, to compare two builds' batch paths.
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -25,6 +26,7 @@ const N = Number(opt('n', 2000));
 const KIB = Number(opt('kib', 4));
 const PROF = opt('prof', undefined);
 const BATCH = Number(opt('batch', 0));
+const BOTH_BATCH = more.includes('--both-batch');
 
 /** N uploads into `remote/d<k>/f<i>`, each with its SHA-256 trailer (or in BATCHes of `batch`), then QUIT. */
 const requests = (remote, batch = 0) => {
@@ -67,7 +69,7 @@ const exchange = (port, bytes) =>
   }
   const runs = { A: [], B: [] };
   for (let round = 0; round < rounds; round++) {
-    const streams = { A: requests(`r${round}`), B: requests(`r${round}`, BATCH) };
+    const streams = { A: requests(`r${round}`, BOTH_BATCH ? BATCH : 0), B: requests(`r${round}`, BATCH) };
     for (const tag of round % 2 ? ['B', 'A'] : ['A', 'B']) {
       const server = servers[tag];
       const bytes = streams[tag];
@@ -85,7 +87,7 @@ const exchange = (port, bytes) =>
   }
   const kept = (tag) => runs[tag].slice(2);
   const ratios = kept('A').map((a, i) => kept('B')[i].cpuMs / a.cpuMs);
-  console.log(`\n${N} × ${KIB} KiB pipelined UPLOADs${BATCH ? ` (B: BATCHes of ${BATCH})` : ''}, ${rounds} rounds (medians of rounds 2+; load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+  console.log(`\n${N} × ${KIB} KiB pipelined UPLOADs${BATCH ? ` (${BOTH_BATCH ? 'A and B' : 'B'}: BATCHes of ${BATCH})` : ''}, ${rounds} rounds (medians of rounds 2+; load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')})`);
   for (const tag of ['A', 'B']) {
     console.log(`${tag} ${tag === 'A' ? A : B}: wall ${median(kept(tag).map((r) => r.ms)).toFixed(0)} ms, server CPU ${median(kept(tag).map((r) => r.cpuMs)).toFixed(0)} ms`);
   }

@@ -19,4 +19,5 @@ for f in "$@"; do
   if git -C "$REPO" cat-file -e "HEAD:$f" 2>/dev/null; then git -C "$REPO" show "HEAD:$f" > "$A/$f"
   else rm -f "$A/$f" "$A/dist/$(echo "$f" | sed 's|^src/||; s|\.ts$|.js|')"; fi
 done
-for D in "$A" "$B"; do (cd "$D" && "$REPO/node_modules/.bin/tsc" -p tsconfig.build.json); done
+# As `npm run build` does: tsc, then the client commands' bundle (scripts/bundle-cli.js), which bin/rxfer.js runs.
+for D in "$A" "$B"; do (cd "$D" && "$REPO/node_modules/.bin/tsc" -p tsconfig.build.json && node "$REPO/scripts/bundle-cli.js" "$D" >/dev/null); done

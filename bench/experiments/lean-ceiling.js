@@ -10,7 +10,10 @@
 //     fsyncs each folder it renamed into once per input chunk, and only then replies per file. It has
 //     none of rxfer's names policy, users, quotas, locks, ordering, limits, logging or metrics;
 //   - rxfer: `rxfer put -r` as typed (bin/rxfer.js), against `rxfer serve` of this checkout (dist/);
-//   - rsync: `rsync -rt` to a daemon on loopback.
+//   - rsync: `rsync -rt` to a daemon on loopback;
+//   - lean→rxfer: the lean client's loop, speaking rxfer's BATCH (64 files a batch, four in flight, as
+//     the CLI does), against the same `rxfer serve`: what rxfer's server allows with a client that
+//     costs next to nothing (no name checks, digest cache, listing or change detection).
 // Prints per tool the median wall seconds, client and server CPU seconds, and files/s ÷ rsync's.
 // Every tree stored is compared with the source (a difference exits 1).
 const fs = require('node:fs');
@@ -115,6 +118,58 @@ if (role === 'client') {
   return;
 }
 
+if (role === 'rxclient') {
+  // argv: rxclient <port> <local folder> <remote folder>: the loop above, in rxfer's BATCH requests.
+  const [port, local, remote] = process.argv.slice(3);
+  const walk = function* (folder, relative) {
+    const entries = fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const entry of entries) {
+      const name = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) yield* walk(path.join(folder, entry.name), name);
+      else yield [path.join(folder, entry.name), name];
+    }
+  };
+  const files = walk(local, '');
+  const socket = net.connect(Number(port), '127.0.0.1');
+  socket.setNoDelay(true);
+  let sent = 0;
+  let stored = 0;
+  let answered = 0;
+  let greeted = false;
+  let done = false;
+  const sendBatch = () => {
+    const parts = [];
+    for (let next = files.next(); !next.done; next = parts.length < 128 ? files.next() : { done: true }) {
+      const [file, name] = next.value;
+      const data = fs.readFileSync(file);
+      parts.push(Buffer.from(`${data.length} SHA256 ${crypto.createHash('sha256').update(data).digest('hex')}\n${remote}/${name}\n`), data);
+    }
+    if (parts.length === 0) return false;
+    sent += parts.length / 2;
+    socket.write(Buffer.concat([Buffer.from(`BATCH ${parts.length / 2}\n`), ...parts]));
+    return true;
+  };
+  let rest = '';
+  socket.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop();
+    for (const line of lines) {
+      if (!greeted) {
+        greeted = true;
+        for (let i = 0; i < 4; i++) sendBatch();
+      } else if (line !== 'OK bye') {
+        answered++;
+        if (line.startsWith('OK file data recv')) stored++;
+        // A batch answered whole: the next goes out (four in flight, as the server reads ahead).
+        if (answered % 64 === 0 && !done && !sendBatch()) done = true;
+        if (done && answered === sent) socket.end('QUIT\n');
+      }
+    }
+  });
+  socket.on('close', () => process.exit(stored === sent && sent > 0 ? 0 : 1));
+  return;
+}
+
 const S = require('../lib/servers');
 const U = require('../lib/util');
 
@@ -141,7 +196,9 @@ const sameTree = (a, b) => {
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, KIB * 1024);
   const roots = Object.fromEntries(['lean', 'rxfer', 'rsync'].map((tool) => [tool, path.join(work, `root-${tool}`)]));
-  for (const root of Object.values(roots)) fs.mkdirSync(root);
+  // lean→rxfer stores through the same rxfer server, under other names.
+  roots['lean→rxfer'] = roots.rxfer;
+  for (const root of new Set(Object.values(roots))) fs.mkdirSync(root);
 
   const lean = spawn(process.execPath, [__filename, 'server', roots.lean], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(lean);
@@ -158,8 +215,9 @@ const sameTree = (a, b) => {
     rxfer: (remote) => [process.execPath, [...S.launchArgs(ROOT), path.join(ROOT, 'bin/rxfer.js'), 'put', '-r', src, remote, '-p', String(rxfer.port), '-q'], rxfer.pid],
     // The daemon forks a process per connection: its CPU is not the daemon's (reported as 0).
     rsync: (remote) => ['rsync', ['-rt', `${src}/`, `rsync://127.0.0.1:${rsyncPort}/r/${remote}/`], rsync.pid],
+    'lean→rxfer': (remote) => [process.execPath, [__filename, 'rxclient', String(rxfer.port), src, `${remote}-lean`], rxfer.pid],
   };
-  const runs = { lean: [], rxfer: [], rsync: [] };
+  const runs = { lean: [], rxfer: [], rsync: [], 'lean→rxfer': [] };
   const tools = Object.keys(commands);
   for (let round = 0; round < ROUNDS; round++) {
     const order = tools.map((_, i) => tools[(i + round) % tools.length]);
@@ -172,16 +230,17 @@ const sameTree = (a, b) => {
       const r = spawnSync(cmd, args, { encoding: 'utf8' });
       const seconds = Number(process.hrtime.bigint() - t) / 1e9;
       if (r.status !== 0) throw new Error(`${tool}: exit ${r.status} ${r.stderr}`);
-      if (!sameTree(src, path.join(roots[tool], remote))) throw new Error(`${tool}: the tree stored differs from the source`);
+      const stored = path.join(roots[tool], tool === 'lean→rxfer' ? `${remote}-lean` : remote);
+      if (!sameTree(src, stored)) throw new Error(`${tool}: the tree stored differs from the source`);
       runs[tool].push({ seconds, client: U.reapedChildrenCpuSeconds() - client0, server: U.cpuSeconds(serverPid) - server0 });
-      fs.rmSync(path.join(roots[tool], remote), { recursive: true, force: true });
+      fs.rmSync(stored, { recursive: true, force: true });
     }
   }
   const med = (tool, key) => U.median(runs[tool].map((run) => run[key]));
   console.log(`${N} × ${KIB} KiB, put -r to tmpfs, ${ROUNDS} rounds (load average ${require('node:os').loadavg().map((x) => x.toFixed(1)).join(' ')})`);
   for (const tool of tools) {
     const s = med(tool, 'seconds');
-    console.log(`${tool.padEnd(6)} ${s.toFixed(3)} s  ${Math.round(N / s)} files/s  ÷ rsync ${(med('rsync', 'seconds') / s).toFixed(2)}  CPU s client ${med(tool, 'client').toFixed(2)} server ${med(tool, 'server').toFixed(2)}`);
+    console.log(`${tool.padEnd(11)} ${s.toFixed(3)} s  ${Math.round(N / s)} files/s  ÷ rsync ${(med('rsync', 'seconds') / s).toFixed(2)}  CPU s client ${med(tool, 'client').toFixed(2)} server ${med(tool, 'server').toFixed(2)}`);
   }
   process.exit(0);
 })().catch((err) => {

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PROJECT = join(__dirname, '..', '..');
 const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
+/** What bin/rxfer.js runs for client commands (scripts/bundle-cli.js), when it is not older than MAIN. */
+const BUNDLE = join(PROJECT, 'dist', 'cli', 'client-bundle.js');
 
 const newestSource = (folder: string): number =>
   Math.max(
@@ -14,9 +16,18 @@ const newestSource = (folder: string): number =>
     }),
   );
 
-/** The CLI runs from dist/ as users run it; build it when it is missing or older than src/. */
+const builtAt = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+
+/**
+ * The CLI runs from dist/ as users run it; build it as `npm run build` does (tsc, then the client's
+ * bundle) when it is missing or older than src/. A bundle older than dist/ is made again too: the
+ * tests must run the bundle users get, and bin/rxfer.js would otherwise quietly run dist/ instead.
+ */
 export const ensureBuilt = (): void => {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(join(PROJECT, 'src'))) return;
-  const tsc = require.resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
+  const compiled = builtAt(MAIN) >= newestSource(join(PROJECT, 'src'));
+  if (!compiled) {
+    const tsc = require.resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
+  }
+  if (!compiled || builtAt(BUNDLE) < builtAt(MAIN)) execFileSync(process.execPath, [join(PROJECT, 'scripts', 'bundle-cli.js'), PROJECT], { cwd: PROJECT, stdio: 'pipe' });
 };
