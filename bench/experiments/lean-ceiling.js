@@ -24,6 +24,16 @@ const { spawn, spawnSync } = require('node:child_process');
 
 const role = process.argv[2];
 
+/** The lean clients' walk: [path, name below `folder`] of each file, depth first by name. */
+const walk = function* (folder, relative = '') {
+  const entries = fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const entry of entries) {
+    const name = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    if (entry.isDirectory()) yield* walk(path.join(folder, entry.name), name);
+    else yield [path.join(folder, entry.name), name];
+  }
+};
+
 if (role === 'server') {
   // argv: server <root> ; prints its port.
   const root = process.argv[3];
@@ -84,14 +94,6 @@ if (role === 'server') {
 if (role === 'client') {
   // argv: client <port> <local folder> <remote folder>
   const [port, local, remote] = process.argv.slice(3);
-  const walk = function* (folder, relative) {
-    const entries = fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const entry of entries) {
-      const name = relative === '' ? entry.name : `${relative}/${entry.name}`;
-      if (entry.isDirectory()) yield* walk(path.join(folder, entry.name), name);
-      else yield [path.join(folder, entry.name), name];
-    }
-  };
   const socket = net.connect(Number(port), '127.0.0.1');
   socket.setNoDelay(true);
   let sent = 0;
@@ -121,14 +123,6 @@ if (role === 'client') {
 if (role === 'rxclient') {
   // argv: rxclient <port> <local folder> <remote folder>: the loop above, in rxfer's BATCH requests.
   const [port, local, remote] = process.argv.slice(3);
-  const walk = function* (folder, relative) {
-    const entries = fs.readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const entry of entries) {
-      const name = relative === '' ? entry.name : `${relative}/${entry.name}`;
-      if (entry.isDirectory()) yield* walk(path.join(folder, entry.name), name);
-      else yield [path.join(folder, entry.name), name];
-    }
-  };
   const files = walk(local, '');
   const socket = net.connect(Number(port), '127.0.0.1');
   socket.setNoDelay(true);
