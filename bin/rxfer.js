@@ -32,16 +32,31 @@ if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined)
 // The CLI is compiled TypeScript (npm ci runs `prepare`, which builds dist/); see src/cli/main.ts.
 // Client commands run from one bundled file of it (scripts/bundle-cli.js: ≈ 20 ms less start-up
 // each); `serve` and `token`, whose modules are not in the bundle, run from dist/. The word `serve` or
-// `token` anywhere on the line is enough for that (a file so named only costs the bundle's gain). In a
-// checkout (src/ beside dist/), every command runs from dist/ when the bundle is missing or older than
-// it: tsc run alone after a change, the bundle would be the code before the change. An installed
-// package has no src/, and all its files come from one build (npm gives them the times of their
-// unpacking, in any order: there a bundle a moment older than dist/ is current).
-const { statSync } = require('node:fs');
-const cli = `${__dirname}/../dist/cli/`;
-const builtAt = (path) => statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+// `token` anywhere on the line is enough for that (a file so named only costs the bundle's gain).
+const { readFileSync, statSync } = require('node:fs');
+const project = `${__dirname}/..`;
+const cli = `${project}/dist/cli/`;
+/** A regular file's modification time; undefined for none (missing, a folder, a dangling link). */
+const fileTime = (path) => {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats?.isFile() ? stats.mtimeMs : undefined;
+};
+/**
+ * Whether a bundle made at `madeAt` holds the code that dist/ and node_modules/ hold now. In a
+ * checkout (src/ beside dist/), only while none of the files it was made from (listed beside it) is
+ * newer: tsc -w or --incremental rewrites only the files that changed, and the bundle would run the
+ * code before the change. An installed package has no src/, and all its files come from one build
+ * (npm gives them the times of their unpacking, in any order): its bundle is current.
+ */
+const bundleIsCurrent = (madeAt) => {
+  if (statSync(`${project}/src`, { throwIfNoEntry: false }) === undefined) return true;
+  try {
+    const { inputs } = JSON.parse(readFileSync(`${cli}client-bundle.json`, 'utf8'));
+    return inputs.every((input) => (fileTime(`${project}/${input}`) ?? Infinity) <= madeAt);
+  } catch {
+    return false;
+  }
+};
 const serverSide = process.argv.slice(2).some((arg) => arg === 'serve' || arg === 'token');
-const bundleBuiltAt = serverSide ? undefined : builtAt(`${cli}client-bundle.js`);
-const checkout = builtAt(`${__dirname}/../src`) !== undefined;
-const bundled = bundleBuiltAt !== undefined && (!checkout || bundleBuiltAt >= (builtAt(`${cli}main.js`) ?? Infinity));
-require(cli + (bundled ? 'client-bundle.js' : 'main.js'));
+const madeAt = serverSide ? undefined : fileTime(`${cli}client-bundle.js`);
+require(cli + (madeAt !== undefined && bundleIsCurrent(madeAt) ? 'client-bundle.js' : 'main.js'));

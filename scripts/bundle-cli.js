@@ -19,6 +19,7 @@
 // and the two halves must never share a process half bundled, half not (two copies of RxferError
 // would each fail the other's `instanceof`). Their modules are marked external below only so that the
 // bundle stays small; bin/rxfer.js never lets it reach them.
+const fs = require('node:fs');
 const path = require('node:path');
 
 const project = path.resolve(process.argv[2] ?? path.join(__dirname, '..'));
@@ -38,7 +39,24 @@ const result = esbuild.buildSync({
   keepNames: true,
   logLevel: 'warning',
   metafile: true,
+  write: false,
 });
-const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
-const modules = Object.keys(result.metafile.inputs).length;
-console.log(`bundled the command-line client: ${modules} modules, ${(bytes / 1024).toFixed(0)} KiB in dist/cli/client-bundle.js`);
+
+/**
+ * Each file in place by a rename: a command started while this runs finds the old file or the new,
+ * never half of one, and a build that fails (a full disk) leaves the old bundle whole.
+ */
+const writeWhole = (file, contents) => {
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, contents);
+  fs.renameSync(temp, file);
+};
+
+// What the bundle was made from, beside it: in a checkout, bin/rxfer.js runs the bundle only while
+// none of these is newer than it (tsc -w or --incremental rewrites only the files that changed, and
+// an npm install the packages it updated).
+const inputs = Object.keys(result.metafile.inputs).sort();
+const [bundle] = result.outputFiles;
+writeWhole(path.join(project, 'dist/cli/client-bundle.json'), `${JSON.stringify({ inputs }, null, 1)}\n`);
+writeWhole(bundle.path, bundle.contents);
+console.log(`bundled the command-line client: ${inputs.length} modules, ${(bundle.contents.length / 1024).toFixed(0)} KiB in dist/cli/client-bundle.js`);

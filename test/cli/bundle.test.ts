@@ -6,7 +6,7 @@ import { BIN, PROJECT, cliEnv, ensureBuilt } from '../helpers/cli';
 
 /**
  * bin/rxfer.js runs client commands from the bundle scripts/bundle-cli.js makes (dist/cli/client-bundle.js)
- * and `serve` and `token` from dist/cli/main.js; in a checkout, a bundle older than dist/ is never run. Which entry a
+ * and `serve` and `token` from dist/cli/main.js; in a checkout, a bundle older than a file it was made from is never run. Which entry a
  * command loaded is read from Node's own module log (NODE_DEBUG=module), as the process really loaded it.
  * The rest of the suite runs the bundle wherever it runs bin/rxfer.js: this file checks the choice.
  */
@@ -53,16 +53,18 @@ test('in a checkout, a bundle older than dist/ (tsc run alone) is not run, nor a
     const bundle = join(copy, 'dist', 'cli', 'client-bundle.js');
     const main = join(copy, 'dist', 'cli', 'main.js');
 
-    // Made in the same instant as dist/ (as fast as a build can be): the bundle.
-    const built = new Date(Math.floor(statSync(main).mtimeMs));
-    utimesSync(main, built, built);
-    utimesSync(bundle, built, built);
+    // As built (the copy keeps the times): the bundle, made after every file it was made from.
     expect((await loadedBy(bin, ['--version'])).entries).toEqual(['client-bundle']);
 
     // dist/ compiled again after the bundle was made: its main.js is newer.
-    utimesSync(bundle, built, new Date(built.getTime() - 1));
+    const madeAt = statSync(bundle).mtime;
+    utimesSync(main, madeAt, new Date(madeAt.getTime() + 1000));
     const stale = await loadedBy(bin, ['--version']);
     expect(stale).toMatchObject({ entries: ['main'], code: 0 });
+
+    // Bundled again: current.
+    utimesSync(bundle, madeAt, new Date(madeAt.getTime() + 2000));
+    expect((await loadedBy(bin, ['--version'])).entries).toEqual(['client-bundle']);
 
     rmSync(bundle);
     expect((await loadedBy(bin, ['--version'])).entries).toEqual(['main']);
@@ -70,6 +72,10 @@ test('in a checkout, a bundle older than dist/ (tsc run alone) is not run, nor a
     // And the bundle is what it says: a bundle that cannot run is seen to be the one run.
     writeFileSync(bundle, 'process.stdout.write("the bundle ran\\n");\n');
     expect((await loadedBy(bin, ['--version'])).stdout).toBe('the bundle ran\n');
+
+    // Without the list of the files it was made from, it cannot be shown current.
+    rmSync(join(copy, 'dist', 'cli', 'client-bundle.json'));
+    expect((await loadedBy(bin, ['--version'])).entries).toEqual(['main']);
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
@@ -95,7 +101,7 @@ test('installed (no src/), the bundle runs even a moment older than dist/: npm u
 const copyOfBuild = (): string => {
   const copy = mkdtempSync(join(tmpdir(), 'rxfer-bundle-'));
   cpSync(join(PROJECT, 'bin'), join(copy, 'bin'), { recursive: true });
-  cpSync(join(PROJECT, 'dist'), join(copy, 'dist'), { recursive: true });
+  cpSync(join(PROJECT, 'dist'), join(copy, 'dist'), { recursive: true, preserveTimestamps: true });
   cpSync(join(PROJECT, 'package.json'), join(copy, 'package.json'));
   symlinkSync(join(PROJECT, 'node_modules'), join(copy, 'node_modules'));
   return copy;

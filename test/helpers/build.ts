@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PROJECT = join(__dirname, '..', '..');
@@ -18,10 +18,22 @@ const newestSource = (folder: string): number =>
 
 const builtAt = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
+/** bin/rxfer.js's rule in a checkout: the bundle is current while no file it was made from (listed beside it) is newer. */
+const bundleIsCurrent = (): boolean => {
+  const madeAt = builtAt(BUNDLE);
+  try {
+    const { inputs } = JSON.parse(readFileSync(join(PROJECT, 'dist', 'cli', 'client-bundle.json'), 'utf8')) as { inputs: string[] };
+    return madeAt >= 0 && inputs.every((input) => builtAt(join(PROJECT, input)) <= madeAt);
+  } catch {
+    return false;
+  }
+};
+
 /**
  * The CLI runs from dist/ as users run it; build it as `npm run build` does (tsc, then the client's
- * bundle) when it is missing or older than src/. A bundle older than dist/ is made again too: the
- * tests must run the bundle users get, and bin/rxfer.js would otherwise quietly run dist/ instead.
+ * bundle) when it is missing or older than src/. A bundle older than what it was made from is made
+ * again too: the tests must run the bundle users get, and bin/rxfer.js would otherwise quietly run
+ * dist/ instead.
  */
 export const ensureBuilt = (): void => {
   const compiled = builtAt(MAIN) >= newestSource(join(PROJECT, 'src'));
@@ -29,5 +41,5 @@ export const ensureBuilt = (): void => {
     const tsc = require.resolve('typescript/bin/tsc');
     execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
   }
-  if (!compiled || builtAt(BUNDLE) < builtAt(MAIN)) execFileSync(process.execPath, [join(PROJECT, 'scripts', 'bundle-cli.js'), PROJECT], { cwd: PROJECT, stdio: 'pipe' });
+  if (!compiled || !bundleIsCurrent()) execFileSync(process.execPath, [join(PROJECT, 'scripts', 'bundle-cli.js'), PROJECT], { cwd: PROJECT, stdio: 'pipe' });
 };
