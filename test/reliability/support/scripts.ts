@@ -63,7 +63,7 @@ export interface KillLoop {
 }
 
 export interface IdleBench {
-  idleConnectionsBench(server: ServerProcess, options: { idle: number; measureSpeed?: boolean }): Promise<{ perConnectionKiB: number; heapPerConnectionKiB: number; rssBefore: number; rssWith: number; fdsBefore: number; fdsWith: number }>;
+  idleConnectionsBench(server: ServerProcess, options: { idle: number; measureSpeed?: boolean }): Promise<{ perConnectionKiB: number; heapPerConnectionKiB: number; heapEachKiB: number[]; rssBefore: number; rssWith: number; fdsBefore: number; fdsWith: number }>;
 }
 
 const SCRIPTS = join(__dirname, '..', '..', '..', 'scripts');
