@@ -352,8 +352,11 @@ describe('put -r of a big local tree, the LIST held (its first walk, its wait fo
     // "A second signal kills at once": a SIGTERM after the SIGINT was caught by a one-time listener of
     // its own and handled as a first signal (exit 143, "interrupted (SIGTERM)"; with 100,000 local files,
     // one sent 300 ms after the SIGINT left the process walking for 1.4 s more). Two SIGINTs sent at once
-    // may reach the process as one (the kernel merges a pending signal), two different ones cannot.
-    expect({ code: ended.code, signal: ended.signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    // may reach the process as one (the kernel merges a pending signal), two different ones cannot; but
+    // sent at once they may be seen in either order (each can land on another of the process's threads,
+    // and CI once saw the SIGTERM first): killed by whichever came second, never an exit code.
+    expect(ended.code).toBeNull();
+    expect(['SIGINT', 'SIGTERM']).toContain(ended.signal);
   });
 });
 
