@@ -552,9 +552,8 @@ function machineInfo() {
   const distAge = (() => {
     const newest = U.sh(`find '${RXFER_ROOT}/src' -name '*.ts' -newer '${RXFER_ROOT}/dist/cli/main.js' 2>/dev/null | head -3`);
     if (newest) return `dist/ is OLDER than ${newest.split('\n').join(', ')}: run npm run build`;
-    // bin/rxfer.js runs client commands from the bundle only when it is not older than dist/ (scripts/bundle-cli.js).
-    const mtime = (file) => fs.statSync(path.join(RXFER_ROOT, 'dist/cli', file), { throwIfNoEntry: false })?.mtimeMs ?? -1;
-    const bundled = mtime('client-bundle.js') >= mtime('main.js');
+    // By bin/rxfer.js's own rule (bin/client-bundle.js): the client commands run bundled only from a current bundle.
+    const bundled = require(path.join(RXFER_ROOT, 'bin/client-bundle.js')).currentBundle(RXFER_ROOT) !== undefined;
     return `dist/ is newer than every src/*.ts; the client commands run ${bundled ? 'bundled' : 'UNBUNDLED (no current dist/cli/client-bundle.js): run npm run build'}`;
   })();
   return {

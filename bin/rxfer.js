@@ -33,30 +33,8 @@ if (process.argv[2] === 'serve' && process.env.UV_THREADPOOL_SIZE === undefined)
 // Client commands run from one bundled file of it (scripts/bundle-cli.js: ≈ 20 ms less start-up
 // each); `serve` and `token`, whose modules are not in the bundle, run from dist/. The word `serve` or
 // `token` anywhere on the line is enough for that (a file so named only costs the bundle's gain).
-const { readFileSync, statSync } = require('node:fs');
+// In a checkout, a bundle older than a file it was made from is not run (client-bundle.js says why).
+const { currentBundle } = require('./client-bundle.js');
 const project = `${__dirname}/..`;
-const cli = `${project}/dist/cli/`;
-/** A regular file's modification time; undefined for none (missing, a folder, a dangling link). */
-const fileTime = (path) => {
-  const stats = statSync(path, { throwIfNoEntry: false });
-  return stats?.isFile() ? stats.mtimeMs : undefined;
-};
-/**
- * Whether a bundle made at `madeAt` holds the code that dist/ and node_modules/ hold now. In a
- * checkout (src/ beside dist/), only while none of the files it was made from (listed beside it) is
- * newer: tsc -w or --incremental rewrites only the files that changed, and the bundle would run the
- * code before the change. An installed package has no src/, and all its files come from one build
- * (npm gives them the times of their unpacking, in any order): its bundle is current.
- */
-const bundleIsCurrent = (madeAt) => {
-  if (statSync(`${project}/src`, { throwIfNoEntry: false }) === undefined) return true;
-  try {
-    const { inputs } = JSON.parse(readFileSync(`${cli}client-bundle.json`, 'utf8'));
-    return inputs.every((input) => (fileTime(`${project}/${input}`) ?? Infinity) <= madeAt);
-  } catch {
-    return false;
-  }
-};
 const serverSide = process.argv.slice(2).some((arg) => arg === 'serve' || arg === 'token');
-const madeAt = serverSide ? undefined : fileTime(`${cli}client-bundle.js`);
-require(cli + (madeAt !== undefined && bundleIsCurrent(madeAt) ? 'client-bundle.js' : 'main.js'));
+require((serverSide ? undefined : currentBundle(project)) ?? `${project}/dist/cli/main.js`);

@@ -48,8 +48,14 @@ const result = esbuild.buildSync({
  */
 const writeWhole = (file, contents) => {
   const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, contents);
-  fs.renameSync(temp, file);
+  try {
+    fs.writeFileSync(temp, contents);
+    fs.renameSync(temp, file);
+  } catch (err) {
+    // The build fails with this error (a bundle not made); nothing half-written stays beside dist/.
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
 };
 
 // What the bundle was made from, beside it: in a checkout, bin/rxfer.js runs the bundle only while

@@ -6,8 +6,9 @@ import { BIN, PROJECT, cliEnv, ensureBuilt } from '../helpers/cli';
 
 /**
  * bin/rxfer.js runs client commands from the bundle scripts/bundle-cli.js makes (dist/cli/client-bundle.js)
- * and `serve` and `token` from dist/cli/main.js; in a checkout, a bundle older than a file it was made from is never run. Which entry a
- * command loaded is read from Node's own module log (NODE_DEBUG=module), as the process really loaded it.
+ * and `serve` and `token` from dist/cli/main.js; in a checkout, a bundle older than a file it was made
+ * from is never run (bin/client-bundle.js). Which entry a command loaded is read from Node's own module
+ * log (NODE_DEBUG=module), as the process really loaded it.
  * The rest of the suite runs the bundle wherever it runs bin/rxfer.js: this file checks the choice.
  */
 jest.setTimeout(60_000);

@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PROJECT = join(__dirname, '..', '..');
 const MAIN = join(PROJECT, 'dist', 'cli', 'main.js');
-/** What bin/rxfer.js runs for client commands (scripts/bundle-cli.js), when it is not older than MAIN. */
-const BUNDLE = join(PROJECT, 'dist', 'cli', 'client-bundle.js');
 
 const newestSource = (folder: string): number =>
   Math.max(
@@ -18,16 +16,8 @@ const newestSource = (folder: string): number =>
 
 const builtAt = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 
-/** bin/rxfer.js's rule in a checkout: the bundle is current while no file it was made from (listed beside it) is newer. */
-const bundleIsCurrent = (): boolean => {
-  const madeAt = builtAt(BUNDLE);
-  try {
-    const { inputs } = JSON.parse(readFileSync(join(PROJECT, 'dist', 'cli', 'client-bundle.json'), 'utf8')) as { inputs: string[] };
-    return madeAt >= 0 && inputs.every((input) => builtAt(join(PROJECT, input)) <= madeAt);
-  } catch {
-    return false;
-  }
-};
+/** bin/rxfer.js's own rule for whether the client commands' bundle is current (bin/client-bundle.js). */
+const { currentBundle } = require(join(PROJECT, 'bin', 'client-bundle.js')) as { currentBundle: (project: string) => string | undefined };
 
 /**
  * The CLI runs from dist/ as users run it; build it as `npm run build` does (tsc, then the client's
@@ -41,5 +31,5 @@ export const ensureBuilt = (): void => {
     const tsc = require.resolve('typescript/bin/tsc');
     execFileSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json')], { cwd: PROJECT, stdio: 'pipe' });
   }
-  if (!compiled || !bundleIsCurrent()) execFileSync(process.execPath, [join(PROJECT, 'scripts', 'bundle-cli.js'), PROJECT], { cwd: PROJECT, stdio: 'pipe' });
+  if (!compiled || currentBundle(PROJECT) === undefined) execFileSync(process.execPath, [join(PROJECT, 'scripts', 'bundle-cli.js'), PROJECT], { cwd: PROJECT, stdio: 'pipe' });
 };
