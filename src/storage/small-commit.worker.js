@@ -29,7 +29,7 @@
 const { parentPort, threadId, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { basename, dirname, join } = require('node:path');
-const { applyDigestLines, formatDigestLine, COMPACT_UP_TO_BYTES, grownForCompaction, compactionHeader, readCompactedSize, regularLogStats } = require('./small-commit-log.js');
+const { applyDigestLines, formatDigestLine, COMPACT_UP_TO_BYTES, grownForCompaction, nextGrowth, compactionHeader, readCompactedSize, regularLogStats } = require('./small-commit-log.js');
 const { CAN_CHECK_OPENED, FD_PATHS, inServerFolderSync, notOpenedAt, openCheckedFolderSync, openServerFolderSync, pathTooLong } = require('./fd-paths.js');
 const { FsyncPace } = require('../io/fsync-pace.js');
 
@@ -329,6 +329,14 @@ const MAX_OPEN_LOGS = 64;
  */
 const compactedSize = new Map();
 /**
+ * Each log's growth factor for its next compaction (nextGrowth), from the compactions of this
+ * worker's life; 2 (a doubling) for a log it has not compacted.
+ * @type {Map<string, number>}
+ */
+const growthOf = new Map();
+/** @param {string} log @param {number} size */
+const dueForCompaction = (log, size) => grownForCompaction(size, compactedSize.get(log) ?? 0, growthOf.get(log));
+/**
  * Open logs and their sizes: a burst of small uploads into one folder appends once per batch, and
  * an open/fstat/close per append cost more than the append (measured: ≈ 5 % of the server's CPU).
  * @type {Map<string, { fd: number, size: number }>}
@@ -385,7 +393,7 @@ const appendDigests = (log, lines) => {
     closeLog(log);
     return false;
   }
-  return grownForCompaction(open.size, compactedSize.get(log) ?? 0);
+  return dueForCompaction(log, open.size);
 };
 
 /**
@@ -402,7 +410,9 @@ const compactGrown = (log, folder, knownSize = 0) => {
     return;
   }
   try {
-    compactedSize.set(log, compact(log, folder));
+    const compacted = compact(log, folder);
+    compactedSize.set(log, compacted);
+    growthOf.set(log, nextGrowth(growthOf.get(log) ?? 2, size, compacted));
   } catch {
     compactedSize.set(log, size);
   }
@@ -529,11 +539,11 @@ const forEachChunkOfLines = (fd, apply) => {
 /**
  * A log the main thread grew (digests of files hashed on demand: DigestIndex.remember) and found due
  * for a compaction; compacted here, where this thread's capped heap bounds what a compaction holds.
- * Not again until it has doubled since the last try here, whatever the asker saw.
+ * Not again until it is due by this worker's own measure (dueForCompaction), whatever the asker saw.
  * @param {{ log: string, folder: string, size: number }} asked
  */
 const compactAsked = ({ log, folder, size }) => {
-  if (grownForCompaction(size, compactedSize.get(log) ?? 0)) compactGrown(log, folder, size);
+  if (dueForCompaction(log, size)) compactGrown(log, folder, size);
   port.postMessage({ replies: [], compactionsStarted: 0, compactionsFinished: 1, compacted: log });
 };
 

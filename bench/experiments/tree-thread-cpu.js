@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+'use strict';
+// `node bench/experiments/tree-thread-cpu.js [RXFER_ROOT] [--n 20000] [--kib 4] [--rounds 3]` (issue 20):
+// where the server's CPU goes during `rxfer put -r` of a tree, thread by thread. One `rxfer serve` of
+// RXFER_ROOT (default: this checkout; give a copy's root to compare builds) on tmpfs; each round one
+// `put -r` as typed (bin/rxfer.js) of N files into a fresh remote folder. Prints per round the wall
+// time and the server's CPU from /proc/<pid>/task/*/stat before and after: its main thread, the
+// small-commit worker (the thread started last, with the first commit), and the other threads
+// (V8's platform threads, libuv's pool) each. thread-cpu.js does the same for one 1 GiB file.
+// Extra node flags for the server: SERVER_NODE_ARGS="--single-threaded-gc".
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const S = require('../lib/servers');
+const U = require('../lib/util');
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i < 0 ? def : Number(argv.splice(i, 2)[1]);
+};
+const N = opt('n', 20000);
+const KIB = opt('kib', 4);
+const ROUNDS = opt('rounds', 3);
+const ROOT = path.resolve(argv[0] ?? path.join(__dirname, '../..'));
+
+/** CPU ms of each thread of `pid`, by thread id (utime + stime, in clock ticks of 10 ms). */
+const threadMs = (pid) =>
+  new Map(
+    fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return [Number(tid), (Number(fields[11]) + Number(fields[12])) * 10];
+    }),
+  );
+
+(async () => {
+  const work = fs.mkdtempSync('/dev/shm/rxfer-tree-threads-');
+  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
+  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
+  process.on('exit', () => {
+    S.killAllSync();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  const src = path.join(work, 'src');
+  U.writeRandomTree(src, N, KIB * 1024);
+  const root = path.join(work, 'root');
+  fs.mkdirSync(root);
+  const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 'threads', nodeArgs });
+  console.log(`${N} × ${KIB} KiB, put -r, server of ${ROOT}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''}`);
+  for (let round = 0; round < ROUNDS; round++) {
+    const before = threadMs(server.pid);
+    const started = Date.now();
+    const run = spawnSync(path.join(ROOT, 'bin/rxfer.js'), ['put', '-r', src, `up${round}`, '-p', String(server.port), '-q'], { encoding: 'utf8' });
+    const wallMs = Date.now() - started;
+    if (run.status !== 0) throw new Error(`put -r failed (${run.status}): ${run.stderr}`);
+    const after = threadMs(server.pid);
+    const spent = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)]).filter(([, ms]) => ms > 0);
+    const main = spent.find(([tid]) => tid === server.pid)?.[1] ?? 0;
+    const others = spent.filter(([tid]) => tid !== server.pid).sort((a, b) => a[0] - b[0]);
+    // The commit worker starts with the first small commit, after the platform and pool threads.
+    const worker = others.length > 0 ? others[others.length - 1] : undefined;
+    const rest = others.slice(0, -1).map(([, ms]) => ms);
+    console.log(`round ${round}: wall ${wallMs} ms; server CPU ms: main ${main}, commit worker ${worker?.[1] ?? 0}, others ${rest.join('+') || 0}`);
+    fs.rmSync(path.join(root, `up${round}`), { recursive: true, force: true });
+  }
+  process.exit(0);
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
