@@ -13,12 +13,8 @@ const S = require('../lib/servers');
 const U = require('../lib/util');
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i < 0 ? def : Number(argv.splice(i, 2)[1]);
-};
-const N = opt('n', 2000);
-const KIB = opt('kib', 4);
+const N = U.takeNumberOption(argv, 'n', 2000);
+const KIB = U.takeNumberOption(argv, 'kib', 4);
 const [A, B, ROUNDS = '3'] = argv;
 if (!A || !B) {
   console.error('usage: alloc-commands.js A_ROOT B_ROOT [rounds] [--n 2000] [--kib 4]');

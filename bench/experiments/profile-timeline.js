@@ -8,6 +8,7 @@
 // side's samples that were busy (not idle) and the client's three busiest functions: when the
 // client runs alone (start-up), when both do, and when one waits for the other.
 const fs = require('node:fs');
+const { samplesOf, short } = require('../lib/cpuprofile');
 
 const [clientFile, serverFile, bucketArg] = process.argv.slice(2);
 if (!clientFile || !serverFile) {
@@ -16,34 +17,25 @@ if (!clientFile || !serverFile) {
 }
 const bucketUs = Number(bucketArg ?? 20) * 1000;
 
-/** A profile's samples as [time µs, function, script], in order. */
-const samplesOf = (file) => {
-  const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const nodes = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
-  const samples = [];
-  let at = profile.startTime;
-  profile.samples.forEach((id, i) => {
-    at += profile.timeDeltas[i];
-    const frame = nodes.get(id);
-    samples.push([at, frame.functionName, frame.url]);
-  });
-  return { start: profile.startTime, end: profile.endTime, samples };
+const load = (file) => {
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return { start: prof.startTime, end: prof.endTime, samples: samplesOf(prof) };
 };
-
-const inBucket = (samples, from) => samples.filter(([at]) => at >= from && at < from + bucketUs);
-const busyPercent = (samples) => (samples.length === 0 ? '   -' : `${String(Math.round((100 * samples.filter(([, fn]) => fn !== '(idle)').length) / samples.length)).padStart(3)}%`);
+const idle = ({ frame }) => frame.functionName === '(idle)';
+const inBucket = (samples, from) => samples.filter(({ atUs }) => atUs >= from && atUs < from + bucketUs);
+const busyPercent = (samples) => (samples.length === 0 ? '   -' : `${String(Math.round((100 * samples.filter((sample) => !idle(sample)).length) / samples.length)).padStart(3)}%`);
 const busiest = (samples) => {
   const counts = new Map();
-  for (const [, fn, url] of samples) {
-    if (fn === '(idle)') continue;
-    const where = `${url.split('/').slice(-1)[0] || 'native'}:${fn || '(anonymous)'}`;
+  for (const sample of samples) {
+    if (idle(sample)) continue;
+    const where = short(sample.frame);
     counts.set(where, (counts.get(where) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([where, n]) => `${where} (${n})`).join(', ');
 };
 
-const client = samplesOf(clientFile);
-const server = samplesOf(serverFile);
+const client = load(clientFile);
+const server = load(serverFile);
 console.log('   ms   client  server   client busiest');
 for (let from = client.start; from < client.end; from += bucketUs) {
   const mine = inBucket(client.samples, from);

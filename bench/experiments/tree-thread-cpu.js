@@ -15,24 +15,10 @@ const S = require('../lib/servers');
 const U = require('../lib/util');
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i < 0 ? def : Number(argv.splice(i, 2)[1]);
-};
-const N = opt('n', 20000);
-const KIB = opt('kib', 4);
-const ROUNDS = opt('rounds', 3);
+const N = U.takeNumberOption(argv, 'n', 20000);
+const KIB = U.takeNumberOption(argv, 'kib', 4);
+const ROUNDS = U.takeNumberOption(argv, 'rounds', 3);
 const ROOT = path.resolve(argv[0] ?? path.join(__dirname, '../..'));
-
-/** CPU ms of each thread of `pid`, by thread id (utime + stime, in clock ticks of 10 ms). */
-const threadMs = (pid) =>
-  new Map(
-    fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return [Number(tid), (Number(fields[11]) + Number(fields[12])) * 10];
-    }),
-  );
 
 (async () => {
   const work = fs.mkdtempSync('/dev/shm/rxfer-tree-threads-');
@@ -50,12 +36,12 @@ const threadMs = (pid) =>
   const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 'threads', nodeArgs });
   console.log(`${N} × ${KIB} KiB, put -r, server of ${ROOT}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''}`);
   for (let round = 0; round < ROUNDS; round++) {
-    const before = threadMs(server.pid);
+    const before = U.threadCpuByTid(server.pid);
     const started = Date.now();
     const run = spawnSync(path.join(ROOT, 'bin/rxfer.js'), ['put', '-r', src, `up${round}`, '-p', String(server.port), '-q'], { encoding: 'utf8' });
     const wallMs = Date.now() - started;
     if (run.status !== 0) throw new Error(`put -r failed (${run.status}): ${run.stderr}`);
-    const after = threadMs(server.pid);
+    const after = U.threadCpuByTid(server.pid);
     const spent = [...after].map(([tid, ms]) => [tid, ms - (before.get(tid) ?? 0)]).filter(([, ms]) => ms > 0);
     const main = spent.find(([tid]) => tid === server.pid)?.[1] ?? 0;
     const others = spent.filter(([tid]) => tid !== server.pid).sort((a, b) => a[0] - b[0]);

@@ -34,6 +34,23 @@ const short = (cf) => {
 };
 
 /**
+ * A profile's samples in order, each with its time (µs, on the monotonic clock every process's
+ * profile shares), the call frame it was taken in, its node's id, and how long it stood (the delta to
+ * the next sample).
+ */
+function samplesOf(prof) {
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const { samples, timeDeltas } = prof;
+  const out = [];
+  let t = prof.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    t += timeDeltas[i];
+    out.push({ atUs: t, id: samples[i], frame: byId.get(samples[i]).callFrame, standsUs: Math.max(0, timeDeltas[i + 1] ?? 0) });
+  }
+  return out;
+}
+
+/**
  * window: {fromUs, toUs} on the monotonic clock (process.hrtime, which V8's profile timestamps share):
  * only samples taken in that span count, e.g. while the measured client ran, not the server's start-up.
  */
@@ -41,15 +58,11 @@ function analyze(file, top = 25, window = {}) {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const selfUs = new Map();
-  const { samples, timeDeltas } = prof;
   const from = window.fromUs ?? -Infinity;
   const to = window.toUs ?? Infinity;
-  let t = prof.startTime;
-  for (let i = 0; i < samples.length; i++) {
-    t += timeDeltas[i];
-    if (t < from || t > to) continue;
-    const dt = timeDeltas[i + 1] ?? 0; // a sample's time is the delta to the next one
-    selfUs.set(samples[i], (selfUs.get(samples[i]) ?? 0) + Math.max(0, dt));
+  for (const { atUs, id, standsUs } of samplesOf(prof)) {
+    if (atUs < from || atUs > to) continue;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + standsUs);
   }
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const fnSelf = new Map();
@@ -87,7 +100,7 @@ function analyze(file, top = 25, window = {}) {
   };
 }
 
-module.exports = { analyze };
+module.exports = { analyze, samplesOf, short };
 
 if (require.main === module) {
   for (const f of process.argv.slice(2)) console.log(analyze(f, 30).text + '\n');

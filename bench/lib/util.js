@@ -276,6 +276,17 @@ const sh = (cmd) => {
   try { return execFileSync('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return ''; }
 };
 
+/** CPU ms (user + system) of each thread of process `pid`, by thread id, from /proc/<pid>/task (clock ticks of 10 ms). */
+const threadCpuByTid = (pid) => {
+  const byTid = new Map();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byTid.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return byTid;
+};
+
 /**
  * CPU ms (user + system) of process `pid`'s main thread and of all its other threads together, from
  * /proc/<pid>/task (clock ticks of 10 ms).
@@ -283,19 +294,22 @@ const sh = (cmd) => {
 const threadCpuMs = (pid) => {
   let main = 0;
   let others = 0;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
-    if (Number(tid) === pid) main += ms;
+  for (const [tid, ms] of threadCpuByTid(pid)) {
+    if (tid === pid) main += ms;
     else others += ms;
   }
   return { main, others };
+};
+
+/** The number given as `--name N` in `argv`, taken out of it (what is left are the positional arguments); `def` without one. */
+const takeNumberOption = (argv, name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i < 0 ? def : Number(argv.splice(i, 2)[1]);
 };
 
 module.exports = {
   MiB, median, percentile, summarize, sleep, log, freePort, waitPort, cpuSeconds, statusKiB, treePids,
   machineBusySeconds, reapedChildrenCpuSeconds, selfCpuSeconds, waitQuiet,
   RssSampler, runTimed, sha256File, checkFile, checkTree, writeRandomFile, writeRandomTree, syncFs, sh,
-  threadCpuMs,
+  threadCpuMs, threadCpuByTid, takeNumberOption,
 };
