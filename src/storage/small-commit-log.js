@@ -95,6 +95,8 @@ const COMPACT_FROM_BYTES = 64 * 1024;
  */
 const COMPACT_UP_TO_BYTES = 16 * 1024 * 1024;
 
+/** How many times over its size after a compaction a log grows before the next: a doubling, unless nextGrowth raised it. */
+const DOUBLING = 2;
 /** The most a log may grow over its size after a compaction before the next (see nextGrowth). */
 const MAX_GROWTH = 8;
 
@@ -109,17 +111,27 @@ const LAST_CALL_BYTES = COMPACT_UP_TO_BYTES - 1024 * 1024;
 const LAST_CALL_GROWTH_BYTES = 1024 * 1024;
 
 /**
- * Whether a log of `size` bytes, `base` bytes after its last compaction, is due for one: once it has
- * grown `growth` times over (2 unless nextGrowth raised it), yet never later than half the size past
- * which no log is compacted, where a doubling would still have compacted it, and never later than
- * LAST_CALL_BYTES once it has grown by LAST_CALL_GROWTH_BYTES: a raised factor, or a big base, must
- * not leave a log that then fills with superseded lines growing for good.
+ * The size past which a log `base` bytes after its last compaction is due for the next: once it has
+ * grown `growth` times over, yet never later than half the size past which no log is compacted, where
+ * a doubling would still have compacted it, and never later than LAST_CALL_BYTES once it has grown by
+ * LAST_CALL_GROWTH_BYTES: a raised factor, or a big base, must not leave a log that then fills with
+ * superseded lines growing for good.
+ * @param {number} base @param {number} growth
+ * @returns {number}
+ */
+const nextCompactionPast = (base, growth) => {
+  const grown = Math.max(DOUBLING * base, Math.min(growth * base, COMPACT_UP_TO_BYTES / 2));
+  const lastCall = Math.max(LAST_CALL_BYTES, base + LAST_CALL_GROWTH_BYTES);
+  return Math.min(grown, lastCall);
+};
+
+/**
+ * Whether a log of `size` bytes, `base` bytes after its last compaction, is due for one (see
+ * nextCompactionPast; `growth` from nextGrowth, a doubling for a log with no history).
  * @param {number} size @param {number} base @param {number} [growth]
  * @returns {boolean}
  */
-const grownForCompaction = (size, base, growth = 2) =>
-  size > COMPACT_FROM_BYTES &&
-  size > Math.min(Math.max(2 * base, Math.min(growth * base, COMPACT_UP_TO_BYTES / 2)), Math.max(LAST_CALL_BYTES, base + LAST_CALL_GROWTH_BYTES));
+const grownForCompaction = (size, base, growth = DOUBLING) => size > COMPACT_FROM_BYTES && size > nextCompactionPast(base, growth);
 
 /**
  * The growth factor for a log's next compaction, from what its last one did (`before` → `after`
@@ -130,13 +142,14 @@ const grownForCompaction = (size, base, growth = 2) =>
  * bench/findings.md); raised, 17,700 (the worker's CPU for it 1.06 → 0.95 s), and each compaction
  * spared is a pause of the folder's commits. A folder whose files are replaced again and again leaves
  * mostly superseded lines, and keeps compacting at each doubling.
- * @param {number} growth @param {number} before @param {number} after
+ * @param {number | undefined} growth the factor the log was compacted at (a doubling for one with no history)
+ * @param {number} before @param {number} after
  * @returns {number}
  */
-const nextGrowth = (growth, before, after) => (after > 0.75 * before ? Math.min(2 * growth, MAX_GROWTH) : 2);
+const nextGrowth = (growth = DOUBLING, before, after) => (after > 0.75 * before ? Math.min(2 * growth, MAX_GROWTH) : DOUBLING);
 
 /**
- * The first line of a compacted log: its size then, so that any worker knows when it has doubled.
+ * The first line of a compacted log: its size then, so that any worker knows when it is due again (grownForCompaction).
  * Fixed width, written last over its place. Readers skip it (it is not a record: applyDigestLines).
  * @param {number} bytes
  */

@@ -330,7 +330,7 @@ const MAX_OPEN_LOGS = 64;
 const compactedSize = new Map();
 /**
  * Each log's growth factor for its next compaction (nextGrowth), from the compactions of this
- * worker's life; 2 (a doubling) for a log it has not compacted.
+ * worker's life; none (a doubling) for a log it has not compacted.
  * @type {Map<string, number>}
  */
 const growthOf = new Map();
@@ -412,7 +412,7 @@ const compactGrown = (log, folder, knownSize = 0) => {
   try {
     const compacted = compact(log, folder);
     compactedSize.set(log, compacted);
-    growthOf.set(log, nextGrowth(growthOf.get(log) ?? 2, size, compacted));
+    growthOf.set(log, nextGrowth(growthOf.get(log), size, compacted));
   } catch {
     compactedSize.set(log, size);
   }
