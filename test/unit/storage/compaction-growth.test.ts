@@ -4,6 +4,7 @@ import type { Worker } from 'node:worker_threads';
 import { COMPACT_FROM_BYTES, COMPACT_UP_TO_BYTES, LAST_CALL_BYTES, MAX_GROWTH, formatDigestLine, grownForCompaction, nextGrowth } from '../../../src/storage/small-commit-log';
 import { SmallCommits } from '../../../src/storage/small-commits';
 import { type CommitFolder, makeCommitFolder } from '../../helpers/commit-folder';
+import { eventually } from '../../helpers/server';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -62,6 +63,8 @@ describe('the commit worker, compacting a folder filled once and then rewritten'
   let commits: SmallCommits;
   /** Compactions the worker started (its messages say so after each batch's replies). */
   let compactions: number;
+  /** Workers whose messages are counted. */
+  const counted = new WeakSet<Worker>();
 
   beforeEach(async () => {
     at = await makeCommitFolder('growth');
@@ -100,14 +103,11 @@ describe('the commit worker, compacting a folder filled once and then rewritten'
   const commitOne = async () => {
     await commits.commit(at.job(`c-${serial++}.bin`, Buffer.from('y')));
     const worker = (commits as unknown as { worker: Worker }).worker;
-    if (!worker.listenerCount('message') || !(worker as Worker & { counted?: true }).counted) {
-      (worker as Worker & { counted?: true }).counted = true;
+    if (!counted.has(worker)) {
+      counted.add(worker);
       worker.on('message', (message: { compactionsStarted: number }) => (compactions += message.compactionsStarted));
     }
-    for (let waited = 0; (commits as unknown as { compacting: number }).compacting > 0; waited++) {
-      if (waited > 3000) throw new Error('the compaction did not finish');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await eventually(() => (commits as unknown as { compacting: number }).compacting === 0, 30_000, 'the compaction to finish');
   };
 
   /** A log of live records grown past COMPACT_FROM_BYTES: compacted once, nothing dropped. */
