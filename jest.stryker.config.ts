@@ -3,9 +3,8 @@ import type { Config } from 'jest';
 import base from './jest.config';
 
 /**
- * Jest as Stryker runs it (stryker.config.json). Three differences from jest.config.ts, all for speed:
- * - ts-jest transpiles only (`isolatedModules`): Stryker's TypeScript checker already type-checks
- *   each mutant, and a full type check per test file per mutant would cost more than the tests.
+ * Jest as Stryker runs it (stryker.config.json). Two differences from jest.config.ts, both for speed
+ * (ts-jest only transpiles there too, and Stryker's TypeScript checker type-checks each mutant):
  * - Only in-process suites. Not here: test/cli (runs the compiled dist/, which no mutant reaches),
  *   test/s3 (needs a Ceph RGW), and the regression/process tests that spawn `bin/rxfer.js`.
  *   `RXFER_MUTATION_TESTS` (comma-separated paths under test/) narrows it further, per folder
@@ -32,9 +31,6 @@ const config: Config = {
   // A file stops at its first failing test: one is all Stryker needs to call a mutant killed.
   // An absolute path: Stryker wraps the environment itself and does not expand <rootDir>.
   testEnvironment: join(__dirname, 'scripts', 'mutation', 'first-failure-environment.js'),
-  transform: {
-    '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs', moduleResolution: 'node10' }, diagnostics: { ignoreCodes: [151002] } }],
-  },
 };
 
 export default config;

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { RxferConfig } from '../config/config.schema';
+import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError } from '../errors/rxfer-error';
 import { User } from './user';

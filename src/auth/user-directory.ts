@@ -1,5 +1,5 @@
 import { inject, injectable } from 'inversify';
-import { RxferConfig } from '../config/config.schema';
+import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { tokenUser, verifyToken } from './token';
 import { ANONYMOUS, User } from './user';

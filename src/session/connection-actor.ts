@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import { inject, injectable, optional } from 'inversify';
 import type { Logger } from 'pino';
 import { EMPTY, NEVER, Observable, Subject, catchError, concat, defer, finalize, merge, of, tap } from 'rxjs';
-import { RxferConfig } from '../config/config.schema';
+import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError, toRxferError } from '../errors/rxfer-error';
 import { decodeFrames } from '../protocol/decode-frames';
@@ -17,7 +17,7 @@ import type { StorageAdapter } from '../storage/storage-adapter';
 import { SessionContext } from './session-context';
 import { ReplyEvent, SessionEvent, replyEvent } from './session-event';
 import { socketSource } from './socket-source';
-import { NO_OBSERVER, SessionObserver } from './session-observer';
+import { NO_OBSERVER, type SessionObserver } from './session-observer';
 import { guardInputStalls } from './stall-guard';
 import { writeReplies } from './write-replies';
 

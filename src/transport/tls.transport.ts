@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:tls';
 import { inject, injectable } from 'inversify';
-import { RxferConfig } from '../config/config.schema';
+import type { RxferConfig } from '../config/config.schema';
 import { TOKENS } from '../container/tokens';
 import { RxferError } from '../errors/rxfer-error';
 import { listenOn } from './tcp.transport';

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { Observable } from 'rxjs';
-import { RxferConfig } from '../../config/config.schema';
+import type { RxferConfig } from '../../config/config.schema';
 import { TOKENS } from '../../container/tokens';
 import { RxferError } from '../../errors/rxfer-error';
 import { RemoteName, parseRemoteName } from '../../protocol/remote-name';

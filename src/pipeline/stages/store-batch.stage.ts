@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import type { QuotaLedger } from '../../auth/quota-ledger';
 import type { TransferSlots } from '../../auth/transfer-slots';
 import { scopedName } from '../../auth/user';
-import { RxferConfig } from '../../config/config.schema';
+import type { RxferConfig } from '../../config/config.schema';
 import { TOKENS } from '../../container/tokens';
 import { RxferError } from '../../errors/rxfer-error';
 import { hashOf } from '../../integrity/hash-algorithm';
