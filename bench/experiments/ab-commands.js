@@ -25,10 +25,7 @@ const LOG_LEVEL = opt('log-level', 'warn');
 const SINGLE = more.includes('--single');
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-commands-');
-  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
-  process.env.RXFER_CACHE_DIR ??= path.join(work, 'client-cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('ab-commands', { cache: process.env.RXFER_CACHE_DIR });
   const src = path.join(work, 'src');
   const manifest = U.writeRandomTree(src, N, KIB * 1024);
   const builds = {};

@@ -19,9 +19,7 @@ const N = Number(process.argv[6] || 2000);
 const builds = { A, B };
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-concurrent-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('ab-concurrent');
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, 4096);
   const servers = {};

@@ -31,11 +31,7 @@ if (!(rounds > 0) || sets.length === 0) {
 }
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-flags-');
-  process.on('exit', () => {
-    S.killAllSync();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  const work = S.workFolder('ab-flags');
   const src = path.join(work, BIG ? 'big.bin' : 'src');
   const manifest = BIG ? undefined : U.writeRandomTree(src, N, KIB * 1024);
   if (BIG) spawnSync('head', ['-c', String(BIG * 1024 * 1024), '/dev/urandom'], { stdio: ['ignore', fs.openSync(src, 'w'), 'inherit'] });

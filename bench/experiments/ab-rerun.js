@@ -16,9 +16,7 @@ const [A, B] = [path.resolve(process.argv[2]), path.resolve(process.argv[3])];
 const N = Number(process.argv[4] ?? 20000);
 const ROUNDS = Number(process.argv[5] ?? 10);
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-rerun-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('ab-rerun');
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, 4096);
   const root = path.join(work, 'root');

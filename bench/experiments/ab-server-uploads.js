@@ -57,8 +57,7 @@ const exchange = (port, bytes) =>
   });
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ab-server-');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('ab-server');
   const servers = {};
   for (const [tag, rxferRoot] of [['A', A], ['B', B]]) {
     const root = path.join(work, `root-${tag}`);

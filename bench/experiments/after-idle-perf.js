@@ -34,8 +34,7 @@ const top = (map, n) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n);
 const ms = (samples) => `${((samples * 1000) / HZ).toFixed(0)} ms`;
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-idleperf-');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('idleperf');
   const src = path.join(work, 'src'); U.writeRandomTree(src, 2000, 4096);
   const root = path.join(work, 'root'); fs.mkdirSync(root);
   const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 's', nodeArgs: ['--perf-basic-prof'] });

@@ -16,7 +16,7 @@ const ROOT = path.resolve(process.argv[2] ?? path.join(__dirname, '../..'));
 const PAUSE = Number(process.argv[3] ?? 12000);
 const SERVER_FLAGS = (process.argv[4] ?? '').split(' ').filter(Boolean);
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-idle-'); process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('idle');
   const src = path.join(work, 'src'); U.writeRandomTree(src, 2000, 4096);
   const root = path.join(work, 'root'); fs.mkdirSync(root);
   const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 's', nodeArgs: SERVER_FLAGS });

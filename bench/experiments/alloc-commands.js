@@ -23,12 +23,7 @@ if (!A || !B) {
 const PRELOAD = path.join(__dirname, 'support', 'allocation-preload.js');
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-alloc-commands-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
-  process.on('exit', () => {
-    S.killAllSync();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  const work = S.workFolder('alloc-commands');
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, KIB * 1024);
   const out = path.join(work, 'alloc.txt');

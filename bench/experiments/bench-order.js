@@ -47,9 +47,7 @@ const byKind = (before, after) => {
 };
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-order-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('order');
   const root = path.join(work, 'root');
   const sets = { s4k: [2000, 4096] };
   if (BIG) sets.s1m = [200, 1024 * 1024];

@@ -10,8 +10,7 @@ const fs = require('node:fs'); const path = require('node:path'); const { spawnS
 const ROOT = path.join(__dirname, '../..'); const S = require('../lib/servers'); const U = require('../lib/util');
 const ROUNDS = Number(process.argv[2] ?? 8);
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-ca-');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('ca');
   const src = path.join(work, 'src'); U.writeRandomTree(src, 2000, 4096);
   const root = path.join(work, 'root'); fs.mkdirSync(root);
   const server = await S.startRxfer({ rxferRoot: ROOT, root, workDir: work, tag: 's' });

@@ -183,10 +183,8 @@ const sameTree = (a, b) => {
 };
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-lean-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
   const children = [];
-  process.on('exit', () => { for (const c of children) c.kill(); S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('lean', { also: () => { for (const c of children) c.kill(); } });
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, KIB * 1024);
   const roots = Object.fromEntries(['lean', 'rxfer', 'rsync'].map((tool) => [tool, path.join(work, `root-${tool}`)]));

@@ -27,10 +27,7 @@ const WARM = Number(opt('warm', 0));
 (async () => {
   fs.rmSync(OUT, { recursive: true, force: true });
   fs.mkdirSync(OUT, { recursive: true });
-  const work = fs.mkdtempSync('/dev/shm/rxfer-prof-commands-');
-  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('prof-commands');
   const src = path.join(work, 'src');
   const manifest = U.writeRandomTree(src, N, KIB * 1024);
   const root = path.join(work, 'root');

@@ -18,9 +18,7 @@ const [A, B] = [path.resolve(process.argv[2]), path.resolve(process.argv[3])];
 const N = Number(process.argv[4] ?? 2000);
 const ROUNDS = Number(process.argv[5] ?? 4);
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-rerun-other-means-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('rerun-other-means');
   const servers = {};
   for (const [k, build] of [['A', A], ['B', B]]) {
     const root = path.join(work, `root-${k}`);

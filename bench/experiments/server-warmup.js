@@ -26,9 +26,7 @@ const FLAGS = (argv[2] ?? '').split(' ').filter(Boolean);
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-warmup-');
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
-  process.on('exit', () => { S.killAllSync(); fs.rmSync(work, { recursive: true, force: true }); });
+  const work = S.workFolder('warmup');
   const s4k = path.join(work, 's4k');
   U.writeRandomTree(s4k, 2000, 4096);
   const s1m = path.join(work, 's1m');

@@ -21,13 +21,7 @@ const ROUNDS = U.takeNumberOption(argv, 'rounds', 3);
 const ROOT = path.resolve(argv[0] ?? path.join(__dirname, '../..'));
 
 (async () => {
-  const work = fs.mkdtempSync('/dev/shm/rxfer-tree-threads-');
-  // put -r's digest cache, in the run's folder (removed with it) rather than ~/.cache/rxfer.
-  process.env.RXFER_CACHE_DIR = path.join(work, 'client-cache');
-  process.on('exit', () => {
-    S.killAllSync();
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  const work = S.workFolder('tree-threads');
   const src = path.join(work, 'src');
   U.writeRandomTree(src, N, KIB * 1024);
   const root = path.join(work, 'root');

@@ -99,6 +99,22 @@ const killAllSync = () => {
   for (const h of started) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
 };
 
+/**
+ * An experiment's folder on tmpfs, removed at exit with every server the run started (and `also`, for
+ * what else the caller must stop first). put -r's digest cache goes inside it (`cache`, unless the caller
+ * names another), not in ~/.cache/rxfer: each run starts with none and leaves none behind.
+ */
+const workFolder = (name, { cache, also } = {}) => {
+  const work = fs.mkdtempSync(`/dev/shm/rxfer-${name}-`);
+  process.env.RXFER_CACHE_DIR = cache ?? path.join(work, 'client-cache');
+  process.on('exit', () => {
+    also?.();
+    killAllSync();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  return work;
+};
+
 /** A throw-away self-signed P-256 certificate for 127.0.0.1 (openssl), for the TLS rows. */
 const makeCert = (dir) => {
   const cert = path.join(dir, 'tls-cert.pem');
@@ -108,4 +124,4 @@ const makeCert = (dir) => {
   return { cert, key };
 };
 
-module.exports = { launchArgs, pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert };
+module.exports = { launchArgs, pinServers, startProcess, startRxfer, startNet, stopAll, killAllSync, sleep, makeCert, workFolder };
