@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { DigestLog } from '../../../src/storage/digest-log';
 import { SmallCommitJob, SmallCommits, inPlace } from '../../../src/storage/small-commits';
+import { eventually } from '../../helpers/server';
 
 /**
  * SmallCommits beyond the file system (small-commits.test.ts): the digest log lines it asks the
@@ -202,46 +203,54 @@ describe('SmallCommits, digests and the worker’s life', () => {
 
   test('a worker lost after it put files in place, before its reply: those fail as published (stored), never as not stored', async () => {
     const commits = new SmallCommits(sums);
+    // Ended in `finally`: with its listeners taken off, nothing else would let this process exit.
+    let worker: Worker | undefined;
     try {
       await commits.commit(job(dir, 'first', '1'));
-      const worker = (commits as unknown as { worker: Worker }).worker;
+      worker = (commits as unknown as { worker: Worker }).worker;
       // New names, names that hold other bytes (replaced), and create-only commits (ADDFILE) of new names.
       for (let i = 1; i < 50; i += 3) await writeFile(join(dir, `placed${i}`), 'old bytes');
+      // No reply of the worker's is read from here on: its replies are held back (its listeners taken
+      // off), so that the loss below comes before any of them, however the 50 go out. They go in two
+      // batches: the create-only ones only once their names were looked at, in the thread pool. Waiting
+      // for the renames synchronously, as this test did, let the first batch's reply be read while the
+      // looks were awaited, and 34 came back committed (CI, 2026-12-07).
+      worker.removeAllListeners('message');
       const pending = Array.from({ length: 50 }, (_, i) => commits.commit(job(dir, `placed${i}`, `p${i}`, { createOnly: i % 3 === 2 })));
-      // The batch goes out at the next turn (create-only ones once their name was looked at, in the
-      // thread pool); the worker renames the files, then replies. Wait here, synchronously, for the
-      // renames, so that the reply cannot be read before the loss is seen.
       await posted(commits);
-      const deadline = Date.now() + 10_000;
       const placed = (i: number) => existsSync(join(dir, `placed${i}`)) && readFileSync(join(dir, `placed${i}`), 'utf8') === `p${i}`;
-      while (!pending.every((_, i) => placed(i)) && Date.now() < deadline);
+      await eventually(() => pending.every((_, i) => placed(i)), 10_000, 'the worker to put all 50 in place');
       // What the thread ending (out of memory, say) does on this side, before its reply is read.
       worker.emit('exit', 1);
       const kinds = await outcomesTrue(await Promise.allSettled(pending), (i) => `placed${i}`, (i) => `p${i}`);
       expect(kinds).toEqual({ committed: 0, published: 50, notStored: 0 });
-      await worker.terminate();
     } finally {
+      await worker?.terminate();
       await commits.close();
     }
   });
 
   test('a lost ADDFILE (create-only) whose name was taken when it was asked for is not stored, even with the same bytes there', async () => {
     const commits = new SmallCommits(sums);
+    // Ended in `finally`: with its listeners taken off, nothing else would let this process exit.
+    let worker: Worker | undefined;
     try {
       await commits.commit(job(dir, 'first', '1'));
-      const worker = (commits as unknown as { worker: Worker }).worker;
+      worker = (commits as unknown as { worker: Worker }).worker;
       // Another upload stored these very bytes under the name a moment ago.
       await writeFile(join(dir, 'taken'), 'same');
+      // Lost as soon as the batch is posted: whatever the thread does with it is not read (its replies
+      // are held back, as above).
+      worker.removeAllListeners('message');
       const addfile = commits.commit(job(dir, 'taken', 'same', { createOnly: true }));
-      // Lost as soon as the batch is posted: whatever the thread does with it is not read.
       await posted(commits);
       worker.emit('exit', 1);
       const [added] = await Promise.allSettled([addfile]);
       expect(added).toMatchObject({ status: 'rejected', reason: { code: 'EWORKER' } });
       expect((added as PromiseRejectedResult).reason).not.toHaveProperty('published');
       expect(await readFile(join(dir, 'taken'), 'utf8')).toBe('same');
-      await worker.terminate();
     } finally {
+      await worker?.terminate();
       await commits.close();
     }
   });
