@@ -16,22 +16,29 @@ const SIGNAL_EXIT_CODES: Readonly<Partial<Record<NodeJS.Signals, number>>> = { S
 /**
  * Calls `first` on the first SIGINT or SIGTERM; the second, of either kind (even one that came in the
  * same instant), ends the process as that signal does by default (a shell sees it killed by it).
- * Returns the function that takes the handling away again.
+ * Returns the function that takes the handling away again: at once if no signal came, never once
+ * one did. The process is then ending, and a second signal must still end it at once, even one
+ * that came while the command finished its clean-up. Node hands a signal to the listeners of the
+ * moment it dispatches it, not of the moment it came. If those were taken away meanwhile, the signal
+ * is dropped and the process lives on (hostile pass y: SIGINT and SIGTERM sent together. The first
+ * one's clean-up ended the command, and the second was lost: exit 143 instead of killed; CI, 2026-12-07).
  */
 export const onInterrupt = (first: (signal: NodeJS.Signals) => void): (() => void) => {
   let seen = false;
   const handle = (signal: NodeJS.Signals) => {
     if (seen) {
-      stop();
+      remove();
       process.kill(process.pid, signal);
       return;
     }
     seen = true;
     first(signal);
   };
-  const stop = () => void process.removeListener('SIGINT', handle).removeListener('SIGTERM', handle);
+  const remove = () => void process.removeListener('SIGINT', handle).removeListener('SIGTERM', handle);
   process.on('SIGINT', handle).on('SIGTERM', handle);
-  return stop;
+  return () => {
+    if (!seen) remove();
+  };
 };
 
 /** What a command stopped before its connection existed says (put, get, put -r, get -r alike). */
